@@ -1,0 +1,48 @@
+# cosloss developer commands. Every target creates .venv from nothing if needed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: demo test pytest lint fuzz bench bench-full docs clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[test]'
+	touch $(VENV)/.installed $@
+
+## demo: install and run the tutorial example
+demo: $(VENV)/.installed
+	$(BIN)/cosloss compute sample_data/labels.csv sample_data/predictions.csv --axis 1
+
+## test: the whole suite, then ruff and mypy (what CI runs)
+test: pytest lint
+
+pytest: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check cosloss_cli tests bench
+	$(BIN)/ruff format --check cosloss_cli tests bench
+	$(BIN)/mypy cosloss_cli
+
+## fuzz: the property and fuzz tests with many more examples
+fuzz: $(VENV)/.installed-test
+	COSLOSS_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest tests -k "fuzz or property" -p no:cacheprovider
+
+## bench: quick benchmark against the baselines (bench/RESULTS.md); bench-full: the issue's sizes
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/run.py
+
+bench-full: $(VENV)/.installed-test
+	$(PIP) install -e '.[bench]'
+	$(BIN)/python bench/run.py --full
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,272 @@
+"""The ``cosloss`` command: a thin click layer over the pipeline and the renderers.
+
+This is the edge where domain errors become one ``Error: ...`` line on stderr and an
+exit status (see :mod:`cosloss_cli.status`); nothing below it prints or exits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import click
+
+from . import __version__
+from .errors import CoslossError, InputUsageError
+from .options import common_options, compute_options, input_options
+from .status import ExitStatus
+from .terminal import Environment
+
+OUTPUT_FORMATS = ("table", "json", "ndjson", "csv")
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class Terminated(BaseException):
+    """Raised from the SIGTERM handler so cleanup runs as for Ctrl-C."""
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", "-V", prog_name="cosloss")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Cosine distance loss between label and prediction vectors.
+
+    The loss of a pair of vectors is 1 - cos(L, P), as TensorFlow's
+    tf.compat.v1.losses.cosine_distance computes it on tf.nn.l2_normalize'd
+    inputs: 0 for the same direction, 1 for orthogonal or zero vectors, 2 for
+    opposite directions.
+
+    \b
+    Examples:
+      cosloss compute labels.csv predictions.csv --axis 1
+      cosloss compute labels.npy preds.parquet --json | jq .mean
+      cosloss batch labels/ predictions/ --format ndjson
+    """
+    ctx.ensure_object(dict)
+
+
+def environment(ctx: click.Context) -> Environment:
+    """The terminal environment: detected, unless a test put a fake in ``ctx.obj``."""
+    obj = ctx.find_root().obj
+    if isinstance(obj, dict) and isinstance(obj.get("environment"), Environment):
+        return obj["environment"]
+    return Environment.detect()
+
+
+def fail(message: str, status: ExitStatus) -> NoReturn:
+    """Print one ``Error:`` line to stderr and exit with ``status``."""
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(int(status))
+
+
+def warn(message: str, quiet: bool) -> None:
+    """A warning on stderr, unless ``--quiet``."""
+    if not quiet:
+        click.echo(f"Warning: {message}", err=True)
+
+
+@contextmanager
+def user_errors(debug: bool) -> Iterator[None]:
+    """Turn every failure into an ``Error:`` line and the right exit status."""
+    try:
+        yield
+    except CoslossError as exc:
+        if debug:
+            traceback.print_exc()
+        fail(str(exc), exc.exit_status)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(int(ExitStatus.INTERRUPTED))
+    except Terminated:
+        click.echo("Terminated.", err=True)
+        sys.exit(int(ExitStatus.TERMINATED))
+    except BrokenPipeError:
+        silence_stdout()
+        sys.exit(int(ExitStatus.OK))
+    except MemoryError:
+        if debug:
+            traceback.print_exc()
+        fail("out of memory (try a smaller --block-size or --no-losses)", ExitStatus.DATA_ERROR)
+    except (click.exceptions.Exit, click.ClickException, SystemExit):
+        raise
+    except Exception as exc:  # a bug: say so in one line, traceback only with --debug
+        if debug:
+            traceback.print_exc()
+        fail(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
+            ExitStatus.DATA_ERROR,
+        )
+
+
+def silence_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so the exit flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def refuse_interactive_stdin(paths: list[str], env: Environment) -> None:
+    """Reading '-' from a terminal would hang waiting for typing: refuse (csvkit does)."""
+    if "-" in paths and env.stdin_isatty:
+        raise InputUsageError(
+            "'-' reads from stdin, but stdin is a terminal",
+            hint="pipe data in, e.g.: cat preds.npy | cosloss compute labels.npy - --predictions-format npy",
+        )
+
+
+def read_options_for(side: str, params: dict[str, Any]) -> Any:
+    """ReadOptions for the labels or predictions input, from the shared input options."""
+    from .readers import ReadOptions
+
+    return ReadOptions(
+        input_format=params.get(f"{side}_format") or params.get("input_format"),
+        key=params.get("key"),
+        header=params.get("header"),
+        id_column=params.get("id_column"),
+        columns=params.get("columns"),
+    )
+
+
+def compute_options_from(params: dict[str, Any]) -> Any:
+    from .pipeline import ComputeOptions
+
+    return ComputeOptions(
+        axis=params["axis"], eps=params["eps"], normalize=params["normalize"], nan_policy=params["nan_policy"]
+    )
+
+
+def check_threshold(mean: float, fail_above: float | None, what: str = "mean loss") -> bool:
+    """True (and a message on stderr) when ``--fail-above`` is exceeded; NaN exceeds."""
+    if fail_above is None:
+        return False
+    if mean != mean or mean > fail_above:
+        click.echo(f"cosloss: {what} {mean:.10g} is above --fail-above {fail_above:g}", err=True)
+        return True
+    return False
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("labels")
+@click.argument("predictions")
+@input_options
+@compute_options
+@click.option(
+    "--format",
+    "-f",
+    "output_format",
+    type=click.Choice(OUTPUT_FORMATS),
+    default="table",
+    show_default=True,
+    help="table for people; json, ndjson or csv for programs.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--no-losses", is_flag=True, help="JSON without the per-vector losses list (huge inputs).")
+@click.option(
+    "--max-rows", type=click.IntRange(min=0), default=20, show_default=True, help="Losses shown in the table."
+)
+@click.option(
+    "--output",
+    "-o",
+    metavar="FILE",
+    help="Also write the per-vector losses to FILE (.csv .json .jsonl .ndjson .parquet .npy).",
+)
+@common_options
+@click.pass_context
+def compute(ctx: click.Context, labels: str, predictions: str, **params: Any) -> None:
+    """Loss per vector pair and summary for one LABELS and one PREDICTIONS file.
+
+    Formats come from the extensions: .csv .tsv (gzip too), .npy, .npz, .parquet/.pq;
+    '-' reads one input from stdin (give its format with --input-format).
+
+    \b
+    Examples:
+      cosloss compute labels.csv predictions.csv --axis 1
+      cosloss compute labels.npy preds.npy --json | jq .mean
+      cosloss compute a.parquet b.parquet --id-column id --format csv > losses.csv
+      cosloss compute a.npy b.npy --fail-above 0.2 --no-losses --json   # CI gate
+    """
+    env = environment(ctx)
+    with user_errors(params["debug"]):
+        refuse_interactive_stdin([labels, predictions], env)
+        exceeded = run_compute(labels, predictions, params, env)
+    if exceeded:
+        sys.exit(int(ExitStatus.THRESHOLD_EXCEEDED))
+
+
+def run_compute(labels: str, predictions: str, params: dict[str, Any], env: Environment) -> bool:
+    """The body of ``compute``; returns whether ``--fail-above`` was exceeded."""
+    from .pipeline import compute_sources
+    from .progress import MIN_BYTES_FOR_PROGRESS, row_progress
+    from .readers import open_source
+    from .writers import output_format_for, write_losses_file
+
+    output = params.get("output")
+    if output:
+        output_format_for(output)
+    if labels == predictions == "-":
+        raise InputUsageError("only one of the two inputs can be stdin ('-')")
+    label_options = read_options_for("labels", params)
+    label_source = open_source(labels, label_options)
+    prediction_source = open_source(predictions, read_options_for("predictions", params))
+    size = (label_source.size_bytes or 0) + (prediction_source.size_bytes or 0)
+    show_progress = env.stderr_isatty and not params["quiet"] and size >= MIN_BYTES_FOR_PROGRESS
+    with row_progress(show_progress, label_source.shape[0], "computing") as progress:
+        result = compute_sources(
+            label_source, prediction_source, compute_options_from(params), progress, label_options
+        )
+    summary = result.summary
+    if summary.zero_vectors:
+        warn(f"{summary.zero_vectors} vector pair(s) with a zero vector: loss 1 by definition", params["quiet"])
+    if summary.omitted:
+        warn(f"{summary.omitted} vector pair(s) with NaN/Inf omitted (--nan-policy omit)", params["quiet"])
+    if output:
+        write_losses_file(output, result)
+    render_result(result, params, env)
+    return check_threshold(summary.mean, params.get("fail_above"))
+
+
+def render_result(result: Any, params: dict[str, Any], env: Environment) -> None:
+    from . import render
+    from .terminal import terminal_width
+
+    fmt = "json" if params["as_json"] else params["output_format"]
+    out = sys.stdout
+    if fmt == "json":
+        render.write_json(result, out, include_losses=not params["no_losses"])
+    elif fmt == "ndjson":
+        render.write_ndjson(result, out)
+    elif fmt == "csv":
+        render.write_csv(result, out)
+    else:
+        width = terminal_width() if env.stdout_isatty else 100
+        render.render_table(result, out, max_rows=params["max_rows"], color=env.stdout_color, width=width)
+    out.flush()
+
+
+def _register_subcommands() -> None:
+    """Commands defined in their own modules attach themselves to the group here."""
+    from .batch_command import batch
+
+    cli.add_command(batch)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: signals, then click."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        cli.main(args=argv, prog_name="cosloss")
+    except BrokenPipeError:
+        silence_stdout()
+        sys.exit(int(ExitStatus.OK))

@@ -1,0 +1,315 @@
+"""The numeric core: TensorFlow's cosine distance loss on l2-normalized inputs.
+
+Pure numpy: no files, no terminals. For labels ``L`` and predictions ``P`` along an
+axis, the loss of one pair of vectors is::
+
+    1 - sum(L*P) / (sqrt(max(sum(L*L), eps)) * sqrt(max(sum(P*P), eps)))
+
+which is exactly ``tf.compat.v1.losses.cosine_distance`` applied to
+``tf.nn.l2_normalize``d inputs. Only three sums per vector are needed (the dot
+product and both squared norms), so the core never builds normalized copies of the
+data: it reduces blocks of rows into those sums, and blocks can be merged. That is
+what lets the readers stream files larger than memory.
+
+Accuracy: every sum is accumulated in float64. Vectors whose sums would overflow
+(entries near 1e200) or lose precision to underflow (entries near 1e-300) are
+recomputed scaled by their largest magnitude, so the sums are stored as
+``scale * value`` pairs and the loss is formed from the scaled values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .errors import DataError, InputUsageError, ShapeMismatchError
+
+#: TensorFlow's ``tf.nn.l2_normalize`` epsilon: squared norms below it are raised to it.
+DEFAULT_EPS = 1e-12
+
+# Squared norms outside (_TINY, _HUGE) are recomputed with scaling: below _TINY the
+# squares of the entries may be subnormal, above _HUGE the sums may overflow.
+_TINY = 1e-200
+_HUGE = 1e300
+
+Float64Array = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+
+@dataclass
+class Sums:
+    """The three sums of a set of vector pairs, in scaled form.
+
+    The true values are ``dot * scale_l * scale_p``, ``ll * scale_l**2`` and
+    ``pp * scale_p**2``. A scale of 1 means "not scaled"; a scale of 0 means the
+    vector is all zeros. ``nonfinite`` marks vectors with a NaN or infinity in either
+    input; their sums are meaningless.
+    """
+
+    dot: Float64Array
+    ll: Float64Array
+    pp: Float64Array
+    scale_l: Float64Array
+    scale_p: Float64Array
+    nonfinite: BoolArray
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.dot.shape)
+
+    def merge(self, other: Sums) -> Sums:
+        """Add the sums of more entries of the same vectors (a later block along the axis)."""
+        scale_l = np.maximum(self.scale_l, other.scale_l)
+        scale_p = np.maximum(self.scale_p, other.scale_p)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a_l = np.where(scale_l > 0, self.scale_l / scale_l, 0.0)
+            a_p = np.where(scale_p > 0, self.scale_p / scale_p, 0.0)
+            b_l = np.where(scale_l > 0, other.scale_l / scale_l, 0.0)
+            b_p = np.where(scale_p > 0, other.scale_p / scale_p, 0.0)
+        return Sums(
+            dot=self.dot * a_l * a_p + other.dot * b_l * b_p,
+            ll=self.ll * a_l * a_l + other.ll * b_l * b_l,
+            pp=self.pp * a_p * a_p + other.pp * b_p * b_p,
+            scale_l=scale_l,
+            scale_p=scale_p,
+            nonfinite=self.nonfinite | other.nonfinite,
+        )
+
+    def zero_vectors(self) -> BoolArray:
+        """Pairs where either vector is all zeros (loss exactly 1 when normalizing)."""
+        result: BoolArray = ((self.scale_l == 0) | (self.scale_p == 0)) & ~self.nonfinite
+        return result
+
+
+def validate_pair(labels: np.ndarray, predictions: np.ndarray, axis: int) -> int:
+    """Check two arrays can be compared and return the axis as a non-negative index.
+
+    Raises :class:`ShapeMismatchError` when the shapes differ, :class:`DataError` for
+    dtypes that are not real numbers, and :class:`InputUsageError` for a bad axis.
+    """
+    for name, array in (("labels", labels), ("predictions", predictions)):
+        check_dtype(array.dtype, name)
+    if labels.shape != predictions.shape:
+        raise ShapeMismatchError(
+            f"shapes differ: labels {_shape_text(labels.shape)}, "
+            f"predictions {_shape_text(predictions.shape)}"
+        )
+    return normalize_axis(axis, labels.ndim)
+
+
+def check_dtype(dtype: np.dtype, name: str) -> None:
+    """Refuse dtypes the loss is not defined for (complex, structured, object, text)."""
+    if dtype.kind in "biuf":
+        return
+    if dtype.kind == "c":
+        raise DataError(f"{name} hold complex numbers; the cosine loss needs real numbers")
+    if dtype.names is not None:
+        raise DataError(
+            f"{name} have a structured dtype with fields {list(dtype.names)}; "
+            "save the vectors as a plain numeric array"
+        )
+    raise DataError(f"{name} have dtype {dtype}, not numbers")
+
+
+def normalize_axis(axis: int, ndim: int) -> int:
+    """Turn a possibly negative axis into an index, or raise a usage error."""
+    if ndim == 0:
+        raise DataError("the input is a single number (0-d array); it needs at least one axis")
+    if not -ndim <= axis < ndim:
+        raise InputUsageError(
+            f"axis {axis} is out of range for {ndim}-D data",
+            hint=f"use an axis from {-ndim} to {ndim - 1}",
+        )
+    return axis % ndim
+
+
+def block_sums(labels: np.ndarray, predictions: np.ndarray, axis: int) -> Sums:
+    """Reduce one block of vector pairs to their three sums along ``axis``.
+
+    The arrays must have the same shape; ``axis`` must be non-negative. The result
+    has the input shape without ``axis``.
+    """
+    out_shape = labels.shape[:axis] + labels.shape[axis + 1 :]
+    l3 = _as_float64_3d(labels, axis)
+    p3 = _as_float64_3d(predictions, axis)
+    with np.errstate(all="ignore"):
+        dot = np.einsum("ijk,ijk->ik", l3, p3)
+        ll = np.einsum("ijk,ijk->ik", l3, l3)
+        pp = np.einsum("ijk,ijk->ik", p3, p3)
+    scale_l = np.ones_like(dot)
+    scale_p = np.ones_like(dot)
+    nonfinite = np.zeros(dot.shape, dtype=bool)
+    unsafe = ~((ll > _TINY) & (ll < _HUGE) & (pp > _TINY) & (pp < _HUGE) & np.isfinite(dot))
+    if unsafe.any():
+        rows, cols = np.nonzero(unsafe)
+        exact = _scaled_sums(l3[rows, :, cols], p3[rows, :, cols])
+        dot[rows, cols] = exact.dot
+        ll[rows, cols] = exact.ll
+        pp[rows, cols] = exact.pp
+        scale_l[rows, cols] = exact.scale_l
+        scale_p[rows, cols] = exact.scale_p
+        nonfinite[rows, cols] = exact.nonfinite
+    return Sums(
+        dot=dot.reshape(out_shape),
+        ll=ll.reshape(out_shape),
+        pp=pp.reshape(out_shape),
+        scale_l=scale_l.reshape(out_shape),
+        scale_p=scale_p.reshape(out_shape),
+        nonfinite=nonfinite.reshape(out_shape),
+    )
+
+
+def _as_float64_3d(array: np.ndarray, axis: int) -> Float64Array:
+    """View ``array`` as (before, along, after) in float64; copies only to convert."""
+    before = math.prod(array.shape[:axis])
+    after = math.prod(array.shape[axis + 1 :])
+    as_f64: Float64Array = np.asarray(array, dtype=np.float64)
+    return as_f64.reshape(before, array.shape[axis], after)
+
+
+def _scaled_sums(lv: Float64Array, pv: Float64Array) -> Sums:
+    """Sums of vectors (one per row of ``lv``/``pv``), each scaled by its largest entry.
+
+    Scaling before squaring keeps 1e300 from overflowing and 1e-300 from underflowing.
+    """
+    finite = np.isfinite(lv).all(axis=1) & np.isfinite(pv).all(axis=1)
+    with np.errstate(all="ignore"):
+        scale_l = np.where(finite, np.abs(lv).max(axis=1, initial=0.0), 0.0)
+        scale_p = np.where(finite, np.abs(pv).max(axis=1, initial=0.0), 0.0)
+        ls = lv / np.where(scale_l > 0, scale_l, 1.0)[:, None]
+        ps = pv / np.where(scale_p > 0, scale_p, 1.0)[:, None]
+        ls[~finite] = 0.0
+        ps[~finite] = 0.0
+    return Sums(
+        dot=np.einsum("ij,ij->i", ls, ps),
+        ll=np.einsum("ij,ij->i", ls, ls),
+        pp=np.einsum("ij,ij->i", ps, ps),
+        scale_l=scale_l,
+        scale_p=scale_p,
+        nonfinite=~finite,
+    )
+
+
+def losses_from_sums(sums: Sums, *, eps: float = DEFAULT_EPS, normalize: bool = True) -> Float64Array:
+    """Turn the three sums into losses: NaN where an input was not finite.
+
+    With ``normalize`` the loss is clipped into [0, 2] (float rounding can step just
+    outside); a zero vector gives exactly 1. Without it, the result is TensorFlow's
+    raw ``1 - dot``, unclipped, as TF returns it for already-normalized inputs.
+    """
+    if eps < 0 or not math.isfinite(eps):
+        raise InputUsageError(f"eps must be a finite number >= 0, not {eps}")
+    with np.errstate(all="ignore"):
+        if normalize:
+            root_eps = math.sqrt(eps)
+            factor_l = np.where(sums.scale_l > 0, np.maximum(np.sqrt(sums.ll), root_eps / sums.scale_l), np.inf)
+            factor_p = np.where(sums.scale_p > 0, np.maximum(np.sqrt(sums.pp), root_eps / sums.scale_p), np.inf)
+            cosine = sums.dot / factor_l / factor_p
+            cosine = np.where(np.isfinite(cosine), cosine, 0.0)
+            losses = np.clip(1.0 - cosine, 0.0, 2.0)
+        else:
+            losses = 1.0 - sums.dot * sums.scale_l * sums.scale_p
+    losses = np.where(sums.nonfinite, np.nan, losses)
+    result: Float64Array = np.asarray(losses, dtype=np.float64)
+    return result
+
+
+def cosine_loss(
+    labels: ArrayLike,
+    predictions: ArrayLike,
+    axis: int = -1,
+    *,
+    eps: float = DEFAULT_EPS,
+    normalize: bool = True,
+    reduction: Literal["none", "mean"] = "none",
+) -> Float64Array | float:
+    """Cosine distance loss between ``labels`` and ``predictions`` along ``axis``.
+
+    Parameters
+    ----------
+    labels, predictions : array_like
+        Real-valued arrays of the same shape.
+    axis : int, default -1
+        The axis holding the vector entries; negative counts from the end.
+    eps : float, default 1e-12
+        Squared norms are raised to at least ``eps`` (TensorFlow's l2_normalize).
+    normalize : bool, default True
+        Normalize the vectors first. ``False`` gives TF's raw ``1 - sum(L*P)``.
+    reduction : {"none", "mean"}
+        ``"none"`` returns one loss per vector pair (the input shape without
+        ``axis``); ``"mean"`` returns their mean as a float.
+
+    Returns
+    -------
+    numpy.ndarray or float
+        Losses in [0, 2] (float64); NaN where an input is NaN or infinite.
+
+    Examples
+    --------
+    >>> labels = [[1, 4, 5], [5, 5, 7]]
+    >>> predictions = [[3, 2, 5], [3, 2, 7]]
+    >>> cosine_loss(labels, predictions, axis=1)
+    array([0.11556428, 0.03877312])
+    >>> round(cosine_loss(labels, predictions, axis=1, reduction="mean"), 9)
+    0.077168701
+    >>> cosine_loss([[0, 0, 0]], [[1, 2, 3]])
+    array([1.])
+    """
+    l_array = np.asarray(labels)
+    p_array = np.asarray(predictions)
+    axis = validate_pair(l_array, p_array, axis)
+    losses = losses_from_sums(block_sums(l_array, p_array, axis), eps=eps, normalize=normalize)
+    if reduction == "mean":
+        return float(np.mean(losses)) if losses.size else math.nan
+    if reduction != "none":
+        raise InputUsageError(f"reduction must be 'none' or 'mean', not {reduction!r}")
+    return losses
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Summary statistics of a set of losses (what the table and JSON report)."""
+
+    count: int
+    mean: float
+    std: float
+    min: float
+    median: float
+    max: float
+    zero_vectors: int
+    omitted: int
+
+
+def summarize(losses: Float64Array, *, zero_vectors: int = 0, omitted: int = 0) -> Summary:
+    """Count, mean, population std, min, median and max of the losses.
+
+    NaN losses (``nan_policy="propagate"``) make every statistic NaN, as numpy does;
+    an empty set of losses gives NaN statistics and a count of 0.
+    """
+    flat = np.asarray(losses, dtype=np.float64).ravel()
+    if flat.size == 0:
+        nan = math.nan
+        return Summary(0, nan, nan, nan, nan, nan, zero_vectors, omitted)
+    return Summary(
+        count=int(flat.size),
+        mean=float(np.mean(flat)),
+        std=float(np.std(flat)),
+        min=float(np.min(flat)),
+        median=float(np.median(flat)),
+        max=float(np.max(flat)),
+        zero_vectors=zero_vectors,
+        omitted=omitted,
+    )
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ")"
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """A shape as users read it: ``(2, 3)``."""
+    return _shape_text(shape)

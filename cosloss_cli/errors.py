@@ -1,0 +1,54 @@
+"""Domain exceptions: the only errors the library raises on purpose.
+
+Every layer below the CLI raises one of these; only the CLI edge turns them into an
+``Error: ...`` line and an exit status. Each carries the file it is about (if any) so
+the message can start with the path, and a hint that says what to do next.
+"""
+
+from __future__ import annotations
+
+from .status import ExitStatus
+
+
+class CoslossError(Exception):
+    """Base class of every error cosloss reports to a user."""
+
+    exit_status: ExitStatus = ExitStatus.DATA_ERROR
+
+    def __init__(self, message: str, *, path: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = f"{self.path}: {self.message}" if self.path else self.message
+        if self.hint:
+            text = f"{text} ({self.hint})"
+        return text
+
+
+class DataError(CoslossError):
+    """The input data cannot be used: unreadable, unparsable, wrong shape or values."""
+
+    exit_status = ExitStatus.DATA_ERROR
+
+
+class ShapeMismatchError(DataError):
+    """Labels and predictions do not have the same shape."""
+
+
+class NonFiniteError(DataError):
+    """A NaN or infinity was found while ``nan_policy`` is ``raise``."""
+
+
+class InputUsageError(CoslossError):
+    """The invocation is wrong for this data: bad axis, unknown format, missing file or key."""
+
+    exit_status = ExitStatus.USAGE_ERROR
+
+
+class OutputError(CoslossError):
+    """A result file could not be written (full disk, permissions, bad extension)."""
+
+    exit_status = ExitStatus.DATA_ERROR

@@ -1,0 +1,403 @@
+"""From two files to losses: open both, align their row blocks, reduce them in the core.
+
+This is the library entry point the CLI calls for one pair of files (``compute``) and
+that ``batch`` calls once per pair. It owns the checks that need both inputs (shapes,
+ids, the NaN policy) and the scheduling of blocks onto threads; the arithmetic is in
+:mod:`cosloss_cli.core`, the file formats in :mod:`cosloss_cli.readers`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+
+from .core import (
+    DEFAULT_EPS,
+    BoolArray,
+    Float64Array,
+    Summary,
+    Sums,
+    block_sums,
+    losses_from_sums,
+    normalize_axis,
+    summarize,
+)
+from .errors import DataError, InputUsageError, NonFiniteError, ShapeMismatchError
+from .readers import Block, ReadOptions, Source, open_source
+
+NanPolicy = Literal["raise", "omit", "propagate"]
+NAN_POLICIES: tuple[str, ...] = ("raise", "omit", "propagate")
+
+#: Called after each block with the number of rows (along axis 0) just processed.
+ProgressCallback = Callable[[int], None]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class ComputeOptions:
+    """How to turn vectors into losses (the options every command shares)."""
+
+    axis: int = -1
+    eps: float = DEFAULT_EPS
+    normalize: bool = True
+    nan_policy: NanPolicy = "raise"
+    threads: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
+
+
+@dataclass
+class LossResult:
+    """Per-vector losses of one pair of inputs and their summary.
+
+    ``losses`` has the input shape without ``axis``; entries that were omitted under
+    ``nan_policy="omit"`` are NaN there and True in ``omitted``.
+    """
+
+    labels: str
+    predictions: str
+    axis: int
+    shape: tuple[int, ...]
+    losses: Float64Array
+    omitted: BoolArray
+    summary: Summary
+    ids: np.ndarray | None = None
+
+    def kept(self) -> Float64Array:
+        """The losses that count (omitted ones removed), flattened."""
+        kept: Float64Array = self.losses[~self.omitted]
+        return kept
+
+
+def compute_files(
+    labels: str,
+    predictions: str,
+    read_options: ReadOptions | None = None,
+    options: ComputeOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> LossResult:
+    """Compute the losses between two files (``-`` for stdin on one side)."""
+    read_options = read_options or ReadOptions()
+    options = options or ComputeOptions()
+    if labels == predictions == "-":
+        raise InputUsageError("only one of the two inputs can be stdin ('-')")
+    label_source = open_source(labels, read_options)
+    prediction_source = open_source(predictions, read_options)
+    return compute_sources(label_source, prediction_source, options, progress, read_options)
+
+
+def compute_sources(
+    labels: Source,
+    predictions: Source,
+    options: ComputeOptions,
+    progress: ProgressCallback | None = None,
+    read_options: ReadOptions | None = None,
+) -> LossResult:
+    """Compute the losses between two opened sources, block by block."""
+    _check_columns_and_ids(labels, predictions, read_options)
+    _check_shapes(labels, predictions)
+    file_ndim = 1 if labels.one_vector else labels.ndim
+    file_axis = normalize_axis(options.axis, file_ndim)
+    axis = 1 if labels.one_vector else file_axis
+    width = labels.shape[axis]
+    if width == 0:
+        raise DataError(f"the vectors along axis {file_axis} have length 0: nothing to compare", path=labels.path)
+
+    state = _Reduction(labels, predictions, options, axis)
+    pairs = _aligned(_prefetched(labels.blocks), _prefetched(predictions.blocks), labels, predictions)
+    for offset, (lblock, pblock), sums in _map_ordered(
+        lambda item: block_sums(item[1][0].values, item[1][1].values, axis), _with_offsets(pairs), options.threads
+    ):
+        state.add(offset, lblock, pblock, sums)
+        if progress is not None:
+            progress(len(lblock))
+    return state.finish()
+
+
+class _Reduction:
+    """Accumulates block results: losses per block, or merged sums for ``axis == 0``."""
+
+    def __init__(self, labels: Source, predictions: Source, options: ComputeOptions, axis: int):
+        self.labels = labels
+        self.predictions = predictions
+        self.options = options
+        self.axis = axis
+        self.rows = 0
+        self.loss_blocks: list[Float64Array] = []
+        self.nonfinite_blocks: list[BoolArray] = []
+        self.zero_vectors = 0
+        self.merged: Sums | None = None
+        self.label_ids: list[np.ndarray] = []
+        self.prediction_ids: list[np.ndarray] = []
+
+    def add(self, offset: int, lblock: Block, pblock: Block, sums: Sums) -> None:
+        if self.options.nan_policy == "raise" and sums.nonfinite.any():
+            raise _nonfinite_error(offset, lblock, pblock, self.labels, self.predictions)
+        self.rows += len(lblock)
+        if lblock.ids is not None:
+            self.label_ids.append(lblock.ids)
+        if pblock.ids is not None:
+            self.prediction_ids.append(pblock.ids)
+        if self.axis == 0:
+            self.merged = sums if self.merged is None else self.merged.merge(sums)
+            return
+        self.zero_vectors += int(sums.zero_vectors().sum())
+        self.loss_blocks.append(losses_from_sums(sums, eps=self.options.eps, normalize=self.options.normalize))
+        self.nonfinite_blocks.append(sums.nonfinite)
+
+    def finish(self) -> LossResult:
+        if self.rows == 0:
+            raise DataError("has no rows: nothing to compare", path=self.labels.path)
+        if self.axis == 0:
+            assert self.merged is not None
+            losses = losses_from_sums(self.merged, eps=self.options.eps, normalize=self.options.normalize)
+            nonfinite = self.merged.nonfinite
+            self.zero_vectors = int(self.merged.zero_vectors().sum())
+        else:
+            losses = np.concatenate(self.loss_blocks)
+            nonfinite = np.concatenate(self.nonfinite_blocks)
+        shape = self._file_shape()
+        if self.labels.one_vector:
+            losses, nonfinite = losses.reshape(1), nonfinite.reshape(1)
+        omitted = nonfinite if self.options.nan_policy == "omit" else np.zeros_like(nonfinite)
+        counted = losses[~omitted]
+        return LossResult(
+            labels=self.labels.path,
+            predictions=self.predictions.path,
+            axis=0 if self.labels.one_vector else self.axis,
+            shape=shape,
+            losses=losses,
+            omitted=omitted,
+            summary=summarize(counted, zero_vectors=self.zero_vectors, omitted=int(omitted.sum())),
+            ids=self._ids(),
+        )
+
+    def _file_shape(self) -> tuple[int, ...]:
+        rest = tuple(int(n) for n in self.labels.shape[1:] if n is not None)
+        if self.labels.one_vector:
+            return rest
+        return (self.rows, *rest)
+
+    def _ids(self) -> np.ndarray | None:
+        label_ids = np.concatenate(self.label_ids) if self.label_ids else None
+        prediction_ids = np.concatenate(self.prediction_ids) if self.prediction_ids else None
+        if label_ids is not None and prediction_ids is not None:
+            differ = np.nonzero(label_ids != prediction_ids)[0]
+            if differ.size:
+                row = int(differ[0])
+                raise DataError(
+                    f"row ids differ at row {row}: {label_ids[row]!r} in labels, "
+                    f"{prediction_ids[row]!r} in {self.predictions.path}",
+                    path=self.labels.path,
+                    hint="sort both files by id",
+                )
+        ids = label_ids if label_ids is not None else prediction_ids
+        if ids is not None and self.axis != 1:
+            return None  # ids name rows; with a loss per column they do not apply
+        return ids
+
+
+def _check_columns_and_ids(labels: Source, predictions: Source, read_options: ReadOptions | None) -> None:
+    if read_options is None:
+        return
+    if read_options.id_column and not (labels.has_ids or predictions.has_ids):
+        raise InputUsageError(
+            f"neither input has a column named {read_options.id_column!r} for --id-column",
+            hint=_columns_hint(labels, predictions),
+        )
+    if read_options.columns and labels.columns is None and predictions.columns is None:
+        raise InputUsageError("--columns needs inputs with named columns (CSV, TSV or Parquet)")
+
+
+def _columns_hint(labels: Source, predictions: Source) -> str:
+    named = labels.columns or predictions.columns
+    return f"columns: {', '.join(named[:12])}" if named else "NPY/NPZ inputs have no named columns"
+
+
+def _shape_text(shape: tuple[int | None, ...], one_vector: bool = False) -> str:
+    if one_vector:
+        shape = shape[1:]
+    return "(" + ", ".join("?" if n is None else str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _check_shapes(labels: Source, predictions: Source) -> None:
+    """Compare what is known before reading: rank, vector shape, row count if known."""
+    same_rank = labels.ndim == predictions.ndim and labels.one_vector == predictions.one_vector
+    same_rest = labels.shape[1:] == predictions.shape[1:]
+    rows_known = labels.shape[0] is not None and predictions.shape[0] is not None
+    if not same_rank or not same_rest or (rows_known and labels.shape[0] != predictions.shape[0]):
+        raise ShapeMismatchError(
+            f"shapes differ: labels {labels.path} {_shape_text(labels.shape, labels.one_vector)}, "
+            f"predictions {predictions.path} {_shape_text(predictions.shape, predictions.one_vector)}",
+            hint="both files must hold the same number of vectors of the same length",
+        )
+
+
+def _nonfinite_error(offset: int, lblock: Block, pblock: Block, labels: Source, predictions: Source) -> NonFiniteError:
+    """Name the file, row and column of the first NaN or infinity in this block."""
+    found = []
+    for source, block in ((labels, lblock), (predictions, pblock)):
+        bad = np.argwhere(~np.isfinite(np.asarray(block.values, dtype=np.float64)))
+        if bad.size:
+            found.append((tuple(int(i) for i in bad[0]), source, block))
+    where, source, block = min(found, key=lambda item: item[0])
+    row = offset + where[0]
+    value = block.values[where]
+    if source.columns and len(where) == 2 and len(source.columns) == block.values.shape[1]:
+        place = f"row {row}, column {source.columns[where[1]]!r}"
+    elif len(where) == 2:
+        place = f"row {row}, column {where[1]}"
+    else:
+        place = f"index {(row, *where[1:])}"
+    return NonFiniteError(
+        f"{place} is {_value_name(float(value))}",
+        path=source.path,
+        hint="fix the data, or pass --nan-policy omit (skip such vectors) or propagate (NaN losses)",
+    )
+
+
+def _value_name(value: float) -> str:
+    if math.isnan(value):
+        return "NaN (or empty)"
+    return "+Inf" if value > 0 else "-Inf"
+
+
+def _aligned(
+    labels: Iterator[Block], predictions: Iterator[Block], lsource: Source, psource: Source
+) -> Iterator[tuple[Block, Block]]:
+    """Pair up blocks of equal length from two streams whose block sizes differ."""
+    lpending: Block | None = None
+    ppending: Block | None = None
+    while True:
+        if lpending is None or len(lpending) == 0:
+            lpending = next(labels, None)
+        if ppending is None or len(ppending) == 0:
+            ppending = next(predictions, None)
+        if lpending is None or ppending is None:
+            if lpending is not None or ppending is not None:
+                _raise_row_count_mismatch(lpending, ppending, labels, predictions, lsource, psource)
+            return
+        n = min(len(lpending), len(ppending))
+        if n == 0:
+            continue
+        yield lpending.slice(0, n), ppending.slice(0, n)
+        lpending = lpending.slice(n, len(lpending))
+        ppending = ppending.slice(n, len(ppending))
+
+
+def _raise_row_count_mismatch(
+    lpending: Block | None,
+    ppending: Block | None,
+    labels: Iterator[Block],
+    predictions: Iterator[Block],
+    lsource: Source,
+    psource: Source,
+) -> None:
+    """One input ran out first: count what is left of the other for the message."""
+    longer, rest, pending = ("labels", labels, lpending) if lpending is not None else ("predictions", predictions, ppending)
+    extra = (len(pending) if pending else 0) + sum(len(b) for b in rest)
+    raise ShapeMismatchError(
+        f"row counts differ: {longer} has {extra} more rows than the other input "
+        f"(labels {lsource.path}, predictions {psource.path})",
+        hint="both files must hold the same number of vectors",
+    )
+
+
+def _with_offsets(pairs: Iterable[tuple[Block, Block]]) -> Iterator[tuple[int, tuple[Block, Block]]]:
+    offset = 0
+    for pair in pairs:
+        yield offset, pair
+        offset += len(pair[0])
+
+
+def _map_ordered(
+    func: Callable[[tuple[int, tuple[Block, Block]]], R],
+    items: Iterator[tuple[int, tuple[Block, Block]]],
+    threads: int,
+) -> Iterator[tuple[int, tuple[Block, Block], R]]:
+    """Apply ``func`` on up to ``threads`` threads, yielding results in input order.
+
+    numpy releases the GIL in the conversions and sums, so blocks of a large input are
+    reduced on both cores; at most ``2 * threads`` blocks are in flight, so memory
+    stays bounded. A single-block input never starts a thread.
+    """
+    first = next(items, None)
+    if first is None:
+        return
+    second = next(items, None)
+    if second is None or threads <= 1:
+        yield first[0], first[1], func(first)
+        if second is not None:
+            yield second[0], second[1], func(second)
+            for item in items:
+                yield item[0], item[1], func(item)
+        return
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cosloss-block") as pool:
+        in_flight: queue.SimpleQueue[tuple[tuple[int, tuple[Block, Block]], Future[R]]] = queue.SimpleQueue()
+        pending = 0
+        for item in _chain_first(first, second, items):
+            in_flight.put((item, pool.submit(func, item)))
+            pending += 1
+            if pending >= 2 * threads:
+                done_item, future = in_flight.get()
+                pending -= 1
+                yield done_item[0], done_item[1], future.result()
+        while pending:
+            done_item, future = in_flight.get()
+            pending -= 1
+            yield done_item[0], done_item[1], future.result()
+
+
+def _chain_first(first: T, second: T, rest: Iterator[T]) -> Iterator[T]:
+    yield first
+    yield second
+    yield from rest
+
+
+_END = object()
+
+
+def _prefetched(blocks: Iterator[Block], depth: int = 2) -> Iterator[Block]:
+    """Read the next blocks on a background thread while this one is computed.
+
+    Parsing (pyarrow) and decompression release the GIL, so reading both inputs and
+    reducing blocks overlap. Errors raised by the reader are re-raised here.
+    """
+    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                while not stop.is_set():
+                    try:
+                        buffer.put(block, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(_END)
+        except BaseException as exc:  # forwarded to the consumer, who re-raises it
+            buffer.put(exc)
+
+    thread = threading.Thread(target=produce, name="cosloss-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()

@@ -1,0 +1,40 @@
+"""Progress bars on stderr, only on a terminal; a no-op everywhere else."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .pipeline import ProgressCallback
+
+#: Inputs smaller than this (bytes) finish before a bar would be worth drawing.
+MIN_BYTES_FOR_PROGRESS = 64 * 1024 * 1024
+
+
+@contextmanager
+def row_progress(enabled: bool, total_rows: int | None, description: str) -> Iterator[ProgressCallback | None]:
+    """A callback that advances a rich progress bar by rows, or None when disabled."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    columns += [TextColumn("rows"), TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=Console(file=sys.stderr), transient=True) as bar:
+        task = bar.add_task(description, total=total_rows)
+
+        def advance(rows: int) -> None:
+            bar.advance(task, rows)
+
+        yield advance

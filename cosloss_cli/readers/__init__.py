@@ -1,0 +1,43 @@
+"""Readers: turn an input file into a :class:`Source` that yields blocks of rows.
+
+Each format lives in its own module and imports its heavy dependency (pyarrow) only
+when a file of that format is opened.
+"""
+
+from __future__ import annotations
+
+from .base import DEFAULT_BLOCK_BYTES, Block, ReadOptions, Source
+from .formats import FORMATS, detect_format, format_extension, strip_format_extension
+
+__all__ = [
+    "DEFAULT_BLOCK_BYTES",
+    "FORMATS",
+    "Block",
+    "ReadOptions",
+    "Source",
+    "detect_format",
+    "format_extension",
+    "open_source",
+    "strip_format_extension",
+]
+
+
+def open_source(path: str, options: ReadOptions) -> Source:
+    """Open ``path`` (``-`` for stdin) with the reader its format needs."""
+    fmt = detect_format(path, options.input_format)
+    if fmt in ("csv", "tsv"):
+        from .delimited import open_delimited
+
+        return open_delimited(path, fmt, options)
+    if fmt == "npy":
+        from .npy import open_npy
+
+        return open_npy(path, options)
+    if fmt == "npz":
+        from .npy import open_npz
+
+        return open_npz(path, options)
+    from .parquet import open_parquet
+
+    return open_parquet(path, options)
+

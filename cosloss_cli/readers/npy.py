@@ -1,0 +1,176 @@
+"""NPY and NPZ readers: memory-mapped row blocks for files, streamed blocks otherwise.
+
+Nothing here ever unpickles: headers are parsed with numpy's format helpers and
+object dtypes are refused before any data is touched.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import zipfile
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import numpy as np
+from numpy.lib import format as npformat
+
+from ..core import check_dtype
+from ..errors import DataError, InputUsageError
+from .base import Block, ReadOptions, Source, rows_per_block
+from .streams import file_size, is_regular_file, open_binary, read_exactly
+
+Header = tuple[tuple[int, ...], bool, np.dtype]
+
+
+def open_npy(path: str, options: ReadOptions) -> Source:
+    """Open an ``.npy`` file: memory-mapped when on disk, streamed from pipes."""
+    stream = open_binary(path)
+    try:
+        shape, fortran, dtype = _read_header(stream, path)
+        offset = stream.tell() if is_regular_file(path) else None
+    except BaseException:
+        if path != "-":
+            stream.close()
+        raise
+    if offset is not None:
+        stream.close()
+        _check_size(path, offset, shape, dtype)
+        array = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C") if math.prod(shape) else np.empty(shape, dtype)
+        return _array_source(path, "npy", array, options)
+    return _stream_source(path, "npy", stream, shape, fortran, dtype, options)
+
+
+def open_npz(path: str, options: ReadOptions) -> Source:
+    """Open one array of an ``.npz`` archive (``--key``, or its only array), streamed."""
+    stream = open_binary(path)
+    if path == "-":
+        stream = io.BytesIO(stream.read())  # zip needs random access: stdin is buffered whole
+    try:
+        archive = zipfile.ZipFile(stream)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        stream.close()
+        raise DataError(f"not a valid .npz (zip) archive: {exc}", path=path) from None
+    names = [n[:-4] if n.endswith(".npy") else n for n in archive.namelist()]
+    if options.key is None:
+        if len(names) != 1:
+            archive.close()
+            listed = ", ".join(names) if names else "none"
+            raise InputUsageError(
+                f"the archive holds {len(names)} arrays ({listed})", path=path, hint="choose one with --key NAME"
+            )
+        key = names[0]
+    elif options.key in names:
+        key = options.key
+    else:
+        archive.close()
+        raise InputUsageError(
+            f"no array named {options.key!r} in the archive", path=path, hint=f"available keys: {', '.join(names)}"
+        )
+    member_name = archive.namelist()[names.index(key)]
+    try:
+        member = archive.open(member_name)
+        shape, fortran, dtype = _read_header(member, path)  # type: ignore[arg-type]
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        archive.close()
+        raise DataError(f"array {key!r} cannot be read: {exc}", path=path) from None
+    return _stream_source(path, "npz", member, shape, fortran, dtype, options)  # type: ignore[arg-type]
+
+
+def _read_header(stream: BinaryIO, path: str) -> Header:
+    """Parse an NPY header without trusting it: bad magic or dtype is a DataError."""
+    try:
+        version = npformat.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = npformat.read_array_header_1_0(stream)
+        else:
+            shape, fortran, dtype = npformat.read_array_header_2_0(stream)
+    except (ValueError, EOFError, OSError, SyntaxError, TypeError) as exc:
+        raise DataError(f"not a valid .npy file: {exc}", path=path, hint="was it fully written?") from None
+    if dtype.hasobject:
+        raise DataError(
+            "holds Python objects (a pickle), which cosloss never loads",
+            path=path,
+            hint="save the vectors as a numeric array",
+        )
+    try:
+        check_dtype(dtype, "the values")
+    except DataError as exc:
+        raise DataError(exc.message, path=path) from None
+    if len(shape) == 0:
+        raise DataError("holds a single number (0-d array); it needs at least one vector", path=path)
+    return tuple(int(n) for n in shape), bool(fortran), dtype
+
+
+def _check_size(path: str, offset: int, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    expected = offset + math.prod(shape) * dtype.itemsize
+    actual = file_size(path) or 0
+    if actual < expected:
+        raise DataError(
+            f"truncated: the header promises {expected} bytes, the file has {actual}",
+            path=path,
+            hint="was it fully written?",
+        )
+
+
+def _logical_shape(shape: tuple[int, ...]) -> tuple[tuple[int, ...], bool]:
+    """A 1-D array is one vector: read it as a single row."""
+    if len(shape) == 1:
+        return (1, shape[0]), True
+    return shape, False
+
+
+def _array_source(path: str, fmt: str, array: np.ndarray, options: ReadOptions) -> Source:
+    shape, one_vector = _logical_shape(tuple(array.shape))
+    array = array.reshape(shape)
+    row_items = math.prod(shape[1:])
+    step = rows_per_block(row_items, options.block_bytes)
+
+    def blocks() -> Iterator[Block]:
+        for start in range(0, shape[0], step):
+            yield Block(array[start : start + step])
+
+    return Source(path, fmt, shape, blocks(), dtype=array.dtype, size_bytes=file_size(path), one_vector=one_vector)
+
+
+def _stream_source(
+    path: str,
+    fmt: str,
+    stream: BinaryIO,
+    file_shape: tuple[int, ...],
+    fortran: bool,
+    dtype: np.dtype,
+    options: ReadOptions,
+) -> Source:
+    shape, one_vector = _logical_shape(file_shape)
+    row_items = math.prod(shape[1:])
+    row_bytes = row_items * dtype.itemsize
+    step = rows_per_block(row_items, options.block_bytes)
+
+    def blocks() -> Iterator[Block]:
+        try:
+            if fortran and len(file_shape) > 1:
+                data = _read_values(stream, math.prod(shape) * dtype.itemsize, path)
+                whole = np.frombuffer(data, dtype=dtype).reshape(file_shape, order="F").reshape(shape)
+                for start in range(0, shape[0], step):
+                    yield Block(whole[start : start + step])
+                return
+            for start in range(0, shape[0], step):
+                rows = min(step, shape[0] - start)
+                data = _read_values(stream, rows * row_bytes, path)
+                yield Block(np.frombuffer(data, dtype=dtype).reshape((rows, *shape[1:])))
+        finally:
+            if path != "-":
+                stream.close()
+
+    return Source(path, fmt, shape, blocks(), dtype=dtype, size_bytes=file_size(path), one_vector=one_vector)
+
+
+def _read_values(stream: BinaryIO, size: int, path: str) -> bytes:
+    try:
+        data = read_exactly(stream, size)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise DataError(f"cannot read the array data: {exc}", path=path) from None
+    if len(data) < size:
+        raise DataError("truncated: the array data ends early", path=path, hint="was it fully written?")
+    return data

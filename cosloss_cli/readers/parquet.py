@@ -1,0 +1,173 @@
+"""Parquet reader: record batches of numeric columns or of one list column of vectors."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError, InputUsageError
+from .base import Block, ReadOptions, Source, rows_per_block
+from .streams import check_readable, file_size
+
+
+def open_parquet(path: str, options: ReadOptions) -> Source:
+    """Open a Parquet file; vectors come from one list column or from numeric columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    check_readable(path)
+    try:
+        if path == "-":
+            import sys
+
+            parquet = pq.ParquetFile(io.BytesIO(sys.stdin.buffer.read()))
+        else:
+            parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DataError(f"not a readable Parquet file: {exc}", path=path, hint="was it fully written?") from None
+
+    schema = parquet.schema_arrow
+    names = list(schema.names)
+    # A file without the id column simply has no ids; the pipeline checks that one file has them.
+    id_column = options.id_column if options.id_column in names else None
+
+    list_column, features = _choose_columns(schema, options, path)
+    width = _list_width(parquet, list_column, path) if list_column else len(features)
+    read_columns = ([list_column] if list_column else features) + ([id_column] if id_column else [])
+    rows = parquet.metadata.num_rows
+    step = rows_per_block(width, options.block_bytes)
+
+    def blocks() -> Iterator[Block]:
+        start = 0
+        try:
+            for batch in parquet.iter_batches(batch_size=step, columns=read_columns, use_threads=True):
+                if batch.num_rows == 0:
+                    continue
+                if list_column:
+                    values = _list_values(batch.column(list_column), width, start, path)
+                else:
+                    values = _column_values(batch, features)
+                ids = np.asarray(batch.column(id_column).to_pylist(), dtype=object) if id_column else None
+                start += batch.num_rows
+                yield Block(values, ids)
+        except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
+            raise DataError(f"cannot read row group data: {exc}", path=path, hint="was it fully written?") from None
+        finally:
+            parquet.close()
+
+    return Source(
+        path,
+        "parquet",
+        (rows, width),
+        blocks(),
+        columns=[list_column] if list_column else features,
+        has_ids=id_column is not None,
+        size_bytes=file_size(path),
+    )
+
+
+def _is_numeric(arrow_type: Any) -> bool:
+    import pyarrow.types as t
+
+    return bool(t.is_integer(arrow_type) or t.is_floating(arrow_type) or t.is_boolean(arrow_type))
+
+
+def _is_list(arrow_type: Any) -> bool:
+    import pyarrow.types as t
+
+    return bool(t.is_list(arrow_type) or t.is_large_list(arrow_type) or t.is_fixed_size_list(arrow_type))
+
+
+def _choose_columns(schema: Any, options: ReadOptions, path: str) -> tuple[str | None, list[str]]:
+    """Either the one list column of numbers, or the numeric feature columns."""
+    names = list(schema.names)
+    if options.columns:
+        for name in options.columns:
+            if name not in names:
+                raise InputUsageError(f"no column named {name!r} for --columns", path=path, hint=f"columns: {', '.join(names)}")
+            arrow_type = schema.field(name).type
+            if _is_list(arrow_type) and len(options.columns) == 1 and _is_numeric(arrow_type.value_type):
+                return name, []
+            if not _is_numeric(arrow_type):
+                raise DataError(f"column {name!r} has type {arrow_type}, not numbers", path=path)
+        return None, list(options.columns)
+    candidates = [f for f in schema if f.name != options.id_column]
+    lists = [f for f in candidates if _is_list(f.type)]
+    if len(lists) == 1:
+        field = lists[0]
+        if not _is_numeric(field.type.value_type):
+            raise DataError(
+                f"list column {field.name!r} holds {field.type.value_type}, not numbers", path=path
+            )
+        return field.name, []
+    if len(lists) > 1:
+        raise InputUsageError(
+            f"{len(lists)} list columns ({', '.join(f.name for f in lists)})",
+            path=path,
+            hint="choose one with --columns NAME",
+        )
+    features = [f.name for f in candidates if _is_numeric(f.type)]
+    others = [f for f in candidates if not _is_numeric(f.type)]
+    if others:
+        field = others[0]
+        raise DataError(
+            f"column {field.name!r} has type {field.type}, not numbers",
+            path=path,
+            hint="name the feature columns with --columns, or the id column with --id-column",
+        )
+    if not features:
+        raise DataError("has no numeric columns", path=path)
+    return None, features
+
+
+def _list_width(parquet: Any, column: str, path: str) -> int:
+    """The vector length: from the type for fixed-size lists, else the first non-null row."""
+    import pyarrow.types as t
+
+    arrow_type = parquet.schema_arrow.field(column).type
+    if t.is_fixed_size_list(arrow_type):
+        return int(arrow_type.list_size)
+    for batch in parquet.iter_batches(batch_size=1024, columns=[column]):
+        lengths = batch.column(0).value_lengths().to_numpy(zero_copy_only=False)
+        valid = lengths[~np.isnan(lengths.astype(float))] if lengths.dtype.kind == "f" else lengths
+        if valid.size:
+            return int(valid[0])
+    return 0
+
+
+def _list_values(column: Any, width: int, start: int, path: str) -> np.ndarray:
+    """A list column as a (rows, width) float64 array; null lists and nulls become NaN."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rows = len(column)
+    lengths = column.value_lengths().fill_null(width).to_numpy(zero_copy_only=False)
+    bad = np.nonzero(lengths != width)[0]
+    if bad.size:
+        row = start + int(bad[0])
+        raise DataError(
+            f"row {row} has a vector of length {int(lengths[bad[0]])}, expected {width} (from the first row)",
+            path=path,
+        )
+    if column.null_count:
+        fill = pa.array([[np.nan] * width], type=pa.list_(pa.float64()))[0]
+        column = pc.if_else(column.is_null(), fill, column.cast(pa.list_(pa.float64())))
+    flat = column.flatten()
+    if flat.null_count:
+        flat = flat.cast(pa.float64()).fill_null(np.nan)
+    values = np.asarray(flat.to_numpy(zero_copy_only=False))
+    return values.reshape(rows, width)
+
+
+def _column_values(batch: Any, features: list[str]) -> np.ndarray:
+    import pyarrow as pa
+
+    selected = batch.select(features)
+    types = {f.type for f in selected.schema}
+    if len(types) > 1 or not pa.types.is_floating(next(iter(types))):
+        arrays = [c.cast(pa.float64()) for c in selected.columns]
+        selected = pa.RecordBatch.from_arrays(arrays, names=features)
+    return np.asarray(selected.to_tensor(null_to_nan=True, row_major=True))

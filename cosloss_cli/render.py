@@ -1,0 +1,232 @@
+"""Renderers: a :class:`LossResult` as JSON, NDJSON, CSV or a rich table.
+
+Machine formats are written by hand, row by row, so that millions of losses never
+become one giant string. Floats are written with ``repr`` (shortest round-trip, full
+precision); NaN and infinities become ``null`` so the JSON is strictly valid.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+import numpy as np
+
+from .core import Summary
+from .pipeline import LossResult
+
+SCHEMA_VERSION = 1
+
+#: Output formats of ``--format``.
+OUTPUT_FORMATS = ("table", "json", "ndjson", "csv")
+
+
+def number(value: float) -> float | None:
+    """A float for JSON: NaN and infinities become None (null)."""
+    return value if math.isfinite(value) else None
+
+
+def float_text(value: float) -> str:
+    """Full-precision text of a float, ``null`` for NaN/Inf."""
+    return repr(float(value)) if math.isfinite(value) else "null"
+
+
+def json_value(value: Any) -> Any:
+    """An id or other scalar as a JSON-safe value."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if isinstance(value, float):
+        return number(value)
+    return str(value)
+
+
+def summary_fields(summary: Summary) -> dict[str, Any]:
+    """The summary keys shared by ``compute --json`` and batch pair objects."""
+    return {
+        "count": summary.count,
+        "mean": number(summary.mean),
+        "std": number(summary.std),
+        "min": number(summary.min),
+        "max": number(summary.max),
+        "median": number(summary.median),
+        "zero_vectors": summary.zero_vectors,
+        "omitted": summary.omitted,
+    }
+
+
+def result_header(result: LossResult) -> dict[str, Any]:
+    """Everything of the JSON document but the losses and ids."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "labels": result.labels,
+        "predictions": result.predictions,
+        "axis": result.axis,
+        "shape": list(result.shape),
+        **summary_fields(result.summary),
+    }
+
+
+def write_json(result: LossResult, out: TextIO, *, include_losses: bool = True) -> None:
+    """One JSON document; the losses list is streamed, not built as one string."""
+    header = result_header(result)
+    body = json.dumps(header, allow_nan=False)
+    if not include_losses:
+        out.write(body + "\n")
+        return
+    out.write(body[:-1])
+    if result.losses.ndim == 1:
+        kept = ~result.omitted
+        out.write(', "losses": [')
+        _write_joined(out, (float_text(x) for x in result.losses[kept]))
+        out.write("]")
+        if result.summary.omitted:
+            out.write(', "omitted_indices": [')
+            _write_joined(out, (str(int(i)) for i in np.nonzero(result.omitted)[0]))
+            out.write("]")
+        if result.ids is not None:
+            out.write(', "ids": [')
+            _write_joined(out, (json.dumps(json_value(v), allow_nan=False) for v in result.ids[kept]))
+            out.write("]")
+    else:
+        out.write(', "losses": ')
+        out.write(json.dumps(_nested(result.losses, result.omitted), allow_nan=False))
+    out.write("}\n")
+
+
+def _write_joined(out: TextIO, items: Iterator[str], chunk: int = 4096) -> None:
+    buffer: list[str] = []
+    first = True
+    for item in items:
+        buffer.append(item)
+        if len(buffer) >= chunk:
+            out.write(("" if first else ", ") + ", ".join(buffer))
+            first = False
+            buffer.clear()
+    if buffer:
+        out.write(("" if first else ", ") + ", ".join(buffer))
+
+
+def _nested(losses: np.ndarray, omitted: np.ndarray) -> Any:
+    if losses.ndim == 0:
+        return None if omitted else number(float(losses))
+    return [_nested(losses[i], omitted[i]) for i in range(losses.shape[0])]
+
+
+def iter_rows(result: LossResult, positions: np.ndarray | None = None) -> Iterator[tuple[Any, Any, float]]:
+    """(index, id, loss) for every loss that counts; index is a tuple for N-D losses.
+
+    ``positions`` (flat indices into the losses) limits the rows, for the table's head
+    and tail.
+    """
+    flat = result.losses.ravel()
+    kept = np.nonzero(~result.omitted.ravel())[0] if positions is None else positions
+    nd = result.losses.ndim != 1
+    for position in kept:
+        index: Any = int(position)
+        if nd:
+            index = tuple(int(i) for i in np.unravel_index(position, result.losses.shape))
+        ident = json_value(result.ids[position]) if result.ids is not None else None
+        yield index, ident, float(flat[position])
+
+
+def write_ndjson(result: LossResult, out: TextIO) -> None:
+    """One line per loss: ``{"index": i, "loss": x}`` plus ``"id"`` when there are ids."""
+    lines: list[str] = []
+    for index, ident, loss in iter_rows(result):
+        index_text = json.dumps(list(index)) if isinstance(index, tuple) else str(index)
+        line = f'{{"index": {index_text}, '
+        if result.ids is not None:
+            line += f'"id": {json.dumps(ident)}, '
+        lines.append(line + f'"loss": {float_text(loss)}}}\n')
+        if len(lines) >= 4096:
+            out.write("".join(lines))
+            lines.clear()
+    out.write("".join(lines))
+
+
+def write_csv(result: LossResult, out: TextIO) -> None:
+    """``index,loss`` (or ``id,loss``; ``index_0,index_1,...,loss`` for N-D losses)."""
+    import csv
+
+    writer = csv.writer(out, lineterminator="\n")
+    nd = result.losses.ndim != 1
+    if result.ids is not None:
+        writer.writerow(["id", "loss"])
+    elif nd:
+        writer.writerow([f"index_{i}" for i in range(result.losses.ndim)] + ["loss"])
+    else:
+        writer.writerow(["index", "loss"])
+    for index, ident, loss in iter_rows(result):
+        text = repr(loss) if math.isfinite(loss) else ("nan" if math.isnan(loss) else repr(loss))
+        if result.ids is not None:
+            writer.writerow([ident, text])
+        elif nd:
+            writer.writerow([*index, text])
+        else:
+            writer.writerow([index, text])
+
+
+def format_stat(value: float, digits: int = 10) -> str:
+    """A statistic for people: 10 significant digits, ``nan`` spelled out."""
+    if math.isnan(value):
+        return "nan"
+    return f"{value:.{digits}g}"
+
+
+def render_table(result: LossResult, out: TextIO, *, max_rows: int = 20, color: bool = False, width: int | None = None) -> None:
+    """A rich table of the first and last losses, then the summary."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(
+        file=out,
+        force_terminal=color,
+        no_color=not color,
+        highlight=False,
+        width=width or 100,
+        soft_wrap=False,
+    )
+    rows = list(_table_rows(result, max_rows))
+    key = "id" if result.ids is not None else "index"
+    table = Table()
+    table.add_column(key, justify="right" if key == "index" else "left", style="cyan")
+    table.add_column("loss", justify="right")
+    for row in rows:
+        table.add_row(*row)
+    shape = "(" + ", ".join(str(n) for n in result.shape) + ")"
+    console.print(f"{result.labels} vs {result.predictions}: axis {result.axis}, shape {shape}", markup=False)
+    console.print(table)
+    console.print(_summary_table(result.summary))
+
+
+def _table_rows(result: LossResult, max_rows: int) -> Iterator[tuple[str, str]]:
+    kept = np.nonzero(~result.omitted.ravel())[0]
+    total = int(kept.size)
+    if max_rows <= 0:
+        return
+    head = total if total <= max_rows else (max_rows + 1) // 2
+    tail = 0 if total <= max_rows else max_rows - head
+    for i, (index, ident, loss) in enumerate(iter_rows(result, kept[:head])):
+        yield (str(ident) if result.ids is not None else str(index)), format_stat(loss)
+    if tail:
+        yield "…", f"({total - head - tail} more)"
+        for index, ident, loss in iter_rows(result, kept[total - tail :]):
+            yield (str(ident) if result.ids is not None else str(index)), format_stat(loss)
+
+
+def _summary_table(summary: Summary) -> Any:
+    from rich.table import Table
+
+    table = Table(title="summary", title_justify="left", show_header=False)
+    table.add_column("statistic", style="bold")
+    table.add_column("value", justify="right")
+    table.add_row("count", str(summary.count))
+    for name in ("mean", "std", "min", "median", "max"):
+        table.add_row(name, format_stat(getattr(summary, name)))
+    table.add_row("zero vectors", str(summary.zero_vectors))
+    table.add_row("omitted", str(summary.omitted))
+    return table

@@ -1,0 +1,137 @@
+"""Result files (``--output``, ``--output-dir``): written whole or not at all.
+
+Every file is written to a temporary name in the destination folder, synced, and
+renamed into place, so a failure, a full disk or Ctrl-C never leaves a partial file
+and never replaces a good older file with a bad one.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
+
+import numpy as np
+
+from .errors import InputUsageError, OutputError
+from .pipeline import LossResult
+
+#: Output file formats by extension.
+OUTPUT_EXTENSIONS = {
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "ndjson",
+    ".ndjson": "ndjson",
+    ".parquet": "parquet",
+    ".npy": "npy",
+}
+
+
+def output_format_for(path: str) -> str:
+    """The file format an output path asks for, or a usage error listing the choices."""
+    lower = path.lower()
+    for ext, fmt in OUTPUT_EXTENSIONS.items():
+        if lower.endswith(ext):
+            return fmt
+    raise InputUsageError(
+        f"cannot tell the output format of {path!r}",
+        hint=f"end the name in one of {', '.join(OUTPUT_EXTENSIONS)}",
+    )
+
+
+@contextmanager
+def atomic_output(path: str) -> Iterator[BinaryIO]:
+    """Yield a binary file that replaces ``path`` only once it is completely written.
+
+    Special files (``/dev/stdout``, ``/dev/full``, FIFOs) are written in place: they
+    cannot be renamed over, and a device is not a file to protect.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise OutputError(f"cannot write: {exc.strerror}", path=path) from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise OutputError("is a directory", path=path, hint="give a file name")
+    if mode is not None and not stat.S_ISREG(mode):
+        try:
+            with open(path, "wb") as special:
+                yield special
+        except OSError as exc:
+            raise OutputError(f"cannot write: {exc.strerror}", path=path) from None
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write: {exc.strerror}", path=path) from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644 & ~_umask())
+        os.replace(temporary, path)
+    except OSError as exc:
+        _remove_quietly(temporary)
+        raise OutputError(f"cannot write: {exc.strerror or exc}", path=path) from None
+    except BaseException:
+        _remove_quietly(temporary)
+        raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def write_losses_file(path: str, result: LossResult, fmt: str | None = None) -> None:
+    """Write the per-vector losses of ``result`` to ``path`` in the format of its extension."""
+    from . import render
+
+    fmt = fmt or output_format_for(path)
+    with atomic_output(path) as handle:
+        if fmt == "npy":
+            np.save(handle, result.losses, allow_pickle=False)
+        elif fmt == "parquet":
+            _write_parquet(handle, result)
+        else:
+            text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+            if fmt == "csv":
+                render.write_csv(result, text)
+            elif fmt == "json":
+                render.write_json(result, text)
+            else:
+                render.write_ndjson(result, text)
+            text.flush()
+            text.detach()
+
+
+def _write_parquet(handle: BinaryIO, result: LossResult) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kept = np.nonzero(~result.omitted.ravel())[0]
+    columns: dict[str, object] = {}
+    if result.ids is not None:
+        columns["id"] = pa.array(result.ids[kept].tolist())
+    elif result.losses.ndim == 1:
+        columns["index"] = pa.array(kept, type=pa.int64())
+    else:
+        for axis, values in enumerate(np.unravel_index(kept, result.losses.shape)):
+            columns[f"index_{axis}"] = pa.array(values, type=pa.int64())
+    columns["loss"] = pa.array(result.losses.ravel()[kept], type=pa.float64())
+    pq.write_table(pa.table(columns), handle)
