@@ -253,7 +253,7 @@ def cosine_loss(
     >>> labels = [[1, 4, 5], [5, 5, 7]]
     >>> predictions = [[3, 2, 5], [3, 2, 7]]
     >>> cosine_loss(labels, predictions, axis=1)
-    array([0.11556428, 0.03877312])
+    array([0.09887289, 0.05546452])
     >>> round(cosine_loss(labels, predictions, axis=1, reduction="mean"), 9)
     0.077168701
     >>> cosine_loss([[0, 0, 0]], [[1, 2, 3]])

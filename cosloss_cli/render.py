@@ -198,7 +198,7 @@ def render_table(result: LossResult, out: TextIO, *, max_rows: int = 20, color: 
     for row in rows:
         table.add_row(*row)
     shape = "(" + ", ".join(str(n) for n in result.shape) + ")"
-    console.print(f"{result.labels} vs {result.predictions}: axis {result.axis}, shape {shape}", markup=False)
+    console.print(f"{result.labels} vs {result.predictions}: axis {result.axis}, shape {shape}", markup=False, soft_wrap=True)
     console.print(table)
     console.print(_summary_table(result.summary))
 

@@ -1,0 +1,401 @@
+"""``cosloss compute`` end to end: numbers, formats, exit codes and stderr."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from .conftest import PIPED, ROOT, TERMINAL, GoldenCase, golden_cases, run_cli, run_executable
+
+SEED_LABELS = str(ROOT / "sample_data" / "labels.csv")
+SEED_PREDICTIONS = str(ROOT / "sample_data" / "predictions.csv")
+SEED_MEAN = 0.07716870145213545
+
+
+def as_json(result) -> dict:
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+# --- golden cases through the real command --------------------------------------
+
+
+@pytest.mark.parametrize("case", golden_cases(), ids=lambda c: c.name)
+def test_golden_case_through_the_cli(case: GoldenCase) -> None:
+    doc = as_json(run_cli(["compute", str(case.labels), str(case.predictions), "--axis", str(case.axis), "--json"]))
+    expected = case.expected
+    assert doc["shape"] == expected["shape"]
+    assert doc["axis"] == case.axis
+    losses = np.array(doc["losses"], dtype=np.float64)
+    assert list(losses.shape) == expected["losses_shape"]
+    np.testing.assert_allclose(losses, np.array(expected["exact_losses"]), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(losses, np.array(expected["losses"]), rtol=0, atol=1e-6)
+    assert doc["mean"] == pytest.approx(expected["exact_mean"], abs=1e-9)
+    assert doc["count"] == losses.size
+
+
+@pytest.mark.parametrize("case", golden_cases(), ids=lambda c: c.name)
+def test_golden_case_through_the_installed_executable(case: GoldenCase) -> None:
+    proc = run_executable(
+        ["compute", str(case.labels), str(case.predictions), "--axis", str(case.axis), "--json", "--no-losses"]
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["mean"] == pytest.approx(case.expected["exact_mean"], abs=1e-9)
+    assert "losses" not in doc
+
+
+def test_tutorial_example_json_document() -> None:
+    doc = as_json(run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "1", "--json"]))
+    assert doc["schema_version"] == 1
+    assert doc["labels"] == SEED_LABELS and doc["predictions"] == SEED_PREDICTIONS
+    assert doc["mean"] == pytest.approx(SEED_MEAN, abs=1e-15)
+    assert round(doc["mean"], 7) == 0.0771687
+    assert doc["losses"] == pytest.approx([0.09887288622083401, 0.05546451668343688], abs=1e-15)
+    assert doc["count"] == 2 and doc["zero_vectors"] == 0 and doc["omitted"] == 0
+    assert set(doc) >= {"std", "min", "max", "median", "shape", "axis"}
+
+
+def test_no_normalize_gives_tensorflows_raw_value() -> None:
+    doc = as_json(run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "1", "--json", "--no-normalize"]))
+    assert doc["mean"] == -54.0
+
+
+def test_axis_zero_is_one_loss_per_column_and_negative_axis_is_normalized() -> None:
+    doc = as_json(run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "0", "--json"]))
+    assert doc["count"] == 3 and doc["axis"] == 0
+    doc = as_json(run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "-1", "--json"]))
+    assert doc["axis"] == 1
+
+
+# --- output formats -------------------------------------------------------------
+
+
+def test_table_shows_losses_and_summary_without_colour_when_piped() -> None:
+    result = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "1"])
+    assert result.exit_code == 0
+    out = result.stdout
+    assert "\x1b[" not in out
+    assert "0.07716870145" in out  # the mean, at least 7 significant digits
+    for word in ("count", "mean", "std", "min", "median", "max", "zero vectors", "omitted"):
+        assert word in out
+    assert result.stderr == ""
+
+
+def test_table_has_colour_on_a_terminal_unless_no_color() -> None:
+    coloured = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS], env=TERMINAL)
+    assert "\x1b[" in coloured.stdout
+    no_color = TERMINAL.__class__(stdin_isatty=True, stdout_isatty=True, stderr_isatty=True, no_color=True)
+    plain = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS], env=no_color)
+    assert "\x1b[" not in plain.stdout
+
+
+def test_table_shows_head_and_tail_with_an_ellipsis(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "l.npy", rng.normal(size=(50, 4)))
+    np.save(tmp_path / "p.npy", rng.normal(size=(50, 4)))
+    out = run_cli(["compute", str(tmp_path / "l.npy"), str(tmp_path / "p.npy"), "--max-rows", "4"]).stdout
+    assert "(46 more)" in out
+    assert "│     0 │" in out and "│    49 │" in out and "│    10 │" not in out
+
+
+def test_ndjson_is_one_object_per_loss_and_nothing_else() -> None:
+    result = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--format", "ndjson"])
+    lines = result.stdout.splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"index": 0, "loss": 0.09887288622083401},
+        {"index": 1, "loss": 0.05546451668343688},
+    ]
+
+
+def test_csv_output() -> None:
+    result = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--format", "csv"])
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert rows[0] == ["index", "loss"]
+    assert [int(r[0]) for r in rows[1:]] == [0, 1]
+    assert float(rows[1][1]) == 0.09887288622083401
+
+
+def test_nd_losses_are_nested_in_json_and_indexed_in_ndjson() -> None:
+    case = next(c for c in golden_cases() if c.name == "tensor3d_axis1")
+    args = ["compute", str(case.labels), str(case.predictions), "--axis", "1"]
+    doc = as_json(run_cli([*args, "--json"]))
+    assert np.array(doc["losses"]).shape == (4, 6)
+    first = json.loads(run_cli([*args, "--format", "ndjson"]).stdout.splitlines()[0])
+    assert first["index"] == [0, 0]
+    header = run_cli([*args, "--format", "csv"]).stdout.splitlines()[0]
+    assert header == "index_0,index_1,loss"
+
+
+@pytest.mark.parametrize("ext", [".csv", ".json", ".jsonl", ".ndjson", ".parquet", ".npy"])
+def test_output_file_in_every_format(tmp_path, ext: str) -> None:
+    target = tmp_path / f"losses{ext}"
+    result = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "-o", str(target), "--json", "--no-losses"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["count"] == 2  # the summary still goes to stdout
+    if ext == ".npy":
+        losses = np.load(target)
+    elif ext == ".parquet":
+        losses = pq.read_table(target).column("loss").to_numpy()
+    elif ext == ".csv":
+        losses = np.array([float(r["loss"]) for r in csv.DictReader(target.open())])
+    elif ext == ".json":
+        losses = np.array(json.loads(target.read_text())["losses"])
+    else:
+        losses = np.array([json.loads(line)["loss"] for line in target.read_text().splitlines()])
+    np.testing.assert_allclose(losses, [0.09887288622083401, 0.05546451668343688], rtol=0, atol=1e-15)
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temporary left behind
+
+
+def test_output_with_unknown_extension_is_a_usage_error_before_any_work(tmp_path) -> None:
+    result = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "-o", str(tmp_path / "losses.xlsx")])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: ") and ".parquet" in result.stderr
+    assert result.stdout == ""
+
+
+# --- inputs ---------------------------------------------------------------------
+
+
+def write_csv(path, header, rows, delimiter=",") -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, delimiter=delimiter)
+        if header:
+            writer.writerow(header)
+        writer.writerows(rows)
+
+
+def test_id_column_is_carried_into_every_output(tmp_path) -> None:
+    write_csv(tmp_path / "l.csv", ["id", "a", "b"], [["x", 1, 0], ["y", 0, 1]])
+    write_csv(tmp_path / "p.csv", ["id", "a", "b"], [["x", 1, 0], ["y", 1, 0]])
+    args = ["compute", str(tmp_path / "l.csv"), str(tmp_path / "p.csv"), "--id-column", "id"]
+    doc = as_json(run_cli([*args, "--json"]))
+    assert doc["ids"] == ["x", "y"] and doc["losses"] == [0.0, 1.0]
+    assert json.loads(run_cli([*args, "-f", "ndjson"]).stdout.splitlines()[1]) == {"index": 1, "id": "y", "loss": 1.0}
+    assert run_cli([*args, "-f", "csv"]).stdout.splitlines()[:2] == ["id,loss", "x,0.0"]
+    assert "│ y " in run_cli(args).stdout
+
+
+def test_id_columns_that_disagree_are_an_error(tmp_path) -> None:
+    write_csv(tmp_path / "l.csv", ["id", "a"], [["x", 1], ["y", 2]])
+    write_csv(tmp_path / "p.csv", ["id", "a"], [["x", 1], ["z", 2]])
+    result = run_cli(["compute", str(tmp_path / "l.csv"), str(tmp_path / "p.csv"), "--id-column", "id"])
+    assert result.exit_code == 1
+    assert "row ids differ at row 1" in result.stderr
+
+
+def test_non_numeric_column_without_id_column_is_named(tmp_path) -> None:
+    write_csv(tmp_path / "l.csv", ["name", "a"], [["x", 1], ["y", 2]])
+    write_csv(tmp_path / "p.csv", ["name", "a"], [["x", 1], ["y", 2]])
+    result = run_cli(["compute", str(tmp_path / "l.csv"), str(tmp_path / "p.csv")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {tmp_path / 'l.csv'}: line 2, column 'name': 'x' is not a number")
+
+
+def test_columns_selects_and_orders_features(tmp_path) -> None:
+    write_csv(tmp_path / "l.csv", ["a", "b", "c"], [[1, 0, 5], [0, 1, 5]])
+    write_csv(tmp_path / "p.csv", ["c", "b", "a"], [[-5, 0, 1], [-5, 1, 0]])
+    doc = as_json(run_cli(["compute", str(tmp_path / "l.csv"), str(tmp_path / "p.csv"), "--columns", "a,b", "--json"]))
+    assert doc["losses"] == [0.0, 0.0] and doc["shape"] == [2, 2]
+
+
+def test_headerless_csv_and_tsv_and_gzip(tmp_path) -> None:
+    write_csv(tmp_path / "l.csv", None, [[1, 4, 5], [5, 5, 7]])
+    write_csv(tmp_path / "p.tsv", None, [[3, 2, 5], [3, 2, 7]], delimiter="\t")
+    with gzip.open(tmp_path / "p.csv.gz", "wt") as handle:
+        handle.write("f0,f1,f2\n3,2,5\n3,2,7\n")
+    for predictions in ("p.tsv", "p.csv.gz"):
+        doc = as_json(run_cli(["compute", str(tmp_path / "l.csv"), str(tmp_path / predictions), "--json"]))
+        assert doc["mean"] == pytest.approx(SEED_MEAN, abs=1e-15)
+
+
+def test_forced_header_off_makes_a_text_header_an_error(tmp_path) -> None:
+    result = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--no-header"])
+    assert result.exit_code == 1
+    assert "line 1, column '0': 'f0' is not a number" in result.stderr
+
+
+def test_npz_key_selection(tmp_path) -> None:
+    labels = np.array([[1.0, 4, 5], [5, 5, 7]])
+    np.savez(tmp_path / "both.npz", labels=labels, predictions=np.array([[3.0, 2, 5], [3, 2, 7]]))
+    np.savez(tmp_path / "one.npz", arr=labels)
+    result = run_cli(["compute", str(tmp_path / "both.npz"), str(tmp_path / "one.npz")])
+    assert result.exit_code == 2
+    assert "holds 2 arrays (labels, predictions)" in result.stderr and "--key" in result.stderr
+    result = run_cli(["compute", str(tmp_path / "one.npz"), str(tmp_path / "both.npz"), "--key", "nope"])
+    assert result.exit_code == 2 and "no array named 'nope'" in result.stderr
+
+
+def test_parquet_list_and_columns_and_mixed_formats(tmp_path) -> None:
+    labels = np.array([[1.0, 4, 5], [5, 5, 7]])
+    predictions = np.array([[3.0, 2, 5], [3, 2, 7]])
+    pq.write_table(pa.table({"v": pa.array(labels.tolist())}), tmp_path / "l.parquet")
+    pq.write_table(pa.table({"a": predictions[:, 0], "b": predictions[:, 1], "c": predictions[:, 2]}), tmp_path / "p.pq")
+    np.save(tmp_path / "p.npy", predictions)
+    for other in ("p.pq", "p.npy"):
+        doc = as_json(run_cli(["compute", str(tmp_path / "l.parquet"), str(tmp_path / other), "--json"]))
+        assert doc["mean"] == pytest.approx(SEED_MEAN, abs=1e-15)
+
+
+def test_stdin_with_input_format(tmp_path) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([[3.0, 2, 5], [3, 2, 7]]))
+    np.save(tmp_path / "l.npy", np.array([[1.0, 4, 5], [5, 5, 7]]))
+    result = run_cli(
+        ["compute", str(tmp_path / "l.npy"), "-", "--predictions-format", "npy", "--json"], input=buffer.getvalue()
+    )
+    assert as_json(result)["mean"] == pytest.approx(SEED_MEAN, abs=1e-15)
+    result = run_cli(["compute", "-", SEED_PREDICTIONS, "--input-format", "csv", "--json"], input="1,4,5\n5,5,7\n")
+    assert as_json(result)["mean"] == pytest.approx(SEED_MEAN, abs=1e-15)
+
+
+def test_stdin_needs_a_format_and_refuses_a_terminal() -> None:
+    result = run_cli(["compute", "-", SEED_PREDICTIONS], input="1,2,3\n")
+    assert result.exit_code == 2 and "--input-format" in result.stderr
+    result = run_cli(["compute", "-", SEED_PREDICTIONS, "--input-format", "csv"], env=TERMINAL)
+    assert result.exit_code == 2 and "stdin is a terminal" in result.stderr
+
+
+# --- errors and exit codes ------------------------------------------------------
+
+
+def test_missing_file_is_a_usage_error() -> None:
+    result = run_cli(["compute", "nope.csv", SEED_PREDICTIONS])
+    assert result.exit_code == 2
+    assert result.stderr == "Error: nope.csv: no such file (check the path)\n"
+    assert result.stdout == ""
+
+
+def test_unknown_extension_suggests_input_format(tmp_path) -> None:
+    (tmp_path / "l.txt").write_text("1,2\n")
+    result = run_cli(["compute", str(tmp_path / "l.txt"), SEED_PREDICTIONS])
+    assert result.exit_code == 2 and "--input-format" in result.stderr
+
+
+def test_shape_mismatch_names_both_shapes_and_files(tmp_path) -> None:
+    np.save(tmp_path / "l.npy", np.ones((2, 3)))
+    np.save(tmp_path / "p.npy", np.ones((2, 4)))
+    result = run_cli(["compute", str(tmp_path / "l.npy"), str(tmp_path / "p.npy")])
+    assert result.exit_code == 1
+    assert f"labels {tmp_path / 'l.npy'} (2, 3), predictions {tmp_path / 'p.npy'} (2, 4)" in result.stderr
+
+
+def test_csv_row_count_mismatch_found_while_streaming(tmp_path) -> None:
+    write_csv(tmp_path / "l.csv", ["a", "b"], [[1, 2]] * 5)
+    write_csv(tmp_path / "p.csv", ["a", "b"], [[1, 2]] * 3)
+    result = run_cli(["compute", str(tmp_path / "l.csv"), str(tmp_path / "p.csv")])
+    assert result.exit_code == 1 and "row counts differ: labels has 2 more rows" in result.stderr
+
+
+def test_axis_out_of_range_is_a_usage_error() -> None:
+    result = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "2"])
+    assert result.exit_code == 2 and "axis 2 is out of range for 2-D data" in result.stderr
+
+
+def test_bad_option_values_are_usage_errors() -> None:
+    assert run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--eps", "-1"]).exit_code == 2
+    assert run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--format", "xml"]).exit_code == 2
+    assert run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--bogus"]).exit_code == 2
+
+
+@pytest.fixture
+def nan_files(tmp_path):
+    write_csv(tmp_path / "l.csv", ["a", "b"], [[1, 0], [1, "nan"], [0, 1]])
+    write_csv(tmp_path / "p.csv", ["a", "b"], [[1, 0], [1, 1], [1, 0]])
+    return str(tmp_path / "l.csv"), str(tmp_path / "p.csv")
+
+
+def test_nan_policy_raise_names_file_row_and_column(nan_files) -> None:
+    result = run_cli(["compute", *nan_files])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {nan_files[0]}: row 1, column 'b' is NaN")
+    assert "--nan-policy" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_nan_policy_omit_drops_and_reports(nan_files) -> None:
+    result = run_cli(["compute", *nan_files, "--nan-policy", "omit", "--json"])
+    doc = as_json(result)
+    assert doc["losses"] == [0.0, 1.0] and doc["omitted"] == 1 and doc["count"] == 2
+    assert doc["mean"] == 0.5 and doc["omitted_indices"] == [1]
+    assert "1 vector pair(s) with NaN/Inf omitted" in result.stderr
+    lines = run_cli(["compute", *nan_files, "--nan-policy", "omit", "-f", "ndjson"]).stdout.splitlines()
+    assert [json.loads(line)["index"] for line in lines] == [0, 2]
+
+
+def test_nan_policy_propagate_gives_null(nan_files) -> None:
+    doc = as_json(run_cli(["compute", *nan_files, "--nan-policy", "propagate", "--json"]))
+    assert doc["losses"] == [0.0, None, 1.0] and doc["mean"] is None and doc["count"] == 3
+
+
+def test_fail_above_exits_3_after_printing_results() -> None:
+    result = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--json", "--fail-above", "0.05"])
+    assert result.exit_code == 3
+    assert json.loads(result.stdout)["mean"] == pytest.approx(SEED_MEAN)
+    assert "above --fail-above 0.05" in result.stderr
+    assert run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--json", "--fail-above", "0.1"]).exit_code == 0
+
+
+def test_zero_vector_warning_goes_to_stderr_and_quiet_hides_it(tmp_path) -> None:
+    np.save(tmp_path / "l.npy", np.array([[0.0, 0.0], [1.0, 1.0]]))
+    np.save(tmp_path / "p.npy", np.array([[1.0, 0.0], [1.0, 1.0]]))
+    args = ["compute", str(tmp_path / "l.npy"), str(tmp_path / "p.npy"), "--json"]
+    result = run_cli(args)
+    assert as_json(result)["zero_vectors"] == 1
+    assert "Warning: 1 vector pair(s) with a zero vector" in result.stderr
+    assert run_cli([*args, "--quiet"]).stderr == ""
+
+
+# --- the program itself -----------------------------------------------------------
+
+
+def test_version_and_help_with_examples() -> None:
+    from cosloss_cli import __version__
+
+    assert run_cli(["--version"]).stdout.strip() == f"cosloss, version {__version__}"
+    help_text = run_cli(["compute", "--help"]).stdout
+    assert "Examples:" in help_text and "cosloss compute labels.csv predictions.csv --axis 1" in help_text
+    assert "Examples:" in run_cli(["--help"]).stdout
+
+
+def test_python_dash_m_works() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cosloss_cli", "compute", SEED_LABELS, SEED_PREDICTIONS, "--json", "--no-losses"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and json.loads(proc.stdout)["mean"] == pytest.approx(SEED_MEAN)
+
+
+def test_errors_through_the_executable_have_no_traceback(tmp_path) -> None:
+    (tmp_path / "broken.npy").write_bytes(b"\x93NUMPY garbage")
+    proc = run_executable(["compute", str(tmp_path / "broken.npy"), SEED_PREDICTIONS])
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("Error: ") and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_help_imports_no_heavy_modules() -> None:
+    code = (
+        "import sys\n"
+        "from cosloss_cli.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('pandas', 'pyarrow', 'rich', 'numpy') if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "Usage:" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_piped_environment_is_the_default_for_tests() -> None:
+    assert PIPED.stdout_isatty is False
