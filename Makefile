@@ -44,5 +44,9 @@ bench-full: $(VENV)/.installed-test
 	$(PIP) install -e '.[bench]'
 	$(BIN)/python bench/run.py --full
 
+## docs: regenerate the README's command reference from the code
+docs: $(VENV)/.installed-test
+	$(BIN)/python scripts/update_readme.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

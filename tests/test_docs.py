@@ -1,0 +1,42 @@
+"""The README is the user's manual: its samples and reference must match the code."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+from cosloss_cli.cli import cli
+
+from .conftest import ROOT, run_cli
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_command_reference_is_up_to_date() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "update_readme.py"), "--check"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_every_command_has_help_and_a_readme_section() -> None:
+    for name, command in cli.commands.items():
+        assert command.help, f"{name} has no help text"
+        assert f"cosloss {name}" in README
+        assert run_cli([name, "--help"]).exit_code == 0
+
+
+def test_json_sample_in_readme_is_what_the_tool_prints(monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    block = README.split("<!-- json-sample:start -->", 1)[1].split("<!-- json-sample:end -->", 1)[0]
+    sample = json.loads(re.search(r"```json\n(.*?)```", block, re.S).group(1))
+    result = run_cli(["compute", "sample_data/labels.csv", "sample_data/predictions.csv", "--axis", "1", "--json"])
+    assert json.loads(result.stdout) == sample
+
+
+def test_quick_start_is_exactly_two_make_commands() -> None:
+    section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.search(r"```sh\n(.*?)```", section, re.S).group(1).strip().splitlines()
+    assert [line.split("#")[0].strip() for line in commands] == ["make demo", "make test"]
