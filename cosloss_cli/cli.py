@@ -54,9 +54,8 @@ def cli(ctx: click.Context) -> None:
 def environment(ctx: click.Context) -> Environment:
     """The terminal environment: detected, unless a test put a fake in ``ctx.obj``."""
     obj = ctx.find_root().obj
-    if isinstance(obj, dict) and isinstance(obj.get("environment"), Environment):
-        return obj["environment"]
-    return Environment.detect()
+    fake = obj.get("environment") if isinstance(obj, dict) else None
+    return fake if isinstance(fake, Environment) else Environment.detect()
 
 
 def fail(message: str, status: ExitStatus) -> NoReturn:
@@ -180,7 +179,7 @@ def check_threshold(mean: float, fail_above: float | None, what: str = "mean los
 )
 @common_options
 @click.pass_context
-def compute(ctx: click.Context, labels: str, predictions: str, **params: Any) -> None:
+def compute(ctx: click.Context, /, labels: str, predictions: str, **params: Any) -> None:
     """Loss per vector pair and summary for one LABELS and one PREDICTIONS file.
 
     Formats come from the extensions: .csv .tsv (gzip too), .npy, .npz, .parquet/.pq;
@@ -251,13 +250,6 @@ def render_result(result: Any, params: dict[str, Any], env: Environment) -> None
     out.flush()
 
 
-def _register_subcommands() -> None:
-    """Commands defined in their own modules attach themselves to the group here."""
-    from .batch_command import batch
-
-    cli.add_command(batch)
-
-
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated()
 
@@ -270,3 +262,8 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         silence_stdout()
         sys.exit(int(ExitStatus.OK))
+
+
+from .batch_command import batch  # noqa: E402  (registered last: batch_command imports from this module)
+
+cli.add_command(batch)

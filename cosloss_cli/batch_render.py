@@ -1,0 +1,168 @@
+"""Renderers of a batch: pair objects as JSON / NDJSON / CSV, and a rich table.
+
+The pair object is the same in the JSON document, on each NDJSON line and (flattened)
+in each CSV row, so a pipeline can switch formats without renaming keys. NaN and
+infinities become ``null``; floats keep full precision.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from typing import Any, TextIO
+
+import numpy as np
+
+from .batch import Discovery, Overall, PairResult
+from .render import SCHEMA_VERSION, format_stat, json_value, number, summary_fields
+
+#: Summary keys of a pair object, in order (null for a failed pair).
+STAT_KEYS = ("count", "mean", "std", "min", "max", "median", "zero_vectors", "omitted")
+
+#: Columns of ``--format csv``.
+CSV_COLUMNS = ("name", "labels", "predictions", "status", "error", *STAT_KEYS)
+
+
+def pair_object(result: PairResult, *, include_losses: bool = False, with_output: bool = False) -> dict[str, Any]:
+    """One pair as a JSON-ready dict: the same keys whether it succeeded or failed."""
+    stats = summary_fields(result.summary) if result.summary is not None else dict.fromkeys(STAT_KEYS)
+    obj: dict[str, Any] = {
+        "name": result.name,
+        "labels": result.pair.labels,
+        "predictions": result.pair.predictions,
+        "status": result.status,
+        "error": result.error,
+        **{key: stats[key] for key in STAT_KEYS},
+    }
+    if with_output:
+        obj["output"] = result.output
+    if include_losses:
+        obj.update(_loss_fields(result))
+    return obj
+
+
+def _loss_fields(result: PairResult) -> dict[str, Any]:
+    """``losses`` like ``compute --json``: flat for 2-D inputs (omitted ones left out), nested otherwise."""
+    if result.losses is None or result.omitted is None:
+        return {"losses": None}
+    losses, omitted = result.losses, result.omitted
+    if losses.ndim != 1:
+        return {"losses": _nested(losses, omitted)}
+    kept = ~omitted
+    fields: dict[str, Any] = {"losses": [number(float(x)) for x in losses[kept]]}
+    if omitted.any():
+        fields["omitted_indices"] = [int(i) for i in np.nonzero(omitted)[0]]
+    if result.ids is not None:
+        fields["ids"] = [json_value(v) for v in result.ids[kept]]
+    return fields
+
+
+def _nested(losses: np.ndarray, omitted: np.ndarray) -> Any:
+    if losses.ndim == 0:
+        return None if omitted else number(float(losses))
+    return [_nested(losses[i], omitted[i]) for i in range(losses.shape[0])]
+
+
+def overall_object(summary: Overall) -> dict[str, Any]:
+    return {
+        "pairs": summary.pairs,
+        "ok": summary.ok,
+        "failed": summary.failed,
+        "skipped": summary.skipped,
+        "count": summary.count,
+        "mean": number(summary.mean),
+        "mean_of_means": number(summary.mean_of_means),
+    }
+
+
+def write_pair_line(result: PairResult, out: TextIO, *, include_losses: bool, with_output: bool) -> None:
+    """One NDJSON line, flushed at once so a pipeline sees each pair as it finishes."""
+    out.write(json.dumps(pair_object(result, include_losses=include_losses, with_output=with_output), allow_nan=False))
+    out.write("\n")
+    out.flush()
+
+
+def write_json(
+    results: list[PairResult],
+    summary: Overall,
+    discovery: Discovery,
+    out: TextIO,
+    *,
+    include_losses: bool,
+    with_output: bool,
+) -> None:
+    """The whole batch as one JSON document, pairs sorted by name."""
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "pairs": [pair_object(r, include_losses=include_losses, with_output=with_output) for r in results],
+        "overall": overall_object(summary),
+        "unmatched": {"labels": discovery.unmatched_labels, "predictions": discovery.unmatched_predictions},
+    }
+    out.write(json.dumps(document, allow_nan=False))
+    out.write("\n")
+
+
+def write_csv(results: list[PairResult], out: TextIO) -> None:
+    """One row per pair; empty cells for the statistics of failed pairs."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for result in results:
+        obj = pair_object(result)
+        writer.writerow([_csv_cell(obj[column]) for column in CSV_COLUMNS])
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else "nan"
+    return str(value)
+
+
+def render_table(
+    results: list[PairResult], summary: Overall, out: TextIO, *, color: bool = False, width: int | None = None
+) -> None:
+    """A row per pair (sorted by name), the failed pairs' errors, then the overall figures."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=out, force_terminal=color, no_color=not color, highlight=False, width=width or 100)
+    table = Table(title="pairs", title_justify="left")
+    table.add_column("name", style="cyan", overflow="fold")
+    for column in ("count", "mean", "min", "max"):
+        table.add_column(column, justify="right")
+    table.add_column("status")
+    for result in results:
+        if result.summary is not None:
+            s = result.summary
+            cells = [str(s.count), format_stat(s.mean), format_stat(s.min), format_stat(s.max)]
+        else:
+            cells = ["-", "-", "-", "-"]
+        status = Text(result.status, style="green" if result.ok else "bold red")
+        table.add_row(Text(result.name), *cells, status)
+    console.print(table)
+    failed = [result for result in results if not result.ok]
+    if failed:
+        console.print(Text("failed pairs:", style="bold red"))
+        for result in failed:
+            console.print(Text(f"  {result.name}: {result.error}"), soft_wrap=True)
+    console.print(_overall_table(summary))
+
+
+def _overall_table(summary: Overall) -> Any:
+    from rich.table import Table
+
+    table = Table(title="overall", title_justify="left", show_header=False)
+    table.add_column("statistic", style="bold")
+    table.add_column("value", justify="right")
+    table.add_row("pairs", str(summary.pairs))
+    table.add_row("ok", str(summary.ok))
+    table.add_row("failed", str(summary.failed))
+    if summary.skipped:
+        table.add_row("not run (--fail-fast)", str(summary.skipped))
+    table.add_row("losses", str(summary.count))
+    table.add_row("pooled mean", format_stat(summary.mean))
+    table.add_row("mean of pair means", format_stat(summary.mean_of_means))
+    return table

@@ -1,0 +1,561 @@
+"""``cosloss batch``: pairing, manifests, parallel runs, outputs, exit codes, interrupts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cosloss_cli.batch import discover_pairs, is_safe_name, read_manifest
+from cosloss_cli.errors import DataError
+
+from .conftest import ROOT, TERMINAL, run_cli
+
+PAIR_KEYS = [
+    "name",
+    "labels",
+    "predictions",
+    "status",
+    "error",
+    "count",
+    "mean",
+    "std",
+    "min",
+    "max",
+    "median",
+    "zero_vectors",
+    "omitted",
+]
+
+
+def reference_losses(labels: np.ndarray, predictions: np.ndarray, axis: int = -1, eps: float = 1e-12) -> np.ndarray:
+    """The contract's formula, evaluated directly in float64."""
+    lab = np.asarray(labels, dtype=np.float64)
+    pre = np.asarray(predictions, dtype=np.float64)
+    dot = np.sum(lab * pre, axis=axis)
+    norms = np.sqrt(np.maximum(np.sum(lab * lab, axis=axis), eps)) * np.sqrt(
+        np.maximum(np.sum(pre * pre, axis=axis), eps)
+    )
+    return np.clip(1.0 - dot / norms, 0.0, 2.0)
+
+
+def save(path: Path, array: np.ndarray) -> Path:
+    """Write ``array`` in the format of ``path``'s extension."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    name = path.name
+    if name.endswith(".npy"):
+        np.save(path, array)
+    elif name.endswith(".npz"):
+        np.savez(path, vectors=array)
+    elif name.endswith(".parquet"):
+        pq.write_table(pa.table({f"f{i}": array[:, i] for i in range(array.shape[1])}), path)
+    elif name.endswith(".csv"):
+        lines = [",".join(f"f{i}" for i in range(array.shape[1]))]
+        lines += [",".join(repr(float(x)) for x in row) for row in array]
+        path.write_text("\n".join(lines) + "\n")
+    else:
+        raise AssertionError(name)
+    return path
+
+
+def make_pair(root: Path, name: str, label_ext: str, pred_ext: str, rows: int, seed: int, dim: int = 5, noise=0.5):
+    rng = np.random.default_rng(seed)
+    labels = rng.normal(size=(rows, dim))
+    predictions = labels + noise * rng.normal(size=(rows, dim))
+    save(root / "labels" / f"{name}{label_ext}", labels)
+    save(root / "predictions" / f"{name}{pred_ext}", predictions)
+    return labels, predictions
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Mirrored folders, mixed formats, nested subfolders; pairs of different sizes."""
+    return {
+        "a": make_pair(tmp_path, "a", ".npy", ".parquet", rows=7, seed=1),
+        "b": make_pair(tmp_path, "b", ".csv", ".npy", rows=3, seed=2, noise=2.0),
+        "sub/c": make_pair(tmp_path, "sub/c", ".parquet", ".csv", rows=11, seed=3),
+        "sub/deeper/d": make_pair(tmp_path, "sub/deeper/d", ".npz", ".npy", rows=2, seed=4, noise=0.1),
+    }
+
+
+def batch_json(tmp_path: Path, *args: str) -> tuple[dict, object]:
+    result = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "--json", *args])
+    return json.loads(result.stdout), result
+
+
+# --------------------------------------------------------------------------- pairing
+
+
+def test_mirrored_folders_mixed_formats_recursive(tmp_path, tree):
+    doc, result = batch_json(tmp_path, "-r", "-j", "2")
+    assert result.exit_code == 0, result.stderr
+    assert doc["schema_version"] == 1
+    assert [p["name"] for p in doc["pairs"]] == ["a", "b", "sub/c", "sub/deeper/d"]
+    for pair in doc["pairs"]:
+        assert list(pair) == PAIR_KEYS
+        labels, predictions = tree[pair["name"]]
+        expected = reference_losses(labels, predictions)
+        assert pair["status"] == "ok" and pair["error"] is None
+        assert pair["count"] == len(expected)
+        assert pair["mean"] == pytest.approx(expected.mean(), abs=1e-12)
+        assert pair["max"] == pytest.approx(expected.max(), abs=1e-12)
+        assert pair["labels"].startswith(str(tmp_path / "labels"))
+    assert doc["unmatched"] == {"labels": [], "predictions": []}
+
+
+def test_pooled_mean_is_exact_over_every_loss_not_mean_of_means(tmp_path, tree):
+    doc, result = batch_json(tmp_path, "-r")
+    every = np.concatenate([reference_losses(*tree[name]) for name in sorted(tree)])
+    means = [reference_losses(*tree[name]).mean() for name in sorted(tree)]
+    overall = doc["overall"]
+    assert overall == {
+        "pairs": 4,
+        "ok": 4,
+        "failed": 0,
+        "skipped": 0,
+        "count": every.size,
+        "mean": pytest.approx(float(np.mean(every)), rel=1e-13),
+        "mean_of_means": pytest.approx(float(np.mean(means)), rel=1e-13),
+    }
+    assert abs(overall["mean"] - overall["mean_of_means"]) > 1e-3  # the pair sizes differ on purpose
+
+
+def test_not_recursive_by_default(tmp_path, tree):
+    doc, result = batch_json(tmp_path)
+    assert [p["name"] for p in doc["pairs"]] == ["a", "b"]
+    assert result.exit_code == 0
+
+
+def test_hidden_files_skipped_and_symlinked_folders_not_followed(tmp_path, tree):
+    save(tmp_path / "labels" / ".hidden.npy", np.ones((2, 5)))
+    save(tmp_path / "predictions" / ".hidden.npy", np.ones((2, 5)))
+    save(tmp_path / "labels" / ".cache" / "x.npy", np.ones((2, 5)))
+    save(tmp_path / "predictions" / ".cache" / "x.npy", np.ones((2, 5)))
+    os.symlink(tmp_path / "labels", tmp_path / "labels" / "loop")  # a loop
+    os.symlink(tmp_path / "predictions", tmp_path / "predictions" / "loop")
+    doc, result = batch_json(tmp_path, "-r")
+    assert result.exit_code == 0
+    assert [p["name"] for p in doc["pairs"]] == ["a", "b", "sub/c", "sub/deeper/d"]
+
+
+def test_pattern_limits_files(tmp_path, tree):
+    doc, result = batch_json(tmp_path, "-r", "--pattern", "c.*", "--pattern", "a.*")
+    assert [p["name"] for p in doc["pairs"]] == ["a", "sub/c"]
+    # b.csv matches no pattern on either side: not "unmatched", simply not selected
+    assert doc["unmatched"] == {"labels": [], "predictions": []}
+
+
+def test_discover_pairs_unit(tmp_path, tree):
+    found = discover_pairs(str(tmp_path / "labels"), str(tmp_path / "predictions"), recursive=True)
+    assert [(p.name, Path(p.labels).name, Path(p.predictions).name) for p in found.pairs] == [
+        ("a", "a.npy", "a.parquet"),
+        ("b", "b.csv", "b.npy"),
+        ("sub/c", "c.parquet", "c.csv"),
+        ("sub/deeper/d", "d.npz", "d.npy"),
+    ]
+
+
+def test_two_files_with_one_name_is_an_error(tmp_path, tree):
+    save(tmp_path / "labels" / "a.csv", np.ones((7, 5)))
+    result = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and "would both be pair 'a'" in result.stderr
+
+
+# --------------------------------------------------------------------------- unmatched and no pairs
+
+
+def test_unmatched_files_are_listed_and_reported(tmp_path, tree):
+    save(tmp_path / "labels" / "only_labels.npy", np.ones((2, 5)))
+    save(tmp_path / "predictions" / "only_preds.csv", np.ones((2, 5)))
+    doc, result = batch_json(tmp_path)
+    assert result.exit_code == 0
+    assert doc["unmatched"] == {
+        "labels": [str(tmp_path / "labels" / "only_labels.npy")],
+        "predictions": [str(tmp_path / "predictions" / "only_preds.csv")],
+    }
+    assert "Warning: 2 file(s) without a partner" in result.stderr
+    assert "only_labels.npy (no predictions file)" in result.stderr
+    quiet = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "--json", "-q"])
+    assert quiet.stderr == ""
+
+
+def test_strict_makes_unmatched_an_error_before_work(tmp_path, tree):
+    save(tmp_path / "labels" / "only_labels.npy", np.ones((2, 5)))
+    out = tmp_path / "out"
+    result = run_cli(
+        ["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "--strict", "--output-dir", str(out)]
+    )
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert error_lines == [result.stderr.splitlines()[-1]]
+    assert error_lines[0].startswith("Error: 1 file(s) without a partner (--strict)")
+    assert "only_labels.npy" in result.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_no_pairs_is_an_error_naming_folders_and_patterns(tmp_path, tree):
+    result = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "--pattern", "*.nothing", "-q"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    message = result.stderr.strip()
+    assert message.startswith("Error: no pairs of files found in")
+    assert str(tmp_path / "labels") in message and str(tmp_path / "predictions") in message
+    assert "'*.nothing'" in message and "-r" in message
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_broken_pair_among_good_ones(tmp_path, tree):
+    rng = np.random.default_rng(9)
+    save(tmp_path / "labels" / "broken.csv", rng.normal(size=(4, 5)))
+    save(tmp_path / "predictions" / "broken.npy", rng.normal(size=(4, 3)))
+    (tmp_path / "labels" / "garbage.npy").write_bytes(b"not an npy file at all")
+    save(tmp_path / "predictions" / "garbage.npy", np.ones((2, 5)))
+    doc, result = batch_json(tmp_path, "-j", "2")
+    assert result.exit_code == 1
+    by_name = {p["name"]: p for p in doc["pairs"]}
+    assert [p["name"] for p in doc["pairs"]] == ["a", "b", "broken", "garbage"]
+    assert by_name["broken"]["status"] == "error"
+    assert "shapes differ" in by_name["broken"]["error"]
+    assert by_name["broken"]["mean"] is None and by_name["broken"]["count"] is None
+    assert by_name["garbage"]["status"] == "error" and "garbage.npy" in by_name["garbage"]["error"]
+    assert by_name["a"]["status"] == by_name["b"]["status"] == "ok"
+    assert doc["overall"]["ok"] == 2 and doc["overall"]["failed"] == 2
+    expected = np.concatenate([reference_losses(*tree["a"]), reference_losses(*tree["b"])])
+    assert doc["overall"]["count"] == expected.size
+    assert doc["overall"]["mean"] == pytest.approx(expected.mean(), rel=1e-13)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [errors[0]] and errors[0].startswith("Error: 2 of 4 pair(s) failed; broken: shapes differ")
+    assert "Traceback" not in result.stderr
+
+
+def test_table_shows_rows_errors_and_overall(tmp_path, tree):
+    save(tmp_path / "labels" / "broken.csv", np.ones((4, 5)))
+    save(tmp_path / "predictions" / "broken.csv", np.ones((6, 5)))
+    result = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-r", "-q"])
+    assert result.exit_code == 1
+    out = result.stdout
+    for name in ("a", "b", "broken", "sub/c", "sub/deeper/d"):
+        assert f" {name} " in out
+    assert "failed pairs:" in out and "broken: " in out and "row counts differ" in out
+    every = np.concatenate([reference_losses(*tree[name]) for name in sorted(tree)])
+    assert f"{every.mean():.10g}" in out
+    assert "pooled mean" in out and "mean of pair means" in out
+    assert "\x1b[" not in out  # no colour off a terminal
+
+
+def test_fail_fast_stops_scheduling(tmp_path, tree):
+    save(tmp_path / "labels" / "a0.csv", np.ones((4, 5)))  # names a, a0, b: the failure comes second
+    save(tmp_path / "predictions" / "a0.csv", np.ones((4, 3)))
+    doc, result = batch_json(tmp_path, "--fail-fast", "-j", "1")
+    assert result.exit_code == 1
+    assert [p["name"] for p in doc["pairs"]] == ["a", "a0"]
+    assert doc["overall"]["skipped"] == 1 and doc["overall"]["pairs"] == 3
+    assert "--fail-fast" in result.stderr
+
+
+def test_nan_under_raise_fails_the_pair_and_omit_applies_to_every_pair(tmp_path, tree):
+    labels, predictions = tree["a"]
+    predictions = predictions.copy()
+    predictions[2, 1] = np.nan
+    save(tmp_path / "predictions" / "a.parquet", predictions)
+    doc, result = batch_json(tmp_path)
+    assert result.exit_code == 1
+    assert doc["pairs"][0]["status"] == "error" and "row 2" in doc["pairs"][0]["error"]
+    doc, result = batch_json(tmp_path, "--nan-policy", "omit", "--losses")
+    assert result.exit_code == 0
+    pair = doc["pairs"][0]
+    assert pair["omitted"] == 1 and pair["count"] == 6 and pair["omitted_indices"] == [2]
+    expected = np.delete(reference_losses(labels, predictions), 2)
+    np.testing.assert_allclose(pair["losses"], expected, atol=1e-12)
+
+
+def test_compute_options_apply_to_every_pair(tmp_path, tree):
+    doc, result = batch_json(tmp_path, "--axis", "0")
+    assert result.exit_code == 0
+    for pair in doc["pairs"]:
+        labels, predictions = tree[pair["name"]]
+        assert pair["count"] == 5
+        assert pair["mean"] == pytest.approx(reference_losses(labels, predictions, axis=0).mean(), abs=1e-12)
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def test_jobs_1_and_jobs_2_give_identical_json(tmp_path, tree):
+    save(tmp_path / "labels" / "broken.csv", np.ones((4, 5)))
+    save(tmp_path / "predictions" / "broken.csv", np.ones((4, 2)))
+    one = run_cli(
+        ["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-r", "--json", "--losses", "-j", "1"]
+    )
+    two = run_cli(
+        ["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-r", "--json", "--losses", "-j", "2"]
+    )
+    assert one.exit_code == two.exit_code == 1
+    assert one.stdout == two.stdout
+    assert len(json.loads(one.stdout)["pairs"]) == 5
+
+
+def test_ndjson_lines_parse_one_by_one(tmp_path, tree):
+    save(tmp_path / "labels" / "broken.csv", np.ones((4, 5)))
+    save(tmp_path / "predictions" / "broken.csv", np.ones((4, 2)))
+    result = run_cli(
+        ["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-r", "-f", "ndjson", "-j", "2"]
+    )
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == 5
+    objects = [json.loads(line) for line in lines]
+    assert all(list(obj) == PAIR_KEYS for obj in objects)
+    assert sorted(obj["name"] for obj in objects) == ["a", "b", "broken", "sub/c", "sub/deeper/d"]
+    as_json = json.loads(
+        run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-r", "--json"]).stdout
+    )
+    assert sorted(objects, key=lambda obj: obj["name"]) == as_json["pairs"]
+
+
+def test_ndjson_with_losses(tmp_path, tree):
+    result = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-f", "ndjson", "--losses"])
+    objects = {obj["name"]: obj for obj in map(json.loads, result.stdout.splitlines())}
+    np.testing.assert_allclose(objects["b"]["losses"], reference_losses(*tree["b"]), atol=1e-12)
+
+
+def test_csv_one_row_per_pair(tmp_path, tree):
+    save(tmp_path / "labels" / "broken.csv", np.ones((4, 5)))
+    save(tmp_path / "predictions" / "broken.csv", np.ones((4, 2)))
+    result = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-f", "csv", "-q"])
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0]) == PAIR_KEYS
+    assert [row["name"] for row in rows] == ["a", "b", "broken"]
+    assert float(rows[0]["mean"]) == pytest.approx(reference_losses(*tree["a"]).mean(), abs=1e-12)
+    assert rows[2]["status"] == "error" and rows[2]["mean"] == "" and "shapes differ" in rows[2]["error"]
+
+
+# --------------------------------------------------------------------------- output dir
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "npy", "jsonl"])
+def test_output_dir_contents(tmp_path, tree, fmt):
+    save(tmp_path / "labels" / "broken.csv", np.ones((4, 5)))
+    save(tmp_path / "predictions" / "broken.csv", np.ones((4, 2)))
+    out = tmp_path / "losses"
+    result = run_cli(
+        [
+            "batch",
+            str(tmp_path / "labels"),
+            str(tmp_path / "predictions"),
+            "-r",
+            "--json",
+            "--output-dir",
+            str(out),
+            "--output-format",
+            fmt,
+        ]
+    )
+    assert result.exit_code == 1  # the broken pair
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == [f"a.{fmt}", f"b.{fmt}", f"sub/c.{fmt}", f"sub/deeper/d.{fmt}"]
+    doc = json.loads(result.stdout)
+    assert {p["name"]: p["output"] for p in doc["pairs"]}["sub/c"] == str(out / "sub" / f"c.{fmt}")
+    path = out / "sub" / f"c.{fmt}"
+    if fmt == "csv":
+        losses = [float(row["loss"]) for row in csv.DictReader(path.open())]
+    elif fmt == "parquet":
+        losses = pq.read_table(path).column("loss").to_pylist()
+    elif fmt == "npy":
+        losses = np.load(path).tolist()
+    else:
+        losses = [json.loads(line)["loss"] for line in path.read_text().splitlines()]
+    np.testing.assert_allclose(losses, reference_losses(*tree["sub/c"]), atol=1e-12)
+
+
+def test_output_dir_inside_labels_folder_is_not_searched(tmp_path, tree):
+    out = tmp_path / "labels" / "out"
+    args = ["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-r", "--json", "--output-dir", str(out)]
+    first = run_cli(args)
+    second = run_cli(args)
+    assert first.exit_code == second.exit_code == 0
+    assert json.loads(second.stdout)["unmatched"] == {"labels": [], "predictions": []}
+
+
+def test_manifest_pairs_and_output_never_outside_dir(tmp_path, tree):
+    (tmp_path / "pairs.csv").write_text(
+        "labels,predictions,name\n"
+        "labels/a.npy,predictions/a.parquet,first\n"
+        "labels/sub/c.parquet,predictions/sub/c.csv,\n"
+        "labels/b.csv,predictions/b.npy,nested/second\n"
+    )
+    out = tmp_path / "out"
+    result = run_cli(["batch", "--manifest", str(tmp_path / "pairs.csv"), "--json", "--output-dir", str(out)])
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert [p["name"] for p in doc["pairs"]] == ["first", "labels/sub/c", "nested/second"]
+    means = {p["name"]: p["mean"] for p in doc["pairs"]}
+    assert means["first"] == pytest.approx(reference_losses(*tree["a"]).mean(), abs=1e-12)
+    assert means["nested/second"] == pytest.approx(reference_losses(*tree["b"]).mean(), abs=1e-12)
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["first.csv", "labels/sub/c.csv", "nested/second.csv"]
+
+    (tmp_path / "evil.csv").write_text("labels,predictions,name\nlabels/a.npy,predictions/a.parquet,../../escape\n")
+    result = run_cli(["batch", "--manifest", str(tmp_path / "evil.csv"), "--output-dir", str(out)])
+    assert result.exit_code == 1
+    assert "line 2" in result.stderr and "'../../escape'" in result.stderr
+    assert not (tmp_path.parent / "escape.csv").exists()
+
+
+def test_output_dir_refuses_symlink_escape(tmp_path, tree):
+    out = tmp_path / "out"
+    outside = tmp_path / "outside"
+    out.mkdir()
+    outside.mkdir()
+    os.symlink(outside, out / "sub")
+    result = run_cli(
+        ["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-r", "--json", "--output-dir", str(out)]
+    )
+    assert result.exit_code == 1
+    by_name = {p["name"]: p for p in json.loads(result.stdout)["pairs"]}
+    assert by_name["sub/c"]["status"] == "error" and "outside" in by_name["sub/c"]["error"]
+    assert by_name["a"]["status"] == "ok"
+    assert list(outside.rglob("*")) == []
+
+
+def test_manifest_unit_errors(tmp_path):
+    (tmp_path / "m.csv").write_text("labels,preds\na.npy,b.npy\n")
+    with pytest.raises(DataError, match="labels,predictions"):
+        read_manifest(str(tmp_path / "m.csv"))
+    (tmp_path / "m.csv").write_text("labels,predictions\nx/a.npy,a.npy\ny/a.npy,a.npy\nx/a.csv,b.npy\n")
+    with pytest.raises(DataError, match="line 4: name 'x/a' is already used on line 2"):
+        read_manifest(str(tmp_path / "m.csv"))
+    assert not is_safe_name("/abs") and not is_safe_name("a/../../b") and is_safe_name("a/b")
+
+
+# --------------------------------------------------------------------------- exit codes and usage
+
+
+def test_fail_above_uses_the_pooled_mean(tmp_path, tree):
+    every = np.concatenate([reference_losses(*tree[name]) for name in sorted(tree)])
+    pooled = float(every.mean())
+    mean_of_means = float(np.mean([reference_losses(*tree[name]).mean() for name in sorted(tree)]))
+    between = (pooled + mean_of_means) / 2
+    labels, predictions = str(tmp_path / "labels"), str(tmp_path / "predictions")
+    gate = run_cli(["batch", labels, predictions, "-r", "--json", "--fail-above", str(between)])
+    expected_status = 3 if pooled > between else 0
+    assert gate.exit_code == expected_status
+    assert json.loads(gate.stdout)["overall"]["mean"] == pytest.approx(pooled, rel=1e-13)  # printed anyway
+    above = run_cli(["batch", labels, predictions, "-r", "-q", "--fail-above", str(pooled * 0.999)])
+    below = run_cli(["batch", labels, predictions, "-r", "-q", "--fail-above", str(pooled * 1.001)])
+    assert (above.exit_code, below.exit_code) == (3, 0)
+    assert "pooled mean loss" in above.stderr and "above --fail-above" in above.stderr
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["batch"], "give two folders"),
+        (["batch", "nope_labels", "nope_preds"], "no such folder"),
+        (["batch", "--manifest", "nope.csv"], "no such file"),
+        (["batch", "a", "b", "--manifest", "m.csv"], "not both"),
+        (["batch", "a", "b", "--output-format", "npy"], "--output-dir"),
+        (["batch", "a", "b", "--jobs", "0"], "--jobs"),
+    ],
+)
+def test_usage_errors_exit_2(tmp_path, args, needle, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(args)
+    assert result.exit_code == 2
+    assert needle in result.stderr
+    assert result.stdout == ""
+
+
+def test_progress_bar_never_on_stdout(tmp_path, tree):
+    result = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-f", "ndjson"], env=TERMINAL)
+    assert result.exit_code == 0
+    assert sorted(json.loads(line)["name"] for line in result.stdout.splitlines()) == ["a", "b"]  # completion order
+
+
+def test_sample_data_batch_shows_everything():
+    base = ROOT / "sample_data" / "batch"
+    result = run_cli(["batch", str(base / "labels"), str(base / "predictions"), "-r", "--json"])
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 1
+    statuses = {p["name"]: p["status"] for p in doc["pairs"]}
+    assert statuses.pop("broken") == "error"
+    assert len(statuses) >= 3 and set(statuses.values()) == {"ok"}
+    assert any("/" in name for name in statuses)  # a nested subfolder
+    assert doc["unmatched"]["labels"]
+
+
+def test_batch_json_sample_in_the_docs_is_what_the_tool_prints(monkeypatch):
+    """The README's batch JSON sample (or the section draft, until it is merged) is real output."""
+    for doc in (ROOT / "README.md", ROOT / ".drafts" / "README-batch.md"):
+        text = doc.read_text(encoding="utf-8") if doc.exists() else ""
+        if "<!-- batch-json-sample:start -->" in text:
+            break
+    else:
+        pytest.skip("no batch JSON sample in the README yet")
+    block = text.split("<!-- batch-json-sample:start -->", 1)[1].split("<!-- batch-json-sample:end -->", 1)[0]
+    sample = json.loads(block.split("```json\n", 1)[1].split("```", 1)[0])
+    monkeypatch.chdir(ROOT)
+    result = run_cli(["batch", "sample_data/batch/labels", "sample_data/batch/predictions", "-r", "--json"])
+    assert json.loads(result.stdout) == sample
+
+
+# --------------------------------------------------------------------------- interrupts (real executable)
+
+
+@pytest.mark.parametrize(
+    "sig, status, word, jobs",
+    [
+        (signal.SIGINT, 130, "Interrupted", "1"),
+        (signal.SIGTERM, 143, "Terminated", "1"),
+        (signal.SIGINT, 130, "Interrupted", "2"),
+        (signal.SIGTERM, 143, "Terminated", "2"),
+    ],
+)
+def test_interrupt_stops_cleanly(tmp_path, tree, sig, status, word, jobs):
+    """Pair 'b' reads a FIFO nobody writes to, so it blocks until the signal: no timing involved."""
+    os.mkfifo(tmp_path / "blocked.csv")
+    (tmp_path / "pairs.csv").write_text(
+        "labels,predictions,name\nlabels/a.npy,predictions/a.parquet,a\nblocked.csv,predictions/b.npy,b\n"
+    )
+    out = tmp_path / "out"
+    exe = Path(sys.executable).with_name("cosloss")
+    args = [str(exe), "batch", "--manifest", str(tmp_path / "pairs.csv"), "-f", "ndjson", "-j", jobs]
+    process = subprocess.Popen(
+        [*args, "--output-dir", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        first = process.stdout.readline()  # pair 'a' finished; 'b' is blocked on the FIFO
+        assert json.loads(first)["name"] == "a"
+        process.send_signal(sig)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == status, stderr
+    assert stdout == ""
+    assert f"{word}: 1 of 2 pair(s) finished." in stderr
+    assert "Traceback" not in stderr
+    assert sorted(p.name for p in out.rglob("*")) == ["a.csv"]  # no partial or temporary files
+
+
+def test_subfolders_left_out_without_recursive_are_named_with_a_hint(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = run_cli(["batch", "sample_data/batch/labels", "sample_data/batch/predictions", "--json"])
+    assert "Warning: 2 subfolder(s) not searched" in result.stderr and "pass -r" in result.stderr
+    names = [pair["name"] for pair in json.loads(result.stdout)["pairs"]]
+    assert names == ["broken", "shard_0", "shard_1"]
