@@ -20,6 +20,7 @@ recomputed scaled by their largest magnitude, so the sums are stored as
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
@@ -134,18 +135,16 @@ def block_sums(labels: np.ndarray, predictions: np.ndarray, axis: int) -> Sums:
     has the input shape without ``axis``.
     """
     out_shape = labels.shape[:axis] + labels.shape[axis + 1 :]
-    l3 = _as_float64_3d(labels, axis)
-    p3 = _as_float64_3d(predictions, axis)
     with np.errstate(all="ignore"):
-        dot = np.einsum("ijk,ijk->ik", l3, p3)
-        ll = np.einsum("ijk,ijk->ik", l3, l3)
-        pp = np.einsum("ijk,ijk->ik", p3, p3)
+        dot, ll, pp = _three_sums(labels, predictions, axis)
     scale_l = np.ones_like(dot)
     scale_p = np.ones_like(dot)
-    nonfinite = np.zeros(dot.shape, dtype=bool)
+    nonfinite: BoolArray = np.zeros(dot.shape, dtype=bool)
     unsafe = ~((ll > _TINY) & (ll < _HUGE) & (pp > _TINY) & (pp < _HUGE) & np.isfinite(dot))
     if unsafe.any():
         rows, cols = np.nonzero(unsafe)
+        l3 = _as_float64_3d(labels, axis)
+        p3 = _as_float64_3d(predictions, axis)
         exact = _scaled_sums(l3[rows, :, cols], p3[rows, :, cols])
         dot[rows, cols] = exact.dot
         ll[rows, cols] = exact.ll
@@ -161,6 +160,92 @@ def block_sums(labels: np.ndarray, predictions: np.ndarray, axis: int) -> Sums:
         scale_p=scale_p.reshape(out_shape),
         nonfinite=nonfinite.reshape(out_shape),
     )
+
+
+def _three_sums(labels: np.ndarray, predictions: np.ndarray, axis: int) -> tuple[Float64Array, ...]:
+    """The dot products and squared norms along ``axis``, shaped (before, after).
+
+    Vectors along the last axis (the common case) are converted to float64 a chunk
+    of rows at a time into per-thread buffers that stay in cache, instead of into a
+    float64 copy of the whole block; the sums are the same (float64 accumulation).
+    """
+    if labels.ndim == 2 and axis == 1 and labels.shape[0] > 0:
+        return _row_sums(labels, predictions)
+    if labels.ndim == 2 and axis == 0 and labels.shape[0] > 0:
+        return _column_sums(labels, predictions)
+    l3 = _as_float64_3d(labels, axis)
+    p3 = _as_float64_3d(predictions, axis)
+    return (
+        np.einsum("ijk,ijk->ik", l3, p3),
+        np.einsum("ijk,ijk->ik", l3, l3),
+        np.einsum("ijk,ijk->ik", p3, p3),
+    )
+
+
+#: Values of one input converted to float64 at a time (512 KB): both inputs' chunks
+#: stay in L2 cache while the three sums read them.
+_CHUNK_VALUES = 1 << 16
+
+_scratch = threading.local()
+
+
+def _chunk_buffers(size: int) -> tuple[Float64Array, Float64Array]:
+    buffers: tuple[Float64Array, Float64Array] | None = getattr(_scratch, "buffers", None)
+    if buffers is None or buffers[0].size < size:
+        buffers = (np.empty(size, dtype=np.float64), np.empty(size, dtype=np.float64))
+        _scratch.buffers = buffers
+    return buffers
+
+
+def _row_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array, ...]:
+    """The three sums of each row of two 2-D arrays, shaped (rows, 1)."""
+    rows, width = labels.shape
+    dot = np.empty(rows, dtype=np.float64)
+    ll = np.empty(rows, dtype=np.float64)
+    pp = np.empty(rows, dtype=np.float64)
+    step = max(1, _CHUNK_VALUES // max(1, width))
+    # Column-major blocks (Parquet and CSV columns) are transposed chunk by chunk here too.
+    convert = not all(a.dtype == np.float64 and a.flags.c_contiguous for a in (labels, predictions))
+    if convert:
+        lbuf, pbuf = _chunk_buffers(min(rows, step) * width)
+    for start in range(0, rows, step):
+        stop = min(rows, start + step)
+        lc, pc = labels[start:stop], predictions[start:stop]
+        if convert:
+            size = (stop - start) * width
+            lc64 = lbuf[:size].reshape(stop - start, width)
+            pc64 = pbuf[:size].reshape(stop - start, width)
+            np.copyto(lc64, lc, casting="unsafe")
+            np.copyto(pc64, pc, casting="unsafe")
+            lc, pc = lc64, pc64
+        np.einsum("ij,ij->i", lc, pc, out=dot[start:stop])
+        np.einsum("ij,ij->i", lc, lc, out=ll[start:stop])
+        np.einsum("ij,ij->i", pc, pc, out=pp[start:stop])
+    return dot.reshape(rows, 1), ll.reshape(rows, 1), pp.reshape(rows, 1)
+
+
+def _column_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array, ...]:
+    """The three sums of each column of two 2-D arrays (``axis=0``), shaped (1, columns).
+
+    Chunks of rows are converted in cache as for rows; their column sums are added.
+    """
+    rows, width = labels.shape
+    dot = np.zeros(width, dtype=np.float64)
+    ll = np.zeros(width, dtype=np.float64)
+    pp = np.zeros(width, dtype=np.float64)
+    step = max(1, _CHUNK_VALUES // max(1, width))
+    lbuf, pbuf = _chunk_buffers(min(rows, step) * width)
+    for start in range(0, rows, step):
+        stop = min(rows, start + step)
+        size = (stop - start) * width
+        lc = lbuf[:size].reshape(stop - start, width)
+        pc = pbuf[:size].reshape(stop - start, width)
+        np.copyto(lc, labels[start:stop], casting="unsafe")
+        np.copyto(pc, predictions[start:stop], casting="unsafe")
+        dot += np.einsum("ij,ij->j", lc, pc)
+        ll += np.einsum("ij,ij->j", lc, lc)
+        pp += np.einsum("ij,ij->j", pc, pc)
+    return dot.reshape(1, width), ll.reshape(1, width), pp.reshape(1, width)
 
 
 def _as_float64_3d(array: np.ndarray, axis: int) -> Float64Array:
@@ -190,7 +275,7 @@ def _scaled_sums(lv: Float64Array, pv: Float64Array) -> Sums:
         pp=np.einsum("ij,ij->i", ps, ps),
         scale_l=scale_l,
         scale_p=scale_p,
-        nonfinite=~finite,
+        nonfinite=np.asarray(~finite, dtype=bool),
     )
 
 
@@ -299,11 +384,22 @@ def summarize(losses: Float64Array, *, zero_vectors: int = 0, omitted: int = 0) 
         mean=float(np.mean(flat)),
         std=float(np.std(flat)),
         min=float(np.min(flat)),
-        median=float(np.median(flat)),
+        median=_median(flat),
         max=float(np.max(flat)),
         zero_vectors=zero_vectors,
         omitted=omitted,
     )
+
+
+def _median(flat: Float64Array) -> float:
+    """``np.median`` without its NaN check, which imports numpy.ma (20 ms at startup)."""
+    if np.isnan(flat).any():
+        return math.nan
+    middle = flat.size // 2
+    if flat.size % 2:
+        return float(np.partition(flat, middle)[middle])
+    low, high = np.partition(flat, (middle - 1, middle))[middle - 1 : middle + 1]
+    return float((low + high) / 2)
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:

@@ -7,6 +7,8 @@ the message can start with the path, and a hint that says what to do next.
 
 from __future__ import annotations
 
+import re
+
 from .status import ExitStatus
 
 
@@ -25,7 +27,15 @@ class CoslossError(Exception):
         text = f"{self.path}: {self.message}" if self.path else self.message
         if self.hint:
             text = f"{text} ({self.hint})"
-        return text
+        return _one_line(text)
+
+
+def _one_line(text: str) -> str:
+    """Errors are one line: library messages (pyarrow's) may hold newlines or control bytes."""
+    return _CONTROL.sub(" ", text).strip() if _CONTROL.search(text) else text
+
+
+_CONTROL = re.compile(r"\s*[\x00-\x08\x0a-\x1f\x7f]+\s*")
 
 
 class DataError(CoslossError):

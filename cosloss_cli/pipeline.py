@@ -13,9 +13,8 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
@@ -32,6 +31,9 @@ from .core import (
 )
 from .errors import DataError, InputUsageError, NonFiniteError, ShapeMismatchError
 from .readers import Block, ReadOptions, Source, open_source
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 NanPolicy = Literal["raise", "omit", "propagate"]
 NAN_POLICIES: tuple[str, ...] = ("raise", "omit", "propagate")
@@ -340,6 +342,8 @@ def _map_ordered(
             for item in items:
                 yield item[0], item[1], func(item)
         return
+    from concurrent.futures import ThreadPoolExecutor  # only inputs of several blocks pay for it
+
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cosloss-block") as pool:
         in_flight: queue.SimpleQueue[tuple[tuple[int, tuple[Block, Block]], Future[R]]] = queue.SimpleQueue()
         pending = 0

@@ -81,7 +81,7 @@ def write_json(result: LossResult, out: TextIO, *, include_losses: bool = True) 
     if result.losses.ndim == 1:
         kept = ~result.omitted
         out.write(', "losses": [')
-        _write_joined(out, (float_text(x) for x in result.losses[kept]))
+        _write_floats(out, result.losses[kept])
         out.write("]")
         if result.summary.omitted:
             out.write(', "omitted_indices": [')
@@ -95,6 +95,33 @@ def write_json(result: LossResult, out: TextIO, *, include_losses: bool = True) 
         out.write(', "losses": ')
         out.write(json.dumps(_nested(result.losses, result.omitted), allow_nan=False))
     out.write("}\n")
+
+
+#: Losses turned into text at a time: Python floats for a chunk, never for all of them.
+_TEXT_CHUNK = 65536
+
+
+def _float_texts(values: np.ndarray) -> Iterator[str]:
+    """``float_text`` of each value; ``repr`` of Python floats when all are finite (5x faster)."""
+    items = values.tolist()
+    if np.isfinite(values).all():
+        return map(repr, items)
+    return (float_text(x) for x in items)
+
+
+def _write_floats(out: TextIO, values: np.ndarray) -> None:
+    """Comma-separated full-precision floats (``null`` for NaN/Inf), a chunk at a time."""
+    for start in range(0, values.size, _TEXT_CHUNK):
+        out.write((", " if start else "") + ", ".join(_float_texts(values[start : start + _TEXT_CHUNK])))
+
+
+def _write_plain_ndjson(result: LossResult, out: TextIO) -> None:
+    """The NDJSON lines of 1-D losses without ids, a chunk at a time."""
+    kept = np.nonzero(~result.omitted)[0]
+    for start in range(0, kept.size, _TEXT_CHUNK):
+        index = kept[start : start + _TEXT_CHUNK]
+        texts = _float_texts(result.losses[index])
+        out.write("".join(f'{{"index": {i}, "loss": {t}}}\n' for i, t in zip(index.tolist(), texts)))
 
 
 def _write_joined(out: TextIO, items: Iterator[str], chunk: int = 4096) -> None:
@@ -135,6 +162,9 @@ def iter_rows(result: LossResult, positions: np.ndarray | None = None) -> Iterat
 
 def write_ndjson(result: LossResult, out: TextIO) -> None:
     """One line per loss: ``{"index": i, "loss": x}`` plus ``"id"`` when there are ids."""
+    if result.losses.ndim == 1 and result.ids is None:
+        _write_plain_ndjson(result, out)
+        return
     lines: list[str] = []
     for index, ident, loss in iter_rows(result):
         index_text = json.dumps(list(index)) if isinstance(index, tuple) else str(index)
@@ -177,6 +207,11 @@ def format_stat(value: float, digits: int = 10) -> str:
     return f"{value:.{digits}g}"
 
 
+def _closed_pipe() -> None:
+    """Let a closed stdout (``| head``) reach the CLI, which ends quietly with status 0."""
+    raise BrokenPipeError
+
+
 def render_table(result: LossResult, out: TextIO, *, max_rows: int = 20, color: bool = False, width: int | None = None) -> None:
     """A rich table of the first and last losses, then the summary."""
     from rich.console import Console
@@ -190,6 +225,7 @@ def render_table(result: LossResult, out: TextIO, *, max_rows: int = 20, color: 
         width=width or 100,
         soft_wrap=False,
     )
+    console.on_broken_pipe = _closed_pipe  # type: ignore[method-assign]  # rich would exit 1; the CLI exits 0
     rows = list(_table_rows(result, max_rows))
     key = "id" if result.ids is not None else "index"
     table = Table()

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-#: Default size of one block of one input, in bytes of float64 values. Small enough for
-#: the three sums to stay in cache, large enough that per-block overhead is negligible.
-DEFAULT_BLOCK_BYTES = 4 * 1024 * 1024
+#: Default size of one block of one input, in bytes of float64 values: large enough that
+#: per-block overhead is negligible (the core converts and sums a block in cache-sized
+#: chunks), small enough that the few blocks in flight keep memory far below 300 MB.
+DEFAULT_BLOCK_BYTES = 16 * 1024 * 1024
 
 
 @dataclass

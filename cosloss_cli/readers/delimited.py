@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +22,7 @@ from .base import Block, ReadOptions, Source
 from .streams import GZIP_MAGIC, PeekableReader, file_size, is_regular_file, open_binary, read_exactly
 
 _PEEK_BYTES = 64 * 1024
+_MAX_FIRST_LINE = 64 * 1024 * 1024
 
 
 def _is_number(cell: str) -> bool:
@@ -44,6 +46,11 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
     raw = open_binary(path)
     prefix = read_exactly(raw, _PEEK_BYTES)
     gzipped = prefix.startswith(GZIP_MAGIC)
+    while len(prefix) % _PEEK_BYTES == 0 and len(prefix) < _MAX_FIRST_LINE and not _has_line_end(prefix, gzipped):
+        more = read_exactly(raw, len(prefix))  # a header wider than the peek: read until it ends
+        if not more:
+            break
+        prefix += more
     if path.lower().endswith(".gz") and not gzipped:
         raw.close()
         raise DataError(
@@ -56,7 +63,10 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
         if path != "-":
             raw.close()
         raise DataError("is empty: no header and no rows", path=path)
-    cells = next(csv.reader([first_line], delimiter=delimiter))
+    try:
+        cells = next(csv.reader([first_line], delimiter=delimiter))
+    except csv.Error as exc:
+        raise DataError(f"line 1 cannot be parsed: {exc}", path=path) from None
     header = options.header if options.header is not None else not all(_is_number(c) for c in cells)
     names = [c.strip() for c in cells] if header else [str(i) for i in range(len(cells))]
     _check_unique(names, path)
@@ -79,7 +89,9 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
             read_options=pacsv.ReadOptions(
                 column_names=names,
                 skip_rows=1 if header else 0,
-                block_size=max(1 << 16, min(options.block_bytes, 1 << 26)),
+                # pyarrow reads up to 32 blocks ahead of the consumer: 1 MB blocks bound that
+                # to 32 MB per file, and parse as fast as larger ones.
+                block_size=max(1 << 16, min(options.block_bytes, 1 << 20)),
                 use_threads=True,
             ),
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
@@ -101,7 +113,8 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
                     return
                 if batch.num_rows == 0:
                     continue
-                values = np.asarray(batch.select(features).to_tensor(null_to_nan=True, row_major=True))
+                # Column-major: a copy per column; the core transposes chunks in cache.
+                values = np.asarray(batch.select(features).to_tensor(null_to_nan=True, row_major=False))
                 ids = None
                 if id_column is not None:
                     ids = np.asarray(batch.column(id_column).to_pylist(), dtype=object)
@@ -122,6 +135,15 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
     )
 
 
+def _has_line_end(prefix: bytes, gzipped: bool) -> bool:
+    if gzipped:
+        try:
+            prefix = zlib.decompressobj(wbits=31).decompress(prefix)
+        except zlib.error:
+            return True  # _first_line reports the corrupt data
+    return b"\n" in prefix or b"\r" in prefix
+
+
 def _first_line(prefix: bytes, gzipped: bool, path: str) -> str:
     data = prefix
     if gzipped:
@@ -129,7 +151,7 @@ def _first_line(prefix: bytes, gzipped: bool, path: str) -> str:
             data = zlib.decompressobj(wbits=31).decompress(prefix)
         except zlib.error as exc:
             raise DataError(f"corrupt gzip data: {exc}", path=path) from None
-    line = data.split(b"\n", 1)[0]
+    line = re.split(rb"\r\n?|\n", data, maxsplit=1)[0]  # pyarrow ends lines at \r too
     try:
         return line.decode("utf-8-sig").rstrip("\r")
     except UnicodeDecodeError as exc:
@@ -187,6 +209,8 @@ def _explain(
             found = _scan_for_problem(path, gzipped, delimiter, names, features, header)
         except DataError as problem:
             return problem
+        except csv.Error as scan_exc:
+            return DataError(f"cannot parse: {scan_exc}", path=path)
         except (OSError, EOFError, zlib.error) as scan_exc:
             return DataError(f"corrupt or truncated gzip data ({scan_exc})", path=path)
         if found:
@@ -200,7 +224,7 @@ def _scan_for_problem(
     """Find the first ragged row, non-numeric cell or undecodable byte, with its line."""
     opener = gzip.open if gzipped else open
     wanted = {names.index(f): f for f in features}
-    with opener(path, "rb") as handle:  # type: ignore[operator]
+    with opener(path, "rb") as handle:
         for line_number, raw_line in enumerate(handle, start=1):
             try:
                 line = raw_line.decode("utf-8-sig" if line_number == 1 else "utf-8")
@@ -213,6 +237,8 @@ def _scan_for_problem(
             if line_number == 1 and header:
                 continue
             if not line.strip():
+                if line.strip("\r\n"):  # pyarrow skips empty lines, not lines of spaces
+                    return f"line {line_number} holds only spaces or tabs (empty lines are fine: delete the spaces)"
                 continue
             cells = next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter))
             if len(cells) != len(names):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import math
+import mmap
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -36,6 +38,8 @@ def open_npy(path: str, options: ReadOptions) -> Source:
     if offset is not None:
         stream.close()
         _check_size(path, offset, shape, dtype)
+        if not fortran and 0 not in shape:
+            return _mapped_source(path, "npy", offset, shape, dtype, options)
         array = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C") if math.prod(shape) else np.empty(shape, dtype)
         return _array_source(path, "npy", array, options)
     return _stream_source(path, "npy", stream, shape, fortran, dtype, options)
@@ -48,7 +52,7 @@ def open_npz(path: str, options: ReadOptions) -> Source:
         stream = io.BytesIO(stream.read())  # zip needs random access: stdin is buffered whole
     try:
         archive = zipfile.ZipFile(stream)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
         stream.close()
         raise DataError(f"not a valid .npz (zip) archive: {exc}", path=path) from None
     names = [n[:-4] if n.endswith(".npy") else n for n in archive.namelist()]
@@ -71,8 +75,8 @@ def open_npz(path: str, options: ReadOptions) -> Source:
     try:
         member = archive.open(member_name)
         shape, fortran, dtype = _read_header(member, path)  # type: ignore[arg-type]
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        archive.close()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError, zlib.error) as exc:
+        archive.close()  # RuntimeError: an encrypted member; NotImplementedError: unsupported compression
         raise DataError(f"array {key!r} cannot be read: {exc}", path=path) from None
     return _stream_source(path, "npz", member, shape, fortran, dtype, options)  # type: ignore[arg-type]
 
@@ -85,7 +89,7 @@ def _read_header(stream: BinaryIO, path: str) -> Header:
             shape, fortran, dtype = npformat.read_array_header_1_0(stream)
         else:
             shape, fortran, dtype = npformat.read_array_header_2_0(stream)
-    except (ValueError, EOFError, OSError, SyntaxError, TypeError) as exc:
+    except Exception as exc:  # untrusted bytes: tokenize, ast and numpy fail in many ways
         raise DataError(f"not a valid .npy file: {exc}", path=path, hint="was it fully written?") from None
     if dtype.hasobject:
         raise DataError(
@@ -133,6 +137,46 @@ def _array_source(path: str, fmt: str, array: np.ndarray, options: ReadOptions) 
     return Source(path, fmt, shape, blocks(), dtype=array.dtype, size_bytes=file_size(path), one_vector=one_vector)
 
 
+#: Map each block's pages when the window is created (on the reader thread, which runs
+#: while the blocks before it are computed) rather than one page fault at a time.
+_MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0) if hasattr(mmap, "MAP_SHARED") else 0
+
+
+def _mapped_source(
+    path: str, fmt: str, offset: int, file_shape: tuple[int, ...], dtype: np.dtype, options: ReadOptions
+) -> Source:
+    """A C-order array on disk, one memory-mapped window per block of rows.
+
+    Each block maps only its own rows and is unmapped when the block is freed, so
+    resident memory stays at the few blocks in flight however large the file is.
+    """
+    shape, one_vector = _logical_shape(file_shape)
+    row_items = math.prod(shape[1:])
+    row_bytes = row_items * dtype.itemsize
+    step = rows_per_block(row_items, options.block_bytes)
+
+    def blocks() -> Iterator[Block]:
+        try:
+            with open(path, "rb") as handle:
+                for start in range(0, shape[0], step):
+                    rows = min(step, shape[0] - start)
+                    begin = offset + start * row_bytes
+                    aligned = begin - begin % mmap.ALLOCATIONGRANULARITY
+                    length = begin - aligned + rows * row_bytes
+                    if _MAP_FLAGS:
+                        window = mmap.mmap(
+                            handle.fileno(), length, flags=_MAP_FLAGS, prot=mmap.PROT_READ, offset=aligned
+                        )
+                    else:
+                        window = mmap.mmap(handle.fileno(), length, access=mmap.ACCESS_READ, offset=aligned)
+                    values = np.frombuffer(window, dtype=dtype, count=rows * row_items, offset=begin - aligned)
+                    yield Block(values.reshape((rows, *shape[1:])))
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot read the array data: {exc}", path=path) from None
+
+    return Source(path, fmt, shape, blocks(), dtype=dtype, size_bytes=file_size(path), one_vector=one_vector)
+
+
 def _stream_source(
     path: str,
     fmt: str,
@@ -169,7 +213,7 @@ def _stream_source(
 def _read_values(stream: BinaryIO, size: int, path: str) -> bytes:
     try:
         data = read_exactly(stream, size)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:  # zlib: a corrupt .npz member
         raise DataError(f"cannot read the array data: {exc}", path=path) from None
     if len(data) < size:
         raise DataError("truncated: the array data ends early", path=path, hint="was it fully written?")
