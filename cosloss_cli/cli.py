@@ -218,9 +218,7 @@ def run_compute(labels: str, predictions: str, params: dict[str, Any], env: Envi
     size = (label_source.size_bytes or 0) + (prediction_source.size_bytes or 0)
     show_progress = env.stderr_isatty and not params["quiet"] and size >= MIN_BYTES_FOR_PROGRESS
     with row_progress(show_progress, label_source.shape[0], "computing") as progress:
-        result = compute_sources(
-            label_source, prediction_source, compute_options_from(params), progress, label_options
-        )
+        result = compute_sources(label_source, prediction_source, compute_options_from(params), progress, label_options)
     summary = result.summary
     if summary.zero_vectors:
         warn(f"{summary.zero_vectors} vector pair(s) with a zero vector: loss 1 by definition", params["quiet"])

@@ -239,7 +239,9 @@ def test_parquet_list_and_columns_and_mixed_formats(tmp_path) -> None:
     labels = np.array([[1.0, 4, 5], [5, 5, 7]])
     predictions = np.array([[3.0, 2, 5], [3, 2, 7]])
     pq.write_table(pa.table({"v": pa.array(labels.tolist())}), tmp_path / "l.parquet")
-    pq.write_table(pa.table({"a": predictions[:, 0], "b": predictions[:, 1], "c": predictions[:, 2]}), tmp_path / "p.pq")
+    pq.write_table(
+        pa.table({"a": predictions[:, 0], "b": predictions[:, 1], "c": predictions[:, 2]}), tmp_path / "p.pq"
+    )
     np.save(tmp_path / "p.npy", predictions)
     for other in ("p.pq", "p.npy"):
         doc = as_json(run_cli(["compute", str(tmp_path / "l.parquet"), str(tmp_path / other), "--json"]))

@@ -213,9 +213,9 @@ def test_property_range_and_symmetry(pair: tuple) -> None:
 def test_property_invariant_to_positive_scaling(pair: tuple, a: float, b: float) -> None:
     labels, predictions, axis = pair
     # Scaling invariance holds while both norms stay above sqrt(eps).
-    norms_ok = (
-        np.sqrt(np.sum(labels.astype(np.float64) ** 2, axis=axis)) * min(a, 1) > 1e-5
-    ) & (np.sqrt(np.sum(predictions.astype(np.float64) ** 2, axis=axis)) * min(b, 1) > 1e-5)
+    norms_ok = (np.sqrt(np.sum(labels.astype(np.float64) ** 2, axis=axis)) * min(a, 1) > 1e-5) & (
+        np.sqrt(np.sum(predictions.astype(np.float64) ** 2, axis=axis)) * min(b, 1) > 1e-5
+    )
     base = cosine_loss(labels, predictions, axis=axis)
     scaled = cosine_loss(labels * a, predictions * b, axis=axis)
     np.testing.assert_allclose(scaled[norms_ok], base[norms_ok], rtol=0, atol=1e-9)
@@ -238,7 +238,7 @@ def test_property_blocks_merge_like_one_pass(pair: tuple, pieces: int) -> None:
     whole = losses_from_sums(block_sums(labels, predictions, 0))
     bounds = np.linspace(0, labels.shape[0], pieces + 1).astype(int)
     merged = None
-    for start, stop in zip(bounds[:-1], bounds[1:]):
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         if stop > start:
             part = block_sums(labels[start:stop], predictions[start:stop], 0)
             merged = part if merged is None else merged.merge(part)
