@@ -401,3 +401,24 @@ def test_help_imports_no_heavy_modules() -> None:
 
 def test_piped_environment_is_the_default_for_tests() -> None:
     assert PIPED.stdout_isatty is False
+
+
+def test_progress_bar_draws_rows_and_rate(capsys) -> None:
+    from cosloss_cli.progress import row_progress
+
+    stream = io.StringIO()
+    with row_progress(True, 1000, "computing", stream=stream) as advance:
+        assert advance is not None
+        for _ in range(10):
+            advance(100)
+    drawn = stream.getvalue()
+    assert "computing" in drawn and "/1000" in drawn and "rows" in drawn
+    assert capsys.readouterr().out == ""
+    with row_progress(False, 1000, "computing") as advance:
+        assert advance is None
+
+
+def test_debug_shows_the_traceback() -> None:
+    result = run_cli(["compute", "nope.csv", SEED_PREDICTIONS, "--debug"])
+    assert result.exit_code == 2
+    assert "Traceback" in result.stderr and result.stderr.rstrip().endswith("(check the path)")
