@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, NoReturn
 
@@ -29,15 +27,12 @@ from .batch import (
     read_manifest,
 )
 from .errors import DataError, InputUsageError, OutputError
-from .options import common_options, compute_options, input_options
+from .options import CONTEXT_SETTINGS, common_options, compute_options, format_options, input_options
 from .status import ExitStatus
 from .terminal import Environment
 
 # cli.py imports this module at its end to register ``batch``, so this module imports
 # cli.py's helpers inside functions only: importing it first must not be a cycle.
-CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-#: ``--format`` choices, as ``compute``'s (render.py has them too, but imports numpy: not for --help).
-OUTPUT_FORMATS = ("table", "json", "ndjson", "csv")
 
 
 @click.command("batch", context_settings=CONTEXT_SETTINGS)
@@ -63,16 +58,7 @@ OUTPUT_FORMATS = ("table", "json", "ndjson", "csv")
     help="Worker processes, i.e. pairs in flight at most [default: the number of CPUs].",
 )
 @click.option("--fail-fast", is_flag=True, help="Stop starting new pairs after the first failed pair.")
-@click.option(
-    "--format",
-    "-f",
-    "output_format",
-    type=click.Choice(OUTPUT_FORMATS),
-    default="table",
-    show_default=True,
-    help="table for people; json, ndjson (a line per pair, as each finishes) or csv for programs.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@format_options("a line per pair, as each finishes")
 @click.option("--losses", "with_losses", is_flag=True, help="JSON/NDJSON: add each pair's per-vector losses.")
 @click.option(
     "--output-dir",
@@ -141,6 +127,8 @@ def run_batch(labels_dir: str | None, predictions_dir: str | None, params: dict[
     include_losses = params["with_losses"] and fmt in ("json", "ndjson")
     out = sys.stdout
 
+    from .progress import pair_progress
+
     with pair_progress(env.stderr_isatty and not quiet, len(discovery.pairs)) as advance:
 
         def on_result(result: PairResult) -> None:
@@ -149,7 +137,7 @@ def run_batch(labels_dir: str | None, predictions_dir: str | None, params: dict[
 
                 write_pair_line(result, out, include_losses=include_losses, with_output=bool(output_dir))
             if advance is not None:
-                advance(result)
+                advance(result.rows)
 
         runner = BatchRunner(discovery.pairs, task, jobs, fail_fast=params["fail_fast"], on_result=on_result)
         try:
@@ -304,33 +292,3 @@ def _render(
         width = terminal_width() if env.stdout_isatty else 120
         batch_render.render_table(results, summary, out, color=env.stdout_color, width=width)
     out.flush()
-
-
-@contextmanager
-def pair_progress(enabled: bool, total: int) -> Iterator[Callable[[PairResult], None] | None]:
-    """A rich bar on stderr: pairs done / total, rows processed, elapsed and remaining time."""
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
-    columns += [TextColumn("pairs, {task.fields[rows]:,} rows"), TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=Console(file=sys.stderr), transient=True) as bar:
-        task = bar.add_task("batch", total=total, rows=0)
-        rows = 0
-
-        def advance(result: PairResult) -> None:
-            nonlocal rows
-            rows += result.rows
-            bar.update(task, advance=1, rows=rows)
-
-        yield advance

@@ -18,13 +18,9 @@ import click
 
 from . import __version__
 from .errors import CoslossError, InputUsageError
-from .options import common_options, compute_options, input_options
+from .options import CONTEXT_SETTINGS, common_options, compute_options, format_options, input_options
 from .status import ExitStatus
 from .terminal import Environment
-
-OUTPUT_FORMATS = ("table", "json", "ndjson", "csv")
-
-CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 class Terminated(BaseException):
@@ -157,16 +153,7 @@ def check_threshold(mean: float, fail_above: float | None, what: str = "mean los
 @click.argument("predictions")
 @input_options
 @compute_options
-@click.option(
-    "--format",
-    "-f",
-    "output_format",
-    type=click.Choice(OUTPUT_FORMATS),
-    default="table",
-    show_default=True,
-    help="table for people; json, ndjson or csv for programs.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@format_options("a line per loss")
 @click.option("--no-losses", is_flag=True, help="JSON without the per-vector losses list (huge inputs).")
 @click.option(
     "--max-rows", type=click.IntRange(min=0), default=20, show_default=True, help="Losses shown in the table."

@@ -17,6 +17,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 NAN_POLICIES = ("raise", "omit", "propagate")
 
+#: ``--format`` choices of every command (render.py imports numpy, so not from there).
+OUTPUT_FORMATS = ("table", "json", "ndjson", "csv")
+
+#: Context settings of every command: ``-h`` as well as ``--help``, 100-column help.
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
 
 def _stack(options: list[Callable[[F], F]]) -> Callable[[F], F]:
     def decorate(function: F) -> F:
@@ -113,6 +119,24 @@ def compute_options(function: F) -> F:
             ),
         ]
     )(function)
+
+
+def format_options(ndjson_meaning: str) -> Callable[[F], F]:
+    """``--format`` and its ``--json`` alias; ``ndjson_meaning`` says what one line is."""
+    return _stack(
+        [
+            click.option(
+                "--format",
+                "-f",
+                "output_format",
+                type=click.Choice(OUTPUT_FORMATS),
+                default="table",
+                show_default=True,
+                help=f"table for people; json, ndjson ({ndjson_meaning}) or csv for programs.",
+            ),
+            click.option("--json", "as_json", is_flag=True, help="Same as --format json."),
+        ]
+    )
 
 
 def common_options(function: F) -> F:

@@ -1,13 +1,15 @@
-"""Progress bars on stderr, only on a terminal; a no-op everywhere else."""
+"""Progress bars on stderr, only on a terminal; a no-op everywhere else.
+
+``compute`` counts rows of one pair of files; ``batch`` counts pairs (and their rows).
+Both bars share one builder, so they look and behave alike.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-
-from .pipeline import ProgressCallback
 
 #: Inputs smaller than this (bytes) finish before a bar would be worth drawing.
 MIN_BYTES_FOR_PROGRESS = 64 * 1024 * 1024
@@ -29,17 +31,8 @@ def _rate_column() -> Any:
 
 
 @contextmanager
-def row_progress(
-    enabled: bool, total_rows: int | None, description: str, stream: Any = None
-) -> Iterator[ProgressCallback | None]:
-    """A callback that advances a rich progress bar by rows, or None when disabled.
-
-    The bar shows rows done (of the total when it is known: not for CSV), the rate,
-    the elapsed time and the time left. It is transient: gone once the work ends.
-    """
-    if not enabled:
-        yield None
-        return
+def _bar(middle: list[Any], description: str, total: int | None, stream: Any, **fields: Any) -> Iterator[Any]:
+    """A transient rich bar: description, bar, done/total, ``middle`` columns, times."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -50,14 +43,45 @@ def row_progress(
         TimeRemainingColumn,
     )
 
-    columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows")]
-    columns += [_rate_column(), TimeElapsedColumn(), TimeRemainingColumn()]
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), *middle]
     # Only ever enabled when stderr is a terminal, so drawing as on a terminal is right.
     console = Console(file=stream or sys.stderr, force_terminal=True)
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(description, total=total_rows)
+    with Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:
+        yield bar, bar.add_task(description, total=total, **fields)
+
+
+@contextmanager
+def row_progress(
+    enabled: bool, total_rows: int | None, description: str, stream: Any = None
+) -> Iterator[Callable[[int], None] | None]:
+    """A callback advancing a bar by rows (total unknown for CSV), or None when disabled."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import TextColumn
+
+    with _bar([TextColumn("rows"), _rate_column()], description, total_rows, stream) as (bar, task):
 
         def advance(rows: int) -> None:
             bar.advance(task, rows)
+
+        yield advance
+
+
+@contextmanager
+def pair_progress(enabled: bool, total_pairs: int, stream: Any = None) -> Iterator[Callable[[int], None] | None]:
+    """A callback advancing a bar by one finished pair of ``rows`` rows, or None when disabled."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import TextColumn
+
+    with _bar([TextColumn("pairs, {task.fields[rows]:,} rows")], "batch", total_pairs, stream, rows=0) as (bar, task):
+        done_rows = 0
+
+        def advance(rows: int) -> None:
+            nonlocal done_rows
+            done_rows += rows
+            bar.update(task, advance=1, rows=done_rows)
 
         yield advance

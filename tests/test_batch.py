@@ -559,3 +559,17 @@ def test_subfolders_left_out_without_recursive_are_named_with_a_hint(monkeypatch
     assert "Warning: 2 subfolder(s) not searched" in result.stderr and "pass -r" in result.stderr
     names = [pair["name"] for pair in json.loads(result.stdout)["pairs"]]
     assert names == ["broken", "shard_0", "shard_1"]
+
+
+def test_pair_progress_counts_pairs_and_rows():
+    import io
+
+    from cosloss_cli.progress import pair_progress
+
+    stream = io.StringIO()
+    with pair_progress(True, 3, stream=stream) as advance:
+        assert advance is not None
+        advance(10)
+        advance(32)
+    drawn = stream.getvalue()
+    assert "/3" in drawn and "42 rows" in drawn
