@@ -25,15 +25,15 @@ import os
 import posixpath
 import signal
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import CoslossError, DataError, InputUsageError, OutputError
 from .readers.formats import format_extension, strip_format_extension
 
-if TYPE_CHECKING:  # numpy, pyarrow and the pipeline load when a pair runs, not for --help
+if TYPE_CHECKING:  # numpy, pyarrow, the pipeline and the process pool load when a batch runs
+    from concurrent.futures import Future, ProcessPoolExecutor
+
     import numpy as np
 
     from .core import Summary
@@ -448,6 +448,9 @@ class BatchRunner:
             self._record(run_pair(self.task, pair))
 
     def _run_pool(self) -> None:
+        from concurrent.futures import FIRST_COMPLETED, wait
+        from concurrent.futures.process import BrokenProcessPool
+
         waiting = iter(self.pairs)
         pool = _new_pool(self.jobs)
         in_flight: dict[Future[PairResult | None], Pair] = {}
@@ -486,6 +489,8 @@ class BatchRunner:
 
 
 def _new_pool(jobs: int) -> ProcessPoolExecutor:
+    from concurrent.futures import ProcessPoolExecutor
+
     return ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
 
 

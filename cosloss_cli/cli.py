@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -27,7 +26,28 @@ class Terminated(BaseException):
     """Raised from the SIGTERM handler so cleanup runs as for Ctrl-C."""
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+class LazyGroup(click.Group):
+    """A group whose heavier subcommands are imported only when they are used.
+
+    ``cosloss compute`` and ``cosloss --help`` should not pay for importing ``batch``
+    and its process pool; ``lazy`` maps a command name to ``module:attribute``.
+    """
+
+    lazy: dict[str, str] = {"batch": "cosloss_cli.batch_command:batch"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            import importlib
+
+            module_name, attribute = self.lazy[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module_name), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "--version", "-V", prog_name="cosloss")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -73,7 +93,7 @@ def user_errors(debug: bool) -> Iterator[None]:
         yield
     except CoslossError as exc:
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         fail(str(exc), exc.exit_status)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
@@ -86,17 +106,23 @@ def user_errors(debug: bool) -> Iterator[None]:
         sys.exit(int(ExitStatus.OK))
     except MemoryError:
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         fail("out of memory (try a smaller --block-size or --no-losses)", ExitStatus.DATA_ERROR)
     except (click.exceptions.Exit, click.ClickException, SystemExit):
         raise
     except Exception as exc:  # a bug: say so in one line, traceback only with --debug
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         fail(
             f"internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
             ExitStatus.DATA_ERROR,
         )
+
+
+def _print_traceback() -> None:
+    import traceback  # only --debug needs it
+
+    traceback.print_exc()
 
 
 def silence_stdout() -> None:
@@ -192,10 +218,11 @@ def run_compute(labels: str, predictions: str, params: dict[str, Any], env: Envi
     from .pipeline import compute_sources
     from .progress import MIN_BYTES_FOR_PROGRESS, row_progress
     from .readers import open_source
-    from .writers import output_format_for, write_losses_file
 
     output = params.get("output")
     if output:
+        from .writers import output_format_for
+
         output_format_for(output)
     if labels == predictions == "-":
         raise InputUsageError("only one of the two inputs can be stdin ('-')")
@@ -212,6 +239,8 @@ def run_compute(labels: str, predictions: str, params: dict[str, Any], env: Envi
     if summary.omitted:
         warn(f"{summary.omitted} vector pair(s) with NaN/Inf omitted (--nan-policy omit)", params["quiet"])
     if output:
+        from .writers import write_losses_file
+
         write_losses_file(output, result)
     render_result(result, params, env)
     return check_threshold(summary.mean, params.get("fail_above"))
@@ -247,8 +276,3 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         silence_stdout()
         sys.exit(int(ExitStatus.OK))
-
-
-from .batch_command import batch  # noqa: E402  (registered last: batch_command imports from this module)
-
-cli.add_command(batch)

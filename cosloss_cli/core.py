@@ -96,8 +96,7 @@ def validate_pair(labels: np.ndarray, predictions: np.ndarray, axis: int) -> int
         check_dtype(array.dtype, name)
     if labels.shape != predictions.shape:
         raise ShapeMismatchError(
-            f"shapes differ: labels {_shape_text(labels.shape)}, "
-            f"predictions {_shape_text(predictions.shape)}"
+            f"shapes differ: labels {_shape_text(labels.shape)}, predictions {_shape_text(predictions.shape)}"
         )
     return normalize_axis(axis, labels.ndim)
 
@@ -110,8 +109,7 @@ def check_dtype(dtype: np.dtype, name: str) -> None:
         raise DataError(f"{name} hold complex numbers; the cosine loss needs real numbers")
     if dtype.names is not None:
         raise DataError(
-            f"{name} have a structured dtype with fields {list(dtype.names)}; "
-            "save the vectors as a plain numeric array"
+            f"{name} have a structured dtype with fields {list(dtype.names)}; save the vectors as a plain numeric array"
         )
     raise DataError(f"{name} have dtype {dtype}, not numbers")
 
@@ -197,6 +195,15 @@ def _chunk_buffers(size: int) -> tuple[Float64Array, Float64Array]:
     return buffers
 
 
+def _row_dot(a: Float64Array, b: Float64Array, out: Float64Array) -> None:
+    """``out[i] = sum(a[i] * b[i])`` in float64, summed in einsum's order.
+
+    ``np.vecdot`` (numpy 2) is ~20% faster here but sums in another order, which moves
+    the last digit of results that the documentation and golden files print in full.
+    """
+    np.einsum("ij,ij->i", a, b, out=out)
+
+
 def _row_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array, ...]:
     """The three sums of each row of two 2-D arrays, shaped (rows, 1)."""
     rows, width = labels.shape
@@ -218,9 +225,9 @@ def _row_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array
             np.copyto(lc64, lc, casting="unsafe")
             np.copyto(pc64, pc, casting="unsafe")
             lc, pc = lc64, pc64
-        np.einsum("ij,ij->i", lc, pc, out=dot[start:stop])
-        np.einsum("ij,ij->i", lc, lc, out=ll[start:stop])
-        np.einsum("ij,ij->i", pc, pc, out=pp[start:stop])
+        _row_dot(lc, pc, dot[start:stop])
+        _row_dot(lc, lc, ll[start:stop])
+        _row_dot(pc, pc, pp[start:stop])
     return dot.reshape(rows, 1), ll.reshape(rows, 1), pp.reshape(rows, 1)
 
 

@@ -304,7 +304,9 @@ def _raise_row_count_mismatch(
     psource: Source,
 ) -> None:
     """One input ran out first: count what is left of the other for the message."""
-    longer, rest, pending = ("labels", labels, lpending) if lpending is not None else ("predictions", predictions, ppending)
+    longer, rest, pending = (
+        ("labels", labels, lpending) if lpending is not None else ("predictions", predictions, ppending)
+    )
     extra = (len(pending) if pending else 0) + sum(len(b) for b in rest)
     raise ShapeMismatchError(
         f"row counts differ: {longer} has {extra} more rows than the other input "

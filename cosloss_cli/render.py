@@ -19,9 +19,6 @@ from .pipeline import LossResult
 
 SCHEMA_VERSION = 1
 
-#: Output formats of ``--format``.
-OUTPUT_FORMATS = ("table", "json", "ndjson", "csv")
-
 
 def number(value: float) -> float | None:
     """A float for JSON: NaN and infinities become None (null)."""
@@ -121,7 +118,7 @@ def _write_plain_ndjson(result: LossResult, out: TextIO) -> None:
     for start in range(0, kept.size, _TEXT_CHUNK):
         index = kept[start : start + _TEXT_CHUNK]
         texts = _float_texts(result.losses[index])
-        out.write("".join(f'{{"index": {i}, "loss": {t}}}\n' for i, t in zip(index.tolist(), texts)))
+        out.write("".join(f'{{"index": {i}, "loss": {t}}}\n' for i, t in zip(index.tolist(), texts, strict=True)))
 
 
 def _write_joined(out: TextIO, items: Iterator[str], chunk: int = 4096) -> None:
@@ -212,7 +209,9 @@ def _closed_pipe() -> None:
     raise BrokenPipeError
 
 
-def render_table(result: LossResult, out: TextIO, *, max_rows: int = 20, color: bool = False, width: int | None = None) -> None:
+def render_table(
+    result: LossResult, out: TextIO, *, max_rows: int = 20, color: bool = False, width: int | None = None
+) -> None:
     """A rich table of the first and last losses, then the summary."""
     from rich.console import Console
     from rich.table import Table
@@ -234,7 +233,9 @@ def render_table(result: LossResult, out: TextIO, *, max_rows: int = 20, color: 
     for row in rows:
         table.add_row(*row)
     shape = "(" + ", ".join(str(n) for n in result.shape) + ")"
-    console.print(f"{result.labels} vs {result.predictions}: axis {result.axis}, shape {shape}", markup=False, soft_wrap=True)
+    console.print(
+        f"{result.labels} vs {result.predictions}: axis {result.axis}, shape {shape}", markup=False, soft_wrap=True
+    )
     console.print(table)
     console.print(_summary_table(result.summary))
 
@@ -246,7 +247,7 @@ def _table_rows(result: LossResult, max_rows: int) -> Iterator[tuple[str, str]]:
         return
     head = total if total <= max_rows else (max_rows + 1) // 2
     tail = 0 if total <= max_rows else max_rows - head
-    for i, (index, ident, loss) in enumerate(iter_rows(result, kept[:head])):
+    for index, ident, loss in iter_rows(result, kept[:head]):
         yield (str(ident) if result.ids is not None else str(index)), format_stat(loss)
     if tail:
         yield "…", f"({total - head - tail} more)"

@@ -27,8 +27,10 @@ def reference() -> str:
     """Markdown for ``cosloss --help`` and each subcommand's ``--help``."""
     root = click.Context(cli, info_name="cosloss", terminal_width=100, max_content_width=100)
     parts = [f"### `cosloss --help`\n\n```text\n{help_text(cli, 'cosloss')}\n```\n"]
-    for name in sorted(cli.commands):
-        text = help_text(cli.commands[name], name, root)
+    for name in cli.list_commands(root):
+        command = cli.get_command(root, name)
+        assert command is not None
+        text = help_text(command, name, root)
         parts.append(f"### `cosloss {name} --help`\n\n```text\n{text}\n```\n")
     return "\n".join(parts)
 

@@ -40,4 +40,3 @@ def open_source(path: str, options: ReadOptions) -> Source:
     from .parquet import open_parquet
 
     return open_parquet(path, options)
-

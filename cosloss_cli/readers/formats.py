@@ -43,9 +43,7 @@ def detect_format(path: str, override: str | None) -> str:
             raise InputUsageError(f"unknown input format {override!r}; choose one of {', '.join(FORMATS)}")
         return fmt
     if path == "-":
-        raise InputUsageError(
-            "reading from stdin needs --input-format", hint=f"one of {', '.join(FORMATS)}"
-        )
+        raise InputUsageError("reading from stdin needs --input-format", hint=f"one of {', '.join(FORMATS)}")
     ext = format_extension(path)
     if ext is None:
         raise InputUsageError(

@@ -26,9 +26,7 @@ def check_readable(path: str) -> None:
     except OSError as exc:
         raise DataError(f"cannot open: {exc.strerror}", path=path) from None
     if stat.S_ISDIR(mode):
-        raise InputUsageError(
-            "is a directory, not a file", path=path, hint="use 'cosloss batch' for directories"
-        )
+        raise InputUsageError("is a directory, not a file", path=path, hint="use 'cosloss batch' for directories")
     if not os.access(path, os.R_OK):
         raise DataError("permission denied", path=path, hint="check the file's permissions")
 

@@ -1,0 +1,137 @@
+"""The programs cosloss is compared with: small scripts run as whole processes.
+
+Each peer is a Python snippet taking the two input paths as ``sys.argv[1:3]`` and
+printing the mean loss, so every one of them does the full job (read, compute,
+reduce) the way a user would write it with that library.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    code: str
+    needs: tuple[str, ...] = ()
+
+    def available(self) -> bool:
+        return all(importlib.util.find_spec(module) is not None for module in self.needs)
+
+
+READ_PASS_NPY = Peer(
+    "one read pass (np.load mmap + sum)",
+    """
+import sys
+import numpy as np
+total = 0.0
+for path in sys.argv[1:3]:
+    total += float(np.load(path, mmap_mode="r").sum())
+print(total)
+""",
+)
+
+NUMPY_SCRIPT = Peer(
+    "numpy script (load, normalize copies, einsum)",
+    """
+import sys
+import numpy as np
+a = np.load(sys.argv[1]).astype(np.float64)
+b = np.load(sys.argv[2]).astype(np.float64)
+a /= np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-6)
+b /= np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-6)
+print(float(np.mean(1.0 - np.einsum("ij,ij->i", a, b))))
+""",
+)
+
+SKLEARN_NPY = Peer(
+    "sklearn paired_cosine_distances",
+    """
+import sys
+import numpy as np
+from sklearn.metrics.pairwise import paired_cosine_distances
+a = np.load(sys.argv[1])
+b = np.load(sys.argv[2])
+print(float(np.mean(paired_cosine_distances(a, b))))
+""",
+    needs=("sklearn",),
+)
+
+TORCH_NPY = Peer(
+    "torch cosine_similarity",
+    """
+import sys
+import numpy as np
+import torch
+a = torch.from_numpy(np.load(sys.argv[1]))
+b = torch.from_numpy(np.load(sys.argv[2]))
+print(float((1 - torch.nn.functional.cosine_similarity(a, b, dim=1)).mean()))
+""",
+    needs=("torch",),
+)
+
+DUCKDB_LIST = Peer(
+    "DuckDB list_cosine_distance, POSITIONAL JOIN",
+    """
+import sys
+import duckdb
+con = duckdb.connect()
+query = (
+    "SELECT avg(list_cosine_distance(l.v::FLOAT[], p.v::FLOAT[])) "
+    f"FROM read_parquet('{sys.argv[1]}') l POSITIONAL JOIN read_parquet('{sys.argv[2]}') p"
+)
+print(con.execute(query).fetchone()[0])
+""",
+    needs=("duckdb",),
+)
+
+POLARS_LIST = Peer(
+    "polars list arithmetic",
+    """
+import sys
+import polars as pl
+l = pl.read_parquet(sys.argv[1])["v"]
+p = pl.read_parquet(sys.argv[2])["v"]
+df = pl.DataFrame({"l": l, "p": p})
+def total(e):  # fixed_size_list columns load as polars Array, others as List
+    return e.arr.sum() if isinstance(l.dtype, pl.Array) else e.list.sum()
+dot = total(pl.col("l") * pl.col("p"))
+ll = total(pl.col("l") * pl.col("l")).sqrt()
+pp = total(pl.col("p") * pl.col("p")).sqrt()
+print(df.select((1 - dot / (ll * pp)).mean()).item())
+""",
+    needs=("polars",),
+)
+
+POLARS_COLUMNS = Peer(
+    "polars (columns)",
+    """
+import sys
+import polars as pl
+l = pl.read_parquet(sys.argv[1])
+p = pl.read_parquet(sys.argv[2])
+names = l.columns
+dot = pl.sum_horizontal([l[c] * p[c] for c in names])
+ll = pl.sum_horizontal([l[c] * l[c] for c in names]).sqrt()
+pp = pl.sum_horizontal([p[c] * p[c] for c in names]).sqrt()
+print((1 - dot / (ll * pp)).mean())
+""",
+    needs=("polars",),
+)
+
+PYARROW_CSV = Peer(
+    "pyarrow.csv.read_csv of both (parse only)",
+    """
+import sys
+import pyarrow.csv as pacsv
+rows = 0
+for path in sys.argv[1:3]:
+    rows += pacsv.read_csv(path).num_rows
+print(rows)
+""",
+    needs=("pyarrow",),
+)
+
+IMPORT_NUMPY = Peer('python -c "import numpy"', "import numpy\n")

@@ -1,0 +1,386 @@
+"""Benchmark cosloss against what users would otherwise run (issue 5).
+
+Generates the datasets in a temporary folder, runs cosloss and every peer found
+installed as whole processes, each peer paired with cosloss run after run, and
+prints a table of medians, peak memory (RSS of the child) and ratios. The ratio is
+the median over the pairs of cosloss time / peer time, so drift in the machine's
+speed during the run cancels out.
+
+    python bench/run.py                 # quick sizes, a few minutes
+    python bench/run.py --full          # the sizes of issue 5 (~9 GB of files)
+    python bench/run.py --only npy,csv --repeat 3 --npy-rows 500000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import peers  # noqa: E402
+from peers import Peer  # noqa: E402
+
+PYTHON = sys.executable
+_SCRIPT = Path(PYTHON).parent / "cosloss"
+COSLOSS = [str(_SCRIPT)] if _SCRIPT.exists() else [PYTHON, "-m", "cosloss_cli"]
+SCENARIOS = ("npy", "npy-extra", "parquet-list", "parquet-columns", "csv", "small")
+
+
+@dataclass
+class Sizes:
+    npy_rows: int
+    npy_dim: int
+    parquet_rows: int
+    parquet_dim: int
+    csv_rows: int
+    csv_dim: int
+    small_rows: int = 1000
+    small_dim: int = 128
+
+
+QUICK = Sizes(npy_rows=250_000, npy_dim=256, parquet_rows=50_000, parquet_dim=256, csv_rows=25_000, csv_dim=128)
+FULL = Sizes(npy_rows=2_000_000, npy_dim=256, parquet_rows=200_000, parquet_dim=256, csv_rows=100_000, csv_dim=128)
+
+
+@dataclass
+class Measurement:
+    seconds: float
+    peak_bytes: int
+    cpu_seconds: float = 0.0
+
+
+@dataclass
+class Row:
+    scenario: str
+    peer: str
+    peer_runs: list[Measurement] = field(default_factory=list)
+    cosloss_runs: list[Measurement] = field(default_factory=list)
+    cosloss_label: str = "cosloss"
+
+    def ratios(self) -> list[float]:
+        return [c.seconds / p.seconds for p, c in zip(self.peer_runs, self.cosloss_runs, strict=True)]
+
+
+#: Bytecode for the child processes, as an installed package has it (pip compiles on
+#: install); set in main() to a folder inside the temporary data folder.
+PYCACHE: Path | None = None
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    if PYCACHE is not None:
+        # PYTHONDONTWRITEBYTECODE would recompile cosloss (an editable install) on every run.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    # Tuning variables set for other work on this machine would skew the peers' BLAS.
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        env.pop(name, None)
+    return env
+
+
+def measure(command: list[str]) -> Measurement:
+    """Run ``command`` under a fresh wrapper process; its wall time and peak RSS."""
+    out = subprocess.run(
+        [PYTHON, str(HERE / "measure.py"), *command], capture_output=True, text=True, env=child_env(), check=True
+    )
+    report = json.loads(out.stdout)
+    if report["returncode"] != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({report['returncode']}):\n{report['stderr']}")
+    return Measurement(report["seconds"], report["peak_bytes"], report.get("cpu_seconds", 0.0))
+
+
+def peer_command(peer: Peer, folder: Path, args: list[str]) -> list[str]:
+    slug = "".join(c if c.isalnum() else "_" for c in peer.name)[:40]
+    script = folder / f"peer_{slug}.py"
+    if not script.exists():
+        script.write_text(peer.code)
+    return [PYTHON, str(script), *args]
+
+
+# ---------------------------------------------------------------- data generation
+
+
+def _rng(seed: int):  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    return np.random.default_rng(seed)
+
+
+def make_npy(folder: Path, rows: int, dim: int, prefix: str = "npy") -> tuple[str, str]:
+    """Two float32 .npy files written in chunks (labels, and labels plus noise)."""
+    import numpy as np
+    from numpy.lib.format import open_memmap
+
+    paths = (folder / f"{prefix}_labels.npy", folder / f"{prefix}_predictions.npy")
+    if paths[0].exists():
+        return str(paths[0]), str(paths[1])
+    rng = _rng(1)
+    labels = open_memmap(paths[0], mode="w+", dtype=np.float32, shape=(rows, dim))
+    predictions = open_memmap(paths[1], mode="w+", dtype=np.float32, shape=(rows, dim))
+    chunk = max(1, (64 << 20) // (dim * 4))
+    for start in range(0, rows, chunk):
+        stop = min(rows, start + chunk)
+        block = rng.standard_normal((stop - start, dim), dtype=np.float32)
+        labels[start:stop] = block
+        predictions[start:stop] = block + np.float32(0.5) * rng.standard_normal(block.shape, dtype=np.float32)
+    labels.flush()
+    predictions.flush()
+    del labels, predictions
+    return str(paths[0]), str(paths[1])
+
+
+def _float_blocks(rows: int, dim: int, seed: int, noise: bool, chunk: int = 50_000):  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    rng = _rng(seed)
+    noise_rng = _rng(seed + 100)
+    for start in range(0, rows, chunk):
+        block = rng.standard_normal((min(chunk, rows - start), dim), dtype=np.float32)
+        if noise:
+            block = block + np.float32(0.5) * noise_rng.standard_normal(block.shape, dtype=np.float32)
+        yield block
+
+
+def make_parquet(folder: Path, rows: int, dim: int, layout: str) -> tuple[str, str]:
+    """Parquet with one fixed_size_list<float32>[dim] column ``v``, or ``dim`` float32 columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    paths = []
+    for name, noise in (("labels", False), ("predictions", True)):
+        path = folder / f"parquet_{layout}_{name}.parquet"
+        paths.append(str(path))
+        if path.exists():
+            continue
+        writer = None
+        for block in _float_blocks(rows, dim, seed=2, noise=noise):
+            if layout == "list":
+                flat = pa.array(block.ravel())
+                table = pa.table({"v": pa.FixedSizeListArray.from_arrays(flat, dim)})
+            else:
+                table = pa.table({f"f{i}": block[:, i] for i in range(dim)})
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+        assert writer is not None
+        writer.close()
+    return paths[0], paths[1]
+
+
+def make_csv(folder: Path, rows: int, dim: int) -> tuple[str, str]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    paths = []
+    for name, noise in (("labels", False), ("predictions", True)):
+        path = folder / f"csv_{name}.csv"
+        paths.append(str(path))
+        if path.exists():
+            continue
+        with pacsv.CSVWriter(path, pa.schema([(f"f{i}", pa.float32()) for i in range(dim)])) as writer:
+            for block in _float_blocks(rows, dim, seed=3, noise=noise, chunk=10_000):
+                writer.write_table(pa.table({f"f{i}": block[:, i] for i in range(dim)}))
+    return paths[0], paths[1]
+
+
+# ---------------------------------------------------------------- running
+
+
+def run_pairs(row: Row, peer_cmd: list[str], cosloss_cmd: list[str], repeat: int) -> None:
+    """Warm up both, then alternate peer and cosloss ``repeat`` times (order flips each round)."""
+    measure(peer_cmd)
+    measure(cosloss_cmd)
+    for i in range(repeat):
+        if i % 2 == 0:
+            row.peer_runs.append(measure(peer_cmd))
+            row.cosloss_runs.append(measure(cosloss_cmd))
+        else:
+            row.cosloss_runs.append(measure(cosloss_cmd))
+            row.peer_runs.append(measure(peer_cmd))
+
+
+def scenario_rows(name: str, folder: Path, sizes: Sizes) -> list[tuple[str, Peer, list[str], list[str]]]:
+    """(cosloss label, peer, inputs, cosloss arguments) for each pair to run in a scenario."""
+    plain = ["--json", "--no-losses"]
+    if name == "npy":
+        files = make_npy(folder, sizes.npy_rows, sizes.npy_dim)
+        pairs = [peers.READ_PASS_NPY, peers.NUMPY_SCRIPT, peers.SKLEARN_NPY, peers.TORCH_NPY]
+        return [("cosloss --json --no-losses", p, list(files), plain) for p in pairs]
+    if name == "npy-extra":
+        files = make_npy(folder, sizes.npy_rows, sizes.npy_dim)
+        losses = str(folder / "losses.npy")
+        return [
+            ("cosloss -o losses.npy", peers.READ_PASS_NPY, list(files), [*plain, "-o", losses]),
+            ("cosloss --axis 0", peers.READ_PASS_NPY, list(files), [*plain, "--axis", "0"]),
+        ]
+    if name == "parquet-list":
+        files = make_parquet(folder, sizes.parquet_rows, sizes.parquet_dim, "list")
+        return [("cosloss --json --no-losses", p, list(files), plain) for p in (peers.DUCKDB_LIST, peers.POLARS_LIST)]
+    if name == "parquet-columns":
+        files = make_parquet(folder, sizes.parquet_rows, sizes.parquet_dim, "columns")
+        return [("cosloss --json --no-losses", peers.POLARS_COLUMNS, list(files), plain)]
+    if name == "csv":
+        files = make_csv(folder, sizes.csv_rows, sizes.csv_dim)
+        return [("cosloss --json --no-losses", peers.PYARROW_CSV, list(files), plain)]
+    if name == "small":
+        files = make_npy(folder, sizes.small_rows, sizes.small_dim, prefix="small")
+        return [("cosloss --json", peers.IMPORT_NUMPY, list(files), ["--json"])]
+    raise ValueError(name)
+
+
+def describe(name: str, sizes: Sizes) -> str:
+    if name.startswith("npy"):
+        gb = sizes.npy_rows * sizes.npy_dim * 4 / 1e9
+        return f"2 x NPY {sizes.npy_rows:,} x {sizes.npy_dim} f32 ({gb:.2g} GB each)"
+    if name == "parquet-list":
+        return f"2 x Parquet {sizes.parquet_rows:,} rows, fixed_size_list<f32>[{sizes.parquet_dim}]"
+    if name == "parquet-columns":
+        return f"2 x Parquet {sizes.parquet_rows:,} x {sizes.parquet_dim} f32 columns"
+    if name == "csv":
+        return f"2 x CSV {sizes.csv_rows:,} x {sizes.csv_dim}"
+    return f"2 x NPY {sizes.small_rows:,} x {sizes.small_dim}"
+
+
+def machine() -> str:
+    import numpy
+    import pyarrow
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split("\n")[0].split()[1])
+        ram = f", {kb / 1024**2:.0f} GB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores{ram}; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, numpy {numpy.__version__}, pyarrow {pyarrow.__version__}"
+    )
+
+
+def fmt_mb(nbytes: float) -> str:
+    return f"{nbytes / 2**20:,.0f} MB" if nbytes < 2**30 else f"{nbytes / 2**30:.2f} GB"
+
+
+def table(rows: list[Row], sizes: Sizes) -> str:
+    lines = [
+        "| data | peer | peer median (CPU) | peer peak RSS | cosloss run | cosloss median (CPU) | cosloss peak RSS "
+        "| ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if not row.peer_runs:
+            lines.append(f"| {describe(row.scenario, sizes)} | {row.peer} | not installed | | | | | |")
+            continue
+        peer_median = statistics.median(m.seconds for m in row.peer_runs)
+        cos_median = statistics.median(m.seconds for m in row.cosloss_runs)
+        peer_cpu = statistics.median(m.cpu_seconds for m in row.peer_runs)
+        cos_cpu = statistics.median(m.cpu_seconds for m in row.cosloss_runs)
+        peer_peak = max(m.peak_bytes for m in row.peer_runs)
+        cos_peak = max(m.peak_bytes for m in row.cosloss_runs)
+        ratio = statistics.median(row.ratios())
+        lines.append(
+            f"| {describe(row.scenario, sizes)} | {row.peer} "
+            f"| {peer_median:.3f} s ({peer_cpu:.2f}) | {fmt_mb(peer_peak)} "
+            f"| {row.cosloss_label} | {cos_median:.3f} s ({cos_cpu:.2f}) | {fmt_mb(cos_peak)} | {ratio:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true", help="the sizes of issue 5 (~9 GB of temporary files)")
+    parser.add_argument("--repeat", type=int, default=None, help="pairs per peer (default 3, 5 with --full)")
+    parser.add_argument("--only", default=",".join(SCENARIOS), help=f"comma-separated subset of {SCENARIOS}")
+    parser.add_argument("--peers", default="", help="comma-separated words: run only peers whose name has one")
+    parser.add_argument("--tmpdir", default=None, help="where to create the temporary data folder")
+    parser.add_argument("--keep", action="store_true", help="keep the data folder (its path is printed)")
+    parser.add_argument(
+        "--cosloss-path",
+        default=None,
+        help="import cosloss_cli from this folder instead (e.g. an older checkout, for before/after)",
+    )
+    parser.add_argument("--data-dir", default=None, help="use (and keep) this folder; existing data files are reused")
+    for name in ("npy_rows", "npy_dim", "parquet_rows", "parquet_dim", "csv_rows", "csv_dim"):
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=None)
+    args = parser.parse_args(argv)
+
+    base = FULL if args.full else QUICK
+    sizes = Sizes(**{k: getattr(args, k) or getattr(base, k) for k in vars(base) if k in vars(args)})
+    repeat = args.repeat or (5 if args.full else 3)
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(chosen) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios {sorted(unknown)}; choose from {SCENARIOS}")
+
+    global PYCACHE, COSLOSS
+    if args.cosloss_path:
+        code = "import sys; sys.path.insert(0, sys.argv.pop(1)); from cosloss_cli.cli import main; main(sys.argv[1:])"
+        COSLOSS = [PYTHON, "-c", code, str(Path(args.cosloss_path).resolve())]
+    if args.data_dir:
+        folder = Path(args.data_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        args.keep = True
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="cosloss-bench-", dir=args.tmpdir))
+    PYCACHE = folder / "pycache"
+    log: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    log(f"machine: {machine()}")
+    log(f"data folder: {folder}; {repeat} pairs per peer")
+    rows: list[Row] = []
+    try:
+        for name in chosen:
+            started = time.perf_counter()
+            plans = scenario_rows(name, folder, sizes)
+            log(f"[{name}] data ready in {time.perf_counter() - started:.1f} s")
+            wanted = [w.strip().lower() for w in args.peers.split(",") if w.strip()]
+            for label, peer, files, extra in plans:
+                if wanted and not any(w in peer.name.lower() for w in wanted):
+                    continue
+                row = Row(name, peer.name, cosloss_label=label)
+                rows.append(row)
+                if not peer.available():
+                    log(f"[{name}] {peer.name}: not installed, skipped")
+                    continue
+                log(f"[{name}] {peer.name} vs {label}")
+                run_pairs(row, peer_command(peer, folder, files), [*COSLOSS, "compute", *files, *extra], repeat)
+                log(table([row], sizes).splitlines()[-1])
+    finally:
+        if args.keep:
+            log(f"kept {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+        losses = folder / "losses.npy"
+        if args.keep and losses.exists():
+            losses.unlink()
+    print(f"Machine: {machine()}\n")
+    print(
+        f"Medians of {repeat} paired runs, wall time (CPU seconds, user+sys); "
+        "ratio = median over the pairs of cosloss wall time / peer wall time.\n"
+    )
+    print(table(rows, sizes))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

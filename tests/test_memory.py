@@ -1,0 +1,150 @@
+"""Memory ceilings: inputs many times larger than a block are streamed, not loaded.
+
+Each case writes a pair of files whose values (as float64) are several times the
+allowed memory growth, then computes the losses with a small ``block_bytes`` in a
+fresh interpreter and compares the peak RSS (``VmHWM``) after the computation
+with the resident memory before it (imports done, sources opened). A reader that loaded a file
+whole, or converted it to float64 whole, would grow by at least the file size. The
+NPY case also checks numpy's own allocations with tracemalloc, in process.
+
+No timing is asserted anywhere here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cosloss_cli.pipeline import ComputeOptions, compute_files
+from cosloss_cli.readers import ReadOptions
+
+MB = 1024 * 1024
+BLOCK_BYTES = 256 * 1024
+
+_MEASURE = textwrap.dedent(
+    """
+    import json, sys
+    from cosloss_cli.pipeline import ComputeOptions, compute_sources
+    from cosloss_cli.readers import ReadOptions, open_source
+
+    labels, predictions, block_bytes, axis = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    options = ReadOptions(block_bytes=block_bytes)
+    lsource, psource = open_source(labels, options), open_source(predictions, options)
+
+    def status(field):
+        # /proc, not getrusage: ru_maxrss keeps the peak of the forking parent (pytest) across exec.
+        with open("/proc/self/status") as lines:
+            for line in lines:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+
+    before = status("VmRSS")  # not the peak so far: imports may have peaked above what they kept
+    result = compute_sources(lsource, psource, ComputeOptions(axis=axis, threads=2), read_options=options)
+    print(json.dumps({"before": before, "after": status("VmHWM"), "count": result.summary.count}))
+    """
+)
+
+
+def _peak_growth(labels: Path, predictions: Path, axis: int = 1) -> tuple[int, int]:
+    """(bytes of peak RSS growth during the computation, number of losses)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(labels), str(predictions), str(BLOCK_BYTES), str(axis)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    return report["after"] - report["before"], report["count"]
+
+
+def _vectors(rows: int, width: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.standard_normal((rows, width), dtype=np.float32)
+    return labels, labels + np.float32(0.5) * rng.standard_normal((rows, width), dtype=np.float32)
+
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss units and mmap accounting are Linux's")
+
+
+@pytest.fixture(scope="module")
+def npy_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("npy")
+    labels, predictions = _vectors(80_000, 256, seed=1)  # 78 MB per file, 156 MB as float64
+    np.save(folder / "labels.npy", labels)
+    np.save(folder / "predictions.npy", predictions)
+    return folder / "labels.npy", folder / "predictions.npy"
+
+
+def test_npy_streams_with_bounded_rss(npy_pair: tuple[Path, Path]) -> None:
+    growth, count = _peak_growth(*npy_pair)
+    assert count == 80_000
+    # Both files are 156 MB as float64; blocks are 256 KB. Allowed: the losses (0.6 MB),
+    # the blocks in flight and allocator slack.
+    assert growth < 24 * MB, f"peak RSS grew by {growth / MB:.0f} MB"
+
+
+def test_npy_axis0_streams_with_bounded_rss(npy_pair: tuple[Path, Path]) -> None:
+    growth, count = _peak_growth(*npy_pair, axis=0)
+    assert count == 256
+    assert growth < 24 * MB, f"peak RSS grew by {growth / MB:.0f} MB"
+
+
+def test_npy_numpy_allocations_stay_within_a_few_blocks(npy_pair: tuple[Path, Path]) -> None:
+    """tracemalloc sees numpy's buffers: no float64 copy of a file is ever made."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        result = compute_files(
+            str(npy_pair[0]), str(npy_pair[1]), ReadOptions(block_bytes=BLOCK_BYTES), ComputeOptions(axis=1)
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.summary.count == 80_000
+    # The losses and their summary (a few copies of 0.6 MB) plus a few blocks' sums.
+    assert peak < 12 * MB, f"numpy allocated up to {peak / MB:.0f} MB"
+
+
+def test_csv_streams_with_bounded_rss(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    paths = []
+    for name, block in zip(("labels", "predictions"), _vectors(120_000, 64, seed=2), strict=True):
+        path = tmp_path / f"{name}.csv"
+        pacsv.write_csv(pa.table({f"f{i}": block[:, i] for i in range(64)}), path)  # ~90 MB of text
+        paths.append(path)
+    growth, count = _peak_growth(paths[0], paths[1])
+    assert count == 120_000
+    # Each file is ~90 MB of text and 61 MB as float64; pyarrow parses 256 KB blocks and
+    # reads at most 32 of them ahead. The rest is pyarrow's allocator and thread pools.
+    assert growth < 56 * MB, f"peak RSS grew by {growth / MB:.0f} MB"
+
+
+@pytest.mark.parametrize("layout", ["list", "columns"])
+def test_parquet_streams_with_bounded_rss(tmp_path: Path, layout: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    paths = []
+    for name, block in zip(("labels", "predictions"), _vectors(120_000, 256, seed=3), strict=True):
+        if layout == "list":
+            table = pa.table({"v": pa.FixedSizeListArray.from_arrays(pa.array(block.ravel()), 256)})
+        else:
+            table = pa.table({f"f{i}": block[:, i] for i in range(256)})
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(table, path, row_group_size=4_000)  # 4 MB row groups, 117 MB per file
+        paths.append(path)
+    growth, count = _peak_growth(paths[0], paths[1])
+    assert count == 120_000
+    # Bounded by a few row groups per file (4 MB each) and pyarrow's allocator and thread
+    # pools (about 100 MB whatever the file size), not by the files (470 MB as float64).
+    assert growth < 160 * MB, f"peak RSS grew by {growth / MB:.0f} MB"
