@@ -28,8 +28,8 @@ pytest: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check cosloss_cli tests bench
-	$(BIN)/ruff format --check cosloss_cli tests bench
+	$(BIN)/ruff check cosloss_cli tests bench scripts
+	$(BIN)/ruff format --check cosloss_cli tests bench scripts
 	$(BIN)/mypy cosloss_cli
 
 ## fuzz: the property and fuzz tests with many more examples

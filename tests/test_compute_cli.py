@@ -422,3 +422,24 @@ def test_debug_shows_the_traceback() -> None:
     result = run_cli(["compute", "nope.csv", SEED_PREDICTIONS, "--debug"])
     assert result.exit_code == 2
     assert "Traceback" in result.stderr and result.stderr.rstrip().endswith("(check the path)")
+
+
+@pytest.mark.parametrize(
+    ("labels", "predictions", "absent"),
+    [
+        ("sample_data/embeddings_labels.npy", "sample_data/embeddings_predictions.npy", ("pandas", "pyarrow", "rich")),
+        ("sample_data/labels.csv", "sample_data/predictions.csv", ("pandas", "rich")),
+        ("sample_data/embeddings_labels.parquet", "sample_data/embeddings_predictions.parquet", ("pandas", "rich")),
+    ],
+)
+def test_compute_imports_only_what_the_formats_need(labels: str, predictions: str, absent: tuple) -> None:
+    code = (
+        "import sys\n"
+        "from cosloss_cli.cli import main\n"
+        f"try:\n    main(['compute', {labels!r}, {predictions!r}, '--json', '--no-losses'])\n"
+        "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        f"print('LOADED=' + ','.join(m for m in {absent!r} if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "LOADED="
