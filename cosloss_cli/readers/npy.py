@@ -128,11 +128,16 @@ def _logical_shape(shape: tuple[int, ...]) -> tuple[tuple[int, ...], bool]:
     return shape, False
 
 
-def _array_source(path: str, fmt: str, array: np.ndarray, options: ReadOptions) -> Source:
-    shape, one_vector = _logical_shape(tuple(array.shape))
-    array = array.reshape(shape)
+def _layout(file_shape: tuple[int, ...], options: ReadOptions) -> tuple[tuple[int, ...], bool, int, int]:
+    """(logical shape, one vector?, values per row, rows per block) of an array."""
+    shape, one_vector = _logical_shape(file_shape)
     row_items = math.prod(shape[1:])
-    step = rows_per_block(row_items, options.block_bytes)
+    return shape, one_vector, row_items, rows_per_block(row_items, options.block_bytes)
+
+
+def _array_source(path: str, fmt: str, array: np.ndarray, options: ReadOptions) -> Source:
+    shape, one_vector, _, step = _layout(tuple(array.shape), options)
+    array = array.reshape(shape)
 
     def blocks() -> Iterator[Block]:
         for start in range(0, shape[0], step):
@@ -154,10 +159,8 @@ def _mapped_source(
     Each block maps only its own rows and is unmapped when the block is freed, so
     resident memory stays at the few blocks in flight however large the file is.
     """
-    shape, one_vector = _logical_shape(file_shape)
-    row_items = math.prod(shape[1:])
+    shape, one_vector, row_items, step = _layout(file_shape, options)
     row_bytes = row_items * dtype.itemsize
-    step = rows_per_block(row_items, options.block_bytes)
 
     def blocks() -> Iterator[Block]:
         try:
@@ -190,10 +193,8 @@ def _stream_source(
     dtype: np.dtype,
     options: ReadOptions,
 ) -> Source:
-    shape, one_vector = _logical_shape(file_shape)
-    row_items = math.prod(shape[1:])
+    shape, one_vector, row_items, step = _layout(file_shape, options)
     row_bytes = row_items * dtype.itemsize
-    step = rows_per_block(row_items, options.block_bytes)
 
     def blocks() -> Iterator[Block]:
         try:
