@@ -443,3 +443,18 @@ def test_compute_imports_only_what_the_formats_need(labels: str, predictions: st
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "LOADED="
+
+
+def test_csv_parse_error_on_stdin_says_where_the_reading_stopped(tmp_path) -> None:
+    result = run_cli(["compute", "-", SEED_PREDICTIONS, "--input-format", "csv"], input="a,b\n1,2\n3,4\n5,x\n")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: -: cannot parse: ")
+    assert "invalid value 'x'" in result.stderr and "save the data to a file" in result.stderr
+    # Past the first block (1 MB), the message bounds where the problem is.
+    rows = 400_000
+    write_csv(tmp_path / "p.csv", ["a", "b"], [[1, 2]] * (rows + 1))
+    text = "a,b\n" + "1,2\n" * rows + "5,x\n"
+    result = run_cli(["compute", "-", str(tmp_path / "p.csv"), "--input-format", "csv"], input=text)
+    assert result.exit_code == 1
+    after = int(result.stderr.split("after data row ")[1].split(":")[0])
+    assert 0 < after <= rows

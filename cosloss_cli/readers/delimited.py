@@ -105,6 +105,7 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
         raise _explain(exc, path, gzipped, delimiter, names, features, header) from None
 
     def blocks() -> Iterator[Block]:
+        rows_done = 0
         try:
             while True:
                 try:
@@ -113,6 +114,7 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
                     return
                 if batch.num_rows == 0:
                     continue
+                rows_done += batch.num_rows
                 # Column-major: a copy per column; the core transposes chunks in cache.
                 values = np.asarray(batch.select(features).to_tensor(null_to_nan=True, row_major=False))
                 ids = None
@@ -120,7 +122,7 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
                     ids = np.asarray(batch.column(id_column).to_pylist(), dtype=object)
                 yield Block(values, ids)
         except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as exc:
-            raise _explain(exc, path, gzipped, delimiter, names, features, header) from None
+            raise _explain(exc, path, gzipped, delimiter, names, features, header, rows_done) from None
         finally:
             reader.close()
 
@@ -200,8 +202,13 @@ def _explain(
     names: list[str],
     features: list[str],
     header: bool,
+    rows_done: int = 0,
 ) -> DataError:
-    """Turn a pyarrow parse error into one that names the line, column and value."""
+    """Turn a pyarrow parse error into one that names the line, column and value.
+
+    A file on disk is re-scanned to find the line; a stream (stdin, a FIFO) cannot be
+    read again, so the message says how many data rows were read before the problem.
+    """
     if isinstance(exc, (EOFError, zlib.error)) or "gzip" in str(exc).lower() or "compress" in str(exc).lower():
         return DataError(f"corrupt or truncated gzip data ({exc})", path=path, hint="was it fully written?")
     if is_regular_file(path):
@@ -215,7 +222,12 @@ def _explain(
             return DataError(f"corrupt or truncated gzip data ({scan_exc})", path=path)
         if found:
             return DataError(found, path=path)
-    return DataError(f"cannot parse: {exc}", path=path)
+        return DataError(f"cannot parse: {exc}", path=path)
+    return DataError(
+        f"cannot parse{f' after data row {rows_done}' if rows_done else ''}: {exc}",
+        path=path,
+        hint="save the data to a file and run again for the exact line",
+    )
 
 
 def _scan_for_problem(
