@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -96,7 +97,7 @@ def validate_pair(labels: np.ndarray, predictions: np.ndarray, axis: int) -> int
         check_dtype(array.dtype, name)
     if labels.shape != predictions.shape:
         raise ShapeMismatchError(
-            f"shapes differ: labels {_shape_text(labels.shape)}, predictions {_shape_text(predictions.shape)}"
+            f"shapes differ: labels {shape_text(labels.shape)}, predictions {shape_text(predictions.shape)}"
         )
     return normalize_axis(axis, labels.ndim)
 
@@ -204,14 +205,17 @@ def _row_dot(a: Float64Array, b: Float64Array, out: Float64Array) -> None:
     np.einsum("ij,ij->i", a, b, out=out)
 
 
-def _row_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array, ...]:
-    """The three sums of each row of two 2-D arrays, shaped (rows, 1)."""
+def _float64_chunks(
+    labels: np.ndarray, predictions: np.ndarray
+) -> Iterator[tuple[int, int, Float64Array, Float64Array]]:
+    """(start, stop, labels rows, predictions rows) of two 2-D arrays, a cache-sized chunk at a time.
+
+    Chunks are converted into per-thread float64 buffers (transposing column-major
+    blocks from Parquet and CSV on the way); C-contiguous float64 inputs are used in
+    place.
+    """
     rows, width = labels.shape
-    dot = np.empty(rows, dtype=np.float64)
-    ll = np.empty(rows, dtype=np.float64)
-    pp = np.empty(rows, dtype=np.float64)
     step = max(1, _CHUNK_VALUES // max(1, width))
-    # Column-major blocks (Parquet and CSV columns) are transposed chunk by chunk here too.
     convert = not all(a.dtype == np.float64 and a.flags.c_contiguous for a in (labels, predictions))
     if convert:
         lbuf, pbuf = _chunk_buffers(min(rows, step) * width)
@@ -225,6 +229,16 @@ def _row_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array
             np.copyto(lc64, lc, casting="unsafe")
             np.copyto(pc64, pc, casting="unsafe")
             lc, pc = lc64, pc64
+        yield start, stop, lc, pc
+
+
+def _row_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array, ...]:
+    """The three sums of each row of two 2-D arrays, shaped (rows, 1)."""
+    rows = labels.shape[0]
+    dot = np.empty(rows, dtype=np.float64)
+    ll = np.empty(rows, dtype=np.float64)
+    pp = np.empty(rows, dtype=np.float64)
+    for start, stop, lc, pc in _float64_chunks(labels, predictions):
         _row_dot(lc, pc, dot[start:stop])
         _row_dot(lc, lc, ll[start:stop])
         _row_dot(pc, pc, pp[start:stop])
@@ -236,19 +250,11 @@ def _column_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Ar
 
     Chunks of rows are converted in cache as for rows; their column sums are added.
     """
-    rows, width = labels.shape
+    width = labels.shape[1]
     dot = np.zeros(width, dtype=np.float64)
     ll = np.zeros(width, dtype=np.float64)
     pp = np.zeros(width, dtype=np.float64)
-    step = max(1, _CHUNK_VALUES // max(1, width))
-    lbuf, pbuf = _chunk_buffers(min(rows, step) * width)
-    for start in range(0, rows, step):
-        stop = min(rows, start + step)
-        size = (stop - start) * width
-        lc = lbuf[:size].reshape(stop - start, width)
-        pc = pbuf[:size].reshape(stop - start, width)
-        np.copyto(lc, labels[start:stop], casting="unsafe")
-        np.copyto(pc, predictions[start:stop], casting="unsafe")
+    for _, _, lc, pc in _float64_chunks(labels, predictions):
         dot += np.einsum("ij,ij->j", lc, pc)
         ll += np.einsum("ij,ij->j", lc, lc)
         pp += np.einsum("ij,ij->j", pc, pc)
@@ -409,10 +415,6 @@ def _median(flat: Float64Array) -> float:
     return float((low + high) / 2)
 
 
-def _shape_text(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(n) for n in shape) + ")"
-
-
 def shape_text(shape: tuple[int, ...]) -> str:
     """A shape as users read it: ``(2, 3)``."""
-    return _shape_text(shape)
+    return "(" + ", ".join(str(n) for n in shape) + ")"

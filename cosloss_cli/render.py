@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .core import Summary
+from .core import Summary, shape_text
 from .pipeline import LossResult
 
 SCHEMA_VERSION = 1
@@ -232,9 +232,10 @@ def render_table(
     table.add_column("loss", justify="right")
     for row in rows:
         table.add_row(*row)
-    shape = "(" + ", ".join(str(n) for n in result.shape) + ")"
     console.print(
-        f"{result.labels} vs {result.predictions}: axis {result.axis}, shape {shape}", markup=False, soft_wrap=True
+        f"{result.labels} vs {result.predictions}: axis {result.axis}, shape {shape_text(result.shape)}",
+        markup=False,
+        soft_wrap=True,
     )
     console.print(table)
     console.print(_summary_table(result.summary))
