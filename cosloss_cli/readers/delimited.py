@@ -137,22 +137,24 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
     )
 
 
+def _peek_text(prefix: bytes, gzipped: bool) -> bytes:
+    """The start of the text: the peeked bytes, decompressed if gzip (zlib.error if corrupt)."""
+    return zlib.decompressobj(wbits=31).decompress(prefix) if gzipped else prefix
+
+
 def _has_line_end(prefix: bytes, gzipped: bool) -> bool:
-    if gzipped:
-        try:
-            prefix = zlib.decompressobj(wbits=31).decompress(prefix)
-        except zlib.error:
-            return True  # _first_line reports the corrupt data
-    return b"\n" in prefix or b"\r" in prefix
+    try:
+        text = _peek_text(prefix, gzipped)
+    except zlib.error:
+        return True  # _first_line reports the corrupt data
+    return b"\n" in text or b"\r" in text
 
 
 def _first_line(prefix: bytes, gzipped: bool, path: str) -> str:
-    data = prefix
-    if gzipped:
-        try:
-            data = zlib.decompressobj(wbits=31).decompress(prefix)
-        except zlib.error as exc:
-            raise DataError(f"corrupt gzip data: {exc}", path=path) from None
+    try:
+        data = _peek_text(prefix, gzipped)
+    except zlib.error as exc:
+        raise DataError(f"corrupt gzip data: {exc}", path=path) from None
     line = re.split(rb"\r\n?|\n", data, maxsplit=1)[0]  # pyarrow ends lines at \r too
     try:
         return line.decode("utf-8-sig").rstrip("\r")
