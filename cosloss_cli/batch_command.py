@@ -26,13 +26,21 @@ from .batch import (
     overall,
     read_manifest,
 )
+from .cli import (
+    Terminated,
+    check_threshold,
+    chosen_format,
+    compute_options_from,
+    environment,
+    read_options_for,
+    user_errors,
+    warn,
+    warn_counts,
+)
 from .errors import DataError, InputUsageError, OutputError
 from .options import CONTEXT_SETTINGS, common_options, compute_options, format_options, input_options
 from .status import ExitStatus
 from .terminal import Environment
-
-# cli.py imports this module at its end to register ``batch``, so this module imports
-# cli.py's helpers inside functions only: importing it first must not be a cycle.
 
 
 @click.command("batch", context_settings=CONTEXT_SETTINGS)
@@ -73,7 +81,7 @@ from .terminal import Environment
 )
 @common_options
 @click.pass_context
-def batch_command(ctx: click.Context, /, labels_dir: str | None, predictions_dir: str | None, **params: Any) -> None:
+def batch(ctx: click.Context, /, labels_dir: str | None, predictions_dir: str | None, **params: Any) -> None:
     """Loss of every pair of files in LABELS_DIR and PREDICTIONS_DIR, in parallel.
 
     Files pair up when their paths relative to the two folders are equal without the
@@ -90,8 +98,6 @@ def batch_command(ctx: click.Context, /, labels_dir: str | None, predictions_dir
       cosloss batch labels/ preds/ --output-dir losses/ --output-format parquet
       cosloss batch labels/ preds/ --fail-above 0.1 -q        # CI gate
     """
-    from .cli import environment, user_errors
-
     env = environment(ctx)
     with user_errors(params["debug"]):
         status = run_batch(labels_dir, predictions_dir, params, env)
@@ -99,16 +105,10 @@ def batch_command(ctx: click.Context, /, labels_dir: str | None, predictions_dir
         sys.exit(int(status))
 
 
-#: The command object, typed explicitly: ``cli`` imports it at the end of its module (an import cycle).
-batch: click.Command = batch_command
-
-
 def run_batch(labels_dir: str | None, predictions_dir: str | None, params: dict[str, Any], env: Environment) -> int:
     """The body of ``batch``; returns the exit status."""
-    from .cli import Terminated, check_threshold, warn
-
     quiet = params["quiet"]
-    fmt = "json" if params["as_json"] else params["output_format"]
+    fmt = chosen_format(params)
     output_dir = params.get("output_dir")
     _check_usage(labels_dir, predictions_dir, params, fmt)
 
@@ -119,12 +119,12 @@ def run_batch(labels_dir: str | None, predictions_dir: str | None, params: dict[
 
     if output_dir:
         _prepare_output_dir(output_dir)
-    task = _task(params, output_dir)
+    include_losses = params["with_losses"] and fmt in ("json", "ndjson")
+    task = _task(params, output_dir, include_losses)
     jobs = min(params.get("jobs") or default_jobs(), len(discovery.pairs))
     if jobs > 1:
         task = replace(task, compute=replace(task.compute, threads=1))  # the processes use the cores
 
-    include_losses = params["with_losses"] and fmt in ("json", "ndjson")
     out = sys.stdout
 
     from .progress import pair_progress
@@ -148,10 +148,7 @@ def run_batch(labels_dir: str | None, predictions_dir: str | None, params: dict[
             _stopped("Terminated", runner, ExitStatus.TERMINATED)
 
     summary = overall(results, len(discovery.pairs))
-    if summary.zero_vectors:
-        warn(f"{summary.zero_vectors} vector pair(s) with a zero vector: loss 1 by definition", quiet)
-    if summary.omitted:
-        warn(f"{summary.omitted} vector pair(s) with NaN/Inf omitted (--nan-policy omit)", quiet)
+    warn_counts(summary.zero_vectors, summary.omitted, quiet)
     _render(fmt, results, summary, discovery, params, env, include_losses)
 
     failed = [result for result in results if not result.ok]
@@ -175,8 +172,6 @@ def _check_usage(labels_dir: str | None, predictions_dir: str | None, params: di
         raise click.UsageError("give two folders, LABELS_DIR and PREDICTIONS_DIR, or --manifest FILE.csv")
     if params.get("output_file_format") and not params.get("output_dir"):
         raise click.UsageError("--output-format applies to --output-dir files; add --output-dir DIR")
-    from .cli import warn
-
     if params["with_losses"] and fmt not in ("json", "ndjson"):
         warn("--losses applies to --format json and ndjson; ignored", params["quiet"])
 
@@ -199,8 +194,6 @@ def _find_pairs(labels_dir: str | None, predictions_dir: str | None, params: dic
 
 def _report_unmatched(discovery: Discovery, strict: bool, quiet: bool) -> None:
     """Warn about files without a partner; with ``--strict`` they are an error."""
-    from .cli import warn
-
     if discovery.skipped_folders:
         shown = ", ".join(discovery.skipped_folders[:3]) + (" ..." if len(discovery.skipped_folders) > 3 else "")
         warn(f"{len(discovery.skipped_folders)} subfolder(s) not searched ({shown}): pass -r to include them", quiet)
@@ -244,15 +237,12 @@ def _prepare_output_dir(output_dir: str) -> None:
         raise OutputError(f"cannot create the output folder: {exc.strerror or exc}", path=output_dir) from None
 
 
-def _task(params: dict[str, Any], output_dir: str | None) -> PairTask:
-    from .cli import compute_options_from, read_options_for
-
-    fmt = "json" if params["as_json"] else params["output_format"]
+def _task(params: dict[str, Any], output_dir: str | None, keep_losses: bool) -> PairTask:
     return PairTask(
         label_options=read_options_for("labels", params),
         prediction_options=read_options_for("predictions", params),
         compute=compute_options_from(params),
-        keep_losses=bool(params["with_losses"]) and fmt in ("json", "ndjson"),
+        keep_losses=keep_losses,
         output_dir=output_dir,
         output_format=params.get("output_file_format") or "csv",
     )

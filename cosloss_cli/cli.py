@@ -74,6 +74,11 @@ def environment(ctx: click.Context) -> Environment:
     return fake if isinstance(fake, Environment) else Environment.detect()
 
 
+def chosen_format(params: dict[str, Any]) -> str:
+    """The output format of ``--format``, with ``--json`` taking precedence."""
+    return "json" if params["as_json"] else str(params["output_format"])
+
+
 def fail(message: str, status: ExitStatus) -> NoReturn:
     """Print one ``Error:`` line to stderr and exit with ``status``."""
     click.echo(f"Error: {message}", err=True)
@@ -84,6 +89,14 @@ def warn(message: str, quiet: bool) -> None:
     """A warning on stderr, unless ``--quiet``."""
     if not quiet:
         click.echo(f"Warning: {message}", err=True)
+
+
+def warn_counts(zero_vectors: int, omitted: int, quiet: bool) -> None:
+    """The warnings every command gives about zero vectors and omitted NaN/Inf vectors."""
+    if zero_vectors:
+        warn(f"{zero_vectors} vector pair(s) with a zero vector: loss 1 by definition", quiet)
+    if omitted:
+        warn(f"{omitted} vector pair(s) with NaN/Inf omitted (--nan-policy omit)", quiet)
 
 
 @contextmanager
@@ -107,7 +120,7 @@ def user_errors(debug: bool) -> Iterator[None]:
     except MemoryError:
         if debug:
             _print_traceback()
-        fail("out of memory (try a smaller --block-size or --no-losses)", ExitStatus.DATA_ERROR)
+        fail("out of memory (the losses take 8 bytes per vector pair: split the input)", ExitStatus.DATA_ERROR)
     except (click.exceptions.Exit, click.ClickException, SystemExit):
         raise
     except Exception as exc:  # a bug: say so in one line, traceback only with --debug
@@ -234,10 +247,7 @@ def run_compute(labels: str, predictions: str, params: dict[str, Any], env: Envi
     with row_progress(show_progress, label_source.shape[0], "computing") as progress:
         result = compute_sources(label_source, prediction_source, compute_options_from(params), progress, label_options)
     summary = result.summary
-    if summary.zero_vectors:
-        warn(f"{summary.zero_vectors} vector pair(s) with a zero vector: loss 1 by definition", params["quiet"])
-    if summary.omitted:
-        warn(f"{summary.omitted} vector pair(s) with NaN/Inf omitted (--nan-policy omit)", params["quiet"])
+    warn_counts(summary.zero_vectors, summary.omitted, params["quiet"])
     if output:
         from .writers import write_losses_file
 
@@ -250,7 +260,7 @@ def render_result(result: Any, params: dict[str, Any], env: Environment) -> None
     from . import render
     from .terminal import terminal_width
 
-    fmt = "json" if params["as_json"] else params["output_format"]
+    fmt = chosen_format(params)
     out = sys.stdout
     if fmt == "json":
         render.write_json(result, out, include_losses=not params["no_losses"])
