@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,10 +58,21 @@ def run_cli(args: list[str], *, env: Environment = PIPED, input: bytes | str | N
     return runner.invoke(cli, args, obj={"environment": env}, input=input, catch_exceptions=False)
 
 
-def run_executable(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``cosloss`` console script in a subprocess."""
+def run_executable(args: list[str], *, prefix: Sequence[str] = (), **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``cosloss`` console script in a subprocess (after ``prefix``, e.g. setpriv)."""
     exe = Path(sys.executable).with_name("cosloss")
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120, **kwargs)
+    return subprocess.run([*prefix, str(exe), *args], capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def run_executable_without_root_powers(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run the real executable; as root, without the capabilities that bypass file permissions."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: permissions cannot be tested")
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+    return run_executable(args, prefix=prefix)
 
 
 @pytest.fixture

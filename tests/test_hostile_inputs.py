@@ -13,9 +13,6 @@ import json
 import math
 import os
 import pickle
-import shutil
-import subprocess
-import sys
 import threading
 import zipfile
 import zlib
@@ -28,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from .conftest import run_cli
+from .conftest import run_cli, run_executable_without_root_powers
 
 # ---------------------------------------------------------------- helpers
 
@@ -170,9 +167,11 @@ def test_csv_utf8_bom(tmp_path, header):
     assert doc["shape"] == [3, 3]
 
 
-def test_csv_windows_line_endings(tmp_path):
-    labels = tmp_path / "crlf.csv"
-    labels.write_bytes(("a,b,c\r\n" + "".join(",".join(map(str, r)) + "\r\n" for r in LABELS.tolist())).encode())
+@pytest.mark.parametrize("ending", ["\r\n", "\r"], ids=["windows", "old-mac"])  # \r alone: found by fuzzing
+def test_csv_line_endings(tmp_path, ending):
+    labels = tmp_path / "endings.csv"
+    text = f"a,b,c{ending}" + "".join(",".join(map(str, r)) + ending for r in LABELS.tolist())
+    labels.write_bytes(text.encode())
     preds = write_csv(tmp_path / "p.csv", PREDS.tolist(), ["a", "b", "c"])
     doc, _ = run_json(str(labels), str(preds), "--axis", "1")
     np.testing.assert_allclose(doc["losses"], EXPECTED, rtol=0, atol=1e-12)
@@ -526,23 +525,11 @@ def test_missing_file(tmp_path, good_pair):
     compute_error(2, [str(tmp_path / "nope.csv"), str(good_pair[1])], "nope.csv", "no such file")
 
 
-def run_without_root_powers(args: list[str]) -> subprocess.CompletedProcess[str]:
-    """Run the real executable; as root, without the capabilities that bypass file permissions."""
-    exe = str(Path(sys.executable).with_name("cosloss"))
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv: permissions cannot be tested")
-        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
-    return subprocess.run([*prefix, exe, *args], capture_output=True, text=True, timeout=120)
-
-
 def test_file_without_read_permission(tmp_path):
     path = write_csv(tmp_path / "secret.csv", LABELS.tolist(), ["a", "b", "c"])
     path.chmod(0)
     try:
-        proc = run_without_root_powers(["compute", str(path), str(path)])
+        proc = run_executable_without_root_powers(["compute", str(path), str(path)])
     finally:
         path.chmod(0o600)
     assert proc.returncode == 1, proc.stderr
@@ -812,14 +799,6 @@ def test_axis_out_of_range_is_usage(tmp_path):
 
 
 # ---------------------------------------------------------------- found by fuzzing
-
-
-def test_csv_old_mac_line_endings(tmp_path):
-    labels = tmp_path / "cr.csv"
-    labels.write_bytes(("a,b,c\r" + "".join(",".join(map(str, r)) + "\r" for r in LABELS.tolist())).encode())
-    preds = write_csv(tmp_path / "p.csv", PREDS.tolist(), ["a", "b", "c"])
-    doc, _ = run_json(str(labels), str(preds), "--axis", "1")
-    np.testing.assert_allclose(doc["losses"], EXPECTED, rtol=0, atol=1e-12)
 
 
 def test_csv_bare_carriage_return_in_first_line(tmp_path, good_pair):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 
 from cosloss_cli import writers
 
-from .conftest import run_cli
+from .conftest import run_cli, run_executable_without_root_powers
 
 LABELS = np.array([[1.0, 4.0, 5.0], [5.0, 5.0, 7.0], [0.5, -2.0, 3.0]] * 50)
 PREDS = np.array([[3.0, 2.0, 5.0], [3.0, 2.0, 7.0], [1.0, 1.0, -1.0]] * 50)
@@ -123,24 +122,13 @@ def test_dev_full_as_the_output_device(tmp_path, pair, fmt):
     assert link.is_symlink() and os.readlink(link) == "/dev/full"
 
 
-def _run_without_root_powers(args: list[str]) -> subprocess.CompletedProcess[str]:
-    exe = str(Path(sys.executable).with_name("cosloss"))
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv: permissions cannot be tested")
-        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
-    return subprocess.run([*prefix, exe, *args], capture_output=True, text=True, timeout=120)
-
-
 def test_unwritable_folder(tmp_path, pair):
     folder = tmp_path / "locked"
     folder.mkdir()
     old, before = good_old_file(folder, "csv")
     folder.chmod(0o555)
     try:
-        proc = _run_without_root_powers(["compute", *pair, "--json", "-o", str(old)])
+        proc = run_executable_without_root_powers(["compute", *pair, "--json", "-o", str(old)])
     finally:
         folder.chmod(0o755)
     assert proc.returncode == 1, proc.stderr
