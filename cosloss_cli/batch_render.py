@@ -15,7 +15,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .batch import Discovery, Overall, PairResult
-from .render import SCHEMA_VERSION, format_stat, json_value, number, summary_fields
+from .render import SCHEMA_VERSION, format_stat, json_value, nested_losses, number, summary_fields, table_console
 
 #: Summary keys of a pair object, in order (null for a failed pair).
 STAT_KEYS = ("count", "mean", "std", "min", "max", "median", "zero_vectors", "omitted")
@@ -48,7 +48,7 @@ def _loss_fields(result: PairResult) -> dict[str, Any]:
         return {"losses": None}
     losses, omitted = result.losses, result.omitted
     if losses.ndim != 1:
-        return {"losses": _nested(losses, omitted)}
+        return {"losses": nested_losses(losses, omitted)}
     kept = ~omitted
     fields: dict[str, Any] = {"losses": [number(float(x)) for x in losses[kept]]}
     if omitted.any():
@@ -56,12 +56,6 @@ def _loss_fields(result: PairResult) -> dict[str, Any]:
     if result.ids is not None:
         fields["ids"] = [json_value(v) for v in result.ids[kept]]
     return fields
-
-
-def _nested(losses: np.ndarray, omitted: np.ndarray) -> Any:
-    if losses.ndim == 0:
-        return None if omitted else number(float(losses))
-    return [_nested(losses[i], omitted[i]) for i in range(losses.shape[0])]
 
 
 def overall_object(summary: Overall) -> dict[str, Any]:
@@ -124,11 +118,10 @@ def render_table(
     results: list[PairResult], summary: Overall, out: TextIO, *, color: bool = False, width: int | None = None
 ) -> None:
     """A row per pair (sorted by name), the failed pairs' errors, then the overall figures."""
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(file=out, force_terminal=color, no_color=not color, highlight=False, width=width or 100)
+    console = table_console(out, color=color, width=width)
     table = Table(title="pairs", title_justify="left")
     table.add_column("name", style="cyan", overflow="fold")
     for column in ("count", "mean", "min", "max"):

@@ -90,7 +90,7 @@ def write_json(result: LossResult, out: TextIO, *, include_losses: bool = True) 
             out.write("]")
     else:
         out.write(', "losses": ')
-        out.write(json.dumps(_nested(result.losses, result.omitted), allow_nan=False))
+        out.write(json.dumps(nested_losses(result.losses, result.omitted), allow_nan=False))
     out.write("}\n")
 
 
@@ -134,10 +134,11 @@ def _write_joined(out: TextIO, items: Iterator[str], chunk: int = 4096) -> None:
         out.write(("" if first else ", ") + ", ".join(buffer))
 
 
-def _nested(losses: np.ndarray, omitted: np.ndarray) -> Any:
+def nested_losses(losses: np.ndarray, omitted: np.ndarray) -> Any:
+    """N-D losses as nested lists for JSON: ``null`` where omitted, NaN or infinite."""
     if losses.ndim == 0:
         return None if omitted else number(float(losses))
-    return [_nested(losses[i], omitted[i]) for i in range(losses.shape[0])]
+    return [nested_losses(losses[i], omitted[i]) for i in range(losses.shape[0])]
 
 
 def iter_rows(result: LossResult, positions: np.ndarray | None = None) -> Iterator[tuple[Any, Any, float]]:
@@ -209,12 +210,13 @@ def _closed_pipe() -> None:
     raise BrokenPipeError
 
 
-def render_table(
-    result: LossResult, out: TextIO, *, max_rows: int = 20, color: bool = False, width: int | None = None
-) -> None:
-    """A rich table of the first and last losses, then the summary."""
+def table_console(out: TextIO, *, color: bool, width: int | None) -> Any:
+    """The rich console every table is printed on.
+
+    Colour only when asked, a chosen width (rich would wrap at 80 columns off a
+    terminal), and a closed pipe left to the CLI, which ends quietly.
+    """
     from rich.console import Console
-    from rich.table import Table
 
     console = Console(
         file=out,
@@ -225,6 +227,16 @@ def render_table(
         soft_wrap=False,
     )
     console.on_broken_pipe = _closed_pipe  # type: ignore[method-assign]  # rich would exit 1; the CLI exits 0
+    return console
+
+
+def render_table(
+    result: LossResult, out: TextIO, *, max_rows: int = 20, color: bool = False, width: int | None = None
+) -> None:
+    """A rich table of the first and last losses, then the summary."""
+    from rich.table import Table
+
+    console = table_console(out, color=color, width=width)
     rows = list(_table_rows(result, max_rows))
     key = "id" if result.ids is not None else "index"
     table = Table()

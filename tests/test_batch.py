@@ -573,3 +573,19 @@ def test_pair_progress_counts_pairs_and_rows():
         advance(32)
     drawn = stream.getvalue()
     assert "/3" in drawn and "42 rows" in drawn
+
+
+def test_table_into_a_closed_pipe_ends_quietly(tmp_path):
+    """``cosloss batch ... | head``: the table outgrows the pipe buffer, and rich must not exit 1."""
+    rng = np.random.default_rng(7)
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "predictions").mkdir()
+    for i in range(1500):  # ~120 KB of table, more than a pipe holds
+        np.save(tmp_path / "labels" / f"pair_{i:04}.npy", rng.normal(size=(2, 3)))
+        np.save(tmp_path / "predictions" / f"pair_{i:04}.npy", rng.normal(size=(2, 3)))
+    exe = Path(sys.executable).with_name("cosloss")
+    folders = f'"{tmp_path / "labels"}" "{tmp_path / "predictions"}"'
+    script = f'"{exe}" batch {folders} -j 1 | head -2; echo "status=${{PIPESTATUS[0]}}" >&2'
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.stdout.splitlines()[0].startswith("pairs")
+    assert proc.stderr == "status=0\n"
