@@ -293,7 +293,11 @@ class PairResult:
 def run_pair(task: PairTask, pair: Pair) -> PairResult:
     """Compute one pair (and write its losses file); failures become an ``error`` result."""
     try:
-        result = _compute(task, pair)
+        from .pipeline import compute_files
+
+        result = compute_files(
+            pair.labels, pair.predictions, task.label_options, task.compute, None, task.prediction_options
+        )
         output = None
         if task.output_dir is not None:
             output = output_path(task.output_dir, pair.name, task.output_format)
@@ -316,15 +320,6 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
         omitted=result.omitted if task.keep_losses else None,
         ids=result.ids if task.keep_losses else None,
     )
-
-
-def _compute(task: PairTask, pair: Pair) -> Any:
-    from .pipeline import compute_sources
-    from .readers import open_source
-
-    labels = open_source(pair.labels, task.label_options)
-    predictions = open_source(pair.predictions, task.prediction_options)
-    return compute_sources(labels, predictions, task.compute, None, task.label_options)
 
 
 def _write_output(output_dir: str, target: str, result: Any, fmt: str) -> None:

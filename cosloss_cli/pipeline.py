@@ -85,14 +85,19 @@ def compute_files(
     read_options: ReadOptions | None = None,
     options: ComputeOptions | None = None,
     progress: ProgressCallback | None = None,
+    prediction_read_options: ReadOptions | None = None,
 ) -> LossResult:
-    """Compute the losses between two files (``-`` for stdin on one side)."""
+    """Compute the losses between two files (``-`` for stdin on one side).
+
+    ``read_options`` apply to both files unless ``prediction_read_options`` are given
+    for the predictions (e.g. another ``--predictions-format``).
+    """
     read_options = read_options or ReadOptions()
     options = options or ComputeOptions()
     if labels == predictions == "-":
         raise InputUsageError("only one of the two inputs can be stdin ('-')")
     label_source = open_source(labels, read_options)
-    prediction_source = open_source(predictions, read_options)
+    prediction_source = open_source(predictions, prediction_read_options or read_options)
     return compute_sources(label_source, prediction_source, options, progress, read_options)
 
 
