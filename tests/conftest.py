@@ -21,6 +21,9 @@ from cosloss_cli.terminal import Environment
 GOLDEN = Path(__file__).parent / "golden"
 ROOT = Path(__file__).parent.parent
 
+#: The installed console script, beside this interpreter.
+EXECUTABLE = str(Path(sys.executable).with_name("cosloss"))
+
 PIPED = Environment(stdin_isatty=False, stdout_isatty=False, stderr_isatty=False, no_color=False)
 TERMINAL = Environment(stdin_isatty=True, stdout_isatty=True, stderr_isatty=True, no_color=False)
 
@@ -60,8 +63,7 @@ def run_cli(args: list[str], *, env: Environment = PIPED, input: bytes | str | N
 
 def run_executable(args: list[str], *, prefix: Sequence[str] = (), **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """Run the installed ``cosloss`` console script in a subprocess (after ``prefix``, e.g. setpriv)."""
-    exe = Path(sys.executable).with_name("cosloss")
-    return subprocess.run([*prefix, str(exe), *args], capture_output=True, text=True, timeout=120, **kwargs)
+    return subprocess.run([*prefix, EXECUTABLE, *args], capture_output=True, text=True, timeout=120, **kwargs)
 
 
 def run_executable_without_root_powers(args: list[str]) -> subprocess.CompletedProcess[str]:

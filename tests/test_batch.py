@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ import pytest
 from cosloss_cli.batch import discover_pairs, is_safe_name, read_manifest
 from cosloss_cli.errors import DataError
 
-from .conftest import ROOT, TERMINAL, run_cli
+from .conftest import EXECUTABLE, ROOT, TERMINAL, run_cli
 
 PAIR_KEYS = [
     "name",
@@ -532,8 +531,8 @@ def test_interrupt_stops_cleanly(tmp_path, tree, sig, status, word, jobs):
         "labels,predictions,name\nlabels/a.npy,predictions/a.parquet,a\nblocked.csv,predictions/b.npy,b\n"
     )
     out = tmp_path / "out"
-    exe = Path(sys.executable).with_name("cosloss")
-    args = [str(exe), "batch", "--manifest", str(tmp_path / "pairs.csv"), "-f", "ndjson", "-j", jobs]
+
+    args = [EXECUTABLE, "batch", "--manifest", str(tmp_path / "pairs.csv"), "-f", "ndjson", "-j", jobs]
     process = subprocess.Popen(
         [*args, "--output-dir", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -583,9 +582,9 @@ def test_table_into_a_closed_pipe_ends_quietly(tmp_path):
     for i in range(1500):  # ~120 KB of table, more than a pipe holds
         np.save(tmp_path / "labels" / f"pair_{i:04}.npy", rng.normal(size=(2, 3)))
         np.save(tmp_path / "predictions" / f"pair_{i:04}.npy", rng.normal(size=(2, 3)))
-    exe = Path(sys.executable).with_name("cosloss")
+
     folders = f'"{tmp_path / "labels"}" "{tmp_path / "predictions"}"'
-    script = f'"{exe}" batch {folders} -j 1 | head -2; echo "status=${{PIPESTATUS[0]}}" >&2'
+    script = f'"{EXECUTABLE}" batch {folders} -j 1 | head -2; echo "status=${{PIPESTATUS[0]}}" >&2'
     proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.stdout.splitlines()[0].startswith("pairs")
     assert proc.stderr == "status=0\n"

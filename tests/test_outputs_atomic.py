@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 
 from cosloss_cli import writers
 
-from .conftest import run_cli, run_executable_without_root_powers
+from .conftest import EXECUTABLE, run_cli, run_executable_without_root_powers
 
 LABELS = np.array([[1.0, 4.0, 5.0], [5.0, 5.0, 7.0], [0.5, -2.0, 3.0]] * 50)
 PREDS = np.array([[3.0, 2.0, 5.0], [3.0, 2.0, 7.0], [1.0, 1.0, -1.0]] * 50)
@@ -166,10 +165,6 @@ def test_input_error_leaves_older_output(tmp_path, pair):
     assert old.read_bytes() == before and leftovers(tmp_path) == []
 
 
-def _exe() -> str:
-    return str(Path(sys.executable).with_name("cosloss"))
-
-
 @pytest.mark.parametrize("fmt", ["ndjson", "csv", "table", "json"])
 def test_broken_pipe_through_head(tmp_path, fmt):
     rows = 200_000
@@ -178,7 +173,7 @@ def test_broken_pipe_through_head(tmp_path, fmt):
     np.save(lpath, rng.normal(size=(rows, 4)))
     np.save(ppath, rng.normal(size=(rows, 4)))
     args = [
-        _exe(),
+        EXECUTABLE,
         "compute",
         str(lpath),
         str(ppath),
@@ -204,7 +199,8 @@ def test_broken_pipe_through_shell_head(tmp_path):
     lpath, ppath = tmp_path / "l.npy", tmp_path / "p.npy"
     np.save(lpath, np.ones((100_000, 3)))
     np.save(ppath, np.ones((100_000, 3)))
-    script = f'"{_exe()}" compute "{lpath}" "{ppath}" --format ndjson | head -1; echo "status=${{PIPESTATUS[0]}}" >&2'
+    command = f'"{EXECUTABLE}" compute "{lpath}" "{ppath}" --format ndjson'
+    script = f'{command} | head -1; echo "status=${{PIPESTATUS[0]}}" >&2'
     proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.stdout == '{"index": 0, "loss": 0.0}\n'
     assert proc.stderr == "status=0\n"
