@@ -9,11 +9,14 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# setup.py and the C file too: a changed kernel is rebuilt by the next make.
+BUILD_INPUTS := pyproject.toml setup.py cosloss_cli/_kernel.c
+
+$(VENV)/.installed: $(BUILD_INPUTS) | $(BIN)/python
 	$(PIP) install -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: $(BUILD_INPUTS) | $(BIN)/python
 	$(PIP) install -e '.[test]'
 	touch $(VENV)/.installed $@
 
@@ -28,8 +31,8 @@ pytest: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check cosloss_cli tests bench scripts
-	$(BIN)/ruff format --check cosloss_cli tests bench scripts
+	$(BIN)/ruff check cosloss_cli tests bench scripts setup.py
+	$(BIN)/ruff format --check cosloss_cli tests bench scripts setup.py
 	$(BIN)/mypy cosloss_cli
 
 ## fuzz: the property and fuzz tests with many more examples
@@ -49,4 +52,4 @@ docs: $(VENV)/.installed-test
 	$(BIN)/python scripts/update_readme.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis cosloss_cli/*.so

@@ -15,15 +15,21 @@ Accuracy: every sum is accumulated in float64. Vectors whose sums would overflow
 (entries near 1e200) or lose precision to underflow (entries near 1e-300) are
 recomputed scaled by their largest magnitude, so the sums are stored as
 ``scale * value`` pairs and the loss is formed from the scaled values.
+
+Speed: the sums of float32/float64 rows come from a small C kernel
+(``_kernel.c``) that reads each value once; without it (no compiler at install
+time, or ``COSLOSS_NATIVE=0``) the same sums come from numpy, about twice as slow.
+The two differ only in the order of float64 additions (~1e-16 relative).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -40,6 +46,26 @@ _HUGE = 1e300
 
 Float64Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
+
+
+def _load_native() -> Any:
+    """The C kernel module, or None when it was not built or ``COSLOSS_NATIVE=0``."""
+    if os.environ.get("COSLOSS_NATIVE", "1") == "0":
+        return None
+    try:
+        from . import _kernel
+    except ImportError:
+        return None
+    return _kernel
+
+
+#: ``cosloss_cli._kernel`` or None; tests set it to None to exercise the numpy path.
+_native: Any = _load_native()
+
+
+def native_kernel_in_use() -> bool:
+    """Whether the sums come from the C kernel (for ``--version`` and the benchmark)."""
+    return _native is not None
 
 
 @dataclass
@@ -232,32 +258,60 @@ def _float64_chunks(
         yield start, stop, lc, pc
 
 
+def _native_ready(array: np.ndarray) -> bool:
+    """Whether the C kernel can read ``array`` in place: float32/float64 rows, each contiguous."""
+    return (
+        array.dtype in (np.float32, np.float64)
+        and array.dtype.isnative
+        and (array.shape[1] <= 1 or array.strides[1] == array.itemsize)
+        and (array.shape[0] <= 1 or array.strides[0] >= 0)
+    )
+
+
 def _row_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array, ...]:
-    """The three sums of each row of two 2-D arrays, shaped (rows, 1)."""
+    """The three sums of each row of two 2-D arrays, shaped (rows, 1).
+
+    The C kernel reads row-major float32/float64 blocks (NPY) in place; other blocks
+    (column-major from Parquet and CSV, other dtypes) go through cache-sized float64
+    chunks first.
+    """
     rows = labels.shape[0]
     dot = np.empty(rows, dtype=np.float64)
     ll = np.empty(rows, dtype=np.float64)
     pp = np.empty(rows, dtype=np.float64)
-    for start, stop, lc, pc in _float64_chunks(labels, predictions):
-        _row_dot(lc, pc, dot[start:stop])
-        _row_dot(lc, lc, ll[start:stop])
-        _row_dot(pc, pc, pp[start:stop])
+    if _native is not None and _native_ready(labels) and _native_ready(predictions):
+        _native.row_sums(labels, predictions, dot, ll, pp)
+    else:
+        for start, stop, lc, pc in _float64_chunks(labels, predictions):
+            if _native is not None:
+                _native.row_sums(lc, pc, dot[start:stop], ll[start:stop], pp[start:stop])
+            else:
+                _row_dot(lc, pc, dot[start:stop])
+                _row_dot(lc, lc, ll[start:stop])
+                _row_dot(pc, pc, pp[start:stop])
     return dot.reshape(rows, 1), ll.reshape(rows, 1), pp.reshape(rows, 1)
 
 
 def _column_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array, ...]:
     """The three sums of each column of two 2-D arrays (``axis=0``), shaped (1, columns).
 
-    Chunks of rows are converted in cache as for rows; their column sums are added.
+    As for rows: the C kernel reads row-major blocks in place, other blocks are
+    converted in cache-sized chunks whose column sums are added.
     """
     width = labels.shape[1]
     dot = np.zeros(width, dtype=np.float64)
     ll = np.zeros(width, dtype=np.float64)
     pp = np.zeros(width, dtype=np.float64)
-    for _, _, lc, pc in _float64_chunks(labels, predictions):
-        dot += np.einsum("ij,ij->j", lc, pc)
-        ll += np.einsum("ij,ij->j", lc, lc)
-        pp += np.einsum("ij,ij->j", pc, pc)
+    if _native is not None and _native_ready(labels) and _native_ready(predictions):
+        _native.column_sums(labels, predictions, dot, ll, pp)
+    else:
+        for _, _, lc, pc in _float64_chunks(labels, predictions):
+            if _native is not None:
+                _native.column_sums(lc, pc, dot, ll, pp)
+            else:
+                dot += np.einsum("ij,ij->j", lc, pc)
+                ll += np.einsum("ij,ij->j", lc, lc)
+                pp += np.einsum("ij,ij->j", pc, pc)
     return dot.reshape(1, width), ll.reshape(1, width), pp.reshape(1, width)
 
 

@@ -47,6 +47,41 @@ class GoldenCase:
         return int(self.expected["axis"])
 
 
+@pytest.fixture(scope="module", params=["native", "numpy"])
+def each_kernel(request: pytest.FixtureRequest) -> Any:
+    """Run a module's tests on the C kernel and on the pure-numpy path (its fallback).
+
+    Module-scoped so that hypothesis tests can use it; the numpy path is forced by
+    unsetting ``core._native``, as a build without a compiler would have it.
+    """
+    from cosloss_cli import core
+
+    saved = core._native
+    if request.param == "native" and saved is None:
+        pytest.skip("the C kernel is not built here (no C compiler at install time)")
+    if request.param == "numpy":
+        core._native = None
+    yield request.param
+    core._native = saved
+
+
+def assert_same_json(actual: Any, expected: Any, path: str = "$") -> None:
+    """Equal JSON documents, floats within 1e-12 relative (the C kernel and the numpy
+    path may differ in the last bits; a documented sample must hold for both)."""
+    if isinstance(expected, float) and isinstance(actual, (int, float)):
+        assert actual == pytest.approx(expected, rel=1e-12, abs=1e-15, nan_ok=True), path
+    elif isinstance(expected, dict) and isinstance(actual, dict):
+        assert list(actual) == list(expected), path
+        for key in expected:
+            assert_same_json(actual[key], expected[key], f"{path}.{key}")
+    elif isinstance(expected, list) and isinstance(actual, list):
+        assert len(actual) == len(expected), path
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            assert_same_json(a, e, f"{path}[{i}]")
+    else:
+        assert actual == expected, path
+
+
 def golden_cases() -> list[GoldenCase]:
     return [
         GoldenCase(folder.name, folder, json.loads((folder / "expected.json").read_text()))

@@ -18,7 +18,7 @@ import pytest
 from cosloss_cli.batch import discover_pairs, is_safe_name, read_manifest
 from cosloss_cli.errors import DataError
 
-from .conftest import EXECUTABLE, ROOT, TERMINAL, run_cli
+from .conftest import EXECUTABLE, ROOT, TERMINAL, assert_same_json, run_cli
 
 PAIR_KEYS = [
     "name",
@@ -509,7 +509,7 @@ def test_batch_json_sample_in_the_docs_is_what_the_tool_prints(monkeypatch):
     sample = json.loads(block.split("```json\n", 1)[1].split("```", 1)[0])
     monkeypatch.chdir(ROOT)
     result = run_cli(["batch", "sample_data/batch/labels", "sample_data/batch/predictions", "-r", "--json"])
-    assert json.loads(result.stdout) == sample
+    assert_same_json(json.loads(result.stdout), sample)
 
 
 # --------------------------------------------------------------------------- interrupts (real executable)

@@ -22,6 +22,9 @@ from cosloss_cli.errors import DataError, InputUsageError, ShapeMismatchError
 
 from .conftest import GoldenCase, golden_cases
 
+#: Every test here runs on the C kernel and on the numpy fallback.
+pytestmark = pytest.mark.usefixtures("each_kernel")
+
 EXAMPLES = int(os.environ.get("COSLOSS_FUZZ_EXAMPLES", "150"))
 
 

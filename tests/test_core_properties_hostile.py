@@ -17,6 +17,9 @@ from hypothesis import strategies as st
 
 from cosloss_cli.core import DEFAULT_EPS, Sums, block_sums, cosine_loss, losses_from_sums, summarize
 
+#: Every test here runs on the C kernel and on the numpy fallback.
+pytestmark = pytest.mark.usefixtures("each_kernel")
+
 EXAMPLES = int(os.environ.get("COSLOSS_FUZZ_EXAMPLES", "60"))
 PROPERTY = settings(
     max_examples=EXAMPLES,

@@ -11,7 +11,7 @@ import click
 
 from cosloss_cli.cli import cli
 
-from .conftest import ROOT, run_cli
+from .conftest import ROOT, assert_same_json, run_cli
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -39,7 +39,7 @@ def test_json_sample_in_readme_is_what_the_tool_prints(monkeypatch) -> None:
     block = README.split("<!-- json-sample:start -->", 1)[1].split("<!-- json-sample:end -->", 1)[0]
     sample = json.loads(re.search(r"```json\n(.*?)```", block, re.S).group(1))
     result = run_cli(["compute", "sample_data/labels.csv", "sample_data/predictions.csv", "--axis", "1", "--json"])
-    assert json.loads(result.stdout) == sample
+    assert_same_json(json.loads(result.stdout), sample)
 
 
 def test_quick_start_is_exactly_two_make_commands() -> None:

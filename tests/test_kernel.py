@@ -1,0 +1,194 @@
+"""The C kernel (cosloss_cli/_kernel.c) against an exact reference and the numpy path.
+
+The kernel is optional (built where a C compiler exists); these tests skip, saying
+so, where it was not built. Everything else in the suite runs on both paths through
+the ``each_kernel`` fixture.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cosloss_cli import core
+
+native = core._native
+pytestmark = pytest.mark.skipif(native is None, reason="the C kernel is not built here (no C compiler at install)")
+
+EXAMPLES = int(os.environ.get("COSLOSS_FUZZ_EXAMPLES", "150"))
+PROPERTY = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=EXAMPLES <= 150,
+    database=None,
+)
+DTYPES = (np.float32, np.float64)
+
+
+def exact_sum(terms: np.ndarray) -> float:
+    """The correctly rounded float64 sum of products given as float64 (exact for float32 inputs)."""
+    return float(sum((Fraction(float(t)) for t in terms), Fraction(0)))
+
+
+def exact_three(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    af = [Fraction(float(x)) for x in a]
+    bf = [Fraction(float(x)) for x in b]
+    return (
+        float(sum((x * y for x, y in zip(af, bf, strict=True)), Fraction(0))),
+        float(sum((x * x for x in af), Fraction(0))),
+        float(sum((y * y for y in bf), Fraction(0))),
+    )
+
+
+def native_rows(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    out = tuple(np.full(a.shape[0], np.nan) for _ in range(3))
+    native.row_sums(a, b, *out)
+    return out  # type: ignore[return-value]
+
+
+def native_columns(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    out = tuple(np.zeros(a.shape[1]) for _ in range(3))
+    native.column_sums(a, b, *out)
+    return out  # type: ignore[return-value]
+
+
+def bound(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
+    """A float64 summation error bound: n * eps * sum(|terms|), per vector."""
+    n = a.shape[axis]
+    mag = np.abs(a.astype(np.float64)) + np.abs(b.astype(np.float64))
+    return 2 * n * np.finfo(np.float64).eps * np.sum(mag * mag, axis=axis) + 1e-300
+
+
+@st.composite
+def blocks(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    """Two 2-D blocks of float32/float64 (each its own dtype), rows maybe strided or sliced."""
+    rows = draw(st.integers(1, 12))
+    width = draw(st.integers(1, 40))  # below, at and above the 8-wide unrolled step
+    arrays = []
+    for _ in range(2):
+        dtype = draw(st.sampled_from(DTYPES))
+        seed = draw(st.integers(0, 2**32 - 1))
+        scale = 10.0 ** draw(st.integers(-3, 3))
+        rng = np.random.default_rng(seed)
+        full = (rng.standard_normal((rows * 2, width + 3)) * scale).astype(dtype)
+        layout = draw(st.sampled_from(["contiguous", "every other row", "column slice"]))
+        if layout == "every other row":
+            arrays.append(full[::2, :width])
+        elif layout == "column slice":
+            arrays.append(full[:rows, 3:])
+        else:
+            arrays.append(np.ascontiguousarray(full[:rows, :width]))
+    return arrays[0], arrays[1]
+
+
+@PROPERTY
+@given(blocks())
+def test_property_row_sums_are_float64_sums(pair: tuple[np.ndarray, np.ndarray]) -> None:
+    a, b = pair
+    dot, ll, pp = native_rows(a, b)
+    tolerance = bound(a, b, axis=1)
+    for i in range(a.shape[0]):
+        exact = exact_three(a[i], b[i])
+        assert abs(dot[i] - exact[0]) <= tolerance[i]
+        assert abs(ll[i] - exact[1]) <= tolerance[i]
+        assert abs(pp[i] - exact[2]) <= tolerance[i]
+
+
+@PROPERTY
+@given(blocks())
+def test_property_column_sums_are_float64_sums(pair: tuple[np.ndarray, np.ndarray]) -> None:
+    a, b = pair
+    dot, ll, pp = native_columns(a, b)
+    tolerance = bound(a, b, axis=0)
+    for j in range(a.shape[1]):
+        exact = exact_three(a[:, j], b[:, j])
+        assert abs(dot[j] - exact[0]) <= tolerance[j]
+        assert abs(ll[j] - exact[1]) <= tolerance[j]
+        assert abs(pp[j] - exact[2]) <= tolerance[j]
+
+
+@PROPERTY
+@given(blocks(), st.integers(0, 11))
+def test_property_a_row_does_not_depend_on_its_block(pair: tuple[np.ndarray, np.ndarray], cut: int) -> None:
+    """Same bits whether a row is summed in a large block or a small one (threads, block sizes)."""
+    a, b = pair
+    cut = min(cut, a.shape[0])
+    whole = native_rows(a, b)
+    parts = [native_rows(a[:cut], b[:cut]), native_rows(a[cut:], b[cut:])]
+    for k in range(3):
+        assert np.array_equal(whole[k], np.concatenate([parts[0][k], parts[1][k]]))
+
+
+@PROPERTY
+@given(blocks())
+def test_property_losses_agree_with_the_numpy_path(pair: tuple[np.ndarray, np.ndarray]) -> None:
+    a, b = pair
+    with_kernel = core.losses_from_sums(core.block_sums(a, b, 1))
+    saved, core._native = core._native, None
+    try:
+        without = core.losses_from_sums(core.block_sums(a, b, 1))
+    finally:
+        core._native = saved
+    np.testing.assert_allclose(with_kernel, without, rtol=0, atol=1e-12)
+
+
+def test_float32_products_are_exact_in_the_kernel() -> None:
+    """float32 x float32 fits in a double: a cancelling dot product comes out exactly."""
+    a = np.array([[16777217.0, 1.0, -16777216.0]], dtype=np.float64).astype(np.float32)
+    b = np.array([[16777215.0, 3.0, 16777215.0]], dtype=np.float32)
+    dot, _, _ = native_rows(a, b)
+    assert dot[0] == exact_sum(a[0].astype(np.float64) * b[0].astype(np.float64))
+
+
+def test_non_finite_values_come_out_non_finite() -> None:
+    a = np.array([[1.0, np.nan, 2.0], [np.inf, 1.0, 1.0]], dtype=np.float32)
+    b = np.ones((2, 3), dtype=np.float32)
+    dot, ll, pp = native_rows(a, b)
+    assert math.isnan(dot[0]) and math.isnan(ll[0]) and pp[0] == 3.0
+    assert math.isinf(dot[1]) and math.isinf(ll[1])
+
+
+@pytest.mark.parametrize(
+    ("labels", "predictions", "outputs", "error"),
+    [
+        (np.ones((2, 3), np.int32), np.ones((2, 3), np.float32), 2, TypeError),
+        (np.ones((2, 3), np.float16), np.ones((2, 3), np.float16), 2, TypeError),
+        (np.ones(3, np.float32), np.ones(3, np.float32), 1, ValueError),
+        (np.ones((2, 3), np.float32), np.ones((3, 2), np.float32), 2, ValueError),
+        (np.ones((2, 3), np.float32, order="F"), np.ones((2, 3), np.float32, order="F"), 2, ValueError),
+        (np.ones((2, 3), np.float32), np.ones((2, 3), np.float32), 3, ValueError),
+        (np.ones((2, 3), np.float32)[::-1], np.ones((2, 3), np.float32), 2, ValueError),
+    ],
+    ids=["int32", "float16", "1-D", "shapes differ", "column-major", "output length", "backwards rows"],
+)
+def test_misuse_raises_instead_of_reading_out_of_bounds(labels, predictions, outputs, error) -> None:
+    out = [np.zeros(outputs) for _ in range(3)]
+    with pytest.raises(error):
+        native.row_sums(labels, predictions, *out)
+
+
+def test_outputs_must_be_writable_float64() -> None:
+    a = np.ones((2, 3), np.float32)
+    with pytest.raises(TypeError):
+        native.row_sums(a, a, np.zeros(2, np.float32), np.zeros(2), np.zeros(2))
+    read_only = np.zeros(2)
+    read_only.flags.writeable = False
+    with pytest.raises((TypeError, BufferError, ValueError)):
+        native.row_sums(a, a, read_only, np.zeros(2), np.zeros(2))
+
+
+def test_cosloss_native_0_selects_the_numpy_path() -> None:
+    code = "from cosloss_cli import core; print(core.native_kernel_in_use())"
+    env = {**os.environ, "COSLOSS_NATIVE": "0"}
+    off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert (off.stdout.strip(), on.stdout.strip()) == ("False", "True")
