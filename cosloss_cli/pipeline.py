@@ -120,13 +120,22 @@ def compute_sources(
 
     state = _Reduction(labels, predictions, options, axis)
     pairs = _aligned(_prefetched(labels.blocks), _prefetched(predictions.blocks), labels, predictions)
-    for offset, (lblock, pblock), sums in _map_ordered(
-        lambda item: block_sums(item[1][0].values, item[1][1].values, axis), _with_offsets(pairs), options.threads
+    for offset, (lblock, pblock), reduced in _map_ordered(
+        lambda item: state.reduce(item[1][0], item[1][1]), _with_offsets(pairs), options.threads
     ):
-        state.add(offset, lblock, pblock, sums)
+        state.add(offset, lblock, pblock, reduced)
         if progress is not None:
             progress(len(lblock))
     return state.finish()
+
+
+@dataclass
+class _ReducedBlock:
+    """What a worker thread makes of one block: its sums, and its losses unless ``axis == 0``."""
+
+    sums: Sums
+    losses: Float64Array | None
+    zero_vectors: int
 
 
 class _Reduction:
@@ -145,7 +154,17 @@ class _Reduction:
         self.label_ids: list[np.ndarray] = []
         self.prediction_ids: list[np.ndarray] = []
 
-    def add(self, offset: int, lblock: Block, pblock: Block, sums: Sums) -> None:
+    def reduce(self, lblock: Block, pblock: Block) -> _ReducedBlock:
+        """The per-block work, run on the worker threads (numpy and the kernel release the GIL)."""
+        sums = block_sums(lblock.values, pblock.values, self.axis)
+        if self.axis == 0:
+            return _ReducedBlock(sums, None, 0)
+        losses = losses_from_sums(sums, eps=self.options.eps, normalize=self.options.normalize)
+        return _ReducedBlock(sums, losses, int(sums.zero_vectors().sum()))
+
+    def add(self, offset: int, lblock: Block, pblock: Block, reduced: _ReducedBlock) -> None:
+        """Take in one block's results, in file order (on the calling thread)."""
+        sums = reduced.sums
         if self.options.nan_policy == "raise" and sums.nonfinite.any():
             raise _nonfinite_error(offset, lblock, pblock, self.labels, self.predictions)
         self.rows += len(lblock)
@@ -153,11 +172,11 @@ class _Reduction:
             self.label_ids.append(lblock.ids)
         if pblock.ids is not None:
             self.prediction_ids.append(pblock.ids)
-        if self.axis == 0:
+        if reduced.losses is None:
             self.merged = sums if self.merged is None else self.merged.merge(sums)
             return
-        self.zero_vectors += int(sums.zero_vectors().sum())
-        self.loss_blocks.append(losses_from_sums(sums, eps=self.options.eps, normalize=self.options.normalize))
+        self.zero_vectors += reduced.zero_vectors
+        self.loss_blocks.append(reduced.losses)
         self.nonfinite_blocks.append(sums.nonfinite)
 
     def finish(self) -> LossResult:
