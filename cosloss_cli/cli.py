@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, NoReturn
 
 import click
@@ -229,7 +229,6 @@ def compute(ctx: click.Context, /, labels: str, predictions: str, **params: Any)
 def run_compute(labels: str, predictions: str, params: dict[str, Any], env: Environment) -> bool:
     """The body of ``compute``; returns whether ``--fail-above`` was exceeded."""
     from .pipeline import compute_sources
-    from .progress import MIN_BYTES_FOR_PROGRESS, row_progress
     from .readers import open_source
 
     output = params.get("output")
@@ -242,9 +241,13 @@ def run_compute(labels: str, predictions: str, params: dict[str, Any], env: Envi
     label_options = read_options_for("labels", params)
     label_source = open_source(labels, label_options)
     prediction_source = open_source(predictions, read_options_for("predictions", params))
-    size = (label_source.size_bytes or 0) + (prediction_source.size_bytes or 0)
-    show_progress = env.stderr_isatty and not params["quiet"] and size >= MIN_BYTES_FOR_PROGRESS
-    with row_progress(show_progress, label_source.shape[0], "computing") as progress:
+    bar: AbstractContextManager[Callable[[int], None] | None] = nullcontext()
+    if env.stderr_isatty and not params["quiet"]:
+        from .progress import MIN_BYTES_FOR_PROGRESS, row_progress  # a bar is only ever drawn on a terminal
+
+        size = (label_source.size_bytes or 0) + (prediction_source.size_bytes or 0)
+        bar = row_progress(size >= MIN_BYTES_FOR_PROGRESS, label_source.shape[0], "computing")
+    with bar as progress:
         result = compute_sources(label_source, prediction_source, compute_options_from(params), progress, label_options)
     summary = result.summary
     warn_counts(summary.zero_vectors, summary.omitted, params["quiet"])

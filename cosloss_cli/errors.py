@@ -32,10 +32,12 @@ class CoslossError(Exception):
 
 def _one_line(text: str) -> str:
     """Errors are one line: library messages (pyarrow's) may hold newlines or control bytes."""
-    return _CONTROL.sub(" ", text).strip() if _CONTROL.search(text) else text
+    return re.sub(_CONTROL, " ", text).strip() if re.search(_CONTROL, text) else text
 
 
-_CONTROL = re.compile(r"\s*[\x00-\x08\x0a-\x1f\x7f]+\s*")
+#: Control characters and the spaces around them. A string, not a compiled pattern: ``re``
+#: compiles (and caches) it when the first error is shown, not at every start.
+_CONTROL = r"\s*[\x00-\x08\x0a-\x1f\x7f]+\s*"
 
 
 class DataError(CoslossError):

@@ -9,9 +9,9 @@ ids, the NaN policy) and the scheduling of blocks onto threads; the arithmetic i
 from __future__ import annotations
 
 import math
+import operator
 import os
-import queue
-import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -371,17 +371,17 @@ def _map_ordered(
     from concurrent.futures import ThreadPoolExecutor  # only inputs of several blocks pay for it
 
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cosloss-block") as pool:
-        in_flight: queue.SimpleQueue[tuple[tuple[int, tuple[Block, Block]], Future[R]]] = queue.SimpleQueue()
+        in_flight: deque[tuple[tuple[int, tuple[Block, Block]], Future[R]]] = deque()
         pending = 0
         for item in _chain_first(first, second, items):
-            in_flight.put((item, pool.submit(func, item)))
+            in_flight.append((item, pool.submit(func, item)))
             pending += 1
             if pending >= 2 * threads:
-                done_item, future = in_flight.get()
+                done_item, future = in_flight.popleft()
                 pending -= 1
                 yield done_item[0], done_item[1], future.result()
         while pending:
-            done_item, future = in_flight.get()
+            done_item, future = in_flight.popleft()
             pending -= 1
             yield done_item[0], done_item[1], future.result()
 
@@ -399,8 +399,16 @@ def _prefetched(blocks: Iterator[Block], depth: int = 2) -> Iterator[Block]:
     """Read the next blocks on a background thread while this one is computed.
 
     Parsing (pyarrow) and decompression release the GIL, so reading both inputs and
-    reducing blocks overlap. Errors raised by the reader are re-raised here.
+    reducing blocks overlap. Errors raised by the reader are re-raised here. An input
+    known to be one block (see ``readers.base.CountedBlocks``) is read in place: there
+    is nothing to overlap, and a thread would cost more than the read.
     """
+    if operator.length_hint(blocks, 2) <= 1:
+        yield from blocks
+        return
+    import queue  # only inputs of several blocks pay for these
+    import threading
+
     buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 

@@ -7,7 +7,6 @@ precision); NaN and infinities become ``null`` so the JSON is strictly valid.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from typing import Any, TextIO
@@ -67,10 +66,43 @@ def result_header(result: LossResult) -> dict[str, Any]:
     }
 
 
+def _plain_json(value: Any) -> str | None:
+    """``json.dumps(value)`` of a header value that needs no escaping, else None.
+
+    That is None, a finite float, an int, a list of ints, or a string of printable ASCII
+    without quotes or backslashes: the same text json writes for them.
+    """
+    if value is None:
+        return "null"
+    if type(value) is int or (type(value) is float and math.isfinite(value)):
+        return repr(value)
+    if type(value) is str and value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    if type(value) is list and all(type(item) is int for item in value):
+        return "[" + ", ".join(map(repr, value)) + "]"
+    return None
+
+
+def header_json(header: dict[str, Any]) -> str:
+    """``json.dumps(header, allow_nan=False)``: by hand when every key and value is plain.
+
+    ``compute --json`` then never imports json (3 ms of every start); any other header
+    (unusual file names, say) goes through json.
+    """
+    fields = []
+    for key, value in header.items():
+        key_text, value_text = _plain_json(key), _plain_json(value)
+        if key_text is None or value_text is None:
+            import json  # a name or value that needs escaping
+
+            return json.dumps(header, allow_nan=False)
+        fields.append(f"{key_text}: {value_text}")
+    return "{" + ", ".join(fields) + "}"
+
+
 def write_json(result: LossResult, out: TextIO, *, include_losses: bool = True) -> None:
     """One JSON document; the losses list is streamed, not built as one string."""
-    header = result_header(result)
-    body = json.dumps(header, allow_nan=False)
+    body = header_json(result_header(result))
     if not include_losses:
         out.write(body + "\n")
         return
@@ -85,10 +117,14 @@ def write_json(result: LossResult, out: TextIO, *, include_losses: bool = True) 
             _write_joined(out, (str(int(i)) for i in np.nonzero(result.omitted)[0]))
             out.write("]")
         if result.ids is not None:
+            import json  # ids are strings or numbers of any kind
+
             out.write(', "ids": [')
             _write_joined(out, (json.dumps(json_value(v), allow_nan=False) for v in result.ids[kept]))
             out.write("]")
     else:
+        import json  # N-D losses are nested lists
+
         out.write(', "losses": ')
         out.write(json.dumps(nested_losses(result.losses, result.omitted), allow_nan=False))
     out.write("}\n")
@@ -163,6 +199,8 @@ def write_ndjson(result: LossResult, out: TextIO) -> None:
     if result.losses.ndim == 1 and result.ids is None:
         _write_plain_ndjson(result, out)
         return
+    import json  # for ids and N-D indices
+
     lines: list[str] = []
     for index, ident, loss in iter_rows(result):
         index_text = json.dumps(list(index)) if isinstance(index, tuple) else str(index)

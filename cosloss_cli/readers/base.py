@@ -1,9 +1,12 @@
-"""What every reader gives the pipeline: a shape and an iterator of row blocks."""
+"""What every reader gives the pipeline: a shape and an iterator of row blocks.
+
+These are plain classes rather than dataclasses: creating a dataclass costs about a
+millisecond at import, and every command imports this module.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -15,12 +18,14 @@ if TYPE_CHECKING:
 DEFAULT_BLOCK_BYTES = 16 * 1024 * 1024
 
 
-@dataclass
 class Block:
     """Consecutive rows of one input: ``values`` has the rows on axis 0."""
 
-    values: np.ndarray
-    ids: np.ndarray | None = None
+    __slots__ = ("values", "ids")
+
+    def __init__(self, values: np.ndarray, ids: np.ndarray | None = None):
+        self.values = values
+        self.ids = ids
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -30,19 +35,37 @@ class Block:
         return Block(self.values[start:stop], ids)
 
 
-@dataclass
 class ReadOptions:
     """How to read one input file; the CLI fills it from the shared input options."""
 
-    input_format: str | None = None
-    key: str | None = None
-    header: bool | None = None
-    id_column: str | None = None
-    columns: list[str] | None = None
-    block_bytes: int = DEFAULT_BLOCK_BYTES
+    __slots__ = ("input_format", "key", "header", "id_column", "columns", "block_bytes")
+
+    def __init__(
+        self,
+        input_format: str | None = None,
+        key: str | None = None,
+        header: bool | None = None,
+        id_column: str | None = None,
+        columns: list[str] | None = None,
+        block_bytes: int = DEFAULT_BLOCK_BYTES,
+    ):
+        self.input_format = input_format
+        self.key = key
+        self.header = header
+        self.id_column = id_column
+        self.columns = columns
+        self.block_bytes = block_bytes
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"ReadOptions({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ReadOptions):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
 
 
-@dataclass
 class Source:
     """An opened input: its logical shape (rows first) and a one-shot block iterator.
 
@@ -50,19 +73,69 @@ class Source:
     ``one_vector`` is set for a 1-D array, which is read as a single row.
     """
 
-    path: str
-    format: str
-    shape: tuple[int | None, ...]
-    blocks: Iterator[Block]
-    dtype: Any = None
-    columns: list[str] | None = None
-    has_ids: bool = False
-    size_bytes: int | None = None
-    one_vector: bool = False
+    __slots__ = ("path", "format", "shape", "blocks", "dtype", "columns", "has_ids", "size_bytes", "one_vector")
+
+    def __init__(
+        self,
+        path: str,
+        format: str,
+        shape: tuple[int | None, ...],
+        blocks: Iterator[Block],
+        dtype: Any = None,
+        columns: list[str] | None = None,
+        has_ids: bool = False,
+        size_bytes: int | None = None,
+        one_vector: bool = False,
+    ):
+        self.path = path
+        self.format = format
+        self.shape = shape
+        self.blocks = blocks
+        self.dtype = dtype
+        self.columns = columns
+        self.has_ids = has_ids
+        self.size_bytes = size_bytes
+        self.one_vector = one_vector
 
     @property
     def ndim(self) -> int:
         return len(self.shape)
+
+
+class CountedBlocks:
+    """The blocks of a reader that knows how many it will yield.
+
+    ``operator.length_hint`` (PEP 424) reads the count: the pipeline reads an input of
+    one block in place instead of starting a prefetch thread for it.
+    """
+
+    __slots__ = ("_blocks", "_left")
+
+    def __init__(self, blocks: Iterator[Block], count: int):
+        self._blocks = blocks
+        self._left = count
+
+    def __iter__(self) -> CountedBlocks:
+        return self
+
+    def __next__(self) -> Block:
+        block = next(self._blocks)
+        self._left = max(0, self._left - 1)
+        return block
+
+    def __length_hint__(self) -> int:
+        return self._left
+
+    def close(self) -> None:
+        """Close the reader's generator (and so its file) now, as closing it directly would."""
+        close = getattr(self._blocks, "close", None)
+        if close is not None:
+            close()
+
+
+def block_count(rows: int, step: int) -> int:
+    """How many blocks of ``step`` rows hold ``rows`` rows."""
+    return -(-rows // step)
 
 
 def rows_per_block(row_items: int, block_bytes: int) -> int:

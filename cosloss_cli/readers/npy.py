@@ -10,7 +10,6 @@ import io
 import math
 import mmap
 import sys
-import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -19,7 +18,7 @@ from numpy.lib import format as npformat
 
 from ..core import check_dtype
 from ..errors import DataError, InputUsageError
-from .base import Block, ReadOptions, Source, rows_per_block
+from .base import Block, CountedBlocks, ReadOptions, Source, block_count, rows_per_block
 from .streams import file_size, is_regular_file, open_binary, read_exactly
 
 Header = tuple[tuple[int, ...], bool, np.dtype]
@@ -50,6 +49,7 @@ def open_npy(path: str, options: ReadOptions) -> Source:
 def open_npz(path: str, options: ReadOptions) -> Source:
     """Open one array of an ``.npz`` archive (``--key``, or its only array), streamed."""
     import zipfile  # only archives need it: 10 ms off every other start
+    import zlib  # zipfile imports it anyway; a corrupt member raises zlib.error
 
     stream = open_binary(path)
     if path == "-":
@@ -143,11 +143,20 @@ def _array_source(path: str, fmt: str, array: np.ndarray, options: ReadOptions) 
         for start in range(0, shape[0], step):
             yield Block(array[start : start + step])
 
-    return Source(path, fmt, shape, blocks(), dtype=array.dtype, size_bytes=file_size(path), one_vector=one_vector)
+    return Source(
+        path,
+        fmt,
+        shape,
+        CountedBlocks(blocks(), block_count(shape[0], step)),
+        dtype=array.dtype,
+        size_bytes=file_size(path),
+        one_vector=one_vector,
+    )
 
 
-#: Map each block's pages when the window is created (on the reader thread, which runs
-#: while the blocks before it are computed) rather than one page fault at a time.
+#: Map each block's pages when the window is created (on the reader thread of an input of
+#: several blocks, which runs while the blocks before it are computed) rather than one page
+#: fault at a time.
 _MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0) if hasattr(mmap, "MAP_SHARED") else 0
 
 
@@ -181,7 +190,15 @@ def _mapped_source(
         except (OSError, ValueError) as exc:
             raise DataError(f"cannot read the array data: {exc}", path=path) from None
 
-    return Source(path, fmt, shape, blocks(), dtype=dtype, size_bytes=file_size(path), one_vector=one_vector)
+    return Source(
+        path,
+        fmt,
+        shape,
+        CountedBlocks(blocks(), block_count(shape[0], step)),
+        dtype=dtype,
+        size_bytes=file_size(path),
+        one_vector=one_vector,
+    )
 
 
 def _stream_source(
@@ -212,11 +229,21 @@ def _stream_source(
             if path != "-":
                 stream.close()
 
-    return Source(path, fmt, shape, blocks(), dtype=dtype, size_bytes=file_size(path), one_vector=one_vector)
+    return Source(
+        path,
+        fmt,
+        shape,
+        CountedBlocks(blocks(), block_count(shape[0], step)),
+        dtype=dtype,
+        size_bytes=file_size(path),
+        one_vector=one_vector,
+    )
 
 
 def _read_errors() -> tuple[type[BaseException], ...]:
     """What a failing read raises: zip errors too once an archive was opened (zlib: a corrupt member)."""
+    import zlib  # evaluated only when a read fails
+
     zipfile = sys.modules.get("zipfile")
     return (OSError, EOFError, zlib.error) + ((zipfile.BadZipFile,) if zipfile else ())
 

@@ -1,0 +1,156 @@
+"""Start-up cost: what ``cosloss compute a.npy b.npy --json`` imports and starts.
+
+The command should cost little more than importing numpy and click. These tests pin
+what was made lazy (checked in a fresh interpreter, through ``sys.modules``), that a
+one-block input is read without threads, and that the hand-written JSON header is the
+text json would write. No wall-clock assertions: timing is for bench/run.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cosloss_cli.pipeline import ComputeOptions, compute_files
+from cosloss_cli.readers import ReadOptions, open_source
+from cosloss_cli.render import header_json
+
+#: Never needed by ``compute`` of two small NPY files with ``--json``.
+NOT_FOR_SMALL_NPY_JSON = (
+    "pandas",
+    "pyarrow",
+    "rich",
+    "json",
+    "queue",
+    "zlib",
+    "zipfile",
+    "concurrent.futures",
+    "cosloss_cli.batch",
+    "cosloss_cli.progress",
+    "cosloss_cli.writers",
+)
+
+
+def _loaded_after(code: str, modules: tuple[str, ...]) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter; report which of ``modules`` it loaded, and more."""
+    script = textwrap.dedent(code) + textwrap.dedent(
+        f"""
+        import sys as _sys
+        _loaded = [m for m in {modules!r} if m in _sys.modules]
+        import json as _json  # only now: the report must not count it
+        _sys.__stderr__.write(_json.dumps({{"loaded": _loaded, "threads": started}}))
+        """
+    )
+    prelude = textwrap.dedent(
+        """
+        import threading
+        started = []
+        _start = threading.Thread.start
+        def _recording_start(self):
+            started.append(self.name)
+            _start(self)
+        threading.Thread.start = _recording_start
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", prelude + script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report: dict[str, Any] = json.loads(done.stderr.strip().splitlines()[-1])
+    report["stdout"] = done.stdout
+    return report
+
+
+@pytest.fixture(scope="module")
+def small_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("small")
+    rng = np.random.default_rng(7)
+    labels, predictions = folder / "labels.npy", folder / "predictions.npy"
+    np.save(labels, rng.standard_normal((1000, 128)).astype(np.float32))
+    np.save(predictions, rng.standard_normal((1000, 128)).astype(np.float32))
+    return labels, predictions
+
+
+def test_importing_the_cli_loads_neither_numpy_nor_dataclasses() -> None:
+    report = _loaded_after("import cosloss_cli.cli\n", ("numpy", "dataclasses", *NOT_FOR_SMALL_NPY_JSON))
+    assert report["loaded"] == []
+
+
+def test_compute_of_a_small_npy_pair_loads_little_and_starts_no_thread(small_pair: tuple[Path, Path]) -> None:
+    labels, predictions = small_pair
+    report = _loaded_after(
+        f"""
+        from cosloss_cli.cli import main
+        try:
+            main(["compute", {str(labels)!r}, {str(predictions)!r}, "--json"])
+        except SystemExit as exit:
+            assert exit.code in (0, None), exit.code
+        """,
+        NOT_FOR_SMALL_NPY_JSON,
+    )
+    assert report["loaded"] == []
+    assert report["threads"] == []
+    document = json.loads(report["stdout"])
+    assert document["count"] == 1000 and len(document["losses"]) == 1000
+
+
+def test_one_block_inputs_are_read_in_place_and_larger_ones_prefetched(
+    small_pair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def recording_start(self: threading.Thread) -> None:
+        started.append(self.name)
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", recording_start)
+    labels, predictions = map(str, small_pair)
+    one_block = compute_files(labels, predictions, ReadOptions(), ComputeOptions(axis=1))
+    assert started == []
+
+    # 100 rows of 128 float64 a block: ten blocks per input, read ahead on two reader threads.
+    several = compute_files(labels, predictions, ReadOptions(block_bytes=100 * 128 * 8), ComputeOptions(axis=1))
+    assert started.count("cosloss-reader") == 2
+    np.testing.assert_array_equal(several.losses, one_block.losses)
+
+
+@pytest.mark.parametrize(
+    ("rows", "block_rows", "blocks"), [(1000, 1000, 1), (1000, 100, 10), (1001, 100, 11), (0, 10, 0)]
+)
+def test_npy_sources_know_how_many_blocks_they_yield(tmp_path: Path, rows: int, block_rows: int, blocks: int) -> None:
+    path = tmp_path / "a.npy"
+    np.save(path, np.ones((rows, 4)))
+    source = open_source(str(path), ReadOptions(block_bytes=block_rows * 4 * 8))
+    assert operator.length_hint(source.blocks) == blocks
+    read = list(source.blocks)
+    assert len(read) == blocks and sum(len(block) for block in read) == rows
+    assert operator.length_hint(source.blocks) == 0
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"schema_version": 1, "labels": "a.npy", "predictions": "dir/b c.npy", "shape": [1000, 128], "mean": 0.25},
+        {"labels": "", "shape": [], "std": None, "min": -0.0, "max": 1e300, "median": 5e-324, "count": 10**20},
+        {"labels": 'quote".npy', "predictions": "back\\slash.npy"},
+        {"labels": "tab\there.npy", "predictions": "del\x7f.npy", "x": "\x00"},
+        {"labels": "café.npy", "predictions": "\U0001f600.npy", "z": "\udcff"},  # surrogateescape'd bytes
+        {"flag": True, "shape": [1, True], "pair": (1, 2), "n": np.int64(3).item()},
+    ],
+)
+def test_the_json_header_is_what_json_writes(header: dict[str, Any]) -> None:
+    assert header_json(header) == json.dumps(header, allow_nan=False)
+
+
+def test_a_non_finite_json_header_is_refused_as_json_refuses_it() -> None:
+    with pytest.raises(ValueError):
+        header_json({"mean": math.nan})
