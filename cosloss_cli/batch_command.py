@@ -123,7 +123,7 @@ def run_batch(labels_dir: str | None, predictions_dir: str | None, params: dict[
     task = _task(params, output_dir, include_losses)
     jobs = min(params.get("jobs") or default_jobs(), len(discovery.pairs))
     if jobs > 1:
-        task = replace(task, compute=replace(task.compute, threads=1))  # the processes use the cores
+        task = replace(task, compute=task.compute._replace(threads=1))  # the processes use the cores
 
     out = sys.stdout
 

@@ -28,13 +28,17 @@ import math
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
 
 from .errors import DataError, InputUsageError, ShapeMismatchError
+
+if TYPE_CHECKING:  # numpy.typing costs a millisecond at every start; only mypy needs it
+    from numpy.typing import ArrayLike, NDArray
+
+    Float64Array = NDArray[np.float64]
+    BoolArray = NDArray[np.bool_]
 
 #: TensorFlow's ``tf.nn.l2_normalize`` epsilon: squared norms below it are raised to it.
 DEFAULT_EPS = 1e-12
@@ -43,9 +47,6 @@ DEFAULT_EPS = 1e-12
 # squares of the entries may be subnormal, above _HUGE the sums may overflow.
 _TINY = 1e-200
 _HUGE = 1e300
-
-Float64Array = NDArray[np.float64]
-BoolArray = NDArray[np.bool_]
 
 
 def _load_native() -> Any:
@@ -68,14 +69,16 @@ def native_kernel_in_use() -> bool:
     return _native is not None
 
 
-@dataclass
-class Sums:
+class Sums(NamedTuple):
     """The three sums of a set of vector pairs, in scaled form.
 
     The true values are ``dot * scale_l * scale_p``, ``ll * scale_l**2`` and
     ``pp * scale_p**2``. A scale of 1 means "not scaled"; a scale of 0 means the
     vector is all zeros. ``nonfinite`` marks vectors with a NaN or infinity in either
     input; their sums are meaningless.
+
+    The records of this module are NamedTuples, not dataclasses: a dataclass costs
+    about a millisecond to create at every start of the command.
     """
 
     dot: Float64Array
@@ -422,11 +425,13 @@ def cosine_loss(
     return losses
 
 
-@dataclass(frozen=True)
-class Summary:
-    """Summary statistics of a set of losses (what the table and JSON report)."""
+class Summary(NamedTuple):
+    """Summary statistics of a set of losses (what the table and JSON report).
 
-    count: int
+    ``count`` is the number of losses; as a field it hides ``tuple.count``.
+    """
+
+    count: int  # type: ignore[assignment]
     mean: float
     std: float
     min: float

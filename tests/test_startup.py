@@ -38,6 +38,8 @@ NOT_FOR_SMALL_NPY_JSON = (
     "cosloss_cli.batch",
     "cosloss_cli.progress",
     "cosloss_cli.writers",
+    "dataclasses",
+    "numpy.typing",
 )
 
 
