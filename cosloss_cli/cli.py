@@ -47,8 +47,27 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
 
+def print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``, with which kernel sums the vectors (the C one is built only where a compiler was)."""
+    if not value or ctx.resilient_parsing:
+        return
+    from .core import native_kernel_in_use
+
+    kernel = "C kernel" if native_kernel_in_use() else "numpy kernel; the C kernel is not built or COSLOSS_NATIVE=0"
+    click.echo(f"cosloss, version {__version__} ({kernel})")
+    ctx.exit()
+
+
 @click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
-@click.version_option(__version__, "--version", "-V", prog_name="cosloss")
+@click.option(
+    "--version",
+    "-V",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=print_version,
+    help="Show the version and exit.",
+)
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Cosine distance loss between label and prediction vectors.

@@ -359,10 +359,16 @@ def test_zero_vector_warning_goes_to_stderr_and_quiet_hides_it(tmp_path) -> None
 # --- the program itself -----------------------------------------------------------
 
 
-def test_version_and_help_with_examples() -> None:
-    from cosloss_cli import __version__
+def test_version_says_which_kernel_sums(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cosloss_cli import __version__, core
 
-    assert run_cli(["--version"]).stdout.strip() == f"cosloss, version {__version__}"
+    monkeypatch.setattr(core, "_native", object())
+    assert run_cli(["--version"]).stdout == f"cosloss, version {__version__} (C kernel)\n"
+    monkeypatch.setattr(core, "_native", None)
+    assert run_cli(["-V"]).stdout.startswith(f"cosloss, version {__version__} (numpy kernel; ")
+
+
+def test_help_with_examples() -> None:
     help_text = run_cli(["compute", "--help"]).stdout
     assert "Examples:" in help_text and "cosloss compute labels.csv predictions.csv --axis 1" in help_text
     assert "Examples:" in run_cli(["--help"]).stdout
