@@ -258,6 +258,8 @@ def machine() -> str:
     import numpy
     import pyarrow
 
+    from cosloss_cli.core import native_kernel_in_use
+
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -274,7 +276,8 @@ def machine() -> str:
         pass
     return (
         f"{cpu}, {os.cpu_count()} cores{ram}; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}, numpy {numpy.__version__}, pyarrow {pyarrow.__version__}"
+        f"Python {platform.python_version()}, numpy {numpy.__version__}, pyarrow {pyarrow.__version__}; "
+        f"cosloss sums with {'its C kernel' if native_kernel_in_use() else 'numpy (C kernel not built)'}"
     )
 
 
