@@ -28,6 +28,7 @@ demo: $(VENV)/.installed
 test: pytest lint
 
 pytest: $(VENV)/.installed-test
+	$(BIN)/cosloss --version  # says whether the C kernel was built
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
