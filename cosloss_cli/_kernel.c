@@ -12,18 +12,21 @@
  * so a result depends only on its own vector, not on block sizes or threads.
  * Built with -ffp-contract=off, so the AVX2 and the baseline clone give the same bits.
  *
- * The module is optional: core.py falls back to numpy when it is not built.
+ * The module is optional: core.py falls back to numpy when it is not built (no
+ * compiler, or one without GCC/Clang vector extensions).
  * The GIL is released while summing, so blocks are reduced on all cores.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
 
-#if defined(__GNUC__) || defined(__clang__)
-#define HAVE_VECTORS 1
+/* GCC and Clang vector extensions; elsewhere (MSVC) the build fails, which setup.py allows:
+   cosloss then sums with numpy. */
+#if !defined(__GNUC__) && !defined(__clang__)
+#error "the cosloss kernel needs GCC or Clang vector extensions"
+#endif
 typedef double f64x4 __attribute__((vector_size(32)));
 typedef float f32x4 __attribute__((vector_size(16)));
-#endif
 
 /* An AVX2 clone next to the baseline one, chosen at load time by the CPU (gcc on x86-64 Linux). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
@@ -32,7 +35,6 @@ typedef float f32x4 __attribute__((vector_size(16)));
 #define MULTI_ARCH
 #endif
 
-#ifdef HAVE_VECTORS
 /* Macros, not functions: an inline function compiled for the baseline target would not
    be inlined into the AVX2 clone, and would pass its vectors through memory. */
 #define LOAD_f32(dst, src)                                                                           \
@@ -43,18 +45,20 @@ typedef float f32x4 __attribute__((vector_size(16)));
     } while (0)
 #define LOAD_f64(dst, src) memcpy(&(dst), (src), sizeof(dst))
 #define LANES_SUM(a, b) ((((a)[0] + (b)[0]) + ((a)[1] + (b)[1])) + (((a)[2] + (b)[2]) + ((a)[3] + (b)[3])))
-#endif
+
+/* The signature every kernel shares (kernel_fn below). */
+#define KERNEL(NAME)                                                                                 \
+    MULTI_ARCH static void NAME(const char *a_rows, const char *b_rows, Py_ssize_t rows,            \
+                                Py_ssize_t width, Py_ssize_t astride, Py_ssize_t bstride,            \
+                                double *restrict dot, double *restrict ll, double *restrict pp)
 
 /*
  * ROWS(name, TA, TB): for each row i, dot[i], ll[i], pp[i] = sum a*b, a*a, b*b over
  * the row's `width` entries. Rows of a and b start `astride`/`bstride` bytes apart;
  * entries within a row are contiguous.
  */
-#ifdef HAVE_VECTORS
 #define ROWS(NAME, TA, TB)                                                                            \
-    MULTI_ARCH static void NAME(const char *a_rows, const char *b_rows, Py_ssize_t rows,            \
-                                Py_ssize_t width, Py_ssize_t astride, Py_ssize_t bstride,            \
-                                double *restrict dot, double *restrict ll, double *restrict pp)       \
+    KERNEL(NAME)                                                                                     \
     {                                                                                                \
         for (Py_ssize_t i = 0; i < rows; i++) {                                                      \
             const TA *a = (const TA *)(a_rows + i * astride);                                        \
@@ -86,27 +90,6 @@ typedef float f32x4 __attribute__((vector_size(16)));
             pp[i] = LANES_SUM(y0, y1) + yt;                                                          \
         }                                                                                            \
     }
-#else
-#define ROWS(NAME, TA, TB)                                                                            \
-    static void NAME(const char *a_rows, const char *b_rows, Py_ssize_t rows, Py_ssize_t width,      \
-                     Py_ssize_t astride, Py_ssize_t bstride, double *dot, double *ll, double *pp)    \
-    {                                                                                                \
-        for (Py_ssize_t i = 0; i < rows; i++) {                                                      \
-            const TA *a = (const TA *)(a_rows + i * astride);                                        \
-            const TB *b = (const TB *)(b_rows + i * bstride);                                        \
-            double d = 0.0, x = 0.0, y = 0.0;                                                        \
-            for (Py_ssize_t j = 0; j < width; j++) {                                                 \
-                double u = (double)a[j], v = (double)b[j];                                           \
-                d += u * v;                                                                          \
-                x += u * u;                                                                          \
-                y += v * v;                                                                          \
-            }                                                                                        \
-            dot[i] = d;                                                                              \
-            ll[i] = x;                                                                               \
-            pp[i] = y;                                                                               \
-        }                                                                                            \
-    }
-#endif
 
 /*
  * COLUMNS(name, TA, TB): dot[j], ll[j], pp[j] += sum over rows of a*b, a*a, b*b in
@@ -114,9 +97,7 @@ typedef float f32x4 __attribute__((vector_size(16)));
  * any sum: each column is summed row after row.
  */
 #define COLUMNS(NAME, TA, TB)                                                                         \
-    MULTI_ARCH static void NAME(const char *a_rows, const char *b_rows, Py_ssize_t rows,            \
-                                Py_ssize_t width, Py_ssize_t astride, Py_ssize_t bstride,            \
-                                double *restrict dot, double *restrict ll, double *restrict pp)       \
+    KERNEL(NAME)                                                                                     \
     {                                                                                                \
         for (Py_ssize_t i = 0; i < rows; i++) {                                                      \
             const TA *a = (const TA *)(a_rows + i * astride);                                        \

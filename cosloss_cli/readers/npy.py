@@ -135,6 +135,14 @@ def _layout(file_shape: tuple[int, ...], options: ReadOptions) -> tuple[tuple[in
     return shape, one_vector, row_items, rows_per_block(row_items, options.block_bytes)
 
 
+def _source(
+    path: str, fmt: str, shape: tuple[int, ...], step: int, blocks: Iterator[Block], dtype: np.dtype, one_vector: bool
+) -> Source:
+    """The Source of an array read ``step`` rows at a time (it knows its block count)."""
+    counted = CountedBlocks(blocks, block_count(shape[0], step))
+    return Source(path, fmt, shape, counted, dtype=dtype, size_bytes=file_size(path), one_vector=one_vector)
+
+
 def _array_source(path: str, fmt: str, array: np.ndarray, options: ReadOptions) -> Source:
     shape, one_vector, _, step = _layout(tuple(array.shape), options)
     array = array.reshape(shape)
@@ -143,15 +151,7 @@ def _array_source(path: str, fmt: str, array: np.ndarray, options: ReadOptions) 
         for start in range(0, shape[0], step):
             yield Block(array[start : start + step])
 
-    return Source(
-        path,
-        fmt,
-        shape,
-        CountedBlocks(blocks(), block_count(shape[0], step)),
-        dtype=array.dtype,
-        size_bytes=file_size(path),
-        one_vector=one_vector,
-    )
+    return _source(path, fmt, shape, step, blocks(), array.dtype, one_vector)
 
 
 #: Map each block's pages when the window is created (on the reader thread of an input of
@@ -190,15 +190,7 @@ def _mapped_source(
         except (OSError, ValueError) as exc:
             raise DataError(f"cannot read the array data: {exc}", path=path) from None
 
-    return Source(
-        path,
-        fmt,
-        shape,
-        CountedBlocks(blocks(), block_count(shape[0], step)),
-        dtype=dtype,
-        size_bytes=file_size(path),
-        one_vector=one_vector,
-    )
+    return _source(path, fmt, shape, step, blocks(), dtype, one_vector)
 
 
 def _stream_source(
@@ -229,15 +221,7 @@ def _stream_source(
             if path != "-":
                 stream.close()
 
-    return Source(
-        path,
-        fmt,
-        shape,
-        CountedBlocks(blocks(), block_count(shape[0], step)),
-        dtype=dtype,
-        size_bytes=file_size(path),
-        one_vector=one_vector,
-    )
+    return _source(path, fmt, shape, step, blocks(), dtype, one_vector)
 
 
 def _read_errors() -> tuple[type[BaseException], ...]:
