@@ -154,17 +154,27 @@ def _float_blocks(rows: int, dim: int, seed: int, noise: bool, chunk: int = 50_0
         yield block
 
 
+def _file_pair(folder: Path, stem: str, write: Callable[[Path, bool], None]) -> tuple[str, str]:
+    """The labels and predictions files ``{stem}_labels.*``/``{stem}_predictions.*``.
+
+    ``write(path, noise)`` makes each one that is not there yet (``--data-dir`` keeps
+    them between runs); the predictions are the labels' values plus noise.
+    """
+    paths = []
+    for name, noise in (("labels", False), ("predictions", True)):
+        path = folder / stem.replace("*", name)
+        if not path.exists():
+            write(path, noise)
+        paths.append(str(path))
+    return paths[0], paths[1]
+
+
 def make_parquet(folder: Path, rows: int, dim: int, layout: str) -> tuple[str, str]:
     """Parquet with one fixed_size_list<float32>[dim] column ``v``, or ``dim`` float32 columns."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    paths = []
-    for name, noise in (("labels", False), ("predictions", True)):
-        path = folder / f"parquet_{layout}_{name}.parquet"
-        paths.append(str(path))
-        if path.exists():
-            continue
+    def write(path: Path, noise: bool) -> None:
         writer = None
         for block in _float_blocks(rows, dim, seed=2, noise=noise):
             if layout == "list":
@@ -177,23 +187,20 @@ def make_parquet(folder: Path, rows: int, dim: int, layout: str) -> tuple[str, s
             writer.write_table(table)
         assert writer is not None
         writer.close()
-    return paths[0], paths[1]
+
+    return _file_pair(folder, f"parquet_{layout}_*.parquet", write)
 
 
 def make_csv(folder: Path, rows: int, dim: int) -> tuple[str, str]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    paths = []
-    for name, noise in (("labels", False), ("predictions", True)):
-        path = folder / f"csv_{name}.csv"
-        paths.append(str(path))
-        if path.exists():
-            continue
+    def write(path: Path, noise: bool) -> None:
         with pacsv.CSVWriter(path, pa.schema([(f"f{i}", pa.float32()) for i in range(dim)])) as writer:
             for block in _float_blocks(rows, dim, seed=3, noise=noise, chunk=10_000):
                 writer.write_table(pa.table({f"f{i}": block[:, i] for i in range(dim)}))
-    return paths[0], paths[1]
+
+    return _file_pair(folder, "csv_*.csv", write)
 
 
 # ---------------------------------------------------------------- running
