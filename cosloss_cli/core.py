@@ -19,7 +19,8 @@ recomputed scaled by their largest magnitude, so the sums are stored as
 Speed: the sums of float32/float64 rows come from a small C kernel
 (``_kernel.c``) that reads each value once; without it (no compiler at install
 time, or ``COSLOSS_NATIVE=0``) the same sums come from numpy, about twice as slow.
-The two differ only in the order of float64 additions (~1e-16 relative).
+The two differ only in the order of the float64 additions, so a sum may differ
+in its last bits.
 """
 
 from __future__ import annotations
