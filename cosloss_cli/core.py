@@ -226,15 +226,6 @@ def _chunk_buffers(size: int) -> tuple[Float64Array, Float64Array]:
     return buffers
 
 
-def _row_dot(a: Float64Array, b: Float64Array, out: Float64Array) -> None:
-    """``out[i] = sum(a[i] * b[i])`` in float64, summed in einsum's order.
-
-    ``np.vecdot`` (numpy 2) is ~20% faster here but sums in another order, which moves
-    the last digit of results that the documentation and golden files print in full.
-    """
-    np.einsum("ij,ij->i", a, b, out=out)
-
-
 def _float64_chunks(
     labels: np.ndarray, predictions: np.ndarray
 ) -> Iterator[tuple[int, int, Float64Array, Float64Array]]:
@@ -273,50 +264,62 @@ def _native_ready(array: np.ndarray) -> bool:
 
 
 def _row_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array, ...]:
-    """The three sums of each row of two 2-D arrays, shaped (rows, 1).
-
-    The C kernel reads row-major float32/float64 blocks (NPY) in place; other blocks
-    (column-major from Parquet and CSV, other dtypes) go through cache-sized float64
-    chunks first.
-    """
+    """The three sums of each row of two 2-D arrays, shaped (rows, 1)."""
     rows = labels.shape[0]
-    dot = np.empty(rows, dtype=np.float64)
-    ll = np.empty(rows, dtype=np.float64)
-    pp = np.empty(rows, dtype=np.float64)
-    if _native is not None and _native_ready(labels) and _native_ready(predictions):
-        _native.row_sums(labels, predictions, dot, ll, pp)
-    else:
-        for start, stop, lc, pc in _float64_chunks(labels, predictions):
-            if _native is not None:
-                _native.row_sums(lc, pc, dot[start:stop], ll[start:stop], pp[start:stop])
-            else:
-                _row_dot(lc, pc, dot[start:stop])
-                _row_dot(lc, lc, ll[start:stop])
-                _row_dot(pc, pc, pp[start:stop])
+    dot, ll, pp = (np.empty(rows, dtype=np.float64) for _ in range(3))
+    _run_kernel("row_sums", labels, predictions, (dot, ll, pp))
     return dot.reshape(rows, 1), ll.reshape(rows, 1), pp.reshape(rows, 1)
 
 
 def _column_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array, ...]:
-    """The three sums of each column of two 2-D arrays (``axis=0``), shaped (1, columns).
-
-    As for rows: the C kernel reads row-major blocks in place, other blocks are
-    converted in cache-sized chunks whose column sums are added.
-    """
+    """The three sums of each column of two 2-D arrays (``axis=0``), shaped (1, columns)."""
     width = labels.shape[1]
-    dot = np.zeros(width, dtype=np.float64)
-    ll = np.zeros(width, dtype=np.float64)
-    pp = np.zeros(width, dtype=np.float64)
-    if _native is not None and _native_ready(labels) and _native_ready(predictions):
-        _native.column_sums(labels, predictions, dot, ll, pp)
-    else:
-        for _, _, lc, pc in _float64_chunks(labels, predictions):
-            if _native is not None:
-                _native.column_sums(lc, pc, dot, ll, pp)
-            else:
-                dot += np.einsum("ij,ij->j", lc, pc)
-                ll += np.einsum("ij,ij->j", lc, lc)
-                pp += np.einsum("ij,ij->j", pc, pc)
+    dot, ll, pp = (np.zeros(width, dtype=np.float64) for _ in range(3))
+    _run_kernel("column_sums", labels, predictions, (dot, ll, pp))
     return dot.reshape(1, width), ll.reshape(1, width), pp.reshape(1, width)
+
+
+def _run_kernel(
+    name: Literal["row_sums", "column_sums"],
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    out: tuple[Float64Array, Float64Array, Float64Array],
+) -> None:
+    """Fill ``out`` (dot, ll, pp) with the C kernel ``name`` or its numpy twin.
+
+    The C kernel reads row-major float32/float64 blocks (NPY) in place; other blocks
+    (column-major from Parquet and CSV, other dtypes), and every block on the numpy
+    path, go through cache-sized float64 chunks first. Row sums go to each chunk's
+    rows of ``out``; column sums of the chunks add up in ``out``.
+    """
+    native = getattr(_native, name, None)
+    if native is not None and _native_ready(labels) and _native_ready(predictions):
+        native(labels, predictions, *out)
+        return
+    kernel = native or _NUMPY_KERNELS[name]
+    for start, stop, lc, pc in _float64_chunks(labels, predictions):
+        kernel(lc, pc, *(o[start:stop] for o in out) if name == "row_sums" else out)
+
+
+def _numpy_row_sums(a: Float64Array, b: Float64Array, dot: Float64Array, ll: Float64Array, pp: Float64Array) -> None:
+    """The numpy twin of the C kernel's ``row_sums``, on float64 chunks.
+
+    einsum, not ``np.vecdot`` (numpy 2): vecdot is ~20% faster on one thread, but did
+    not get faster on two here, so blocks would no longer be reduced on both cores.
+    """
+    np.einsum("ij,ij->i", a, b, out=dot)
+    np.einsum("ij,ij->i", a, a, out=ll)
+    np.einsum("ij,ij->i", b, b, out=pp)
+
+
+def _numpy_column_sums(a: Float64Array, b: Float64Array, dot: Float64Array, ll: Float64Array, pp: Float64Array) -> None:
+    """The numpy twin of the C kernel's ``column_sums``: adds each column's sums of a float64 chunk."""
+    dot += np.einsum("ij,ij->j", a, b)
+    ll += np.einsum("ij,ij->j", a, a)
+    pp += np.einsum("ij,ij->j", b, b)
+
+
+_NUMPY_KERNELS = {"row_sums": _numpy_row_sums, "column_sums": _numpy_column_sums}
 
 
 def _as_float64_3d(array: np.ndarray, axis: int) -> Float64Array:
