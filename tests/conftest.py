@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, settings
 
 from cosloss_cli.cli import cli
 from cosloss_cli.terminal import Environment
@@ -45,6 +46,22 @@ class GoldenCase:
     @property
     def axis(self) -> int:
         return int(self.expected["axis"])
+
+
+def property_settings(default_examples: int) -> settings:
+    """Hypothesis settings of the property and fuzz tests.
+
+    ``COSLOSS_FUZZ_EXAMPLES`` sets the examples per test (``make fuzz`` sets 5000). Runs
+    of the default size are derandomized, so CI is reproducible; larger runs explore.
+    """
+    examples = int(os.environ.get("COSLOSS_FUZZ_EXAMPLES", str(default_examples)))
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        derandomize=examples <= max(default_examples, 100),
+        database=None,
+    )
 
 
 @pytest.fixture(scope="module", params=["native", "numpy"])

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -20,12 +19,10 @@ from cosloss_cli.core import (
 )
 from cosloss_cli.errors import DataError, InputUsageError, ShapeMismatchError
 
-from .conftest import GoldenCase, golden_cases
+from .conftest import GoldenCase, golden_cases, property_settings
 
 #: Every test here runs on the C kernel and on the numpy fallback.
 pytestmark = pytest.mark.usefixtures("each_kernel")
-
-EXAMPLES = int(os.environ.get("COSLOSS_FUZZ_EXAMPLES", "150"))
 
 
 def reference(labels: np.ndarray, predictions: np.ndarray, axis: int, eps: float = DEFAULT_EPS) -> np.ndarray:
@@ -189,7 +186,7 @@ def array_pairs(draw: st.DrawFn, dtypes=(np.float64, np.float32, np.float16, np.
     return labels, predictions, axis
 
 
-settings_fast = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings_fast = property_settings(150)
 
 
 @settings_fast

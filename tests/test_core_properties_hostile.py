@@ -7,27 +7,21 @@ taken once, on the ratio ``cos^2`` (which lies in [0, 1] whatever the magnitudes
 from __future__ import annotations
 
 import math
-import os
 from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cosloss_cli.core import DEFAULT_EPS, Sums, block_sums, cosine_loss, losses_from_sums, summarize
 
+from .conftest import property_settings
+
 #: Every test here runs on the C kernel and on the numpy fallback.
 pytestmark = pytest.mark.usefixtures("each_kernel")
 
-EXAMPLES = int(os.environ.get("COSLOSS_FUZZ_EXAMPLES", "60"))
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    derandomize=EXAMPLES <= 100,
-    database=None,
-)
+PROPERTY = property_settings(60)
 
 
 def exact_pair_loss(lv: np.ndarray, pv: np.ndarray, eps: float) -> float:

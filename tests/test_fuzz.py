@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import os
 import re
 import tempfile
 import zipfile
@@ -25,24 +24,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cosloss_cli.errors import CoslossError
 from cosloss_cli.pipeline import ComputeOptions, compute_files
 from cosloss_cli.readers import ReadOptions, open_source
 
+from .conftest import property_settings
+
 # An "Exception ignored in ..." report (a callback failing inside pyarrow) would reach the user's stderr.
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 
-EXAMPLES = int(os.environ.get("COSLOSS_FUZZ_EXAMPLES", "50"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    derandomize=EXAMPLES <= 100,  # CI runs are reproducible; make fuzz explores
-    database=None,
-)
+FUZZ = property_settings(50)
 OPTIONS = ComputeOptions(nan_policy="propagate", threads=2)
 
 # ---------------------------------------------------------------- strategies

@@ -15,22 +15,17 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cosloss_cli import core
 
+from .conftest import property_settings
+
 native = core._native
 pytestmark = pytest.mark.skipif(native is None, reason="the C kernel is not built here (no C compiler at install)")
 
-EXAMPLES = int(os.environ.get("COSLOSS_FUZZ_EXAMPLES", "150"))
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-    derandomize=EXAMPLES <= 150,
-    database=None,
-)
+PROPERTY = property_settings(150)
 DTYPES = (np.float32, np.float64)
 
 
