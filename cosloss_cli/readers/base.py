@@ -1,13 +1,13 @@
 """What every reader gives the pipeline: a shape and an iterator of row blocks.
 
-These are plain classes rather than dataclasses: creating a dataclass costs about a
-millisecond at import, and every command imports this module.
+These are NamedTuples and a plain class rather than dataclasses: creating a dataclass
+costs about a millisecond at import, and every command imports this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,67 +35,33 @@ class Block:
         return Block(self.values[start:stop], ids)
 
 
-class ReadOptions:
+class ReadOptions(NamedTuple):
     """How to read one input file; the CLI fills it from the shared input options."""
 
-    __slots__ = ("input_format", "key", "header", "id_column", "columns", "block_bytes")
-
-    def __init__(
-        self,
-        input_format: str | None = None,
-        key: str | None = None,
-        header: bool | None = None,
-        id_column: str | None = None,
-        columns: list[str] | None = None,
-        block_bytes: int = DEFAULT_BLOCK_BYTES,
-    ):
-        self.input_format = input_format
-        self.key = key
-        self.header = header
-        self.id_column = id_column
-        self.columns = columns
-        self.block_bytes = block_bytes
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"ReadOptions({fields})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ReadOptions):
-            return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+    input_format: str | None = None
+    key: str | None = None
+    header: bool | None = None
+    id_column: str | None = None
+    columns: list[str] | None = None
+    block_bytes: int = DEFAULT_BLOCK_BYTES
 
 
-class Source:
+class Source(NamedTuple):
     """An opened input: its logical shape (rows first) and a one-shot block iterator.
 
     ``shape[0]`` is ``None`` when the row count is only known at the end (CSV).
     ``one_vector`` is set for a 1-D array, which is read as a single row.
     """
 
-    __slots__ = ("path", "format", "shape", "blocks", "dtype", "columns", "has_ids", "size_bytes", "one_vector")
-
-    def __init__(
-        self,
-        path: str,
-        format: str,
-        shape: tuple[int | None, ...],
-        blocks: Iterator[Block],
-        dtype: Any = None,
-        columns: list[str] | None = None,
-        has_ids: bool = False,
-        size_bytes: int | None = None,
-        one_vector: bool = False,
-    ):
-        self.path = path
-        self.format = format
-        self.shape = shape
-        self.blocks = blocks
-        self.dtype = dtype
-        self.columns = columns
-        self.has_ids = has_ids
-        self.size_bytes = size_bytes
-        self.one_vector = one_vector
+    path: str
+    format: str
+    shape: tuple[int | None, ...]
+    blocks: Iterator[Block]
+    dtype: Any = None
+    columns: list[str] | None = None
+    has_ids: bool = False
+    size_bytes: int | None = None
+    one_vector: bool = False
 
     @property
     def ndim(self) -> int:
