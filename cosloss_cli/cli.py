@@ -247,19 +247,17 @@ def compute(ctx: click.Context, /, labels: str, predictions: str, **params: Any)
 
 def run_compute(labels: str, predictions: str, params: dict[str, Any], env: Environment) -> bool:
     """The body of ``compute``; returns whether ``--fail-above`` was exceeded."""
-    from .pipeline import compute_sources
-    from .readers import open_source
+    from .pipeline import compute_sources, open_pair
 
     output = params.get("output")
     if output:
         from .writers import output_format_for
 
         output_format_for(output)
-    if labels == predictions == "-":
-        raise InputUsageError("only one of the two inputs can be stdin ('-')")
     label_options = read_options_for("labels", params)
-    label_source = open_source(labels, label_options)
-    prediction_source = open_source(predictions, read_options_for("predictions", params))
+    label_source, prediction_source = open_pair(
+        labels, predictions, label_options, read_options_for("predictions", params)
+    )
     bar: AbstractContextManager[Callable[[int], None] | None] = nullcontext()
     if env.stderr_isatty and not params["quiet"]:
         from .progress import MIN_BYTES_FOR_PROGRESS, row_progress  # a bar is only ever drawn on a terminal

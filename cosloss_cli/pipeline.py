@@ -94,12 +94,17 @@ def compute_files(
     for the predictions (e.g. another ``--predictions-format``).
     """
     read_options = read_options or ReadOptions()
-    options = options or ComputeOptions()
+    label_source, prediction_source = open_pair(labels, predictions, read_options, prediction_read_options)
+    return compute_sources(label_source, prediction_source, options or ComputeOptions(), progress, read_options)
+
+
+def open_pair(
+    labels: str, predictions: str, read_options: ReadOptions, prediction_read_options: ReadOptions | None = None
+) -> tuple[Source, Source]:
+    """Open both inputs (``-`` for stdin on one side), as :func:`compute_files` reads them."""
     if labels == predictions == "-":
         raise InputUsageError("only one of the two inputs can be stdin ('-')")
-    label_source = open_source(labels, read_options)
-    prediction_source = open_source(predictions, prediction_read_options or read_options)
-    return compute_sources(label_source, prediction_source, options, progress, read_options)
+    return open_source(labels, read_options), open_source(predictions, prediction_read_options or read_options)
 
 
 def compute_sources(
