@@ -227,7 +227,7 @@ def write_csv(result: LossResult, out: TextIO) -> None:
     else:
         writer.writerow(["index", "loss"])
     for index, ident, loss in iter_rows(result):
-        text = repr(loss) if math.isfinite(loss) else ("nan" if math.isnan(loss) else repr(loss))
+        text = repr(loss)  # full precision; nan, inf and -inf as Python spells them
         if result.ids is not None:
             writer.writerow([ident, text])
         elif nd:
