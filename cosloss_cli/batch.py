@@ -1,6 +1,6 @@
 """Many pairs of files at once: pair discovery, manifests and the parallel runner.
 
-No click and no terminal here: the ``batch`` command (:mod:`cosloss_cli.batch_command`)
+No click and no terminal here: the ``batch`` command (:mod:`cosloss_cli.cli.batch`)
 turns what this module returns into output. Each pair goes through the same
 :func:`~cosloss_cli.pipeline.compute_files` as ``compute``; a pair that fails is
 recorded with its message and the others still run.

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import click
 
-from .batch import (
+from ..batch import (
     MAX_LISTED,
     OUTPUT_DIR_FORMATS,
     BatchRunner,
@@ -26,7 +26,11 @@ from .batch import (
     overall,
     read_manifest,
 )
-from .cli import (
+from ..errors import DataError, InputUsageError, OutputError
+from ..options import CONTEXT_SETTINGS, common_options, compute_options, format_options, input_options
+from ..status import ExitStatus
+from ..terminal import Environment
+from .edge import (
     Terminated,
     check_threshold,
     chosen_format,
@@ -37,10 +41,6 @@ from .cli import (
     warn,
     warn_counts,
 )
-from .errors import DataError, InputUsageError, OutputError
-from .options import CONTEXT_SETTINGS, common_options, compute_options, format_options, input_options
-from .status import ExitStatus
-from .terminal import Environment
 
 
 @click.command("batch", context_settings=CONTEXT_SETTINGS)
@@ -127,13 +127,13 @@ def run_batch(labels_dir: str | None, predictions_dir: str | None, params: dict[
 
     out = sys.stdout
 
-    from .progress import pair_progress
+    from ..progress import pair_progress
 
     with pair_progress(env.stderr_isatty and not quiet, len(discovery.pairs)) as advance:
 
         def on_result(result: PairResult) -> None:
             if fmt == "ndjson":
-                from .batch_render import write_pair_line
+                from ..batch_render import write_pair_line
 
                 write_pair_line(result, out, include_losses=include_losses, with_output=bool(output_dir))
             if advance is not None:
@@ -267,8 +267,8 @@ def _render(
     env: Environment,
     include_losses: bool,
 ) -> None:
-    from . import batch_render
-    from .terminal import terminal_width
+    from .. import batch_render
+    from ..terminal import terminal_width
 
     out = sys.stdout
     with_output = bool(params.get("output_dir"))
