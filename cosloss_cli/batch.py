@@ -26,7 +26,7 @@ import posixpath
 import signal
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .errors import CoslossError, DataError, InputUsageError, OutputError
 from .readers.formats import format_extension, strip_format_extension
@@ -40,8 +40,7 @@ if TYPE_CHECKING:  # numpy, pyarrow, the pipeline and the process pool load when
     from .pipeline import ComputeOptions
     from .readers import ReadOptions
 
-#: ``--output-format`` choices of ``--output-dir``, and the writer format of each.
-OUTPUT_DIR_FORMATS = {"csv": "csv", "parquet": "parquet", "npy": "npy", "jsonl": "ndjson"}
+from .output import OUTPUT_DIR_FORMATS
 
 #: Unmatched files listed one by one in warnings before "... and N more".
 MAX_LISTED = 10
@@ -249,8 +248,7 @@ def _check_inside(output_dir: str, target: str) -> None:
 # --------------------------------------------------------------------------- one pair
 
 
-@dataclass(frozen=True)
-class PairTask:
+class PairTask(NamedTuple):
     """What every pair is computed with (picklable, sent to the workers)."""
 
     label_options: ReadOptions
@@ -370,6 +368,14 @@ def overall(results: Iterable[PairResult], total_pairs: int) -> Overall:
         zero_vectors=sum(result.summary.zero_vectors for result in good if result.summary is not None),
         omitted=sum(result.summary.omitted for result in good if result.summary is not None),
     )
+
+
+class Report(NamedTuple):
+    """A finished batch, as the writers of :data:`~cosloss_cli.output.BATCH_WRITERS` take it."""
+
+    results: list[PairResult]
+    overall: Overall
+    discovery: Discovery
 
 
 # --------------------------------------------------------------------------- runner

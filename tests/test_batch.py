@@ -17,6 +17,7 @@ import pytest
 
 from cosloss_cli.batch import discover_pairs, is_safe_name, read_manifest
 from cosloss_cli.errors import DataError
+from cosloss_cli.status import ExitStatus
 
 from .conftest import EXECUTABLE, ROOT, TERMINAL, assert_same_json, run_cli
 
@@ -330,6 +331,21 @@ def test_ndjson_with_losses(tmp_path, tree):
     result = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-f", "ndjson", "--losses"])
     objects = {obj["name"]: obj for obj in map(json.loads, result.stdout.splitlines())}
     np.testing.assert_allclose(objects["b"]["losses"], reference_losses(*tree["b"]), atol=1e-12)
+
+
+@pytest.mark.parametrize(("flag", "has_losses"), [([], False), (["--losses"], True), (["--no-losses"], False)])
+def test_losses_flag_both_spellings(tmp_path, tree, flag, has_losses):
+    result = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "--json", *flag])
+    pairs = {obj["name"]: obj for obj in json.loads(result.stdout)["pairs"]}
+    assert ("losses" in pairs["b"]) is has_losses
+    assert pairs["b"]["mean"] == pytest.approx(reference_losses(*tree["b"]).mean(), abs=1e-12)
+
+
+@pytest.mark.parametrize("order", [["--json", "-f", "ndjson"], ["-f", "csv", "--json"]])
+def test_json_with_another_format_is_a_usage_error(tmp_path, tree, order):
+    result = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), *order])
+    assert result.exit_code == ExitStatus.USAGE_ERROR
+    assert "--json and --format" in result.stderr and result.stdout == ""
 
 
 def test_csv_one_row_per_pair(tmp_path, tree):

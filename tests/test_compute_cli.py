@@ -14,6 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cosloss_cli.status import ExitStatus
+
 from .conftest import PIPED, ROOT, TERMINAL, GoldenCase, golden_cases, run_cli, run_executable
 
 SEED_LABELS = str(ROOT / "sample_data" / "labels.csv")
@@ -464,3 +466,26 @@ def test_csv_parse_error_on_stdin_says_where_the_reading_stopped(tmp_path) -> No
     assert result.exit_code == 1
     after = int(result.stderr.split("after data row ")[1].split(":")[0])
     assert 0 < after <= rows
+
+
+# --- output options ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "order", [["--json", "--format", "csv"], ["--format", "csv", "--json"], ["-f", "table", "--json"]]
+)
+def test_json_with_another_format_is_a_usage_error(order: list[str]) -> None:
+    result = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "1", *order])
+    assert result.exit_code == ExitStatus.USAGE_ERROR
+    assert "--json and --format" in result.stderr and result.stdout == ""
+
+
+def test_json_with_format_json_is_fine() -> None:
+    assert as_json(run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "1", "--json", "-f", "json"]))
+
+
+@pytest.mark.parametrize(("flag", "has_losses"), [([], True), (["--losses"], True), (["--no-losses"], False)])
+def test_losses_flag_both_spellings(flag: list[str], has_losses: bool) -> None:
+    doc = as_json(run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "1", "--json", *flag]))
+    assert ("losses" in doc) is has_losses
+    assert doc["mean"] == pytest.approx(SEED_MEAN, rel=1e-12)

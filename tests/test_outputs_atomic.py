@@ -69,8 +69,8 @@ def test_failure_mid_write_keeps_the_older_file(tmp_path, pair, ext, monkeypatch
         raise Boom(28, "No space left on device")
 
     for name in ("write_csv", "write_json", "write_ndjson"):
-        monkeypatch.setattr(f"cosloss_cli.render.{name}", lambda result, text, **kw: explode(text.buffer))
-    monkeypatch.setattr(writers, "_write_parquet", explode)
+        monkeypatch.setattr(f"cosloss_cli.render.{name}", lambda result, text, *a, **kw: explode(text.buffer))
+    monkeypatch.setattr(writers, "write_parquet", lambda result, handle, *a: explode(handle))
     monkeypatch.setattr(writers.np, "save", lambda handle, *a, **k: explode(handle))
     result = run_cli(["compute", *pair, "--json", "-o", str(old)])
     assert_error_line(result, 1, str(old), "cannot write", "No space left on device")
@@ -81,7 +81,7 @@ def test_failure_mid_write_keeps_the_older_file(tmp_path, pair, ext, monkeypatch
 def test_ctrl_c_inside_the_writer(tmp_path, pair, monkeypatch):
     old, before = good_old_file(tmp_path, "csv")
 
-    def interrupted(result, text, **kwargs):
+    def interrupted(result, text, *args, **kwargs):
         text.write("index,loss\n0,0.1\n")
         text.flush()
         raise KeyboardInterrupt
@@ -211,7 +211,7 @@ def test_sigterm_inside_the_writer(tmp_path, pair, monkeypatch):
 
     old, before = good_old_file(tmp_path, "json")
 
-    def terminated(result, text, **kwargs):
+    def terminated(result, text, *args, **kwargs):
         text.write('{"schema_version": 1, "losses": [0.1')
         raise Terminated
 

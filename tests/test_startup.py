@@ -2,14 +2,13 @@
 
 The command should cost little more than importing numpy and click. These tests pin
 what was made lazy (checked in a fresh interpreter, through ``sys.modules``), that a
-one-block input is read without threads, and that the hand-written JSON header is the
-text json would write. No wall-clock assertions: timing is for bench/run.py.
+one-block input is read without threads. No wall-clock assertions: timing is for
+bench/run.py.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import operator
 import subprocess
 import sys
@@ -23,14 +22,12 @@ import pytest
 
 from cosloss_cli.pipeline import ComputeOptions, compute_files
 from cosloss_cli.readers import ReadOptions, open_source
-from cosloss_cli.render import header_json
 
 #: Never needed by ``compute`` of two small NPY files with ``--json``.
 NOT_FOR_SMALL_NPY_JSON = (
     "pandas",
     "pyarrow",
     "rich",
-    "json",
     "queue",
     "zlib",
     "zipfile",
@@ -136,23 +133,3 @@ def test_npy_sources_know_how_many_blocks_they_yield(tmp_path: Path, rows: int, 
     read = list(source.blocks)
     assert len(read) == blocks and sum(len(block) for block in read) == rows
     assert operator.length_hint(source.blocks) == 0
-
-
-@pytest.mark.parametrize(
-    "header",
-    [
-        {"schema_version": 1, "labels": "a.npy", "predictions": "dir/b c.npy", "shape": [1000, 128], "mean": 0.25},
-        {"labels": "", "shape": [], "std": None, "min": -0.0, "max": 1e300, "median": 5e-324, "count": 10**20},
-        {"labels": 'quote".npy', "predictions": "back\\slash.npy"},
-        {"labels": "tab\there.npy", "predictions": "del\x7f.npy", "x": "\x00"},
-        {"labels": "café.npy", "predictions": "\U0001f600.npy", "z": "\udcff"},  # surrogateescape'd bytes
-        {"flag": True, "shape": [1, True], "pair": (1, 2), "n": np.int64(3).item()},
-    ],
-)
-def test_the_json_header_is_what_json_writes(header: dict[str, Any]) -> None:
-    assert header_json(header) == json.dumps(header, allow_nan=False)
-
-
-def test_a_non_finite_json_header_is_refused_as_json_refuses_it() -> None:
-    with pytest.raises(ValueError):
-        header_json({"mean": math.nan})
