@@ -26,14 +26,14 @@ RESULT_WRITERS = {
 #: How a whole batch report is written at the end. NDJSON lines were written as each pair
 #: finished (:data:`PAIR_WRITERS`), so nothing is left to write then.
 BATCH_WRITERS = {
-    "table": "cosloss_cli.batch_render:render_table",
-    "json": "cosloss_cli.batch_render:write_json",
-    "ndjson": "cosloss_cli.batch_render:write_nothing_more",
-    "csv": "cosloss_cli.batch_render:write_csv",
+    "table": "cosloss_cli.batch.render:render_table",
+    "json": "cosloss_cli.batch.render:write_json",
+    "ndjson": "cosloss_cli.batch.render:write_nothing_more",
+    "csv": "cosloss_cli.batch.render:write_csv",
 }
 
 #: How one finished pair of a batch is written the moment it finishes (formats that stream).
-PAIR_WRITERS = {"ndjson": "cosloss_cli.batch_render:write_pair_line"}
+PAIR_WRITERS = {"ndjson": "cosloss_cli.batch.render:write_pair_line"}
 
 #: Per-vector loss files (``--output``, ``--output-dir``): the text formats of a result, and binary ones.
 FILE_WRITERS = {

@@ -148,6 +148,20 @@ def test_hidden_files_skipped_and_symlinked_folders_not_followed(tmp_path, tree)
     assert [p["name"] for p in doc["pairs"]] == ["a", "b", "sub/c", "sub/deeper/d"]
 
 
+def test_pairs_are_in_natural_order_in_table_json_and_csv(tmp_path):
+    names = ["m/10", "m/5", "m/1", "m/a2", "m/a10"]
+    pairs = {name: make_pair(tmp_path, name, ".npy", ".npy", rows=2, seed=i) for i, name in enumerate(names)}
+    expected = ["m/1", "m/5", "m/10", "m/a2", "m/a10"]
+    doc, result = batch_json(tmp_path, "-r", "-j", "2")
+    assert [pair["name"] for pair in doc["pairs"]] == expected
+    for pair in doc["pairs"]:
+        assert pair["mean"] == pytest.approx(reference_losses(*pairs[pair["name"]]).mean(), abs=1e-12)
+    rows = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-r", "-f", "csv"]).stdout
+    assert [line.split(",")[0] for line in rows.splitlines()[1:]] == expected
+    table = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-r"]).stdout
+    assert [table.index(f" {name} ") for name in expected] == sorted(table.index(f" {name} ") for name in expected)
+
+
 def test_pattern_limits_files(tmp_path, tree):
     doc, result = batch_json(tmp_path, "-r", "--pattern", "c.*", "--pattern", "a.*")
     assert [p["name"] for p in doc["pairs"]] == ["a", "sub/c"]

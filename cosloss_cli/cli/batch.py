@@ -1,7 +1,7 @@
 """The ``cosloss batch`` command: every pair of two mirrored folders (or of a manifest).
 
 A thin click layer: pairing and the parallel runner are in :mod:`cosloss_cli.batch`,
-the output formats in :mod:`cosloss_cli.batch_render`. Options shared with ``compute``
+the output formats in :mod:`cosloss_cli.batch.render`. Options shared with ``compute``
 come from the same decorators in :mod:`cosloss_cli.options`.
 """
 
@@ -22,6 +22,7 @@ from ..batch import (
     Report,
     default_jobs,
     discover_pairs,
+    local_executor,
     overall,
     read_manifest,
 )
@@ -197,7 +198,7 @@ def run_batch(
             if advance is not None:
                 advance(result.rows)
 
-        runner = BatchRunner(discovery.pairs, task, jobs, fail_fast=fail_fast, on_result=on_result)
+        runner = BatchRunner(discovery.pairs, task, local_executor(jobs), fail_fast=fail_fast, on_result=on_result)
         try:
             results = runner.run()
         except KeyboardInterrupt:

@@ -17,9 +17,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .batch import Overall, PairResult, Report
-from .output import View
-from .render import (
+from ..output import View
+from ..render import (
     SCHEMA_VERSION,
     SUMMARY_KEYS,
     format_stat,
@@ -29,6 +28,8 @@ from .render import (
     summary_fields,
     table_console,
 )
+from .merge import Overall, Report
+from .pair import PairResult
 
 #: Columns of ``--format csv``.
 CSV_COLUMNS = ("name", "labels", "predictions", "status", "error", *SUMMARY_KEYS)
