@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 import numpy as np
 
 from .errors import DataError, InputUsageError, ShapeMismatchError
+from .params import REDUCTIONS, Reduction, check_axis, check_choice, check_eps, check_flag
 
 if TYPE_CHECKING:  # numpy.typing costs a millisecond at every start; only mypy needs it
     from numpy.typing import ArrayLike, NDArray
@@ -359,9 +360,8 @@ def losses_from_sums(sums: Sums, *, eps: float = DEFAULT_EPS, normalize: bool = 
     With ``normalize`` the loss is clipped into [0, 2] (float rounding can step just
     outside); a zero vector gives exactly 1. Without it, the result is TensorFlow's
     raw ``1 - dot``, unclipped, as TF returns it for already-normalized inputs.
+    ``eps`` was checked at the entry point (:func:`cosine_loss`, the pipeline).
     """
-    if eps < 0 or not math.isfinite(eps):
-        raise InputUsageError(f"eps must be a finite number >= 0, not {eps}")
     with np.errstate(all="ignore"):
         if normalize:
             root_eps = math.sqrt(eps)
@@ -384,7 +384,7 @@ def cosine_loss(
     *,
     eps: float = DEFAULT_EPS,
     normalize: bool = True,
-    reduction: Literal["none", "mean"] = "none",
+    reduction: Reduction = "none",
 ) -> Float64Array | float:
     """Cosine distance loss between ``labels`` and ``predictions`` along ``axis``.
 
@@ -407,6 +407,16 @@ def cosine_loss(
     numpy.ndarray or float
         Losses in [0, 2] (float64); NaN where an input is NaN or infinite.
 
+    Raises
+    ------
+    ShapeMismatchError
+        The two shapes differ.
+    DataError
+        An input is not real numbers (complex, text, object) or is 0-d.
+    InputUsageError
+        ``axis`` is out of range, or ``eps``, ``normalize`` or ``reduction`` is not
+        an allowed value; all are checked before any arithmetic.
+
     Examples
     --------
     >>> labels = [[1, 4, 5], [5, 5, 7]]
@@ -418,14 +428,16 @@ def cosine_loss(
     >>> cosine_loss([[0, 0, 0]], [[1, 2, 3]])
     array([1.])
     """
+    check_axis(axis)
+    check_eps(eps)
+    check_flag("normalize", normalize)
+    check_choice("reduction", reduction, REDUCTIONS)
     l_array = np.asarray(labels)
     p_array = np.asarray(predictions)
     axis = validate_pair(l_array, p_array, axis)
     losses = losses_from_sums(block_sums(l_array, p_array, axis), eps=eps, normalize=normalize)
     if reduction == "mean":
         return float(np.mean(losses)) if losses.size else math.nan
-    if reduction != "none":
-        raise InputUsageError(f"reduction must be 'none' or 'mean', not {reduction!r}")
     return losses
 
 
@@ -478,6 +490,10 @@ def _median(flat: Float64Array) -> float:
     return float((low + high) / 2)
 
 
-def shape_text(shape: tuple[int, ...]) -> str:
-    """A shape as users read it: ``(2, 3)``."""
-    return "(" + ", ".join(str(n) for n in shape) + ")"
+def shape_text(shape: tuple[int | None, ...]) -> str:
+    """A shape as Python prints it, ``?`` for a length not known yet (rows of a CSV).
+
+    >>> shape_text((2, 3)), shape_text((3,)), shape_text((None, 4)), shape_text(())
+    ('(2, 3)', '(3,)', '(?, 4)', '()')
+    """
+    return "(" + ", ".join("?" if n is None else str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import click
 
+from .params import NAN_POLICIES
 from .readers.base import ReadOptions
 from .readers.formats import FORMATS
 
@@ -22,8 +23,6 @@ if TYPE_CHECKING:  # the pipeline imports numpy; a record is built only when a c
     from .pipeline import ComputeOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-NAN_POLICIES = ("raise", "omit", "propagate")
 
 
 class Inputs(NamedTuple):

@@ -154,6 +154,50 @@ def test_validation_errors_name_the_problem() -> None:
         cosine_loss(np.ones((1, 2)), np.ones((1, 2)), eps=-1.0)
 
 
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"reduction": "sum"}, "reduction must be one of 'none', 'mean', not 'sum'"),
+        ({"eps": math.nan}, "eps must be a finite number >= 0"),
+        ({"eps": "1e-12"}, "eps must be a finite number >= 0"),
+        ({"normalize": "false"}, "normalize must be True or False"),
+        ({"axis": 1.0}, "axis must be an integer"),
+    ],
+)
+def test_parameters_are_checked_before_any_arithmetic(keywords: dict, message: str, monkeypatch) -> None:
+    import cosloss_cli.core as core
+
+    monkeypatch.setattr(core, "block_sums", lambda *a: pytest.fail("computed before validating"))
+    with pytest.raises(InputUsageError, match=message):
+        cosine_loss(np.ones((1, 2)), np.ones((1, 2)), **keywords)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"nan_policy": "bogus"}, "nan_policy must be one of 'raise', 'omit', 'propagate', not 'bogus'"),
+        ({"eps": -1.0}, "eps must be a finite number >= 0"),
+        ({"threads": 0}, "threads must be an integer >= 1"),
+    ],
+)
+def test_compute_files_refuses_bad_options_before_reading(tmp_path, options: dict, message: str) -> None:
+    from cosloss_cli.pipeline import ComputeOptions, compute_files
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.array([[1.0, np.nan], [1.0, 2.0]]))  # "bogus" once behaved like "propagate" here
+    with pytest.raises(InputUsageError, match=message):
+        compute_files(str(path), str(path), None, ComputeOptions(**options))
+
+
+def test_nan_policies_are_the_literal_type() -> None:
+    import typing
+
+    from cosloss_cli.params import NAN_POLICIES
+    from cosloss_cli.pipeline import ComputeOptions
+
+    assert NAN_POLICIES == typing.get_args(typing.get_type_hints(ComputeOptions)["nan_policy"])
+
+
 def test_summary_statistics() -> None:
     summary = summarize(np.array([0.5, 0.1, 0.3, 0.9]), zero_vectors=2, omitted=1)
     assert (summary.count, summary.zero_vectors, summary.omitted) == (4, 2, 1)
