@@ -29,14 +29,15 @@ import math
 import os
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from . import _fallback
 from .errors import DataError, InputUsageError, ShapeMismatchError
 from .params import REDUCTIONS, Reduction, check_axis, check_choice, check_eps, check_flag
 
-if TYPE_CHECKING:  # numpy.typing costs a millisecond at every start; only mypy needs it
+if TYPE_CHECKING:  # only mypy needs numpy.typing
     from numpy.typing import ArrayLike, NDArray
 
     Float64Array = NDArray[np.float64]
@@ -62,7 +63,8 @@ def _load_native() -> Any:
     return _kernel
 
 
-#: ``cosloss_cli._kernel`` or None; tests set it to None to exercise the numpy path.
+#: ``cosloss_cli._kernel`` or None (then :mod:`cosloss_cli._fallback` sums); tests set it
+#: to None to exercise the numpy path.
 _native: Any = _load_native()
 
 
@@ -78,9 +80,6 @@ class Sums(NamedTuple):
     ``pp * scale_p**2``. A scale of 1 means "not scaled"; a scale of 0 means the
     vector is all zeros. ``nonfinite`` marks vectors with a NaN or infinity in either
     input; their sums are meaningless.
-
-    The records of this module are NamedTuples, not dataclasses: a dataclass costs
-    about a millisecond to create at every start of the command.
     """
 
     dot: Float64Array
@@ -265,62 +264,37 @@ def _native_ready(array: np.ndarray) -> bool:
 
 
 def _row_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array, ...]:
-    """The three sums of each row of two 2-D arrays, shaped (rows, 1)."""
+    """The three sums of each row of two 2-D arrays, shaped (rows, 1).
+
+    The C kernel reads row-major float32/float64 blocks (NPY) in place; other blocks
+    (column-major from Parquet and CSV, other dtypes), and every block without the C
+    kernel, go through cache-sized float64 chunks, each written to its rows of the sums.
+    """
     rows = labels.shape[0]
     dot, ll, pp = (np.empty(rows, dtype=np.float64) for _ in range(3))
-    _run_kernel("row_sums", labels, predictions, (dot, ll, pp))
+    if _native is not None and _native_ready(labels) and _native_ready(predictions):
+        _native.row_sums(labels, predictions, dot, ll, pp)
+    else:
+        kernel = _native or _fallback
+        for start, stop, lc, pc in _float64_chunks(labels, predictions):
+            kernel.row_sums(lc, pc, dot[start:stop], ll[start:stop], pp[start:stop])
     return dot.reshape(rows, 1), ll.reshape(rows, 1), pp.reshape(rows, 1)
 
 
 def _column_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array, ...]:
-    """The three sums of each column of two 2-D arrays (``axis=0``), shaped (1, columns)."""
+    """The three sums of each column of two 2-D arrays (``axis=0``), shaped (1, columns).
+
+    As :func:`_row_sums`; the column sums of the chunks add up in the result.
+    """
     width = labels.shape[1]
     dot, ll, pp = (np.zeros(width, dtype=np.float64) for _ in range(3))
-    _run_kernel("column_sums", labels, predictions, (dot, ll, pp))
+    if _native is not None and _native_ready(labels) and _native_ready(predictions):
+        _native.column_sums(labels, predictions, dot, ll, pp)
+    else:
+        kernel = _native or _fallback
+        for _start, _stop, lc, pc in _float64_chunks(labels, predictions):
+            kernel.column_sums(lc, pc, dot, ll, pp)
     return dot.reshape(1, width), ll.reshape(1, width), pp.reshape(1, width)
-
-
-def _run_kernel(
-    name: Literal["row_sums", "column_sums"],
-    labels: np.ndarray,
-    predictions: np.ndarray,
-    out: tuple[Float64Array, Float64Array, Float64Array],
-) -> None:
-    """Fill ``out`` (dot, ll, pp) with the C kernel ``name`` or its numpy twin.
-
-    The C kernel reads row-major float32/float64 blocks (NPY) in place; other blocks
-    (column-major from Parquet and CSV, other dtypes), and every block on the numpy
-    path, go through cache-sized float64 chunks first. Row sums go to each chunk's
-    rows of ``out``; column sums of the chunks add up in ``out``.
-    """
-    native = getattr(_native, name, None)
-    if native is not None and _native_ready(labels) and _native_ready(predictions):
-        native(labels, predictions, *out)
-        return
-    kernel = native or _NUMPY_KERNELS[name]
-    for start, stop, lc, pc in _float64_chunks(labels, predictions):
-        kernel(lc, pc, *(o[start:stop] for o in out) if name == "row_sums" else out)
-
-
-def _numpy_row_sums(a: Float64Array, b: Float64Array, dot: Float64Array, ll: Float64Array, pp: Float64Array) -> None:
-    """The numpy twin of the C kernel's ``row_sums``, on float64 chunks.
-
-    einsum, not ``np.vecdot`` (numpy 2): vecdot is ~20% faster on one thread, but did
-    not get faster on two here, so blocks would no longer be reduced on both cores.
-    """
-    np.einsum("ij,ij->i", a, b, out=dot)
-    np.einsum("ij,ij->i", a, a, out=ll)
-    np.einsum("ij,ij->i", b, b, out=pp)
-
-
-def _numpy_column_sums(a: Float64Array, b: Float64Array, dot: Float64Array, ll: Float64Array, pp: Float64Array) -> None:
-    """The numpy twin of the C kernel's ``column_sums``: adds each column's sums of a float64 chunk."""
-    dot += np.einsum("ij,ij->j", a, b)
-    ll += np.einsum("ij,ij->j", a, a)
-    pp += np.einsum("ij,ij->j", b, b)
-
-
-_NUMPY_KERNELS = {"row_sums": _numpy_row_sums, "column_sums": _numpy_column_sums}
 
 
 def _as_float64_3d(array: np.ndarray, axis: int) -> Float64Array:

@@ -46,11 +46,7 @@ R = TypeVar("R")
 
 
 class ComputeOptions(NamedTuple):
-    """How to turn vectors into losses (the options every command shares).
-
-    NamedTuples rather than dataclasses here: creating a dataclass costs about a
-    millisecond at every start of the command.
-    """
+    """How to turn vectors into losses (the options every command shares)."""
 
     axis: int = -1
     eps: float = DEFAULT_EPS
