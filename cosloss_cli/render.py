@@ -231,20 +231,28 @@ def render_table(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> 
     from rich.table import Table
 
     console = table_console(out, view)
-    rows = list(_table_rows(result, view.max_rows))
-    key = "id" if result.ids is not None else "index"
-    table = Table()
-    table.add_column(key, justify="right" if key == "index" else "left", style="cyan")
-    table.add_column("loss", justify="right")
-    for row in rows:
-        table.add_row(*row)
     console.print(
         f"{result.labels} vs {result.predictions}: axis {result.axis}, shape {shape_text(result.shape)}",
         markup=False,
         soft_wrap=True,
     )
+    if view.max_rows > 0:  # --max-rows 0: the summary only, no empty table
+        key = "id" if result.ids is not None else "index"
+        table = Table()
+        table.add_column(key, justify="right" if key == "index" else "left", style="cyan")
+        table.add_column("loss", justify="right")
+        for row in _table_rows(result, view.max_rows):
+            table.add_row(*row)
+        console.print(table)
+    print_titled(console, "summary", _summary_table(result.summary))
+
+
+def print_titled(console: Any, title: str, table: Any) -> None:
+    """A table under a title line: rich pads a table's own title to its width (trailing spaces)."""
+    from rich.text import Text
+
+    console.print(Text(title, style="table.title"))
     console.print(table)
-    console.print(_summary_table(result.summary))
 
 
 def _table_rows(result: LossResult, max_rows: int) -> Iterator[tuple[str, str]]:
@@ -265,7 +273,7 @@ def _table_rows(result: LossResult, max_rows: int) -> Iterator[tuple[str, str]]:
 def _summary_table(summary: Summary) -> Any:
     from rich.table import Table
 
-    table = Table(title="summary", title_justify="left", show_header=False)
+    table = Table(show_header=False)
     table.add_column("statistic", style="bold")
     table.add_column("value", justify="right")
     table.add_row("count", str(summary.count))

@@ -489,3 +489,15 @@ def test_losses_flag_both_spellings(flag: list[str], has_losses: bool) -> None:
     doc = as_json(run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "1", "--json", *flag]))
     assert ("losses" in doc) is has_losses
     assert doc["mean"] == pytest.approx(SEED_MEAN, rel=1e-12)
+
+
+def test_max_rows_0_prints_the_summary_without_an_empty_losses_table() -> None:
+    out = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "1", "--max-rows", "0"]).stdout
+    assert "loss" not in out and "index" not in out
+    assert out.splitlines()[1] == "summary" and "0.07716870145" in out
+
+
+@pytest.mark.parametrize("args", [[], ["--max-rows", "0"], ["--max-rows", "1"]])
+def test_table_lines_have_no_trailing_spaces(args: list[str]) -> None:
+    out = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "1", *args]).stdout
+    assert [line for line in out.splitlines() if line != line.rstrip()] == []

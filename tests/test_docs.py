@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import click
+import pytest
+from click.testing import CliRunner
 
 from cosloss_cli.cli import cli
 
@@ -21,6 +23,17 @@ def test_command_reference_is_up_to_date() -> None:
         [sys.executable, str(ROOT / "scripts" / "update_readme.py"), "--check"], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["compute"], ["batch"]], ids=["cosloss", "compute", "batch"])
+def test_reference_is_what_the_real_command_prints(args: list[str]) -> None:
+    """Not the generator against itself: ``cosloss ... -h`` as a user types it (``-h``, not ``--help``)."""
+    result = CliRunner().invoke(cli, [*args, "-h"], prog_name="cosloss", terminal_width=100)
+    assert result.exit_code == 0
+    title = f"### `cosloss {' '.join([*args, '--help']) if args else '--help'}`"
+    section = README.split(title, 1)[1].split("```text\n", 1)[1].split("\n```", 1)[0]
+    assert section == result.output.rstrip("\n")
+    assert "  -h, --help" in section
 
 
 def test_every_command_has_help_and_a_readme_section() -> None:
@@ -46,3 +59,7 @@ def test_quick_start_is_exactly_two_make_commands() -> None:
     section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     commands = re.search(r"```sh\n(.*?)```", section, re.S).group(1).strip().splitlines()
     assert [line.split("#")[0].strip() for line in commands] == ["make demo", "make test"]
+
+
+def test_the_manual_names_no_tracker_items() -> None:
+    assert re.findall(r"\bissue \d+", README, re.I) == []

@@ -25,6 +25,7 @@ from ..render import (
     json_value,
     nested_losses,
     number,
+    print_titled,
     summary_fields,
     table_console,
 )
@@ -130,7 +131,7 @@ def render_table(report: Report, out: TextIO, view: View) -> None:
 
     results = report.results
     console = table_console(out, view)
-    table = Table(title="pairs", title_justify="left")
+    table = Table()
     table.add_column("name", style="cyan", overflow="fold")
     for column in ("count", "mean", "min", "max"):
         table.add_column(column, justify="right")
@@ -143,19 +144,19 @@ def render_table(report: Report, out: TextIO, view: View) -> None:
             cells = ["-", "-", "-", "-"]
         status = Text(result.status, style="green" if result.ok else "bold red")
         table.add_row(Text(result.name), *cells, status)
-    console.print(table)
+    print_titled(console, "pairs", table)
     failed = [result for result in results if not result.ok]
     if failed:
         console.print(Text("failed pairs:", style="bold red"))
         for result in failed:
             console.print(Text(f"  {result.name}: {result.error}"), soft_wrap=True)
-    console.print(_overall_table(report.overall))
+    print_titled(console, "overall", _overall_table(report.overall))
 
 
 def _overall_table(summary: Overall) -> Any:
     from rich.table import Table
 
-    table = Table(title="overall", title_justify="left", show_header=False)
+    table = Table(show_header=False)
     table.add_column("statistic", style="bold")
     table.add_column("value", justify="right")
     table.add_row("pairs", str(summary.pairs))

@@ -128,6 +128,7 @@ def batch(
     "run1/a". Hidden files are skipped; files without a partner are listed.
     A failed pair is reported with its error and the others still run (exit 1).
     --fail-above applies to the pooled mean over every loss of every ok pair.
+    Each pair's std is the population standard deviation (ddof=0).
 
     \b
     Examples:

@@ -71,6 +71,7 @@ def compute(
 
     Formats come from the extensions: .csv .tsv (gzip too), .npy, .npz, .parquet/.pq;
     '-' reads one input from stdin (give its format with --input-format).
+    The summary's std is the population standard deviation (ddof=0).
 
     \b
     Examples:
