@@ -22,6 +22,7 @@ import pytest
 
 from cosloss_cli.pipeline import ComputeOptions, compute_files
 from cosloss_cli.readers import ReadOptions, open_source
+from cosloss_cli.status import ExitStatus
 
 #: Never needed by ``compute`` of two small NPY files with ``--json``.
 NOT_FOR_SMALL_NPY_JSON = (
@@ -62,7 +63,7 @@ def _loaded_after(code: str, modules: tuple[str, ...]) -> dict[str, Any]:
         """
     )
     done = subprocess.run([sys.executable, "-c", prelude + script], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == ExitStatus.OK, done.stderr
     report: dict[str, Any] = json.loads(done.stderr.strip().splitlines()[-1])
     report["stdout"] = done.stdout
     return report
