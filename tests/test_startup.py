@@ -84,6 +84,14 @@ def test_importing_the_cli_loads_neither_numpy_nor_dataclasses() -> None:
     assert report["loaded"] == []
 
 
+def test_dir_lists_the_lazy_api_without_importing_it() -> None:
+    report = _loaded_after(
+        "import cosloss_cli\nassert set(cosloss_cli.__all__) <= set(dir(cosloss_cli)), dir(cosloss_cli)\n",
+        ("numpy", "cosloss_cli.core", "cosloss_cli.pipeline"),
+    )
+    assert report["loaded"] == []
+
+
 def test_compute_of_a_small_npy_pair_loads_little_and_starts_no_thread(small_pair: tuple[Path, Path]) -> None:
     labels, predictions = small_pair
     report = _loaded_after(
