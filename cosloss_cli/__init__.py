@@ -6,8 +6,8 @@ The library API, imported lazily so that ``cosloss --help`` does not pay for num
     ``cosine_loss(labels, predictions, axis=-1, *, eps=1e-12, normalize=True,
     reduction="none")``: a float64 array of losses, or their mean with
     ``reduction="mean"``. Raises ``ShapeMismatchError``, ``DataError`` (not real
-    numbers) and ``InputUsageError`` (a bad axis or parameter), all from
-    :mod:`cosloss_cli.errors`.
+    numbers), ``InputUsageError`` (an axis out of range) and ``ParameterError`` (a
+    parameter outside its allowed values), all from :mod:`cosloss_cli.errors`.
 
     >>> from cosloss_cli import cosine_loss
     >>> cosine_loss([[1, 4, 5], [5, 5, 7]], [[3, 2, 5], [3, 2, 7]], axis=1)
@@ -42,12 +42,12 @@ The library API, imported lazily so that ``cosloss --help`` does not pay for num
 :class:`ComputeOptions`
     The math: ``axis=-1``, ``eps=1e-12``, ``normalize=True``,
     ``nan_policy="raise"`` (or ``"omit"``, ``"propagate"``) and ``threads``. Checked
-    when a computation starts: a value outside these is an ``InputUsageError``.
+    when a computation starts: a value outside these is a ``ParameterError``.
 
     >>> compute_files(labels, predictions, None, ComputeOptions(nan_policy="bogus"))
     Traceback (most recent call last):
     ...
-    cosloss_cli.errors.InputUsageError: nan_policy must be one of 'raise', 'omit', 'propagate', not 'bogus'
+    cosloss_cli.errors.ParameterError: nan_policy must be one of 'raise', 'omit', 'propagate', not 'bogus'
 
 :class:`ReadOptions`
     How a file is read: ``input_format`` (instead of the extension), ``key`` (of an

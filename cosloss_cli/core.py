@@ -388,8 +388,10 @@ def cosine_loss(
     DataError
         An input is not real numbers (complex, text, object) or is 0-d.
     InputUsageError
-        ``axis`` is out of range, or ``eps``, ``normalize`` or ``reduction`` is not
-        an allowed value; all are checked before any arithmetic.
+        ``axis`` is out of range for the data.
+    ParameterError
+        ``axis``, ``eps``, ``normalize`` or ``reduction`` is not an allowed value;
+        checked before any arithmetic.
 
     Examples
     --------

@@ -10,7 +10,7 @@ import math
 from collections.abc import Collection
 from typing import Literal, get_args
 
-from .errors import InputUsageError
+from .errors import ParameterError
 
 NanPolicy = Literal["raise", "omit", "propagate"]
 #: ``nan_policy`` values: raise an error, omit the vectors, or propagate NaN losses.
@@ -27,11 +27,11 @@ def check_choice(name: str, value: object, choices: Collection[str]) -> None:
     >>> check_choice("nan_policy", "bogus", NAN_POLICIES)
     Traceback (most recent call last):
     ...
-    cosloss_cli.errors.InputUsageError: nan_policy must be one of 'raise', 'omit', 'propagate', not 'bogus'
+    cosloss_cli.errors.ParameterError: nan_policy must be one of 'raise', 'omit', 'propagate', not 'bogus'
     """
     if value not in choices:
         listed = ", ".join(repr(choice) for choice in choices)
-        raise InputUsageError(f"{name} must be one of {listed}, not {value!r}")
+        raise ParameterError(f"{name} must be one of {listed}, not {value!r}")
 
 
 def check_eps(eps: float) -> None:
@@ -41,16 +41,16 @@ def check_eps(eps: float) -> None:
     except (TypeError, ValueError):
         value = math.nan
     if isinstance(eps, (bool, str, bytes)) or not (math.isfinite(value) and value >= 0):
-        raise InputUsageError(f"eps must be a finite number >= 0, not {eps!r}")
+        raise ParameterError(f"eps must be a finite number >= 0, not {eps!r}")
 
 
 def check_axis(axis: object) -> None:
     """``axis`` is an integer (its range is checked against the data's rank later)."""
     if isinstance(axis, bool) or not hasattr(axis, "__index__"):
-        raise InputUsageError(f"axis must be an integer, not {axis!r}")
+        raise ParameterError(f"axis must be an integer, not {axis!r}")
 
 
 def check_flag(name: str, value: object) -> None:
     """A yes/no parameter is a bool (a string such as 'false' would be true)."""
     if not isinstance(value, bool) and type(value).__name__ != "bool_":
-        raise InputUsageError(f"{name} must be True or False, not {value!r}")
+        raise ParameterError(f"{name} must be True or False, not {value!r}")

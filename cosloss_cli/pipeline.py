@@ -27,7 +27,7 @@ from .core import (
     shape_text,
     summarize,
 )
-from .errors import DataError, InputUsageError, NonFiniteError, ShapeMismatchError
+from .errors import DataError, InputUsageError, NonFiniteError, ParameterError, ShapeMismatchError
 from .params import NAN_POLICIES, NanPolicy, check_axis, check_choice, check_eps, check_flag
 from .readers import Block, ReadOptions, Source, open_source
 
@@ -138,13 +138,13 @@ def compute_sources(
 
 
 def check_options(options: ComputeOptions) -> None:
-    """Refuse options the computation is not defined for (:class:`InputUsageError`)."""
+    """Refuse options the computation is not defined for (:class:`ParameterError`)."""
     check_axis(options.axis)
     check_eps(options.eps)
     check_flag("normalize", options.normalize)
     check_choice("nan_policy", options.nan_policy, NAN_POLICIES)
     if isinstance(options.threads, bool) or not isinstance(options.threads, int) or options.threads < 1:
-        raise InputUsageError(f"threads must be an integer >= 1, not {options.threads!r}")
+        raise ParameterError(f"threads must be an integer >= 1, not {options.threads!r}")
 
 
 class _ReducedBlock(NamedTuple):

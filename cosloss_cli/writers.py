@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .errors import InputUsageError, OutputError
+from .errors import OutputError, OutputUsageError
 from .output import DEFAULT_VIEW, FILE_EXTENSIONS, FILE_WRITERS, RESULT_WRITERS, View, writer
 from .pipeline import LossResult
 
@@ -28,7 +28,7 @@ def output_format_for(path: str) -> str:
     for ext, fmt in FILE_EXTENSIONS.items():
         if lower.endswith(ext):
             return fmt
-    raise InputUsageError(
+    raise OutputUsageError(
         f"cannot tell the output format of {path!r}",
         hint=f"end the name in one of {', '.join(FILE_EXTENSIONS)}",
     )

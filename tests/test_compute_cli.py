@@ -16,7 +16,7 @@ import pytest
 
 from cosloss_cli.status import ExitStatus
 
-from .conftest import PIPED, ROOT, TERMINAL, GoldenCase, golden_cases, run_cli, run_executable
+from .conftest import ROOT, TERMINAL, GoldenCase, golden_cases, run_cli, run_executable
 
 SEED_LABELS = str(ROOT / "sample_data" / "labels.csv")
 SEED_PREDICTIONS = str(ROOT / "sample_data" / "predictions.csv")
@@ -407,10 +407,6 @@ def test_help_imports_no_heavy_modules() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "Usage:" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1] == "HEAVY="
-
-
-def test_piped_environment_is_the_default_for_tests() -> None:
-    assert PIPED.stdout_isatty is False
 
 
 def test_progress_bar_draws_rows_and_rate(capsys) -> None:

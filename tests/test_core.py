@@ -17,7 +17,7 @@ from cosloss_cli.core import (
     losses_from_sums,
     summarize,
 )
-from cosloss_cli.errors import DataError, InputUsageError, ShapeMismatchError
+from cosloss_cli.errors import DataError, InputUsageError, ParameterError, ShapeMismatchError, UsageError
 
 from .conftest import GoldenCase, golden_cases, property_settings
 from .oracle import reference_losses
@@ -141,7 +141,7 @@ def test_validation_errors_name_the_problem() -> None:
         cosine_loss(np.ones((2, 3), dtype=complex), np.ones((2, 3), dtype=complex))
     with pytest.raises(DataError, match="not numbers"):
         cosine_loss(np.array([["a", "b"]]), np.array([["c", "d"]]))
-    with pytest.raises(InputUsageError, match="eps"):
+    with pytest.raises(ParameterError, match="eps"):
         cosine_loss(np.ones((1, 2)), np.ones((1, 2)), eps=-1.0)
 
 
@@ -159,7 +159,7 @@ def test_parameters_are_checked_before_any_arithmetic(keywords: dict, message: s
     import cosloss_cli.core as core
 
     monkeypatch.setattr(core, "block_sums", lambda *a: pytest.fail("computed before validating"))
-    with pytest.raises(InputUsageError, match=message):
+    with pytest.raises(ParameterError, match=message):
         cosine_loss(np.ones((1, 2)), np.ones((1, 2)), **keywords)
 
 
@@ -176,8 +176,15 @@ def test_compute_files_refuses_bad_options_before_reading(tmp_path, options: dic
 
     path = tmp_path / "a.npy"
     np.save(path, np.array([[1.0, np.nan], [1.0, 2.0]]))  # "bogus" once behaved like "propagate" here
-    with pytest.raises(InputUsageError, match=message):
+    with pytest.raises(ParameterError, match=message):
         compute_files(str(path), str(path), None, ComputeOptions(**options))
+
+
+def test_parameter_errors_are_usage_errors_exit_2() -> None:
+    from cosloss_cli.status import ExitStatus
+
+    assert issubclass(ParameterError, UsageError) and issubclass(InputUsageError, UsageError)
+    assert ParameterError("x").exit_status == ExitStatus.USAGE_ERROR
 
 
 def test_nan_policies_are_the_literal_type() -> None:

@@ -26,7 +26,7 @@ from ..batch import (
     overall,
     read_manifest,
 )
-from ..errors import DataError, InputUsageError, OutputError
+from ..errors import DataError, OutputError, OutputUsageError
 from ..options import (
     CONTEXT_SETTINGS,
     Inputs,
@@ -291,7 +291,7 @@ def _nothing_found(selection: Selection) -> str:
 
 def _prepare_output_dir(output_dir: str) -> None:
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise InputUsageError("--output-dir exists and is not a folder", path=output_dir)
+        raise OutputUsageError("--output-dir exists and is not a folder", path=output_dir)
     try:
         os.makedirs(output_dir, exist_ok=True)
     except OSError as exc:

@@ -121,29 +121,3 @@ def refuse_interactive_stdin(paths: list[str], env: Environment) -> None:
             "'-' reads from stdin, but stdin is a terminal",
             hint="pipe data in, e.g.: cat preds.npy | cosloss compute labels.npy - --predictions-format npy",
         )
-
-
-def read_options_for(side: str, params: dict[str, Any]) -> Any:
-    """ReadOptions for the labels or predictions input, from the shared input options."""
-    from ..readers import ReadOptions
-
-    return ReadOptions(
-        input_format=params.get(f"{side}_format") or params.get("input_format"),
-        key=params.get("key"),
-        header=params.get("header"),
-        id_column=params.get("id_column"),
-        columns=params.get("columns"),
-    )
-
-
-def compute_options_from(params: dict[str, Any]) -> Any:
-    from ..pipeline import ComputeOptions
-
-    return ComputeOptions(
-        axis=params["axis"], eps=params["eps"], normalize=params["normalize"], nan_policy=params["nan_policy"]
-    )
-
-
-def chosen_format(params: dict[str, Any]) -> str:
-    """The output format of ``--format``, with ``--json`` taking precedence."""
-    return "json" if params["as_json"] else str(params["output_format"])
