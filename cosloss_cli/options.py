@@ -99,7 +99,14 @@ def _grouped(record: str, build: Callable[[dict[str, Any]], Any], options: list[
 
 
 def _inputs(values: dict[str, Any]) -> Inputs:
-    """Per-side ReadOptions: every value named like a ReadOptions field, the side's format first."""
+    """Per-side ReadOptions: every value named like a ReadOptions field, the side's format first.
+
+    An input option without a field of that name would be dropped silently: refused.
+    """
+    formats = {"input_format", "labels_format", "predictions_format"}
+    unknown = sorted(set(values) - set(ReadOptions._fields) - formats)
+    if unknown:
+        raise TypeError(f"input options without a ReadOptions field: {', '.join(unknown)}")
     shared = {name: value for name, value in values.items() if name in ReadOptions._fields}
 
     def side(name: str) -> ReadOptions:

@@ -499,3 +499,17 @@ def test_max_rows_0_prints_the_summary_without_an_empty_losses_table() -> None:
 def test_table_lines_have_no_trailing_spaces(args: list[str]) -> None:
     out = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "1", *args]).stdout
     assert [line for line in out.splitlines() if line != line.rstrip()] == []
+
+
+def test_input_options_build_one_read_options_per_side() -> None:
+    from cosloss_cli.options import _inputs
+
+    inputs = _inputs(
+        {"input_format": "csv", "labels_format": None, "predictions_format": "npy", "key": "k", "header": True}
+        | {"columns": ["a"], "id_column": "id"}
+    )
+    assert inputs.labels.input_format == "csv" and inputs.predictions.input_format == "npy"
+    assert inputs.labels._replace(input_format=None) == inputs.predictions._replace(input_format=None)
+    assert inputs.labels.columns == ["a"] and inputs.labels.id_column == "id" and inputs.labels.key == "k"
+    with pytest.raises(TypeError, match="no_such_field"):
+        _inputs({"no_such_field": 1})
