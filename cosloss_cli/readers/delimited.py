@@ -261,3 +261,36 @@ def _scan_for_problem(
                 if not _is_number(cells[index]):
                     return f"line {line_number}, column {name!r}: {cells[index]!r} is not a number"
     return None
+
+
+def line_of_row(path: str, fmt: str, row: int, header: bool | None = None) -> int | None:
+    """The 1-based line of data row ``row`` (0-based) of a CSV/TSV file on disk, or None.
+
+    For messages about a value found bad only after parsing (a negative weight): pyarrow
+    does not report lines, and skips empty ones, so the file is read again to count them.
+    ``header`` is ``--header``'s value (None: guessed from the first line, as when
+    opening). None for streams, which cannot be read again, and for files whose lines end
+    in a lone ``\\r``, where the count here would not be pyarrow's.
+    """
+    if not is_regular_file(path) or row < 0:
+        return None
+    with open(path, "rb") as probe:
+        gzipped = probe.read(2) == GZIP_MAGIC
+    delimiter = "\t" if fmt == "tsv" else ","
+    data_row = -1
+    with (gzip.open if gzipped else open)(path, "rb") as handle:
+        for line_number, raw_line in enumerate(handle, start=1):
+            text = raw_line.rstrip(b"\r\n")
+            if b"\r" in text:
+                return None
+            if line_number == 1:
+                first = text.decode("utf-8-sig", errors="replace")
+                cells = next(csv.reader([first], delimiter=delimiter), [])
+                if header if header is not None else not all(_is_number(c) for c in cells):
+                    continue
+            if not text:
+                continue
+            data_row += 1
+            if data_row == row:
+                return line_number
+    return None
