@@ -111,12 +111,12 @@ def _bad_weight_error(
 class WeightedSums(NamedTuple):
     """The four sums every reduction is made of; sums of consecutive blocks merge by adding.
 
-    ``weighted`` is sum(loss * w), ``weights`` sum(w), ``nonzero`` count(w != 0) and
-    ``count`` the number of losses (all over the broadcast weights).
+    ``sum_weighted`` is sum(loss * w), ``sum_weights`` sum(w), ``nonzero`` count(w != 0)
+    and ``count`` the number of losses (all over the broadcast weights).
     """
 
-    weighted: float
-    weights: float
+    sum_weighted: float
+    sum_weights: float
     nonzero: int
     count: int  # type: ignore[assignment]
 
@@ -132,8 +132,8 @@ class WeightedSums(NamedTuple):
     def merge(self, other: WeightedSums) -> WeightedSums:
         """The sums of both blocks together."""
         return WeightedSums(
-            self.weighted + other.weighted,
-            self.weights + other.weights,
+            self.sum_weighted + other.sum_weighted,
+            self.sum_weights + other.sum_weights,
             self.nonzero + other.nonzero,
             self.count + other.count,
         )
@@ -144,13 +144,13 @@ class WeightedSums(NamedTuple):
         if reduction == "none":
             raise InputUsageError("reduction 'none' gives one value per loss, not a sum")
         if reduction == "sum":
-            return self.weighted
+            return self.sum_weighted
         denominator = {
-            "mean": self.weights,
+            "mean": self.sum_weights,
             "sum_over_batch_size": float(self.count),
             "sum_by_nonzero_weights": float(self.nonzero),
         }[reduction]
-        return _safe_divide(self.weighted, denominator)
+        return _safe_divide(self.sum_weighted, denominator)
 
 
 #: The sums of no losses at all: the start of a block-by-block reduction.
@@ -169,7 +169,8 @@ def reduce_losses(
 
     ``weights`` is None (all 1), a scalar, or one weight per loss (see
     :func:`check_weights`). ``reduction="none"`` returns the weighted losses as an array
-    of the losses' shape; every other reduction returns a float. NaN losses propagate.
+    of the losses' shape; every other reduction returns a float. NaN losses propagate:
+    under ``--nan-policy omit`` pass the kept losses and the same rows' weights.
 
     Examples
     --------

@@ -238,7 +238,7 @@ def test_block_sums_merge_to_the_whole(data: st.DataObject, size: int, weighted:
     whole = WeightedSums.of(losses, weights)
     assert (merged.nonzero, merged.count) == (whole.nonzero, whole.count)
     w = np.ones(size) if weights is None else weights
-    assert merged.weights == pytest.approx(math.fsum(w), rel=1e-12, abs=1e-300)
+    assert merged.sum_weights == pytest.approx(math.fsum(w), rel=1e-12, abs=1e-300)
     for reduction in REDUCTIONS[1:]:
         assert merged.reduce(reduction) == pytest.approx(
             reduce_losses(losses, weights, reduction), rel=1e-12, abs=1e-12
