@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import DataError, InputUsageError
 from .base import Block, ReadOptions, Source, rows_per_block
-from .streams import check_readable, file_size
+from .streams import check_readable, file_size, open_binary
 
 #: Rows decoded per record batch, in bytes of float64 values (a fraction of a row group).
 _BATCH_BYTES = 32 * 1024 * 1024
@@ -25,14 +25,15 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    check_readable(path)
+    check_readable(path, options.storage_options)
     try:
         if path == "-":
             import sys
 
             parquet = pq.ParquetFile(io.BytesIO(sys.stdin.buffer.read()), **_STREAMING)
-        else:
-            parquet = pq.ParquetFile(path, **_STREAMING)
+        else:  # a URL through a seekable remote file: row groups are fetched as they are read
+            source = open_binary(path, options.storage_options) if "://" in path else path
+            parquet = pq.ParquetFile(source, **_STREAMING)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(f"not a readable Parquet file: {exc}", path=path, hint="was it fully written?") from None
 
