@@ -25,8 +25,10 @@ from .errors import CoslossError, DataError, InputUsageError, OutputError
 #: ``scheme://``: two characters at least, so ``C://x`` (a drive letter) stays a path.
 _URL = r"^([A-Za-z][A-Za-z0-9+.-]+)://"
 
-#: Read through blocks of this size: a few requests per block of rows, not one per read.
-READ_BLOCK_BYTES = 8 * 1024 * 1024
+#: Read-ahead of sequential reads (NPY rows, CSV text): each read fetches what it needs
+#: plus this much, so small reads (a header, pyarrow's CSV blocks) cost few requests and
+#: a header costs no more than this.
+READ_BLOCK_BYTES = 1024 * 1024
 
 #: URL scheme -> (module the backend needs, the cosloss extra that installs it).
 BACKENDS: dict[str, tuple[str, str]] = {
@@ -102,8 +104,8 @@ def _option_value(text: str) -> Any:
 
 
 def _redact_option_text(item: str) -> str:
-    key, sep, _ = item.partition("=")
-    return f"{key}=***" if sep and _is_secret_name(key) else item
+    """A malformed ``--storage-option`` as an error may show it: never a secret's value."""
+    return "***" if _is_secret_name(item) else item
 
 
 def _is_secret_name(name: str) -> bool:
@@ -247,15 +249,21 @@ def size(url: str, storage_options: Mapping[str, Any] | None = None) -> int | No
     return None if found is None else int(found)
 
 
-def open_input(url: str, storage_options: Mapping[str, Any] | None = None) -> BinaryIO:
-    """A seekable binary file reading ``url`` by ranged requests of :data:`READ_BLOCK_BYTES`.
+def open_input(url: str, storage_options: Mapping[str, Any] | None = None, *, random_access: bool = False) -> BinaryIO:
+    """A seekable binary file reading ``url`` by ranged requests, nothing downloaded up front.
 
-    Nothing is downloaded up front: each read fetches the bytes it needs (and read-ahead
-    up to one block), so a header costs one small request and rows follow as read.
+    Sequential readers get a read-ahead of :data:`READ_BLOCK_BYTES`. ``random_access``
+    (Parquet) fetches exactly the ranges asked for: pyarrow coalesces the column chunks
+    of a row group into few large reads itself, and a read-ahead window would be thrown
+    away by every jump between columns.
     """
     fs, path = filesystem(url, storage_options)
+    cache = {"cache_type": "none"} if random_access else {"cache_type": "readahead", "block_size": READ_BLOCK_BYTES}
     try:
-        handle = fs.open(path, "rb", block_size=READ_BLOCK_BYTES, cache_type="readahead")
+        handle = fs.open(path, "rb", **cache)
+        if not getattr(handle, "size", 1) and fs.isdir(path):  # a prefix opens as an empty object
+            handle.close()
+            raise IsADirectoryError(path)
     except Exception as exc:
         raise _storage_error(exc, url, storage_options, "cannot open") from None
     return _GuardedFile(handle, url, storage_options)  # type: ignore[return-value]
@@ -395,11 +403,3 @@ def atomic_output_url(url: str, storage_options: Mapping[str, Any] | None = None
             os.unlink(temporary)
         except OSError:
             pass
-
-
-def copy_local(local: str, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
-    """Upload the finished local file ``local`` to ``url`` whole (for writers that need a path)."""
-    import shutil
-
-    with atomic_output_url(url, storage_options) as target, open(local, "rb") as source:
-        shutil.copyfileobj(source, target, 1 << 20)
