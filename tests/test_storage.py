@@ -151,8 +151,15 @@ def _frame(values: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(values, columns=[f"f{i}" for i in range(values.shape[1])])
 
 
+def _npz_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, vectors=array)
+    return buffer.getvalue()
+
+
 WRITERS: dict[str, tuple[str, Callable[[np.ndarray], bytes]]] = {
     "npy": (".npy", _npy_bytes),
+    "npz": (".npz", _npz_bytes),
     "csv": (".csv", lambda a: _frame(a).to_csv(index=False).encode()),
     "csv.gz": (".csv.gz", lambda a: gzip.compress(_frame(a).to_csv(index=False).encode())),
     "parquet-columns": (".parquet", lambda a: _frame(a).to_parquet(index=False)),
@@ -270,7 +277,7 @@ def test_remote_parquet_fetches_row_groups_as_needed(s3_server: Any, monkeypatch
     first = next(source.blocks)
     assert counter.fetched < len(data) // 2
     np.testing.assert_array_equal(first.values, frame.to_numpy()[: len(first)])
-    source.blocks.close()  # type: ignore[attr-defined]
+    source.blocks.close()
 
 
 # -- listing -------------------------------------------------------------------------------
@@ -523,3 +530,68 @@ def test_failed_run_with_s3_output_leaves_no_object(s3_server: Any) -> None:
     )
     assert result.returncode == ExitStatus.DATA_ERROR, result.stderr
     assert client.list_objects_v2(Bucket="outputs-failed").get("KeyCount", 0) == 0
+
+
+class _RangeHandler:
+    """Mixin: answer ``Range: bytes=A-B`` as object stores and CDNs do (the stdlib server does not)."""
+
+    def send_head(self) -> Any:
+        wanted = self.headers.get("Range") if self.ranges else None
+        if not wanted or not wanted.startswith("bytes="):
+            return super().send_head()
+        path = self.translate_path(self.path)
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            self.send_error(404)
+            return None
+        first, _, last = wanted[len("bytes=") :].partition("-")
+        start, stop = int(first), min(int(last) + 1 if last else len(data), len(data))
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
+        self.send_header("Content-Length", str(stop - start))
+        self.end_headers()
+        return io.BytesIO(data[start:stop])
+
+
+@pytest.fixture(scope="module", params=["ranges", "no-ranges"])
+def http_samples(request: pytest.FixtureRequest) -> Iterator[tuple[str, bool]]:
+    """``sample_data/`` served over HTTP on 127.0.0.1, with or without range requests."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(_RangeHandler, SimpleHTTPRequestHandler):
+        ranges = request.param == "ranges"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(ROOT / "sample_data")))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", Handler.ranges
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("labels", "predictions"),
+    [("labels.csv", "predictions.csv"), ("embeddings_labels.npy", "embeddings_predictions.parquet")],
+)
+def test_http_urls_with_query_strings_read_like_local_files(
+    http_samples: tuple[str, bool], labels: str, predictions: str
+) -> None:
+    pytest.importorskip("aiohttp")
+    base, ranges = http_samples
+    urls = (f"{base}/{labels}?version=3", f"{base}/{predictions}?version=3")
+    local = compute_files(f"sample_data/{labels}", f"sample_data/{predictions}")
+    if not ranges and predictions.endswith(".parquet"):
+        with pytest.raises(DataError, match="range requests") as caught:
+            compute_files(*urls)
+        assert str(caught.value).startswith(urls[1])
+        return
+    remote = compute_files(*urls)
+    assert remote.losses.tobytes() == local.losses.tobytes()
