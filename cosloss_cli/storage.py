@@ -115,9 +115,18 @@ def _is_secret_name(name: str) -> bool:
 
 def secrets_in(storage_options: Mapping[str, Any] | None = None) -> list[str]:
     """The secret strings a message must never contain: from the options and the environment."""
-    found = [str(v) for k, v in (storage_options or {}).items() if _is_secret_name(k) and v not in (None, "")]
+    found = list(_secret_values(storage_options or {}))
     found += [os.environ[name] for name in _SECRET_VARIABLES if os.environ.get(name)]
     return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+
+
+def _secret_values(options: Mapping[str, Any]) -> Iterator[str]:
+    """String values of secret-named options, nested ones too (``client_kwargs``)."""
+    for name, value in options.items():
+        if isinstance(value, Mapping):
+            yield from _secret_values(value)
+        elif isinstance(value, str) and _is_secret_name(name):
+            yield value
 
 
 def redact(text: str, storage_options: Mapping[str, Any] | None = None) -> str:
@@ -162,8 +171,8 @@ def filesystem(url: str, storage_options: Mapping[str, Any] | None = None) -> tu
 
     try:
         fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
-    except ImportError as exc:
-        raise _missing_backend(url, protocol, str(exc)) from None
+    except ImportError as exc:  # a scheme fsspec knows, whose package we do not: fsspec names it
+        raise InputUsageError(redact(str(exc), storage_options), path=_display(url)) from None
     except ValueError as exc:
         raise InputUsageError(f"cannot use this URL: {redact(str(exc), storage_options)}", path=_display(url)) from None
     except Exception as exc:  # a backend's own configuration errors (bad option names, types)
@@ -180,17 +189,16 @@ def _require_backend(url: str, protocol: str) -> None:
         try:
             importlib.import_module(module)
         except ImportError:
-            raise _missing_backend(url, protocol, f"no module named {module!r}") from None
+            raise _missing_backend(url, protocol, module) from None
 
 
-def _missing_backend(url: str, protocol: str, detail: str) -> InputUsageError:
-    module, extra = BACKENDS.get(protocol, ("fsspec", ""))
+def _missing_backend(url: str, protocol: str, module: str) -> InputUsageError:
+    """A usage error naming what to install: the cosloss extra of a known scheme."""
+    extra = BACKENDS.get(protocol, ("", ""))[1]
     if extra:
         hint = f"pip install 'cosloss[{extra}]'"
     else:
-        hint = f"pip install {module}" if module != "fsspec" else "pip install fsspec"
-        if module == "aiohttp":
-            hint = "pip install fsspec aiohttp"
+        hint = "pip install fsspec" + ("" if module == "fsspec" else f" {module}")
     return InputUsageError(f"{protocol}:// URLs need {module}, which is not installed", path=_display(url), hint=hint)
 
 

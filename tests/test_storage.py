@@ -85,7 +85,9 @@ def test_parse_storage_options_rejects_items_without_value_and_hides_secrets() -
 def test_redact_removes_userinfo_option_secrets_and_environment_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret-value")
     text = "https://bob:pa55word@host/x.csv failed with key sk-live-1 and env-secret-value"
-    shown = storage.redact(text, {"key": "sk-live-1", "anon": False})
+    options = {"key": "sk-live-1", "anon": False, "use_key_ring": True, "client_kwargs": {"aws_session_token": "tok-9"}}
+    shown = storage.redact(text + " True tok-9", options)
+    assert "tok-9" not in shown and shown.endswith(" True ***")
     assert "pa55word" not in shown and "bob" not in shown
     assert "sk-live-1" not in shown and "env-secret-value" not in shown
     assert shown.startswith("https://***@host/x.csv failed")
