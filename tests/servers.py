@@ -152,15 +152,21 @@ class DaskCluster:
         return " | ".join(p.read_text(errors="replace")[-2000:] for p in sorted(self.folder.glob("*.log")))
 
     def close(self) -> None:
-        """Stop every process this cluster started (workers first), and reap them."""
-        for process in [*self.workers, self.scheduler]:
+        """Stop every process this cluster started (workers first), and reap them.
+
+        Each command leads a process group (a worker's nanny, its worker and its
+        resource tracker): the group is signalled, and waited for until it is empty.
+        """
+        processes = [*self.workers, self.scheduler]
+        for process in processes:
             _kill_group(process, signal.SIGTERM)
-        for process in [*self.workers, self.scheduler]:
+        for process in processes:
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 _kill_group(process, signal.SIGKILL)
                 process.wait(timeout=10)
+            _wait_until_group_ends(process)
 
 
 def _kill_group(process: subprocess.Popen[bytes], sig: int) -> None:
@@ -169,6 +175,38 @@ def _kill_group(process: subprocess.Popen[bytes], sig: int) -> None:
         os.killpg(process.pid, sig)
     except ProcessLookupError:
         pass
+
+
+def _wait_until_group_ends(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """Wait until no process of the group is left (children exit after their parent)."""
+    deadline = time.monotonic() + timeout
+    killed = False
+    while True:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        if _only_zombies_left(process.pid):
+            return  # exited; reaping orphans is init's job, not ours
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"process group {process.pid} still has processes after {timeout} s")
+        if not killed and time.monotonic() > deadline - timeout / 2:
+            _kill_group(process, signal.SIGKILL)
+            killed = True
+        time.sleep(0.05)
+
+
+def _only_zombies_left(group: int) -> bool:
+    """Whether every process of the group has exited but is not reaped yet (Linux ``/proc``)."""
+    states = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group:  # fields after the name: state, ppid, pgrp, ...
+            states.append(fields[0])
+    return bool(states) and all(state == "Z" for state in states)
 
 
 @contextmanager

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 
 def _add_one(value: int) -> int:
@@ -29,3 +33,26 @@ def test_killing_a_worker_removes_it_and_a_new_one_can_join(dask_cluster: Any) -
     dask_cluster.wait_for_workers(2)
     with dask_cluster.client() as client:
         assert client.submit(_add_one, 1, pure=False).result(timeout=30) == 2
+
+
+def _group_gone(group: int) -> bool:
+    from tests.servers import _only_zombies_left
+
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return True
+    return _only_zombies_left(group)
+
+
+def test_closing_a_cluster_leaves_no_process(tmp_path: Path) -> None:
+    """Every process the fixture starts (scheduler, nanny, worker) is gone after close()."""
+    pytest.importorskip("distributed")
+    from tests.servers import DaskCluster
+
+    cluster = DaskCluster(tmp_path, workers=1)
+    groups = [process.pid for process in (cluster.scheduler, *cluster.workers)]
+    cluster.close()
+    for group in groups:
+        assert _group_gone(group), f"process group {group} still runs"
+    assert all(process.returncode is not None for process in (cluster.scheduler, *cluster.workers))

@@ -471,6 +471,16 @@ def test_other_backends_name_their_extra(url: str, extra: str, monkeypatch: pyte
         open_source(url, ReadOptions())
 
 
+def test_http_without_aiohttp_names_the_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "aiohttp", None)
+    with pytest.raises(InputUsageError) as caught:
+        open_source("https://example.com/data/labels.npy?sig=s3cr3t-value", ReadOptions())
+    assert str(caught.value) == (
+        "https://example.com/data/labels.npy?...: https:// URLs need aiohttp, which is not installed "
+        "(pip install fsspec aiohttp)"
+    )
+
+
 def test_missing_backend_through_the_executable_exits_2(s3_server: Any, tmp_path: Path) -> None:
     """A real install without s3fs: a module on PYTHONPATH that fails to import stands in for it."""
     (tmp_path / "s3fs.py").write_text("raise ImportError('No module named s3fs')\n")
