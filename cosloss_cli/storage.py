@@ -213,6 +213,12 @@ def _storage_error(exc: BaseException, url: str, storage_options: Mapping[str, A
         return InputUsageError(
             "is a folder (a prefix), not an object", path=shown, hint="use 'cosloss batch' for folders"
         )
+    if isinstance(exc, ValueError) and "range requests" in str(exc):  # fsspec's HTTP file system
+        return DataError(
+            "the server does not answer range requests, which reading this format needs",
+            path=shown,
+            hint="download the file first, or use CSV, which is read from the start",
+        )
     if isinstance(exc, PermissionError):
         return DataError("permission denied", path=shown, hint="check the credentials and the object's permissions")
     detail = redact(_first_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__), storage_options)

@@ -224,6 +224,15 @@ def test_executable_computes_s3_urls_like_local_files(s3_server: Any) -> None:
     assert remote_doc == local_doc  # json floats: repr round-trips, so this is bit for bit
 
 
+def test_size_and_existence_of_objects(s3_server: Any) -> None:
+    base = f"s3://{SAMPLES_BUCKET}/sample_data"
+    assert storage.size(f"{base}/labels.csv") == (ROOT / "sample_data/labels.csv").stat().st_size
+    assert storage.exists(f"{base}/labels.csv") and storage.exists(f"{base}/batch")
+    assert not storage.exists(f"{base}/missing.csv")
+    with pytest.raises(InputUsageError, match="is a folder"):
+        storage.check_readable(f"{base}/batch")
+
+
 # -- ranged reads --------------------------------------------------------------------------
 
 
