@@ -44,6 +44,8 @@ class ReadOptions(NamedTuple):
     id_column: str | None = None
     columns: list[str] | None = None
     block_bytes: int = DEFAULT_BLOCK_BYTES
+    #: fsspec options for URL inputs (``--storage-option``); ignored for local paths.
+    storage_options: dict[str, Any] | None = None
 
 
 class Source(NamedTuple):

@@ -43,7 +43,7 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
     import pyarrow.csv as pacsv
 
     delimiter = "\t" if fmt == "tsv" else ","
-    raw = open_binary(path)
+    raw = open_binary(path, options.storage_options)
     prefix = read_exactly(raw, _PEEK_BYTES)
     gzipped = prefix.startswith(GZIP_MAGIC)
     while len(prefix) % _PEEK_BYTES == 0 and len(prefix) < _MAX_FIRST_LINE and not _has_line_end(prefix, gzipped):
