@@ -47,7 +47,7 @@ def _one_character(ctx: click.Context, param: click.Parameter, value: str | None
         return None
     if value in ("\\t", "tab"):
         return "\t"
-    if len(value) != 1 or value in "\r\n\"":
+    if len(value) != 1 or value in '\r\n"':
         raise click.BadParameter("give one character (or 'tab')")
     return value
 

@@ -110,8 +110,10 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
         header = not all(_is_number(c, decimal) for c in cells)
         if not header and _is_range_header(cells):
             header = True
-            notes.append(f"{path}: line 1 ({_short(first_line)}) read as column names, as pandas writes them "
-                         "(--no-header reads it as data)")
+            notes.append(
+                f"{path}: line 1 ({_short(first_line)}) read as column names, as pandas writes them "
+                "(--no-header reads it as data)"
+            )
     names = [c.strip() for c in cells] if header else [str(i) for i in range(len(cells))]
     _check_unique(names, path)
     features, id_column, id_notes = _select_columns(names, options, path, header)
@@ -164,7 +166,9 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
                     continue
                 rows_done += batch.num_rows
                 # Column-major: a copy per column; the core transposes chunks in cache.
-                values = np.asarray(batch.select([arrow[f] for f in features]).to_tensor(null_to_nan=True, row_major=False))
+                values = np.asarray(
+                    batch.select([arrow[f] for f in features]).to_tensor(null_to_nan=True, row_major=False)
+                )
                 ids = None
                 if id_column is not None:
                     ids = np.asarray(batch.column(arrow[id_column]).to_pylist(), dtype=object)
