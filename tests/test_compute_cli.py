@@ -463,5 +463,5 @@ def test_csv_parse_error_on_stdin_says_where_the_reading_stopped(tmp_path) -> No
     text = "a,b\n" + "1,2\n" * rows + "5,x\n"
     result = run_cli(["compute", "-", str(tmp_path / "p.csv"), "--input-format", "csv"], input=text)
     assert result.exit_code == 1
-    after = int(result.stderr.split("after data row ")[1].split(":")[0])
-    assert 0 < after <= rows
+    after = int(result.stderr.split("after line ")[1].split(":")[0])  # 1-based, counting the header
+    assert 1 < after <= rows + 1

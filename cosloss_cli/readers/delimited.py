@@ -315,7 +315,7 @@ def _explain(
             return DataError(found, path=path)
         return DataError(f"cannot parse: {exc}", path=path)
     return DataError(
-        f"cannot parse{f' after data row {rows_done}' if rows_done else ''}: {exc}",
+        f"cannot parse{f' after line {rows_done + int(header)}' if rows_done else ''}: {exc}",
         path=path,
         hint="save the data to a file and run again for the exact line",
     )
