@@ -389,3 +389,12 @@ def test_cosine_loss_id_columns_and_series_of_vectors(vectors) -> None:
     assert series.mean() == pytest.approx(mean, rel=1e-6)
     with pytest.raises(Exception, match="id column values differ"):
         cosine_loss(left, right.assign(id=np.arange(100)))
+
+
+def test_other_id_like_columns_stay_out_beside_an_explicit_id_column(tmp_path: Path, vectors) -> None:
+    left, right = frames(vectors)
+    for frame, path in ((left, tmp_path / "l.parquet"), (right, tmp_path / "p.parquet")):
+        frame.assign(name=[f"n{i}" for i in range(100)], user_id=np.arange(100)).to_parquet(path, index=False)
+    args = [str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet"), "--id-column", "name"]
+    doc, stderr = assert_mean(args, vectors[2], [100, 8])
+    assert doc["ids"][:1] == ["n0"] and "column 'user_id' looks like ids: not used as data" in stderr

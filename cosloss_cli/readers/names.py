@@ -53,29 +53,28 @@ def split_ids(
 ) -> Split:
     """Separate row-id columns from data columns by name.
 
-    An explicit ``id_column`` is used when the file has it (a file without it simply has
-    no ids). Otherwise, when ``detect`` is on, pandas' index columns (``index_columns``,
-    from Parquet metadata) and columns that :func:`looks_like_id` are not data: the first
-    is used as row ids, and each one gets a note. Explicit ``columns`` always win: a
+    When ``detect`` is on, pandas' index columns (``index_columns``, from Parquet
+    metadata) and columns that :func:`looks_like_id` are not data, and each gets a note;
+    the row ids are the explicit ``id_column`` when the file has it (a file without it
+    simply has no ids), else the first of them. Explicit ``columns`` always win: a
     column they name is data whatever its name.
     """
     chosen = set(columns or ())
+    detected: list[str] = []
+    if detect:
+        detected = [n for n in index_columns if n in names and n not in chosen]
+        detected += [n for n in names if n not in detected and n not in chosen and looks_like_id(n)]
     if id_column is not None:
         ids = id_column if id_column in names else None
-        detected: list[str] = []
-    elif detect:
-        index_first = [n for n in index_columns if n in names and n not in chosen]
-        detected = index_first + [n for n in names if n not in index_first and n not in chosen and looks_like_id(n)]
-        ids = detected[0] if detected else None
+        others = [n for n in detected if n != id_column]
     else:
-        ids, detected = None, []
+        ids = detected[0] if detected else None
+        others = detected[1:]
     prefix = f"{path}: " if path else ""
     notes = []
     if ids is not None and id_column is None:
         notes.append(f"{prefix}using {describe(ids)} as row ids, not data (--no-detect-ids reads it as data)")
-    notes += [
-        f"{prefix}{describe(n)} looks like ids: not used as data (name it in --columns to use it)" for n in detected[1:]
-    ]
+    notes += [f"{prefix}{describe(n)} looks like ids: not used as data (name it in --columns to use it)" for n in others]
     excluded = {ids, *detected}
     features = list(columns) if columns else [n for n in names if n not in excluded]
     return Split(features, ids, tuple(notes))
