@@ -74,7 +74,8 @@ def split_ids(
     notes = []
     if ids is not None and id_column is None:
         notes.append(f"{prefix}using {describe(ids)} as row ids, not data (--no-detect-ids reads it as data)")
-    notes += [f"{prefix}{describe(n)} looks like ids: not used as data (name it in --columns to use it)" for n in others]
+    unused = "looks like ids: not used as data (name it in --columns to use it)"
+    notes += [f"{prefix}{describe(n)} {unused}" for n in others]
     excluded = {ids, *detected}
     features = list(columns) if columns else [n for n in names if n not in excluded]
     return Split(features, ids, tuple(notes))
