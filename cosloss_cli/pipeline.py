@@ -292,7 +292,7 @@ def match_rows_by_id(label_ids: np.ndarray, prediction_ids: np.ndarray, labels: 
     """
     if label_ids.dtype == object and prediction_ids.dtype == object and len(label_ids):
         if type(label_ids[0]) is not type(prediction_ids[0]):  # CSV ids are text, Parquet's may be numbers
-            label_ids, prediction_ids = label_ids.astype(str), prediction_ids.astype(str)
+            label_ids, prediction_ids = label_ids.astype(str).astype(object), prediction_ids.astype(str).astype(object)
     differ = np.nonzero(label_ids != prediction_ids)[0]
     if not differ.size:
         return

@@ -398,3 +398,17 @@ def test_other_id_like_columns_stay_out_beside_an_explicit_id_column(tmp_path: P
     args = [str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet"), "--id-column", "name"]
     doc, stderr = assert_mean(args, vectors[2], [100, 8])
     assert doc["ids"][:1] == ["n0"] and "column 'user_id' looks like ids: not used as data" in stderr
+
+
+def test_ids_from_csv_text_and_parquet_numbers_compare_as_text(tmp_path: Path, vectors) -> None:
+    left, right = frames(vectors)
+    left.assign(id=np.arange(100)).to_csv(tmp_path / "l.csv", index=False)  # CSV ids are read as text
+    right.assign(id=np.arange(100)).to_parquet(tmp_path / "p.parquet", index=False)
+    assert_mean([str(tmp_path / "l.csv"), str(tmp_path / "p.parquet")], vectors[2], [100, 8])
+    right.assign(id=np.arange(100)[::-1]).to_parquet(tmp_path / "p.parquet", index=False)
+    refused(
+        ["compute", str(tmp_path / "l.csv"), str(tmp_path / "p.parquet")],
+        ExitStatus.DATA_ERROR,
+        "line 2 of labels has id '0', row 0 of",
+        "has '99'",
+    )

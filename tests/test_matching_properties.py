@@ -23,6 +23,13 @@ from .conftest import property_settings, run_cli
 
 ID_NAMES = ["id", "key", "doc_id", "uuid", "index"]
 
+try:
+    import polars
+except ImportError:  # polars is in the test extra; without it its writers are left out
+    polars = None
+
+WRITERS = ["csv", "csv-index", "parquet"] + (["polars-csv", "polars-parquet"] if polars is not None else [])
+
 
 @st.composite
 def layouts(draw: st.DrawFn) -> dict:
@@ -37,7 +44,7 @@ def layouts(draw: st.DrawFn) -> dict:
         "id_position": draw(st.integers(0, 6)),
         "text_ids": draw(st.booleans()),
         "shuffle_rows": draw(st.booleans()),
-        "writer": draw(st.sampled_from(["csv", "csv-index", "parquet"])),
+        "writer": draw(st.sampled_from(WRITERS)),
     }
 
 
@@ -46,8 +53,12 @@ def _write(frame: pd.DataFrame, path: Path, writer: str) -> None:
         frame.to_csv(path, index=False)
     elif writer == "csv-index":
         frame.to_csv(path)  # pandas' default: the index is written, header cell empty
+    elif writer == "parquet":
+        frame.to_parquet(path)  # a shuffled frame's index is stored as __index_level_0__
+    elif writer == "polars-csv":
+        polars.from_pandas(frame).write_csv(path)
     else:
-        frame.to_parquet(path)
+        polars.from_pandas(frame).write_parquet(path)
 
 
 @given(layouts())
@@ -82,7 +93,7 @@ def test_property_right_answer_or_clear_refusal(layout: dict) -> None:
         right = right.iloc[rng.permutation(rows)]  # the ids say the rows are not in the same order
 
     with tempfile.TemporaryDirectory() as folder:
-        ext = "parquet" if layout["writer"] == "parquet" else "csv"
+        ext = "parquet" if layout["writer"].endswith("parquet") else "csv"
         lpath, ppath = Path(folder) / f"l.{ext}", Path(folder) / f"p.{ext}"
         _write(left, lpath, layout["writer"])
         _write(right, ppath, layout["writer"])
