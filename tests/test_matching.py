@@ -412,3 +412,12 @@ def test_ids_from_csv_text_and_parquet_numbers_compare_as_text(tmp_path: Path, v
         "line 2 of labels has id '0', row 0 of",
         "has '99'",
     )
+
+
+def test_a_decimal_mark_that_is_the_separator_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_text("a,b\n1,2\n")
+    refused(
+        ["compute", str(tmp_path / "l.csv"), str(tmp_path / "l.csv"), "--decimal", ","],
+        ExitStatus.USAGE_ERROR,
+        "the decimal mark ',' is also the field separator",
+    )

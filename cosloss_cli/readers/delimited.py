@@ -97,6 +97,10 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
         raise DataError("is empty: no header and no rows", path=path)
     delimiter = _choose_delimiter(fmt, first_line, options)
     decimal = _choose_decimal(delimiter, lines[1:], options)
+    if decimal == delimiter:
+        raise InputUsageError(
+            f"the decimal mark {decimal!r} is also the field separator", path=path, hint="pass --delimiter too"
+        )
     notes: list[str] = []
     if fmt == "csv" and delimiter == ";" and not options.delimiter:
         decimals = " with decimal commas" if decimal == "," else ""
