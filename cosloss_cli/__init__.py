@@ -1,8 +1,9 @@
 """cosloss: TensorFlow's cosine distance loss between label and prediction files.
 
-The library API is :func:`cosine_loss` (numpy arrays in, losses out) and
-:func:`compute_files` (two files in, a :class:`LossResult` out). Both are imported
-lazily so that ``cosloss --help`` does not pay for numpy.
+The library API is :func:`cosine_loss` (numpy arrays or pandas objects in, losses
+out) and :func:`compute_files` (two files and the CLI's options as keywords in, a
+:class:`LossResult` out). Both are imported lazily so that ``cosloss --help`` does not
+pay for numpy.
 """
 
 from __future__ import annotations

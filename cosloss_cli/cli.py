@@ -110,6 +110,13 @@ def warn(message: str, quiet: bool) -> None:
         click.echo(f"Warning: {message}", err=True)
 
 
+def print_notes(notes: tuple[str, ...], quiet: bool) -> None:
+    """What the readers decided for the user (id columns, headers, column order): one line each."""
+    if not quiet:
+        for note in notes:
+            click.echo(f"Note: {note}", err=True)
+
+
 def warn_counts(zero_vectors: int, omitted: int, quiet: bool) -> None:
     """The warnings every command gives about zero vectors and omitted NaN/Inf vectors."""
     if zero_vectors:
@@ -185,6 +192,9 @@ def read_options_for(side: str, params: dict[str, Any]) -> Any:
         header=params.get("header"),
         id_column=params.get("id_column"),
         columns=params.get("columns"),
+        delimiter=params.get("delimiter"),
+        decimal=params.get("decimal"),
+        detect_ids=params.get("detect_ids", True),
     )
 
 
@@ -267,6 +277,7 @@ def run_compute(labels: str, predictions: str, params: dict[str, Any], env: Envi
     with bar as progress:
         result = compute_sources(label_source, prediction_source, compute_options_from(params), progress, label_options)
     summary = result.summary
+    print_notes(result.notes, params["quiet"])
     warn_counts(summary.zero_vectors, summary.omitted, params["quiet"])
     if output:
         from .writers import write_losses_file

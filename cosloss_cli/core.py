@@ -36,6 +36,7 @@ import numpy as np
 from .errors import DataError, InputUsageError, ShapeMismatchError
 
 if TYPE_CHECKING:  # numpy.typing costs a millisecond at every start; only mypy needs it
+    import pandas as pd
     from numpy.typing import ArrayLike, NDArray
 
     Float64Array = NDArray[np.float64]
@@ -385,8 +386,14 @@ def cosine_loss(
     eps: float = DEFAULT_EPS,
     normalize: bool = True,
     reduction: Literal["none", "mean"] = "none",
-) -> Float64Array | float:
+) -> Float64Array | float | pd.Series:
     """Cosine distance loss between ``labels`` and ``predictions`` along ``axis``.
+
+    pandas inputs are read as the files they would be saved as: a DataFrame's columns
+    named like ids (``id``, ``*_id``...) are row ids, two frames naming the same columns
+    are paired by name, and a Series of arrays or lists is a column of vectors. Their
+    losses come back as a Series keeping the labels' index (or ids); rows whose indexes
+    or ids differ are refused rather than paired by position.
 
     Parameters
     ----------
@@ -418,6 +425,10 @@ def cosine_loss(
     >>> cosine_loss([[0, 0, 0]], [[1, 2, 3]])
     array([1.])
     """
+    if _is_pandas(labels) or _is_pandas(predictions):
+        from .frames import frame_cosine_loss
+
+        return frame_cosine_loss(labels, predictions, axis, eps=eps, normalize=normalize, reduction=reduction)
     l_array = np.asarray(labels)
     p_array = np.asarray(predictions)
     axis = validate_pair(l_array, p_array, axis)
@@ -476,6 +487,11 @@ def _median(flat: Float64Array) -> float:
         return float(np.partition(flat, middle)[middle])
     low, high = np.partition(flat, (middle - 1, middle))[middle - 1 : middle + 1]
     return float((low + high) / 2)
+
+
+def _is_pandas(obj: object) -> bool:
+    """A pandas object, told without importing pandas (the numpy path never does)."""
+    return type(obj).__module__.partition(".")[0] == "pandas"
 
 
 def shape_text(shape: tuple[int, ...]) -> str:

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from typing import Any
 
 import click
 
@@ -46,3 +47,37 @@ def test_quick_start_is_exactly_two_make_commands() -> None:
     section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     commands = re.search(r"```sh\n(.*?)```", section, re.S).group(1).strip().splitlines()
     assert [line.split("#")[0].strip() for line in commands] == ["make demo", "make test"]
+
+
+def _readme_block(marker: str) -> str:
+    return README.split(f"<!-- {marker}:start -->", 1)[1].split(f"<!-- {marker}:end -->", 1)[0]
+
+
+def _run_pycon(block: str, folder: Any) -> None:
+    """Run the ``pycon`` examples of a README block as doctests, in ``folder``."""
+    import doctest
+
+    for source in re.findall(r"```pycon\n(.*?)```", block, re.S):
+        test = doctest.DocTestParser().get_doctest(source, {}, "README", "README.md", 0)
+        runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+        runner.run(test)
+        assert runner.failures == 0, f"a README example printed something else:\n{source}"
+
+
+def test_matching_sample_in_readme_is_what_the_tool_prints(tmp_path: Any, monkeypatch: Any) -> None:
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    block = _readme_block("matching-sample")
+    _run_pycon(block, tmp_path)
+    session = re.search(r"```console\n(.*?)```", block, re.S).group(1).splitlines()
+    command, expected = shlex.split(session[0].removeprefix("$ ")), session[1:]
+    assert command[0] == "cosloss"
+    result = run_cli(command[1:])
+    assert result.exit_code == 0, result.stderr
+    assert (result.stderr + result.stdout).splitlines() == expected
+
+
+def test_library_sample_in_readme_runs(tmp_path: Any, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    _run_pycon(_readme_block("library-sample"), tmp_path)
