@@ -258,7 +258,7 @@ def paired_comparison(
         raise ValueError(f"candidate has {c.size} losses, baseline {b.size}: they must be aligned")
     with np.errstate(all="ignore"):
         d = c - b
-        mean = _finite_or_none(float(np.mean(d))) if d.size else None
+        mean = finite_or_none(float(np.mean(d))) if d.size else None
     empty = Comparison(
         rows=d.size,
         mean_difference=mean,
@@ -279,7 +279,7 @@ def paired_comparison(
     if not np.isfinite(d).all():
         return empty._replace(notes=("NaN or infinite losses: no statistics",))
     low, high = mean_ci(d, confidence=confidence, resamples=resamples, seed=seed)
-    result = empty._replace(ci_low=_finite_or_none(low), ci_high=_finite_or_none(high))
+    result = empty._replace(ci_low=finite_or_none(low), ci_high=finite_or_none(high))
     result = result._replace(verdict=_verdict(result.ci_low, result.ci_high))
     if result.ci_low is None or result.ci_high is None:
         result = result._replace(notes=("the bootstrap distribution is degenerate (too few distinct differences)",))
@@ -299,11 +299,11 @@ def _with_tests(result: Comparison, c: Float64Array, b: Float64Array, d: Float64
         wilcoxon = stats.wilcoxon(d)
         effect = float(np.mean(d) / np.std(d, ddof=1))
     return result._replace(
-        t_ci_low=_finite_or_none(float(t_interval.low)),
-        t_ci_high=_finite_or_none(float(t_interval.high)),
-        p_value_t=_finite_or_none(float(t_test.pvalue)),
-        p_value_wilcoxon=_finite_or_none(float(wilcoxon.pvalue)),
-        effect_size=_finite_or_none(effect),
+        t_ci_low=finite_or_none(float(t_interval.low)),
+        t_ci_high=finite_or_none(float(t_interval.high)),
+        p_value_t=finite_or_none(float(t_test.pvalue)),
+        p_value_wilcoxon=finite_or_none(float(wilcoxon.pvalue)),
+        effect_size=finite_or_none(effect),
     )
 
 
@@ -315,7 +315,8 @@ def _verdict(low: float | None, high: float | None) -> str:
     return NO_CLEAR_DIFFERENCE
 
 
-def _finite_or_none(value: float) -> float | None:
+def finite_or_none(value: float) -> float | None:
+    """A figure for results and JSON: NaN and infinities become None."""
     return value if math.isfinite(value) else None
 
 
