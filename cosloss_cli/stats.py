@@ -43,7 +43,8 @@ EXACT_BOOTSTRAP_MAX_ROWS = 5000
 GROUPS = 128
 TAIL_SINGLETONS = 32
 
-#: Values (resamples x rows) drawn at a time: the memory of one batch of resamples.
+#: Values drawn at a time (resamples x rows for scipy, resamples x groups for the grouped
+#: resampler): what bounds the memory of one batch of resamples.
 BATCH_VALUES = 1 << 20
 
 #: Verdict words of a comparison (the confidence interval of the mean difference is

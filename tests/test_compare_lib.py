@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -358,3 +360,17 @@ def test_sample_data_second_model() -> None:
     )
     assert [m.name for m in result.models] == ["predictions", "predictions_b"]
     assert result.comparisons[0].statistics.better == 2
+
+
+def test_progress_counts_every_models_rows(npy_models) -> None:
+    label_path, paths, _, _ = npy_models
+    done: list[int] = []
+    compare_files(label_path, paths, resamples=100, progress=done.append)
+    assert sum(done) == 3 * 400
+
+
+def test_importing_the_library_layer_loads_neither_scipy_nor_pandas() -> None:
+    """scipy and pandas are imported by the functions that use them, not at start-up."""
+    code = "import sys, cosloss_cli.compare, cosloss_cli.stats; print(sorted({'scipy', 'pandas'} & set(sys.modules)))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert run.stdout.strip() == "[]"
