@@ -2,12 +2,13 @@
 
 The library API, imported lazily so that ``cosloss --help`` does not pay for numpy:
 
-:func:`cosine_loss` (arrays in, losses out)
+:func:`cosine_loss` (arrays or pandas objects in, losses out)
     ``cosine_loss(labels, predictions, axis=-1, *, eps=1e-12, normalize=True,
     reduction="none")``: a float64 array of losses, or their mean with
-    ``reduction="mean"``. Raises ``ShapeMismatchError``, ``DataError`` (not real
-    numbers), ``InputUsageError`` (an axis out of range) and ``ParameterError`` (a
-    parameter outside its allowed values), all from :mod:`cosloss_cli.errors`.
+    ``reduction="mean"``; pandas inputs give a Series keeping the labels' index.
+    Raises ``ShapeMismatchError``, ``DataError`` (not real numbers),
+    ``InputUsageError`` (an axis out of range) and ``ParameterError`` (a parameter
+    outside its allowed values), all from :mod:`cosloss_cli.errors`.
 
     >>> from cosloss_cli import cosine_loss
     >>> cosine_loss([[1, 4, 5], [5, 5, 7]], [[3, 2, 5], [3, 2, 7]], axis=1)
@@ -15,9 +16,11 @@ The library API, imported lazily so that ``cosloss --help`` does not pay for num
 
 :func:`compute_files` (two files in, a :class:`LossResult` out)
     ``compute_files(labels, predictions, read_options=None, options=None,
-    progress=None, prediction_read_options=None)`` streams both files (CSV/TSV,
-    NPY/NPZ, Parquet; ``-`` for stdin) with the same numbers as ``cosloss compute``.
-    Raises the same errors, plus ``DataError`` for unreadable files.
+    progress=None, prediction_read_options=None, **settings)`` streams both files
+    (CSV/TSV, NPY/NPZ, Parquet; ``-`` for stdin) with the same numbers as ``cosloss
+    compute``; the CLI's options can be given as keywords (``axis=1``,
+    ``id_column="id"``...). Raises the same errors, plus ``DataError`` for unreadable
+    files and ``TypeError`` for an unknown keyword.
 
     >>> import os, tempfile
     >>> import numpy as np
@@ -56,6 +59,10 @@ The library API, imported lazily so that ``cosloss --help`` does not pay for num
 
     >>> ReadOptions(columns=["f0", "f1"]).columns
     ['f0', 'f1']
+
+:func:`compare_files` and :class:`CompareResult`
+    One labels file against several models' predictions, the first as baseline: the
+    paired statistics of :mod:`cosloss_cli.compare` (see :func:`compare_files`).
 """
 
 from __future__ import annotations
@@ -64,7 +71,16 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "cosine_loss", "compute_files", "ComputeOptions", "ReadOptions", "LossResult"]
+__all__ = [
+    "__version__",
+    "cosine_loss",
+    "compute_files",
+    "compare_files",
+    "ComputeOptions",
+    "CompareResult",
+    "ReadOptions",
+    "LossResult",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -76,6 +92,10 @@ def __getattr__(name: str) -> Any:
         from . import pipeline
 
         return getattr(pipeline, name)
+    if name in ("compare_files", "CompareResult"):
+        from . import compare
+
+        return getattr(compare, name)
     if name == "ReadOptions":
         from .readers import ReadOptions
 

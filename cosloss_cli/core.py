@@ -37,7 +37,8 @@ from . import _fallback
 from .errors import DataError, InputUsageError, ShapeMismatchError
 from .params import REDUCTIONS, Reduction, check_axis, check_choice, check_eps, check_flag
 
-if TYPE_CHECKING:  # only mypy needs numpy.typing
+if TYPE_CHECKING:  # only mypy needs numpy.typing and pandas
+    import pandas as pd
     from numpy.typing import ArrayLike, NDArray
 
     Float64Array = NDArray[np.float64]
@@ -359,8 +360,14 @@ def cosine_loss(
     eps: float = DEFAULT_EPS,
     normalize: bool = True,
     reduction: Reduction = "none",
-) -> Float64Array | float:
+) -> Float64Array | float | pd.Series:
     """Cosine distance loss between ``labels`` and ``predictions`` along ``axis``.
+
+    pandas inputs are read as the files they would be saved as: a DataFrame's columns
+    named like ids (``id``, ``*_id``...) are row ids, two frames naming the same columns
+    are paired by name, and a Series of arrays or lists is a column of vectors. Their
+    losses come back as a Series keeping the labels' index (or ids); rows whose indexes
+    or ids differ are refused rather than paired by position.
 
     Parameters
     ----------
@@ -378,8 +385,9 @@ def cosine_loss(
 
     Returns
     -------
-    numpy.ndarray or float
-        Losses in [0, 2] (float64); NaN where an input is NaN or infinite.
+    numpy.ndarray or float or pandas.Series
+        Losses in [0, 2] (float64); NaN where an input is NaN or infinite. A Series
+        (keeping the labels' index or ids) for pandas inputs.
 
     Raises
     ------
@@ -408,6 +416,10 @@ def cosine_loss(
     check_eps(eps)
     check_flag("normalize", normalize)
     check_choice("reduction", reduction, REDUCTIONS)
+    if _is_pandas(labels) or _is_pandas(predictions):
+        from .frames import frame_cosine_loss
+
+        return frame_cosine_loss(labels, predictions, axis, eps=eps, normalize=normalize, reduction=reduction)
     l_array = np.asarray(labels)
     p_array = np.asarray(predictions)
     axis = validate_pair(l_array, p_array, axis)
@@ -464,6 +476,11 @@ def _median(flat: Float64Array) -> float:
         return float(np.partition(flat, middle)[middle])
     low, high = np.partition(flat, (middle - 1, middle))[middle - 1 : middle + 1]
     return float((low + high) / 2)
+
+
+def _is_pandas(obj: object) -> bool:
+    """A pandas object, told without importing pandas (the numpy path never does)."""
+    return type(obj).__module__.partition(".")[0] == "pandas"
 
 
 def shape_text(shape: tuple[int | None, ...]) -> str:

@@ -68,6 +68,16 @@ def _column_list(ctx: click.Context, param: click.Parameter, value: str | None) 
     return names
 
 
+def _one_character(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value in ("\\t", "tab"):
+        return "\t"
+    if len(value) != 1 or value in '\r\n"':
+        raise click.BadParameter("give one character (or 'tab')")
+    return value
+
+
 def _non_negative(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
     import math
 
@@ -142,6 +152,24 @@ def input_options(function: F) -> F:
                 help="Feature columns to use (CSV/TSV/Parquet), in this order.",
             ),
             click.option("--id-column", metavar="NAME", help="Column holding row ids, carried into the output."),
+            click.option(
+                "--detect-ids/--no-detect-ids",
+                default=True,
+                show_default=True,
+                help="Read columns named id, key, index, *_id... and pandas' index as row ids, not data.",
+            ),
+            click.option(
+                "--delimiter",
+                metavar="CHAR",
+                callback=_one_character,
+                help="CSV/TSV field separator [default: ',' (';' if line 1 has no ','), tab for TSV].",
+            ),
+            click.option(
+                "--decimal",
+                metavar="CHAR",
+                callback=_one_character,
+                help="CSV/TSV decimal mark [default: '.', or ',' in ';'-separated files written that way].",
+            ),
         ],
     )(function)
 

@@ -30,6 +30,7 @@ from .core import (
 from .errors import DataError, InputUsageError, NonFiniteError, ParameterError, ShapeMismatchError
 from .params import NAN_POLICIES, NanPolicy, check_axis, check_choice, check_eps, check_flag
 from .readers import Block, ReadOptions, Source, open_source
+from .readers.names import pair_names
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -70,11 +71,31 @@ class LossResult(NamedTuple):
     omitted: BoolArray
     summary: Summary
     ids: np.ndarray | None = None
+    #: What was decided on the user's behalf (id columns, headers, column order): one line each.
+    notes: tuple[str, ...] = ()
+    #: The name of the column the ids came from, if any (the index name of :meth:`to_frame`).
+    id_column: str | None = None
+
+    # No field is called ``index`` or ``count``: they would hide the tuple methods of that name.
 
     def kept(self) -> Float64Array:
         """The losses that count (omitted ones removed), flattened."""
         kept: Float64Array = self.losses[~self.omitted]
         return kept
+
+    def to_frame(self) -> Any:
+        """The losses as a pandas DataFrame with a ``loss`` column, indexed by the row ids if any.
+
+        Omitted vectors (``nan_policy="omit"``) are kept, with NaN losses, so rows line up
+        with the inputs. pandas is imported only here.
+        """
+        import pandas as pd
+
+        losses = self.losses.reshape(-1) if self.losses.ndim != 1 else self.losses
+        index = None
+        if self.ids is not None and len(self.ids) == len(losses):
+            index = pd.Index(self.ids, name=self.id_column or "id")
+        return pd.DataFrame({"loss": losses}, index=index)
 
 
 def compute_files(
@@ -84,15 +105,44 @@ def compute_files(
     options: ComputeOptions | None = None,
     progress: ProgressCallback | None = None,
     prediction_read_options: ReadOptions | None = None,
+    **settings: Any,
 ) -> LossResult:
     """Compute the losses between two files (``-`` for stdin on one side).
 
-    ``read_options`` apply to both files unless ``prediction_read_options`` are given
-    for the predictions (e.g. another ``--predictions-format``).
+    Options are keywords named as the CLI's: ``axis``, ``eps``, ``normalize``,
+    ``nan_policy``, ``threads`` (how to compute) and ``input_format``, ``key``, ``header``,
+    ``id_column``, ``columns`` (a list or ``"a,b,c"``), ``delimiter``, ``decimal``,
+    ``detect_ids`` (how to read). They override ``read_options`` and ``options``, which
+    stay for reuse. ``read_options`` apply to both files unless
+    ``prediction_read_options`` are given for the predictions.
+
+    >>> compute_files("sample_data/labels.csv", "sample_data/predictions.csv", axis=1).summary.count
+    2
     """
-    read_options = read_options or ReadOptions()
+    read_settings, compute_settings = _split_settings(settings)
+    read_options = (read_options or ReadOptions())._replace(**read_settings)
+    if prediction_read_options is not None:
+        prediction_read_options = prediction_read_options._replace(**read_settings)
+    options = (options or ComputeOptions())._replace(**compute_settings)
     label_source, prediction_source = open_pair(labels, predictions, read_options, prediction_read_options)
-    return compute_sources(label_source, prediction_source, options or ComputeOptions(), progress, read_options)
+    return compute_sources(label_source, prediction_source, options, progress, read_options)
+
+
+def _split_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Keyword options of :func:`compute_files`, split into ReadOptions and ComputeOptions fields."""
+    read: dict[str, Any] = {}
+    compute: dict[str, Any] = {}
+    for name, value in settings.items():
+        if name in ComputeOptions._fields:
+            compute[name] = value
+        elif name in ReadOptions._fields:
+            if name == "columns" and isinstance(value, str):
+                value = [part.strip() for part in value.split(",") if part.strip()]
+            read[name] = list(value) if name == "columns" and value is not None else value
+        else:
+            known = ", ".join(sorted({*ComputeOptions._fields, *ReadOptions._fields} - {"block_bytes"}))
+            raise TypeError(f"compute_files() got an unexpected keyword argument {name!r} (options: {known})")
+    return read, compute
 
 
 def open_pair(
@@ -119,6 +169,7 @@ def compute_sources(
     check_options(options)
     _check_columns_and_ids(labels, predictions, read_options)
     _check_shapes(labels, predictions)
+    labels, predictions = _pair_columns(labels, predictions, read_options)
     file_ndim = 1 if labels.one_vector else labels.ndim
     file_axis = normalize_axis(options.axis, file_ndim)
     axis = 1 if labels.one_vector else file_axis
@@ -212,6 +263,7 @@ class _Reduction:
             losses, nonfinite = losses.reshape(1), nonfinite.reshape(1)
         omitted = nonfinite if self.options.nan_policy == "omit" else np.zeros_like(nonfinite)
         counted = losses[~omitted]
+        ids = self._ids()
         return LossResult(
             labels=self.labels.path,
             predictions=self.predictions.path,
@@ -220,7 +272,9 @@ class _Reduction:
             losses=losses,
             omitted=omitted,
             summary=summarize(counted, zero_vectors=self.zero_vectors, omitted=int(omitted.sum())),
-            ids=self._ids(),
+            ids=ids,
+            notes=self.labels.notes + self.predictions.notes,
+            id_column=self.labels.id_column or self.predictions.id_column if ids is not None else None,
         )
 
     def _file_shape(self) -> tuple[int, ...]:
@@ -233,19 +287,81 @@ class _Reduction:
         label_ids = np.concatenate(self.label_ids) if self.label_ids else None
         prediction_ids = np.concatenate(self.prediction_ids) if self.prediction_ids else None
         if label_ids is not None and prediction_ids is not None:
-            differ = np.nonzero(label_ids != prediction_ids)[0]
-            if differ.size:
-                row = int(differ[0])
-                raise DataError(
-                    f"row ids differ at row {row}: {label_ids[row]!r} in labels, "
-                    f"{prediction_ids[row]!r} in {self.predictions.path}",
-                    path=self.labels.path,
-                    hint="sort both files by id",
-                )
+            match_rows_by_id(label_ids, prediction_ids, self.labels, self.predictions)
         ids = label_ids if label_ids is not None else prediction_ids
         if ids is not None and self.axis != 1:
             return None  # ids name rows; with a loss per column they do not apply
         return ids
+
+
+def match_rows_by_id(label_ids: np.ndarray, prediction_ids: np.ndarray, labels: Source, predictions: Source) -> None:
+    """Rows are paired by position: refuse when both inputs have ids and they disagree.
+
+    This is the one place that decides what to do with ids that are not the same
+    sequence; joining rows by id would replace the refusal here.
+    """
+    if label_ids.dtype == object and prediction_ids.dtype == object and len(label_ids):
+        if type(label_ids[0]) is not type(prediction_ids[0]):  # CSV ids are text, Parquet's may be numbers
+            label_ids, prediction_ids = label_ids.astype(str).astype(object), prediction_ids.astype(str).astype(object)
+    differ = np.nonzero(label_ids != prediction_ids)[0]
+    if not differ.size:
+        return
+    row = int(differ[0])
+    raise DataError(
+        f"rows are matched by position, and their ids differ: {labels.where(row)} of labels has id "
+        f"{label_ids[row]!r}, {predictions.where(row)} of {predictions.path} has {prediction_ids[row]!r}",
+        path=labels.path,
+        hint="sort both files by id so that the rows line up",
+    )
+
+
+def _pair_columns(labels: Source, predictions: Source, read_options: ReadOptions | None) -> tuple[Source, Source]:
+    """Pair the vector components by name when both inputs name them (explicit ``columns`` win).
+
+    The same names in another order: the predictions' columns are reordered to the
+    labels' (a note says so). Disjoint names: by position. Names that overlap in part:
+    a refusal naming the differences, since neither pairing can be trusted.
+    """
+    if (read_options is not None and read_options.columns) or not (labels.named and predictions.named):
+        return labels, predictions
+    assert labels.columns is not None and predictions.columns is not None
+    try:
+        order = pair_names(labels.columns, predictions.columns)
+    except ValueError as exc:
+        raise DataError(
+            str(exc),
+            path=f"{labels.path} and {predictions.path}",
+            hint="name the columns to compare, in order, with --columns A,B,C",
+        ) from None
+    if order is None:
+        return labels, predictions
+    note = f"{predictions.path}: columns paired with the labels' by name (they are in another order)"
+    return labels, predictions._replace(
+        blocks=_Reordered(predictions.blocks, order), columns=labels.columns, notes=(*predictions.notes, note)
+    )
+
+
+class _Reordered:
+    """Blocks with their columns put in another order; keeps the reader's length hint."""
+
+    def __init__(self, blocks: Iterator[Block], order: list[int]):
+        self._blocks = blocks
+        self._order = np.asarray(order, dtype=np.intp)
+
+    def __iter__(self) -> _Reordered:
+        return self
+
+    def __next__(self) -> Block:
+        block = next(self._blocks)
+        return Block(block.values[:, self._order], block.ids)
+
+    def __length_hint__(self) -> int:
+        return operator.length_hint(self._blocks)
+
+    def close(self) -> None:
+        close = getattr(self._blocks, "close", None)
+        if close is not None:
+            close()
 
 
 def _check_columns_and_ids(labels: Source, predictions: Source, read_options: ReadOptions | None) -> None:
@@ -293,9 +409,9 @@ def _nonfinite_error(offset: int, lblock: Block, pblock: Block, labels: Source, 
     row = offset + where[0]
     value = block.values[where]
     if source.columns and len(where) == 2 and len(source.columns) == block.values.shape[1]:
-        place = f"row {row}, column {source.columns[where[1]]!r}"
+        place = f"{source.where(row)}, column {source.columns[where[1]]!r}"
     elif len(where) == 2:
-        place = f"row {row}, column {where[1]}"
+        place = f"{source.where(row)}, column {where[1]}"
     else:
         place = f"index {(row, *where[1:])}"
     return NonFiniteError(

@@ -39,8 +39,16 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
     """Yield a binary file that replaces ``path`` only once it is completely written.
 
     Special files (``/dev/stdout``, ``/dev/full``, FIFOs) are written in place: they
-    cannot be renamed over, and a device is not a file to protect.
+    cannot be renamed over, and a device is not a file to protect. A URL is uploaded in
+    one piece once written (:func:`cosloss_cli.storage.atomic_output_url`).
     """
+    if "://" in path:
+        from .storage import atomic_output_url, is_url
+
+        if is_url(path):
+            with atomic_output_url(path) as remote:
+                yield remote
+            return
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:

@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,3 +132,33 @@ def run_executable_without_root_powers(args: list[str]) -> subprocess.CompletedP
 @pytest.fixture
 def cli_run():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """A moto S3 server on 127.0.0.1 with ``sample_data/`` in a bucket; this process's
+    ``AWS_*`` variables point at it while it runs (``.subprocess_env()`` for the executable)."""
+    pytest.importorskip("moto.server", reason="the S3 tests need moto[server] (make test installs it)")
+    pytest.importorskip("s3fs", reason="the S3 tests need s3fs (make test installs it)")
+    from tests.servers import S3Server, environment
+
+    server = S3Server()
+    try:
+        with environment(server.env):
+            server.upload_samples()
+            yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1, all killed at the end."""
+    pytest.importorskip("distributed", reason="the cluster tests need dask[distributed] (make test installs it)")
+    from tests.servers import DaskCluster
+
+    cluster = DaskCluster(tmp_path_factory.mktemp("dask"))
+    try:
+        yield cluster
+    finally:
+        cluster.close()

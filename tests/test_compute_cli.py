@@ -192,7 +192,8 @@ def test_id_columns_that_disagree_are_an_error(tmp_path) -> None:
     write_csv(tmp_path / "p.csv", ["id", "a"], [["x", 1], ["z", 2]])
     result = run_cli(["compute", str(tmp_path / "l.csv"), str(tmp_path / "p.csv"), "--id-column", "id"])
     assert result.exit_code == ExitStatus.DATA_ERROR
-    assert "row ids differ at row 1" in result.stderr
+    assert "rows are matched by position, and their ids differ: line 3 of labels has id 'y'" in result.stderr
+    assert "has 'z'" in result.stderr and "sort both files by id" in result.stderr
 
 
 def test_non_numeric_column_without_id_column_is_named(tmp_path) -> None:
@@ -321,7 +322,7 @@ def nan_files(tmp_path):
 def test_nan_policy_raise_names_file_row_and_column(nan_files) -> None:
     result = run_cli(["compute", *nan_files])
     assert result.exit_code == ExitStatus.DATA_ERROR
-    assert result.stderr.startswith(f"Error: {nan_files[0]}: row 1, column 'b' is NaN")
+    assert result.stderr.startswith(f"Error: {nan_files[0]}: line 3, column 'b' is NaN")  # line 1 is the header
     assert "--nan-policy" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -462,8 +463,8 @@ def test_csv_parse_error_on_stdin_says_where_the_reading_stopped(tmp_path) -> No
     text = "a,b\n" + "1,2\n" * rows + "5,x\n"
     result = run_cli(["compute", "-", str(tmp_path / "p.csv"), "--input-format", "csv"], input=text)
     assert result.exit_code == ExitStatus.DATA_ERROR
-    after = int(result.stderr.split("after data row ")[1].split(":")[0])
-    assert 0 < after <= rows
+    after = int(result.stderr.split("after line ")[1].split(":")[0])  # 1-based, counting the header
+    assert 1 < after <= rows + 1
 
 
 # --- output options ---------------------------------------------------------------

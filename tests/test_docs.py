@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from typing import Any
 
 import click
 import pytest
@@ -70,7 +71,11 @@ def test_the_manual_names_no_tracker_items() -> None:
 
 
 #: The README's table samples: a ``$ cosloss ...`` line and the exact stdout after it.
-TABLE_SAMPLES = re.findall(r"```console\n\$ (cosloss (?:compute|batch) [^|\n]*)\n(.*?)```", README, re.S)
+TABLE_SAMPLES = [
+    (command, output)
+    for command, output in re.findall(r"```console\n\$ (cosloss (?:compute|batch) [^|\n]*)\n(.*?)```", README, re.S)
+    if "--format" not in command and "--json" not in command
+]
 
 
 def test_the_readme_has_both_table_samples() -> None:
@@ -85,3 +90,37 @@ def test_table_sample_in_readme_is_exactly_what_the_tool_prints(command: str, ex
     assert result.stdout == expected
     status = ExitStatus.DATA_ERROR if "batch" in command else ExitStatus.OK  # the batch sample has a broken pair
     assert result.exit_code == status
+
+
+def _readme_block(marker: str) -> str:
+    return README.split(f"<!-- {marker}:start -->", 1)[1].split(f"<!-- {marker}:end -->", 1)[0]
+
+
+def _run_pycon(block: str, folder: Any) -> None:
+    """Run the ``pycon`` examples of a README block as doctests, in ``folder``."""
+    import doctest
+
+    for source in re.findall(r"```pycon\n(.*?)```", block, re.S):
+        test = doctest.DocTestParser().get_doctest(source, {}, "README", "README.md", 0)
+        runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+        runner.run(test)
+        assert runner.failures == 0, f"a README example printed something else:\n{source}"
+
+
+def test_matching_sample_in_readme_is_what_the_tool_prints(tmp_path: Any, monkeypatch: Any) -> None:
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    block = _readme_block("matching-sample")
+    _run_pycon(block, tmp_path)
+    session = re.search(r"```console\n(.*?)```", block, re.S).group(1).splitlines()
+    command, expected = shlex.split(session[0].removeprefix("$ ")), session[1:]
+    assert command[0] == "cosloss"
+    result = run_cli(command[1:])
+    assert result.exit_code == ExitStatus.OK, result.stderr
+    assert (result.stderr + result.stdout).splitlines() == expected
+
+
+def test_library_sample_in_readme_runs(tmp_path: Any, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    _run_pycon(_readme_block("library-sample"), tmp_path)

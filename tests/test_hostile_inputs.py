@@ -604,7 +604,7 @@ def test_nonfinite_each_policy(tmp_path, bad):
 def test_nonfinite_in_csv_names_column(tmp_path, good_pair):
     lpath = tmp_path / "nan.csv"
     lpath.write_text("a,b,c\n1,2,3\n4,,6\n7,8,inf\n")
-    compute_error(1, [str(lpath), str(good_pair[1]), "--axis", "1"], "nan.csv", "row 1, column 'b'", "NaN")
+    compute_error(1, [str(lpath), str(good_pair[1]), "--axis", "1"], "nan.csv", "line 3, column 'b'", "NaN")
 
 
 def test_nan_mean_under_propagate_fails_threshold(tmp_path):

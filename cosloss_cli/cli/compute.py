@@ -23,7 +23,7 @@ from ..options import (
 from ..output import FILE_EXTENSIONS, RESULT_WRITERS, emit, view_for
 from ..status import ExitStatus
 from ..terminal import Environment
-from .edge import check_threshold, environment, refuse_interactive_stdin, user_errors, warn_counts
+from .edge import check_threshold, environment, print_notes, refuse_interactive_stdin, user_errors, warn_counts
 
 if TYPE_CHECKING:
     from ..pipeline import ComputeOptions
@@ -116,6 +116,7 @@ def run_compute(
     with bar as progress:
         result = compute_sources(label_source, prediction_source, computation, progress, inputs.labels)
     summary = result.summary
+    print_notes(result.notes, verbosity.quiet)
     warn_counts(summary.zero_vectors, summary.omitted, verbosity.quiet)
     if output_file:
         from ..writers import write_losses_file

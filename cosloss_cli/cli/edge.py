@@ -48,6 +48,13 @@ def warn(message: str, quiet: bool) -> None:
         click.echo(f"Warning: {message}", err=True)
 
 
+def print_notes(notes: tuple[str, ...], quiet: bool) -> None:
+    """What the readers decided for the user (id columns, headers, column order): one line each."""
+    if not quiet:
+        for note in notes:
+            click.echo(f"Note: {note}", err=True)
+
+
 def warn_counts(zero_vectors: int, omitted: int, quiet: bool) -> None:
     """The warnings every command gives about zero vectors and omitted NaN/Inf vectors."""
     if zero_vectors:

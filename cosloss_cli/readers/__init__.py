@@ -6,6 +6,9 @@ when a file of that format is opened.
 
 from __future__ import annotations
 
+import os
+
+from ..errors import InputUsageError
 from .base import DEFAULT_BLOCK_BYTES, Block, ReadOptions, Source
 from .formats import FORMATS, detect_format, format_extension, strip_format_extension
 
@@ -24,6 +27,8 @@ __all__ = [
 
 def open_source(path: str, options: ReadOptions) -> Source:
     """Open ``path`` (``-`` for stdin) with the reader its format needs."""
+    if path != "-" and os.path.isdir(path):  # before the format: a folder's name says nothing of it
+        raise InputUsageError("is a directory: use cosloss batch to compare folders of files", path=path)
     fmt = detect_format(path, options.input_format)
     if fmt in ("csv", "tsv"):
         from .delimited import open_delimited

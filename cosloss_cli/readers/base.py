@@ -6,7 +6,7 @@ costs about a millisecond at import, and every command imports this module.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -44,6 +44,14 @@ class ReadOptions(NamedTuple):
     id_column: str | None = None
     columns: list[str] | None = None
     block_bytes: int = DEFAULT_BLOCK_BYTES
+    #: fsspec options for URL inputs (``--storage-option``); ignored for local paths.
+    storage_options: dict[str, Any] | None = None
+    #: CSV/TSV field separator; ``None``: the format's (``;`` when line 1 has no ``,``).
+    delimiter: str | None = None
+    #: CSV/TSV decimal mark; ``None``: ``.``, or ``,`` in ``;``-separated files that use it.
+    decimal: str | None = None
+    #: Take columns named like ids (``id``, ``*_id``, pandas' index...) as row ids, not data.
+    detect_ids: bool = True
 
 
 class Source(NamedTuple):
@@ -51,6 +59,10 @@ class Source(NamedTuple):
 
     ``shape[0]`` is ``None`` when the row count is only known at the end (CSV).
     ``one_vector`` is set for a 1-D array, which is read as a single row.
+    ``named`` says that ``columns`` are the file's own names of the vector components
+    (a header or a schema), so the pipeline may pair columns by name. ``notes`` are
+    what the reader decided on the user's behalf (the CLI prints them on stderr).
+    ``line_of`` turns a 0-based data row into the file's 1-based line (text files).
     """
 
     path: str
@@ -62,10 +74,18 @@ class Source(NamedTuple):
     has_ids: bool = False
     size_bytes: int | None = None
     one_vector: bool = False
+    named: bool = False
+    id_column: str | None = None
+    notes: tuple[str, ...] = ()
+    line_of: Callable[[int], int] | None = None
 
     @property
     def ndim(self) -> int:
         return len(self.shape)
+
+    def where(self, row: int) -> str:
+        """A 0-based data row as users find it: the file's line for text files, else the row."""
+        return f"line {self.line_of(row)}" if self.line_of is not None else f"row {row}"
 
 
 class CountedBlocks:

@@ -12,24 +12,29 @@ import gzip
 import io
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from ..errors import DataError, InputUsageError
 from .base import Block, ReadOptions, Source
+from .names import Split, split_ids
 from .streams import GZIP_MAGIC, PeekableReader, file_size, is_regular_file, open_binary, read_exactly
 
 _PEEK_BYTES = 64 * 1024
 _MAX_FIRST_LINE = 64 * 1024 * 1024
 
 
-def _is_number(cell: str) -> bool:
+def _is_number(cell: str, decimal: str = ".") -> bool:
     """Whether a cell parses as a number (empty cells count: they are missing values)."""
     text = cell.strip()
     if not text:
         return True
+    if decimal != ".":
+        if "." in text:
+            return False
+        text = text.replace(decimal, ".")
     try:
         float(text)
     except ValueError:
@@ -37,13 +42,39 @@ def _is_number(cell: str) -> bool:
     return "_" not in text
 
 
+def _is_range_header(cells: list[str]) -> bool:
+    """A first line ``0,1,...,K-1`` (after an empty index cell, if any): what pandas writes for a frame
+    without column names. Two columns at least: a lone ``0`` is as likely a value."""
+    names = [c.strip() for c in cells]
+    if names and names[0] == "":
+        names = names[1:]
+    return len(names) >= 2 and names == [str(i) for i in range(len(names))]
+
+
+def _choose_delimiter(fmt: str, first_line: str, options: ReadOptions) -> str:
+    if options.delimiter:
+        return "\t" if options.delimiter in ("\\t", "tab") else options.delimiter
+    if fmt == "tsv":
+        return "\t"
+    # Spreadsheets in many locales write ';' (and decimal commas): a line 1 without ',' tells.
+    return ";" if "," not in first_line and ";" in first_line else ","
+
+
+def _choose_decimal(delimiter: str, sample: list[str], options: ReadOptions) -> str:
+    """The decimal mark: given, or ',' when ';'-separated lines hold numbers like ``0,5``."""
+    if options.decimal:
+        return options.decimal
+    if delimiter != "," and any(re.search(r"\d,\d", line) for line in sample):
+        return ","
+    return "."
+
+
 def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
     """Open a CSV or TSV file (plain or gzip) and stream it in blocks of rows."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    delimiter = "\t" if fmt == "tsv" else ","
-    raw = open_binary(path)
+    raw = open_binary(path, options.storage_options)
     prefix = read_exactly(raw, _PEEK_BYTES)
     gzipped = prefix.startswith(GZIP_MAGIC)
     while len(prefix) % _PEEK_BYTES == 0 and len(prefix) < _MAX_FIRST_LINE and not _has_line_end(prefix, gzipped):
@@ -58,19 +89,39 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
             path=path,
             hint="rename it without .gz",
         )
-    first_line = _first_line(prefix, gzipped, path)
+    lines = _first_lines(prefix, gzipped, path)
+    first_line = lines[0]
     if not first_line.strip():
         if path != "-":
             raw.close()
         raise DataError("is empty: no header and no rows", path=path)
+    delimiter = _choose_delimiter(fmt, first_line, options)
+    decimal = _choose_decimal(delimiter, lines[1:], options)
+    if decimal == delimiter:
+        raise InputUsageError(
+            f"the decimal mark {decimal!r} is also the field separator", path=path, hint="pass --delimiter too"
+        )
+    notes: list[str] = []
+    if fmt == "csv" and delimiter == ";" and not options.delimiter:
+        decimals = " with decimal commas" if decimal == "," else ""
+        notes.append(f"{path}: read as {_separator_name(delimiter)}-separated{decimals} (line 1 has no ',')")
     try:
         cells = next(csv.reader([first_line], delimiter=delimiter))
     except csv.Error as exc:
         raise DataError(f"line 1 cannot be parsed: {exc}", path=path) from None
-    header = options.header if options.header is not None else not all(_is_number(c) for c in cells)
+    header = options.header
+    if header is None:
+        header = not all(_is_number(c, decimal) for c in cells)
+        if not header and _is_range_header(cells):
+            header = True
+            notes.append(
+                f"{path}: line 1 ({_short(first_line)}) read as column names, as pandas writes them "
+                "(--no-header reads it as data)"
+            )
     names = [c.strip() for c in cells] if header else [str(i) for i in range(len(cells))]
     _check_unique(names, path)
-    features, id_column = _select_columns(names, options, path)
+    features, id_column, id_notes = _select_columns(names, options, path, header)
+    notes += id_notes
 
     if is_regular_file(path):
         raw.close()
@@ -80,14 +131,16 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
         if gzipped:
             stream = pa.CompressedInputStream(stream, "gzip")
 
-    column_types = {name: pa.float64() for name in features}
+    # pyarrow cannot select a column named '' (pandas' unnamed index): it gets a stand-in name.
+    arrow = {name: name or "\x00index" for name in names}
+    column_types = {arrow[name]: pa.float64() for name in features}
     if id_column is not None:
-        column_types[id_column] = pa.string()
+        column_types[arrow[id_column]] = pa.string()
     try:
         reader = pacsv.open_csv(
             stream,
             read_options=pacsv.ReadOptions(
-                column_names=names,
+                column_names=list(arrow.values()),
                 skip_rows=1 if header else 0,
                 # pyarrow reads up to 32 blocks ahead of the consumer: 1 MB blocks bound that
                 # to 32 MB per file, and parse as fast as larger ones.
@@ -97,12 +150,13 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
             convert_options=pacsv.ConvertOptions(
                 column_types=column_types,
-                include_columns=features + ([id_column] if id_column else []),
+                include_columns=list(column_types),
                 quoted_strings_can_be_null=False,
+                decimal_point=decimal,
             ),
         )
     except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as exc:
-        raise _explain(exc, path, gzipped, delimiter, names, features, header) from None
+        raise _explain(exc, path, gzipped, delimiter, names, features, header, decimal=decimal) from None
 
     def blocks() -> Iterator[Block]:
         rows_done = 0
@@ -116,13 +170,15 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
                     continue
                 rows_done += batch.num_rows
                 # Column-major: a copy per column; the core transposes chunks in cache.
-                values = np.asarray(batch.select(features).to_tensor(null_to_nan=True, row_major=False))
+                values = np.asarray(
+                    batch.select([arrow[f] for f in features]).to_tensor(null_to_nan=True, row_major=False)
+                )
                 ids = None
                 if id_column is not None:
-                    ids = np.asarray(batch.column(id_column).to_pylist(), dtype=object)
+                    ids = np.asarray(batch.column(arrow[id_column]).to_pylist(), dtype=object)
                 yield Block(values, ids)
         except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as exc:
-            raise _explain(exc, path, gzipped, delimiter, names, features, header, rows_done) from None
+            raise _explain(exc, path, gzipped, delimiter, names, features, header, rows_done, decimal) from None
         finally:
             reader.close()
 
@@ -134,7 +190,42 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
         columns=features,
         has_ids=id_column is not None,
         size_bytes=file_size(path),
+        named=header,
+        id_column=id_column,
+        notes=tuple(notes),
+        line_of=_line_finder(path, gzipped, delimiter, header),
     )
+
+
+def _short(line: str, limit: int = 40) -> str:
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _line_finder(path: str, gzipped: bool, delimiter: str, header: bool) -> Callable[[int], int]:
+    """A function from a 0-based data row to its 1-based line in the file (the header counts).
+
+    Used only for messages: a file on disk is re-read up to that row (pyarrow skips empty
+    lines and quoted fields may span lines, so counting rows is not enough); a stream
+    cannot be re-read and is assumed to have neither.
+    """
+
+    def line_of(row: int) -> int:
+        if not is_regular_file(path):
+            return row + 1 + int(header)
+        opener: Any = gzip.open if gzipped else open
+        with opener(path, "rt", encoding="utf-8-sig", newline="", errors="replace") as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            seen = -1 if header else 0
+            start = reader.line_num
+            for record in reader:
+                if record:  # pyarrow skips empty lines
+                    if seen == row:
+                        return start + 1
+                    seen += 1
+                start = reader.line_num
+        return row + 1 + int(header)
+
+    return line_of
 
 
 def _peek_text(prefix: bytes, gzipped: bool) -> bytes:
@@ -150,20 +241,22 @@ def _has_line_end(prefix: bytes, gzipped: bool) -> bool:
     return b"\n" in text or b"\r" in text
 
 
-def _first_line(prefix: bytes, gzipped: bool, path: str) -> str:
+def _first_lines(prefix: bytes, gzipped: bool, path: str) -> list[str]:
+    """Line 1 and the other complete lines of the peeked bytes (a sample for detection)."""
     try:
         data = _peek_text(prefix, gzipped)
     except zlib.error as exc:
         raise DataError(f"corrupt gzip data: {exc}", path=path) from None
-    line = re.split(rb"\r\n?|\n", data, maxsplit=1)[0]  # pyarrow ends lines at \r too
+    lines = re.split(rb"\r\n?|\n", data, maxsplit=8)[:8]  # pyarrow ends lines at \r too
     try:
-        return line.decode("utf-8-sig").rstrip("\r")
+        first = lines[0].decode("utf-8-sig").rstrip("\r")
     except UnicodeDecodeError as exc:
         raise DataError(
-            f"is not UTF-8 text (byte 0x{line[exc.start]:02x} in the first line)",
+            f"is not UTF-8 text (byte 0x{lines[0][exc.start]:02x} in the first line)",
             path=path,
             hint="convert it with: iconv -f latin1 -t utf-8",
         ) from None
+    return [first] + [line.decode("utf-8", "replace") for line in lines[1:-1]]
 
 
 def _check_unique(names: list[str], path: str) -> None:
@@ -174,21 +267,20 @@ def _check_unique(names: list[str], path: str) -> None:
         seen.add(name)
 
 
-def _select_columns(names: list[str], options: ReadOptions, path: str) -> tuple[list[str], str | None]:
+def _select_columns(names: list[str], options: ReadOptions, path: str, header: bool) -> Split:
     """The feature columns and the id column, checked against the header."""
-    # A file without the id column simply has no ids; the pipeline checks that one file has them.
-    id_column = options.id_column if options.id_column in names else None
     if options.columns:
         missing = [c for c in options.columns if c not in names]
         if missing:
             raise InputUsageError(
                 f"no column named {missing[0]!r} for --columns", path=path, hint=f"columns: {_listing(names)}"
             )
-        return list(options.columns), id_column
-    features = [n for n in names if n != id_column]
-    if not features:
+    split = split_ids(
+        names, id_column=options.id_column, columns=options.columns, detect=options.detect_ids and header, path=path
+    )
+    if not split.features:
         raise DataError("has no feature columns", path=path)
-    return features, id_column
+    return split
 
 
 def _listing(names: list[str], limit: int = 12) -> str:
@@ -205,6 +297,7 @@ def _explain(
     features: list[str],
     header: bool,
     rows_done: int = 0,
+    decimal: str = ".",
 ) -> DataError:
     """Turn a pyarrow parse error into one that names the line, column and value.
 
@@ -215,7 +308,7 @@ def _explain(
         return DataError(f"corrupt or truncated gzip data ({exc})", path=path, hint="was it fully written?")
     if is_regular_file(path):
         try:
-            found = _scan_for_problem(path, gzipped, delimiter, names, features, header)
+            found = _scan_for_problem(path, gzipped, delimiter, names, features, header, decimal)
         except DataError as problem:
             return problem
         except csv.Error as scan_exc:
@@ -226,14 +319,14 @@ def _explain(
             return DataError(found, path=path)
         return DataError(f"cannot parse: {exc}", path=path)
     return DataError(
-        f"cannot parse{f' after data row {rows_done}' if rows_done else ''}: {exc}",
+        f"cannot parse{f' after line {rows_done + int(header)}' if rows_done else ''}: {exc}",
         path=path,
         hint="save the data to a file and run again for the exact line",
     )
 
 
 def _scan_for_problem(
-    path: str, gzipped: bool, delimiter: str, names: list[str], features: list[str], header: bool
+    path: str, gzipped: bool, delimiter: str, names: list[str], features: list[str], header: bool, decimal: str = "."
 ) -> str | None:
     """Find the first ragged row, non-numeric cell or undecodable byte, with its line."""
     opener = gzip.open if gzipped else open
@@ -256,8 +349,56 @@ def _scan_for_problem(
                 continue
             cells = next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter))
             if len(cells) != len(names):
-                return f"line {line_number} has {len(cells)} fields, expected {len(names)}"
+                return (
+                    f"line {line_number} has {len(cells)} fields, expected {len(names)} "
+                    f"(separator {_separator_name(delimiter)}{_other_separator(line, delimiter)})"
+                )
             for index, name in wanted.items():
-                if not _is_number(cells[index]):
+                if not _is_number(cells[index], decimal):
                     return f"line {line_number}, column {name!r}: {cells[index]!r} is not a number"
     return None
+
+
+def line_of_row(path: str, fmt: str, row: int, header: bool | None = None) -> int | None:
+    """The 1-based line of data row ``row`` (0-based) of a CSV/TSV file on disk, or None.
+
+    For messages about a value found bad only after parsing (a negative weight): pyarrow
+    does not report lines, and skips empty ones, so the file is read again to count them.
+    ``header`` is ``--header``'s value (None: guessed from the first line, as when
+    opening). None for streams, which cannot be read again, and for files whose lines end
+    in a lone ``\\r``, where the count here would not be pyarrow's.
+    """
+    if not is_regular_file(path) or row < 0:
+        return None
+    with open(path, "rb") as probe:
+        gzipped = probe.read(2) == GZIP_MAGIC
+    delimiter = "\t" if fmt == "tsv" else ","
+    data_row = -1
+    with (gzip.open if gzipped else open)(path, "rb") as handle:
+        for line_number, raw_line in enumerate(handle, start=1):
+            text = raw_line.rstrip(b"\r\n")
+            if b"\r" in text:
+                return None
+            if line_number == 1:
+                first = text.decode("utf-8-sig", errors="replace")
+                cells = next(csv.reader([first], delimiter=delimiter), [])
+                if header if header is not None else not all(_is_number(c) for c in cells):
+                    continue
+            if not text:
+                continue
+            data_row += 1
+            if data_row == row:
+                return line_number
+    return None
+
+
+def _separator_name(delimiter: str) -> str:
+    return "tab" if delimiter == "\t" else repr(delimiter)
+
+
+def _other_separator(line: str, delimiter: str) -> str:
+    """A hint when the line looks separated by something else (a ';' file read with ',')."""
+    for other in (";", "\t", ",", "|"):
+        if other != delimiter and other in line:
+            return f"; the line holds {_separator_name(other)}: try --delimiter {other!r}"
+    return ""

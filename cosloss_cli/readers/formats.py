@@ -44,7 +44,7 @@ def detect_format(path: str, override: str | None) -> str:
         return fmt
     if path == "-":
         raise InputUsageError("reading from stdin needs --input-format", hint=f"one of {', '.join(FORMATS)}")
-    ext = format_extension(path)
+    ext = format_extension(_named_path(path))
     if ext is None:
         raise InputUsageError(
             "cannot tell the format from the file name",
@@ -52,3 +52,12 @@ def detect_format(path: str, override: str | None) -> str:
             hint=f"pass --input-format with one of {', '.join(FORMATS)}",
         )
     return _EXTENSIONS[ext]
+
+
+def _named_path(path: str) -> str:
+    """The part of ``path`` that ends in the file name: an https URL without its query string."""
+    if "://" not in path:
+        return path
+    from ..storage import url_path
+
+    return url_path(path)

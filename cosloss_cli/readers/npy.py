@@ -25,7 +25,11 @@ Header = tuple[tuple[int, ...], bool, np.dtype]
 
 
 def open_npy(path: str, options: ReadOptions) -> Source:
-    """Open an ``.npy`` file: memory-mapped when on disk, streamed from pipes."""
+    """Open an ``.npy`` file: memory-mapped when on disk, streamed from pipes and URLs."""
+    if "://" in path:
+        from .remote_npy import open_remote_npy
+
+        return open_remote_npy(path, options)
     stream = open_binary(path)
     try:
         shape, fortran, dtype = _read_header(stream, path)
@@ -51,7 +55,7 @@ def open_npz(path: str, options: ReadOptions) -> Source:
     import zipfile  # only archives need it: 10 ms off every other start
     import zlib  # zipfile imports it anyway; a corrupt member raises zlib.error
 
-    stream = open_binary(path)
+    stream = open_binary(path, options.storage_options)
     if path == "-":
         stream = io.BytesIO(stream.read())  # zip needs random access: stdin is buffered whole
     try:
@@ -110,9 +114,9 @@ def _read_header(stream: BinaryIO, path: str) -> Header:
     return tuple(int(n) for n in shape), bool(fortran), dtype
 
 
-def _check_size(path: str, offset: int, shape: tuple[int, ...], dtype: np.dtype) -> None:
+def _check_size(path: str, offset: int, shape: tuple[int, ...], dtype: np.dtype, actual: int | None = None) -> None:
     expected = offset + math.prod(shape) * dtype.itemsize
-    actual = file_size(path) or 0
+    actual = (file_size(path) if actual is None else actual) or 0
     if actual < expected:
         raise DataError(
             f"truncated: the header promises {expected} bytes, the file has {actual}",

@@ -6,17 +6,22 @@ import io
 import os
 import stat
 import sys
-from typing import BinaryIO
+from collections.abc import Mapping
+from typing import Any, BinaryIO
 
 from ..errors import DataError, InputUsageError
 
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def check_readable(path: str) -> None:
-    """Raise a clear error unless ``path`` is ``-`` or a readable file (or FIFO)."""
+def check_readable(path: str, storage_options: Mapping[str, Any] | None = None) -> None:
+    """Raise a clear error unless ``path`` is ``-`` or a readable file (or FIFO), or object."""
     if path == "-":
         return
+    if _is_url(path):
+        from ..storage import check_readable as check_object
+
+        return check_object(path, storage_options)
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -33,11 +38,15 @@ def check_readable(path: str) -> None:
 
 def is_regular_file(path: str) -> bool:
     """True for a seekable on-disk file (mmap and random access are possible)."""
-    return path != "-" and os.path.isfile(path)
+    return path != "-" and not _is_url(path) and os.path.isfile(path)
 
 
-def open_binary(path: str) -> BinaryIO:
-    """Open ``path`` (or stdin for ``-``) for binary reading."""
+def open_binary(path: str, storage_options: Mapping[str, Any] | None = None) -> BinaryIO:
+    """Open ``path`` (or stdin for ``-``, or a URL by ranged reads) for binary reading."""
+    if _is_url(path):
+        from ..storage import open_input
+
+        return open_input(path, storage_options)
     check_readable(path)
     if path == "-":
         return sys.stdin.buffer
@@ -50,8 +59,17 @@ def open_binary(path: str) -> BinaryIO:
 
 
 def file_size(path: str) -> int | None:
-    """Size in bytes of a regular file, else ``None`` (stdin, FIFOs)."""
+    """Size in bytes of a regular file, else ``None`` (stdin, FIFOs, URLs: their reader knows)."""
     return os.path.getsize(path) if is_regular_file(path) else None
+
+
+def _is_url(path: str) -> bool:
+    """``scheme://...``: read through :mod:`cosloss_cli.storage`, imported only for such paths."""
+    if "://" not in path:
+        return False
+    from ..storage import is_url
+
+    return is_url(path)
 
 
 class PeekableReader(io.RawIOBase):

@@ -1,0 +1,361 @@
+"""Compare models: the losses of several predictions files against the same labels, row by row.
+
+The first predictions file is the baseline; every later one is a candidate compared with
+it on the same rows (paired statistics from :mod:`cosloss_cli.stats`). Each file is read
+and its losses computed exactly as ``compute`` does (:func:`pipeline.compute_files`), so
+formats, ids, axes and NaN policies mean the same here. This module is the library layer
+of ``cosloss compare``: no click, no printing.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from .core import Summary, summarize
+from .errors import CoslossError, DataError, InputUsageError, ShapeMismatchError
+from .pipeline import ComputeOptions, LossResult, ProgressCallback, compute_files
+from .readers import ReadOptions, strip_format_extension
+from .stats import Comparison, finite_or_none, holm, mean_ci, paired_comparison
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .core import Float64Array
+
+#: Fewest bootstrap resamples accepted: below this the interval's ends are mostly noise.
+MIN_RESAMPLES = 100
+
+#: Column names of the per-row outputs besides the models' (``index[,id],a,b``).
+RESERVED_NAMES = ("index", "id")
+
+
+class ModelSummary(NamedTuple):
+    """One model's losses on the compared rows, with a bootstrap interval of their mean."""
+
+    name: str
+    predictions: str
+    summary: Summary
+    ci_low: float | None
+    ci_high: float | None
+
+
+class ModelComparison(NamedTuple):
+    """A candidate against the baseline.
+
+    ``p_value_holm`` is the paired t-test's p-value Holm-adjusted over all candidates
+    (the t-test is the test of the mean difference, which the verdict is about); None
+    with a single candidate.
+    """
+
+    baseline: str
+    candidate: str
+    statistics: Comparison
+    p_value_holm: float | None = None
+
+
+class CompareSettings(NamedTuple):
+    """How the intervals were drawn (every interval uses ``seed``, so reruns agree)."""
+
+    confidence: float
+    resamples: int
+    seed: int
+    nan_policy: str
+
+    def draw(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`stats.mean_ci` and :func:`stats.paired_comparison`."""
+        return {"confidence": self.confidence, "resamples": self.resamples, "seed": self.seed}
+
+
+class CompareResult(NamedTuple):
+    """Models compared on the same rows of one labels file.
+
+    ``losses`` maps each model's name to its losses on the compared rows, all aligned:
+    ``positions`` holds those rows' flat positions in the losses of ``compute`` (rows left
+    out under ``nan_policy="omit"`` are missing) and ``ids`` their ids (or None).
+    """
+
+    labels: str
+    axis: int
+    shape: tuple[int, ...]
+    models: tuple[ModelSummary, ...]
+    comparisons: tuple[ModelComparison, ...]
+    losses: dict[str, Float64Array]
+    positions: np.ndarray
+    ids: np.ndarray | None
+    settings: CompareSettings
+
+    @property
+    def baseline(self) -> str:
+        return self.models[0].name
+
+    @property
+    def rows(self) -> int:
+        """The number of compared rows (losses) per model."""
+        return int(self.positions.size)
+
+    def notes(self) -> list[str]:
+        """Why figures are missing, one line per comparison that has a reason (for warnings)."""
+        return [
+            f"{item.candidate} vs {item.baseline}: {note}"
+            for item in self.comparisons
+            for note in item.statistics.notes
+        ]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The aligned losses as a pandas DataFrame: index ``index``, an ``id`` column if any, a column per model."""
+        import pandas as pd
+
+        columns: dict[str, Any] = {}
+        if self.ids is not None:
+            columns["id"] = self.ids
+        columns.update(self.losses)
+        return pd.DataFrame(columns, index=pd.Index(self.positions, name="index"))
+
+    def to_json_dict(self, *, include_losses: bool = True) -> dict[str, Any]:
+        """The JSON document of ``compare`` (schema_version 1); NaN and infinities are None."""
+        from .render import SCHEMA_VERSION, json_value, number, summary_fields
+
+        document: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "labels": self.labels,
+            "axis": self.axis,
+            "shape": list(self.shape),
+            "count": self.rows,
+            "confidence": self.settings.confidence,
+            "resamples": self.settings.resamples,
+            "seed": self.settings.seed,
+            "baseline": self.baseline,
+            "models": [
+                {
+                    "name": model.name,
+                    "predictions": model.predictions,
+                    **summary_fields(model.summary),
+                    "ci_low": model.ci_low,
+                    "ci_high": model.ci_high,
+                }
+                for model in self.models
+            ],
+            "comparisons": [_comparison_fields(item, len(self.models) > 2) for item in self.comparisons],
+        }
+        if include_losses:
+            document["losses"] = {name: [number(x) for x in values.tolist()] for name, values in self.losses.items()}
+            document["ids"] = None if self.ids is None else [json_value(x) for x in self.ids]
+        return document
+
+
+def _comparison_fields(item: ModelComparison, with_holm: bool) -> dict[str, Any]:
+    s = item.statistics
+    fields = {
+        "baseline": item.baseline,
+        "candidate": item.candidate,
+        "mean_difference": s.mean_difference,
+        "ci_low": s.ci_low,
+        "ci_high": s.ci_high,
+        "t_ci_low": s.t_ci_low,
+        "t_ci_high": s.t_ci_high,
+        "better": s.better,
+        "worse": s.worse,
+        "ties": s.ties,
+        "p_value_t": s.p_value_t,
+        "p_value_wilcoxon": s.p_value_wilcoxon,
+        "effect_size": s.effect_size,
+        "verdict": s.verdict,
+    }
+    if with_holm:
+        fields["p_value_holm"] = item.p_value_holm
+    return fields
+
+
+def compare_files(
+    labels: str,
+    predictions: Sequence[str],
+    *,
+    names: Sequence[str] | None = None,
+    confidence: float = 0.95,
+    resamples: int = 10000,
+    seed: int = 0,
+    read_options: ReadOptions | None = None,
+    options: ComputeOptions | None = None,
+    prediction_read_options: ReadOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> CompareResult:
+    """Compare the losses of each predictions file against the same labels, the first as baseline.
+
+    ``labels`` or one of ``predictions`` may be ``-`` (stdin; labels from stdin are
+    spooled to a temporary file, as they are read once per model). With
+    ``nan_policy="omit"`` a row is left out for every model when any model's loss
+    there is NaN or infinite, so the comparison stays paired; with ``"propagate"``
+    such losses make the figures that depend on them None.
+
+    Raises :class:`InputUsageError` for fewer than 2 predictions files, ``names`` of the
+    wrong length, ``confidence`` outside (0, 1) or fewer than :data:`MIN_RESAMPLES`
+    resamples, and the errors of ``compute`` (a :class:`DataError` naming the files
+    when their shapes or row counts differ).
+    """
+    _check_settings(labels, predictions, confidence, resamples)
+    model_names = unique_names(predictions, names)
+    options = options or ComputeOptions()
+    read_options = read_options or ReadOptions()
+    with _labels_path(labels, read_options) as labels_path:
+        results = [
+            _compute(labels, labels_path, path, read_options, options, prediction_read_options, progress)
+            for path in predictions
+        ]
+    _check_aligned(results, predictions)
+    settings = CompareSettings(confidence, resamples, seed, options.nan_policy)
+    return _compare(labels, model_names, results, settings)
+
+
+def _check_settings(labels: str, predictions: Sequence[str], confidence: float, resamples: int) -> None:
+    if isinstance(predictions, str) or len(predictions) < 2:
+        raise InputUsageError(
+            "compare needs at least 2 predictions files (a baseline and a candidate)",
+            hint="for one file use 'cosloss compute'",
+        )
+    if [labels, *predictions].count("-") > 1:
+        raise InputUsageError("only one of the inputs can be stdin ('-')")
+    if not 0 < confidence < 1:
+        raise InputUsageError(f"the confidence level must be between 0 and 1 (exclusive), not {confidence!r}")
+    if resamples < MIN_RESAMPLES:
+        raise InputUsageError(f"at least {MIN_RESAMPLES} bootstrap resamples are needed, not {resamples!r}")
+
+
+def unique_names(predictions: Sequence[str], names: Sequence[str] | None = None) -> list[str]:
+    """Model names: ``names`` checked, or each file's name without its data extension, made unique.
+
+    >>> unique_names(["run1/a.csv", "run2/a.npy", "a-2.parquet", "-"])
+    ['a', 'a-3', 'a-2', 'stdin']
+    """
+    if names is not None:
+        return _checked_names(list(names), len(predictions))
+    bases = [_default_name(path) for path in predictions]
+    chosen: list[str] = []
+    for base in bases:
+        name, suffix = base, 2
+        while name in chosen or name in RESERVED_NAMES or (name != base and name in bases):
+            name, suffix = f"{base}-{suffix}", suffix + 1
+        chosen.append(name)
+    return chosen
+
+
+def _default_name(path: str) -> str:
+    if path == "-":
+        return "stdin"
+    return posixpath.basename(strip_format_extension(path.replace(os.sep, "/"))) or "model"
+
+
+def _checked_names(names: list[str], expected: int) -> list[str]:
+    if len(names) != expected:
+        raise InputUsageError(f"{len(names)} model names given for {expected} predictions files")
+    for name in names:
+        if not name.strip():
+            raise InputUsageError("model names must not be empty")
+        if name in RESERVED_NAMES:
+            raise InputUsageError(f"{name!r} cannot be a model name: it is a column of the per-row output")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InputUsageError(f"model names must be unique; repeated: {', '.join(repeated)}")
+    return names
+
+
+@contextmanager
+def _labels_path(labels: str, read_options: ReadOptions) -> Iterator[str]:
+    """``labels``, or for stdin a temporary copy of it: every model reads the labels again."""
+    if labels != "-":
+        yield labels
+        return
+    from .readers import detect_format
+
+    detect_format("-", read_options.input_format)  # the error compute gives without a format
+    with tempfile.TemporaryDirectory(prefix="cosloss-") as folder:
+        path = os.path.join(folder, "stdin")
+        with open(path, "wb") as handle:
+            shutil.copyfileobj(sys.stdin.buffer, handle, 1 << 20)
+        yield path
+
+
+def _compute(
+    labels: str,
+    labels_path: str,
+    predictions: str,
+    read_options: ReadOptions,
+    options: ComputeOptions,
+    prediction_read_options: ReadOptions | None,
+    progress: ProgressCallback | None,
+) -> LossResult:
+    """``compute_files`` for one model; errors name ``-`` rather than the spooled copy of stdin."""
+    try:
+        result = compute_files(labels_path, predictions, read_options, options, progress, prediction_read_options)
+    except CoslossError as exc:
+        if labels_path != labels:
+            exc.message = exc.message.replace(labels_path, labels)
+            exc.path = labels if exc.path == labels_path else exc.path
+        raise
+    return result._replace(labels=labels)
+
+
+def _check_aligned(results: list[LossResult], predictions: Sequence[str]) -> None:
+    """Every model's losses must be for the same rows: same shape, and same ids if any."""
+    first = results[0]
+    for path, result in zip(predictions[1:], results[1:], strict=True):
+        if result.losses.shape != first.losses.shape:
+            raise ShapeMismatchError(
+                f"the losses of {predictions[0]} have shape {first.losses.shape}, those of {path} "
+                f"{result.losses.shape}",
+                hint="every predictions file must hold the same number of vectors as the labels",
+            )
+        if first.ids is not None and result.ids is not None:
+            differ = np.nonzero(first.ids != result.ids)[0]
+            if differ.size:
+                row = int(differ[0])
+                raise DataError(
+                    f"row ids differ at row {row}: {first.ids[row]!r} in {predictions[0]}, "
+                    f"{result.ids[row]!r} in {path}",
+                    hint="sort every file by id",
+                )
+
+
+def _compare(labels: str, names: list[str], results: list[LossResult], settings: CompareSettings) -> CompareResult:
+    omitted = np.zeros(results[0].losses.size, dtype=bool)
+    for result in results:
+        omitted |= result.omitted.ravel()
+    index = np.nonzero(~omitted)[0]
+    losses = {name: result.losses.ravel()[index] for name, result in zip(names, results, strict=True)}
+    models = tuple(
+        ModelSummary(
+            name,
+            result.predictions,
+            summarize(losses[name], zero_vectors=result.summary.zero_vectors, omitted=int(omitted.sum())),
+            *map(finite_or_none, mean_ci(losses[name], **settings.draw())),
+        )
+        for name, result in zip(names, results, strict=True)
+    )
+    baseline = names[0]
+    statistics = [paired_comparison(losses[name], losses[baseline], **settings.draw()) for name in names[1:]]
+    adjusted = holm([s.p_value_t for s in statistics]) if len(statistics) > 1 else [None] * len(statistics)
+    comparisons = tuple(
+        ModelComparison(baseline, name, s, p) for name, s, p in zip(names[1:], statistics, adjusted, strict=True)
+    )
+    ids = results[0].ids
+    for result in results[1:]:
+        ids = result.ids if ids is None else ids
+    return CompareResult(
+        labels=labels,
+        axis=results[0].axis,
+        shape=results[0].shape,
+        models=models,
+        comparisons=comparisons,
+        losses=losses,
+        positions=index,
+        ids=None if ids is None else ids.ravel()[index],
+        settings=settings,
+    )

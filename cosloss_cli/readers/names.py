@@ -1,0 +1,113 @@
+"""Which named columns are row ids and which are vector components.
+
+One set of rules for every reader of named columns (CSV/TSV headers, Parquet fields)
+and for pandas DataFrames in the library, so that a file and the frame it was written
+from are read the same way. It looks at names only (the header or the schema): no pass
+over the data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+#: Column names taken as row ids (compared without case), besides names ending in ``_id``.
+ID_NAMES = frozenset({"id", "ids", "key", "index", "uuid", "uid"})
+
+#: What pandas writes for an unnamed index: an empty CSV header cell (read back by pandas
+#: as ``Unnamed: 0``) or a ``__index_level_N__`` Parquet column.
+_PANDAS_INDEX = re.compile(r"|Unnamed: 0|__index_level_\d+__")
+
+
+def looks_like_id(name: object) -> bool:
+    """Whether a column name says the column holds row ids rather than vector components."""
+    if not isinstance(name, str):
+        return False
+    text = name.strip()
+    lower = text.lower()
+    return lower in ID_NAMES or lower.endswith("_id") or _PANDAS_INDEX.fullmatch(text) is not None
+
+
+def describe(name: str) -> str:
+    """A column name for a message: pandas' unnamed index is described, not shown as ''."""
+    return "the first column (no name: a pandas index)" if not name.strip() else f"column {name!r}"
+
+
+class Split(NamedTuple):
+    """The data columns (in file order), the id column if any, and notes for the user."""
+
+    features: list[str]
+    id_column: str | None
+    notes: tuple[str, ...] = ()
+
+
+def split_ids(
+    names: Sequence[str],
+    *,
+    id_column: str | None,
+    columns: Sequence[str] | None,
+    detect: bool,
+    index_columns: Iterable[str] = (),
+    path: str | None = None,
+) -> Split:
+    """Separate row-id columns from data columns by name.
+
+    When ``detect`` is on, pandas' index columns (``index_columns``, from Parquet
+    metadata) and columns that :func:`looks_like_id` are not data, and each gets a note;
+    the row ids are the explicit ``id_column`` when the file has it (a file without it
+    simply has no ids), else the first of them. Explicit ``columns`` always win: a
+    column they name is data whatever its name.
+    """
+    chosen = set(columns or ())
+    detected: list[str] = []
+    if detect:
+        detected = [n for n in index_columns if n in names and n not in chosen]
+        detected += [n for n in names if n not in detected and n not in chosen and looks_like_id(n)]
+    if id_column is not None:
+        ids = id_column if id_column in names else None
+        others = [n for n in detected if n != id_column]
+    else:
+        ids = detected[0] if detected else None
+        others = detected[1:]
+    prefix = f"{path}: " if path else ""
+    notes = []
+    if ids is not None and id_column is None:
+        notes.append(f"{prefix}using {describe(ids)} as row ids, not data (--no-detect-ids reads it as data)")
+    unused = "looks like ids: not used as data (name it in --columns to use it)"
+    notes += [f"{prefix}{describe(n)} {unused}" for n in others]
+    excluded = {ids, *detected}
+    features = list(columns) if columns else [n for n in names if n not in excluded]
+    return Split(features, ids, tuple(notes))
+
+
+def pair_names(labels: Sequence[object], predictions: Sequence[object]) -> list[int] | None:
+    """How to reorder the predictions' columns to pair them with the labels' by name.
+
+    Returns ``None`` to pair by position: the names are the same in the same order, or
+    the two sets are disjoint (``label_0..`` against ``pred_0..``). Returns the
+    permutation when the sets are equal in another order. Raises ``ValueError`` with the
+    differences when the sets overlap only in part: pairing by position would pair
+    some same-named columns with others.
+    """
+    if list(labels) == list(predictions):
+        return None
+    label_set, prediction_set = set(labels), set(predictions)
+    if label_set.isdisjoint(prediction_set):
+        return None
+    if label_set == prediction_set and len(label_set) == len(labels) == len(predictions):
+        where = {name: i for i, name in enumerate(predictions)}
+        return [where[name] for name in labels]
+    only_labels = [n for n in labels if n not in prediction_set]
+    only_predictions = [n for n in predictions if n not in label_set]
+    raise ValueError(
+        f"the column names overlap only in part: labels alone have {_listing(only_labels)}; "
+        f"predictions alone have {_listing(only_predictions)}"
+    )
+
+
+def _listing(names: Sequence[object], limit: int = 8) -> str:
+    if not names:
+        return "none"
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
