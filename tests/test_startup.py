@@ -84,6 +84,22 @@ def test_importing_the_cli_loads_neither_numpy_nor_dataclasses() -> None:
     assert report["loaded"] == []
 
 
+@pytest.mark.parametrize("args", [["--help"], ["batch", "--help"], ["compute", "--help"]])
+def test_help_loads_no_numpy_and_no_pool(args: list[str]) -> None:
+    report = _loaded_after(
+        f"""
+        from cosloss_cli.cli import main
+        try:
+            main({args!r})
+        except SystemExit as exit:
+            assert exit.code in (0, None), exit.code
+        """,
+        ("numpy", "rich", "pandas", "pyarrow", "concurrent.futures", "dataclasses", "json"),
+    )
+    assert report["loaded"] == []
+    assert "Usage: cosloss" in report["stdout"]
+
+
 def test_dir_lists_the_lazy_api_without_importing_it() -> None:
     report = _loaded_after(
         "import cosloss_cli\nassert set(cosloss_cli.__all__) <= set(dir(cosloss_cli)), dir(cosloss_cli)\n",
