@@ -608,3 +608,58 @@ def test_table_into_a_closed_pipe_ends_quietly(tmp_path):
     proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.stdout.splitlines()[0].startswith("pairs")
     assert proc.stderr == "status=0\n"
+
+
+# --------------------------------------------------------------------------- executor interface
+
+
+class RecordingExecutor:
+    """A stand-in for another runner (a cluster one): results in reverse order, cancel recorded."""
+
+    def __init__(self, fail_on: str | None = None):
+        self.pulled: list[str] = []
+        self.cancelled = False
+        self.fail_on = fail_on
+
+    def submit(self, task, pairs):
+        from cosloss_cli.batch import PairResult
+
+        for pair in pairs:  # pulled one at a time, as a runner with one slot would
+            self.pulled.append(pair.name)
+            if pair.name == self.fail_on:
+                raise KeyboardInterrupt
+            yield PairResult(pair, "error" if pair.name == "b" else "ok", error="boom" if pair.name == "b" else None)
+
+    def cancel(self):
+        self.cancelled = True
+
+
+def _pairs(*names):
+    from cosloss_cli.batch import Pair
+
+    return [Pair(name, f"{name}.npy", f"{name}.npy") for name in names]
+
+
+def test_runner_works_on_any_executor_and_orders_results_naturally():
+    from cosloss_cli.batch import BatchRunner, PairTask
+    from cosloss_cli.pipeline import ComputeOptions
+    from cosloss_cli.readers import ReadOptions
+
+    task = PairTask(ReadOptions(), ReadOptions(), ComputeOptions())
+    seen = []
+    runner = BatchRunner(_pairs("m10", "m5", "b"), task, RecordingExecutor(), on_result=lambda r: seen.append(r.name))
+    results = runner.run()
+    assert seen == ["m10", "m5", "b"]  # completion order, as the executor yields them
+    assert [r.name for r in results] == ["b", "m5", "m10"]
+    assert not runner.stopped_early and runner.done == runner.total == 3
+
+    # fail_fast stops pulling pairs after the first failed result
+    executor = RecordingExecutor()
+    runner = BatchRunner(_pairs("b", "c", "d"), task, executor, fail_fast=True)
+    assert [r.name for r in runner.run()] == ["b"] and executor.pulled == ["b"] and runner.stopped_early
+
+    # an interrupt cancels the executor before it reaches the caller
+    executor = RecordingExecutor(fail_on="c")
+    with pytest.raises(KeyboardInterrupt):
+        BatchRunner(_pairs("a", "c", "d"), task, executor).run()
+    assert executor.cancelled and executor.pulled == ["a", "c"]
