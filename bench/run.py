@@ -469,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows, sizes))
     targets = targets_table(rows, sizes)
     if targets:
-        print(f"\nTargets (load average at the end: {os.getloadavg()[0]:.1f}):\n")
+        sized = "" if args.full else "; the targets are set for the --full sizes"
+        print(f"\nTargets (load average at the end: {os.getloadavg()[0]:.1f}{sized}):\n")
         print(targets)
     return 0
 
