@@ -8,6 +8,7 @@ size. Files are written with pandas and pyarrow, as users write them.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -100,4 +101,13 @@ def test_reading_leaves_pyarrows_default_pool_as_it_was(pair) -> None:
     labels_path, predictions_path, _, _ = pair
     before = pa.default_memory_pool().backend_name
     _losses(labels_path, predictions_path)
+    assert pa.default_memory_pool().backend_name == before
+
+
+def test_readers_opened_on_several_threads_restore_the_pool(pair) -> None:
+    labels_path, predictions_path, _, _ = pair
+    before = pa.default_memory_pool().backend_name
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: _losses(labels_path, predictions_path), range(8)))
+    assert all(np.array_equal(r, results[0]) for r in results)
     assert pa.default_memory_pool().backend_name == before

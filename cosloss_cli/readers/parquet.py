@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,7 +42,7 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(f"not a readable Parquet file: {exc}", path=path, hint="was it fully written?") from None
     finally:
-        pa.set_memory_pool(previous_pool)
+        _restore_pool(pa, previous_pool)
 
     schema = parquet.schema_arrow
     names = list(schema.names)
@@ -91,6 +92,11 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
     )
 
 
+#: Held from :func:`_use_decoding_pool` to :func:`_restore_pool`: readers opened on
+#: several threads at once must not restore each other's pool.
+_POOL_LOCK = threading.Lock()
+
+
 def _use_decoding_pool(pa: Any) -> Any:
     """Make jemalloc pyarrow's default pool (while a reader is created); return the previous one.
 
@@ -98,12 +104,26 @@ def _use_decoding_pool(pa: Any) -> Any:
     pyarrow's default mimalloc, decoding 256 float32 columns spent more time in page
     faults (system CPU: memory given back to the kernel and faulted in again) than in
     decoding; with jemalloc, which pyarrow ships on Linux and polars uses, a third of it.
+    Call :func:`_restore_pool` with the result once the reader is created.
     """
-    previous = pa.default_memory_pool()
-    pool = _decoding_pool(pa)
-    if pool is not None:
-        pa.set_memory_pool(pool)
+    _POOL_LOCK.acquire()
+    try:
+        previous = pa.default_memory_pool()
+        pool = _decoding_pool(pa)
+        if pool is not None:
+            pa.set_memory_pool(pool)
+    except BaseException:
+        _POOL_LOCK.release()
+        raise
     return previous
+
+
+def _restore_pool(pa: Any, previous: Any) -> None:
+    """Put back the default pool :func:`_use_decoding_pool` replaced."""
+    try:
+        pa.set_memory_pool(previous)
+    finally:
+        _POOL_LOCK.release()
 
 
 def _decoding_pool(pa: Any) -> Any:
