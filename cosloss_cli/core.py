@@ -254,14 +254,19 @@ def _float64_chunks(
         yield start, stop, lc, pc
 
 
-def _native_ready(array: np.ndarray) -> bool:
-    """Whether the C kernel can read ``array`` in place: float32/float64 rows, each contiguous."""
-    return (
-        array.dtype in (np.float32, np.float64)
-        and array.dtype.isnative
-        and (array.shape[1] <= 1 or array.strides[1] == array.itemsize)
-        and (array.shape[0] <= 1 or array.strides[0] >= 0)
-    )
+def _native_layout(array: np.ndarray) -> str | None:
+    """How the C kernel can read ``array`` in place: "rows" or "columns" contiguous, or None.
+
+    Rows of NPY files are contiguous; the numeric columns of Parquet and CSV files come as
+    column-major blocks, which ``row_sums`` reads down the columns with the same results.
+    """
+    if array.dtype not in (np.float32, np.float64) or not array.dtype.isnative:
+        return None
+    if array.shape[1] <= 1 or array.strides[1] == array.itemsize:
+        return "rows" if array.shape[0] <= 1 or array.strides[0] >= 0 else None
+    if array.shape[0] <= 1 or array.strides[0] == array.itemsize:
+        return "columns" if array.strides[1] >= 0 else None
+    return None
 
 
 def _row_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array, ...]:
@@ -288,13 +293,15 @@ def _run_kernel(
 ) -> None:
     """Fill ``out`` (dot, ll, pp) with the C kernel ``name`` or its numpy twin.
 
-    The C kernel reads row-major float32/float64 blocks (NPY) in place; other blocks
-    (column-major from Parquet and CSV, other dtypes), and every block on the numpy
-    path, go through cache-sized float64 chunks first. Row sums go to each chunk's
+    The C kernel reads float32/float64 blocks in place: row-major (NPY) ones, and for
+    row sums column-major (Parquet, CSV) ones too; other blocks (other dtypes, mixed
+    layouts), and every block on the numpy path, go through cache-sized float64 chunks
+    first. Row sums go to each chunk's
     rows of ``out``; column sums of the chunks add up in ``out``.
     """
     native = getattr(_native, name, None)
-    if native is not None and _native_ready(labels) and _native_ready(predictions):
+    layout = _native_layout(labels)
+    if native is not None and layout == _native_layout(predictions) and layout in _NATIVE_LAYOUTS[name]:
         native(labels, predictions, *out)
         return
     kernel = native or _NUMPY_KERNELS[name]
@@ -321,6 +328,9 @@ def _numpy_column_sums(a: Float64Array, b: Float64Array, dot: Float64Array, ll: 
 
 
 _NUMPY_KERNELS = {"row_sums": _numpy_row_sums, "column_sums": _numpy_column_sums}
+
+#: The layouts each C kernel reads in place (see :func:`_native_layout`).
+_NATIVE_LAYOUTS = {"row_sums": ("rows", "columns"), "column_sums": ("rows",)}
 
 
 def _as_float64_3d(array: np.ndarray, axis: int) -> Float64Array:
