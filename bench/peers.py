@@ -107,16 +107,19 @@ print(df.select((1 - dot / (ll * pp)).mean()).item())
 
 POLARS_COLUMNS = Peer(
     "polars (columns)",
+    # One frame and expressions: sum_horizontal over Series returns an unevaluated
+    # expression in polars 2 (the peer printed it instead of computing anything).
     """
 import sys
 import polars as pl
 l = pl.read_parquet(sys.argv[1])
 p = pl.read_parquet(sys.argv[2])
 names = l.columns
-dot = pl.sum_horizontal([l[c] * p[c] for c in names])
-ll = pl.sum_horizontal([l[c] * l[c] for c in names]).sqrt()
-pp = pl.sum_horizontal([p[c] * p[c] for c in names]).sqrt()
-print((1 - dot / (ll * pp)).mean())
+both = pl.concat([l, p.rename({c: f"{c}__p" for c in names})], how="horizontal")
+dot = pl.sum_horizontal([pl.col(c) * pl.col(f"{c}__p") for c in names])
+ll = pl.sum_horizontal([pl.col(c) * pl.col(c) for c in names]).sqrt()
+pp = pl.sum_horizontal([pl.col(f"{c}__p") * pl.col(f"{c}__p") for c in names]).sqrt()
+print(both.select((1 - dot / (ll * pp)).mean()).item())
 """,
     needs=("polars",),
 )
@@ -135,3 +138,25 @@ print(rows)
 )
 
 IMPORT_NUMPY = Peer('python -c "import numpy"', "import numpy\n")
+
+BATCH_LOOP = Peer(
+    "one-process loop (np.load each pair, float64 losses)",
+    """
+import os
+import sys
+import numpy as np
+labels_dir, predictions_dir = sys.argv[1:3]
+total = 0.0
+count = 0
+for name in sorted(os.listdir(labels_dir)):
+    a = np.load(os.path.join(labels_dir, name)).astype(np.float64)
+    b = np.load(os.path.join(predictions_dir, name)).astype(np.float64)
+    dot = np.einsum("ij,ij->i", a, b)
+    norm_a = np.sqrt(np.maximum(np.einsum("ij,ij->i", a, a), 1e-12))
+    norm_b = np.sqrt(np.maximum(np.einsum("ij,ij->i", b, b), 1e-12))
+    losses = 1.0 - dot / (norm_a * norm_b)
+    total += float(losses.sum())
+    count += losses.size
+print(total / count)
+""",
+)

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -36,7 +37,7 @@ from peers import Peer  # noqa: E402
 PYTHON = sys.executable
 _SCRIPT = Path(PYTHON).parent / "cosloss"
 COSLOSS = [str(_SCRIPT)] if _SCRIPT.exists() else [PYTHON, "-m", "cosloss_cli"]
-SCENARIOS = ("npy", "npy-extra", "parquet-list", "parquet-columns", "csv", "small")
+SCENARIOS = ("npy", "npy-extra", "parquet-list", "parquet-columns", "csv", "small", "batch")
 
 
 @dataclass
@@ -49,6 +50,9 @@ class Sizes:
     csv_dim: int
     small_rows: int = 1000
     small_dim: int = 128
+    batch_pairs: int = 2000
+    batch_rows: int = 1000
+    batch_dim: int = 64
 
 
 QUICK = Sizes(npy_rows=250_000, npy_dim=256, parquet_rows=50_000, parquet_dim=256, csv_rows=25_000, csv_dim=128)
@@ -70,7 +74,10 @@ class Row:
     cosloss_runs: list[Measurement] = field(default_factory=list)
     cosloss_label: str = "cosloss"
 
-    def ratios(self) -> list[float]:
+    def ratios(self, cpu: bool = False) -> list[float]:
+        """cosloss / peer of each pair: wall times, or CPU seconds with ``cpu``."""
+        if cpu:
+            return [c.cpu_seconds / p.cpu_seconds for p, c in zip(self.peer_runs, self.cosloss_runs, strict=True)]
         return [c.seconds / p.seconds for p, c in zip(self.peer_runs, self.cosloss_runs, strict=True)]
 
 
@@ -191,6 +198,23 @@ def make_parquet(folder: Path, rows: int, dim: int, layout: str) -> tuple[str, s
     return _file_pair(folder, f"parquet_{layout}_*.parquet", write)
 
 
+def make_batch(folder: Path, pairs: int, rows: int, dim: int) -> tuple[str, str]:
+    """Two folders of ``pairs`` small float32 .npy files with the same names."""
+    import numpy as np
+
+    labels_dir, predictions_dir = folder / f"batch_{pairs}_labels", folder / f"batch_{pairs}_predictions"
+    if not (predictions_dir / f"pair_{pairs - 1:05d}.npy").exists():
+        labels_dir.mkdir(exist_ok=True)
+        predictions_dir.mkdir(exist_ok=True)
+        rng = _rng(4)
+        for i in range(pairs):
+            block = rng.standard_normal((rows, dim), dtype=np.float32)
+            noisy = block + np.float32(0.5) * rng.standard_normal(block.shape, dtype=np.float32)
+            np.save(labels_dir / f"pair_{i:05d}.npy", block)
+            np.save(predictions_dir / f"pair_{i:05d}.npy", noisy)
+    return str(labels_dir), str(predictions_dir)
+
+
 def make_csv(folder: Path, rows: int, dim: int) -> tuple[str, str]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -245,6 +269,9 @@ def scenario_rows(name: str, folder: Path, sizes: Sizes) -> list[tuple[str, Peer
     if name == "small":
         files = make_npy(folder, sizes.small_rows, sizes.small_dim, prefix="small")
         return [("cosloss --json", peers.IMPORT_NUMPY, list(files), ["--json"])]
+    if name == "batch":
+        folders = make_batch(folder, sizes.batch_pairs, sizes.batch_rows, sizes.batch_dim)
+        return [("cosloss batch -j 2 --json -q", peers.BATCH_LOOP, list(folders), ["-j", "2", "--json", "-q"])]
     raise ValueError(name)
 
 
@@ -258,6 +285,8 @@ def describe(name: str, sizes: Sizes) -> str:
         return f"2 x Parquet {sizes.parquet_rows:,} x {sizes.parquet_dim} f32 columns"
     if name == "csv":
         return f"2 x CSV {sizes.csv_rows:,} x {sizes.csv_dim}"
+    if name == "batch":
+        return f"{sizes.batch_pairs:,} pairs of NPY {sizes.batch_rows:,} x {sizes.batch_dim} f32"
     return f"2 x NPY {sizes.small_rows:,} x {sizes.small_dim}"
 
 
@@ -317,6 +346,54 @@ def table(rows: list[Row], sizes: Sizes) -> str:
     return "\n".join(lines)
 
 
+class Target(NamedTuple):
+    """A row of the performance issue's table: a ratio to stay under, and maybe the peer's memory."""
+
+    scenario: str
+    peer: str
+    cosloss_label: str
+    most: float
+    memory: bool = False
+
+
+#: The four targets the README quotes, each checked against a peer measured in the same run.
+TARGETS = (
+    Target("npy", peers.READ_PASS_NPY.name, "cosloss --json --no-losses", 1.25),
+    Target("parquet-columns", peers.POLARS_COLUMNS.name, "cosloss --json --no-losses", 1.0, memory=True),
+    Target("small", peers.IMPORT_NUMPY.name, "cosloss --json", 1.3),
+    Target("batch", peers.BATCH_LOOP.name, "cosloss batch -j 2 --json -q", 0.6),
+)
+
+
+def targets_table(rows: list[Row], sizes: Sizes) -> str:
+    """The targets, each with the paired-median ratio of this run (and the peak RSS when it counts)."""
+    lines = ["| data | baseline | target | ratio (paired median) | CPU s ratio | met |", "|---|---|---|---|---|---|"]
+    for target in TARGETS:
+        row = next(
+            (r for r in rows if (r.scenario, r.peer, r.cosloss_label) == target[:3] and r.peer_runs),
+            None,
+        )
+        if row is None:
+            continue
+        ratio = statistics.median(row.ratios())
+        cpu = statistics.median(row.ratios(cpu=True))
+        goal = f"<= {target.most:g}x"
+        met = ratio <= target.most
+        if target.memory:
+            peer_peak = max(m.peak_bytes for m in row.peer_runs)
+            cos_peak = max(m.peak_bytes for m in row.cosloss_runs)
+            goal += ", peak RSS <= the peer's"
+            met = met and cos_peak <= peer_peak
+            ratio_text = f"{ratio:.2f}x ({fmt_mb(cos_peak)} vs {fmt_mb(peer_peak)})"
+        else:
+            ratio_text = f"{ratio:.2f}x"
+        lines.append(
+            f"| {describe(row.scenario, sizes)} | {row.peer} | {goal} | {ratio_text} | {cpu:.2f}x "
+            f"| {'yes' if met else '**no**'} |"
+        )
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="the sizes of issue 5 (~9 GB of temporary files)")
@@ -373,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"[{name}] {peer.name}: not installed, skipped")
                     continue
                 log(f"[{name}] {peer.name} vs {label}")
-                run_pairs(row, peer_command(peer, folder, files), [*COSLOSS, "compute", *files, *extra], repeat)
+                command = "batch" if name == "batch" else "compute"
+                run_pairs(row, peer_command(peer, folder, files), [*COSLOSS, command, *files, *extra], repeat)
                 log(table([row], sizes).splitlines()[-1])
     finally:
         if args.keep:
@@ -389,6 +467,11 @@ def main(argv: list[str] | None = None) -> int:
         "ratio = median over the pairs of cosloss wall time / peer wall time.\n"
     )
     print(table(rows, sizes))
+    targets = targets_table(rows, sizes)
+    if targets:
+        sized = "" if args.full else "; the targets are set for the --full sizes"
+        print(f"\nTargets (load average at the end: {os.getloadavg()[0]:.1f}{sized}):\n")
+        print(targets)
     return 0
 
 

@@ -254,27 +254,34 @@ def _float64_chunks(
         yield start, stop, lc, pc
 
 
-def _native_ready(array: np.ndarray) -> bool:
-    """Whether the C kernel can read ``array`` in place: float32/float64 rows, each contiguous."""
-    return (
-        array.dtype in (np.float32, np.float64)
-        and array.dtype.isnative
-        and (array.shape[1] <= 1 or array.strides[1] == array.itemsize)
-        and (array.shape[0] <= 1 or array.strides[0] >= 0)
-    )
+def _native_layout(array: np.ndarray) -> str | None:
+    """How the C kernel can read ``array`` in place: "rows" or "columns" contiguous, or None.
+
+    Rows of NPY files are contiguous; the numeric columns of Parquet and CSV files come as
+    column-major blocks, which ``row_sums`` reads down the columns with the same results.
+    """
+    if array.dtype not in (np.float32, np.float64) or not array.dtype.isnative:
+        return None
+    if array.shape[1] <= 1 or array.strides[1] == array.itemsize:
+        return "rows" if array.shape[0] <= 1 or array.strides[0] >= 0 else None
+    if array.shape[0] <= 1 or array.strides[0] == array.itemsize:
+        return "columns" if array.strides[1] >= 0 else None
+    return None
 
 
 def _row_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array, ...]:
     """The three sums of each row of two 2-D arrays, shaped (rows, 1).
 
-    The C kernel reads row-major float32/float64 blocks (NPY) in place; other blocks
-    (column-major from Parquet and CSV, other dtypes), and every block without the C
-    kernel, go through cache-sized float64 chunks, each written to its rows of the sums.
+    The C kernel reads float32/float64 blocks in place, row-major (NPY) or column-major
+    (Parquet, CSV) alike; other blocks (other dtypes, mixed layouts), and every block
+    without the C kernel, go through cache-sized float64 chunks, each written to its
+    rows of the sums.
     """
     rows = labels.shape[0]
     dot, ll, pp = (np.empty(rows, dtype=np.float64) for _ in range(3))
-    if _native is not None and _native_ready(labels) and _native_ready(predictions):
-        _native.row_sums(labels, predictions, dot, ll, pp)
+    layout = _native_layout(labels)
+    if _native is not None and layout is not None and layout == _native_layout(predictions):
+        _native.row_sums(labels, predictions, dot, ll, pp)  # rows (NPY) or columns (Parquet, CSV) in place
     else:
         kernel = _native or _fallback
         for start, stop, lc, pc in _float64_chunks(labels, predictions):
@@ -285,11 +292,12 @@ def _row_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array
 def _column_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array, ...]:
     """The three sums of each column of two 2-D arrays (``axis=0``), shaped (1, columns).
 
-    As :func:`_row_sums`; the column sums of the chunks add up in the result.
+    As :func:`_row_sums`, but the C kernel reads only row-major blocks in place; the
+    column sums of the chunks add up in the result.
     """
     width = labels.shape[1]
     dot, ll, pp = (np.zeros(width, dtype=np.float64) for _ in range(3))
-    if _native is not None and _native_ready(labels) and _native_ready(predictions):
+    if _native is not None and _native_layout(labels) == _native_layout(predictions) == "rows":
         _native.column_sums(labels, predictions, dot, ll, pp)
     else:
         kernel = _native or _fallback

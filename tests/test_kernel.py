@@ -146,16 +146,75 @@ def test_non_finite_values_come_out_non_finite() -> None:
         (np.ones((2, 3), np.float16), np.ones((2, 3), np.float16), 2, TypeError),
         (np.ones(3, np.float32), np.ones(3, np.float32), 1, ValueError),
         (np.ones((2, 3), np.float32), np.ones((3, 2), np.float32), 2, ValueError),
-        (np.ones((2, 3), np.float32, order="F"), np.ones((2, 3), np.float32, order="F"), 2, ValueError),
+        (np.ones((2, 3), np.float32, order="F"), np.ones((2, 3), np.float32), 2, ValueError),
+        (np.ones((4, 6), np.float32)[::2, ::2], np.ones((2, 3), np.float32)[::1, ::1], 2, ValueError),
+        (np.ones((2, 3), np.float32, order="F")[:, ::-1], np.ones((2, 3), np.float32, order="F"), 2, ValueError),
         (np.ones((2, 3), np.float32), np.ones((2, 3), np.float32), 3, ValueError),
         (np.ones((2, 3), np.float32)[::-1], np.ones((2, 3), np.float32), 2, ValueError),
     ],
-    ids=["int32", "float16", "1-D", "shapes differ", "column-major", "output length", "backwards rows"],
+    ids=[
+        "int32",
+        "float16",
+        "1-D",
+        "shapes differ",
+        "one column-major, one row-major",
+        "neither rows nor columns contiguous",
+        "backwards columns",
+        "output length",
+        "backwards rows",
+    ],
 )
 def test_misuse_raises_instead_of_reading_out_of_bounds(labels, predictions, outputs, error) -> None:
     out = [np.zeros(outputs) for _ in range(3)]
     with pytest.raises(error):
         native.row_sums(labels, predictions, *out)
+
+
+def test_column_sums_read_rows_only() -> None:
+    a = np.ones((2, 3), np.float32, order="F")
+    with pytest.raises(ValueError, match="contiguous rows"):
+        native.column_sums(a, a, *(np.zeros(3) for _ in range(3)))
+
+
+@st.composite
+def column_major_blocks(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    """Two column-major blocks (as Parquet and CSV columns arrive), maybe row slices of larger ones.
+
+    Up to 600 rows: more than one tile of rows in the kernel's column loop.
+    """
+    rows = draw(st.integers(1, 600))
+    width = draw(st.integers(1, 40))
+    first = draw(st.integers(0, 3))
+    arrays = []
+    for _ in range(2):
+        dtype = draw(st.sampled_from(DTYPES))
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        scale = 10.0 ** draw(st.integers(-3, 3))
+        full = np.asfortranarray((rng.standard_normal((rows + first, width)) * scale).astype(dtype))
+        arrays.append(full[first:])
+    return arrays[0], arrays[1]
+
+
+@PROPERTY
+@given(column_major_blocks())
+def test_property_column_major_rows_give_the_same_bits(pair: tuple[np.ndarray, np.ndarray]) -> None:
+    """Parquet/CSV blocks are summed down their columns, with the same additions as row-major blocks."""
+    a, b = pair
+    by_columns = native_rows(a, b)
+    by_rows = native_rows(np.ascontiguousarray(a), np.ascontiguousarray(b))
+    for k in range(3):
+        assert np.array_equal(by_columns[k], by_rows[k], equal_nan=True)
+
+
+def test_column_major_sums_are_float64_sums() -> None:
+    rng = np.random.default_rng(7)
+    a = np.asfortranarray(rng.standard_normal((300, 19), dtype=np.float32))
+    b = np.asfortranarray(rng.standard_normal((300, 19)))
+    sums = native_rows(a, b)
+    tolerance = bound(a, b, axis=1)
+    for k in range(a.shape[0]):
+        for got, exact in zip((s[k] for s in sums), exact_three(a[k], b[k]), strict=True):
+            assert abs(got - exact) <= tolerance[k]
 
 
 def test_outputs_must_be_writable_float64() -> None:

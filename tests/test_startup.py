@@ -126,8 +126,8 @@ def test_compute_of_a_small_npy_pair_loads_little_and_starts_no_thread(small_pai
     assert document["count"] == 1000 and len(document["losses"]) == 1000
 
 
-def test_one_block_inputs_are_read_in_place_and_larger_ones_prefetched(
-    small_pair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+def test_one_block_and_mapped_inputs_are_read_in_place_and_streamed_ones_prefetched(
+    small_pair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     started: list[str] = []
     start = threading.Thread.start
@@ -141,10 +141,21 @@ def test_one_block_inputs_are_read_in_place_and_larger_ones_prefetched(
     one_block = compute_files(labels, predictions, ReadOptions(), ComputeOptions(axis=1))
     assert started == []
 
-    # 100 rows of 128 float64 a block: ten blocks per input, read ahead on two reader threads.
-    several = compute_files(labels, predictions, ReadOptions(block_bytes=100 * 128 * 8), ComputeOptions(axis=1))
-    assert started.count("cosloss-reader") == 2
+    # 100 rows of 128 float64 a block: ten memory-mapped windows per input, made on the
+    # calling thread while the workers reduce the blocks before them.
+    small_blocks = ReadOptions(block_bytes=100 * 128 * 8)
+    several = compute_files(labels, predictions, small_blocks, ComputeOptions(axis=1))
+    assert started.count("cosloss-reader") == 0 and started.count("cosloss-block_0") == 1
     np.testing.assert_array_equal(several.losses, one_block.losses)
+
+    # The same arrays in .npz archives are decompressed as they stream: read ahead on two threads.
+    archives = []
+    for name, path in (("labels", labels), ("predictions", predictions)):
+        archives.append(str(tmp_path / f"{name}.npz"))
+        np.savez_compressed(archives[-1], values=np.load(path))
+    streamed = compute_files(*archives, small_blocks, ComputeOptions(axis=1))
+    assert started.count("cosloss-reader") == 2
+    np.testing.assert_array_equal(streamed.losses, one_block.losses)
 
 
 @pytest.mark.parametrize(

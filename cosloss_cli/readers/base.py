@@ -92,14 +92,17 @@ class CountedBlocks:
     """The blocks of a reader that knows how many it will yield.
 
     ``operator.length_hint`` (PEP 424) reads the count: the pipeline reads an input of
-    one block in place instead of starting a prefetch thread for it.
+    one block in place instead of starting a prefetch thread for it. ``cheap`` says
+    that making a block costs next to nothing (a memory-mapped window): such inputs are
+    read in place too, as a thread handing blocks over would cost more than it saves.
     """
 
-    __slots__ = ("_blocks", "_left")
+    __slots__ = ("_blocks", "_left", "cheap")
 
-    def __init__(self, blocks: Iterator[Block], count: int):
+    def __init__(self, blocks: Iterator[Block], count: int, cheap: bool = False):
         self._blocks = blocks
         self._left = count
+        self.cheap = cheap
 
     def __iter__(self) -> CountedBlocks:
         return self

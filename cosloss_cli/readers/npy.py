@@ -140,10 +140,21 @@ def _layout(file_shape: tuple[int, ...], options: ReadOptions) -> tuple[tuple[in
 
 
 def _source(
-    path: str, fmt: str, shape: tuple[int, ...], step: int, blocks: Iterator[Block], dtype: np.dtype, one_vector: bool
+    path: str,
+    fmt: str,
+    shape: tuple[int, ...],
+    step: int,
+    blocks: Iterator[Block],
+    dtype: np.dtype,
+    one_vector: bool,
+    mapped: bool = False,
 ) -> Source:
-    """The Source of an array read ``step`` rows at a time (it knows its block count)."""
-    counted = CountedBlocks(blocks, block_count(shape[0], step))
+    """The Source of an array read ``step`` rows at a time (it knows its block count).
+
+    ``mapped``: its blocks are views of memory-mapped data, cheap to make, so they are
+    read without a prefetch thread (see ``CountedBlocks``).
+    """
+    counted = CountedBlocks(blocks, block_count(shape[0], step), cheap=mapped)
     return Source(path, fmt, shape, counted, dtype=dtype, size_bytes=file_size(path), one_vector=one_vector)
 
 
@@ -155,12 +166,11 @@ def _array_source(path: str, fmt: str, array: np.ndarray, options: ReadOptions) 
         for start in range(0, shape[0], step):
             yield Block(array[start : start + step])
 
-    return _source(path, fmt, shape, step, blocks(), array.dtype, one_vector)
+    return _source(path, fmt, shape, step, blocks(), array.dtype, one_vector, mapped=True)
 
 
-#: Map each block's pages when the window is created (on the reader thread of an input of
-#: several blocks, which runs while the blocks before it are computed) rather than one page
-#: fault at a time.
+#: Map each block's pages when the window is created (while the worker threads compute the
+#: blocks before it) rather than one page fault at a time.
 _MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0) if hasattr(mmap, "MAP_SHARED") else 0
 
 
@@ -194,7 +204,7 @@ def _mapped_source(
         except (OSError, ValueError) as exc:
             raise DataError(f"cannot read the array data: {exc}", path=path) from None
 
-    return _source(path, fmt, shape, step, blocks(), dtype, one_vector)
+    return _source(path, fmt, shape, step, blocks(), dtype, one_vector, mapped=True)
 
 
 def _stream_source(
