@@ -72,7 +72,7 @@ def test_mixed_column_types_are_widened_to_float64(tmp_path: Path) -> None:
     """int64 and float64 columns next to float32 ones: cast, then the same sums."""
     labels, predictions = _vectors(3), _vectors(4)
     integers = np.round(labels * 10)
-    columns = {"i": integers[:, 0].astype(np.int64), "d": labels[:, 1].astype(np.float64)}
+    columns = {"f0": integers[:, 0].astype(np.int64), "f1": labels[:, 1].astype(np.float64)}
     columns |= {f"f{j}": labels[:, j] for j in range(2, WIDTH)}
     pq.write_table(pa.table(columns), tmp_path / "labels.parquet", row_group_size=300)
     _write_pandas(tmp_path / "predictions.parquet", predictions)
