@@ -276,3 +276,48 @@ def common_options(function: F) -> F:
             click.option("--debug", is_flag=True, help="Show the full traceback of errors."),
         ],
     )(function)
+
+
+class Bootstrap(NamedTuple):
+    """How confidence intervals are drawn: ``--confidence``, ``--resamples``, ``--seed``."""
+
+    confidence: float
+    resamples: int
+    seed: int
+
+
+def bootstrap_options(function: F) -> F:
+    """The bootstrap behind every confidence interval: level, resamples and seed (reruns agree).
+
+    The ranges are checked by the statistics layer, which raises usage errors (exit 2)
+    that name the limit, so the library and the command refuse the same values.
+    """
+    return _grouped(
+        "bootstrap",
+        lambda values: Bootstrap(**values),
+        [
+            click.option(
+                "--confidence",
+                type=float,
+                default=0.95,
+                show_default=True,
+                metavar="LEVEL",
+                help="Confidence level of the intervals, between 0 and 1.",
+            ),
+            click.option(
+                "--resamples",
+                type=int,
+                default=10000,
+                show_default=True,
+                metavar="N",
+                help="Bootstrap resamples of each interval (at least 100).",
+            ),
+            click.option(
+                "--seed",
+                type=int,
+                default=0,
+                show_default=True,
+                help="Seed of the bootstrap: the same seed gives the same intervals.",
+            ),
+        ],
+    )(function)

@@ -44,6 +44,23 @@ FILE_WRITERS = {
     "npy": "cosloss_cli.writers:write_npy",
 }
 
+#: How a :class:`~cosloss_cli.compare.CompareResult` is written to stdout or a text file.
+COMPARE_WRITERS = {
+    "table": "cosloss_cli.compare_render:render_table",
+    "json": "cosloss_cli.compare_render:write_json",
+    "ndjson": "cosloss_cli.compare_render:write_ndjson",
+    "csv": "cosloss_cli.compare_render:write_csv",
+}
+
+#: ``compare --output`` files: a column per model (the same formats and extensions as :data:`FILE_WRITERS`).
+COMPARE_FILE_WRITERS = {
+    "csv": COMPARE_WRITERS["csv"],
+    "json": COMPARE_WRITERS["json"],
+    "ndjson": COMPARE_WRITERS["ndjson"],
+    "parquet": "cosloss_cli.compare_render:write_parquet",
+    "npy": "cosloss_cli.compare_render:write_npy",
+}
+
 #: Loss file formats by file name extension (``--output FILE``).
 FILE_EXTENSIONS = {
     ".csv": "csv",

@@ -285,9 +285,30 @@ def paired_comparison(
     if result.ci_low is None or result.ci_high is None:
         result = result._replace(notes=("the bootstrap distribution is degenerate (too few distinct differences)",))
     if d.min() == d.max():
-        reason = "every row is a tie" if d[0] == 0 else f"every row differs by the same {float(d[0])!r}"
-        return result._replace(notes=(f"{reason}: the differences have no variance, so no p-values or effect size",))
+        return _constant_difference(result, d)
     return _with_tests(result, c, b, d, confidence)
+
+
+def _constant_difference(result: Comparison, d: Float64Array) -> Comparison:
+    """Differences without variance: the t-test and d_z are undefined, the signed-rank test is not.
+
+    When every row is a tie, Wilcoxon has no non-zero difference to rank either, so both
+    p-values are None. When every row differs by the same non-zero amount, the signed
+    ranks are all on one side and scipy's p-value is well defined: it is reported.
+    """
+    if d[0] == 0:
+        return result._replace(
+            notes=("every row is a tie: the differences have no variance, so no p-values or effect size",)
+        )
+    from scipy import stats
+
+    with quiet():
+        p_value = finite_or_none(float(stats.wilcoxon(d).pvalue))
+    note = (
+        f"every row differs by the same {float(d[0])!r}: the differences have no variance, "
+        "so no t-test p-value, t interval or effect size"
+    )
+    return result._replace(p_value_wilcoxon=p_value, notes=(note,))
 
 
 def _with_tests(result: Comparison, c: Float64Array, b: Float64Array, d: Float64Array, confidence: float) -> Comparison:

@@ -13,7 +13,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -97,13 +97,14 @@ def _remove_quietly(path: str) -> None:
         pass
 
 
-def write_losses_file(path: str, result: LossResult, fmt: str | None = None) -> None:
+def write_losses_file(path: str, result: Any, fmt: str | None = None, registry: dict[str, str] = FILE_WRITERS) -> None:
     """Write the per-vector losses of ``result`` to ``path`` in ``fmt``, by default that of its extension.
 
-    The text formats are the stdout writers of :data:`~cosloss_cli.output.RESULT_WRITERS`.
+    ``registry`` has the writers of the result's kind (a :class:`LossResult` by default;
+    ``compare`` passes its own); its text formats are stdout writers, wrapped here in UTF-8.
     """
     fmt = fmt or output_format_for(path)
-    write = writer(FILE_WRITERS, fmt)
+    write = writer(registry, fmt)
     with atomic_output(path) as handle:
         if fmt not in RESULT_WRITERS:
             write(result, handle, View())

@@ -305,14 +305,23 @@ def test_all_ties_give_no_p_values_with_a_reason_and_no_scipy_warnings(capfd, re
     assert_quiet(capfd, recwarn)
 
 
-def test_constant_difference_is_a_point_interval_without_p_values(capfd, recwarn, loud_warnings) -> None:
-    baseline = np.array([0.25, 0.5, 0.75, 1.0])
+def test_constant_difference_is_a_point_interval_with_only_the_signed_rank_p_value(
+    capfd, recwarn, loud_warnings
+) -> None:
+    """No variance: the t-test and d_z are undefined; Wilcoxon ranks d all on one side, scipy's p is defined."""
+    baseline = np.array([0.25, 0.5, 0.75, 1.0, 0.5, 0.25, 0.75, 1.0])
     result = paired_comparison(baseline - 0.25, baseline, confidence=0.95, resamples=1000, seed=0)
     assert (result.ci_low, result.ci_high) == (-0.25, -0.25)
     assert result.verdict == BETTER
-    assert result.better == 4
-    assert (result.p_value_t, result.p_value_wilcoxon, result.effect_size) == (None, None, None)
-    assert "every row differs by the same -0.25" in result.notes[0]
+    assert result.better == 8
+    assert (result.p_value_t, result.effect_size, result.t_ci_low, result.t_ci_high) == (None, None, None, None)
+    expected = float(scipy_stats.wilcoxon(np.full(8, -0.25)).pvalue)
+    assert 0 < expected < 0.05
+    assert result.p_value_wilcoxon == pytest.approx(expected, rel=1e-12)
+    assert result.notes == (
+        "every row differs by the same -0.25: the differences have no variance, "
+        "so no t-test p-value, t interval or effect size",
+    )
     assert_quiet(capfd, recwarn)
 
 

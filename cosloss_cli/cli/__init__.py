@@ -1,6 +1,6 @@
 """The ``cosloss`` command group and its console-script entry point :func:`main`.
 
-Each command lives in its own module (``compute``, ``batch``), loaded only when it is
+Each command lives in its own module (``compute``, ``batch``, ``compare``), loaded only when it is
 used; the error edge they share (``Error:`` lines, exit statuses, warnings) is
 :mod:`cosloss_cli.cli.edge`. No command module imports another.
 """
@@ -29,6 +29,7 @@ class LazyGroup(click.Group):
 
     lazy: dict[str, str] = {
         "batch": "cosloss_cli.cli.batch:batch",
+        "compare": "cosloss_cli.cli.compare:compare",
         "compute": "cosloss_cli.cli.compute:compute",
     }
 
@@ -79,6 +80,7 @@ def cli(ctx: click.Context) -> None:
       cosloss compute labels.csv predictions.csv --axis 1
       cosloss compute labels.npy preds.parquet --json | jq .mean
       cosloss batch labels/ predictions/ --format ndjson
+      cosloss compare labels.npy base.npy tuned.npy
     """
     ctx.ensure_object(dict)
 

@@ -1,0 +1,167 @@
+"""Renderers of ``cosloss compare``: a :class:`~cosloss_cli.compare.CompareResult` as a table, JSON, NDJSON, CSV.
+
+Every writer has the signature of the registries in :mod:`cosloss_cli.output`
+(``writer(result, out, view)``); the per-row formats (NDJSON, CSV, Parquet, NPY) have a
+column per model, in the order the models were given, the baseline first. Floats are
+written with ``repr`` (full precision); NaN and infinities become ``null`` in JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any, BinaryIO, TextIO
+
+import numpy as np
+
+from .compare import CompareResult
+from .core import shape_text
+from .output import DEFAULT_VIEW, View
+from .render import _float_texts, json_value, print_titled, table_console
+from .stats import BETTER, WORSE
+
+#: Rows turned into text at a time: Python objects for a chunk, never for all of them.
+_CHUNK = 65536
+
+#: Shown in the table for a figure that is not defined (JSON: null).
+MISSING = "n/a"
+
+#: Verdict colours on a terminal (lower loss is better).
+VERDICT_STYLES = {BETTER: "green", WORSE: "red"}
+
+
+def write_json(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) -> None:
+    """One JSON document (:meth:`CompareResult.to_json_dict`); ``view.losses`` off leaves out losses and ids."""
+    out.write(json.dumps(result.to_json_dict(include_losses=view.losses), allow_nan=False) + "\n")
+
+
+def _row_chunks(result: CompareResult) -> Iterator[tuple[list[int], list[Any] | None, list[Iterator[str]]]]:
+    """(positions, ids, a text iterator per model) for each chunk of the compared rows."""
+    for start in range(0, result.rows, _CHUNK):
+        stop = min(start + _CHUNK, result.rows)
+        ids = None if result.ids is None else [json_value(v) for v in result.ids[start:stop]]
+        texts = [_float_texts(values[start:stop]) for values in result.losses.values()]
+        yield result.positions[start:stop].tolist(), ids, texts
+
+
+def write_ndjson(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) -> None:
+    """A line per compared row: ``{"index": 0, "id": ..., "a": 0.1, "b": 0.08}`` (``id`` only with ids)."""
+    keys = [json.dumps(name) for name in result.losses]
+    for positions, ids, texts in _row_chunks(result):
+        lines = []
+        for row, (position, *values) in enumerate(zip(positions, *texts, strict=True)):
+            ident = "" if ids is None else f'"id": {json.dumps(ids[row])}, '
+            fields = ", ".join(f"{key}: {value}" for key, value in zip(keys, values, strict=True))
+            lines.append(f'{{"index": {position}, {ident}{fields}}}\n')
+        out.write("".join(lines))
+
+
+def write_csv(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) -> None:
+    """``index[,id],a,b``: a row per compared row, a column per model (full precision; NaN as ``nan``)."""
+    import csv
+
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["index", *(["id"] if result.ids is not None else []), *result.losses])
+    for start in range(0, result.rows, _CHUNK):
+        stop = min(start + _CHUNK, result.rows)
+        columns: list[Any] = [result.positions[start:stop].tolist()]
+        if result.ids is not None:
+            columns.append([json_value(v) for v in result.ids[start:stop]])
+        columns += [map(repr, values[start:stop].tolist()) for values in result.losses.values()]
+        writer.writerows(zip(*columns, strict=False))
+
+
+def write_parquet(result: CompareResult, handle: BinaryIO, view: View = DEFAULT_VIEW) -> None:
+    """A table of ``index``, ``id`` (with ids) and a float64 column per model."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns: dict[str, Any] = {"index": pa.array(result.positions, type=pa.int64())}
+    if result.ids is not None:
+        columns["id"] = pa.array(result.ids.tolist())
+    for name, values in result.losses.items():
+        columns[name] = pa.array(values, type=pa.float64())
+    pq.write_table(pa.table(columns), handle)
+
+
+def write_npy(result: CompareResult, handle: BinaryIO, view: View = DEFAULT_VIEW) -> None:
+    """A float64 array of shape (rows, models): a column per model, in the order given."""
+    np.save(handle, np.column_stack(list(result.losses.values())), allow_pickle=False)
+
+
+#: Significant digits of the table (JSON, NDJSON and CSV have full precision).
+DIGITS = 4
+P_DIGITS = 3
+
+
+def _figure(value: float | None, digits: int = DIGITS) -> str:
+    return MISSING if value is None else f"{value:.{digits}g}"
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    if low is None or high is None:
+        return MISSING
+    return f"[{_figure(low)}, {_figure(high)}]"
+
+
+def _table(*titles: str) -> Any:
+    """A rich table whose first column is a model name (left, cyan) and the others figures (right)."""
+    from rich.table import Table
+
+    table = Table()
+    for i, title in enumerate(titles):
+        table.add_column(
+            title, justify="left" if i == 0 or title == "verdict" else "right", style="cyan" if i == 0 else None
+        )
+    return table
+
+
+def render_table(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) -> None:
+    """The models (mean and its interval), then a row per candidate: its differences, then its tests.
+
+    Two tables per comparison keep each under 100 columns; the verdict is green
+    (better) or red (worse) on a terminal.
+    """
+    from rich.text import Text
+
+    console = table_console(out, view)
+    settings = result.settings
+    level = f"{settings.confidence * 100:g}%"
+    console.print(
+        f"{result.labels}: {len(result.models)} models on {result.rows} rows (axis {result.axis}, "
+        f"shape {shape_text(result.shape)}); {level} BCa bootstrap intervals, "
+        f"{settings.resamples} resamples, seed {settings.seed}",
+        markup=False,
+        soft_wrap=True,
+    )
+    models = _table("model", "mean loss", f"{level} CI", "std", "median", "min", "max")
+    for model in result.models:
+        summary = model.summary
+        models.add_row(
+            model.name,
+            _figure(summary.mean),
+            _interval(model.ci_low, model.ci_high),
+            *(_figure(x) for x in (summary.std, summary.median, summary.min, summary.max)),
+        )
+    print_titled(console, "models", models)
+
+    differences = _table("candidate", "mean diff", f"{level} CI", "better", "worse", "ties", "verdict")
+    holm = len(result.models) > 2
+    tests = _table("candidate", "p (t-test)", "p (Wilcoxon)", *(["p (t, Holm)"] if holm else []), "effect size d_z")
+    for item in result.comparisons:
+        s = item.statistics
+        differences.add_row(
+            item.candidate,
+            _figure(s.mean_difference),
+            _interval(s.ci_low, s.ci_high),
+            str(s.better),
+            str(s.worse),
+            str(s.ties),
+            Text(s.verdict, style=VERDICT_STYLES.get(s.verdict, "")),
+        )
+        p_values = [s.p_value_t, s.p_value_wilcoxon, *([item.p_value_holm] if holm else [])]
+        tests.add_row(item.candidate, *(_figure(p, P_DIGITS) for p in p_values), _figure(s.effect_size, P_DIGITS))
+    print_titled(
+        console, f"loss differences, candidate - {result.baseline} (below 0: the candidate is better)", differences
+    )
+    print_titled(console, f"paired tests against {result.baseline}", tests)
