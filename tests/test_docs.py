@@ -30,7 +30,9 @@ def test_command_reference_is_up_to_date() -> None:
     assert proc.returncode == ExitStatus.OK, proc.stderr
 
 
-@pytest.mark.parametrize("args", [[], ["compute"], ["batch"]], ids=["cosloss", "compute", "batch"])
+@pytest.mark.parametrize(
+    "args", [[], ["compute"], ["batch"], ["compare"]], ids=["cosloss", "compute", "batch", "compare"]
+)
 def test_reference_is_what_the_real_command_prints(args: list[str]) -> None:
     """Not the generator against itself: ``cosloss ... -h`` as a user types it (``-h``, not ``--help``)."""
     result = CliRunner().invoke(cli, [*args, "-h"], prog_name="cosloss", terminal_width=100)
@@ -43,7 +45,7 @@ def test_reference_is_what_the_real_command_prints(args: list[str]) -> None:
 
 def test_every_command_has_help_and_a_readme_section() -> None:
     context = click.Context(cli, info_name="cosloss")
-    assert cli.list_commands(context) == ["batch", "compute"]
+    assert cli.list_commands(context) == ["batch", "compare", "compute"]
     for name in cli.list_commands(context):
         command = cli.get_command(context, name)
         assert command is not None
