@@ -24,7 +24,7 @@ import math
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -300,10 +300,8 @@ def _constant_difference(result: Comparison, d: Float64Array) -> Comparison:
         return result._replace(
             notes=("every row is a tie: the differences have no variance, so no p-values or effect size",)
         )
-    from scipy import stats
-
     with quiet():
-        p_value = finite_or_none(float(stats.wilcoxon(d).pvalue))
+        p_value = finite_or_none(float(signed_rank_test(d).pvalue))
     note = (
         f"every row differs by the same {float(d[0])!r}: the differences have no variance, "
         "so no t-test p-value, t interval or effect size"
@@ -318,7 +316,7 @@ def _with_tests(result: Comparison, c: Float64Array, b: Float64Array, d: Float64
     with quiet():
         t_test = stats.ttest_rel(c, b)
         t_interval = t_test.confidence_interval(confidence_level=confidence)
-        wilcoxon = stats.wilcoxon(d)
+        wilcoxon = signed_rank_test(d)
         effect = float(np.mean(d) / np.std(d, ddof=1))
     return result._replace(
         t_ci_low=finite_or_none(float(t_interval.low)),
@@ -327,6 +325,26 @@ def _with_tests(result: Comparison, c: Float64Array, b: Float64Array, d: Float64
         p_value_wilcoxon=finite_or_none(float(wilcoxon.pvalue)),
         effect_size=finite_or_none(effect),
     )
+
+
+#: Above this many differences scipy's ``wilcoxon(method="auto")`` uses the normal
+#: approximation ("asymptotic") whatever the data (scipy >= 1.13; the threshold is scipy's).
+WILCOXON_EXACT_MAX_ROWS = 50
+
+
+def signed_rank_test(d: Float64Array) -> Any:
+    """``scipy.stats.wilcoxon(d)`` with its defaults: the same p-value to the last bit.
+
+    Above :data:`WILCOXON_EXACT_MAX_ROWS` differences, ``method="auto"`` resolves to
+    ``"asymptotic"``; naming it skips the checks ``auto`` makes first (0.06 s of 0.26 s at
+    a million rows; the ranking is the rest). Smaller samples keep ``auto``, which picks
+    the exact distribution or a permutation test by the data.
+    """
+    from scipy import stats
+
+    if d.size > WILCOXON_EXACT_MAX_ROWS:
+        return stats.wilcoxon(d, method="asymptotic")
+    return stats.wilcoxon(d)
 
 
 def _verdict(low: float | None, high: float | None) -> str:

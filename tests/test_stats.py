@@ -356,3 +356,13 @@ def test_holm_caps_at_one_passes_none_through_and_counts_only_present_p_values()
     assert holm([None]) == [None]
     assert holm([]) == []
     assert holm([0.2]) == [0.2]
+
+
+@pytest.mark.parametrize("n", [12, 50, 51, 2000])
+def test_signed_rank_test_is_scipys_default_wilcoxon(n: int) -> None:
+    """Naming "asymptotic" above 50 rows is what scipy's "auto" picks: the same p-value, ties and zeros too."""
+    from cosloss_cli.stats import signed_rank_test
+
+    rng = np.random.default_rng(n)
+    d = np.round(rng.normal(0.01, 0.05, size=n), 2)  # rounded: ties and zeros
+    assert signed_rank_test(d).pvalue == pytest.approx(float(scipy_stats.wilcoxon(d).pvalue), rel=1e-12)
