@@ -160,3 +160,19 @@ for name in sorted(os.listdir(labels_dir)):
 print(total / count)
 """,
 )
+
+
+#: The baseline of ``cosloss compare``: what a user ran before it, ``compute`` once per model.
+TWO_COMPUTES = "two cosloss compute runs (labels vs each model)"
+
+
+def two_computes(cosloss: list[str]) -> Peer:
+    """``cosloss compute LABELS A`` then ``LABELS B`` (``sys.argv[1:4]``), run with ``cosloss`` as given."""
+    code = f"""
+import subprocess
+import sys
+labels, a, b = sys.argv[1:4]
+for predictions in (a, b):
+    subprocess.run({cosloss!r} + ["compute", labels, predictions, "--json", "--no-losses"], check=True)
+"""
+    return Peer(TWO_COMPUTES, code)

@@ -37,7 +37,7 @@ from peers import Peer  # noqa: E402
 PYTHON = sys.executable
 _SCRIPT = Path(PYTHON).parent / "cosloss"
 COSLOSS = [str(_SCRIPT)] if _SCRIPT.exists() else [PYTHON, "-m", "cosloss_cli"]
-SCENARIOS = ("npy", "npy-extra", "parquet-list", "parquet-columns", "csv", "small", "batch")
+SCENARIOS = ("npy", "npy-extra", "parquet-list", "parquet-columns", "csv", "small", "batch", "compare")
 
 
 @dataclass
@@ -53,6 +53,9 @@ class Sizes:
     batch_pairs: int = 2000
     batch_rows: int = 1000
     batch_dim: int = 64
+    #: ``compare``: 2 models of this many rows (the bound of the compare command: 1,000,000 x 256).
+    compare_rows: int = 1_000_000
+    compare_dim: int = 256
 
 
 QUICK = Sizes(npy_rows=250_000, npy_dim=256, parquet_rows=50_000, parquet_dim=256, csv_rows=25_000, csv_dim=128)
@@ -215,6 +218,28 @@ def make_batch(folder: Path, pairs: int, rows: int, dim: int) -> tuple[str, str]
     return str(labels_dir), str(predictions_dir)
 
 
+def make_models(folder: Path, rows: int, dim: int) -> list[str]:
+    """Labels and two models' float32 .npy files (``compare``): the labels plus noise of two sizes."""
+    import numpy as np
+    from numpy.lib.format import open_memmap
+
+    paths = [folder / f"compare_{name}.npy" for name in ("labels", "a", "b")]
+    if not paths[-1].exists():
+        rng = _rng(5)
+        arrays = [open_memmap(path, mode="w+", dtype=np.float32, shape=(rows, dim)) for path in paths]
+        chunk = max(1, (64 << 20) // (dim * 4))
+        for start in range(0, rows, chunk):
+            stop = min(rows, start + chunk)
+            block = rng.standard_normal((stop - start, dim), dtype=np.float32)
+            arrays[0][start:stop] = block
+            for array, scale in zip(arrays[1:], (0.5, 0.49), strict=True):
+                array[start:stop] = block + np.float32(scale) * rng.standard_normal(block.shape, dtype=np.float32)
+        for array in arrays:
+            array.flush()
+        del arrays
+    return [str(path) for path in paths]
+
+
 def make_csv(folder: Path, rows: int, dim: int) -> tuple[str, str]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -272,6 +297,9 @@ def scenario_rows(name: str, folder: Path, sizes: Sizes) -> list[tuple[str, Peer
     if name == "batch":
         folders = make_batch(folder, sizes.batch_pairs, sizes.batch_rows, sizes.batch_dim)
         return [("cosloss batch -j 2 --json -q", peers.BATCH_LOOP, list(folders), ["-j", "2", "--json", "-q"])]
+    if name == "compare":
+        files = make_models(folder, sizes.compare_rows, sizes.compare_dim)
+        return [("cosloss compare --json --no-losses", peers.two_computes(COSLOSS), files, plain)]
     raise ValueError(name)
 
 
@@ -287,6 +315,8 @@ def describe(name: str, sizes: Sizes) -> str:
         return f"2 x CSV {sizes.csv_rows:,} x {sizes.csv_dim}"
     if name == "batch":
         return f"{sizes.batch_pairs:,} pairs of NPY {sizes.batch_rows:,} x {sizes.batch_dim} f32"
+    if name == "compare":
+        return f"labels + 2 models, NPY {sizes.compare_rows:,} x {sizes.compare_dim} f32"
     return f"2 x NPY {sizes.small_rows:,} x {sizes.small_dim}"
 
 
@@ -356,12 +386,13 @@ class Target(NamedTuple):
     memory: bool = False
 
 
-#: The four targets the README quotes, each checked against a peer measured in the same run.
+#: The targets the README quotes, each checked against a baseline measured in the same run.
 TARGETS = (
     Target("npy", peers.READ_PASS_NPY.name, "cosloss --json --no-losses", 1.25),
     Target("parquet-columns", peers.POLARS_COLUMNS.name, "cosloss --json --no-losses", 1.0, memory=True),
     Target("small", peers.IMPORT_NUMPY.name, "cosloss --json", 1.3),
     Target("batch", peers.BATCH_LOOP.name, "cosloss batch -j 2 --json -q", 0.6),
+    Target("compare", peers.TWO_COMPUTES, "cosloss compare --json --no-losses", 2.0),
 )
 
 
@@ -408,7 +439,16 @@ def main(argv: list[str] | None = None) -> int:
         help="import cosloss_cli from this folder instead (e.g. an older checkout, for before/after)",
     )
     parser.add_argument("--data-dir", default=None, help="use (and keep) this folder; existing data files are reused")
-    for name in ("npy_rows", "npy_dim", "parquet_rows", "parquet_dim", "csv_rows", "csv_dim"):
+    for name in (
+        "npy_rows",
+        "npy_dim",
+        "parquet_rows",
+        "parquet_dim",
+        "csv_rows",
+        "csv_dim",
+        "compare_rows",
+        "compare_dim",
+    ):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=None)
     args = parser.parse_args(argv)
 
@@ -450,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"[{name}] {peer.name}: not installed, skipped")
                     continue
                 log(f"[{name}] {peer.name} vs {label}")
-                command = "batch" if name == "batch" else "compute"
+                command = name if name in ("batch", "compare") else "compute"
                 run_pairs(row, peer_command(peer, folder, files), [*COSLOSS, command, *files, *extra], repeat)
                 log(table([row], sizes).splitlines()[-1])
     finally:

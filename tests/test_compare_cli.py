@@ -345,3 +345,32 @@ def test_the_real_executable(models) -> None:
     gate = run_executable(["compare", label_path, *paths, "--fail-if-worse", "0", "-q", "--resamples", "200"])
     assert gate.returncode == ExitStatus.THRESHOLD_EXCEEDED
     assert "broken" in gate.stderr
+
+
+def test_progress_bar_counts_every_models_rows_on_a_terminal_only(models, monkeypatch) -> None:
+    from contextlib import contextmanager
+
+    from cosloss_cli import progress
+
+    bars: list[dict] = []
+
+    @contextmanager
+    def fake_bar(enabled, total, description, stream=None):
+        bar = {"enabled": enabled, "total": total, "description": description, "rows": 0}
+        bars.append(bar)
+
+        def advance(rows: int) -> None:
+            bar["rows"] += rows
+
+        yield advance
+
+    monkeypatch.setattr(progress, "row_progress", fake_bar)
+    monkeypatch.setattr(progress, "MIN_BYTES_FOR_PROGRESS", 0)
+    label_path, paths, _ = models
+    args = ["compare", label_path, *paths, "--json", "--no-losses", "--resamples", "200"]
+    assert run_cli(args).exit_code == ExitStatus.OK
+    assert bars == []  # piped stderr: no bar
+    assert run_cli([*args, "-q"], env=TERMINAL).exit_code == ExitStatus.OK
+    assert bars == []  # --quiet: no bar
+    assert run_cli(args, env=TERMINAL).exit_code == ExitStatus.OK
+    assert bars == [{"enabled": True, "total": 3 * 400, "description": "comparing", "rows": 3 * 400}]
