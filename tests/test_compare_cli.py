@@ -291,7 +291,7 @@ def test_identical_models_say_why_p_values_are_missing(models) -> None:
     result = run_cli(["compare", label_path, paths[0], paths[0], "--names", "a,b", "--json", "--no-losses"])
     assert result.exit_code == ExitStatus.OK
     assert result.stderr == (
-        "Note: b vs a: every row is a tie: the differences have no variance, so no p-values or effect size\n"
+        "Warning: b vs a: every row is a tie: the differences have no variance, so no p-values or effect size\n"
     )
     item = json.loads(result.stdout)["comparisons"][0]
     assert (item["ties"], item["p_value_t"], item["p_value_wilcoxon"], item["verdict"]) == (
@@ -374,3 +374,19 @@ def test_progress_bar_counts_every_models_rows_on_a_terminal_only(models, monkey
     assert bars == []  # --quiet: no bar
     assert run_cli(args, env=TERMINAL).exit_code == ExitStatus.OK
     assert bars == [{"enabled": True, "total": 3 * 400, "description": "comparing", "rows": 3 * 400}]
+
+
+def test_a_constant_difference_reports_the_wilcoxon_p_value_only(tmp_path: Path) -> None:
+    """Every row 1 worse: no variance, so no t-test or d_z; the signed-rank p-value is scipy's."""
+    labels = np.tile(np.eye(2), (10, 1))  # 20 rows of unit vectors
+    label_path, paths = write_npy(tmp_path, labels, [labels, labels[:, ::-1].copy()], ["same", "orthogonal"])
+    result = run_cli(["compare", label_path, *paths, "--json", "--no-losses", "--resamples", "200"])
+    assert result.exit_code == ExitStatus.OK
+    assert result.stderr == (
+        "Warning: orthogonal vs same: every row differs by the same 1.0: the differences have no variance, "
+        "so no t-test p-value, t interval or effect size\n"
+    )
+    item = json.loads(result.stdout)["comparisons"][0]
+    assert (item["mean_difference"], item["ci_low"], item["ci_high"], item["verdict"]) == (1.0, 1.0, 1.0, "worse")
+    assert (item["p_value_t"], item["t_ci_low"], item["t_ci_high"], item["effect_size"]) == (None,) * 4
+    assert item["p_value_wilcoxon"] == pytest.approx(float(scipy_stats.wilcoxon(np.ones(20)).pvalue), rel=1e-12)

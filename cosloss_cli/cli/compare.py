@@ -30,7 +30,7 @@ from ..options import (
 from ..output import COMPARE_FILE_WRITERS, COMPARE_WRITERS, FILE_EXTENSIONS, emit, view_for
 from ..status import ExitStatus
 from ..terminal import Environment
-from .edge import environment, print_notes, refuse_interactive_stdin, user_errors, warn
+from .edge import environment, refuse_interactive_stdin, user_errors, warn
 
 if TYPE_CHECKING:
     from ..compare import CompareResult
@@ -182,7 +182,9 @@ def _warn(result: CompareResult, quiet: bool) -> None:
     omitted = result.models[0].summary.omitted
     if omitted:
         warn(f"{omitted} row(s) with NaN/Inf in some model omitted for every model (--nan-policy omit)", quiet)
-    print_notes(tuple(note for note in result.notes() if result.rows >= 2), quiet)
+    if result.rows >= 2:  # with fewer, the warning above says it for every comparison
+        for note in result.notes():
+            warn(note, quiet)
 
 
 def worse_than_allowed(result: CompareResult, delta: float | None) -> bool:
