@@ -22,6 +22,7 @@ from cosloss_cli.status import ExitStatus
 from .conftest import TERMINAL, run_cli, run_executable
 from .oracle import reference_losses
 from .test_compare_lib import three_models, write_npy
+from .test_stats import scipy_bca
 
 NAMES = ["base", "tuned", "broken"]
 
@@ -34,16 +35,9 @@ def models(tmp_path: Path) -> tuple[str, list[str], list[np.ndarray]]:
     return label_path, paths, [reference_losses(labels, p) for p in predictions]
 
 
-def scipy_bca(values: np.ndarray, confidence: float, resamples: int, seed: int) -> tuple[float, float]:
+def bca(values: np.ndarray, confidence: float, resamples: int, seed: int) -> tuple[float, float]:
     """scipy's own paired BCa interval of a mean (the command's policy: a generator from the seed)."""
-    interval = scipy_stats.bootstrap(
-        (values,),
-        np.mean,
-        method="BCa",
-        n_resamples=resamples,
-        confidence_level=confidence,
-        rng=np.random.default_rng(seed),
-    ).confidence_interval
+    interval = scipy_bca(values, confidence=confidence, resamples=resamples, seed=seed).confidence_interval
     return float(interval.low), float(interval.high)
 
 
@@ -63,7 +57,7 @@ def test_every_figure_equals_scipys_on_the_oracles_losses(models) -> None:
         assert model["mean"] == pytest.approx(np.mean(expected), rel=1e-12)
         assert model["std"] == pytest.approx(np.std(expected), rel=1e-12)
         assert model["median"] == pytest.approx(np.median(expected), rel=1e-12)
-        assert (model["ci_low"], model["ci_high"]) == pytest.approx(scipy_bca(expected, 0.9, 1000, 3), rel=1e-9)
+        assert (model["ci_low"], model["ci_high"]) == pytest.approx(bca(expected, 0.9, 1000, 3), rel=1e-9)
     p_values = []
     for item, candidate in zip(document["comparisons"], losses[1:], strict=True):
         d = candidate - losses[0]
@@ -71,7 +65,7 @@ def test_every_figure_equals_scipys_on_the_oracles_losses(models) -> None:
         t_interval = t_test.confidence_interval(confidence_level=0.9)
         assert item["baseline"] == "base"
         assert item["mean_difference"] == pytest.approx(np.mean(d), rel=1e-12)
-        assert (item["ci_low"], item["ci_high"]) == pytest.approx(scipy_bca(d, 0.9, 1000, 3), rel=1e-9)
+        assert (item["ci_low"], item["ci_high"]) == pytest.approx(bca(d, 0.9, 1000, 3), rel=1e-9)
         assert item["p_value_t"] == pytest.approx(t_test.pvalue, rel=1e-12)
         assert (item["t_ci_low"], item["t_ci_high"]) == pytest.approx((t_interval.low, t_interval.high), rel=1e-12)
         assert item["p_value_wilcoxon"] == pytest.approx(scipy_stats.wilcoxon(d).pvalue, rel=1e-12)
