@@ -84,7 +84,7 @@ def test_importing_the_cli_loads_neither_numpy_nor_dataclasses() -> None:
     assert report["loaded"] == []
 
 
-@pytest.mark.parametrize("args", [["--help"], ["batch", "--help"], ["compute", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["batch", "--help"], ["compute", "--help"], ["compare", "--help"]])
 def test_help_loads_no_numpy_and_no_pool(args: list[str]) -> None:
     report = _loaded_after(
         f"""
@@ -94,7 +94,7 @@ def test_help_loads_no_numpy_and_no_pool(args: list[str]) -> None:
         except SystemExit as exit:
             assert exit.code in (0, None), exit.code
         """,
-        ("numpy", "rich", "pandas", "pyarrow", "concurrent.futures", "dataclasses", "json"),
+        ("numpy", "rich", "pandas", "pyarrow", "scipy", "concurrent.futures", "dataclasses", "json"),
     )
     assert report["loaded"] == []
     assert "Usage: cosloss" in report["stdout"]
