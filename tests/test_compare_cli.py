@@ -233,6 +233,7 @@ def test_fail_if_worse_exits_3_naming_the_candidate_after_printing(models) -> No
         (["--confidence", "1.5"], "the confidence level must be between 0 and 1"),
         (["--resamples", "50"], "at least 100 bootstrap resamples are needed"),
         (["--json", "--format", "csv"], "--json and --format csv ask for two output formats"),
+        (["--fail-if-worse", "nan"], "Invalid value for '--fail-if-worse': must be a finite number"),
     ],
 )
 def test_usage_errors_exit_2(models, extra: list[str], message: str) -> None:

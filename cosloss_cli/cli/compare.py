@@ -42,6 +42,15 @@ def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> lis
     return None if value is None else [part.strip() for part in value.split(",")]
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """``--fail-if-worse``: any finite number (below 0 asks the candidate to be better by that much)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter("must be a finite number")
+    return value
+
+
 @click.command("compare", context_settings=CONTEXT_SETTINGS)
 @click.argument("labels")
 @click.argument("predictions", nargs=-1, required=True, metavar="PREDICTIONS_A PREDICTIONS_B [PREDICTIONS_C]...")
@@ -58,6 +67,7 @@ def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> lis
     "--fail-if-worse",
     type=float,
     metavar="DELTA",
+    callback=_finite,
     help="Exit with status 3 if, for any candidate, the interval of mean(candidate - baseline) "
     "reaches above DELTA (0: must not be worse). Results are still printed.",
 )
