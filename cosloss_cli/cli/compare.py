@@ -178,8 +178,10 @@ def _progress(
     from ..readers import open_source
 
     size = sum(os.path.getsize(path) for path in (labels, *predictions) if os.path.isfile(path))
-    rows = open_source(labels, inputs.labels).shape[0]
-    return row_progress(size >= MIN_BYTES_FOR_PROGRESS, None if rows is None else rows * len(predictions), "comparing")
+    if size < MIN_BYTES_FOR_PROGRESS:
+        return nullcontext()
+    rows = open_source(labels, inputs.labels).shape[0]  # the header only: blocks are read lazily
+    return row_progress(True, None if rows is None else rows * len(predictions), "comparing")
 
 
 def _warn(result: CompareResult, quiet: bool) -> None:
