@@ -336,3 +336,73 @@ def _pairs_of_csv(folder: Path, pairs: int, rows: int, dim: int) -> tuple[str, s
         for i in range(pairs):
             (side / f"pair_{i:03d}.csv").symlink_to(folder / f"{side.name}.data")
     return str(labels), str(predictions)
+
+
+# -- many small pairs ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(60, dtype=np.float32).reshape(10, 6) - 7,
+        np.linspace(-1, 1, 48).reshape(4, 3, 4),
+        np.arange(12, dtype=">f8").reshape(3, 4),
+        np.arange(12, dtype=np.int16).reshape(3, 4),
+        np.arange(7, dtype=np.float64),
+        np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+        np.zeros((0, 4), dtype=np.float32),
+    ],
+    ids=["f4", "3d", "big-endian", "int16", "1d", "fortran", "empty"],
+)
+def test_small_npy_files_read_in_one_go_equal_the_general_reader(
+    array: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``batch`` reads small NPY files in one open; the arrays and errors must be the general reader's."""
+    from cosloss_cli.pipeline import compute_files
+    from cosloss_cli.readers import npy
+
+    labels, predictions = tmp_path / "l.npy", tmp_path / "p.npy"
+    np.save(labels, array)
+    np.save(predictions, array * 2 + 1)
+
+    def run() -> Any:
+        try:
+            return compute_files(str(labels), str(predictions))
+        except Exception as exc:  # the same error either way
+            return f"{type(exc).__name__}: {exc}"
+
+    fast = run()
+    monkeypatch.setattr(npy, "SMALL_FILE_BYTES", 0)
+    general = run()
+    if isinstance(general, str):
+        assert fast == general
+        return
+    assert fast.losses.tobytes() == general.losses.tobytes() and fast.shape == general.shape
+    assert fast.summary == general.summary
+
+
+def test_small_npy_with_an_unusual_or_broken_header_takes_the_general_path(tmp_path: Path) -> None:
+    from cosloss_cli.readers import npy
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.ones((2, 3), dtype=np.float32))
+    data = path.read_bytes()
+    assert npy._plain_header(data) == ((2, 3), np.dtype("<f4"), 128)
+    assert npy._plain_header(data[:100]) is None  # header cut short
+    assert npy._plain_header(data.replace(b"<f4", b"|O8")) is None  # objects: numpy's checks decide
+    np.save(path, np.array([["a", "b"]]))
+    assert npy._plain_header(path.read_bytes()) is None  # strings: not a plain numeric header
+
+
+def test_many_small_pairs_give_identical_output_for_any_jobs(tmp_path: Path) -> None:
+    """-j 2 sends several pairs per task (80 pairs: 5 a task); the report must not change a bit."""
+    from cosloss_cli.batch.runner import pairs_per_task
+
+    assert pairs_per_task(80, 2) == 5
+    labels, predictions = _pairs_of_npy(tmp_path, pairs=80, rows=50, dim=8)
+    outputs = {jobs: _run(["batch", labels, predictions, "--json", "-j", jobs]) for jobs in ("1", "2", "3")}
+    assert all(result.returncode == ExitStatus.OK for result in outputs.values())
+    assert outputs["1"].stdout == outputs["2"].stdout == outputs["3"].stdout
+    document = json.loads(outputs["2"].stdout)
+    means = [reference_losses(np.load(p["labels"]), np.load(p["predictions"])).mean() for p in document["pairs"]]
+    assert [p["mean"] for p in document["pairs"]] == pytest.approx(means, rel=1e-12)
