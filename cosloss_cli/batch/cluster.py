@@ -32,6 +32,10 @@ from .runner import pairs_per_task
 #: Times a task is retried after an exception (a lost worker is rescheduled by Dask anyway).
 RETRIES = 3
 
+#: Most pairs in one cluster task: a task costs the scheduler and the network a few
+#: milliseconds, more than a local process pool's round trip, so tasks are larger.
+MAX_PAIRS_PER_TASK = 64
+
 #: How long to wait for the scheduler to answer before giving up.
 CONNECT_TIMEOUT = "10s"
 
@@ -133,8 +137,8 @@ class DaskExecutor:
         self.connect()
         client = self._client
         threads = self.threads()
-        size = pairs_per_task(self.total_pairs, threads)
-        window = max(4, 2 * threads)  # tasks in flight: every thread busy, one more queued each
+        size = pairs_per_task(self.total_pairs, threads, MAX_PAIRS_PER_TASK)
+        window = max(8, 4 * threads)  # tasks in flight: every thread busy, a few queued each
         paths = _Paths(task)
         task = paths.task
         waiting = (paths.for_workers(pair) for pair in pairs)

@@ -57,8 +57,8 @@ def local_executor(jobs: int, total_pairs: int = 0) -> Executor:
 MAX_PAIRS_PER_TASK = 16
 
 
-def pairs_per_task(pairs: int, workers: int) -> int:
-    """Pairs per task: about eight tasks per worker, at most :data:`MAX_PAIRS_PER_TASK`.
+def pairs_per_task(pairs: int, workers: int, most: int = MAX_PAIRS_PER_TASK) -> int:
+    """Pairs per task: about eight tasks per worker, at most ``most``.
 
     The grouping changes only how the pairs travel, never a result (each pair is
     computed alone, and the report is merged in name order).
@@ -66,7 +66,7 @@ def pairs_per_task(pairs: int, workers: int) -> int:
     >>> pairs_per_task(2000, 2), pairs_per_task(20, 2), pairs_per_task(1, 8)
     (16, 1, 1)
     """
-    return max(1, min(MAX_PAIRS_PER_TASK, pairs // max(1, workers * 8)))
+    return max(1, min(most, pairs // max(1, workers * 8)))
 
 
 class BatchRunner:
