@@ -103,11 +103,11 @@ def test_batch_manifest_on_s3_resolves_relative_entries_against_its_folder(s3_se
     client = s3_server.client()
     manifest = "labels,predictions,name\nlabels/shard_1.npy,predictions/shard_1.parquet,one\n"
     manifest += f"{S3_BATCH}/labels/shard_0.csv,{S3_BATCH}/predictions/shard_0.csv,zero\n"
-    client.put_object(Bucket=SAMPLES_BUCKET, Key="sample_data/batch/pairs.csv", Body=manifest.encode())
+    client.put_object(Bucket=SAMPLES_BUCKET, Key="sample_data/batch/remote-pairs.csv", Body=manifest.encode())
     try:
-        remote = _run(["batch", "--manifest", f"{S3_BATCH}/pairs.csv", "--json"], s3_server.subprocess_env())
+        remote = _run(["batch", "--manifest", f"{S3_BATCH}/remote-pairs.csv", "--json"], s3_server.subprocess_env())
     finally:
-        client.delete_object(Bucket=SAMPLES_BUCKET, Key="sample_data/batch/pairs.csv")
+        client.delete_object(Bucket=SAMPLES_BUCKET, Key="sample_data/batch/remote-pairs.csv")
     assert remote.returncode == ExitStatus.OK, remote.stderr
     pairs = json.loads(remote.stdout)["pairs"]
     assert [(p["name"], p["labels"]) for p in pairs] == [
