@@ -406,3 +406,13 @@ def test_many_small_pairs_give_identical_output_for_any_jobs(tmp_path: Path) -> 
     document = json.loads(outputs["2"].stdout)
     means = [reference_losses(np.load(p["labels"]), np.load(p["predictions"])).mean() for p in document["pairs"]]
     assert [p["mean"] for p in document["pairs"]] == pytest.approx(means, rel=1e-12)
+
+
+def test_reports_never_show_a_password_in_a_url(tmp_path: Path) -> None:
+    (tmp_path / "pairs.csv").write_text(
+        "labels,predictions,name\nhttps://ann:pw-s3cr3t-99@127.0.0.1:9/a.npy,https://127.0.0.1:9/b.npy,a\n"
+    )
+    result = run_cli(["batch", "--manifest", str(tmp_path / "pairs.csv"), "--json"])
+    assert result.exit_code == ExitStatus.DATA_ERROR
+    assert "pw-s3cr3t-99" not in result.stdout + result.stderr
+    assert json.loads(result.stdout)["pairs"][0]["labels"] == "https://***@127.0.0.1:9/a.npy"
