@@ -416,3 +416,21 @@ def test_reports_never_show_a_password_in_a_url(tmp_path: Path) -> None:
     assert result.exit_code == ExitStatus.DATA_ERROR
     assert "pw-s3cr3t-99" not in result.stdout + result.stderr
     assert json.loads(result.stdout)["pairs"][0]["labels"] == "https://***@127.0.0.1:9/a.npy"
+
+
+def test_fail_fast_on_the_cluster_cancels_the_pairs_in_flight(dask_cluster: Any, tmp_path: Path) -> None:
+    labels, predictions = _pairs_of_csv(tmp_path, pairs=12, rows=100_000, dim=16)
+    (Path(labels) / "a_broken.csv").write_text("a,b\n1,2\n")
+    (Path(predictions) / "a_broken.csv").write_text("a,b,c\n1,2,3\n")
+    args = ["batch", labels, predictions, "--json", "--fail-fast", "--scheduler-file", dask_cluster.scheduler_file]
+    result = _run(args)
+    assert result.returncode == ExitStatus.DATA_ERROR, result.stderr
+    overall = json.loads(result.stdout)["overall"]
+    assert overall["failed"] == 1 and overall["skipped"] >= 1
+    assert overall["ok"] + overall["failed"] + overall["skipped"] == 13
+    assert f"--fail-fast: stopped after a failure; {overall['skipped']} pair(s) not run" in result.stderr
+    with dask_cluster.client() as client:
+        deadline = time.monotonic() + 20
+        while client.run_on_scheduler(_cosloss_tasks) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert client.run_on_scheduler(_cosloss_tasks) == 0

@@ -146,16 +146,22 @@ class DaskExecutor:
         run_id = uuid.uuid4().hex[:12]
         numbers = itertools.count()
 
-        def fill() -> None:
+        pulled = 0
+
+        def fill() -> bool:
+            """Submit tasks up to the window; False once the caller stopped giving pairs early."""
+            nonlocal pulled
             while len(self._in_flight) < window:
                 chunk = list(itertools.islice(waiting, size))
                 if not chunk:
-                    return
+                    return pulled >= self.total_pairs
+                pulled += len(chunk)
                 future = client.submit(
                     run_pairs, task, chunk, key=f"cosloss-pairs-{run_id}-{next(numbers)}", retries=RETRIES, pure=False
                 )
                 self._in_flight[future] = chunk
                 finished.add(future)
+            return True
 
         try:
             fill()
@@ -163,9 +169,23 @@ class DaskExecutor:
                 chunk = self._in_flight.pop(future)
                 for result in self._results(future, chunk):
                     yield paths.restore(result)
-                fill()
+                if not fill():  # --fail-fast: what has not finished yet is cancelled, not waited for
+                    for result in self._drop_unfinished():
+                        yield paths.restore(result)
+                    finished.clear()
+                    break
         finally:
             self._close()
+
+    def _drop_unfinished(self) -> list[PairResult]:
+        """Cancel the tasks in flight that have not finished; the results of those that have."""
+        done = [future for future in self._in_flight if future.status == "finished"]
+        results = [result for future in done for result in self._results(future, self._in_flight[future])]
+        unfinished = [future for future in self._in_flight if future not in done]
+        if unfinished:
+            self._client.cancel(unfinished, force=True)
+        self._in_flight.clear()
+        return results
 
     @staticmethod
     def _results(future: Any, chunk: list[Pair]) -> list[PairResult]:
