@@ -222,7 +222,8 @@ def test_killing_a_worker_mid_run_loses_no_pair(dask_cluster: Any, tmp_path: Pat
         assert process.stdout is not None
         first = process.stdout.readline()  # a pair has finished: both workers are busy with others
         assert first, process.stderr.read() if process.stderr else ""
-        dask_cluster.kill_worker(0)
+        alive = [i for i, worker in enumerate(dask_cluster.workers) if worker.poll() is None]
+        dask_cluster.kill_worker(alive[-1])  # the newest: other tests of the session's cluster kill worker 0
         rest, errors = process.communicate(timeout=180)
     finally:
         if process.poll() is None:
