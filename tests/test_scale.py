@@ -21,7 +21,7 @@ import pytest
 
 from cosloss_cli.status import ExitStatus
 from tests.conftest import EXECUTABLE, ROOT, run_cli, run_executable
-from tests.servers import SAMPLES_BUCKET, TEST_SECRET_KEY
+from tests.servers import SAMPLES_BUCKET, TEST_ACCESS_KEY, TEST_SECRET_KEY
 from tests.test_storage import reference_losses
 from tests.test_storage import s3_authentication as s3_authentication  # a fixture, used by name
 
@@ -435,3 +435,16 @@ def test_fail_fast_on_the_cluster_cancels_the_pairs_in_flight(dask_cluster: Any,
         while client.run_on_scheduler(_cosloss_tasks) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert client.run_on_scheduler(_cosloss_tasks) == 0
+
+
+def test_cluster_workers_read_s3_themselves(s3_server: Any, dask_cluster: Any) -> None:
+    """The workers get the URLs and the storage options (credentials too, here), never the
+    data, and read S3 on their own."""
+    settings = {"endpoint_url": s3_server.endpoint, "key": TEST_ACCESS_KEY, "secret": TEST_SECRET_KEY}
+    options = [part for key, value in settings.items() for part in ("--storage-option", f"{key}={value}")]
+    args = _batch_args(f"{S3_BATCH}/labels", f"{S3_BATCH}/predictions", *options)
+    on_cluster = _run([*args, "--scheduler-file", dask_cluster.scheduler_file], s3_server.subprocess_env())
+    local = _run(_batch_args(f"{LOCAL_BATCH}/labels", f"{LOCAL_BATCH}/predictions"))
+    assert on_cluster.returncode == local.returncode == ExitStatus.DATA_ERROR, on_cluster.stderr
+    assert on_cluster.stdout.replace(S3_BATCH, LOCAL_BATCH) == local.stdout
+    assert TEST_SECRET_KEY not in on_cluster.stdout + on_cluster.stderr
