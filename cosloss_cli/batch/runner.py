@@ -160,7 +160,7 @@ class LocalPool:
         self._pool = _new_pool(self.jobs)
         exhausted = False
         while True:
-            while not exhausted and len(in_flight) < self.jobs:
+            while not exhausted and len(in_flight) < 2 * self.jobs:  # one queued per worker: no idle hand-over
                 chunk = list(itertools.islice(waiting, self.pairs_per_task))
                 if not chunk:
                     exhausted = True
