@@ -290,17 +290,28 @@ def test_scheduler_options_are_exclusive_with_each_other_and_jobs() -> None:
     assert jobs.exit_code == ExitStatus.USAGE_ERROR and "--jobs" in jobs.stderr
 
 
-def test_batch_without_a_scheduler_never_imports_dask() -> None:
+def _imported_by(args: list[str], packages: tuple[str, ...]) -> list[str]:
+    """The modules of ``packages`` that a run of the command in a fresh interpreter loads."""
     code = (
         "import sys\nfrom cosloss_cli.cli import main\n"
         "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'fsspec')))"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {packages!r}))"
     )
-    args = ["batch", f"{LOCAL_BATCH}/labels", f"{LOCAL_BATCH}/predictions", "-r", "-q", "--format", "csv"]
     result = subprocess.run(
         [str(Path(EXECUTABLE).with_name("python")), "-c", code, *args], capture_output=True, text=True, cwd=ROOT
     )
-    assert result.stdout.splitlines()[-1] == "[]", result.stderr
+    return json.loads(result.stdout.splitlines()[-1].replace("'", '"'))
+
+
+def test_batch_without_a_scheduler_never_imports_dask() -> None:
+    args = ["batch", f"{LOCAL_BATCH}/labels", f"{LOCAL_BATCH}/predictions", "-r", "-q", "--format", "csv"]
+    assert _imported_by(args, ("dask", "distributed", "fsspec")) == []
+
+
+def test_a_batch_of_npy_pairs_never_imports_pyarrow_or_pandas(tmp_path: Path) -> None:
+    labels, predictions = _pairs_of_npy(tmp_path, pairs=3, rows=5, dim=4)
+    args = ["batch", labels, predictions, "-q", "--json", "-j", "1"]
+    assert _imported_by(args, ("pyarrow", "pandas", "rich", "fsspec", "dask")) == []
 
 
 # -- data ----------------------------------------------------------------------------------
