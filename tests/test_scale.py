@@ -249,10 +249,15 @@ def test_ctrl_c_cancels_the_cluster_tasks_and_exits_130(dask_cluster: Any, tmp_p
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert process.stdout is not None
-    assert process.stdout.readline()
-    process.send_signal(signal.SIGINT)
-    _, errors = process.communicate(timeout=60)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline()
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:  # never leave the client running
+            process.kill()
+            process.wait()
     assert process.returncode == ExitStatus.INTERRUPTED, errors
     assert "Interrupted:" in errors and "pair(s) finished" in errors
     with dask_cluster.client() as client:
