@@ -464,3 +464,27 @@ def test_cluster_workers_read_s3_themselves(s3_server: Any, dask_cluster: Any) -
     assert on_cluster.returncode == local.returncode == ExitStatus.DATA_ERROR, on_cluster.stderr
     assert on_cluster.stdout.replace(S3_BATCH, LOCAL_BATCH) == local.stdout
     assert TEST_SECRET_KEY not in on_cluster.stdout + on_cluster.stderr
+
+
+def test_the_progress_bar_follows_the_cluster_pairs(
+    dask_cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contextlib import contextmanager
+
+    from cosloss_cli import progress
+    from tests.conftest import TERMINAL
+
+    advanced: list[int] = []
+
+    @contextmanager
+    def recording(enabled: bool, total_pairs: int, stream: Any = None) -> Any:
+        assert enabled and total_pairs == 40
+        yield advanced.append
+
+    monkeypatch.setattr(progress, "pair_progress", recording)
+    labels, predictions = _pairs_of_npy(tmp_path, pairs=40, rows=30, dim=4)
+    result = run_cli(
+        ["batch", labels, predictions, "--json", "--scheduler-file", dask_cluster.scheduler_file], env=TERMINAL
+    )
+    assert result.exit_code == ExitStatus.OK, result.stderr
+    assert advanced == [30] * 40  # one step per pair, as each finishes
