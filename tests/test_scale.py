@@ -210,13 +210,8 @@ def test_killing_a_worker_mid_run_loses_no_pair(dask_cluster: Any, tmp_path: Pat
     local = _run(["batch", labels, predictions, "--json", "-q", "--pattern", "pair_000.csv"])
     assert local.returncode == ExitStatus.OK, local.stderr
     expected = json.loads(local.stdout)["pairs"][0]
-    process = subprocess.Popen(
-        [EXECUTABLE, "batch", labels, predictions, "-q", "--scheduler-file", dask_cluster.scheduler_file]
-        + ["--format", "ndjson"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = _start(
+        ["batch", labels, predictions, "-q", "--scheduler-file", dask_cluster.scheduler_file, "-f", "ndjson"]
     )
     try:
         assert process.stdout is not None
@@ -226,9 +221,7 @@ def test_killing_a_worker_mid_run_loses_no_pair(dask_cluster: Any, tmp_path: Pat
         dask_cluster.kill_worker(alive[-1])  # the newest: other tests of the session's cluster kill worker 0
         rest, errors = process.communicate(timeout=180)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        _stop(process)
         dask_cluster.start_worker()  # the session's cluster has two workers again for later tests
         dask_cluster.wait_for_workers(2)
     assert process.returncode == ExitStatus.OK, errors
@@ -241,13 +234,8 @@ def test_killing_a_worker_mid_run_loses_no_pair(dask_cluster: Any, tmp_path: Pat
 
 def test_ctrl_c_cancels_the_cluster_tasks_and_exits_130(dask_cluster: Any, tmp_path: Path) -> None:
     labels, predictions = _pairs_of_csv(tmp_path, pairs=30, rows=100_000, dim=16)
-    process = subprocess.Popen(
-        [EXECUTABLE, "batch", labels, predictions, "--format", "ndjson"]
-        + ["--scheduler-file", dask_cluster.scheduler_file],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = _start(
+        ["batch", labels, predictions, "--format", "ndjson", "--scheduler-file", dask_cluster.scheduler_file]
     )
     try:
         assert process.stdout is not None
@@ -255,16 +243,31 @@ def test_ctrl_c_cancels_the_cluster_tasks_and_exits_130(dask_cluster: Any, tmp_p
         process.send_signal(signal.SIGINT)
         _, errors = process.communicate(timeout=60)
     finally:
-        if process.poll() is None:  # never leave the client running
-            process.kill()
-            process.wait()
+        _stop(process)
     assert process.returncode == ExitStatus.INTERRUPTED, errors
     assert "Interrupted:" in errors and "pair(s) finished" in errors
+    _assert_no_cosloss_tasks(dask_cluster)
+
+
+def _start(args: list[str]) -> subprocess.Popen[str]:
+    """The executable in the background, its output read as it comes."""
+    return subprocess.Popen([EXECUTABLE, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """Never leave a client running, whatever the test did."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def _assert_no_cosloss_tasks(dask_cluster: Any) -> None:
+    """Nothing of ours is left on the cluster (cancelled tasks leave within seconds)."""
     with dask_cluster.client() as client:
         deadline = time.monotonic() + 20
         while client.run_on_scheduler(_cosloss_tasks) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert client.run_on_scheduler(_cosloss_tasks) == 0  # nothing of ours left on the cluster
+        assert client.run_on_scheduler(_cosloss_tasks) == 0
 
 
 def _cosloss_tasks(dask_scheduler: Any) -> int:
@@ -446,11 +449,7 @@ def test_fail_fast_on_the_cluster_cancels_the_pairs_in_flight(dask_cluster: Any,
     assert overall["failed"] == 1 and overall["skipped"] >= 1
     assert overall["ok"] + overall["failed"] + overall["skipped"] == 13
     assert f"--fail-fast: stopped after a failure; {overall['skipped']} pair(s) not run" in result.stderr
-    with dask_cluster.client() as client:
-        deadline = time.monotonic() + 20
-        while client.run_on_scheduler(_cosloss_tasks) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert client.run_on_scheduler(_cosloss_tasks) == 0
+    _assert_no_cosloss_tasks(dask_cluster)
 
 
 def test_cluster_workers_read_s3_themselves(s3_server: Any, dask_cluster: Any) -> None:
