@@ -102,6 +102,7 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
         named=list_column is None,
         id_column=id_column,
         notes=split.notes,
+        file_columns=tuple(names),
     )
 
 
