@@ -8,10 +8,10 @@ the rows whose id has no partner. Memory stays bounded for files larger than mem
    temporary file (in ``TMPDIR``; the kernel deletes it when it is closed, so even a
    killed process leaves nothing behind) and keeps only their ids in memory, compactly
    (int64 for integer ids).
-2. A ``pandas.Index`` over those ids is the hash table from an id to its row; a
-   duplicated id is refused there.
+2. An index from an id to its row: a sorted copy of numeric ids (binary search), or a
+   ``pandas.Index`` (a hash table) of text ids. A duplicated id is refused there.
 3. The spill file is memory-mapped and the labels are streamed block by block as
-   without a join: each block's ids are looked up (``Index.get_indexer``), the
+   without a join: each block's ids are looked up, the
    matching prediction rows are gathered from the map (``np.take``), and the block
    pair goes through the same reduction as rows paired by position.
 4. At the end the rows left without a partner are counted (:class:`Unmatched`), and a
@@ -37,8 +37,6 @@ from .errors import DataError, InputUsageError
 from .readers.base import Block, ReadOptions, Source
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from .pipeline import LossResult
 
 #: How many ids of each side :class:`Unmatched` lists.
@@ -177,7 +175,9 @@ class RowJoin:
             taken = rows[matched]
             all_matched = bool(matched.all())
             lblock = block if all_matched else Block(block.values[matched], block.ids[matched])
-            yield lblock, Block(np.take(vectors, taken, axis=0))
+            pblock = Block(np.take(vectors, taken, axis=0))
+            self._spill.release()
+            yield lblock, pblock
 
     def _spill_predictions(self, blocks: Iterator[Block]) -> np.ndarray:
         """Write every prediction vector to the spill file; return their ids (compact)."""
@@ -273,25 +273,36 @@ def _plain(value: Any) -> Any:
 
 
 class _Lookup:
-    """From label ids to prediction rows: the hash index over the prediction ids.
+    """From label ids to prediction rows: an index over the prediction ids.
 
     Built when the first label block shows the labels' kind of id: when it differs from
-    the predictions' (text against numbers), both sides are compared as text.
+    the predictions' (text against numbers), both sides are compared as text. Numeric
+    ids are looked up by binary search in a sorted copy (numpy only: importing pandas
+    costs more than the whole lookup of 200,000 ids); text ids in a ``pandas.Index``
+    (a hash table), as sorting Python strings is slow.
     """
 
     def __init__(self, prediction_ids: np.ndarray, label_kind: str, predictions: Source):
-        import pandas as pd
-
-        prediction_kind = _id_kind(prediction_ids)
-        self.kind = _common_kind(label_kind, prediction_kind)
+        self.kind = _common_kind(label_kind, _id_kind(prediction_ids))
         keys = _convert(prediction_ids, self.kind)
         nulls = _nulls(keys)
         self._rows: np.ndarray | None = None
         if nulls.any():
             self._rows = np.flatnonzero(~nulls)
             keys = keys[~nulls]
-        self.index: pd.Index = pd.Index(keys, copy=False)
-        if not self.index.is_unique:
+        self._sorted: np.ndarray | None = None
+        self._order: np.ndarray | None = None
+        self._index: Any = None
+        if keys.dtype.kind in "iuf":
+            self._order = np.argsort(keys, kind="stable")
+            self._sorted = keys[self._order]
+            unique = not np.any(self._sorted[1:] == self._sorted[:-1])
+        else:
+            import pandas as pd
+
+            self._index = pd.Index(keys, copy=False, dtype=object)
+            unique = bool(self._index.is_unique)
+        if not unique:
             _raise_duplicate(keys, predictions, self._rows)
 
     def keys(self, ids: np.ndarray) -> np.ndarray:
@@ -300,32 +311,68 @@ class _Lookup:
 
     def rows(self, keys: np.ndarray) -> np.ndarray:
         """The prediction row of each key, -1 where there is none (a missing id matches nothing)."""
-        rows = np.asarray(self.index.get_indexer(keys), dtype=np.intp)
         nulls = _nulls(keys)
+        if self._sorted is not None and self._order is not None:
+            rows = self._search(keys, nulls)
+        else:
+            rows = np.asarray(self._index.get_indexer(keys), dtype=np.intp)
         if nulls.any():
             rows[nulls] = -1
         if self._rows is not None:
             rows = np.where(rows >= 0, self._rows[np.maximum(rows, 0)], -1)
         return rows
 
+    def _search(self, keys: np.ndarray, nulls: np.ndarray) -> np.ndarray:
+        assert self._sorted is not None and self._order is not None
+        if keys.dtype.kind not in "iuf":  # a block with a missing id: the others are numbers
+            keys = np.where(nulls, 0, keys).astype(self._sorted.dtype)
+        if not len(self._sorted):
+            return np.full(len(keys), -1, dtype=np.intp)
+        where = np.minimum(np.searchsorted(self._sorted, keys), len(self._sorted) - 1)
+        found = self._sorted[where] == keys
+        return np.where(found, self._order[where], -1).astype(np.intp, copy=False)
+
+
+def _first_duplicate(keys: np.ndarray) -> tuple[int, int] | None:
+    """The first and second row of the first id (in row order) that appears twice, or None."""
+    if keys.dtype.kind in "iuf":
+        order = np.argsort(keys, kind="stable")
+        ordered = keys[order]
+        same = np.flatnonzero(ordered[1:] == ordered[:-1])
+        if not same.size:
+            return None
+        second = int(order[same + 1].min())
+    else:
+        import pandas as pd
+
+        repeated = np.flatnonzero(pd.Index(keys, copy=False, dtype=object).duplicated())
+        if not repeated.size:
+            return None
+        second = int(repeated[0])
+    first = int(np.flatnonzero(keys[:second] == keys[second])[0])
+    return first, second
+
 
 def _raise_duplicate(keys: np.ndarray, source: Source, rows: np.ndarray | None = None) -> None:
-    """Raise naming the first id that appears twice in ``keys`` (and its rows), if any."""
-    import pandas as pd
+    """Raise naming the first id that appears twice in ``keys`` (and its rows), if any.
 
+    ``rows`` maps positions in ``keys`` to rows of the file (when missing ids were left
+    out of ``keys``); missing ids in ``keys`` are not compared.
+    """
     nulls = _nulls(keys)
-    index = pd.Index(keys[~nulls] if nulls.any() else keys, copy=False)
-    if index.is_unique:
+    if nulls.any():
+        rows = np.flatnonzero(~nulls) if rows is None else rows[~nulls]
+        keys = keys[~nulls]
+    found = _first_duplicate(keys)
+    if found is None:
         return
-    positions = np.flatnonzero(~nulls) if nulls.any() else np.arange(len(keys))
-    repeated = positions[np.flatnonzero(index.duplicated())[0]]
-    value = keys[repeated]
-    first = positions[np.flatnonzero(index == value)[0]]
-    if rows is not None:  # keys without the null ids: back to the file's rows
-        first, repeated = rows[first], rows[repeated]
+    first, second = found
+    value = keys[second]
+    if rows is not None:
+        first, second = int(rows[first]), int(rows[second])
     raise DataError(
-        f"id {show_id(value)} appears more than once ({source.where(int(first))} and "
-        f"{source.where(int(repeated))}): rows cannot be matched by id",
+        f"id {show_id(value)} appears more than once ({source.where(first)} and "
+        f"{source.where(second)}): rows cannot be matched by id",
         path=source.path,
         hint="every id must be unique within a file",
     )
@@ -402,9 +449,7 @@ def _nulls(ids: np.ndarray) -> np.ndarray:
         return np.asarray(np.isnan(ids), dtype=bool)
     if ids.dtype != object:
         return np.zeros(len(ids), dtype=bool)
-    import pandas as pd
-
-    return np.asarray(pd.isna(ids), dtype=bool)
+    return np.fromiter((v is None or v != v for v in ids), dtype=bool, count=len(ids))
 
 
 def _concatenate(parts: list[np.ndarray], dtype: Any = None) -> np.ndarray:
@@ -475,6 +520,19 @@ class _Spill:
             return np.empty((self.rows, *self.shape), dtype=self.dtype)
         self._map = mmap.mmap(self._file.fileno(), size, access=mmap.ACCESS_READ)
         return np.frombuffer(self._map, dtype=self.dtype).reshape(self.rows, *self.shape)
+
+    def release(self) -> None:
+        """Drop the map's pages from this process (they stay in the page cache, read back on use).
+
+        The rows gathered so far are copies, so the pages are not needed: without this,
+        every page ever read would count in the process's resident memory until the end.
+        """
+        if self._map is not None and hasattr(self._map, "madvise"):
+            import mmap
+
+            advice = getattr(mmap, "MADV_DONTNEED", None)
+            if advice is not None:
+                self._map.madvise(advice)
 
     def close(self) -> None:
         """Unmap and close (so delete) the file; arrays still viewing the map keep it alive."""
