@@ -14,7 +14,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -25,9 +25,11 @@ from .core import (
     block_sums,
     losses_from_sums,
     normalize_axis,
+    shape_text,
     summarize,
 )
-from .errors import DataError, InputUsageError, NonFiniteError, ShapeMismatchError
+from .errors import DataError, InputUsageError, NonFiniteError, ParameterError, ShapeMismatchError
+from .params import NAN_POLICIES, NanPolicy, check_axis, check_choice, check_eps, check_flag
 from .readers import Block, ReadOptions, Source, open_source
 from .readers.names import pair_names
 
@@ -37,8 +39,7 @@ if TYPE_CHECKING:
     from .core import BoolArray, Float64Array
     from .join import RowJoin, Unmatched
 
-NanPolicy = Literal["raise", "omit", "propagate"]
-NAN_POLICIES: tuple[str, ...] = ("raise", "omit", "propagate")
+__all__ = ["NAN_POLICIES", "ComputeOptions", "LossResult", "NanPolicy", "compute_files", "compute_sources", "open_pair"]
 
 #: Called after each block with the number of rows (along axis 0) just processed.
 ProgressCallback = Callable[[int], None]
@@ -48,11 +49,7 @@ R = TypeVar("R")
 
 
 class ComputeOptions(NamedTuple):
-    """How to turn vectors into losses (the options every command shares).
-
-    NamedTuples rather than dataclasses here: creating a dataclass costs about a
-    millisecond at every start of the command.
-    """
+    """How to turn vectors into losses (the options every command shares)."""
 
     axis: int = -1
     eps: float = DEFAULT_EPS
@@ -158,8 +155,6 @@ def _split_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
         else:
             known = ", ".join(sorted({*ComputeOptions._fields, *ReadOptions._fields} - {"block_bytes"}))
             raise TypeError(f"compute_files() got an unexpected keyword argument {name!r} (options: {known})")
-    if compute.get("nan_policy", "raise") not in NAN_POLICIES:
-        raise InputUsageError(f"nan_policy must be one of {', '.join(NAN_POLICIES)}, not {compute['nan_policy']!r}")
     return read, compute
 
 
@@ -195,9 +190,12 @@ def compute_sources(
 ) -> LossResult:
     """Compute the losses between two opened sources, block by block.
 
-    With ``options.join_on`` the sources must have been opened with that column as
-    their id column (:func:`join_read_options`); rows are then matched by id.
+    Every option is checked here, before any block is read (a wrong ``nan_policy``
+    or ``eps`` is a usage error, not a late surprise on a worker thread). With
+    ``options.join_on`` the sources must have been opened with that column as their id
+    column (:func:`join_read_options`); rows are then matched by id.
     """
+    check_options(options)
     join = _row_join(labels, predictions, options)
     _check_columns_and_ids(labels, predictions, read_options)
     _check_shapes(labels, predictions, same_rows=join is None)
@@ -236,6 +234,19 @@ def _row_join(labels: Source, predictions: Source, options: ComputeOptions) -> R
 
     check_join_sources(labels, predictions, options.join_on)
     return RowJoin(labels, predictions, strict=options.strict)
+
+
+def check_options(options: ComputeOptions) -> None:
+    """Refuse options the computation is not defined for (:class:`ParameterError`)."""
+    check_axis(options.axis)
+    check_eps(options.eps)
+    check_flag("normalize", options.normalize)
+    check_choice("nan_policy", options.nan_policy, NAN_POLICIES)
+    if isinstance(options.threads, bool) or not isinstance(options.threads, int) or options.threads < 1:
+        raise ParameterError(f"threads must be an integer >= 1, not {options.threads!r}")
+    check_flag("strict", options.strict)
+    if options.join_on is not None and (not isinstance(options.join_on, str) or not options.join_on):
+        raise ParameterError(f"join_on must be a column name, not {options.join_on!r}")
 
 
 class _ReducedBlock(NamedTuple):
@@ -433,10 +444,8 @@ def _columns_hint(labels: Source, predictions: Source) -> str:
     return f"columns: {', '.join(named[:12])}" if named else "NPY/NPZ inputs have no named columns"
 
 
-def _shape_text(shape: tuple[int | None, ...], one_vector: bool = False) -> str:
-    if one_vector:
-        shape = shape[1:]
-    return "(" + ", ".join("?" if n is None else str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+def _shape_text(source: Source) -> str:
+    return shape_text(source.shape[1:] if source.one_vector else source.shape)
 
 
 def _check_shapes(labels: Source, predictions: Source, same_rows: bool = True) -> None:
@@ -446,8 +455,8 @@ def _check_shapes(labels: Source, predictions: Source, same_rows: bool = True) -
     rows_known = same_rows and labels.shape[0] is not None and predictions.shape[0] is not None
     if not same_rank or not same_rest or (rows_known and labels.shape[0] != predictions.shape[0]):
         raise ShapeMismatchError(
-            f"shapes differ: labels {labels.path} {_shape_text(labels.shape, labels.one_vector)}, "
-            f"predictions {predictions.path} {_shape_text(predictions.shape, predictions.one_vector)}",
+            f"shapes differ: labels {labels.path} {_shape_text(labels)}, "
+            f"predictions {predictions.path} {_shape_text(predictions)}",
             hint=_join_hint(labels, predictions)
             if same_rest and same_rank
             else "both files must hold the same number of vectors of the same length",
