@@ -370,7 +370,10 @@ def test_batch_joins_each_pair(tmp_path: Path) -> None:
 _MEASURE = textwrap.dedent(
     """
     import json, sys
+    from cosloss_cli import join
     from cosloss_cli.pipeline import ComputeOptions, compute_sources, join_read_options
+
+    join.MAPPED_BUDGET_BYTES = 1 << 20  # what a spill larger than memory gets: dropped after every block
     from cosloss_cli.readers import ReadOptions, open_source
 
     labels, predictions = sys.argv[1], sys.argv[2]
