@@ -143,7 +143,7 @@ class RowJoin:
         self.labels = labels
         self.predictions = predictions
         self.strict = strict
-        self._spill = _Spill()
+        self._spill = _Spill(predictions.shape[0])
         self._prediction_ids: np.ndarray | None = None
         self._used: np.ndarray | None = None
         self._label_keys: list[np.ndarray] = []
@@ -478,13 +478,20 @@ def _concatenate(parts: list[np.ndarray], dtype: Any = None) -> np.ndarray:
 
 
 class _Spill:
-    """The predictions' vectors in an unnamed temporary file, then memory-mapped read-only.
+    """The predictions' vectors: in memory when small, else in a temporary file mapped read-only.
 
-    ``tempfile.TemporaryFile`` has no name on Linux (``O_TMPFILE``, or unlinked at once):
-    closing it, or the process ending in any way, frees the space.
+    When the row count is known in advance (Parquet) and the vectors take at most
+    :data:`MAPPED_BUDGET_BYTES`, they are copied into one array: writing them to a file
+    and faulting its pages back in costs more (the kernel may also throttle the writes
+    of a busy machine) and saves no memory, since the gathers map most of a file anyway.
+    Otherwise they go to ``tempfile.TemporaryFile``, which has no name on Linux
+    (``O_TMPFILE``, or unlinked at once): closing it, or the process ending in any way,
+    frees the space.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, rows_hint: int | None = None) -> None:
+        self._rows_hint = rows_hint
+        self._memory: np.ndarray | None = None
         self._file: Any = None
         self._map: Any = None
         self.dtype: np.dtype | None = None
@@ -492,19 +499,44 @@ class _Spill:
         self.rows = 0
 
     def append(self, values: np.ndarray) -> None:
-        if self._file is None:
-            import tempfile
-
-            self._file = tempfile.TemporaryFile(prefix="cosloss-join-")
+        if self.dtype is None:
             self.dtype, self.shape = values.dtype, tuple(values.shape[1:])
+            self._start()
         elif values.shape[1:] != self.shape:
             raise DataError(f"a block of rows has shape {values.shape[1:]}, earlier ones {self.shape}")
         assert self.dtype is not None
         if values.dtype != self.dtype and not np.can_cast(values.dtype, self.dtype, "safe"):
+            self._to_file()
             self._widen(np.result_type(self.dtype, values.dtype))
-        data = np.ascontiguousarray(values, dtype=self.dtype)
-        self._file.write(data.data.cast("B"))
+        if self._memory is not None and self.rows + len(values) > len(self._memory):
+            self._to_file()  # more rows than the file said
+        if self._memory is not None:
+            self._memory[self.rows : self.rows + len(values)] = values
+        else:
+            data = np.ascontiguousarray(values, dtype=self.dtype)
+            self._file.write(data.data.cast("B"))
         self.rows += len(values)
+
+    def _start(self) -> None:
+        """In memory if the rows are known and fit the budget, else in a temporary file."""
+        assert self.dtype is not None
+        row_bytes = self.dtype.itemsize * int(np.prod(self.shape, dtype=np.int64))
+        if self._rows_hint is not None and self._rows_hint * row_bytes <= MAPPED_BUDGET_BYTES:
+            self._memory = np.empty((self._rows_hint, *self.shape), dtype=self.dtype)
+            return
+        import tempfile
+
+        self._file = tempfile.TemporaryFile(prefix="cosloss-join-")
+
+    def _to_file(self) -> None:
+        """Move the rows held in memory to a temporary file (a wider dtype or more rows came)."""
+        if self._memory is None:
+            return
+        import tempfile
+
+        held, self._memory = self._memory[: self.rows], None
+        self._file = tempfile.TemporaryFile(prefix="cosloss-join-")
+        self._file.write(np.ascontiguousarray(held).data.cast("B"))
 
     def _widen(self, dtype: np.dtype) -> None:
         """Rewrite what was spilled in a wider dtype (a later block holds values the first could not)."""
@@ -529,7 +561,9 @@ class _Spill:
         return self.rows * self.dtype.itemsize * int(np.prod(self.shape, dtype=np.int64))
 
     def mapped(self) -> np.ndarray:
-        """The spilled rows as an array over a read-only memory map of the file."""
+        """The spilled rows: the array in memory, or an array over a read-only map of the file."""
+        if self._memory is not None:
+            return self._memory[: self.rows]
         if self._file is None or self.rows == 0:
             return np.empty((0, *self.shape), dtype=self.dtype or np.float64)
         import mmap
@@ -549,7 +583,7 @@ class _Spill:
         every page ever read would count in the process's resident memory until the end
         (clean pages of a file, which the kernel can reclaim, but counted all the same).
         """
-        if self._map is not None and hasattr(self._map, "madvise"):
+        if self._map is not None and hasattr(self._map, "madvise"):  # nothing to drop in memory
             import mmap
 
             advice = getattr(mmap, "MADV_DONTNEED", None)
@@ -567,3 +601,4 @@ class _Spill:
         if self._file is not None:
             self._file.close()
             self._file = None
+        self._memory = None
