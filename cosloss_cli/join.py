@@ -161,14 +161,13 @@ class RowJoin:
     def pairs(self, label_blocks: Iterator[Block], prediction_blocks: Iterator[Block]) -> Iterator[tuple[Block, Block]]:
         """The label blocks (matched rows only, in file order) with their prediction rows."""
         ids = self._spill_predictions(prediction_blocks)
-        vectors = self._spill.mapped()
         # A few random rows map whole folios of the file, so gathering one block maps
         # most of it. Dropping the pages after every block bounds the resident memory
         # but costs page faults on the next block (a sixth of the join's CPU time at
         # 200,000 x 256): a spill within MAPPED_BUDGET_BYTES is dropped only after every
         # eighth of its rows is gathered, a larger one after every block.
         small = self._spill.nbytes <= MAPPED_BUDGET_BYTES
-        release_every, gathered = max(1, len(vectors) // 8) if small else 1, 0
+        release_every, gathered = max(1, self._spill.rows // 8) if small else 1, 0
         lookup: _Lookup | None = None
         for block in label_blocks:
             if len(block) == 0:
@@ -186,7 +185,7 @@ class RowJoin:
             taken = rows[matched]
             all_matched = bool(matched.all())
             lblock = block if all_matched else Block(block.values[matched], block.ids[matched])
-            pblock = Block(np.take(vectors, taken, axis=0))
+            pblock = Block(self._spill.take(taken))
             gathered += taken.size
             if gathered >= release_every:
                 self._spill.release()
@@ -481,19 +480,22 @@ class _Spill:
     """The predictions' vectors: in memory when small, else in a temporary file mapped read-only.
 
     When the row count is known in advance (Parquet) and the vectors take at most
-    :data:`MAPPED_BUDGET_BYTES`, they are copied into one array: writing them to a file
-    and faulting its pages back in costs more (the kernel may also throttle the writes
-    of a busy machine) and saves no memory, since the gathers map most of a file anyway.
-    Otherwise they go to ``tempfile.TemporaryFile``, which has no name on Linux
-    (``O_TMPFILE``, or unlinked at once): closing it, or the process ending in any way,
-    frees the space.
+    :data:`MAPPED_BUDGET_BYTES`, the blocks the reader made are kept as they are (no
+    copy: a list column's values stay in the buffers pyarrow decoded them into). Writing
+    them to a file and faulting its pages back in costs more (the kernel may also
+    throttle the writes of a busy machine) and saves no memory, since the gathers map
+    most of a file anyway. Otherwise they go to ``tempfile.TemporaryFile``, which has no
+    name on Linux (``O_TMPFILE``, or unlinked at once): closing it, or the process ending
+    in any way, frees the space.
     """
 
     def __init__(self, rows_hint: int | None = None) -> None:
         self._rows_hint = rows_hint
-        self._memory: np.ndarray | None = None
+        self._chunks: list[np.ndarray] | None = None
+        self._starts: np.ndarray | None = None
         self._file: Any = None
         self._map: Any = None
+        self._mapped: np.ndarray | None = None
         self.dtype: np.dtype | None = None
         self.shape: tuple[int, ...] = ()
         self.rows = 0
@@ -508,10 +510,12 @@ class _Spill:
         if values.dtype != self.dtype and not np.can_cast(values.dtype, self.dtype, "safe"):
             self._to_file()
             self._widen(np.result_type(self.dtype, values.dtype))
-        if self._memory is not None and self.rows + len(values) > len(self._memory):
+        if self._chunks is not None and self.rows + len(values) > (self._rows_hint or 0):
             self._to_file()  # more rows than the file said
-        if self._memory is not None:
-            self._memory[self.rows : self.rows + len(values)] = values
+        if self._chunks is not None:
+            # Row-major, so that gathering a row reads one stretch of memory (Parquet's
+            # numeric columns come column-major: copied here, as writing them out would).
+            self._chunks.append(np.ascontiguousarray(values, dtype=self.dtype))
         else:
             data = np.ascontiguousarray(values, dtype=self.dtype)
             self._file.write(data.data.cast("B"))
@@ -522,7 +526,7 @@ class _Spill:
         assert self.dtype is not None
         row_bytes = self.dtype.itemsize * int(np.prod(self.shape, dtype=np.int64))
         if self._rows_hint is not None and self._rows_hint * row_bytes <= MAPPED_BUDGET_BYTES:
-            self._memory = np.empty((self._rows_hint, *self.shape), dtype=self.dtype)
+            self._chunks = []
             return
         import tempfile
 
@@ -530,13 +534,33 @@ class _Spill:
 
     def _to_file(self) -> None:
         """Move the rows held in memory to a temporary file (a wider dtype or more rows came)."""
-        if self._memory is None:
+        if self._chunks is None:
             return
         import tempfile
 
-        held, self._memory = self._memory[: self.rows], None
+        held, self._chunks = self._chunks, None
         self._file = tempfile.TemporaryFile(prefix="cosloss-join-")
-        self._file.write(np.ascontiguousarray(held).data.cast("B"))
+        for chunk in held:
+            self._file.write(np.ascontiguousarray(chunk).data.cast("B"))
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """The vectors of ``rows`` (indices into all the rows appended), in that order."""
+        if self._chunks is None:
+            if self._mapped is None:
+                self._mapped = self.mapped()
+            return np.take(self._mapped, rows, axis=0)
+        if self._starts is None:
+            self._starts = np.cumsum([0] + [len(chunk) for chunk in self._chunks])
+        if len(self._chunks) == 1:
+            return np.take(self._chunks[0], rows, axis=0)
+        out = np.empty((len(rows), *self.shape), dtype=self.dtype)
+        which = np.searchsorted(self._starts, rows, side="right") - 1
+        order = np.argsort(which, kind="stable")
+        bounds = np.searchsorted(which[order], np.arange(len(self._chunks) + 1))
+        for index in np.flatnonzero(bounds[1:] > bounds[:-1]):
+            where = order[bounds[index] : bounds[index + 1]]
+            out[where] = np.take(self._chunks[index], rows[where] - self._starts[index], axis=0)
+        return out
 
     def _widen(self, dtype: np.dtype) -> None:
         """Rewrite what was spilled in a wider dtype (a later block holds values the first could not)."""
@@ -561,9 +585,11 @@ class _Spill:
         return self.rows * self.dtype.itemsize * int(np.prod(self.shape, dtype=np.int64))
 
     def mapped(self) -> np.ndarray:
-        """The spilled rows: the array in memory, or an array over a read-only map of the file."""
-        if self._memory is not None:
-            return self._memory[: self.rows]
+        """All the rows as one array: over a read-only map of the file, or joined from memory."""
+        if self._chunks is not None:
+            if not self._chunks:
+                return np.empty((0, *self.shape), dtype=self.dtype or np.float64)
+            return np.concatenate(self._chunks)
         if self._file is None or self.rows == 0:
             return np.empty((0, *self.shape), dtype=self.dtype or np.float64)
         import mmap
@@ -592,6 +618,7 @@ class _Spill:
 
     def close(self) -> None:
         """Unmap and close (so delete) the file; arrays still viewing the map keep it alive."""
+        self._chunks = self._mapped = None
         if self._map is not None:
             try:
                 self._map.close()
@@ -601,4 +628,3 @@ class _Spill:
         if self._file is not None:
             self._file.close()
             self._file = None
-        self._memory = None

@@ -440,8 +440,10 @@ def test_spill_of_known_small_size_stays_in_memory_and_larger_goes_to_a_file() -
         try:
             spill.append(block)
             spill.append(block[::-1])
-            assert (spill._memory is not None) is in_memory
+            assert (spill._chunks is not None) is in_memory
             np.testing.assert_array_equal(spill.mapped(), np.vstack([block, block[::-1]]))
+            rows = np.array([7, 0, 3, 4, 4, 6])
+            np.testing.assert_array_equal(spill.take(rows), np.vstack([block, block[::-1]])[rows])
         finally:
             spill.close()
 
