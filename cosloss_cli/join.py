@@ -4,22 +4,24 @@
 value in column NAME, whatever the order of either file, and leaves out (and counts)
 the rows whose id has no partner. Memory stays bounded for files larger than memory:
 
-1. One pass over the predictions writes their vectors, in file order, to an unnamed
-   temporary file (in ``TMPDIR``; the kernel deletes it when it is closed, so even a
-   killed process leaves nothing behind) and keeps only their ids in memory, compactly
-   (int64 for integer ids).
+1. One pass over the predictions keeps their ids in memory, compactly (int64 for
+   integer ids), and their vectors in file order: in memory when their count is known
+   in advance and they fit :data:`MAPPED_BUDGET_BYTES`, else in an unnamed temporary
+   file (in ``TMPDIR``; the kernel deletes it when it is closed, so even a killed
+   process leaves nothing behind).
 2. An index from an id to its row: a sorted copy of numeric ids (binary search), or a
    ``pandas.Index`` (a hash table) of text ids. A duplicated id is refused there.
 3. The spill file is memory-mapped and the labels are streamed block by block as
-   without a join: each block's ids are looked up, the
-   matching prediction rows are gathered from the map (``np.take``), and the block
-   pair goes through the same reduction as rows paired by position.
+   without a join: each block's ids are looked up, the matching prediction rows are
+   gathered (``np.take``), and the block pair goes through the same reduction as rows
+   paired by position.
 4. At the end the rows left without a partner are counted (:class:`Unmatched`), and a
    duplicated label id is refused.
 
 The resident memory is the ids, a byte per prediction row (which were used), the few
-blocks in flight, and the pages of the map touched since they were last dropped (clean
-pages of a file, which the kernel can reclaim; see :data:`MAPPED_BUDGET_BYTES`).
+blocks in flight, and up to :data:`MAPPED_BUDGET_BYTES` of vectors or the pages of the
+map touched since they were last dropped (clean pages of a file, which the kernel can
+reclaim).
 
 Ids match when they are equal as read. When the two sides' ids are of different kinds
 (a CSV's text ``"7"`` against a Parquet int64 ``7``), both are compared as text; an
@@ -42,7 +44,8 @@ if TYPE_CHECKING:
 #: How many ids of each side :class:`Unmatched` lists.
 SHOWN_IDS = 20
 
-#: A spill file up to this size may stay mapped (resident) for an eighth of the labels'
+#: Predictions' vectors up to this size are held in memory when their row count is known
+#: (Parquet), and a spill file up to this size may stay mapped for an eighth of the labels'
 #: pass; the pages of a larger one are dropped after every block (see ``RowJoin.pairs``).
 MAPPED_BUDGET_BYTES = 256 * 1024 * 1024
 
