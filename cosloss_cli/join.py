@@ -196,7 +196,7 @@ class RowJoin:
             yield lblock, pblock
 
     def _spill_predictions(self, blocks: Iterator[Block]) -> np.ndarray:
-        """Write every prediction vector to the spill file; return their ids (compact)."""
+        """Keep every prediction vector (in memory or the spill file); return their ids (compact)."""
         parts: list[np.ndarray] = []
         kind: str | None = None
         for block in blocks:
