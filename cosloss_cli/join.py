@@ -49,6 +49,9 @@ SHOWN_IDS = 20
 #: pass; the pages of a larger one are dropped after every block (see ``RowJoin.pairs``).
 MAPPED_BUDGET_BYTES = 256 * 1024 * 1024
 
+#: Size of the labels' blocks in a join (in bytes of float64 values; see ``pipeline.join_read_options``).
+LABEL_BLOCK_BYTES = 2 * 1024 * 1024
+
 #: Formats without named columns, so without an id column to join on.
 _UNNAMED_FORMATS = ("npy", "npz")
 
