@@ -193,13 +193,16 @@ def compare_files(
     options: ComputeOptions | None = None,
     prediction_read_options: ReadOptions | None = None,
     progress: ProgressCallback | None = None,
+    join_on: str | None = None,
+    strict: bool | None = None,
 ) -> CompareResult:
     """Compare the losses of each predictions file against the same labels, the first as baseline.
 
     ``labels`` or one of ``predictions`` may be ``-`` (stdin; labels from stdin are
     spooled to a temporary file, as they are read once per model). With
-    ``options.join_on`` each model's rows are matched by id, and a label row that one
-    model could not match is left out for all. With
+    ``join_on`` (or ``options.join_on``) each model's rows are matched by the id in that
+    column, and a label row that one model could not match is left out for all
+    (``strict``: any unmatched row is an error). With
     ``nan_policy="omit"`` a row is left out for every model when any model's loss
     there is NaN or infinite, so the comparison stays paired; with ``"propagate"``
     such losses make the figures that depend on them None.
@@ -212,6 +215,10 @@ def compare_files(
     _check_settings(labels, predictions, confidence, resamples)
     model_names = unique_names(predictions, names)
     options = options or ComputeOptions()
+    if join_on is not None:
+        options = options._replace(join_on=join_on)
+    if strict is not None:
+        options = options._replace(strict=strict)
     read_options = read_options or ReadOptions()
     with _labels_path(labels, read_options) as labels_path:
         results = [

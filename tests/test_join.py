@@ -273,7 +273,7 @@ def test_compare_pairs_the_models_on_rows_every_model_matched(tmp_path: Path) ->
     result = compare_files(
         str(tmp_path / "labels.parquet"),
         [str(tmp_path / "a.parquet"), str(tmp_path / "b.csv")],
-        options=ComputeOptions(join_on="id"),
+        join_on="id",
         read_options=ReadOptions(),
         resamples=200,
     )
@@ -285,6 +285,13 @@ def test_compare_pairs_the_models_on_rows_every_model_matched(tmp_path: Path) ->
     assert list(result.ids) == data.ids[both].tolist()
     document = result.to_json_dict(include_losses=False)
     assert [model["unmatched"]["labels"] for model in document["models"]] == [4, 6]
+    with pytest.raises(DataError, match="no partner id"):
+        compare_files(
+            str(tmp_path / "labels.parquet"),
+            [str(tmp_path / "a.parquet"), str(tmp_path / "b.csv")],
+            options=ComputeOptions(join_on="id", strict=True),
+            resamples=200,
+        )
 
 
 # ------------------------------------------------------------------ the command line
