@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # numpy and the pipeline load when a pair runs
     import numpy as np
 
     from ..core import Summary
+    from ..join import Unmatched
     from ..pipeline import ComputeOptions
     from ..readers import ReadOptions
 
@@ -54,6 +55,8 @@ class PairResult(NamedTuple):
     losses: np.ndarray | None = None
     omitted: np.ndarray | None = None
     ids: np.ndarray | None = None
+    #: Rows matched by id (``--join-on``): those left out for want of a partner.
+    unmatched: Unmatched | None = None
 
     @property
     def name(self) -> str:
@@ -93,6 +96,7 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
         losses=result.losses if task.keep_losses else None,
         omitted=result.omitted if task.keep_losses else None,
         ids=result.ids if task.keep_losses else None,
+        unmatched=result.unmatched,
     )
 
 
