@@ -23,7 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -37,7 +38,22 @@ from peers import Peer  # noqa: E402
 PYTHON = sys.executable
 _SCRIPT = Path(PYTHON).parent / "cosloss"
 COSLOSS = [str(_SCRIPT)] if _SCRIPT.exists() else [PYTHON, "-m", "cosloss_cli"]
-SCENARIOS = ("npy", "npy-extra", "parquet-list", "parquet-columns", "csv", "small", "batch", "compare")
+SCENARIOS = (
+    "npy",
+    "npy-extra",
+    "parquet-list",
+    "parquet-columns",
+    "parquet-join",
+    "csv",
+    "small",
+    "batch",
+    "batch-cluster",
+    "compare",
+)
+
+#: The scheduler file of the two-worker Dask cluster of the ``batch-cluster`` scenario
+#: (started by main(), closed at the end), or None.
+SCHEDULER_FILE: str | None = None
 
 
 @dataclass
@@ -53,6 +69,8 @@ class Sizes:
     batch_pairs: int = 2000
     batch_rows: int = 1000
     batch_dim: int = 64
+    join_rows: int = 200_000
+    join_dim: int = 256
     #: ``compare``: 2 models of this many rows (the bound of the compare command: 1,000,000 x 256).
     compare_rows: int = 1_000_000
     compare_dim: int = 256
@@ -201,6 +219,30 @@ def make_parquet(folder: Path, rows: int, dim: int, layout: str) -> tuple[str, s
     return _file_pair(folder, f"parquet_{layout}_*.parquet", write)
 
 
+def make_parquet_join(folder: Path, rows: int, dim: int) -> tuple[str, str]:
+    """Parquet with an int64 ``id`` and a fixed_size_list<float32>[dim] ``v``; the predictions' rows shuffled."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def write(path: Path, noise: bool) -> None:
+        blocks = list(_float_blocks(rows, dim, seed=5, noise=noise))
+        values = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+        ids = np.arange(rows, dtype=np.int64)
+        order = _rng(6).permutation(rows) if noise else ids
+        writer = None
+        for start in range(0, rows, 50_000):
+            chunk = order[start : start + 50_000]
+            flat = pa.array(values[chunk].ravel())
+            table = pa.table({"id": ids[chunk], "v": pa.FixedSizeListArray.from_arrays(flat, dim)})
+            writer = writer or pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+        assert writer is not None
+        writer.close()
+
+    return _file_pair(folder, f"parquet_join_{rows}_*.parquet", write)
+
+
 def make_batch(folder: Path, pairs: int, rows: int, dim: int) -> tuple[str, str]:
     """Two folders of ``pairs`` small float32 .npy files with the same names."""
     import numpy as np
@@ -288,6 +330,10 @@ def scenario_rows(name: str, folder: Path, sizes: Sizes) -> list[tuple[str, Peer
     if name == "parquet-columns":
         files = make_parquet(folder, sizes.parquet_rows, sizes.parquet_dim, "columns")
         return [("cosloss --json --no-losses", peers.POLARS_COLUMNS, list(files), plain)]
+    if name == "parquet-join":
+        files = make_parquet_join(folder, sizes.join_rows, sizes.join_dim)
+        label = "cosloss --join-on id --json --no-losses"
+        return [(label, peers.DUCKDB_JOIN, list(files), [*plain, "--join-on", "id"])]
     if name == "csv":
         files = make_csv(folder, sizes.csv_rows, sizes.csv_dim)
         return [("cosloss --json --no-losses", peers.PYARROW_CSV, list(files), plain)]
@@ -297,6 +343,12 @@ def scenario_rows(name: str, folder: Path, sizes: Sizes) -> list[tuple[str, Peer
     if name == "batch":
         folders = make_batch(folder, sizes.batch_pairs, sizes.batch_rows, sizes.batch_dim)
         return [("cosloss batch -j 2 --json -q", peers.BATCH_LOOP, list(folders), ["-j", "2", "--json", "-q"])]
+    if name == "batch-cluster":
+        folders = make_batch(folder, sizes.batch_pairs, sizes.batch_rows, sizes.batch_dim)
+        if SCHEDULER_FILE is None:
+            return []
+        extra = ["--scheduler-file", SCHEDULER_FILE, "--json", "-q"]
+        return [("cosloss batch --scheduler-file (2 workers)", peers.BATCH_LOOP, list(folders), extra)]
     if name == "compare":
         files = make_models(folder, sizes.compare_rows, sizes.compare_dim)
         return [("cosloss compare --json --no-losses", peers.two_computes(COSLOSS), files, plain)]
@@ -311,9 +363,13 @@ def describe(name: str, sizes: Sizes) -> str:
         return f"2 x Parquet {sizes.parquet_rows:,} rows, fixed_size_list<f32>[{sizes.parquet_dim}]"
     if name == "parquet-columns":
         return f"2 x Parquet {sizes.parquet_rows:,} x {sizes.parquet_dim} f32 columns"
+    if name == "parquet-join":
+        return (
+            f"2 x Parquet {sizes.join_rows:,} rows, id + fixed_size_list<f32>[{sizes.join_dim}], predictions shuffled"
+        )
     if name == "csv":
         return f"2 x CSV {sizes.csv_rows:,} x {sizes.csv_dim}"
-    if name == "batch":
+    if name.startswith("batch"):
         return f"{sizes.batch_pairs:,} pairs of NPY {sizes.batch_rows:,} x {sizes.batch_dim} f32"
     if name == "compare":
         return f"labels + 2 models, NPY {sizes.compare_rows:,} x {sizes.compare_dim} f32"
@@ -390,6 +446,7 @@ class Target(NamedTuple):
 TARGETS = (
     Target("npy", peers.READ_PASS_NPY.name, "cosloss --json --no-losses", 1.25),
     Target("parquet-columns", peers.POLARS_COLUMNS.name, "cosloss --json --no-losses", 1.0, memory=True),
+    Target("parquet-join", peers.DUCKDB_JOIN.name, "cosloss --join-on id --json --no-losses", 1.0, memory=True),
     Target("small", peers.IMPORT_NUMPY.name, "cosloss --json", 1.3),
     Target("batch", peers.BATCH_LOOP.name, "cosloss batch -j 2 --json -q", 0.6),
     Target("compare", peers.TWO_COMPUTES, "cosloss compare --json --no-losses", 2.0),
@@ -423,6 +480,55 @@ def targets_table(rows: list[Row], sizes: Sizes) -> str:
             f"| {'yes' if met else '**no**'} |"
         )
     return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def scale_table(rows: list[Row], sizes: Sizes) -> str:
+    """Many small pairs three ways: pairs per second, and the machine time each pair costs
+    beyond what the plain loop spends on it (wall x workers - loop wall, per pair), each
+    cosloss run against the loop runs paired with it."""
+    batch_rows = [row for row in rows if row.scenario.startswith("batch") and row.peer_runs]
+    if not batch_rows:
+        return ""
+    pairs = sizes.batch_pairs
+    lines = [
+        "| run | workers | median wall | pairs/s | per pair | overhead per pair vs the loop |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in batch_rows:
+        loop = statistics.median(m.seconds for m in row.peer_runs)
+        wall = statistics.median(m.seconds for m in row.cosloss_runs)
+        overhead = (wall * 2 - loop) / pairs * 1e3
+        lines.append(f"| {row.peer} | 1 | {loop:.3f} s | {pairs / loop:,.0f} | {loop / pairs * 1e3:.3f} ms | - |")
+        lines.append(
+            f"| {row.cosloss_label} | 2 | {wall:.3f} s | {pairs / wall:,.0f} | {wall / pairs * 1e3:.3f} ms "
+            f"| {overhead:+.3f} ms |"
+        )
+    return "\n".join(lines)
+
+
+@contextmanager
+def dask_cluster(folder: Path, wanted: bool) -> Iterator[None]:
+    """A local two-worker Dask cluster (the tests' one) while the ``batch-cluster`` rows run."""
+    global SCHEDULER_FILE
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        wanted = False
+    if not wanted:
+        yield
+        return
+    sys.path.insert(0, str(HERE.parent))
+    from tests.servers import DaskCluster
+
+    place = folder / "dask"
+    place.mkdir(exist_ok=True)
+    cluster = DaskCluster(place, workers=2)
+    SCHEDULER_FILE = cluster.scheduler_file
+    try:
+        yield
+    finally:
+        SCHEDULER_FILE = None
+        cluster.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -476,23 +582,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"data folder: {folder}; {repeat} pairs per peer")
     rows: list[Row] = []
     try:
-        for name in chosen:
-            started = time.perf_counter()
-            plans = scenario_rows(name, folder, sizes)
-            log(f"[{name}] data ready in {time.perf_counter() - started:.1f} s")
-            wanted = [w.strip().lower() for w in args.peers.split(",") if w.strip()]
-            for label, peer, files, extra in plans:
-                if wanted and not any(w in peer.name.lower() for w in wanted):
-                    continue
-                row = Row(name, peer.name, cosloss_label=label)
-                rows.append(row)
-                if not peer.available():
-                    log(f"[{name}] {peer.name}: not installed, skipped")
-                    continue
-                log(f"[{name}] {peer.name} vs {label}")
-                command = name if name in ("batch", "compare") else "compute"
-                run_pairs(row, peer_command(peer, folder, files), [*COSLOSS, command, *files, *extra], repeat)
-                log(table([row], sizes).splitlines()[-1])
+        with dask_cluster(folder, "batch-cluster" in chosen):
+            run_scenarios(chosen, folder, sizes, args.peers, repeat, rows, log)
     finally:
         if args.keep:
             log(f"kept {folder}")
@@ -512,7 +603,40 @@ def main(argv: list[str] | None = None) -> int:
         sized = "" if args.full else "; the targets are set for the --full sizes"
         print(f"\nTargets (load average at the end: {os.getloadavg()[0]:.1f}{sized}):\n")
         print(targets)
+    scale = scale_table(rows, sizes)
+    if scale:
+        print(f"\nMany small pairs ({describe('batch', sizes)}), local processes against a Dask cluster:\n")
+        print(scale)
     return 0
+
+
+def run_scenarios(
+    chosen: list[str],
+    folder: Path,
+    sizes: Sizes,
+    wanted_peers: str,
+    repeat: int,
+    rows: list[Row],
+    log: Callable[[str], None],
+) -> None:
+    """Run every chosen scenario's rows, appending them to ``rows`` as they finish."""
+    for name in chosen:
+        started = time.perf_counter()
+        plans = scenario_rows(name, folder, sizes)
+        log(f"[{name}] data ready in {time.perf_counter() - started:.1f} s")
+        wanted = [w.strip().lower() for w in wanted_peers.split(",") if w.strip()]
+        for label, peer, files, extra in plans:
+            if wanted and not any(w in peer.name.lower() for w in wanted):
+                continue
+            row = Row(name, peer.name, cosloss_label=label)
+            rows.append(row)
+            if not peer.available():
+                log(f"[{name}] {peer.name}: not installed, skipped")
+                continue
+            log(f"[{name}] {peer.name} vs {label}")
+            command = "batch" if name.startswith("batch") else "compare" if name == "compare" else "compute"
+            run_pairs(row, peer_command(peer, folder, files), [*COSLOSS, command, *files, *extra], repeat)
+            log(table([row], sizes).splitlines()[-1])
 
 
 if __name__ == "__main__":

@@ -125,6 +125,31 @@ def _inputs(values: dict[str, Any]) -> Inputs:
     return Inputs(labels=side("labels"), predictions=side("predictions"))
 
 
+def _storage_options(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, Any] | None:
+    """``--storage-option KEY=VALUE`` items as fsspec options; storage.py loads only when some are given."""
+    if not value:
+        return None
+    from .errors import CoslossError
+    from .storage import parse_storage_options
+
+    try:
+        return parse_storage_options(value)
+    except CoslossError as exc:
+        raise click.BadParameter(str(exc), param=param) from None
+
+
+#: fsspec options for every URL of a command, inputs and outputs alike (the ``storage_options``
+#: field of both sides' ReadOptions; outputs take them from there).
+storage_option = click.option(
+    "--storage-option",
+    "storage_options",
+    metavar="KEY=VALUE",
+    multiple=True,
+    callback=_storage_options,
+    help="fsspec option for s3:// gs:// az:// https:// inputs and outputs (repeatable), e.g. anon=true.",
+)
+
+
 def input_options(function: F) -> F:
     """How the input files are read: formats, npz keys, headers, columns, ids."""
     format_choice = click.Choice(FORMATS, case_sensitive=False)
@@ -139,6 +164,7 @@ def input_options(function: F) -> F:
             ),
             click.option("--labels-format", type=format_choice, help="Format of the labels input only."),
             click.option("--predictions-format", type=format_choice, help="Format of the predictions input only."),
+            storage_option,
             click.option("--key", metavar="NAME", help="Array to use from .npz archives holding several."),
             click.option(
                 "--header/--no-header",
@@ -214,7 +240,20 @@ def compute_options(function: F) -> F:
                 show_default=True,
                 help="NaN/Inf inputs: raise an error, omit those vectors, or propagate NaN losses.",
             ),
+            click.option(
+                "--join-on",
+                metavar="NAME",
+                help="Match rows by the id in column NAME, in any order (CSV/TSV/Parquet); rows without a "
+                "partner id are left out and counted.",
+            ),
         ],
+    )(function)
+
+
+def strict_option(function: F) -> F:
+    """``--strict``: anything without a partner is an error (here: rows under ``--join-on``)."""
+    return click.option(
+        "--strict", is_flag=True, help="With --join-on: a row without a partner id is an error (exit 1)."
     )(function)
 
 

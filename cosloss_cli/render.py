@@ -61,7 +61,13 @@ def result_header(result: LossResult) -> dict[str, Any]:
         "axis": result.axis,
         "shape": list(result.shape),
         **summary_fields(result.summary),
+        **_unmatched_field(result.unmatched),
     }
+
+
+def _unmatched_field(unmatched: Any) -> dict[str, Any]:
+    """``unmatched`` when rows were matched by id (``--join-on``): what was left out."""
+    return {} if unmatched is None else {"unmatched": unmatched.to_json_dict()}
 
 
 def write_json(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> None:

@@ -385,3 +385,27 @@ def test_a_constant_difference_reports_the_wilcoxon_p_value_only(tmp_path: Path)
     assert (item["mean_difference"], item["ci_low"], item["ci_high"], item["verdict"]) == (1.0, 1.0, 1.0, "worse")
     assert (item["p_value_t"], item["t_ci_low"], item["t_ci_high"], item["effect_size"]) == (None,) * 4
     assert item["p_value_wilcoxon"] == pytest.approx(float(scipy_stats.wilcoxon(np.ones(20)).pvalue), rel=1e-12)
+
+
+def test_join_on_pairs_shuffled_models_by_id_and_warns_of_unmatched_rows(parquet_models, tmp_path: Path) -> None:
+    """A model's rows in another order, one of them missing: matched by id; the missing row out for every model."""
+    label_path, paths, losses, ids = parquet_models
+    frame = pd.read_parquet(paths[1]).sample(frac=1.0, random_state=0)
+    frame = frame[frame["id"] != "doc-007"]
+    shuffled = tmp_path / "shuffled.parquet"
+    frame.to_parquet(shuffled, index=False)
+    args = ["compare", label_path, paths[0], str(shuffled), "--names", "a,b", "--join-on", "id", "--resamples", "200"]
+    result = run_cli([*args, "--json"])
+    assert result.exit_code == ExitStatus.OK, result.stderr
+    assert (
+        result.stderr
+        == "Warning: b: rows without a partner id left out: 1 of the labels (ids 'doc-007'), 0 of the predictions\n"
+    )
+    document = json.loads(result.stdout)
+    kept = [i for i in range(50) if i != 7]
+    assert document["ids"] == [ids[i] for i in kept]
+    np.testing.assert_allclose(document["losses"]["b"], losses[1][kept], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(document["losses"]["a"], losses[0][kept], rtol=1e-12, atol=1e-15)
+    strict = run_cli([*args, "--strict"])
+    assert strict.exit_code == ExitStatus.DATA_ERROR
+    assert strict.stderr.startswith("Error: ") and strict.stdout == ""

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from ..errors import CoslossError, OutputError
 from ..output import OUTPUT_DIR_FORMATS
-from .pairing import Pair, check_inside, output_path
+from .pairing import Pair, check_inside, is_remote, output_path
 
 if TYPE_CHECKING:  # numpy and the pipeline load when a pair runs
     import numpy as np
 
     from ..core import Summary
+    from ..join import Unmatched
     from ..pipeline import ComputeOptions
     from ..readers import ReadOptions
 
@@ -32,6 +33,8 @@ class PairTask(NamedTuple):
     keep_losses: bool = False
     output_dir: str | None = None
     output_format: str = "csv"
+    #: fsspec options of an ``output_dir`` URL (the inputs carry theirs in their ReadOptions).
+    storage_options: dict[str, Any] | None = None
 
 
 class PairResult(NamedTuple):
@@ -52,6 +55,8 @@ class PairResult(NamedTuple):
     losses: np.ndarray | None = None
     omitted: np.ndarray | None = None
     ids: np.ndarray | None = None
+    #: Rows matched by id (``--join-on``): those left out for want of a partner.
+    unmatched: Unmatched | None = None
 
     @property
     def name(self) -> str:
@@ -73,7 +78,7 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
         output = None
         if task.output_dir is not None:
             output = output_path(task.output_dir, pair.name, task.output_format)
-            _write_output(task.output_dir, output, result, OUTPUT_DIR_FORMATS[task.output_format])
+            _write_output(task, output, result)
     except CoslossError as exc:
         return PairResult(pair, "error", error=str(exc))
     except MemoryError:
@@ -91,12 +96,28 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
         losses=result.losses if task.keep_losses else None,
         omitted=result.omitted if task.keep_losses else None,
         ids=result.ids if task.keep_losses else None,
+        unmatched=result.unmatched,
     )
 
 
-def _write_output(output_dir: str, target: str, result: Any, fmt: str) -> None:
+def run_pairs(task: PairTask, pairs: list[Pair]) -> list[PairResult]:
+    """Several pairs in one task, one after the other (small pairs share a task's fixed cost).
+
+    Each pair is computed exactly as alone, so grouping never changes a result.
+    """
+    return [run_pair(task, pair) for pair in pairs]
+
+
+def _write_output(task: PairTask, target: str, result: Any) -> None:
+    """Write a pair's losses file whole or not at all; a URL needs no folders created."""
     from ..writers import write_losses_file
 
+    assert task.output_dir is not None
+    fmt = OUTPUT_DIR_FORMATS[task.output_format]
+    if is_remote(target):
+        write_losses_file(target, result, fmt, task.storage_options)
+        return
+    output_dir = task.output_dir
     folder = os.path.dirname(target)
     try:
         os.makedirs(folder, exist_ok=True)

@@ -41,12 +41,14 @@ def pair_object(result: PairResult, *, include_losses: bool = False, with_output
     stats = summary_fields(result.summary) if result.summary is not None else dict.fromkeys(SUMMARY_KEYS)
     obj: dict[str, Any] = {
         "name": result.name,
-        "labels": result.pair.labels,
-        "predictions": result.pair.predictions,
+        "labels": shown_path(result.pair.labels),
+        "predictions": shown_path(result.pair.predictions),
         "status": result.status,
         "error": result.error,
         **stats,
     }
+    if result.unmatched is not None:
+        obj["unmatched"] = result.unmatched.to_json_dict()
     if with_output:
         obj["output"] = result.output
     if include_losses:
@@ -68,6 +70,15 @@ def _loss_fields(result: PairResult) -> dict[str, Any]:
     if result.ids is not None:
         fields["ids"] = [json_value(v) for v in result.ids[kept]]
     return fields
+
+
+def shown_path(path: str) -> str:
+    """A path as reports show it: a URL's user and password (``https://user:pw@host/``) never."""
+    if "@" in path and "://" in path:
+        from ..storage import redact
+
+        return redact(path)
+    return path
 
 
 def overall_object(summary: Overall) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from ..options import (
     compute_options,
     input_options,
     output_options,
+    strict_option,
 )
 from ..output import COMPARE_FILE_WRITERS, COMPARE_WRITERS, FILE_EXTENSIONS, emit, view_for
 from ..status import ExitStatus
@@ -56,6 +57,7 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
 @click.argument("predictions", nargs=-1, required=True, metavar="PREDICTIONS_A PREDICTIONS_B [PREDICTIONS_C]...")
 @input_options
 @compute_options
+@strict_option
 @bootstrap_options
 @click.option(
     "--names",
@@ -94,6 +96,7 @@ def compare(
     *,
     inputs: Inputs,
     computation: ComputeOptions,
+    strict: bool,
     bootstrap: Bootstrap,
     names: list[str] | None,
     fail_if_worse: float | None,
@@ -116,10 +119,12 @@ def compare(
       cosloss compare labels.parquet a.parquet b.parquet --names old,new --json | jq '.comparisons'
       cosloss compare labels.npy base.npy new.npy --fail-if-worse 0 -q   # CI gate
       cosloss compare labels.csv a.csv b.csv --axis 1 -o losses.parquet
+      cosloss compare labels.parquet a.parquet shuffled.parquet --join-on id
     """
     env = environment(ctx)
     with user_errors(verbosity.debug):
         refuse_interactive_stdin([labels, *predictions], env)
+        computation = computation._replace(strict=strict)
         result = run_compare(
             labels, list(predictions), inputs, computation, bootstrap, names, output, output_file, verbosity, env
         )
@@ -163,7 +168,9 @@ def run_compare(
     if output_file:
         from ..writers import write_losses_file
 
-        write_losses_file(output_file, result, registry=COMPARE_FILE_WRITERS)
+        write_losses_file(
+            output_file, result, storage_options=inputs.labels.storage_options, registry=COMPARE_FILE_WRITERS
+        )
     emit(COMPARE_WRITERS, output.format, result, view_for(env, losses=output.losses))
     return result
 
@@ -189,6 +196,8 @@ def _warn(result: CompareResult, quiet: bool) -> None:
     if result.rows < 2:
         warn(f"{result.rows} row(s) to compare: the statistics need at least 2 and are null", quiet)
     for model in result.models:
+        if model.unmatched:
+            warn(f"{model.name}: {model.unmatched.message()}", quiet)
         if model.summary.zero_vectors:
             warn(f"{model.name}: {model.summary.zero_vectors} vector pair(s) with a zero vector: loss 1", quiet)
     omitted = result.models[0].summary.omitted

@@ -18,12 +18,21 @@ from ..options import (
     compute_options,
     input_options,
     output_options,
+    strict_option,
     threshold_option,
 )
 from ..output import FILE_EXTENSIONS, RESULT_WRITERS, emit, view_for
 from ..status import ExitStatus
 from ..terminal import Environment
-from .edge import check_threshold, environment, print_notes, refuse_interactive_stdin, user_errors, warn_counts
+from .edge import (
+    check_threshold,
+    environment,
+    print_notes,
+    refuse_interactive_stdin,
+    user_errors,
+    warn,
+    warn_counts,
+)
 
 if TYPE_CHECKING:
     from ..pipeline import ComputeOptions
@@ -34,6 +43,7 @@ if TYPE_CHECKING:
 @click.argument("predictions")
 @input_options
 @compute_options
+@strict_option
 @threshold_option
 @output_options(
     RESULT_WRITERS,
@@ -61,6 +71,7 @@ def compute(
     *,
     inputs: Inputs,
     computation: ComputeOptions,
+    strict: bool,
     fail_above: float | None,
     output: OutputChoice,
     max_rows: int,
@@ -78,11 +89,13 @@ def compute(
       cosloss compute labels.csv predictions.csv --axis 1
       cosloss compute labels.npy preds.npy --json | jq .mean
       cosloss compute a.parquet b.parquet --id-column id --format csv > losses.csv
+      cosloss compute labels.csv shuffled.parquet --join-on id --strict
       cosloss compute a.npy b.npy --fail-above 0.2 --no-losses --json   # CI gate
     """
     env = environment(ctx)
     with user_errors(verbosity.debug):
         refuse_interactive_stdin([labels, predictions], env)
+        computation = computation._replace(strict=strict)
         mean = run_compute(labels, predictions, inputs, computation, output, max_rows, output_file, verbosity, env)
     if check_threshold(mean, fail_above):
         sys.exit(int(ExitStatus.THRESHOLD_EXCEEDED))
@@ -100,13 +113,14 @@ def run_compute(
     env: Environment,
 ) -> float:
     """The body of ``compute``: read, compute, write; returns the mean loss for ``--fail-above``."""
-    from ..pipeline import compute_sources, open_pair
+    from ..pipeline import compute_sources, join_read_options, open_pair
 
     if output_file:
         from ..writers import output_format_for
 
         output_format_for(output_file)  # a bad name is refused before the work
-    label_source, prediction_source = open_pair(labels, predictions, inputs.labels, inputs.predictions)
+    label_options, prediction_options = join_read_options(inputs.labels, inputs.predictions, computation)
+    label_source, prediction_source = open_pair(labels, predictions, label_options, prediction_options)
     bar: AbstractContextManager[Callable[[int], None] | None] = nullcontext()
     if env.stderr_isatty and not verbosity.quiet:
         from ..progress import MIN_BYTES_FOR_PROGRESS, row_progress  # a bar is only ever drawn on a terminal
@@ -114,13 +128,15 @@ def run_compute(
         size = (label_source.size_bytes or 0) + (prediction_source.size_bytes or 0)
         bar = row_progress(size >= MIN_BYTES_FOR_PROGRESS, label_source.shape[0], "computing")
     with bar as progress:
-        result = compute_sources(label_source, prediction_source, computation, progress, inputs.labels)
+        result = compute_sources(label_source, prediction_source, computation, progress, label_options)
     summary = result.summary
     print_notes(result.notes, verbosity.quiet)
     warn_counts(summary.zero_vectors, summary.omitted, verbosity.quiet)
+    if result.unmatched:
+        warn(result.unmatched.message(), verbosity.quiet)
     if output_file:
         from ..writers import write_losses_file
 
-        write_losses_file(output_file, result)
+        write_losses_file(output_file, result, storage_options=inputs.labels.storage_options)
     emit(RESULT_WRITERS, output.format, result, view_for(env, losses=output.losses, max_rows=max_rows))
     return summary.mean
