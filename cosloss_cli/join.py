@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from .errors import DataError, InputUsageError
+from .errors import DataError, InputUsageError, UnmatchedRowsError
 from .readers.base import Block, ReadOptions, Source
 
 if TYPE_CHECKING:
@@ -236,7 +236,7 @@ class RowJoin:
         unmatched = self.unmatched()
         result = result._replace(unmatched=unmatched, label_rows=_concatenate(self._label_rows, np.intp))
         if self.strict and unmatched:
-            raise DataError(
+            raise UnmatchedRowsError(
                 f"some rows have no partner id (--strict): {unmatched.labels} of the labels"
                 f"{_examples(unmatched.label_ids)}, {unmatched.predictions} of the predictions"
                 f"{_examples(unmatched.prediction_ids)}",

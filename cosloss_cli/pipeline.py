@@ -28,7 +28,15 @@ from .core import (
     shape_text,
     summarize,
 )
-from .errors import DataError, InputUsageError, NonFiniteError, ParameterError, ShapeMismatchError
+from .errors import (
+    DataError,
+    InputUsageError,
+    NonFiniteError,
+    ParameterError,
+    RowIdsDifferError,
+    ShapeMismatchError,
+    UnmatchedRowsError,
+)
 from .params import NAN_POLICIES, NanPolicy, check_axis, check_choice, check_eps, check_flag
 from .readers import Block, ReadOptions, Source, open_source
 from .readers.names import pair_names
@@ -137,8 +145,62 @@ def compute_files(
     options = (options or ComputeOptions())._replace(**compute_settings)
     if options.join_on is not None:
         read_options, prediction_read_options = join_read_options(read_options, prediction_read_options, options)
+    sources = open_pair(labels, predictions, read_options, prediction_read_options)
+    return compute_opened(sources, options, progress, read_options, prediction_read_options)
+
+
+def compute_opened(
+    sources: tuple[Source, Source],
+    options: ComputeOptions,
+    progress: ProgressCallback | None = None,
+    read_options: ReadOptions | None = None,
+    prediction_read_options: ReadOptions | None = None,
+) -> LossResult:
+    """:func:`compute_sources` on a pair :func:`open_pair` opened with these read options.
+
+    When both files have the same id column and list their rows in different orders,
+    the rows are matched by that id instead of refusing (see :func:`_matched_by_id`).
+    """
+    labels, predictions = sources
+    try:
+        return compute_sources(labels, predictions, options, progress, read_options)
+    except RowIdsDifferError as exc:
+        if options.join_on is not None or exc.shared_id_column is None or "-" in (labels.path, predictions.path):
+            raise
+        read_options = read_options or ReadOptions()
+        return _matched_by_id(labels.path, predictions.path, read_options, prediction_read_options, options, exc)
+
+
+def _matched_by_id(
+    labels: str,
+    predictions: str,
+    read_options: ReadOptions,
+    prediction_read_options: ReadOptions | None,
+    options: ComputeOptions,
+    mismatch: RowIdsDifferError,
+) -> LossResult:
+    """Both files have the same id column, in different orders: match the rows by it.
+
+    Never a guess: every row must find its partner (``strict``); rows without one are
+    an error that says how to leave them out (``--join-on``). Files are read again from
+    the start, so stdin (which cannot be) keeps the refusal.
+    """
+    column = mismatch.shared_id_column
+    assert column is not None
+    options = options._replace(join_on=column, strict=True)
+    read_options, prediction_read_options = join_read_options(read_options, prediction_read_options, options)
     label_source, prediction_source = open_pair(labels, predictions, read_options, prediction_read_options)
-    return compute_sources(label_source, prediction_source, options, progress, read_options)
+    try:
+        result = compute_sources(label_source, prediction_source, options, None, read_options)
+    except UnmatchedRowsError as exc:
+        raise DataError(
+            f"the files list their rows in different orders ({mismatch.message}), and matching them by "
+            f"{column!r} leaves rows without a partner: {exc.message}",
+            path=exc.path,
+            hint=f"pass --join-on {column} to leave such rows out, or fix the files",
+        ) from None
+    note = f"rows matched by id (column {column!r}): the two files list them in different orders"
+    return result._replace(notes=(*result.notes, note))
 
 
 def _split_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -292,6 +354,8 @@ class _Reduction:
         sums = reduced.sums
         if self.options.nan_policy == "raise" and sums.nonfinite.any():
             raise _nonfinite_error(offset, lblock, pblock, self.labels, self.predictions)
+        if lblock.ids is not None and pblock.ids is not None:
+            match_rows_by_id(lblock.ids, pblock.ids, self.labels, self.predictions, offset)
         self.rows += len(lblock)
         if lblock.ids is not None:
             self.label_ids.append(lblock.ids)
@@ -343,19 +407,21 @@ class _Reduction:
     def _ids(self) -> np.ndarray | None:
         label_ids = np.concatenate(self.label_ids) if self.label_ids else None
         prediction_ids = np.concatenate(self.prediction_ids) if self.prediction_ids else None
-        if label_ids is not None and prediction_ids is not None:
-            match_rows_by_id(label_ids, prediction_ids, self.labels, self.predictions)
-        ids = label_ids if label_ids is not None else prediction_ids
+        ids = label_ids if label_ids is not None else prediction_ids  # equal when both: add() checked
         if ids is not None and self.axis != 1:
             return None  # ids name rows; with a loss per column they do not apply
         return ids
 
 
-def match_rows_by_id(label_ids: np.ndarray, prediction_ids: np.ndarray, labels: Source, predictions: Source) -> None:
+def match_rows_by_id(
+    label_ids: np.ndarray, prediction_ids: np.ndarray, labels: Source, predictions: Source, offset: int = 0
+) -> None:
     """Rows are paired by position: refuse when both inputs have ids and they disagree.
 
-    This is the one place that decides what to do with ids that are not the same
-    sequence; joining rows by id would replace the refusal here.
+    ``offset`` is the row of the first id given (ids are checked block by block, so a
+    disagreement stops the run at the first block that shows it). The error names the
+    id column both files share, if any: :func:`compute_files` then matches the rows by
+    that id instead (see :func:`_matched_by_id`).
     """
     if label_ids.dtype == object and prediction_ids.dtype == object and len(label_ids):
         if type(label_ids[0]) is not type(prediction_ids[0]):  # CSV ids are text, Parquet's may be numbers
@@ -363,13 +429,25 @@ def match_rows_by_id(label_ids: np.ndarray, prediction_ids: np.ndarray, labels: 
     differ = np.nonzero(label_ids != prediction_ids)[0]
     if not differ.size:
         return
-    row = int(differ[0])
-    raise DataError(
+    at = int(differ[0])
+    row = offset + at
+    raise RowIdsDifferError(
         f"rows are matched by position, and their ids differ: {labels.where(row)} of labels has id "
-        f"{label_ids[row]!r}, {predictions.where(row)} of {predictions.path} has {prediction_ids[row]!r}",
+        f"{label_ids[at]!r}, {predictions.where(row)} of {predictions.path} has {prediction_ids[at]!r}",
         path=labels.path,
         hint=_join_hint(labels, predictions),
+        shared_id_column=_shared_id_column(labels, predictions),
     )
+
+
+def _shared_id_column(labels: Source, predictions: Source) -> str | None:
+    """The labels' id column, if the predictions have a column of that name too."""
+    column = labels.id_column
+    if column is None:
+        return None
+    if column == predictions.id_column or column in (predictions.file_columns or ()):
+        return column
+    return None
 
 
 def _join_hint(labels: Source, predictions: Source) -> str:

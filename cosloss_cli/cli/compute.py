@@ -113,7 +113,7 @@ def run_compute(
     env: Environment,
 ) -> float:
     """The body of ``compute``: read, compute, write; returns the mean loss for ``--fail-above``."""
-    from ..pipeline import compute_sources, join_read_options, open_pair
+    from ..pipeline import compute_opened, join_read_options, open_pair
 
     if output_file:
         from ..writers import output_format_for
@@ -128,7 +128,8 @@ def run_compute(
         size = (label_source.size_bytes or 0) + (prediction_source.size_bytes or 0)
         bar = row_progress(size >= MIN_BYTES_FOR_PROGRESS, label_source.shape[0], "computing")
     with bar as progress:
-        result = compute_sources(label_source, prediction_source, computation, progress, label_options)
+        sources = (label_source, prediction_source)
+        result = compute_opened(sources, computation, progress, label_options, prediction_options)
     summary = result.summary
     print_notes(result.notes, verbosity.quiet)
     warn_counts(summary.zero_vectors, summary.omitted, verbosity.quiet)
