@@ -27,6 +27,7 @@ from .core import (
     summarize,
 )
 from .errors import DataError, InputUsageError, NonFiniteError, ShapeMismatchError
+from .figures import FigureOptions, Figures, FigureState, Ranked, check_figure_options, read_weights_for
 from .readers import Block, ReadOptions, Source, open_source
 from .readers.names import pair_names
 
@@ -78,6 +79,23 @@ class LossResult(NamedTuple):
     notes: tuple[str, ...] = ()
     #: The name of the column the ids came from, if any (the index name of :meth:`to_frame`).
     id_column: str | None = None
+    # The figures of :class:`~cosloss_cli.figures.Figures` (see there), field for field.
+    #: TF's reduction, whether weights were given, and the reduced loss (NaN for ``none``,
+    #: whose weighted losses are then ``losses``); ``summary.mean`` stays unweighted.
+    reduction: str = Figures().reduction
+    weighted: bool = False
+    loss: float = math.nan
+    #: p05 p25 p75 p95 p99 of the counted losses (numpy's linear method).
+    percentiles: dict[str, float] | None = None
+    #: The bootstrap (BCa) interval of the mean at this confidence (0: not computed; NaN ends).
+    confidence: float = 0.0
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    #: The largest / smallest losses (``top`` / ``best`` of them), in order.
+    worst: tuple[Ranked, ...] = ()
+    best: tuple[Ranked, ...] = ()
+    #: (edges, counts) when ``bins`` was given.
+    histogram: tuple[Float64Array, np.ndarray] | None = None
 
     # No field is called ``index`` or ``count``: they would hide the tuple methods of that name.
 
@@ -115,39 +133,50 @@ def compute_files(
     Options are keywords named as the CLI's: ``axis``, ``eps``, ``normalize``,
     ``nan_policy``, ``threads`` (how to compute) and ``input_format``, ``key``, ``header``,
     ``id_column``, ``columns`` (a list or ``"a,b,c"``), ``delimiter``, ``decimal``,
-    ``detect_ids`` (how to read). They override ``read_options`` and ``options``, which
-    stay for reuse. ``read_options`` apply to both files unless
-    ``prediction_read_options`` are given for the predictions.
+    ``detect_ids`` (how to read), and the figures of :class:`~cosloss_cli.figures.FigureOptions`:
+    ``weights`` (a file, a number or an array of one weight per row), ``weight_column``
+    (a column of the labels file), ``reduction``, ``top``, ``best``, ``bins``,
+    ``confidence`` (0: no interval), ``resamples``, ``seed``. They override
+    ``read_options`` and ``options``, which stay for reuse. ``read_options`` apply to
+    both files unless ``prediction_read_options`` are given for the predictions; a
+    ``weight_column`` applies to the labels only.
 
     >>> compute_files("sample_data/labels.csv", "sample_data/predictions.csv", axis=1).summary.count
     2
     """
-    read_settings, compute_settings = _split_settings(settings)
+    read_settings, compute_settings, figure_settings = _split_settings(settings)
     read_options = (read_options or ReadOptions())._replace(**read_settings)
-    if prediction_read_options is not None:
-        prediction_read_options = prediction_read_options._replace(**read_settings)
+    prediction_read_options = (prediction_read_options or read_options)._replace(**read_settings)
+    figures = check_figure_options(FigureOptions(**figure_settings))
+    # The weights are a column of the labels only; the predictions are read as without them.
+    read_options = read_options._replace(weight_column=figures.weight_column)
+    prediction_read_options = prediction_read_options._replace(weight_column=None)
     options = (options or ComputeOptions())._replace(**compute_settings)
     label_source, prediction_source = open_pair(labels, predictions, read_options, prediction_read_options)
-    return compute_sources(label_source, prediction_source, options, progress, read_options)
+    return compute_sources(label_source, prediction_source, options, progress, read_options, figures)
 
 
-def _split_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Keyword options of :func:`compute_files`, split into ReadOptions and ComputeOptions fields."""
+def _split_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Keyword options of :func:`compute_files`: ReadOptions, ComputeOptions and FigureOptions fields."""
     read: dict[str, Any] = {}
     compute: dict[str, Any] = {}
+    figures: dict[str, Any] = {}
     for name, value in settings.items():
         if name in ComputeOptions._fields:
             compute[name] = value
+        elif name in FigureOptions._fields:
+            figures[name] = value
         elif name in ReadOptions._fields:
             if name == "columns" and isinstance(value, str):
                 value = [part.strip() for part in value.split(",") if part.strip()]
             read[name] = list(value) if name == "columns" and value is not None else value
         else:
-            known = ", ".join(sorted({*ComputeOptions._fields, *ReadOptions._fields} - {"block_bytes"}))
+            fields = {*ComputeOptions._fields, *ReadOptions._fields, *FigureOptions._fields}
+            known = ", ".join(sorted(fields - {"block_bytes"}))
             raise TypeError(f"compute_files() got an unexpected keyword argument {name!r} (options: {known})")
     if compute.get("nan_policy", "raise") not in NAN_POLICIES:
         raise InputUsageError(f"nan_policy must be one of {', '.join(NAN_POLICIES)}, not {compute['nan_policy']!r}")
-    return read, compute
+    return read, compute, figures
 
 
 def open_pair(
@@ -165,8 +194,14 @@ def compute_sources(
     options: ComputeOptions,
     progress: ProgressCallback | None = None,
     read_options: ReadOptions | None = None,
+    figures: FigureOptions | None = None,
 ) -> LossResult:
-    """Compute the losses between two opened sources, block by block."""
+    """Compute the losses between two opened sources, block by block.
+
+    ``figures`` say what to compute besides the summary (default: the percentiles and
+    the 95% interval of the mean); a ``weight_column`` in them must have been given to
+    the labels' reader (see :func:`compute_files`).
+    """
     _check_columns_and_ids(labels, predictions, read_options)
     _check_shapes(labels, predictions)
     labels, predictions = _pair_columns(labels, predictions, read_options)
@@ -177,7 +212,11 @@ def compute_sources(
     if width == 0:
         raise DataError(f"the vectors along axis {file_axis} have length 0: nothing to compare", path=labels.path)
 
-    state = _Reduction(labels, predictions, options, axis)
+    figures = figures or FigureOptions()
+    figure_state = FigureState(
+        figures, labels, options.nan_policy, per_row=axis != 0, weights=read_weights_for(figures, labels)
+    )
+    state = _Reduction(labels, predictions, options, axis, figure_state)
     pairs = _aligned(_prefetched(labels.blocks), _prefetched(predictions.blocks), labels, predictions)
     for offset, (lblock, pblock), reduced in _map_ordered(
         lambda item: state.reduce(item[1][0], item[1][1]), _with_offsets(pairs), options.threads
@@ -199,8 +238,9 @@ class _ReducedBlock(NamedTuple):
 class _Reduction:
     """Accumulates block results: losses per block, or merged sums for ``axis == 0``."""
 
-    def __init__(self, labels: Source, predictions: Source, options: ComputeOptions, axis: int):
+    def __init__(self, labels: Source, predictions: Source, options: ComputeOptions, axis: int, figures: FigureState):
         self.labels = labels
+        self.figures = figures
         self.predictions = predictions
         self.options = options
         self.axis = axis
@@ -234,6 +274,7 @@ class _Reduction:
             self.merged = sums if self.merged is None else self.merged.merge(sums)
             return
         self.zero_vectors += reduced.zero_vectors
+        self.figures.add(offset, reduced.losses, sums.nonfinite, lblock.weights)
         self.loss_blocks.append(reduced.losses)
         self.nonfinite_blocks.append(sums.nonfinite)
 
@@ -245,6 +286,7 @@ class _Reduction:
             losses = losses_from_sums(self.merged, eps=self.options.eps, normalize=self.options.normalize)
             nonfinite = self.merged.nonfinite
             self.zero_vectors = int(self.merged.zero_vectors().sum())
+            self.figures.add(0, losses, nonfinite)
         else:
             losses = np.concatenate(self.loss_blocks)
             nonfinite = np.concatenate(self.nonfinite_blocks)
@@ -254,6 +296,7 @@ class _Reduction:
         omitted = nonfinite if self.options.nan_policy == "omit" else np.zeros_like(nonfinite)
         counted = losses[~omitted]
         ids = self._ids()
+        figures, losses = self.figures.finish(losses, omitted, counted, ids)
         return LossResult(
             labels=self.labels.path,
             predictions=self.predictions.path,
@@ -265,6 +308,7 @@ class _Reduction:
             ids=ids,
             notes=self.labels.notes + self.predictions.notes,
             id_column=self.labels.id_column or self.predictions.id_column if ids is not None else None,
+            **figures._asdict(),
         )
 
     def _file_shape(self) -> tuple[int, ...]:
@@ -343,7 +387,7 @@ class _Reordered:
 
     def __next__(self) -> Block:
         block = next(self._blocks)
-        return Block(block.values[:, self._order], block.ids)
+        return Block(block.values[:, self._order], block.ids, block.weights)
 
     def __length_hint__(self) -> int:
         return operator.length_hint(self._blocks)
