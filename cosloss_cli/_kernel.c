@@ -2,7 +2,7 @@
  * cosloss_cli._kernel: the three sums of the cosine loss in one pass over the data.
  *
  * Why this exists: numpy has no float32 x float32 -> float64 dot product, so the
- * pure-numpy path (core._row_sums) converts each chunk to float64 and then runs
+ * pure-numpy path (_fallback.row_sums) converts each chunk to float64 and then runs
  * three einsums over it: five passes where one would do. On 2 GB inputs that is
  * twice the time of just reading the files. This loop reads each value once,
  * widens it to double, and accumulates the dot product and both squared norms.
@@ -12,7 +12,7 @@
  * so a result depends only on its own vector, not on block sizes or threads.
  * Built with -ffp-contract=off, so the AVX2 and the baseline clone give the same bits.
  *
- * The module is optional: core.py falls back to numpy when it is not built (no
+ * The module is optional: core.py falls back to _fallback.py when it is not built (no
  * compiler, or one without GCC/Clang vector extensions).
  * The GIL is released while summing, so blocks are reduced on all cores.
  */

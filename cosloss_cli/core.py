@@ -29,13 +29,15 @@ import math
 import os
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from . import _fallback
 from .errors import DataError, InputUsageError, ShapeMismatchError
+from .params import REDUCTIONS, Reduction, check_axis, check_choice, check_eps, check_flag
 
-if TYPE_CHECKING:  # numpy.typing costs a millisecond at every start; only mypy needs it
+if TYPE_CHECKING:  # only mypy needs numpy.typing and pandas
     import pandas as pd
     from numpy.typing import ArrayLike, NDArray
 
@@ -62,7 +64,8 @@ def _load_native() -> Any:
     return _kernel
 
 
-#: ``cosloss_cli._kernel`` or None; tests set it to None to exercise the numpy path.
+#: ``cosloss_cli._kernel`` or None (then :mod:`cosloss_cli._fallback` sums); tests set it
+#: to None to exercise the numpy path.
 _native: Any = _load_native()
 
 
@@ -78,9 +81,6 @@ class Sums(NamedTuple):
     ``pp * scale_p**2``. A scale of 1 means "not scaled"; a scale of 0 means the
     vector is all zeros. ``nonfinite`` marks vectors with a NaN or infinity in either
     input; their sums are meaningless.
-
-    The records of this module are NamedTuples, not dataclasses: a dataclass costs
-    about a millisecond to create at every start of the command.
     """
 
     dot: Float64Array
@@ -270,67 +270,40 @@ def _native_layout(array: np.ndarray) -> str | None:
 
 
 def _row_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array, ...]:
-    """The three sums of each row of two 2-D arrays, shaped (rows, 1)."""
+    """The three sums of each row of two 2-D arrays, shaped (rows, 1).
+
+    The C kernel reads float32/float64 blocks in place, row-major (NPY) or column-major
+    (Parquet, CSV) alike; other blocks (other dtypes, mixed layouts), and every block
+    without the C kernel, go through cache-sized float64 chunks, each written to its
+    rows of the sums.
+    """
     rows = labels.shape[0]
     dot, ll, pp = (np.empty(rows, dtype=np.float64) for _ in range(3))
-    _run_kernel("row_sums", labels, predictions, (dot, ll, pp))
+    layout = _native_layout(labels)
+    if _native is not None and layout is not None and layout == _native_layout(predictions):
+        _native.row_sums(labels, predictions, dot, ll, pp)  # rows (NPY) or columns (Parquet, CSV) in place
+    else:
+        kernel = _native or _fallback
+        for start, stop, lc, pc in _float64_chunks(labels, predictions):
+            kernel.row_sums(lc, pc, dot[start:stop], ll[start:stop], pp[start:stop])
     return dot.reshape(rows, 1), ll.reshape(rows, 1), pp.reshape(rows, 1)
 
 
 def _column_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array, ...]:
-    """The three sums of each column of two 2-D arrays (``axis=0``), shaped (1, columns)."""
+    """The three sums of each column of two 2-D arrays (``axis=0``), shaped (1, columns).
+
+    As :func:`_row_sums`, but the C kernel reads only row-major blocks in place; the
+    column sums of the chunks add up in the result.
+    """
     width = labels.shape[1]
     dot, ll, pp = (np.zeros(width, dtype=np.float64) for _ in range(3))
-    _run_kernel("column_sums", labels, predictions, (dot, ll, pp))
+    if _native is not None and _native_layout(labels) == _native_layout(predictions) == "rows":
+        _native.column_sums(labels, predictions, dot, ll, pp)
+    else:
+        kernel = _native or _fallback
+        for _start, _stop, lc, pc in _float64_chunks(labels, predictions):
+            kernel.column_sums(lc, pc, dot, ll, pp)
     return dot.reshape(1, width), ll.reshape(1, width), pp.reshape(1, width)
-
-
-def _run_kernel(
-    name: Literal["row_sums", "column_sums"],
-    labels: np.ndarray,
-    predictions: np.ndarray,
-    out: tuple[Float64Array, Float64Array, Float64Array],
-) -> None:
-    """Fill ``out`` (dot, ll, pp) with the C kernel ``name`` or its numpy twin.
-
-    The C kernel reads float32/float64 blocks in place: row-major (NPY) ones, and for
-    row sums column-major (Parquet, CSV) ones too; other blocks (other dtypes, mixed
-    layouts), and every block on the numpy path, go through cache-sized float64 chunks
-    first. Row sums go to each chunk's
-    rows of ``out``; column sums of the chunks add up in ``out``.
-    """
-    native = getattr(_native, name, None)
-    layout = _native_layout(labels)
-    if native is not None and layout == _native_layout(predictions) and layout in _NATIVE_LAYOUTS[name]:
-        native(labels, predictions, *out)
-        return
-    kernel = native or _NUMPY_KERNELS[name]
-    for start, stop, lc, pc in _float64_chunks(labels, predictions):
-        kernel(lc, pc, *(o[start:stop] for o in out) if name == "row_sums" else out)
-
-
-def _numpy_row_sums(a: Float64Array, b: Float64Array, dot: Float64Array, ll: Float64Array, pp: Float64Array) -> None:
-    """The numpy twin of the C kernel's ``row_sums``, on float64 chunks.
-
-    einsum, not ``np.vecdot`` (numpy 2): vecdot is ~20% faster on one thread, but did
-    not get faster on two here, so blocks would no longer be reduced on both cores.
-    """
-    np.einsum("ij,ij->i", a, b, out=dot)
-    np.einsum("ij,ij->i", a, a, out=ll)
-    np.einsum("ij,ij->i", b, b, out=pp)
-
-
-def _numpy_column_sums(a: Float64Array, b: Float64Array, dot: Float64Array, ll: Float64Array, pp: Float64Array) -> None:
-    """The numpy twin of the C kernel's ``column_sums``: adds each column's sums of a float64 chunk."""
-    dot += np.einsum("ij,ij->j", a, b)
-    ll += np.einsum("ij,ij->j", a, a)
-    pp += np.einsum("ij,ij->j", b, b)
-
-
-_NUMPY_KERNELS = {"row_sums": _numpy_row_sums, "column_sums": _numpy_column_sums}
-
-#: The layouts each C kernel reads in place (see :func:`_native_layout`).
-_NATIVE_LAYOUTS = {"row_sums": ("rows", "columns"), "column_sums": ("rows",)}
 
 
 def _as_float64_3d(array: np.ndarray, axis: int) -> Float64Array:
@@ -370,9 +343,8 @@ def losses_from_sums(sums: Sums, *, eps: float = DEFAULT_EPS, normalize: bool = 
     With ``normalize`` the loss is clipped into [0, 2] (float rounding can step just
     outside); a zero vector gives exactly 1. Without it, the result is TensorFlow's
     raw ``1 - dot``, unclipped, as TF returns it for already-normalized inputs.
+    ``eps`` was checked at the entry point (:func:`cosine_loss`, the pipeline).
     """
-    if eps < 0 or not math.isfinite(eps):
-        raise InputUsageError(f"eps must be a finite number >= 0, not {eps}")
     with np.errstate(all="ignore"):
         if normalize:
             root_eps = math.sqrt(eps)
@@ -395,7 +367,7 @@ def cosine_loss(
     *,
     eps: float = DEFAULT_EPS,
     normalize: bool = True,
-    reduction: Literal["none", "mean"] = "none",
+    reduction: Reduction = "none",
 ) -> Float64Array | float | pd.Series:
     """Cosine distance loss between ``labels`` and ``predictions`` along ``axis``.
 
@@ -421,8 +393,21 @@ def cosine_loss(
 
     Returns
     -------
-    numpy.ndarray or float
-        Losses in [0, 2] (float64); NaN where an input is NaN or infinite.
+    numpy.ndarray or float or pandas.Series
+        Losses in [0, 2] (float64); NaN where an input is NaN or infinite. A Series
+        (keeping the labels' index or ids) for pandas inputs.
+
+    Raises
+    ------
+    ShapeMismatchError
+        The two shapes differ.
+    DataError
+        An input is not real numbers (complex, text, object) or is 0-d.
+    InputUsageError
+        ``axis`` is out of range for the data.
+    ParameterError
+        ``axis``, ``eps``, ``normalize`` or ``reduction`` is not an allowed value;
+        checked before any arithmetic.
 
     Examples
     --------
@@ -435,6 +420,10 @@ def cosine_loss(
     >>> cosine_loss([[0, 0, 0]], [[1, 2, 3]])
     array([1.])
     """
+    check_axis(axis)
+    check_eps(eps)
+    check_flag("normalize", normalize)
+    check_choice("reduction", reduction, REDUCTIONS)
     if _is_pandas(labels) or _is_pandas(predictions):
         from .frames import frame_cosine_loss
 
@@ -445,8 +434,6 @@ def cosine_loss(
     losses = losses_from_sums(block_sums(l_array, p_array, axis), eps=eps, normalize=normalize)
     if reduction == "mean":
         return float(np.mean(losses)) if losses.size else math.nan
-    if reduction != "none":
-        raise InputUsageError(f"reduction must be 'none' or 'mean', not {reduction!r}")
     return losses
 
 
@@ -504,6 +491,10 @@ def _is_pandas(obj: object) -> bool:
     return type(obj).__module__.partition(".")[0] == "pandas"
 
 
-def shape_text(shape: tuple[int, ...]) -> str:
-    """A shape as users read it: ``(2, 3)``."""
-    return "(" + ", ".join(str(n) for n in shape) + ")"
+def shape_text(shape: tuple[int | None, ...]) -> str:
+    """A shape as Python prints it, ``?`` for a length not known yet (rows of a CSV).
+
+    >>> shape_text((2, 3)), shape_text((3,)), shape_text((None, 4)), shape_text(())
+    ('(2, 3)', '(3,)', '(?, 4)', '()')
+    """
+    return "(" + ", ".join("?" if n is None else str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"

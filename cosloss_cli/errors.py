@@ -54,10 +54,22 @@ class NonFiniteError(DataError):
     """A NaN or infinity was found while ``nan_policy`` is ``raise``."""
 
 
-class InputUsageError(CoslossError):
-    """The invocation is wrong for this data: bad axis, unknown format, missing file or key."""
+class UsageError(CoslossError):
+    """The invocation is wrong (exit status 2); the subclasses say what part of it."""
 
     exit_status = ExitStatus.USAGE_ERROR
+
+
+class InputUsageError(UsageError):
+    """The invocation is wrong for this input data: bad axis, unknown format, missing file or key."""
+
+
+class ParameterError(UsageError):
+    """A parameter is outside its allowed values (``eps``, ``nan_policy``, ``reduction``...)."""
+
+
+class OutputUsageError(UsageError):
+    """An output destination cannot be used as given (no known extension, not a folder)."""
 
 
 class OutputError(CoslossError):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from .distribution import TopK, histogram, percentiles
-from .errors import DataError, InputUsageError
+from .errors import DataError, InputUsageError, ParameterError
 from .reduction import DEFAULT_REDUCTION, NO_LOSSES, WeightedSums, check_reduction, check_weights
 
 if TYPE_CHECKING:
@@ -88,17 +88,17 @@ def check_figure_options(options: FigureOptions) -> FigureOptions:
 
     check_reduction(options.reduction)
     if options.weights is not None and options.weight_column is not None:
-        raise InputUsageError("give the weights as a file (--weights) or as a column (--weight-column), not both")
+        raise ParameterError("give the weights as a file (--weights) or as a column (--weight-column), not both")
     for name in ("top", "best"):
         TopK(getattr(options, name))  # its own check of the count
     if options.bins is not None and (isinstance(options.bins, bool) or int(options.bins) < 1):
-        raise InputUsageError(f"the number of bins must be at least 1, not {options.bins!r}")
+        raise ParameterError(f"the number of bins must be at least 1, not {options.bins!r}")
     if not (options.confidence == 0 or 0 < options.confidence < 1):
-        raise InputUsageError(
+        raise ParameterError(
             f"the confidence level must be between 0 and 1, not {options.confidence!r}", hint="0 turns the interval off"
         )
     if options.confidence and options.resamples < MIN_RESAMPLES:
-        raise InputUsageError(f"the bootstrap needs at least {MIN_RESAMPLES} resamples, not {options.resamples}")
+        raise ParameterError(f"the bootstrap needs at least {MIN_RESAMPLES} resamples, not {options.resamples}")
     return options
 
 

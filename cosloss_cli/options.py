@@ -1,24 +1,50 @@
 """Option groups shared by ``compute`` and ``batch``: defined once, stacked on each.
 
 Each factory returns a decorator that adds a group of click options, the way
-sqlite-utils' ``output_options`` does, so the two commands cannot drift apart.
+sqlite-utils' ``output_options`` does, so the two commands cannot drift apart. Each
+group hands the command one typed record instead of its loose values: :class:`Inputs`
+(a :class:`~cosloss_cli.readers.ReadOptions` per side), :class:`ComputeOptions`,
+:class:`OutputChoice` and :class:`Verbosity`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+import functools
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import click
 
+from .params import NAN_POLICIES
+from .readers.base import ReadOptions
 from .readers.formats import FORMATS
+
+if TYPE_CHECKING:  # the pipeline imports numpy; a record is built only when a command runs
+    from .pipeline import ComputeOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-NAN_POLICIES = ("raise", "omit", "propagate")
 
-#: ``--format`` choices of every command (render.py imports numpy, so not from there).
-OUTPUT_FORMATS = ("table", "json", "ndjson", "csv")
+class Inputs(NamedTuple):
+    """How each of the two inputs is read (``--labels-format`` and ``--predictions-format`` differ)."""
+
+    labels: ReadOptions
+    predictions: ReadOptions
+
+
+class OutputChoice(NamedTuple):
+    """What goes to stdout: the format, and whether JSON carries the per-vector losses."""
+
+    format: str
+    losses: bool
+
+
+class Verbosity(NamedTuple):
+    """``--quiet`` (no progress bar, no warnings) and ``--debug`` (tracebacks)."""
+
+    quiet: bool
+    debug: bool
+
 
 #: Context settings of every command: ``-h`` as well as ``--help``, 100-column help.
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -60,10 +86,51 @@ def _non_negative(ctx: click.Context, param: click.Parameter, value: float | Non
     return value
 
 
+def _grouped(record: str, build: Callable[[dict[str, Any]], Any], options: list[Callable[[F], F]]) -> Callable[[F], F]:
+    """Add ``options``; the command gets one keyword ``record`` built from their values by ``build``.
+
+    The group's parameters are found from what the options add, so an option added to a
+    group reaches its record without another edit here.
+    """
+
+    def decorate(function: F) -> F:
+        before = len(getattr(function, "__click_params__", []))
+        _stack(options)(function)
+        names = [param.name for param in getattr(function, "__click_params__", [])[before:]]
+
+        @functools.wraps(function)
+        def with_record(*args: Any, **kwargs: Any) -> Any:
+            kwargs[record] = build({name: kwargs.pop(name) for name in names})
+            return function(*args, **kwargs)
+
+        return with_record  # type: ignore[return-value]
+
+    return decorate
+
+
+def _inputs(values: dict[str, Any]) -> Inputs:
+    """Per-side ReadOptions: every value named like a ReadOptions field, the side's format first.
+
+    An input option without a field of that name would be dropped silently: refused.
+    """
+    formats = {"input_format", "labels_format", "predictions_format"}
+    unknown = sorted(set(values) - set(ReadOptions._fields) - formats)
+    if unknown:
+        raise TypeError(f"input options without a ReadOptions field: {', '.join(unknown)}")
+    shared = {name: value for name, value in values.items() if name in ReadOptions._fields}
+
+    def side(name: str) -> ReadOptions:
+        return ReadOptions(**{**shared, "input_format": values.get(f"{name}_format") or values.get("input_format")})
+
+    return Inputs(labels=side("labels"), predictions=side("predictions"))
+
+
 def input_options(function: F) -> F:
     """How the input files are read: formats, npz keys, headers, columns, ids."""
     format_choice = click.Choice(FORMATS, case_sensitive=False)
-    return _stack(
+    return _grouped(
+        "inputs",
+        _inputs,
         [
             click.option(
                 "--input-format",
@@ -103,13 +170,21 @@ def input_options(function: F) -> F:
                 callback=_one_character,
                 help="CSV/TSV decimal mark [default: '.', or ',' in ';'-separated files written that way].",
             ),
-        ]
+        ],
     )(function)
+
+
+def _compute_options(values: dict[str, Any]) -> ComputeOptions:
+    from .pipeline import ComputeOptions
+
+    return ComputeOptions(**values)
 
 
 def compute_options(function: F) -> F:
     """The math: axis, epsilon, normalization and what to do with NaN/Inf."""
-    return _stack(
+    return _grouped(
+        "computation",
+        _compute_options,
         [
             click.option(
                 "--axis",
@@ -139,39 +214,65 @@ def compute_options(function: F) -> F:
                 show_default=True,
                 help="NaN/Inf inputs: raise an error, omit those vectors, or propagate NaN losses.",
             ),
-            click.option(
-                "--fail-above",
-                type=float,
-                metavar="X",
-                help="Exit with status 3 if the mean loss is above X (results are still printed).",
-            ),
-        ]
+        ],
     )(function)
 
 
-def format_options(ndjson_meaning: str) -> Callable[[F], F]:
-    """``--format`` and its ``--json`` alias; ``ndjson_meaning`` says what one line is."""
-    return _stack(
+def threshold_option(function: F) -> F:
+    """``--fail-above``: the CI gate, checked after the results are printed (not part of the math)."""
+    return click.option(
+        "--fail-above",
+        type=float,
+        metavar="X",
+        help="Exit with status 3 if the mean loss is above X (results are still printed).",
+    )(function)
+
+
+def _output_choice(values: dict[str, Any]) -> OutputChoice:
+    """``--json`` is ``--format json``; with another ``--format`` given it is a usage error."""
+    fmt = values["output_format"]
+    if values["as_json"]:
+        given = click.get_current_context().get_parameter_source("output_format")
+        if fmt != "json" and given not in (None, click.core.ParameterSource.DEFAULT):
+            raise click.UsageError(f"--json and --format {fmt} ask for two output formats: give one")
+        fmt = "json"
+    return OutputChoice(format=fmt, losses=values["losses"])
+
+
+def output_options(
+    formats: Collection[str], ndjson_meaning: str, *, losses: bool, losses_help: str
+) -> Callable[[F], F]:
+    """``--format`` (choices: the keys of a writer registry), its ``--json`` alias, ``--losses/--no-losses``.
+
+    ``ndjson_meaning`` says what one NDJSON line is; ``losses`` is the default of
+    ``--losses/--no-losses``.
+    """
+    return _grouped(
+        "output",
+        _output_choice,
         [
             click.option(
                 "--format",
                 "-f",
                 "output_format",
-                type=click.Choice(OUTPUT_FORMATS),
+                type=click.Choice(tuple(formats)),
                 default="table",
                 show_default=True,
                 help=f"table for people; json, ndjson ({ndjson_meaning}) or csv for programs.",
             ),
             click.option("--json", "as_json", is_flag=True, help="Same as --format json."),
-        ]
+            click.option("--losses/--no-losses", default=losses, show_default=True, help=losses_help),
+        ],
     )
 
 
 def common_options(function: F) -> F:
     """Verbosity and debugging, for every command."""
-    return _stack(
+    return _grouped(
+        "verbosity",
+        lambda values: Verbosity(**values),
         [
             click.option("--quiet", "-q", is_flag=True, help="No progress bar and no warnings on stderr."),
             click.option("--debug", is_flag=True, help="Show the full traceback of errors."),
-        ]
+        ],
     )(function)

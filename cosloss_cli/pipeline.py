@@ -13,7 +13,7 @@ import operator
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -24,10 +24,12 @@ from .core import (
     block_sums,
     losses_from_sums,
     normalize_axis,
+    shape_text,
     summarize,
 )
-from .errors import DataError, InputUsageError, NonFiniteError, ShapeMismatchError
+from .errors import DataError, InputUsageError, NonFiniteError, ParameterError, ShapeMismatchError
 from .figures import FigureOptions, Figures, FigureState, Ranked, check_figure_options, read_weights_for
+from .params import NAN_POLICIES, NanPolicy, check_axis, check_choice, check_eps, check_flag
 from .readers import Block, ReadOptions, Source, open_source
 from .readers.names import pair_names
 
@@ -36,8 +38,7 @@ if TYPE_CHECKING:
 
     from .core import BoolArray, Float64Array
 
-NanPolicy = Literal["raise", "omit", "propagate"]
-NAN_POLICIES: tuple[str, ...] = ("raise", "omit", "propagate")
+__all__ = ["NAN_POLICIES", "ComputeOptions", "LossResult", "NanPolicy", "compute_files", "compute_sources", "open_pair"]
 
 #: Called after each block with the number of rows (along axis 0) just processed.
 ProgressCallback = Callable[[int], None]
@@ -47,11 +48,7 @@ R = TypeVar("R")
 
 
 class ComputeOptions(NamedTuple):
-    """How to turn vectors into losses (the options every command shares).
-
-    NamedTuples rather than dataclasses here: creating a dataclass costs about a
-    millisecond at every start of the command.
-    """
+    """How to turn vectors into losses (the options every command shares)."""
 
     axis: int = -1
     eps: float = DEFAULT_EPS
@@ -174,8 +171,6 @@ def _split_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
             fields = {*ComputeOptions._fields, *ReadOptions._fields, *FigureOptions._fields}
             known = ", ".join(sorted(fields - {"block_bytes"}))
             raise TypeError(f"compute_files() got an unexpected keyword argument {name!r} (options: {known})")
-    if compute.get("nan_policy", "raise") not in NAN_POLICIES:
-        raise InputUsageError(f"nan_policy must be one of {', '.join(NAN_POLICIES)}, not {compute['nan_policy']!r}")
     return read, compute, figures
 
 
@@ -198,10 +193,13 @@ def compute_sources(
 ) -> LossResult:
     """Compute the losses between two opened sources, block by block.
 
-    ``figures`` say what to compute besides the summary (default: the percentiles and
-    the 95% interval of the mean); a ``weight_column`` in them must have been given to
-    the labels' reader (see :func:`compute_files`).
+    Every option is checked here, before any block is read (a wrong ``nan_policy``
+    or ``eps`` is a usage error, not a late surprise on a worker thread). ``figures``
+    say what to compute besides the summary (default: the percentiles and the 95%
+    interval of the mean); a ``weight_column`` in them must have been given to the
+    labels' reader (see :func:`compute_files`).
     """
+    check_options(options)
     _check_columns_and_ids(labels, predictions, read_options)
     _check_shapes(labels, predictions)
     labels, predictions = _pair_columns(labels, predictions, read_options)
@@ -225,6 +223,16 @@ def compute_sources(
         if progress is not None:
             progress(len(lblock))
     return state.finish()
+
+
+def check_options(options: ComputeOptions) -> None:
+    """Refuse options the computation is not defined for (:class:`ParameterError`)."""
+    check_axis(options.axis)
+    check_eps(options.eps)
+    check_flag("normalize", options.normalize)
+    check_choice("nan_policy", options.nan_policy, NAN_POLICIES)
+    if isinstance(options.threads, bool) or not isinstance(options.threads, int) or options.threads < 1:
+        raise ParameterError(f"threads must be an integer >= 1, not {options.threads!r}")
 
 
 class _ReducedBlock(NamedTuple):
@@ -415,10 +423,8 @@ def _columns_hint(labels: Source, predictions: Source) -> str:
     return f"columns: {', '.join(named[:12])}" if named else "NPY/NPZ inputs have no named columns"
 
 
-def _shape_text(shape: tuple[int | None, ...], one_vector: bool = False) -> str:
-    if one_vector:
-        shape = shape[1:]
-    return "(" + ", ".join("?" if n is None else str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+def _shape_text(source: Source) -> str:
+    return shape_text(source.shape[1:] if source.one_vector else source.shape)
 
 
 def _check_shapes(labels: Source, predictions: Source) -> None:
@@ -428,8 +434,8 @@ def _check_shapes(labels: Source, predictions: Source) -> None:
     rows_known = labels.shape[0] is not None and predictions.shape[0] is not None
     if not same_rank or not same_rest or (rows_known and labels.shape[0] != predictions.shape[0]):
         raise ShapeMismatchError(
-            f"shapes differ: labels {labels.path} {_shape_text(labels.shape, labels.one_vector)}, "
-            f"predictions {predictions.path} {_shape_text(predictions.shape, predictions.one_vector)}",
+            f"shapes differ: labels {labels.path} {_shape_text(labels)}, "
+            f"predictions {predictions.path} {_shape_text(predictions)}",
             hint="both files must hold the same number of vectors of the same length",
         )
 

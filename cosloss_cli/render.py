@@ -1,12 +1,15 @@
 """Renderers: a :class:`LossResult` as JSON, NDJSON, CSV or a rich table.
 
-Machine formats are written by hand, row by row, so that millions of losses never
-become one giant string. Floats are written with ``repr`` (shortest round-trip, full
-precision); NaN and infinities become ``null`` so the JSON is strictly valid.
+Every writer has the signature of :data:`cosloss_cli.output.RESULT_WRITERS`:
+``writer(result, out, view)``. Machine formats are written row by row, so that
+millions of losses never become one giant string. Floats are written with ``repr``
+(shortest round-trip, full precision); NaN and infinities become ``null`` so the JSON
+is strictly valid.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from typing import Any, TextIO
@@ -14,9 +17,13 @@ from typing import Any, TextIO
 import numpy as np
 
 from .core import Summary, shape_text
+from .output import DEFAULT_VIEW, View
 from .pipeline import LossResult
 
 SCHEMA_VERSION = 1
+
+#: The summary keys of ``compute --json`` and of each batch pair object, in order.
+SUMMARY_KEYS = ("count", "mean", "std", "min", "max", "median", "zero_vectors", "omitted")
 
 
 def number(value: float) -> float | None:
@@ -41,17 +48,8 @@ def json_value(value: Any) -> Any:
 
 
 def summary_fields(summary: Summary) -> dict[str, Any]:
-    """The summary keys shared by ``compute --json`` and batch pair objects."""
-    return {
-        "count": summary.count,
-        "mean": number(summary.mean),
-        "std": number(summary.std),
-        "min": number(summary.min),
-        "max": number(summary.max),
-        "median": number(summary.median),
-        "zero_vectors": summary.zero_vectors,
-        "omitted": summary.omitted,
-    }
+    """The summary keys shared by ``compute --json`` and batch pair objects (NaN as None)."""
+    return {key: number(getattr(summary, key)) for key in SUMMARY_KEYS}
 
 
 def result_header(result: LossResult) -> dict[str, Any]:
@@ -66,44 +64,10 @@ def result_header(result: LossResult) -> dict[str, Any]:
     }
 
 
-def _plain_json(value: Any) -> str | None:
-    """``json.dumps(value)`` of a header value that needs no escaping, else None.
-
-    That is None, a finite float, an int, a list of ints, or a string of printable ASCII
-    without quotes or backslashes: the same text json writes for them.
-    """
-    if value is None:
-        return "null"
-    if type(value) is int or (type(value) is float and math.isfinite(value)):
-        return repr(value)
-    if type(value) is str and value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
-        return f'"{value}"'
-    if type(value) is list and all(type(item) is int for item in value):
-        return "[" + ", ".join(map(repr, value)) + "]"
-    return None
-
-
-def header_json(header: dict[str, Any]) -> str:
-    """``json.dumps(header, allow_nan=False)``: by hand when every key and value is plain.
-
-    ``compute --json`` then never imports json (3 ms of every start); any other header
-    (unusual file names, say) goes through json.
-    """
-    fields = []
-    for key, value in header.items():
-        key_text, value_text = _plain_json(key), _plain_json(value)
-        if key_text is None or value_text is None:
-            import json  # a name or value that needs escaping
-
-            return json.dumps(header, allow_nan=False)
-        fields.append(f"{key_text}: {value_text}")
-    return "{" + ", ".join(fields) + "}"
-
-
-def write_json(result: LossResult, out: TextIO, *, include_losses: bool = True) -> None:
-    """One JSON document; the losses list is streamed, not built as one string."""
-    body = header_json(result_header(result))
-    if not include_losses:
+def write_json(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> None:
+    """One JSON document; the losses list (unless ``view.losses`` is off) is streamed, not built as one string."""
+    body = json.dumps(result_header(result), allow_nan=False)
+    if not view.losses:
         out.write(body + "\n")
         return
     out.write(body[:-1])
@@ -117,14 +81,10 @@ def write_json(result: LossResult, out: TextIO, *, include_losses: bool = True) 
             _write_joined(out, (str(int(i)) for i in np.nonzero(result.omitted)[0]))
             out.write("]")
         if result.ids is not None:
-            import json  # ids are strings or numbers of any kind
-
             out.write(', "ids": [')
             _write_joined(out, (json.dumps(json_value(v), allow_nan=False) for v in result.ids[kept]))
             out.write("]")
     else:
-        import json  # N-D losses are nested lists
-
         out.write(', "losses": ')
         out.write(json.dumps(nested_losses(result.losses, result.omitted), allow_nan=False))
     out.write("}\n")
@@ -194,13 +154,11 @@ def iter_rows(result: LossResult, positions: np.ndarray | None = None) -> Iterat
         yield index, ident, float(flat[position])
 
 
-def write_ndjson(result: LossResult, out: TextIO) -> None:
+def write_ndjson(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> None:
     """One line per loss: ``{"index": i, "loss": x}`` plus ``"id"`` when there are ids."""
     if result.losses.ndim == 1 and result.ids is None:
         _write_plain_ndjson(result, out)
         return
-    import json  # for ids and N-D indices
-
     lines: list[str] = []
     for index, ident, loss in iter_rows(result):
         index_text = json.dumps(list(index)) if isinstance(index, tuple) else str(index)
@@ -214,7 +172,7 @@ def write_ndjson(result: LossResult, out: TextIO) -> None:
     out.write("".join(lines))
 
 
-def write_csv(result: LossResult, out: TextIO) -> None:
+def write_csv(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> None:
     """``index,loss`` (or ``id,loss``; ``index_0,index_1,...,loss`` for N-D losses)."""
     import csv
 
@@ -248,7 +206,7 @@ def _closed_pipe() -> None:
     raise BrokenPipeError
 
 
-def table_console(out: TextIO, *, color: bool, width: int | None) -> Any:
+def table_console(out: TextIO, view: View) -> Any:
     """The rich console every table is printed on.
 
     Colour only when asked, a chosen width (rich would wrap at 80 columns off a
@@ -258,37 +216,43 @@ def table_console(out: TextIO, *, color: bool, width: int | None) -> Any:
 
     console = Console(
         file=out,
-        force_terminal=color,
-        no_color=not color,
+        force_terminal=view.color,
+        no_color=not view.color,
         highlight=False,
-        width=width or 100,
+        width=view.width,
         soft_wrap=False,
     )
     console.on_broken_pipe = _closed_pipe  # type: ignore[method-assign]  # rich would exit 1; the CLI exits 0
     return console
 
 
-def render_table(
-    result: LossResult, out: TextIO, *, max_rows: int = 20, color: bool = False, width: int | None = None
-) -> None:
-    """A rich table of the first and last losses, then the summary."""
+def render_table(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> None:
+    """A rich table of the first and last ``view.max_rows`` losses, then the summary."""
     from rich.table import Table
 
-    console = table_console(out, color=color, width=width)
-    rows = list(_table_rows(result, max_rows))
-    key = "id" if result.ids is not None else "index"
-    table = Table()
-    table.add_column(key, justify="right" if key == "index" else "left", style="cyan")
-    table.add_column("loss", justify="right")
-    for row in rows:
-        table.add_row(*row)
+    console = table_console(out, view)
     console.print(
         f"{result.labels} vs {result.predictions}: axis {result.axis}, shape {shape_text(result.shape)}",
         markup=False,
         soft_wrap=True,
     )
+    if view.max_rows > 0:  # --max-rows 0: the summary only, no empty table
+        key = "id" if result.ids is not None else "index"
+        table = Table()
+        table.add_column(key, justify="right" if key == "index" else "left", style="cyan")
+        table.add_column("loss", justify="right")
+        for row in _table_rows(result, view.max_rows):
+            table.add_row(*row)
+        console.print(table)
+    print_titled(console, "summary", _summary_table(result.summary))
+
+
+def print_titled(console: Any, title: str, table: Any) -> None:
+    """A table under a title line: rich pads a table's own title to its width (trailing spaces)."""
+    from rich.text import Text
+
+    console.print(Text(title, style="table.title"))
     console.print(table)
-    console.print(_summary_table(result.summary))
 
 
 def _table_rows(result: LossResult, max_rows: int) -> Iterator[tuple[str, str]]:
@@ -309,7 +273,7 @@ def _table_rows(result: LossResult, max_rows: int) -> Iterator[tuple[str, str]]:
 def _summary_table(summary: Summary) -> Any:
     from rich.table import Table
 
-    table = Table(title="summary", title_justify="left", show_header=False)
+    table = Table(show_header=False)
     table.add_column("statistic", style="bold")
     table.add_column("value", justify="right")
     table.add_row("count", str(summary.count))

@@ -8,10 +8,7 @@ from typing import NamedTuple
 
 
 class Environment(NamedTuple):
-    """Whether stdin/stdout/stderr are terminals and whether colour is wanted.
-
-    A NamedTuple, not a dataclass: creating a dataclass costs a millisecond at every start.
-    """
+    """Whether stdin/stdout/stderr are terminals and whether colour is wanted."""
 
     stdin_isatty: bool
     stdout_isatty: bool

@@ -17,29 +17,20 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .errors import InputUsageError, OutputError
+from .errors import OutputError, OutputUsageError
+from .output import DEFAULT_VIEW, FILE_EXTENSIONS, FILE_WRITERS, RESULT_WRITERS, View, writer
 from .pipeline import LossResult
-
-#: Output file formats by extension.
-OUTPUT_EXTENSIONS = {
-    ".csv": "csv",
-    ".json": "json",
-    ".jsonl": "ndjson",
-    ".ndjson": "ndjson",
-    ".parquet": "parquet",
-    ".npy": "npy",
-}
 
 
 def output_format_for(path: str) -> str:
     """The file format an output path asks for, or a usage error listing the choices."""
     lower = path.lower()
-    for ext, fmt in OUTPUT_EXTENSIONS.items():
+    for ext, fmt in FILE_EXTENSIONS.items():
         if lower.endswith(ext):
             return fmt
-    raise InputUsageError(
+    raise OutputUsageError(
         f"cannot tell the output format of {path!r}",
-        hint=f"end the name in one of {', '.join(OUTPUT_EXTENSIONS)}",
+        hint=f"end the name in one of {', '.join(FILE_EXTENSIONS)}",
     )
 
 
@@ -107,28 +98,29 @@ def _remove_quietly(path: str) -> None:
 
 
 def write_losses_file(path: str, result: LossResult, fmt: str | None = None) -> None:
-    """Write the per-vector losses of ``result`` to ``path`` in the format of its extension."""
-    from . import render
+    """Write the per-vector losses of ``result`` to ``path`` in ``fmt``, by default that of its extension.
 
+    The text formats are the stdout writers of :data:`~cosloss_cli.output.RESULT_WRITERS`.
+    """
     fmt = fmt or output_format_for(path)
+    write = writer(FILE_WRITERS, fmt)
     with atomic_output(path) as handle:
-        if fmt == "npy":
-            np.save(handle, result.losses, allow_pickle=False)
-        elif fmt == "parquet":
-            _write_parquet(handle, result)
-        else:
-            text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-            if fmt == "csv":
-                render.write_csv(result, text)
-            elif fmt == "json":
-                render.write_json(result, text)
-            else:
-                render.write_ndjson(result, text)
-            text.flush()
-            text.detach()
+        if fmt not in RESULT_WRITERS:
+            write(result, handle, View())
+            return
+        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+        write(result, text, View())
+        text.flush()
+        text.detach()
 
 
-def _write_parquet(handle: BinaryIO, result: LossResult) -> None:
+def write_npy(result: LossResult, handle: BinaryIO, view: View = DEFAULT_VIEW) -> None:
+    """The losses array as NPY, in the input shape without the axis (omitted ones NaN)."""
+    np.save(handle, result.losses, allow_pickle=False)
+
+
+def write_parquet(result: LossResult, handle: BinaryIO, view: View = DEFAULT_VIEW) -> None:
+    """A table of ``id`` or ``index`` (``index_0``... for N-D losses) and ``loss``; omitted rows left out."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import click
+from click.testing import CliRunner
 
 from cosloss_cli.cli import cli
 
@@ -17,21 +18,27 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- reference:start -->", "<!-- reference:end -->"
 
 
-def help_text(command: click.Command, name: str, parent: click.Context | None = None) -> str:
-    """The ``--help`` output of a command, at a fixed width so it does not depend on the terminal."""
-    context = click.Context(command, info_name=name, parent=parent, terminal_width=100, max_content_width=100)
-    return command.get_help(context)
+#: The terminal width the reference is generated at, so it does not depend on the terminal.
+WIDTH = 100
+
+
+def help_text(args: list[str]) -> str:
+    """What ``cosloss ARGS --help`` prints, the real command run with its own context settings.
+
+    The help is formatted ``WIDTH`` columns wide whatever the terminal (click's test
+    runner would otherwise force 80).
+    """
+    result = CliRunner().invoke(cli, [*args, "--help"], prog_name="cosloss", terminal_width=WIDTH)
+    if result.exit_code != 0:
+        raise SystemExit(f"cosloss {' '.join(args)} --help failed: {result.output}")
+    return result.output.rstrip("\n")
 
 
 def reference() -> str:
     """Markdown for ``cosloss --help`` and each subcommand's ``--help``."""
-    root = click.Context(cli, info_name="cosloss", terminal_width=100, max_content_width=100)
-    parts = [f"### `cosloss --help`\n\n```text\n{help_text(cli, 'cosloss')}\n```\n"]
-    for name in cli.list_commands(root):
-        command = cli.get_command(root, name)
-        assert command is not None
-        text = help_text(command, name, root)
-        parts.append(f"### `cosloss {name} --help`\n\n```text\n{text}\n```\n")
+    parts = [f"### `cosloss --help`\n\n```text\n{help_text([])}\n```\n"]
+    for name in cli.list_commands(click.Context(cli, info_name="cosloss")):
+        parts.append(f"### `cosloss {name} --help`\n\n```text\n{help_text([name])}\n```\n")
     return "\n".join(parts)
 
 

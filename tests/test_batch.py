@@ -17,8 +17,10 @@ import pytest
 
 from cosloss_cli.batch import discover_pairs, is_safe_name, read_manifest
 from cosloss_cli.errors import DataError
+from cosloss_cli.status import ExitStatus
 
 from .conftest import EXECUTABLE, ROOT, TERMINAL, assert_same_json, run_cli
+from .oracle import reference_losses
 
 PAIR_KEYS = [
     "name",
@@ -35,17 +37,6 @@ PAIR_KEYS = [
     "zero_vectors",
     "omitted",
 ]
-
-
-def reference_losses(labels: np.ndarray, predictions: np.ndarray, axis: int = -1, eps: float = 1e-12) -> np.ndarray:
-    """The contract's formula, evaluated directly in float64."""
-    lab = np.asarray(labels, dtype=np.float64)
-    pre = np.asarray(predictions, dtype=np.float64)
-    dot = np.sum(lab * pre, axis=axis)
-    norms = np.sqrt(np.maximum(np.sum(lab * lab, axis=axis), eps)) * np.sqrt(
-        np.maximum(np.sum(pre * pre, axis=axis), eps)
-    )
-    return np.clip(1.0 - dot / norms, 0.0, 2.0)
 
 
 def save(path: Path, array: np.ndarray) -> Path:
@@ -97,7 +88,7 @@ def batch_json(tmp_path: Path, *args: str) -> tuple[dict, object]:
 
 def test_mirrored_folders_mixed_formats_recursive(tmp_path, tree):
     doc, result = batch_json(tmp_path, "-r", "-j", "2")
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == ExitStatus.OK, result.stderr
     assert doc["schema_version"] == 1
     assert [p["name"] for p in doc["pairs"]] == ["a", "b", "sub/c", "sub/deeper/d"]
     for pair in doc["pairs"]:
@@ -132,7 +123,7 @@ def test_pooled_mean_is_exact_over_every_loss_not_mean_of_means(tmp_path, tree):
 def test_not_recursive_by_default(tmp_path, tree):
     doc, result = batch_json(tmp_path)
     assert [p["name"] for p in doc["pairs"]] == ["a", "b"]
-    assert result.exit_code == 0
+    assert result.exit_code == ExitStatus.OK
 
 
 def test_hidden_files_skipped_and_symlinked_folders_not_followed(tmp_path, tree):
@@ -143,8 +134,22 @@ def test_hidden_files_skipped_and_symlinked_folders_not_followed(tmp_path, tree)
     os.symlink(tmp_path / "labels", tmp_path / "labels" / "loop")  # a loop
     os.symlink(tmp_path / "predictions", tmp_path / "predictions" / "loop")
     doc, result = batch_json(tmp_path, "-r")
-    assert result.exit_code == 0
+    assert result.exit_code == ExitStatus.OK
     assert [p["name"] for p in doc["pairs"]] == ["a", "b", "sub/c", "sub/deeper/d"]
+
+
+def test_pairs_are_in_natural_order_in_table_json_and_csv(tmp_path):
+    names = ["m/10", "m/5", "m/1", "m/a2", "m/a10"]
+    pairs = {name: make_pair(tmp_path, name, ".npy", ".npy", rows=2, seed=i) for i, name in enumerate(names)}
+    expected = ["m/1", "m/5", "m/10", "m/a2", "m/a10"]
+    doc, result = batch_json(tmp_path, "-r", "-j", "2")
+    assert [pair["name"] for pair in doc["pairs"]] == expected
+    for pair in doc["pairs"]:
+        assert pair["mean"] == pytest.approx(reference_losses(*pairs[pair["name"]]).mean(), abs=1e-12)
+    rows = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-r", "-f", "csv"]).stdout
+    assert [line.split(",")[0] for line in rows.splitlines()[1:]] == expected
+    table = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-r"]).stdout
+    assert [table.index(f" {name} ") for name in expected] == sorted(table.index(f" {name} ") for name in expected)
 
 
 def test_pattern_limits_files(tmp_path, tree):
@@ -167,7 +172,7 @@ def test_discover_pairs_unit(tmp_path, tree):
 def test_two_files_with_one_name_is_an_error(tmp_path, tree):
     save(tmp_path / "labels" / "a.csv", np.ones((7, 5)))
     result = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions")])
-    assert result.exit_code == 1
+    assert result.exit_code == ExitStatus.DATA_ERROR
     assert result.stderr.startswith("Error: ") and "would both be pair 'a'" in result.stderr
 
 
@@ -178,7 +183,7 @@ def test_unmatched_files_are_listed_and_reported(tmp_path, tree):
     save(tmp_path / "labels" / "only_labels.npy", np.ones((2, 5)))
     save(tmp_path / "predictions" / "only_preds.csv", np.ones((2, 5)))
     doc, result = batch_json(tmp_path)
-    assert result.exit_code == 0
+    assert result.exit_code == ExitStatus.OK
     assert doc["unmatched"] == {
         "labels": [str(tmp_path / "labels" / "only_labels.npy")],
         "predictions": [str(tmp_path / "predictions" / "only_preds.csv")],
@@ -195,7 +200,7 @@ def test_strict_makes_unmatched_an_error_before_work(tmp_path, tree):
     result = run_cli(
         ["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "--strict", "--output-dir", str(out)]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == ExitStatus.DATA_ERROR
     assert result.stdout == ""
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert error_lines == [result.stderr.splitlines()[-1]]
@@ -206,7 +211,7 @@ def test_strict_makes_unmatched_an_error_before_work(tmp_path, tree):
 
 def test_no_pairs_is_an_error_naming_folders_and_patterns(tmp_path, tree):
     result = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "--pattern", "*.nothing", "-q"])
-    assert result.exit_code == 1
+    assert result.exit_code == ExitStatus.DATA_ERROR
     assert result.stdout == ""
     message = result.stderr.strip()
     assert message.startswith("Error: no pairs of files found in")
@@ -224,7 +229,7 @@ def test_broken_pair_among_good_ones(tmp_path, tree):
     (tmp_path / "labels" / "garbage.npy").write_bytes(b"not an npy file at all")
     save(tmp_path / "predictions" / "garbage.npy", np.ones((2, 5)))
     doc, result = batch_json(tmp_path, "-j", "2")
-    assert result.exit_code == 1
+    assert result.exit_code == ExitStatus.DATA_ERROR
     by_name = {p["name"]: p for p in doc["pairs"]}
     assert [p["name"] for p in doc["pairs"]] == ["a", "b", "broken", "garbage"]
     assert by_name["broken"]["status"] == "error"
@@ -245,7 +250,7 @@ def test_table_shows_rows_errors_and_overall(tmp_path, tree):
     save(tmp_path / "labels" / "broken.csv", np.ones((4, 5)))
     save(tmp_path / "predictions" / "broken.csv", np.ones((6, 5)))
     result = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-r", "-q"])
-    assert result.exit_code == 1
+    assert result.exit_code == ExitStatus.DATA_ERROR
     out = result.stdout
     for name in ("a", "b", "broken", "sub/c", "sub/deeper/d"):
         assert f" {name} " in out
@@ -260,7 +265,7 @@ def test_fail_fast_stops_scheduling(tmp_path, tree):
     save(tmp_path / "labels" / "a0.csv", np.ones((4, 5)))  # names a, a0, b: the failure comes second
     save(tmp_path / "predictions" / "a0.csv", np.ones((4, 3)))
     doc, result = batch_json(tmp_path, "--fail-fast", "-j", "1")
-    assert result.exit_code == 1
+    assert result.exit_code == ExitStatus.DATA_ERROR
     assert [p["name"] for p in doc["pairs"]] == ["a", "a0"]
     assert doc["overall"]["skipped"] == 1 and doc["overall"]["pairs"] == 3
     assert "--fail-fast" in result.stderr
@@ -272,10 +277,10 @@ def test_nan_under_raise_fails_the_pair_and_omit_applies_to_every_pair(tmp_path,
     predictions[2, 1] = np.nan
     save(tmp_path / "predictions" / "a.parquet", predictions)
     doc, result = batch_json(tmp_path)
-    assert result.exit_code == 1
+    assert result.exit_code == ExitStatus.DATA_ERROR
     assert doc["pairs"][0]["status"] == "error" and "row 2" in doc["pairs"][0]["error"]
     doc, result = batch_json(tmp_path, "--nan-policy", "omit", "--losses")
-    assert result.exit_code == 0
+    assert result.exit_code == ExitStatus.OK
     pair = doc["pairs"][0]
     assert pair["omitted"] == 1 and pair["count"] == 6 and pair["omitted_indices"] == [2]
     expected = np.delete(reference_losses(labels, predictions), 2)
@@ -284,7 +289,7 @@ def test_nan_under_raise_fails_the_pair_and_omit_applies_to_every_pair(tmp_path,
 
 def test_compute_options_apply_to_every_pair(tmp_path, tree):
     doc, result = batch_json(tmp_path, "--axis", "0")
-    assert result.exit_code == 0
+    assert result.exit_code == ExitStatus.OK
     for pair in doc["pairs"]:
         labels, predictions = tree[pair["name"]]
         assert pair["count"] == 5
@@ -303,7 +308,7 @@ def test_jobs_1_and_jobs_2_give_identical_json(tmp_path, tree):
     two = run_cli(
         ["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-r", "--json", "--losses", "-j", "2"]
     )
-    assert one.exit_code == two.exit_code == 1
+    assert one.exit_code == two.exit_code == ExitStatus.DATA_ERROR
     assert one.stdout == two.stdout
     assert len(json.loads(one.stdout)["pairs"]) == 5
 
@@ -314,7 +319,7 @@ def test_ndjson_lines_parse_one_by_one(tmp_path, tree):
     result = run_cli(
         ["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-r", "-f", "ndjson", "-j", "2"]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == ExitStatus.DATA_ERROR
     lines = result.stdout.splitlines()
     assert len(lines) == 5
     objects = [json.loads(line) for line in lines]
@@ -330,6 +335,21 @@ def test_ndjson_with_losses(tmp_path, tree):
     result = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-f", "ndjson", "--losses"])
     objects = {obj["name"]: obj for obj in map(json.loads, result.stdout.splitlines())}
     np.testing.assert_allclose(objects["b"]["losses"], reference_losses(*tree["b"]), atol=1e-12)
+
+
+@pytest.mark.parametrize(("flag", "has_losses"), [([], False), (["--losses"], True), (["--no-losses"], False)])
+def test_losses_flag_both_spellings(tmp_path, tree, flag, has_losses):
+    result = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "--json", *flag])
+    pairs = {obj["name"]: obj for obj in json.loads(result.stdout)["pairs"]}
+    assert ("losses" in pairs["b"]) is has_losses
+    assert pairs["b"]["mean"] == pytest.approx(reference_losses(*tree["b"]).mean(), abs=1e-12)
+
+
+@pytest.mark.parametrize("order", [["--json", "-f", "ndjson"], ["-f", "csv", "--json"]])
+def test_json_with_another_format_is_a_usage_error(tmp_path, tree, order):
+    result = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), *order])
+    assert result.exit_code == ExitStatus.USAGE_ERROR
+    assert "--json and --format" in result.stderr and result.stdout == ""
 
 
 def test_csv_one_row_per_pair(tmp_path, tree):
@@ -364,7 +384,7 @@ def test_output_dir_contents(tmp_path, tree, fmt):
             fmt,
         ]
     )
-    assert result.exit_code == 1  # the broken pair
+    assert result.exit_code == ExitStatus.DATA_ERROR  # the broken pair
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert written == [f"a.{fmt}", f"b.{fmt}", f"sub/c.{fmt}", f"sub/deeper/d.{fmt}"]
     doc = json.loads(result.stdout)
@@ -386,7 +406,7 @@ def test_output_dir_inside_labels_folder_is_not_searched(tmp_path, tree):
     args = ["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-r", "--json", "--output-dir", str(out)]
     first = run_cli(args)
     second = run_cli(args)
-    assert first.exit_code == second.exit_code == 0
+    assert first.exit_code == second.exit_code == ExitStatus.OK
     assert json.loads(second.stdout)["unmatched"] == {"labels": [], "predictions": []}
 
 
@@ -399,7 +419,7 @@ def test_manifest_pairs_and_output_never_outside_dir(tmp_path, tree):
     )
     out = tmp_path / "out"
     result = run_cli(["batch", "--manifest", str(tmp_path / "pairs.csv"), "--json", "--output-dir", str(out)])
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == ExitStatus.OK, result.stderr
     doc = json.loads(result.stdout)
     assert [p["name"] for p in doc["pairs"]] == ["first", "labels/sub/c", "nested/second"]
     means = {p["name"]: p["mean"] for p in doc["pairs"]}
@@ -410,7 +430,7 @@ def test_manifest_pairs_and_output_never_outside_dir(tmp_path, tree):
 
     (tmp_path / "evil.csv").write_text("labels,predictions,name\nlabels/a.npy,predictions/a.parquet,../../escape\n")
     result = run_cli(["batch", "--manifest", str(tmp_path / "evil.csv"), "--output-dir", str(out)])
-    assert result.exit_code == 1
+    assert result.exit_code == ExitStatus.DATA_ERROR
     assert "line 2" in result.stderr and "'../../escape'" in result.stderr
     assert not (tmp_path.parent / "escape.csv").exists()
 
@@ -424,7 +444,7 @@ def test_output_dir_refuses_symlink_escape(tmp_path, tree):
     result = run_cli(
         ["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-r", "--json", "--output-dir", str(out)]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == ExitStatus.DATA_ERROR
     by_name = {p["name"]: p for p in json.loads(result.stdout)["pairs"]}
     assert by_name["sub/c"]["status"] == "error" and "outside" in by_name["sub/c"]["error"]
     assert by_name["a"]["status"] == "ok"
@@ -474,14 +494,14 @@ def test_fail_above_uses_the_pooled_mean(tmp_path, tree):
 def test_usage_errors_exit_2(tmp_path, args, needle, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = run_cli(args)
-    assert result.exit_code == 2
+    assert result.exit_code == ExitStatus.USAGE_ERROR
     assert needle in result.stderr
     assert result.stdout == ""
 
 
 def test_progress_bar_never_on_stdout(tmp_path, tree):
     result = run_cli(["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "-f", "ndjson"], env=TERMINAL)
-    assert result.exit_code == 0
+    assert result.exit_code == ExitStatus.OK
     assert sorted(json.loads(line)["name"] for line in result.stdout.splitlines()) == ["a", "b"]  # completion order
 
 
@@ -489,7 +509,7 @@ def test_sample_data_batch_shows_everything():
     base = ROOT / "sample_data" / "batch"
     result = run_cli(["batch", str(base / "labels"), str(base / "predictions"), "-r", "--json"])
     doc = json.loads(result.stdout)
-    assert result.exit_code == 1
+    assert result.exit_code == ExitStatus.DATA_ERROR
     statuses = {p["name"]: p["status"] for p in doc["pairs"]}
     assert statuses.pop("broken") == "error"
     assert len(statuses) >= 3 and set(statuses.values()) == {"ok"}
@@ -588,3 +608,58 @@ def test_table_into_a_closed_pipe_ends_quietly(tmp_path):
     proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.stdout.splitlines()[0].startswith("pairs")
     assert proc.stderr == "status=0\n"
+
+
+# --------------------------------------------------------------------------- executor interface
+
+
+class RecordingExecutor:
+    """A stand-in for another runner (a cluster one): results in reverse order, cancel recorded."""
+
+    def __init__(self, fail_on: str | None = None):
+        self.pulled: list[str] = []
+        self.cancelled = False
+        self.fail_on = fail_on
+
+    def submit(self, task, pairs):
+        from cosloss_cli.batch import PairResult
+
+        for pair in pairs:  # pulled one at a time, as a runner with one slot would
+            self.pulled.append(pair.name)
+            if pair.name == self.fail_on:
+                raise KeyboardInterrupt
+            yield PairResult(pair, "error" if pair.name == "b" else "ok", error="boom" if pair.name == "b" else None)
+
+    def cancel(self):
+        self.cancelled = True
+
+
+def _pairs(*names):
+    from cosloss_cli.batch import Pair
+
+    return [Pair(name, f"{name}.npy", f"{name}.npy") for name in names]
+
+
+def test_runner_works_on_any_executor_and_orders_results_naturally():
+    from cosloss_cli.batch import BatchRunner, PairTask
+    from cosloss_cli.pipeline import ComputeOptions
+    from cosloss_cli.readers import ReadOptions
+
+    task = PairTask(ReadOptions(), ReadOptions(), ComputeOptions())
+    seen = []
+    runner = BatchRunner(_pairs("m10", "m5", "b"), task, RecordingExecutor(), on_result=lambda r: seen.append(r.name))
+    results = runner.run()
+    assert seen == ["m10", "m5", "b"]  # completion order, as the executor yields them
+    assert [r.name for r in results] == ["b", "m5", "m10"]
+    assert not runner.stopped_early and runner.done == runner.total == 3
+
+    # fail_fast stops pulling pairs after the first failed result
+    executor = RecordingExecutor()
+    runner = BatchRunner(_pairs("b", "c", "d"), task, executor, fail_fast=True)
+    assert [r.name for r in runner.run()] == ["b"] and executor.pulled == ["b"] and runner.stopped_early
+
+    # an interrupt cancels the executor before it reaches the caller
+    executor = RecordingExecutor(fail_on="c")
+    with pytest.raises(KeyboardInterrupt):
+        BatchRunner(_pairs("a", "c", "d"), task, executor).run()
+    assert executor.cancelled and executor.pulled == ["a", "c"]

@@ -14,7 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from .conftest import PIPED, ROOT, TERMINAL, GoldenCase, golden_cases, run_cli, run_executable
+from cosloss_cli.status import ExitStatus
+
+from .conftest import ROOT, TERMINAL, GoldenCase, golden_cases, run_cli, run_executable
 
 SEED_LABELS = str(ROOT / "sample_data" / "labels.csv")
 SEED_PREDICTIONS = str(ROOT / "sample_data" / "predictions.csv")
@@ -22,7 +24,7 @@ SEED_MEAN = 0.07716870145213545
 
 
 def as_json(result) -> dict:
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == ExitStatus.OK, result.stderr
     return json.loads(result.stdout)
 
 
@@ -48,7 +50,7 @@ def test_golden_case_through_the_installed_executable(case: GoldenCase) -> None:
     proc = run_executable(
         ["compute", str(case.labels), str(case.predictions), "--axis", str(case.axis), "--json", "--no-losses"]
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == ExitStatus.OK, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["mean"] == pytest.approx(case.expected["exact_mean"], abs=1e-9)
     assert "losses" not in doc
@@ -82,7 +84,7 @@ def test_axis_zero_is_one_loss_per_column_and_negative_axis_is_normalized() -> N
 
 def test_table_shows_losses_and_summary_without_colour_when_piped() -> None:
     result = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "1"])
-    assert result.exit_code == 0
+    assert result.exit_code == ExitStatus.OK
     out = result.stdout
     assert "\x1b[" not in out
     assert "0.07716870145" in out  # the mean, at least 7 significant digits
@@ -140,7 +142,7 @@ def test_nd_losses_are_nested_in_json_and_indexed_in_ndjson() -> None:
 def test_output_file_in_every_format(tmp_path, ext: str) -> None:
     target = tmp_path / f"losses{ext}"
     result = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "-o", str(target), "--json", "--no-losses"])
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == ExitStatus.OK, result.stderr
     assert json.loads(result.stdout)["count"] == 2  # the summary still goes to stdout
     if ext == ".npy":
         losses = np.load(target)
@@ -158,7 +160,7 @@ def test_output_file_in_every_format(tmp_path, ext: str) -> None:
 
 def test_output_with_unknown_extension_is_a_usage_error_before_any_work(tmp_path) -> None:
     result = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "-o", str(tmp_path / "losses.xlsx")])
-    assert result.exit_code == 2
+    assert result.exit_code == ExitStatus.USAGE_ERROR
     assert result.stderr.startswith("Error: ") and ".parquet" in result.stderr
     assert result.stdout == ""
 
@@ -189,7 +191,7 @@ def test_id_columns_that_disagree_are_an_error(tmp_path) -> None:
     write_csv(tmp_path / "l.csv", ["id", "a"], [["x", 1], ["y", 2]])
     write_csv(tmp_path / "p.csv", ["id", "a"], [["x", 1], ["z", 2]])
     result = run_cli(["compute", str(tmp_path / "l.csv"), str(tmp_path / "p.csv"), "--id-column", "id"])
-    assert result.exit_code == 1
+    assert result.exit_code == ExitStatus.DATA_ERROR
     assert "rows are matched by position, and their ids differ: line 3 of labels has id 'y'" in result.stderr
     assert "has 'z'" in result.stderr and "sort both files by id" in result.stderr
 
@@ -198,7 +200,7 @@ def test_non_numeric_column_without_id_column_is_named(tmp_path) -> None:
     write_csv(tmp_path / "l.csv", ["name", "a"], [["x", 1], ["y", 2]])
     write_csv(tmp_path / "p.csv", ["name", "a"], [["x", 1], ["y", 2]])
     result = run_cli(["compute", str(tmp_path / "l.csv"), str(tmp_path / "p.csv")])
-    assert result.exit_code == 1
+    assert result.exit_code == ExitStatus.DATA_ERROR
     assert result.stderr.startswith(f"Error: {tmp_path / 'l.csv'}: line 2, column 'name': 'x' is not a number")
 
 
@@ -221,7 +223,7 @@ def test_headerless_csv_and_tsv_and_gzip(tmp_path) -> None:
 
 def test_forced_header_off_makes_a_text_header_an_error(tmp_path) -> None:
     result = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--no-header"])
-    assert result.exit_code == 1
+    assert result.exit_code == ExitStatus.DATA_ERROR
     assert "line 1, column '0': 'f0' is not a number" in result.stderr
 
 
@@ -230,10 +232,10 @@ def test_npz_key_selection(tmp_path) -> None:
     np.savez(tmp_path / "both.npz", labels=labels, predictions=np.array([[3.0, 2, 5], [3, 2, 7]]))
     np.savez(tmp_path / "one.npz", arr=labels)
     result = run_cli(["compute", str(tmp_path / "both.npz"), str(tmp_path / "one.npz")])
-    assert result.exit_code == 2
+    assert result.exit_code == ExitStatus.USAGE_ERROR
     assert "holds 2 arrays (labels, predictions)" in result.stderr and "--key" in result.stderr
     result = run_cli(["compute", str(tmp_path / "one.npz"), str(tmp_path / "both.npz"), "--key", "nope"])
-    assert result.exit_code == 2 and "no array named 'nope'" in result.stderr
+    assert result.exit_code == ExitStatus.USAGE_ERROR and "no array named 'nope'" in result.stderr
 
 
 def test_parquet_list_and_columns_and_mixed_formats(tmp_path) -> None:
@@ -263,9 +265,9 @@ def test_stdin_with_input_format(tmp_path) -> None:
 
 def test_stdin_needs_a_format_and_refuses_a_terminal() -> None:
     result = run_cli(["compute", "-", SEED_PREDICTIONS], input="1,2,3\n")
-    assert result.exit_code == 2 and "--input-format" in result.stderr
+    assert result.exit_code == ExitStatus.USAGE_ERROR and "--input-format" in result.stderr
     result = run_cli(["compute", "-", SEED_PREDICTIONS, "--input-format", "csv"], env=TERMINAL)
-    assert result.exit_code == 2 and "stdin is a terminal" in result.stderr
+    assert result.exit_code == ExitStatus.USAGE_ERROR and "stdin is a terminal" in result.stderr
 
 
 # --- errors and exit codes ------------------------------------------------------
@@ -273,7 +275,7 @@ def test_stdin_needs_a_format_and_refuses_a_terminal() -> None:
 
 def test_missing_file_is_a_usage_error() -> None:
     result = run_cli(["compute", "nope.csv", SEED_PREDICTIONS])
-    assert result.exit_code == 2
+    assert result.exit_code == ExitStatus.USAGE_ERROR
     assert result.stderr == "Error: nope.csv: no such file (check the path)\n"
     assert result.stdout == ""
 
@@ -281,14 +283,14 @@ def test_missing_file_is_a_usage_error() -> None:
 def test_unknown_extension_suggests_input_format(tmp_path) -> None:
     (tmp_path / "l.txt").write_text("1,2\n")
     result = run_cli(["compute", str(tmp_path / "l.txt"), SEED_PREDICTIONS])
-    assert result.exit_code == 2 and "--input-format" in result.stderr
+    assert result.exit_code == ExitStatus.USAGE_ERROR and "--input-format" in result.stderr
 
 
 def test_shape_mismatch_names_both_shapes_and_files(tmp_path) -> None:
     np.save(tmp_path / "l.npy", np.ones((2, 3)))
     np.save(tmp_path / "p.npy", np.ones((2, 4)))
     result = run_cli(["compute", str(tmp_path / "l.npy"), str(tmp_path / "p.npy")])
-    assert result.exit_code == 1
+    assert result.exit_code == ExitStatus.DATA_ERROR
     assert f"labels {tmp_path / 'l.npy'} (2, 3), predictions {tmp_path / 'p.npy'} (2, 4)" in result.stderr
 
 
@@ -296,18 +298,18 @@ def test_csv_row_count_mismatch_found_while_streaming(tmp_path) -> None:
     write_csv(tmp_path / "l.csv", ["a", "b"], [[1, 2]] * 5)
     write_csv(tmp_path / "p.csv", ["a", "b"], [[1, 2]] * 3)
     result = run_cli(["compute", str(tmp_path / "l.csv"), str(tmp_path / "p.csv")])
-    assert result.exit_code == 1 and "row counts differ: labels has 2 more rows" in result.stderr
+    assert result.exit_code == ExitStatus.DATA_ERROR and "row counts differ: labels has 2 more rows" in result.stderr
 
 
 def test_axis_out_of_range_is_a_usage_error() -> None:
     result = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "2"])
-    assert result.exit_code == 2 and "axis 2 is out of range for 2-D data" in result.stderr
+    assert result.exit_code == ExitStatus.USAGE_ERROR and "axis 2 is out of range for 2-D data" in result.stderr
 
 
 def test_bad_option_values_are_usage_errors() -> None:
-    assert run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--eps", "-1"]).exit_code == 2
-    assert run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--format", "xml"]).exit_code == 2
-    assert run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--bogus"]).exit_code == 2
+    assert run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--eps", "-1"]).exit_code == ExitStatus.USAGE_ERROR
+    assert run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--format", "xml"]).exit_code == ExitStatus.USAGE_ERROR
+    assert run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--bogus"]).exit_code == ExitStatus.USAGE_ERROR
 
 
 @pytest.fixture
@@ -319,7 +321,7 @@ def nan_files(tmp_path):
 
 def test_nan_policy_raise_names_file_row_and_column(nan_files) -> None:
     result = run_cli(["compute", *nan_files])
-    assert result.exit_code == 1
+    assert result.exit_code == ExitStatus.DATA_ERROR
     assert result.stderr.startswith(f"Error: {nan_files[0]}: line 3, column 'b' is NaN")  # line 1 is the header
     assert "--nan-policy" in result.stderr and "Traceback" not in result.stderr
 
@@ -341,10 +343,12 @@ def test_nan_policy_propagate_gives_null(nan_files) -> None:
 
 def test_fail_above_exits_3_after_printing_results() -> None:
     result = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--json", "--fail-above", "0.05"])
-    assert result.exit_code == 3
+    assert result.exit_code == ExitStatus.THRESHOLD_EXCEEDED
     assert json.loads(result.stdout)["mean"] == pytest.approx(SEED_MEAN)
     assert "above --fail-above 0.05" in result.stderr
-    assert run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--json", "--fail-above", "0.1"]).exit_code == 0
+    assert (
+        run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--json", "--fail-above", "0.1"]).exit_code == ExitStatus.OK
+    )
 
 
 def test_zero_vector_warning_goes_to_stderr_and_quiet_hides_it(tmp_path) -> None:
@@ -382,13 +386,13 @@ def test_python_dash_m_works() -> None:
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 0 and json.loads(proc.stdout)["mean"] == pytest.approx(SEED_MEAN)
+    assert proc.returncode == ExitStatus.OK and json.loads(proc.stdout)["mean"] == pytest.approx(SEED_MEAN)
 
 
 def test_errors_through_the_executable_have_no_traceback(tmp_path) -> None:
     (tmp_path / "broken.npy").write_bytes(b"\x93NUMPY garbage")
     proc = run_executable(["compute", str(tmp_path / "broken.npy"), SEED_PREDICTIONS])
-    assert proc.returncode == 1
+    assert proc.returncode == ExitStatus.DATA_ERROR
     assert proc.stderr.startswith("Error: ") and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert proc.stdout == ""
 
@@ -404,10 +408,6 @@ def test_help_imports_no_heavy_modules() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "Usage:" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1] == "HEAVY="
-
-
-def test_piped_environment_is_the_default_for_tests() -> None:
-    assert PIPED.stdout_isatty is False
 
 
 def test_progress_bar_draws_rows_and_rate(capsys) -> None:
@@ -427,7 +427,7 @@ def test_progress_bar_draws_rows_and_rate(capsys) -> None:
 
 def test_debug_shows_the_traceback() -> None:
     result = run_cli(["compute", "nope.csv", SEED_PREDICTIONS, "--debug"])
-    assert result.exit_code == 2
+    assert result.exit_code == ExitStatus.USAGE_ERROR
     assert "Traceback" in result.stderr and result.stderr.rstrip().endswith("(check the path)")
 
 
@@ -448,13 +448,13 @@ def test_compute_imports_only_what_the_formats_need(labels: str, predictions: st
         f"print('LOADED=' + ','.join(m for m in {absent!r} if m in sys.modules))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == ExitStatus.OK, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "LOADED="
 
 
 def test_csv_parse_error_on_stdin_says_where_the_reading_stopped(tmp_path) -> None:
     result = run_cli(["compute", "-", SEED_PREDICTIONS, "--input-format", "csv"], input="a,b\n1,2\n3,4\n5,x\n")
-    assert result.exit_code == 1
+    assert result.exit_code == ExitStatus.DATA_ERROR
     assert result.stderr.startswith("Error: -: cannot parse: ")
     assert "invalid value 'x'" in result.stderr and "save the data to a file" in result.stderr
     # Past the first block (1 MB), the message bounds where the problem is.
@@ -462,6 +462,55 @@ def test_csv_parse_error_on_stdin_says_where_the_reading_stopped(tmp_path) -> No
     write_csv(tmp_path / "p.csv", ["a", "b"], [[1, 2]] * (rows + 1))
     text = "a,b\n" + "1,2\n" * rows + "5,x\n"
     result = run_cli(["compute", "-", str(tmp_path / "p.csv"), "--input-format", "csv"], input=text)
-    assert result.exit_code == 1
+    assert result.exit_code == ExitStatus.DATA_ERROR
     after = int(result.stderr.split("after line ")[1].split(":")[0])  # 1-based, counting the header
     assert 1 < after <= rows + 1
+
+
+# --- output options ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "order", [["--json", "--format", "csv"], ["--format", "csv", "--json"], ["-f", "table", "--json"]]
+)
+def test_json_with_another_format_is_a_usage_error(order: list[str]) -> None:
+    result = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "1", *order])
+    assert result.exit_code == ExitStatus.USAGE_ERROR
+    assert "--json and --format" in result.stderr and result.stdout == ""
+
+
+def test_json_with_format_json_is_fine() -> None:
+    assert as_json(run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "1", "--json", "-f", "json"]))
+
+
+@pytest.mark.parametrize(("flag", "has_losses"), [([], True), (["--losses"], True), (["--no-losses"], False)])
+def test_losses_flag_both_spellings(flag: list[str], has_losses: bool) -> None:
+    doc = as_json(run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "1", "--json", *flag]))
+    assert ("losses" in doc) is has_losses
+    assert doc["mean"] == pytest.approx(SEED_MEAN, rel=1e-12)
+
+
+def test_max_rows_0_prints_the_summary_without_an_empty_losses_table() -> None:
+    out = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "1", "--max-rows", "0"]).stdout
+    assert "loss" not in out and "index" not in out
+    assert out.splitlines()[1] == "summary" and "0.07716870145" in out
+
+
+@pytest.mark.parametrize("args", [[], ["--max-rows", "0"], ["--max-rows", "1"]])
+def test_table_lines_have_no_trailing_spaces(args: list[str]) -> None:
+    out = run_cli(["compute", SEED_LABELS, SEED_PREDICTIONS, "--axis", "1", *args]).stdout
+    assert [line for line in out.splitlines() if line != line.rstrip()] == []
+
+
+def test_input_options_build_one_read_options_per_side() -> None:
+    from cosloss_cli.options import _inputs
+
+    inputs = _inputs(
+        {"input_format": "csv", "labels_format": None, "predictions_format": "npy", "key": "k", "header": True}
+        | {"columns": ["a"], "id_column": "id"}
+    )
+    assert inputs.labels.input_format == "csv" and inputs.predictions.input_format == "npy"
+    assert inputs.labels._replace(input_format=None) == inputs.predictions._replace(input_format=None)
+    assert inputs.labels.columns == ["a"] and inputs.labels.id_column == "id" and inputs.labels.key == "k"
+    with pytest.raises(TypeError, match="no_such_field"):
+        _inputs({"no_such_field": 1})

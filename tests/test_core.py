@@ -17,22 +17,13 @@ from cosloss_cli.core import (
     losses_from_sums,
     summarize,
 )
-from cosloss_cli.errors import DataError, InputUsageError, ShapeMismatchError
+from cosloss_cli.errors import DataError, InputUsageError, ParameterError, ShapeMismatchError, UsageError
 
 from .conftest import GoldenCase, golden_cases, property_settings
+from .oracle import reference_losses
 
 #: Every test here runs on the C kernel and on the numpy fallback.
 pytestmark = pytest.mark.usefixtures("each_kernel")
-
-
-def reference(labels: np.ndarray, predictions: np.ndarray, axis: int, eps: float = DEFAULT_EPS) -> np.ndarray:
-    """The contract, evaluated naively in float64 (fine for moderate magnitudes)."""
-    lf = np.asarray(labels, dtype=np.float64)
-    pf = np.asarray(predictions, dtype=np.float64)
-    dot = np.sum(lf * pf, axis=axis)
-    ll = np.sum(lf * lf, axis=axis)
-    pp = np.sum(pf * pf, axis=axis)
-    return 1.0 - dot / (np.sqrt(np.maximum(ll, eps)) * np.sqrt(np.maximum(pp, eps)))
 
 
 def load(path) -> np.ndarray:
@@ -95,7 +86,7 @@ def test_result_is_clipped_into_range() -> None:
 def test_huge_and_tiny_magnitudes_are_scaled_before_squaring() -> None:
     base_l = np.array([[1.0, 2.0, -1.0]])
     base_p = np.array([[3.0, 1.0, 1.0]])
-    expected = reference(base_l, base_p, axis=1)
+    expected = reference_losses(base_l, base_p, axis=1)
     for scale in (1e200, 1e300, 1e-3):
         np.testing.assert_allclose(cosine_loss(base_l * scale, base_p * scale), expected, atol=1e-12)
     # Below sqrt(eps) TF's l2_normalize divides by sqrt(eps): tiny vectors give ~1.
@@ -107,7 +98,7 @@ def test_huge_and_tiny_magnitudes_are_scaled_before_squaring() -> None:
 def test_integer_inputs_do_not_overflow_in_their_own_type() -> None:
     labels = np.array([[30000, 30000, 30000]], dtype=np.int16)  # 30000**2 overflows int16 and int32 sums
     predictions = np.array([[30000, -30000, 30000]], dtype=np.int16)
-    np.testing.assert_allclose(cosine_loss(labels, predictions), reference(labels, predictions, 1), atol=1e-12)
+    np.testing.assert_allclose(cosine_loss(labels, predictions), reference_losses(labels, predictions, 1), atol=1e-12)
 
 
 def test_float16_with_zero_rows_has_no_nan() -> None:
@@ -150,8 +141,59 @@ def test_validation_errors_name_the_problem() -> None:
         cosine_loss(np.ones((2, 3), dtype=complex), np.ones((2, 3), dtype=complex))
     with pytest.raises(DataError, match="not numbers"):
         cosine_loss(np.array([["a", "b"]]), np.array([["c", "d"]]))
-    with pytest.raises(InputUsageError, match="eps"):
+    with pytest.raises(ParameterError, match="eps"):
         cosine_loss(np.ones((1, 2)), np.ones((1, 2)), eps=-1.0)
+
+
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"reduction": "sum"}, "reduction must be one of 'none', 'mean', not 'sum'"),
+        ({"eps": math.nan}, "eps must be a finite number >= 0"),
+        ({"eps": "1e-12"}, "eps must be a finite number >= 0"),
+        ({"normalize": "false"}, "normalize must be True or False"),
+        ({"axis": 1.0}, "axis must be an integer"),
+    ],
+)
+def test_parameters_are_checked_before_any_arithmetic(keywords: dict, message: str, monkeypatch) -> None:
+    import cosloss_cli.core as core
+
+    monkeypatch.setattr(core, "block_sums", lambda *a: pytest.fail("computed before validating"))
+    with pytest.raises(ParameterError, match=message):
+        cosine_loss(np.ones((1, 2)), np.ones((1, 2)), **keywords)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"nan_policy": "bogus"}, "nan_policy must be one of 'raise', 'omit', 'propagate', not 'bogus'"),
+        ({"eps": -1.0}, "eps must be a finite number >= 0"),
+        ({"threads": 0}, "threads must be an integer >= 1"),
+    ],
+)
+def test_compute_files_refuses_bad_options_before_reading(tmp_path, options: dict, message: str) -> None:
+    from cosloss_cli.pipeline import ComputeOptions, compute_files
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.array([[1.0, np.nan], [1.0, 2.0]]))  # "bogus" once behaved like "propagate" here
+    with pytest.raises(ParameterError, match=message):
+        compute_files(str(path), str(path), None, ComputeOptions(**options))
+
+
+def test_parameter_errors_are_usage_errors_exit_2() -> None:
+    from cosloss_cli.status import ExitStatus
+
+    assert issubclass(ParameterError, UsageError) and issubclass(InputUsageError, UsageError)
+    assert ParameterError("x").exit_status == ExitStatus.USAGE_ERROR
+
+
+def test_nan_policies_are_the_literal_type() -> None:
+    import typing
+
+    from cosloss_cli.params import NAN_POLICIES
+    from cosloss_cli.pipeline import ComputeOptions
+
+    assert NAN_POLICIES == typing.get_args(typing.get_type_hints(ComputeOptions)["nan_policy"])
 
 
 def test_summary_statistics() -> None:
@@ -194,7 +236,7 @@ settings_fast = property_settings(150)
 def test_property_equals_float64_reference(pair: tuple) -> None:
     labels, predictions, axis = pair
     losses = cosine_loss(labels, predictions, axis=axis)
-    expected = np.clip(reference(labels, predictions, axis), 0.0, 2.0)
+    expected = reference_losses(labels, predictions, axis)
     assert losses.shape == expected.shape
     np.testing.assert_allclose(losses, expected, rtol=0, atol=1e-9)
 

@@ -9,19 +9,36 @@ import sys
 from typing import Any
 
 import click
+import pytest
+from click.testing import CliRunner
 
 from cosloss_cli.cli import cli
+from cosloss_cli.status import ExitStatus
 
-from .conftest import ROOT, assert_same_json, run_cli
+from .conftest import PIPED, ROOT, assert_same_json, run_cli
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+#: Piped, with ``NO_COLOR`` set: the plain text a user or a script sees off a terminal.
+NO_COLOR = PIPED._replace(no_color=True)
 
 
 def test_command_reference_is_up_to_date() -> None:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "update_readme.py"), "--check"], capture_output=True, text=True
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == ExitStatus.OK, proc.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["compute"], ["batch"]], ids=["cosloss", "compute", "batch"])
+def test_reference_is_what_the_real_command_prints(args: list[str]) -> None:
+    """Not the generator against itself: ``cosloss ... -h`` as a user types it (``-h``, not ``--help``)."""
+    result = CliRunner().invoke(cli, [*args, "-h"], prog_name="cosloss", terminal_width=100)
+    assert result.exit_code == ExitStatus.OK
+    title = f"### `cosloss {' '.join([*args, '--help']) if args else '--help'}`"
+    section = README.split(title, 1)[1].split("```text\n", 1)[1].split("\n```", 1)[0]
+    assert section == result.output.rstrip("\n")
+    assert "  -h, --help" in section
 
 
 def test_every_command_has_help_and_a_readme_section() -> None:
@@ -32,7 +49,7 @@ def test_every_command_has_help_and_a_readme_section() -> None:
         assert command is not None
         assert command.help, f"{name} has no help text"
         assert f"cosloss {name}" in README
-        assert run_cli([name, "--help"]).exit_code == 0
+        assert run_cli([name, "--help"]).exit_code == ExitStatus.OK
 
 
 def test_json_sample_in_readme_is_what_the_tool_prints(monkeypatch) -> None:
@@ -47,6 +64,32 @@ def test_quick_start_is_exactly_two_make_commands() -> None:
     section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     commands = re.search(r"```sh\n(.*?)```", section, re.S).group(1).strip().splitlines()
     assert [line.split("#")[0].strip() for line in commands] == ["make demo", "make test"]
+
+
+def test_the_manual_names_no_tracker_items() -> None:
+    assert re.findall(r"\bissue \d+", README, re.I) == []
+
+
+#: The README's table samples: a ``$ cosloss ...`` line and the exact stdout after it.
+TABLE_SAMPLES = [
+    (command, output)
+    for command, output in re.findall(r"```console\n\$ (cosloss (?:compute|batch) [^|\n]*)\n(.*?)```", README, re.S)
+    if "--format" not in command and "--json" not in command
+]
+
+
+def test_the_readme_has_both_table_samples() -> None:
+    assert [command.split()[1] for command, _ in TABLE_SAMPLES] == ["compute", "batch"]
+
+
+@pytest.mark.parametrize(("command", "expected"), TABLE_SAMPLES, ids=[c.split()[1] for c, _ in TABLE_SAMPLES])
+def test_table_sample_in_readme_is_exactly_what_the_tool_prints(command: str, expected: str, monkeypatch) -> None:
+    """A golden test of the table's text: every character, no colour, the fixed width off a terminal."""
+    monkeypatch.chdir(ROOT)
+    result = run_cli(command.split()[1:], env=NO_COLOR)
+    assert result.stdout == expected
+    status = ExitStatus.DATA_ERROR if "batch" in command else ExitStatus.OK  # the batch sample has a broken pair
+    assert result.exit_code == status
 
 
 def _readme_block(marker: str) -> str:
@@ -74,7 +117,7 @@ def test_matching_sample_in_readme_is_what_the_tool_prints(tmp_path: Any, monkey
     command, expected = shlex.split(session[0].removeprefix("$ ")), session[1:]
     assert command[0] == "cosloss"
     result = run_cli(command[1:])
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == ExitStatus.OK, result.stderr
     assert (result.stderr + result.stdout).splitlines() == expected
 
 

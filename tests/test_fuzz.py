@@ -32,6 +32,7 @@ from cosloss_cli.pipeline import ComputeOptions, compute_files
 from cosloss_cli.readers import ReadOptions, open_source
 
 from .conftest import property_settings
+from .oracle import reference_losses
 
 # An "Exception ignored in ..." report (a callback failing inside pyarrow) would reach the user's stderr.
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
@@ -85,28 +86,6 @@ def mutated(draw: st.DrawFn, data: bytes) -> bytes:
 def workdir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="cosloss-fuzz-") as name:
         yield Path(name)
-
-
-def reference_losses(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
-    """float64 formula along the last axis, scaled so huge/tiny inputs do not overflow."""
-    lab = labels.astype(np.float64).reshape(-1, labels.shape[-1])
-    pre = predictions.astype(np.float64).reshape(-1, predictions.shape[-1])
-    out = np.empty(lab.shape[0])
-    for i, (lv, pv) in enumerate(zip(lab, pre, strict=True)):
-        if not (np.isfinite(lv).all() and np.isfinite(pv).all()):
-            out[i] = np.nan
-            continue
-        sl, sp = np.abs(lv).max(initial=0.0), np.abs(pv).max(initial=0.0)
-        if sl == 0 or sp == 0:
-            out[i] = 1.0
-            continue
-        ls, ps = lv / sl, pv / sp
-        dot = float(np.dot(ls, ps))
-        with np.errstate(over="ignore"):  # 1e-6 / a subnormal scale: inf, the norm is below sqrt(eps)
-            nl = max(float(np.sqrt(np.dot(ls, ls))), 1e-6 / sl)
-            np_ = max(float(np.sqrt(np.dot(ps, ps))), 1e-6 / sp)
-        out[i] = min(max(1.0 - dot / nl / np_, 0.0), 2.0)
-    return out
 
 
 def predictions_like(shape: tuple[int, ...]) -> np.ndarray:

@@ -16,7 +16,6 @@ import pickle
 import threading
 import zipfile
 import zlib
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -25,45 +24,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cosloss_cli.status import ExitStatus
+
 from .conftest import run_cli, run_executable_without_root_powers
+from .oracle import reference_loss, reference_losses
 
 # ---------------------------------------------------------------- helpers
 
 
-def exact_loss(label: Any, prediction: Any, eps: float = 1e-12) -> float:
-    """The loss of one pair with exact rational sums (the square roots in float)."""
-    lv = [Fraction(float(x)) for x in np.asarray(label, dtype=np.float64).ravel()]
-    pv = [Fraction(float(x)) for x in np.asarray(prediction, dtype=np.float64).ravel()]
-    dot = sum((a * b for a, b in zip(lv, pv, strict=True)), Fraction(0))
-    ll = max(sum((a * a for a in lv), Fraction(0)), Fraction(eps))
-    pp = max(sum((b * b for b in pv), Fraction(0)), Fraction(eps))
-    if ll == 0 or pp == 0:
-        return 1.0
-    # cos = dot / sqrt(ll * pp), evaluated without overflow via a common power of two scale
-    return 1.0 - _ratio_sqrt(dot, ll * pp)
-
-
-def _ratio_sqrt(num: Fraction, den_squared: Fraction) -> float:
-    """num / sqrt(den_squared) as a float, for rationals far outside the float range."""
-    if num == 0:
-        return 0.0
-    sign = 1 if num > 0 else -1
-    ratio = num * num / den_squared  # cos^2, in [0, 1]
-    return sign * math.sqrt(float(ratio))
-
-
-def exact_losses(labels: Any, predictions: Any, axis: int = -1, eps: float = 1e-12) -> np.ndarray:
-    lab = np.moveaxis(np.asarray(labels, dtype=np.float64), axis, -1)
-    pre = np.moveaxis(np.asarray(predictions, dtype=np.float64), axis, -1)
-    out = np.empty(lab.shape[:-1])
-    for index in np.ndindex(out.shape):
-        out[index] = exact_loss(lab[index], pre[index], eps)
-    return out
-
-
 def run_json(*args: str, input: bytes | None = None) -> tuple[dict[str, Any], Any]:
     result = run_cli(["compute", *args, "--json"], input=input)
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == ExitStatus.OK, result.stderr
     assert "Traceback" not in result.stderr
     return json.loads(result.stdout), result
 
@@ -95,7 +66,7 @@ def write_csv(path: Path, rows: list[list[Any]], header: list[str] | None = None
 
 LABELS = np.array([[1.0, 4.0, 5.0], [5.0, 5.0, 7.0], [0.5, -2.0, 3.0]])
 PREDS = np.array([[3.0, 2.0, 5.0], [3.0, 2.0, 7.0], [1.0, 1.0, -1.0]])
-EXPECTED = exact_losses(LABELS, PREDS)
+EXPECTED = reference_losses(LABELS, PREDS)
 
 
 @pytest.fixture
@@ -216,7 +187,7 @@ def test_csv_thousands_of_columns(tmp_path):
     ppath = write_csv(tmp_path / "wide_p.csv", [[repr(v) for v in r] for r in preds.tolist()], header)
     doc, _ = run_json(str(lpath), str(ppath), "--axis", "1")
     assert doc["shape"] == [4, 3000]
-    np.testing.assert_allclose(doc["losses"], exact_losses(labels, preds), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(doc["losses"], reference_losses(labels, preds), rtol=0, atol=1e-12)
 
 
 def test_csv_gz_that_is_not_gzip(tmp_path, good_pair):
@@ -370,7 +341,7 @@ def test_npy_fortran_order(tmp_path, stdin):
     np.save(lpath, np.asfortranarray(LABELS))
     np.save(ppath, np.asfortranarray(PREDS))
     assert np.load(lpath).flags.f_contiguous
-    for axis, expected in ((1, EXPECTED), (0, exact_losses(LABELS, PREDS, axis=0))):
+    for axis, expected in ((1, EXPECTED), (0, reference_losses(LABELS, PREDS, axis=0))):
         if stdin:
             doc, _ = run_json(
                 str(lpath), "-", "--predictions-format", "npy", "--axis", str(axis), input=ppath.read_bytes()
@@ -457,7 +428,7 @@ def test_parquet_nulls_in_numeric_columns(tmp_path):
     compute_error(1, [str(lpath), str(ppath)], "l.parquet", "row 1", "'a'", "NaN", "--nan-policy")
     doc, _ = run_json(str(lpath), str(ppath), "--nan-policy", "omit")
     assert doc["omitted"] == 2 and doc["count"] == 1
-    assert doc["losses"] == pytest.approx([exact_loss([1, 2], [1, 1])], abs=1e-12)
+    assert doc["losses"] == pytest.approx([reference_loss([1, 2], [1, 1])], abs=1e-12)
     doc, _ = run_json(str(lpath), str(ppath), "--nan-policy", "propagate")
     assert doc["losses"][1] is None and doc["losses"][2] is None and doc["mean"] is None
 
@@ -468,7 +439,7 @@ def test_parquet_nulls_in_list_columns(tmp_path):
     compute_error(1, [str(lpath), str(ppath)], "l.parquet", "row 1", "NaN", "--nan-policy")
     doc, _ = run_json(str(lpath), str(ppath), "--nan-policy", "omit")
     assert doc["omitted"] == 2 and doc["count"] == 1
-    assert doc["losses"] == pytest.approx([exact_loss([1, 2], [1, 1])], abs=1e-12)
+    assert doc["losses"] == pytest.approx([reference_loss([1, 2], [1, 1])], abs=1e-12)
 
 
 def test_parquet_list_unequal_lengths(tmp_path):
@@ -509,7 +480,7 @@ def test_parquet_multiple_row_groups(tmp_path):
     ppath = write_parquet(tmp_path / "p.parquet", pa.table({"v": list(preds)}), row_group_size=250)
     assert pq.ParquetFile(lpath).num_row_groups > 5
     doc, _ = run_json(str(lpath), str(ppath))
-    np.testing.assert_allclose(doc["losses"], exact_losses(labels, preds), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(doc["losses"], reference_losses(labels, preds), rtol=0, atol=1e-12)
 
 
 # ---------------------------------------------------------------- paths
@@ -532,7 +503,7 @@ def test_file_without_read_permission(tmp_path):
         proc = run_executable_without_root_powers(["compute", str(path), str(path)])
     finally:
         path.chmod(0o600)
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == ExitStatus.DATA_ERROR, proc.stderr
     assert proc.stderr.startswith("Error: ") and "secret.csv: permission denied" in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
@@ -639,7 +610,7 @@ def test_nonfinite_in_csv_names_column(tmp_path, good_pair):
 def test_nan_mean_under_propagate_fails_threshold(tmp_path):
     lpath, ppath = _nonfinite_pair(tmp_path, math.nan)
     result = run_cli(["compute", str(lpath), str(ppath), "--nan-policy", "propagate", "--fail-above", "0.5", "--json"])
-    assert result.exit_code == 3, result.stderr
+    assert result.exit_code == ExitStatus.THRESHOLD_EXCEEDED, result.stderr
     assert json.loads(result.stdout)["mean"] is None
     assert "above --fail-above" in result.stderr and "Traceback" not in result.stderr
 
@@ -679,7 +650,7 @@ def test_huge_magnitudes(tmp_path, magnitude):
     lpath, ppath = tmp_path / "l.npy", tmp_path / "p.npy"
     np.save(lpath, labels)
     np.save(ppath, preds)
-    expected = exact_losses(labels, preds)
+    expected = reference_losses(labels, preds)
     with np.errstate(all="ignore"):  # the naive formula fails here, as TF does
         naive = 1 - (labels * preds).sum(1) / np.sqrt((labels**2).sum(1)) / np.sqrt((preds**2).sum(1))
     assert not np.isfinite(naive).all() or magnitude == 1e200
@@ -693,7 +664,7 @@ def test_huge_magnitudes_in_csv(tmp_path):
     lpath = write_csv(tmp_path / "l.csv", [["1e300", "2e300", "-3e300"]], ["a", "b", "c"])
     ppath = write_csv(tmp_path / "p.csv", [["2e300", "1e300", "1e300"]], ["a", "b", "c"])
     doc, _ = run_json(str(lpath), str(ppath), "--axis", "1")
-    assert doc["losses"] == pytest.approx([exact_loss([1, 2, -3], [2, 1, 1])], abs=1e-12)
+    assert doc["losses"] == pytest.approx([reference_loss([1, 2, -3], [2, 1, 1])], abs=1e-12)
 
 
 def test_tiny_magnitudes_with_eps_zero(tmp_path):
@@ -709,11 +680,11 @@ def test_tiny_magnitudes_with_eps_zero(tmp_path):
         naive = 1 - (labels * preds).sum(1) / np.sqrt((labels**2).sum(1)) / np.sqrt((preds**2).sum(1))
     assert np.isnan(naive).any()  # 0/0 in a naive formula
     doc, _ = run_json(str(lpath), str(ppath), "--eps", "0")
-    np.testing.assert_allclose(doc["losses"], exact_losses(labels, preds, eps=0.0), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(doc["losses"], reference_losses(labels, preds, eps=0.0), rtol=0, atol=1e-12)
     assert doc["losses"][0] == pytest.approx(1 - 1 / math.sqrt(2), abs=1e-12)
     # with the default eps, such short vectors follow TF's l2_normalize: cos ~ 0, loss ~ 1
     doc, _ = run_json(str(lpath), str(ppath))
-    np.testing.assert_allclose(doc["losses"], exact_losses(labels, preds), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(doc["losses"], reference_losses(labels, preds), rtol=0, atol=1e-12)
     np.testing.assert_allclose(doc["losses"], 1.0, atol=1e-12)
 
 
@@ -728,7 +699,7 @@ def test_float16_with_zero_rows(tmp_path):
     doc, _ = run_json(str(lpath), str(ppath))
     assert None not in doc["losses"]
     assert doc["losses"][:2] == [1.0, 1.0]
-    assert doc["losses"][2] == pytest.approx(exact_loss(labels[2], preds[2]), abs=1e-12)
+    assert doc["losses"][2] == pytest.approx(reference_loss(labels[2], preds[2]), abs=1e-12)
     assert doc["zero_vectors"] == 2
 
 
@@ -746,7 +717,9 @@ def test_integer_overflow_when_squared(tmp_path, dtype):
     np.save(lpath, labels)
     np.save(ppath, preds)
     doc, _ = run_json(str(lpath), str(ppath))
-    expected = [exact_loss([int(v) for v in lr], [int(v) for v in pr]) for lr, pr in zip(labels, preds, strict=True)]
+    expected = [
+        reference_loss([int(v) for v in lr], [int(v) for v in pr]) for lr, pr in zip(labels, preds, strict=True)
+    ]
     np.testing.assert_allclose(doc["losses"], expected, rtol=0, atol=1e-9)
 
 
@@ -805,7 +778,7 @@ def test_csv_bare_carriage_return_in_first_line(tmp_path, good_pair):
     bad = tmp_path / "cr0.csv"
     bad.write_bytes(b"\r0")
     result = run_cli(["compute", str(bad), str(good_pair[1])])
-    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert result.exit_code == ExitStatus.DATA_ERROR and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"Error: {bad}: ")
 
 

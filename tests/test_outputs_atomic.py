@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from cosloss_cli import writers
+from cosloss_cli.status import ExitStatus
 
 from .conftest import EXECUTABLE, run_cli, run_executable_without_root_powers
 
@@ -50,7 +51,7 @@ def good_old_file(folder: Path, ext: str) -> tuple[Path, bytes]:
 def test_output_written_whole(tmp_path, pair, ext):
     out = tmp_path / f"losses.{ext}"
     result = run_cli(["compute", *pair, "--json", "--no-losses", "-o", str(out)])
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == ExitStatus.OK, result.stderr
     assert out.exists() and out.stat().st_size > 0
     assert leftovers(tmp_path) == []
     if ext == "npy":
@@ -69,11 +70,11 @@ def test_failure_mid_write_keeps_the_older_file(tmp_path, pair, ext, monkeypatch
         raise Boom(28, "No space left on device")
 
     for name in ("write_csv", "write_json", "write_ndjson"):
-        monkeypatch.setattr(f"cosloss_cli.render.{name}", lambda result, text, **kw: explode(text.buffer))
-    monkeypatch.setattr(writers, "_write_parquet", explode)
+        monkeypatch.setattr(f"cosloss_cli.render.{name}", lambda result, text, *a, **kw: explode(text.buffer))
+    monkeypatch.setattr(writers, "write_parquet", lambda result, handle, *a: explode(handle))
     monkeypatch.setattr(writers.np, "save", lambda handle, *a, **k: explode(handle))
     result = run_cli(["compute", *pair, "--json", "-o", str(old)])
-    assert_error_line(result, 1, str(old), "cannot write", "No space left on device")
+    assert_error_line(result, ExitStatus.DATA_ERROR, str(old), "cannot write", "No space left on device")
     assert old.read_bytes() == before
     assert leftovers(tmp_path) == []
 
@@ -81,21 +82,21 @@ def test_failure_mid_write_keeps_the_older_file(tmp_path, pair, ext, monkeypatch
 def test_ctrl_c_inside_the_writer(tmp_path, pair, monkeypatch):
     old, before = good_old_file(tmp_path, "csv")
 
-    def interrupted(result, text, **kwargs):
+    def interrupted(result, text, *args, **kwargs):
         text.write("index,loss\n0,0.1\n")
         text.flush()
         raise KeyboardInterrupt
 
     monkeypatch.setattr("cosloss_cli.render.write_csv", interrupted)
     result = run_cli(["compute", *pair, "--json", "-o", str(old)])
-    assert result.exit_code == 130
+    assert result.exit_code == ExitStatus.INTERRUPTED
     assert "Interrupted." in result.stderr and "Traceback" not in result.stderr
     assert old.read_bytes() == before
     assert leftovers(tmp_path) == []
     # and with no older file: nothing at all appears
     new = tmp_path / "fresh.csv"
     result = run_cli(["compute", *pair, "--json", "-o", str(new)])
-    assert result.exit_code == 130
+    assert result.exit_code == ExitStatus.INTERRUPTED
     assert not new.exists() and leftovers(tmp_path) == []
 
 
@@ -107,7 +108,7 @@ def test_ctrl_c_after_the_write_before_rename(tmp_path, pair, monkeypatch):
 
     monkeypatch.setattr(writers.os, "replace", interrupted_replace)
     result = run_cli(["compute", *pair, "--json", "-o", str(old)])
-    assert result.exit_code == 130
+    assert result.exit_code == ExitStatus.INTERRUPTED
     assert old.read_bytes() == before and leftovers(tmp_path) == []
 
 
@@ -117,7 +118,7 @@ def test_dev_full_as_the_output_device(tmp_path, pair, fmt):
     link = tmp_path / f"full.{fmt}"
     link.symlink_to("/dev/full")
     result = run_cli(["compute", *pair, "--json", "-o", str(link)])
-    assert_error_line(result, 1, str(link), "No space left on device")
+    assert_error_line(result, ExitStatus.DATA_ERROR, str(link), "No space left on device")
     assert link.is_symlink() and os.readlink(link) == "/dev/full"
 
 
@@ -130,7 +131,7 @@ def test_unwritable_folder(tmp_path, pair):
         proc = run_executable_without_root_powers(["compute", *pair, "--json", "-o", str(old)])
     finally:
         folder.chmod(0o755)
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == ExitStatus.DATA_ERROR, proc.stderr
     assert proc.stderr.startswith("Error: ") and f"{old}: cannot write" in proc.stderr
     assert "Permission denied" in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stdout == "", "no results when the requested file cannot be written"
@@ -140,7 +141,7 @@ def test_unwritable_folder(tmp_path, pair):
 def test_output_into_missing_folder(tmp_path, pair):
     target = tmp_path / "no" / "such" / "losses.csv"
     result = run_cli(["compute", *pair, "--json", "-o", str(target)])
-    assert_error_line(result, 1, str(target), "cannot write")
+    assert_error_line(result, ExitStatus.DATA_ERROR, str(target), "cannot write")
     assert not target.exists()
 
 
@@ -148,12 +149,12 @@ def test_output_is_a_directory(tmp_path, pair):
     folder = tmp_path / "out.csv"
     folder.mkdir()
     result = run_cli(["compute", *pair, "--json", "-o", str(folder)])
-    assert_error_line(result, 1, "out.csv", "is a directory")
+    assert_error_line(result, ExitStatus.DATA_ERROR, "out.csv", "is a directory")
 
 
 def test_output_unknown_extension_is_usage_before_reading(tmp_path, pair):
     result = run_cli(["compute", *pair, "-o", str(tmp_path / "losses.xlsx")])
-    assert_error_line(result, 2, "losses.xlsx", ".csv")
+    assert_error_line(result, ExitStatus.USAGE_ERROR, "losses.xlsx", ".csv")
 
 
 def test_input_error_leaves_older_output(tmp_path, pair):
@@ -161,7 +162,7 @@ def test_input_error_leaves_older_output(tmp_path, pair):
     bad = tmp_path / "bad.npy"
     bad.write_bytes(b"not npy")
     result = run_cli(["compute", str(bad), pair[1], "-o", str(old)])
-    assert_error_line(result, 1, "bad.npy")
+    assert_error_line(result, ExitStatus.DATA_ERROR, "bad.npy")
     assert old.read_bytes() == before and leftovers(tmp_path) == []
 
 
@@ -192,7 +193,7 @@ def test_broken_pipe_through_head(tmp_path, fmt):
         assert json.loads(head.stdout)["index"] == 0
     assert b"Traceback" not in stderr and b"BrokenPipe" not in stderr and b"Exception ignored" not in stderr
     assert stderr == b"", stderr
-    assert producer.returncode == 0
+    assert producer.returncode == ExitStatus.OK
 
 
 def test_broken_pipe_through_shell_head(tmp_path):
@@ -211,12 +212,12 @@ def test_sigterm_inside_the_writer(tmp_path, pair, monkeypatch):
 
     old, before = good_old_file(tmp_path, "json")
 
-    def terminated(result, text, **kwargs):
+    def terminated(result, text, *args, **kwargs):
         text.write('{"schema_version": 1, "losses": [0.1')
         raise Terminated
 
     monkeypatch.setattr("cosloss_cli.render.write_json", terminated)
     result = run_cli(["compute", *pair, "--format", "csv", "-o", str(old)])
-    assert result.exit_code == 143
+    assert result.exit_code == ExitStatus.TERMINATED
     assert "Terminated." in result.stderr and "Traceback" not in result.stderr
     assert old.read_bytes() == before and leftovers(tmp_path) == []

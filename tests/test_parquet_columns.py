@@ -20,7 +20,7 @@ import pytest
 from cosloss_cli.pipeline import ComputeOptions, compute_files
 from cosloss_cli.readers import ReadOptions, parquet
 
-from .test_core import reference
+from .oracle import reference_losses
 
 pytestmark = pytest.mark.usefixtures("each_kernel")
 
@@ -58,7 +58,7 @@ def test_columns_give_the_bits_of_the_same_rows_as_npy(pair, tmp_path: Path) -> 
     from_columns = _losses(labels_path, predictions_path)
     from_rows = _losses(tmp_path / "labels.npy", tmp_path / "predictions.npy")
     assert np.array_equal(from_columns, from_rows)
-    np.testing.assert_allclose(from_columns, reference(labels, predictions, axis=1), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(from_columns, reference_losses(labels, predictions, axis=1), rtol=0, atol=1e-12)
 
 
 def test_large_row_groups_are_streamed_with_the_same_results(pair, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -79,7 +79,7 @@ def test_mixed_column_types_are_widened_to_float64(tmp_path: Path) -> None:
     expected_labels = labels.astype(np.float64)
     expected_labels[:, 0] = integers[:, 0]
     losses = _losses(tmp_path / "labels.parquet", tmp_path / "predictions.parquet")
-    np.testing.assert_allclose(losses, reference(expected_labels, predictions, axis=1), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(losses, reference_losses(expected_labels, predictions, axis=1), rtol=0, atol=1e-12)
 
 
 def test_nulls_are_nan_and_can_be_omitted(pair, tmp_path: Path) -> None:
@@ -91,7 +91,7 @@ def test_nulls_are_nan_and_can_be_omitted(pair, tmp_path: Path) -> None:
         str(labels_path), str(tmp_path / "holes.parquet"), ReadOptions(), ComputeOptions(nan_policy="omit")
     )
     assert result.omitted.nonzero()[0].tolist() == [7]
-    expected = reference(labels, predictions, axis=1)
+    expected = reference_losses(labels, predictions, axis=1)
     kept = np.arange(ROWS) != 7
     np.testing.assert_allclose(result.losses[kept], expected[kept], rtol=0, atol=1e-12)
 

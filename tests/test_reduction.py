@@ -184,7 +184,7 @@ def test_a_negative_scalar_weight_is_refused() -> None:
 
 @pytest.mark.parametrize("weights", [[1.0, 2.0], [[1.0, 2.0, 3.0]], np.ones((3, 2))])
 def test_weights_of_another_shape_are_refused(weights: Any) -> None:
-    with pytest.raises(DataError, match=r"the weights have shape \(.*\), the losses \(3\)"):
+    with pytest.raises(DataError, match=r"the weights have shape \(.*\), the losses \(3,\)"):
         reduce_losses([0.1, 0.2, 0.3], weights)
 
 

@@ -2,14 +2,13 @@
 
 The command should cost little more than importing numpy and click. These tests pin
 what was made lazy (checked in a fresh interpreter, through ``sys.modules``), that a
-one-block input is read without threads, and that the hand-written JSON header is the
-text json would write. No wall-clock assertions: timing is for bench/run.py.
+one-block input is read without threads. No wall-clock assertions: timing is for
+bench/run.py.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import operator
 import subprocess
 import sys
@@ -23,14 +22,13 @@ import pytest
 
 from cosloss_cli.pipeline import ComputeOptions, compute_files
 from cosloss_cli.readers import ReadOptions, open_source
-from cosloss_cli.render import header_json
+from cosloss_cli.status import ExitStatus
 
 #: Never needed by ``compute`` of two small NPY files with ``--json``.
 NOT_FOR_SMALL_NPY_JSON = (
     "pandas",
     "pyarrow",
     "rich",
-    "json",
     "queue",
     "zlib",
     "zipfile",
@@ -65,7 +63,7 @@ def _loaded_after(code: str, modules: tuple[str, ...]) -> dict[str, Any]:
         """
     )
     done = subprocess.run([sys.executable, "-c", prelude + script], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == ExitStatus.OK, done.stderr
     report: dict[str, Any] = json.loads(done.stderr.strip().splitlines()[-1])
     report["stdout"] = done.stdout
     return report
@@ -83,6 +81,30 @@ def small_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def test_importing_the_cli_loads_neither_numpy_nor_dataclasses() -> None:
     report = _loaded_after("import cosloss_cli.cli\n", ("numpy", "dataclasses", *NOT_FOR_SMALL_NPY_JSON))
+    assert report["loaded"] == []
+
+
+@pytest.mark.parametrize("args", [["--help"], ["batch", "--help"], ["compute", "--help"]])
+def test_help_loads_no_numpy_and_no_pool(args: list[str]) -> None:
+    report = _loaded_after(
+        f"""
+        from cosloss_cli.cli import main
+        try:
+            main({args!r})
+        except SystemExit as exit:
+            assert exit.code in (0, None), exit.code
+        """,
+        ("numpy", "rich", "pandas", "pyarrow", "concurrent.futures", "dataclasses", "json"),
+    )
+    assert report["loaded"] == []
+    assert "Usage: cosloss" in report["stdout"]
+
+
+def test_dir_lists_the_lazy_api_without_importing_it() -> None:
+    report = _loaded_after(
+        "import cosloss_cli\nassert set(cosloss_cli.__all__) <= set(dir(cosloss_cli)), dir(cosloss_cli)\n",
+        ("numpy", "cosloss_cli.core", "cosloss_cli.pipeline"),
+    )
     assert report["loaded"] == []
 
 
@@ -147,23 +169,3 @@ def test_npy_sources_know_how_many_blocks_they_yield(tmp_path: Path, rows: int, 
     read = list(source.blocks)
     assert len(read) == blocks and sum(len(block) for block in read) == rows
     assert operator.length_hint(source.blocks) == 0
-
-
-@pytest.mark.parametrize(
-    "header",
-    [
-        {"schema_version": 1, "labels": "a.npy", "predictions": "dir/b c.npy", "shape": [1000, 128], "mean": 0.25},
-        {"labels": "", "shape": [], "std": None, "min": -0.0, "max": 1e300, "median": 5e-324, "count": 10**20},
-        {"labels": 'quote".npy', "predictions": "back\\slash.npy"},
-        {"labels": "tab\there.npy", "predictions": "del\x7f.npy", "x": "\x00"},
-        {"labels": "café.npy", "predictions": "\U0001f600.npy", "z": "\udcff"},  # surrogateescape'd bytes
-        {"flag": True, "shape": [1, True], "pair": (1, 2), "n": np.int64(3).item()},
-    ],
-)
-def test_the_json_header_is_what_json_writes(header: dict[str, Any]) -> None:
-    assert header_json(header) == json.dumps(header, allow_nan=False)
-
-
-def test_a_non_finite_json_header_is_refused_as_json_refuses_it() -> None:
-    with pytest.raises(ValueError):
-        header_json({"mean": math.nan})

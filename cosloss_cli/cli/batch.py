@@ -1,7 +1,7 @@
 """The ``cosloss batch`` command: every pair of two mirrored folders (or of a manifest).
 
 A thin click layer: pairing and the parallel runner are in :mod:`cosloss_cli.batch`,
-the output formats in :mod:`cosloss_cli.batch_render`. Options shared with ``compute``
+the output formats in :mod:`cosloss_cli.batch.render`. Options shared with ``compute``
 come from the same decorators in :mod:`cosloss_cli.options`.
 """
 
@@ -9,38 +9,53 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import replace
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 import click
 
-from .batch import (
+from ..batch import (
     MAX_LISTED,
-    OUTPUT_DIR_FORMATS,
     BatchRunner,
     Discovery,
     PairResult,
     PairTask,
+    Report,
     default_jobs,
     discover_pairs,
+    local_executor,
     overall,
     read_manifest,
 )
-from .cli import (
-    Terminated,
-    check_threshold,
-    chosen_format,
-    compute_options_from,
-    environment,
-    read_options_for,
-    user_errors,
-    warn,
-    warn_counts,
+from ..errors import DataError, OutputError, OutputUsageError
+from ..options import (
+    CONTEXT_SETTINGS,
+    Inputs,
+    OutputChoice,
+    Verbosity,
+    common_options,
+    compute_options,
+    input_options,
+    output_options,
+    threshold_option,
 )
-from .errors import DataError, InputUsageError, OutputError
-from .options import CONTEXT_SETTINGS, common_options, compute_options, format_options, input_options
-from .status import ExitStatus
-from .terminal import Environment
+from ..output import BATCH_WRITERS, OUTPUT_DIR_FORMATS, PAIR_WRITERS, emit, view_for, writer
+from ..status import ExitStatus
+from ..terminal import Environment
+from .edge import Terminated, check_threshold, environment, user_errors, warn, warn_counts
+
+if TYPE_CHECKING:
+    from ..pipeline import ComputeOptions
+
+
+class Selection(NamedTuple):
+    """Which pairs to run: two folders (with ``--recursive``/``--pattern``) or a manifest."""
+
+    labels_dir: str | None
+    predictions_dir: str | None
+    manifest: str | None
+    recursive: bool
+    patterns: tuple[str, ...]
+    strict: bool
 
 
 @click.command("batch", context_settings=CONTEXT_SETTINGS)
@@ -58,6 +73,7 @@ from .terminal import Environment
 @click.option("--strict", is_flag=True, help="Any file without a partner is an error (exit 1) before work starts.")
 @input_options
 @compute_options
+@threshold_option
 @click.option(
     "--jobs",
     "-j",
@@ -66,8 +82,12 @@ from .terminal import Environment
     help="Worker processes, i.e. pairs in flight at most [default: the number of CPUs].",
 )
 @click.option("--fail-fast", is_flag=True, help="Stop starting new pairs after the first failed pair.")
-@format_options("a line per pair, as each finishes")
-@click.option("--losses", "with_losses", is_flag=True, help="JSON/NDJSON: add each pair's per-vector losses.")
+@output_options(
+    BATCH_WRITERS,
+    "a line per pair, as each finishes",
+    losses=False,
+    losses_help="JSON/NDJSON: add each pair's per-vector losses (--no-losses: only the summaries).",
+)
 @click.option(
     "--output-dir",
     metavar="DIR",
@@ -75,13 +95,32 @@ from .terminal import Environment
 )
 @click.option(
     "--output-format",
-    "output_file_format",
+    "file_format",
     type=click.Choice(tuple(OUTPUT_DIR_FORMATS)),
     help="File format of --output-dir files  [default: csv]",
 )
 @common_options
 @click.pass_context
-def batch(ctx: click.Context, /, labels_dir: str | None, predictions_dir: str | None, **params: Any) -> None:
+def batch(
+    ctx: click.Context,
+    /,
+    labels_dir: str | None,
+    predictions_dir: str | None,
+    *,
+    manifest: str | None,
+    recursive: bool,
+    patterns: tuple[str, ...],
+    strict: bool,
+    inputs: Inputs,
+    computation: ComputeOptions,
+    fail_above: float | None,
+    jobs: int | None,
+    fail_fast: bool,
+    output: OutputChoice,
+    output_dir: str | None,
+    file_format: str | None,
+    verbosity: Verbosity,
+) -> None:
     """Loss of every pair of files in LABELS_DIR and PREDICTIONS_DIR, in parallel.
 
     Files pair up when their paths relative to the two folders are equal without the
@@ -89,6 +128,7 @@ def batch(ctx: click.Context, /, labels_dir: str | None, predictions_dir: str | 
     "run1/a". Hidden files are skipped; files without a partner are listed.
     A failed pair is reported with its error and the others still run (exit 1).
     --fail-above applies to the pooled mean over every loss of every ok pair.
+    Each pair's std is the population standard deviation (ddof=0).
 
     \b
     Examples:
@@ -99,47 +139,67 @@ def batch(ctx: click.Context, /, labels_dir: str | None, predictions_dir: str | 
       cosloss batch labels/ preds/ --fail-above 0.1 -q        # CI gate
     """
     env = environment(ctx)
-    with user_errors(params["debug"]):
-        status = run_batch(labels_dir, predictions_dir, params, env)
+    selection = Selection(labels_dir, predictions_dir, manifest, recursive, patterns, strict)
+    with user_errors(verbosity.debug):
+        _check_usage(selection, output, output_dir, file_format, verbosity.quiet)
+        status = run_batch(
+            selection, inputs, computation, fail_above, jobs, fail_fast, output, output_dir, file_format, verbosity, env
+        )
     if status != ExitStatus.OK:
         sys.exit(int(status))
 
 
-def run_batch(labels_dir: str | None, predictions_dir: str | None, params: dict[str, Any], env: Environment) -> int:
+def run_batch(
+    selection: Selection,
+    inputs: Inputs,
+    computation: ComputeOptions,
+    fail_above: float | None,
+    jobs: int | None,
+    fail_fast: bool,
+    output: OutputChoice,
+    output_dir: str | None,
+    file_format: str | None,
+    verbosity: Verbosity,
+    env: Environment,
+) -> int:
     """The body of ``batch``; returns the exit status."""
-    quiet = params["quiet"]
-    fmt = chosen_format(params)
-    output_dir = params.get("output_dir")
-    _check_usage(labels_dir, predictions_dir, params, fmt)
-
-    discovery = _find_pairs(labels_dir, predictions_dir, params)
-    _report_unmatched(discovery, params["strict"], quiet)
+    quiet = verbosity.quiet
+    discovery = _find_pairs(selection, inputs, output_dir)
+    _report_unmatched(discovery, selection.strict, quiet)
     if not discovery.pairs:
-        raise DataError(_nothing_found(labels_dir, predictions_dir, params))
+        raise DataError(_nothing_found(selection))
 
     if output_dir:
         _prepare_output_dir(output_dir)
-    include_losses = params["with_losses"] and fmt in ("json", "ndjson")
-    task = _task(params, output_dir, include_losses)
-    jobs = min(params.get("jobs") or default_jobs(), len(discovery.pairs))
+    streams = output.format in PAIR_WRITERS
+    view = view_for(
+        env, losses=output.losses and output.format in ("json", "ndjson"), with_output=output_dir is not None
+    )
+    task = PairTask(
+        label_options=inputs.labels,
+        prediction_options=inputs.predictions,
+        compute=computation,
+        keep_losses=view.losses,
+        output_dir=output_dir,
+        output_format=file_format or "csv",
+    )
+    jobs = min(jobs or default_jobs(), len(discovery.pairs))
     if jobs > 1:
-        task = replace(task, compute=task.compute._replace(threads=1))  # the processes use the cores
+        task = task._replace(compute=task.compute._replace(threads=1))  # the processes use the cores
 
-    out = sys.stdout
+    from ..progress import pair_progress
 
-    from .progress import pair_progress
-
+    out = sys.stdout  # the progress bar may redirect sys.stdout while it is drawn
     with pair_progress(env.stderr_isatty and not quiet, len(discovery.pairs)) as advance:
+        write_pair = writer(PAIR_WRITERS, output.format) if streams else None
 
         def on_result(result: PairResult) -> None:
-            if fmt == "ndjson":
-                from .batch_render import write_pair_line
-
-                write_pair_line(result, out, include_losses=include_losses, with_output=bool(output_dir))
+            if write_pair is not None:
+                write_pair(result, out, view)
             if advance is not None:
                 advance(result.rows)
 
-        runner = BatchRunner(discovery.pairs, task, jobs, fail_fast=params["fail_fast"], on_result=on_result)
+        runner = BatchRunner(discovery.pairs, task, local_executor(jobs), fail_fast=fail_fast, on_result=on_result)
         try:
             results = runner.run()
         except KeyboardInterrupt:
@@ -149,12 +209,12 @@ def run_batch(labels_dir: str | None, predictions_dir: str | None, params: dict[
 
     summary = overall(results, len(discovery.pairs))
     warn_counts(summary.zero_vectors, summary.omitted, quiet)
-    _render(fmt, results, summary, discovery, params, env, include_losses)
+    emit(BATCH_WRITERS, output.format, Report(results, summary, discovery), view, out)
 
     failed = [result for result in results if not result.ok]
     if runner.stopped_early:
         click.echo(f"cosloss: --fail-fast: stopped after a failure; {summary.skipped} pair(s) not run", err=True)
-    exceeded = summary.ok > 0 and check_threshold(summary.mean, params.get("fail_above"), "pooled mean loss")
+    exceeded = summary.ok > 0 and check_threshold(summary.mean, fail_above, "pooled mean loss")
     if failed:
         first = failed[0]
         click.echo(f"Error: {len(failed)} of {len(results)} pair(s) failed; {first.name}: {first.error}", err=True)
@@ -162,32 +222,33 @@ def run_batch(labels_dir: str | None, predictions_dir: str | None, params: dict[
     return int(ExitStatus.THRESHOLD_EXCEEDED) if exceeded else int(ExitStatus.OK)
 
 
-def _check_usage(labels_dir: str | None, predictions_dir: str | None, params: dict[str, Any], fmt: str) -> None:
-    if params.get("manifest"):
-        if labels_dir or predictions_dir:
+def _check_usage(
+    selection: Selection, output: OutputChoice, output_dir: str | None, file_format: str | None, quiet: bool
+) -> None:
+    if selection.manifest:
+        if selection.labels_dir or selection.predictions_dir:
             raise click.UsageError("give either LABELS_DIR PREDICTIONS_DIR or --manifest, not both")
-        if params["recursive"] or params["patterns"]:
+        if selection.recursive or selection.patterns:
             raise click.UsageError("--recursive and --pattern select files in folders; they do not apply to --manifest")
-    elif not (labels_dir and predictions_dir):
+    elif not (selection.labels_dir and selection.predictions_dir):
         raise click.UsageError("give two folders, LABELS_DIR and PREDICTIONS_DIR, or --manifest FILE.csv")
-    if params.get("output_file_format") and not params.get("output_dir"):
+    if file_format and not output_dir:
         raise click.UsageError("--output-format applies to --output-dir files; add --output-dir DIR")
-    if params["with_losses"] and fmt not in ("json", "ndjson"):
-        warn("--losses applies to --format json and ndjson; ignored", params["quiet"])
+    if output.losses and output.format not in ("json", "ndjson"):
+        warn("--losses applies to --format json and ndjson; ignored", quiet)
 
 
-def _find_pairs(labels_dir: str | None, predictions_dir: str | None, params: dict[str, Any]) -> Discovery:
-    if params.get("manifest"):
-        return Discovery(pairs=read_manifest(params["manifest"]))
-    assert labels_dir is not None and predictions_dir is not None
-    output_dir = params.get("output_dir")
+def _find_pairs(selection: Selection, inputs: Inputs, output_dir: str | None) -> Discovery:
+    if selection.manifest:
+        return Discovery(pairs=read_manifest(selection.manifest))
+    assert selection.labels_dir is not None and selection.predictions_dir is not None
     return discover_pairs(
-        labels_dir,
-        predictions_dir,
-        recursive=params["recursive"],
-        patterns=params["patterns"],
-        labels_format=params.get("labels_format") or params.get("input_format"),
-        predictions_format=params.get("predictions_format") or params.get("input_format"),
+        selection.labels_dir,
+        selection.predictions_dir,
+        recursive=selection.recursive,
+        patterns=selection.patterns,
+        labels_format=inputs.labels.input_format,
+        predictions_format=inputs.predictions.input_format,
         exclude=[output_dir] if output_dir else [],
     )
 
@@ -215,37 +276,26 @@ def _report_unmatched(discovery: Discovery, strict: bool, quiet: bool) -> None:
             click.echo(f'  ... and {len(lines) - MAX_LISTED} more (see "unmatched" in --format json)', err=True)
 
 
-def _nothing_found(labels_dir: str | None, predictions_dir: str | None, params: dict[str, Any]) -> str:
-    if params.get("manifest"):
-        return f"{params['manifest']}: the manifest lists no pairs"
-    where = f"no pairs of files found in {labels_dir} and {predictions_dir}"
+def _nothing_found(selection: Selection) -> str:
+    if selection.manifest:
+        return f"{selection.manifest}: the manifest lists no pairs"
+    where = f"no pairs of files found in {selection.labels_dir} and {selection.predictions_dir}"
     details = []
-    if params["patterns"]:
-        details.append("patterns " + ", ".join(repr(p) for p in params["patterns"]))
+    if selection.patterns:
+        details.append("patterns " + ", ".join(repr(p) for p in selection.patterns))
     else:
         details.append("any data file (.csv .tsv .npy .npz .parquet ...)")
-    details.append("recursive" if params["recursive"] else "top level only (-r to descend into subfolders)")
+    details.append("recursive" if selection.recursive else "top level only (-r to descend into subfolders)")
     return f"{where} (searched: {'; '.join(details)})"
 
 
 def _prepare_output_dir(output_dir: str) -> None:
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise InputUsageError("--output-dir exists and is not a folder", path=output_dir)
+        raise OutputUsageError("--output-dir exists and is not a folder", path=output_dir)
     try:
         os.makedirs(output_dir, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the output folder: {exc.strerror or exc}", path=output_dir) from None
-
-
-def _task(params: dict[str, Any], output_dir: str | None, keep_losses: bool) -> PairTask:
-    return PairTask(
-        label_options=read_options_for("labels", params),
-        prediction_options=read_options_for("predictions", params),
-        compute=compute_options_from(params),
-        keep_losses=keep_losses,
-        output_dir=output_dir,
-        output_format=params.get("output_file_format") or "csv",
-    )
 
 
 def _stopped(what: str, runner: BatchRunner, status: ExitStatus) -> NoReturn:
@@ -256,29 +306,3 @@ def _stopped(what: str, runner: BatchRunner, status: ExitStatus) -> NoReturn:
         pass
     click.echo(f"{what}: {runner.done} of {runner.total} pair(s) finished.", err=True)
     sys.exit(int(status))
-
-
-def _render(
-    fmt: str,
-    results: list[PairResult],
-    summary: Any,
-    discovery: Discovery,
-    params: dict[str, Any],
-    env: Environment,
-    include_losses: bool,
-) -> None:
-    from . import batch_render
-    from .terminal import terminal_width
-
-    out = sys.stdout
-    with_output = bool(params.get("output_dir"))
-    if fmt == "json":
-        batch_render.write_json(
-            results, summary, discovery, out, include_losses=include_losses, with_output=with_output
-        )
-    elif fmt == "csv":
-        batch_render.write_csv(results, out)
-    elif fmt == "table":
-        width = terminal_width() if env.stdout_isatty else 120
-        batch_render.render_table(results, summary, out, color=env.stdout_color, width=width)
-    out.flush()

@@ -1,5 +1,8 @@
 """Renderers of a batch: pair objects as JSON / NDJSON / CSV, and a rich table.
 
+Every writer has the signature of :data:`cosloss_cli.output.BATCH_WRITERS`:
+``writer(report, out, view)`` (a pair line: ``writer(result, out, view)``).
+
 The pair object is the same in the JSON document, on each NDJSON line and (flattened)
 in each CSV row, so a pipeline can switch formats without renaming keys. NaN and
 infinities become ``null``; floats keep full precision.
@@ -14,26 +17,35 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .batch import Discovery, Overall, PairResult
-from .render import SCHEMA_VERSION, format_stat, json_value, nested_losses, number, summary_fields, table_console
-
-#: Summary keys of a pair object, in order (null for a failed pair).
-STAT_KEYS = ("count", "mean", "std", "min", "max", "median", "zero_vectors", "omitted")
+from ..output import View
+from ..render import (
+    SCHEMA_VERSION,
+    SUMMARY_KEYS,
+    format_stat,
+    json_value,
+    nested_losses,
+    number,
+    print_titled,
+    summary_fields,
+    table_console,
+)
+from .merge import Overall, Report
+from .pair import PairResult
 
 #: Columns of ``--format csv``.
-CSV_COLUMNS = ("name", "labels", "predictions", "status", "error", *STAT_KEYS)
+CSV_COLUMNS = ("name", "labels", "predictions", "status", "error", *SUMMARY_KEYS)
 
 
 def pair_object(result: PairResult, *, include_losses: bool = False, with_output: bool = False) -> dict[str, Any]:
     """One pair as a JSON-ready dict: the same keys whether it succeeded or failed."""
-    stats = summary_fields(result.summary) if result.summary is not None else dict.fromkeys(STAT_KEYS)
+    stats = summary_fields(result.summary) if result.summary is not None else dict.fromkeys(SUMMARY_KEYS)
     obj: dict[str, Any] = {
         "name": result.name,
         "labels": result.pair.labels,
         "predictions": result.pair.predictions,
         "status": result.status,
         "error": result.error,
-        **{key: stats[key] for key in STAT_KEYS},
+        **stats,
     }
     if with_output:
         obj["output"] = result.output
@@ -70,38 +82,36 @@ def overall_object(summary: Overall) -> dict[str, Any]:
     }
 
 
-def write_pair_line(result: PairResult, out: TextIO, *, include_losses: bool, with_output: bool) -> None:
+def write_pair_line(result: PairResult, out: TextIO, view: View) -> None:
     """One NDJSON line, flushed at once so a pipeline sees each pair as it finishes."""
-    out.write(json.dumps(pair_object(result, include_losses=include_losses, with_output=with_output), allow_nan=False))
+    obj = pair_object(result, include_losses=view.losses, with_output=view.with_output)
+    out.write(json.dumps(obj, allow_nan=False))
     out.write("\n")
     out.flush()
 
 
-def write_json(
-    results: list[PairResult],
-    summary: Overall,
-    discovery: Discovery,
-    out: TextIO,
-    *,
-    include_losses: bool,
-    with_output: bool,
-) -> None:
+def write_nothing_more(report: Report, out: TextIO, view: View) -> None:
+    """NDJSON: every pair's line was written as it finished (:func:`write_pair_line`)."""
+
+
+def write_json(report: Report, out: TextIO, view: View) -> None:
     """The whole batch as one JSON document, pairs sorted by name."""
+    discovery = report.discovery
     document = {
         "schema_version": SCHEMA_VERSION,
-        "pairs": [pair_object(r, include_losses=include_losses, with_output=with_output) for r in results],
-        "overall": overall_object(summary),
+        "pairs": [pair_object(r, include_losses=view.losses, with_output=view.with_output) for r in report.results],
+        "overall": overall_object(report.overall),
         "unmatched": {"labels": discovery.unmatched_labels, "predictions": discovery.unmatched_predictions},
     }
     out.write(json.dumps(document, allow_nan=False))
     out.write("\n")
 
 
-def write_csv(results: list[PairResult], out: TextIO) -> None:
+def write_csv(report: Report, out: TextIO, view: View) -> None:
     """One row per pair; empty cells for the statistics of failed pairs."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for result in results:
+    for result in report.results:
         obj = pair_object(result)
         writer.writerow([_csv_cell(obj[column]) for column in CSV_COLUMNS])
 
@@ -114,15 +124,14 @@ def _csv_cell(value: Any) -> str:
     return str(value)
 
 
-def render_table(
-    results: list[PairResult], summary: Overall, out: TextIO, *, color: bool = False, width: int | None = None
-) -> None:
+def render_table(report: Report, out: TextIO, view: View) -> None:
     """A row per pair (sorted by name), the failed pairs' errors, then the overall figures."""
     from rich.table import Table
     from rich.text import Text
 
-    console = table_console(out, color=color, width=width)
-    table = Table(title="pairs", title_justify="left")
+    results = report.results
+    console = table_console(out, view)
+    table = Table()
     table.add_column("name", style="cyan", overflow="fold")
     for column in ("count", "mean", "min", "max"):
         table.add_column(column, justify="right")
@@ -135,19 +144,19 @@ def render_table(
             cells = ["-", "-", "-", "-"]
         status = Text(result.status, style="green" if result.ok else "bold red")
         table.add_row(Text(result.name), *cells, status)
-    console.print(table)
+    print_titled(console, "pairs", table)
     failed = [result for result in results if not result.ok]
     if failed:
         console.print(Text("failed pairs:", style="bold red"))
         for result in failed:
             console.print(Text(f"  {result.name}: {result.error}"), soft_wrap=True)
-    console.print(_overall_table(summary))
+    print_titled(console, "overall", _overall_table(report.overall))
 
 
 def _overall_table(summary: Overall) -> Any:
     from rich.table import Table
 
-    table = Table(title="overall", title_justify="left", show_header=False)
+    table = Table(show_header=False)
     table.add_column("statistic", style="bold")
     table.add_column("value", justify="right")
     table.add_row("pairs", str(summary.pairs))

@@ -1,0 +1,43 @@
+"""Many pairs of files at once: pairing, running, merging, and the batch's output formats.
+
+No click and no terminal here: the ``batch`` command (:mod:`cosloss_cli.cli.batch`)
+turns what this package returns into output. :mod:`.pairing` finds the pairs (folders
+or a manifest), :mod:`.pair` computes one, :mod:`.runner` runs them on an executor
+(here or on worker processes), :mod:`.merge` pools their figures, :mod:`.render`
+writes the report.
+
+Parallelism: at most ``jobs`` pairs are in flight, so memory is bounded whatever the
+number of pairs. Workers send back summaries (and losses only when they are asked
+for); every number of the report is computed from per-pair results combined in name
+order, so results are identical for any number of jobs.
+"""
+
+from __future__ import annotations
+
+from .merge import Overall, Report, in_name_order, overall
+from .pair import PairResult, PairTask, run_pair
+from .pairing import MAX_LISTED, Discovery, Pair, discover_pairs, is_safe_name, natural_key, read_manifest
+from .runner import BatchRunner, Executor, InProcess, LocalPool, default_jobs, local_executor
+
+__all__ = [
+    "MAX_LISTED",
+    "BatchRunner",
+    "Discovery",
+    "Executor",
+    "InProcess",
+    "LocalPool",
+    "Overall",
+    "Pair",
+    "PairResult",
+    "PairTask",
+    "Report",
+    "default_jobs",
+    "discover_pairs",
+    "in_name_order",
+    "is_safe_name",
+    "local_executor",
+    "natural_key",
+    "overall",
+    "read_manifest",
+    "run_pair",
+]

@@ -1,0 +1,106 @@
+"""One pair of a batch: what it is computed with, how, and what comes back.
+
+Each pair goes through the same :func:`~cosloss_cli.pipeline.compute_files` as
+``compute``; a pair that fails becomes an ``error`` result with its message, so the
+other pairs still run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from ..errors import CoslossError, OutputError
+from ..output import OUTPUT_DIR_FORMATS
+from .pairing import Pair, check_inside, output_path
+
+if TYPE_CHECKING:  # numpy and the pipeline load when a pair runs
+    import numpy as np
+
+    from ..core import Summary
+    from ..pipeline import ComputeOptions
+    from ..readers import ReadOptions
+
+
+class PairTask(NamedTuple):
+    """What every pair is computed with (picklable, sent to the workers)."""
+
+    label_options: ReadOptions
+    prediction_options: ReadOptions
+    compute: ComputeOptions
+    keep_losses: bool = False
+    output_dir: str | None = None
+    output_format: str = "csv"
+
+
+class PairResult(NamedTuple):
+    """The outcome of one pair: ``ok`` with its summary, or ``error`` with a message.
+
+    ``total`` is the correctly rounded sum of the pair's losses that count, so pooled
+    means can be formed exactly from ``count`` and ``total``. ``losses`` (and
+    ``omitted``, ``ids``) are kept only when the task asks for them.
+    """
+
+    pair: Pair
+    status: Literal["ok", "error"]
+    error: str | None = None
+    summary: Summary | None = None
+    total: float = 0.0
+    rows: int = 0
+    output: str | None = None
+    losses: np.ndarray | None = None
+    omitted: np.ndarray | None = None
+    ids: np.ndarray | None = None
+
+    @property
+    def name(self) -> str:
+        return self.pair.name
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def run_pair(task: PairTask, pair: Pair) -> PairResult:
+    """Compute one pair (and write its losses file); failures become an ``error`` result."""
+    try:
+        from ..pipeline import compute_files
+
+        result = compute_files(
+            pair.labels, pair.predictions, task.label_options, task.compute, None, task.prediction_options
+        )
+        output = None
+        if task.output_dir is not None:
+            output = output_path(task.output_dir, pair.name, task.output_format)
+            _write_output(task.output_dir, output, result, OUTPUT_DIR_FORMATS[task.output_format])
+    except CoslossError as exc:
+        return PairResult(pair, "error", error=str(exc))
+    except MemoryError:
+        return PairResult(pair, "error", error="out of memory (use fewer --jobs)")
+    except Exception as exc:  # a bug or an unexpected library error: keep the batch going
+        return PairResult(pair, "error", error=f"internal error: {type(exc).__name__}: {exc}")
+    kept = result.kept()
+    return PairResult(
+        pair,
+        "ok",
+        summary=result.summary,
+        total=math.fsum(kept.tolist()) if kept.size else 0.0,
+        rows=int(result.shape[0]) if result.shape else 1,
+        output=output,
+        losses=result.losses if task.keep_losses else None,
+        omitted=result.omitted if task.keep_losses else None,
+        ids=result.ids if task.keep_losses else None,
+    )
+
+
+def _write_output(output_dir: str, target: str, result: Any, fmt: str) -> None:
+    from ..writers import write_losses_file
+
+    folder = os.path.dirname(target)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the folder: {exc.strerror or exc}", path=folder) from None
+    check_inside(output_dir, target)  # again, now that the folders exist
+    write_losses_file(target, result, fmt)

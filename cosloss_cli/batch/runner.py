@@ -1,0 +1,244 @@
+"""Running the pairs of a batch: a small executor interface, and the local executors.
+
+An :class:`Executor` takes the task and an iterable of pairs, pulls pairs from it only
+when it has room (so memory is bounded by the pairs in flight, and a stop decided by
+the caller takes effect at the next pull), yields each pair's result as it finishes,
+and can be cancelled. :class:`InProcess` runs one pair at a time here; :class:`LocalPool`
+runs them on worker processes. A cluster runner (Dask) implements the same two methods.
+
+Interrupts: workers ignore SIGINT, so Ctrl-C reaches only the parent, which cancels
+what has not started and sends SIGTERM to the workers; a worker that is busy stops its
+pair (an output file being written is removed, never left partial) and exits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .merge import in_name_order
+from .pair import PairResult, PairTask, run_pair
+from .pairing import Pair, natural_key
+
+if TYPE_CHECKING:  # the process pool loads when a batch runs
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+
+class Executor(Protocol):
+    """Where the pairs of a batch run."""
+
+    def submit(self, task: PairTask, pairs: Iterable[Pair]) -> Iterator[PairResult]:
+        """Run ``task`` on each pair, pulled lazily; yield the results in completion order."""
+        ...
+
+    def cancel(self) -> None:
+        """Drop the pairs not started, stop the busy ones, and wait until nothing runs."""
+        ...
+
+
+def default_jobs() -> int:
+    """The number of CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def local_executor(jobs: int) -> Executor:
+    """The executor for ``--jobs N`` on this machine: in this process for one job."""
+    return InProcess() if jobs <= 1 else LocalPool(jobs)
+
+
+class BatchRunner:
+    """Runs pairs on an executor, records the results, and applies ``fail_fast``.
+
+    ``on_result`` is called in this process for every finished pair, in completion
+    order (the NDJSON stream and the progress bar). ``done`` and ``total`` can be read
+    after an interrupt to say how far the batch got. KeyboardInterrupt and any other
+    exception cancel the executor before being re-raised.
+    """
+
+    def __init__(
+        self,
+        pairs: Sequence[Pair],
+        task: PairTask,
+        executor: Executor,
+        *,
+        fail_fast: bool = False,
+        on_result: Callable[[PairResult], None] | None = None,
+    ):
+        self.pairs = list(pairs)
+        self.task = task
+        self.executor = executor
+        self.fail_fast = fail_fast
+        self.on_result = on_result
+        self.results: list[PairResult] = []
+        self.stopped_early = False
+
+    @property
+    def total(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def done(self) -> int:
+        return len(self.results)
+
+    def run(self) -> list[PairResult]:
+        """Run every pair (or until the first failure with ``fail_fast``); results in name order."""
+        try:
+            for result in self.executor.submit(self.task, self._to_start()):
+                self.results.append(result)
+                if self.on_result is not None:
+                    self.on_result(result)
+        except BaseException:
+            self.executor.cancel()
+            raise
+        return in_name_order(self.results)
+
+    def _to_start(self) -> Iterator[Pair]:
+        """The pairs, until ``fail_fast`` sees a failure (checked at each pull)."""
+        for pair in self.pairs:
+            if self.fail_fast and any(not result.ok for result in self.results):
+                self.stopped_early = True
+                return
+            yield pair
+
+
+class InProcess:
+    """One pair at a time, in this process (``--jobs 1``): nothing to cancel."""
+
+    def submit(self, task: PairTask, pairs: Iterable[Pair]) -> Iterator[PairResult]:
+        for pair in pairs:
+            yield run_pair(task, pair)
+
+    def cancel(self) -> None:
+        pass
+
+
+class LocalPool:
+    """Up to ``jobs`` pairs at a time on worker processes of this machine."""
+
+    def __init__(self, jobs: int):
+        self.jobs = jobs
+        self._pool: ProcessPoolExecutor | None = None
+        self._in_flight: dict[Future[PairResult | None], Pair] = {}
+
+    def submit(self, task: PairTask, pairs: Iterable[Pair]) -> Iterator[PairResult]:
+        from concurrent.futures import FIRST_COMPLETED, wait
+        from concurrent.futures.process import BrokenProcessPool
+
+        waiting = iter(pairs)
+        in_flight = self._in_flight
+        self._pool = _new_pool(self.jobs)
+        exhausted = False
+        while True:
+            while not exhausted and len(in_flight) < self.jobs:
+                pair = next(waiting, None)
+                if pair is None:
+                    exhausted = True
+                    break
+                in_flight[self._pool.submit(_run_in_worker, task, pair)] = pair
+            if not in_flight:
+                break
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            broken = False
+            for future in sorted(finished, key=lambda f: natural_key(in_flight[f].name)):
+                pair = in_flight.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    broken = True
+                    result = PairResult(
+                        pair, "error", error="the worker process died (out of memory? try fewer --jobs)"
+                    )
+                if result is not None:  # None: the worker was asked to stop, not ours to report
+                    yield result
+            if broken:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = _new_pool(self.jobs)
+        self._pool.shutdown(wait=True)
+        self._pool = None
+
+    def cancel(self) -> None:
+        """Cancel what has not started, ask busy workers to stop, wait for them to exit."""
+        if self._pool is None:
+            return
+        import multiprocessing
+
+        previous = _ignore_interrupts()
+        try:
+            for future in self._in_flight:
+                future.cancel()
+            for process in multiprocessing.active_children():  # the pool's workers: the only children
+                try:
+                    if process.pid is not None:
+                        os.kill(process.pid, signal.SIGTERM)
+                except OSError:
+                    pass
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        finally:
+            _restore(previous)
+
+
+def _new_pool(jobs: int) -> ProcessPoolExecutor:
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
+
+
+def _ignore_interrupts() -> dict[int, Any]:
+    """Ignore a second Ctrl-C/SIGTERM while cleaning up after the first (main thread only)."""
+    previous: dict[int, Any] = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        pass
+    return previous
+
+
+def _restore(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        try:
+            signal.signal(signum, handler)
+        except (ValueError, TypeError):
+            pass
+
+
+class _WorkerStop(BaseException):
+    """Raised in a busy worker by SIGTERM: unwinds the pair (removing temporary files)."""
+
+
+class _WorkerState:
+    """What a worker process knows about itself: whether it runs a pair, whether it must stop."""
+
+    busy = False
+    stopping = False
+
+
+def _worker_init() -> None:
+    """Workers leave Ctrl-C to the parent; SIGTERM stops the current pair cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _worker_sigterm)
+
+
+def _worker_sigterm(signum: int, frame: Any) -> None:
+    _WorkerState.stopping = True
+    if _WorkerState.busy:
+        raise _WorkerStop()
+
+
+def _run_in_worker(task: PairTask, pair: Pair) -> PairResult | None:
+    """``run_pair`` in a worker; None when the parent asked the worker to stop."""
+    if _WorkerState.stopping:
+        return None
+    try:
+        _WorkerState.busy = True
+        return run_pair(task, pair)
+    except _WorkerStop:
+        return None
+    finally:
+        _WorkerState.busy = False

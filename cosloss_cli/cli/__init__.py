@@ -1,0 +1,93 @@
+"""The ``cosloss`` command group and its console-script entry point :func:`main`.
+
+Each command lives in its own module (``compute``, ``batch``), loaded only when it is
+used; the error edge they share (``Error:`` lines, exit statuses, warnings) is
+:mod:`cosloss_cli.cli.edge`. No command module imports another.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import click
+
+from .. import __version__
+from ..options import CONTEXT_SETTINGS
+from ..status import ExitStatus
+from .edge import Terminated, on_sigterm, silence_stdout
+
+__all__ = ["Terminated", "cli", "main"]
+
+
+class LazyGroup(click.Group):
+    """A group whose heavier subcommands are imported only when they are used.
+
+    ``cosloss compute`` should not pay for importing ``batch`` and its process pool;
+    ``lazy`` maps a command name to ``module:attribute``.
+    """
+
+    lazy: dict[str, str] = {
+        "batch": "cosloss_cli.cli.batch:batch",
+        "compute": "cosloss_cli.cli.compute:compute",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            import importlib
+
+            module_name, attribute = self.lazy[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module_name), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+def print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``, with which kernel sums the vectors (the C one is built only where a compiler was)."""
+    if not value or ctx.resilient_parsing:
+        return
+    from ..core import native_kernel_in_use
+
+    kernel = "C kernel" if native_kernel_in_use() else "numpy kernel; the C kernel is not built or COSLOSS_NATIVE=0"
+    click.echo(f"cosloss, version {__version__} ({kernel})")
+    ctx.exit()
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--version",
+    "-V",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=print_version,
+    help="Show the version and exit.",
+)
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Cosine distance loss between label and prediction vectors.
+
+    The loss of a pair of vectors is 1 - cos(L, P), as TensorFlow's
+    tf.compat.v1.losses.cosine_distance computes it on tf.nn.l2_normalize'd
+    inputs: 0 for the same direction, 1 for orthogonal or zero vectors, 2 for
+    opposite directions.
+
+    \b
+    Examples:
+      cosloss compute labels.csv predictions.csv --axis 1
+      cosloss compute labels.npy preds.parquet --json | jq .mean
+      cosloss batch labels/ predictions/ --format ndjson
+    """
+    ctx.ensure_object(dict)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: signals, then click."""
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        cli.main(args=argv, prog_name="cosloss")
+    except BrokenPipeError:
+        silence_stdout()
+        sys.exit(int(ExitStatus.OK))

@@ -1,0 +1,126 @@
+"""The ``cosloss compute`` command: the losses of one labels file against one predictions file."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING
+
+import click
+
+from ..options import (
+    CONTEXT_SETTINGS,
+    Inputs,
+    OutputChoice,
+    Verbosity,
+    common_options,
+    compute_options,
+    input_options,
+    output_options,
+    threshold_option,
+)
+from ..output import FILE_EXTENSIONS, RESULT_WRITERS, emit, view_for
+from ..status import ExitStatus
+from ..terminal import Environment
+from .edge import check_threshold, environment, print_notes, refuse_interactive_stdin, user_errors, warn_counts
+
+if TYPE_CHECKING:
+    from ..pipeline import ComputeOptions
+
+
+@click.command("compute", context_settings=CONTEXT_SETTINGS)
+@click.argument("labels")
+@click.argument("predictions")
+@input_options
+@compute_options
+@threshold_option
+@output_options(
+    RESULT_WRITERS,
+    "a line per loss",
+    losses=True,
+    losses_help="JSON with the per-vector losses list; --no-losses leaves it out (huge inputs).",
+)
+@click.option(
+    "--max-rows", type=click.IntRange(min=0), default=20, show_default=True, help="Losses shown in the table."
+)
+@click.option(
+    "--output",
+    "-o",
+    "output_file",
+    metavar="FILE",
+    help=f"Also write the per-vector losses to FILE ({' '.join(FILE_EXTENSIONS)}).",
+)
+@common_options
+@click.pass_context
+def compute(
+    ctx: click.Context,
+    /,
+    labels: str,
+    predictions: str,
+    *,
+    inputs: Inputs,
+    computation: ComputeOptions,
+    fail_above: float | None,
+    output: OutputChoice,
+    max_rows: int,
+    output_file: str | None,
+    verbosity: Verbosity,
+) -> None:
+    """Loss per vector pair and summary for one LABELS and one PREDICTIONS file.
+
+    Formats come from the extensions: .csv .tsv (gzip too), .npy, .npz, .parquet/.pq;
+    '-' reads one input from stdin (give its format with --input-format).
+    The summary's std is the population standard deviation (ddof=0).
+
+    \b
+    Examples:
+      cosloss compute labels.csv predictions.csv --axis 1
+      cosloss compute labels.npy preds.npy --json | jq .mean
+      cosloss compute a.parquet b.parquet --id-column id --format csv > losses.csv
+      cosloss compute a.npy b.npy --fail-above 0.2 --no-losses --json   # CI gate
+    """
+    env = environment(ctx)
+    with user_errors(verbosity.debug):
+        refuse_interactive_stdin([labels, predictions], env)
+        mean = run_compute(labels, predictions, inputs, computation, output, max_rows, output_file, verbosity, env)
+    if check_threshold(mean, fail_above):
+        sys.exit(int(ExitStatus.THRESHOLD_EXCEEDED))
+
+
+def run_compute(
+    labels: str,
+    predictions: str,
+    inputs: Inputs,
+    computation: ComputeOptions,
+    output: OutputChoice,
+    max_rows: int,
+    output_file: str | None,
+    verbosity: Verbosity,
+    env: Environment,
+) -> float:
+    """The body of ``compute``: read, compute, write; returns the mean loss for ``--fail-above``."""
+    from ..pipeline import compute_sources, open_pair
+
+    if output_file:
+        from ..writers import output_format_for
+
+        output_format_for(output_file)  # a bad name is refused before the work
+    label_source, prediction_source = open_pair(labels, predictions, inputs.labels, inputs.predictions)
+    bar: AbstractContextManager[Callable[[int], None] | None] = nullcontext()
+    if env.stderr_isatty and not verbosity.quiet:
+        from ..progress import MIN_BYTES_FOR_PROGRESS, row_progress  # a bar is only ever drawn on a terminal
+
+        size = (label_source.size_bytes or 0) + (prediction_source.size_bytes or 0)
+        bar = row_progress(size >= MIN_BYTES_FOR_PROGRESS, label_source.shape[0], "computing")
+    with bar as progress:
+        result = compute_sources(label_source, prediction_source, computation, progress, inputs.labels)
+    summary = result.summary
+    print_notes(result.notes, verbosity.quiet)
+    warn_counts(summary.zero_vectors, summary.omitted, verbosity.quiet)
+    if output_file:
+        from ..writers import write_losses_file
+
+        write_losses_file(output_file, result)
+    emit(RESULT_WRITERS, output.format, result, view_for(env, losses=output.losses, max_rows=max_rows))
+    return summary.mean

@@ -1,0 +1,130 @@
+"""The error edge of every command: where exceptions become ``Error:`` lines and exit statuses.
+
+Nothing below the CLI prints or exits; the commands run their bodies inside
+:func:`user_errors` and report warnings and the ``--fail-above`` verdict through the
+helpers here, so every command words them (and exits) the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import click
+
+from ..errors import CoslossError, InputUsageError
+from ..status import ExitStatus
+from ..terminal import Environment
+
+
+class Terminated(BaseException):
+    """Raised from the SIGTERM handler so cleanup runs as for Ctrl-C."""
+
+
+def on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM handler: unwind like Ctrl-C (temporary files removed, workers stopped)."""
+    raise Terminated()
+
+
+def environment(ctx: click.Context) -> Environment:
+    """The terminal environment: detected, unless a test put a fake in ``ctx.obj``."""
+    obj = ctx.find_root().obj
+    fake = obj.get("environment") if isinstance(obj, dict) else None
+    return fake if isinstance(fake, Environment) else Environment.detect()
+
+
+def fail(message: str, status: ExitStatus) -> NoReturn:
+    """Print one ``Error:`` line to stderr and exit with ``status``."""
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(int(status))
+
+
+def warn(message: str, quiet: bool) -> None:
+    """A warning on stderr, unless ``--quiet``."""
+    if not quiet:
+        click.echo(f"Warning: {message}", err=True)
+
+
+def print_notes(notes: tuple[str, ...], quiet: bool) -> None:
+    """What the readers decided for the user (id columns, headers, column order): one line each."""
+    if not quiet:
+        for note in notes:
+            click.echo(f"Note: {note}", err=True)
+
+
+def warn_counts(zero_vectors: int, omitted: int, quiet: bool) -> None:
+    """The warnings every command gives about zero vectors and omitted NaN/Inf vectors."""
+    if zero_vectors:
+        warn(f"{zero_vectors} vector pair(s) with a zero vector: loss 1 by definition", quiet)
+    if omitted:
+        warn(f"{omitted} vector pair(s) with NaN/Inf omitted (--nan-policy omit)", quiet)
+
+
+def check_threshold(mean: float, fail_above: float | None, what: str = "mean loss") -> bool:
+    """True (and a message on stderr) when ``--fail-above`` is exceeded; NaN exceeds."""
+    if fail_above is None:
+        return False
+    if mean != mean or mean > fail_above:
+        click.echo(f"cosloss: {what} {mean:.10g} is above --fail-above {fail_above:g}", err=True)
+        return True
+    return False
+
+
+@contextmanager
+def user_errors(debug: bool) -> Iterator[None]:
+    """Turn every failure into an ``Error:`` line and the right exit status."""
+    try:
+        yield
+    except CoslossError as exc:
+        if debug:
+            _print_traceback()
+        fail(str(exc), exc.exit_status)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(int(ExitStatus.INTERRUPTED))
+    except Terminated:
+        click.echo("Terminated.", err=True)
+        sys.exit(int(ExitStatus.TERMINATED))
+    except BrokenPipeError:
+        silence_stdout()
+        sys.exit(int(ExitStatus.OK))
+    except MemoryError:
+        if debug:
+            _print_traceback()
+        fail("out of memory (the losses take 8 bytes per vector pair: split the input)", ExitStatus.DATA_ERROR)
+    except (click.exceptions.Exit, click.ClickException, SystemExit):
+        raise
+    except Exception as exc:  # a bug: say so in one line, traceback only with --debug
+        if debug:
+            _print_traceback()
+        fail(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
+            ExitStatus.DATA_ERROR,
+        )
+
+
+def _print_traceback() -> None:
+    import traceback  # only --debug needs it
+
+    traceback.print_exc()
+
+
+def silence_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so the exit flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def refuse_interactive_stdin(paths: list[str], env: Environment) -> None:
+    """Reading '-' from a terminal would hang waiting for typing: refuse (csvkit does)."""
+    if "-" in paths and env.stdin_isatty:
+        raise InputUsageError(
+            "'-' reads from stdin, but stdin is a terminal",
+            hint="pipe data in, e.g.: cat preds.npy | cosloss compute labels.npy - --predictions-format npy",
+        )

@@ -1,0 +1,96 @@
+"""Which writer writes which result in which format: one registry per result kind, one :func:`emit`.
+
+The registries map a format name to ``module:function`` and are resolved when something is
+written, so ``--format`` takes its choices from their keys without importing numpy or
+rich at start. Every writer has the same signature, ``writer(document, out, view)``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NamedTuple, TextIO
+
+from .terminal import Environment, terminal_width
+
+#: Width of tables off a terminal: wide enough that rich does not wrap at 80 columns.
+TABLE_WIDTH = 100
+
+#: How one :class:`~cosloss_cli.pipeline.LossResult` is written to stdout or a text file.
+RESULT_WRITERS = {
+    "table": "cosloss_cli.render:render_table",
+    "json": "cosloss_cli.render:write_json",
+    "ndjson": "cosloss_cli.render:write_ndjson",
+    "csv": "cosloss_cli.render:write_csv",
+}
+
+#: How a whole batch report is written at the end. NDJSON lines were written as each pair
+#: finished (:data:`PAIR_WRITERS`), so nothing is left to write then.
+BATCH_WRITERS = {
+    "table": "cosloss_cli.batch.render:render_table",
+    "json": "cosloss_cli.batch.render:write_json",
+    "ndjson": "cosloss_cli.batch.render:write_nothing_more",
+    "csv": "cosloss_cli.batch.render:write_csv",
+}
+
+#: How one finished pair of a batch is written the moment it finishes (formats that stream).
+PAIR_WRITERS = {"ndjson": "cosloss_cli.batch.render:write_pair_line"}
+
+#: Per-vector loss files (``--output``, ``--output-dir``): the text formats of a result, and binary ones.
+FILE_WRITERS = {
+    "csv": RESULT_WRITERS["csv"],
+    "json": RESULT_WRITERS["json"],
+    "ndjson": RESULT_WRITERS["ndjson"],
+    "parquet": "cosloss_cli.writers:write_parquet",
+    "npy": "cosloss_cli.writers:write_npy",
+}
+
+#: Loss file formats by file name extension (``--output FILE``).
+FILE_EXTENSIONS = {
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "ndjson",
+    ".ndjson": "ndjson",
+    ".parquet": "parquet",
+    ".npy": "npy",
+}
+
+#: ``--output-format`` choices of ``--output-dir`` (the extension each file gets) and their formats.
+OUTPUT_DIR_FORMATS = {ext[1:]: FILE_EXTENSIONS[ext] for ext in (".csv", ".parquet", ".npy", ".jsonl")}
+
+
+class View(NamedTuple):
+    """What a writer may need besides the document; each writer reads the fields it uses."""
+
+    #: JSON/NDJSON: include the per-vector losses.
+    losses: bool = True
+    #: Tables: losses shown at most.
+    max_rows: int = 20
+    color: bool = False
+    width: int = TABLE_WIDTH
+    #: Batch: each pair object names its ``--output-dir`` file.
+    with_output: bool = False
+
+
+#: The view of a writer called without one (library use, loss files).
+DEFAULT_VIEW = View()
+
+
+def view_for(env: Environment, **fields: Any) -> View:
+    """A :class:`View` on this terminal: its width and colour, or the fixed width off a terminal."""
+    width = terminal_width(TABLE_WIDTH) if env.stdout_isatty else TABLE_WIDTH
+    return View(color=env.stdout_color, width=width, **fields)
+
+
+def writer(registry: dict[str, str], fmt: str) -> Any:
+    """The writer function registered for ``fmt``, imported now."""
+    import importlib
+
+    module, function = registry[fmt].split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def emit(registry: dict[str, str], fmt: str, document: Any, view: View, out: TextIO | None = None) -> None:
+    """Write ``document`` in ``fmt`` with the writer ``registry`` has for it, to stdout by default."""
+    out = sys.stdout if out is None else out
+    writer(registry, fmt)(document, out, view)
+    out.flush()
