@@ -83,9 +83,7 @@ class Figures(NamedTuple):
 
 
 def check_figure_options(options: FigureOptions) -> FigureOptions:
-    """The options, or an :class:`InputUsageError` saying which one is out of range."""
-    from .compare import MIN_RESAMPLES  # the same floor as ``compare``'s intervals
-
+    """The options, or a :class:`ParameterError` (exit 2) saying which one is out of range."""
     check_reduction(options.reduction)
     if options.weights is not None and options.weight_column is not None:
         raise ParameterError("give the weights as a file (--weights) or as a column (--weight-column), not both")
@@ -97,9 +95,16 @@ def check_figure_options(options: FigureOptions) -> FigureOptions:
         raise ParameterError(
             f"the confidence level must be between 0 and 1, not {options.confidence!r}", hint="0 turns the interval off"
         )
-    if options.confidence and options.resamples < MIN_RESAMPLES:
-        raise ParameterError(f"the bootstrap needs at least {MIN_RESAMPLES} resamples, not {options.resamples}")
+    if options.confidence:
+        _check_resamples(options.resamples)
     return options
+
+
+def _check_resamples(resamples: int) -> None:
+    from .compare import MIN_RESAMPLES  # the same floor as ``compare``'s intervals (imported with scipy's cost)
+
+    if resamples < MIN_RESAMPLES:
+        raise ParameterError(f"the bootstrap needs at least {MIN_RESAMPLES} resamples, not {resamples}")
 
 
 class FigureState:

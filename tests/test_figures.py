@@ -305,9 +305,13 @@ def test_library_takes_weights_as_numbers_arrays_and_files(tmp_path: Path) -> No
     assert scalar.loss == pytest.approx(2 * plain.losses.sum(), rel=1e-15) and scalar.weighted
     assert array.loss == pytest.approx(plain.losses[0], rel=1e-15)
     assert plain.loss == plain.summary.mean and not plain.weighted
-    with pytest.raises(DataError, match="has 8 weights, but .* has 2 rows"):
+    with pytest.raises(DataError, match="has 2 weights, but .* has more rows"):
         compute_files(
-            str(labels), str(predictions), ReadOptions(), axis=1, weights=str(ROOT / "sample_data" / "weights.csv")
+            str(ROOT / "sample_data" / "weighted_labels.csv"),
+            str(ROOT / "sample_data" / "weighted_predictions.csv"),
+            ReadOptions(),
+            columns="f0,f1,f2",
+            weights=str(ROOT / "sample_data" / "weights.csv"),
         )
 
 
