@@ -405,20 +405,3 @@ def test_json_keys_are_additive_and_off_by_default(pair: tuple[Path, Path, np.nd
     assert {"worst", "best", "histogram"}.isdisjoint(document)  # only when asked for
     assert document["ci_low"] is None and document["confidence"] == 0
     assert document["loss"] == document["mean"]  # no weights, TF's default reduction: the plain mean
-
-
-def test_readme_examples_of_weights_and_distribution(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each console example of the README's weights/distribution section prints exactly what is shown."""
-    import re
-    import shlex
-
-    from .test_docs import NO_COLOR, README
-
-    monkeypatch.chdir(ROOT)
-    block = README.split("<!-- figures-sample:start -->", 1)[1].split("<!-- figures-sample:end -->", 1)[0]
-    examples = re.findall(r"```console\n\$ (cosloss [^\n]*)\n(.*?)```", block, re.S)
-    assert len(examples) >= 4
-    for command, expected in examples:
-        result = run_cli(shlex.split(command)[1:], env=NO_COLOR)
-        assert result.exit_code == ExitStatus.OK, result.stderr
-        assert result.stdout == expected, command
