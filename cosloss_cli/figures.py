@@ -80,6 +80,8 @@ class Figures(NamedTuple):
     worst: tuple[Ranked, ...] = ()
     best: tuple[Ranked, ...] = ()
     histogram: tuple[Float64Array, np.ndarray] | None = None
+    #: The sums behind ``loss``, which merge across results (``batch``'s pooled loss).
+    weighted_sums: WeightedSums | None = None
 
 
 def check_figure_options(options: FigureOptions) -> FigureOptions:
@@ -202,6 +204,7 @@ class FigureState:
             worst=self._ranked(self.worst, losses.shape, ids),
             best=self._ranked(self.best, losses.shape, ids),
             histogram=histogram(counted, int(options.bins)) if options.bins else None,
+            weighted_sums=self.sums,
         )
         if options.reduction == "none" and self.row_weights:
             weights = np.concatenate(self.row_weights)

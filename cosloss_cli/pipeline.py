@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
     from .core import BoolArray, Float64Array
+    from .reduction import WeightedSums
 
 __all__ = ["NAN_POLICIES", "ComputeOptions", "LossResult", "NanPolicy", "compute_files", "compute_sources", "open_pair"]
 
@@ -93,6 +94,8 @@ class LossResult(NamedTuple):
     best: tuple[Ranked, ...] = ()
     #: (edges, counts) when ``bins`` was given.
     histogram: tuple[Float64Array, np.ndarray] | None = None
+    #: The four sums behind ``loss``; they merge across results (``batch`` pools them).
+    weighted_sums: WeightedSums | None = None
 
     # No field is called ``index`` or ``count``: they would hide the tuple methods of that name.
 

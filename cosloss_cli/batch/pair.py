@@ -19,8 +19,10 @@ if TYPE_CHECKING:  # numpy and the pipeline load when a pair runs
     import numpy as np
 
     from ..core import Summary
+    from ..figures import FigureOptions, Ranked
     from ..pipeline import ComputeOptions
     from ..readers import ReadOptions
+    from ..reduction import WeightedSums
 
 
 class PairTask(NamedTuple):
@@ -32,6 +34,11 @@ class PairTask(NamedTuple):
     keep_losses: bool = False
     output_dir: str | None = None
     output_format: str = "csv"
+    #: Weights (a column of each labels file), reduction, ``top``; None: ``compute``'s defaults
+    #: without the interval of the mean.
+    figures: FigureOptions | None = None
+    #: Send the kept losses back for the pooled percentiles (:class:`~cosloss_cli.pooled.PooledLosses`).
+    pool_losses: bool = False
 
 
 class PairResult(NamedTuple):
@@ -52,6 +59,15 @@ class PairResult(NamedTuple):
     losses: np.ndarray | None = None
     omitted: np.ndarray | None = None
     ids: np.ndarray | None = None
+    #: The pair's figures (see :class:`~cosloss_cli.pipeline.LossResult`).
+    percentiles: dict[str, float] | None = None
+    reduction: str = "sum_by_nonzero_weights"
+    weighted: bool = False
+    loss: float = math.nan
+    weighted_sums: WeightedSums | None = None
+    worst: tuple[Ranked, ...] = ()
+    #: The kept losses, when the task pools them; the runner takes them out as it pools them.
+    kept: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -67,8 +83,9 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
     try:
         from ..pipeline import compute_files
 
+        figures = task.figures._asdict() if task.figures is not None else {"confidence": 0}
         result = compute_files(
-            pair.labels, pair.predictions, task.label_options, task.compute, None, task.prediction_options
+            pair.labels, pair.predictions, task.label_options, task.compute, None, task.prediction_options, **figures
         )
         output = None
         if task.output_dir is not None:
@@ -91,6 +108,13 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
         losses=result.losses if task.keep_losses else None,
         omitted=result.omitted if task.keep_losses else None,
         ids=result.ids if task.keep_losses else None,
+        percentiles=result.percentiles,
+        reduction=result.reduction,
+        weighted=result.weighted,
+        loss=result.loss,
+        weighted_sums=result.weighted_sums,
+        worst=result.worst,
+        kept=kept if task.pool_losses else None,
     )
 
 

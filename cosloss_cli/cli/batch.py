@@ -29,14 +29,18 @@ from ..batch import (
 from ..errors import DataError, OutputError, OutputUsageError
 from ..options import (
     CONTEXT_SETTINGS,
+    Distribution,
     Inputs,
     OutputChoice,
     Verbosity,
+    Weighting,
     common_options,
     compute_options,
+    distribution_options,
     input_options,
     output_options,
     threshold_option,
+    weight_options,
 )
 from ..output import BATCH_WRITERS, OUTPUT_DIR_FORMATS, PAIR_WRITERS, emit, view_for, writer
 from ..status import ExitStatus
@@ -44,6 +48,7 @@ from ..terminal import Environment
 from .edge import Terminated, check_threshold, environment, user_errors, warn, warn_counts
 
 if TYPE_CHECKING:
+    from ..figures import FigureOptions
     from ..pipeline import ComputeOptions
 
 
@@ -73,6 +78,8 @@ class Selection(NamedTuple):
 @click.option("--strict", is_flag=True, help="Any file without a partner is an error (exit 1) before work starts.")
 @input_options
 @compute_options
+@weight_options(files=False)
+@distribution_options(best=False, bins=False)
 @threshold_option
 @click.option(
     "--jobs",
@@ -113,6 +120,8 @@ def batch(
     strict: bool,
     inputs: Inputs,
     computation: ComputeOptions,
+    weighting: Weighting,
+    distribution: Distribution,
     fail_above: float | None,
     jobs: int | None,
     fail_fast: bool,
@@ -129,6 +138,9 @@ def batch(
     A failed pair is reported with its error and the others still run (exit 1).
     --fail-above applies to the pooled mean over every loss of every ok pair.
     Each pair's std is the population standard deviation (ddof=0).
+    Percentiles are per pair and pooled over every loss (exact); --top K lists the
+    K largest losses over all pairs; --weight-column NAME weights each pair by its
+    labels file's column.
 
     \b
     Examples:
@@ -137,22 +149,50 @@ def batch(
       cosloss batch --manifest pairs.csv --json | jq .overall.mean
       cosloss batch labels/ preds/ --output-dir losses/ --output-format parquet
       cosloss batch labels/ preds/ --fail-above 0.1 -q        # CI gate
+      cosloss batch labels/ preds/ --top 10 --weight-column w --reduction mean
     """
     env = environment(ctx)
     selection = Selection(labels_dir, predictions_dir, manifest, recursive, patterns, strict)
     with user_errors(verbosity.debug):
         _check_usage(selection, output, output_dir, file_format, verbosity.quiet)
+        figures = _figure_options(weighting, distribution)
         status = run_batch(
-            selection, inputs, computation, fail_above, jobs, fail_fast, output, output_dir, file_format, verbosity, env
+            selection,
+            inputs,
+            computation,
+            figures,
+            fail_above,
+            jobs,
+            fail_fast,
+            output,
+            output_dir,
+            file_format,
+            verbosity,
+            env,
         )
     if status != ExitStatus.OK:
         sys.exit(int(status))
+
+
+def _figure_options(weighting: Weighting, distribution: Distribution) -> FigureOptions:
+    """Each pair's figures: weights from a column of its labels, the reduction, its worst rows; no interval."""
+    from ..figures import FigureOptions, check_figure_options
+
+    return check_figure_options(
+        FigureOptions(
+            weight_column=weighting.weight_column,
+            reduction=weighting.reduction,
+            top=distribution.top,
+            confidence=0,
+        )
+    )
 
 
 def run_batch(
     selection: Selection,
     inputs: Inputs,
     computation: ComputeOptions,
+    figures: FigureOptions,
     fail_above: float | None,
     jobs: int | None,
     fail_fast: bool,
@@ -182,6 +222,8 @@ def run_batch(
         keep_losses=view.losses,
         output_dir=output_dir,
         output_format=file_format or "csv",
+        figures=figures,
+        pool_losses=True,
     )
     jobs = min(jobs or default_jobs(), len(discovery.pairs))
     if jobs > 1:
@@ -199,15 +241,23 @@ def run_batch(
             if advance is not None:
                 advance(result.rows)
 
-        runner = BatchRunner(discovery.pairs, task, local_executor(jobs), fail_fast=fail_fast, on_result=on_result)
+        from ..pooled import PooledLosses
+
+        pooled = PooledLosses()
+        runner = BatchRunner(
+            discovery.pairs, task, local_executor(jobs), fail_fast=fail_fast, on_result=on_result, pooled=pooled
+        )
         try:
             results = runner.run()
+            percentiles = pooled.percentiles()
         except KeyboardInterrupt:
             _stopped("Interrupted", runner, ExitStatus.INTERRUPTED)
         except Terminated:
             _stopped("Terminated", runner, ExitStatus.TERMINATED)
+        finally:
+            pooled.close()
 
-    summary = overall(results, len(discovery.pairs))
+    summary = overall(results, len(discovery.pairs), percentiles, figures.top)
     warn_counts(summary.zero_vectors, summary.omitted, quiet)
     emit(BATCH_WRITERS, output.format, Report(results, summary, discovery), view, out)
 
