@@ -53,8 +53,8 @@ class PooledLosses:
     >>> pooled.close()
     """
 
-    def __init__(self, memory_values: int = IN_MEMORY_VALUES):
-        self.memory_values = memory_values
+    def __init__(self, memory_values: int | None = None):
+        self.memory_values = IN_MEMORY_VALUES if memory_values is None else memory_values
         self.size = 0
         self.has_nan = False
         self._parts: list[np.ndarray] = []

@@ -405,3 +405,83 @@ def test_json_keys_are_additive_and_off_by_default(pair: tuple[Path, Path, np.nd
     assert {"worst", "best", "histogram"}.isdisjoint(document)  # only when asked for
     assert document["ci_low"] is None and document["confidence"] == 0
     assert document["loss"] == document["mean"]  # no weights, TF's default reduction: the plain mean
+
+
+# --- batch: percentiles per pair and pooled, worst rows over pairs, weights per pair ------------
+
+
+@pytest.fixture(scope="module")
+def batch_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Three pairs of different sizes, as CSV with a weight column and Parquet, and their losses and weights."""
+    root = tmp_path_factory.mktemp("batch")
+    (root / "labels").mkdir()
+    (root / "predictions").mkdir()
+    losses, weights = {}, {}
+    for i, (name, rows) in enumerate((("a", 40), ("b", 7), ("c", 120))):
+        left, right, pair_losses = weighted_frames(rows=rows, seed=10 + i)
+        if name == "c":
+            left.to_parquet(root / "labels" / "c.parquet", index=False)
+        else:
+            left.to_csv(root / "labels" / f"{name}.csv", index=False)
+        right.to_csv(root / "predictions" / f"{name}.csv", index=False)
+        losses[name], weights[name] = pair_losses, left["w"].to_numpy()
+    return root, losses, weights
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_batch_percentiles_per_pair_and_pooled_top_and_weights(
+    jobs: str, batch_tree: tuple[Path, dict[str, np.ndarray], dict[str, np.ndarray]]
+) -> None:
+    root, losses, weights = batch_tree
+    args = ["batch", str(root / "labels"), str(root / "predictions"), "-j", jobs, "--top", "5"]
+    document = json_of([*args, "--weight-column", "w", "--reduction", "mean"])
+    every = np.concatenate([losses[name] for name in "abc"])
+    pairs = {pair["name"]: pair for pair in document["pairs"]}
+    for name in "abc":
+        for key, q in PERCENTILES.items():
+            assert pairs[name][key] == pytest.approx(np.percentile(losses[name], q), rel=1e-12)
+        expected = weighted_reference(losses[name], weights[name])["mean"]
+        assert pairs[name]["loss"] == pytest.approx(expected, rel=1e-12) and pairs[name]["weighted"] is True
+    overall = document["overall"]
+    for key, q in PERCENTILES.items():
+        assert overall[key] == pytest.approx(np.percentile(every, q), rel=1e-12)
+    all_weights = np.concatenate([weights[name] for name in "abc"])
+    assert overall["loss"] == pytest.approx(float(np.sum(every * all_weights) / np.sum(all_weights)), rel=1e-12)
+    names = np.concatenate([[name] * losses[name].size for name in "abc"])
+    rows = np.concatenate([np.arange(losses[name].size) for name in "abc"])
+    order = np.argsort(-every, kind="stable")[:5]
+    assert [(item["name"], item["index"]) for item in overall["worst"]] == [
+        (str(names[i]), int(rows[i])) for i in order
+    ]
+    assert [item["id"] for item in overall["worst"]] == [f"r{rows[i]}" for i in order]
+    np.testing.assert_allclose([item["loss"] for item in overall["worst"]], every[order], rtol=1e-12)
+
+
+def test_batch_pooled_percentiles_spilled_to_disk_are_exact(
+    batch_tree: tuple[Path, dict[str, np.ndarray], dict[str, np.ndarray]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cosloss_cli.pooled
+
+    monkeypatch.setattr(cosloss_cli.pooled, "IN_MEMORY_VALUES", 10)
+    monkeypatch.setattr(cosloss_cli.pooled, "CHUNK_VALUES", 16)  # many chunks per pass
+    root, losses, _ = batch_tree
+    document = json_of(["batch", str(root / "labels"), str(root / "predictions"), "-j", "1", "--weight-column", "w"])
+    every = np.concatenate([losses[name] for name in "abc"])
+    for key, q in PERCENTILES.items():
+        assert document["overall"][key] == pytest.approx(np.percentile(every, q), rel=1e-12)
+
+
+def test_pooled_losses_select_exactly_with_negative_values_and_ties() -> None:
+    from cosloss_cli.pooled import PooledLosses
+
+    rng = np.random.default_rng(9)
+    parts = [rng.normal(size=n) for n in (1, 50, 333, 1000)] + [np.array([0.0, -0.0, 2.0, 2.0, 2.0, -7.5])]
+    every = np.concatenate(parts)
+    for memory in (10**6, 0, 5):
+        pooled = PooledLosses(memory_values=memory)
+        for part in parts:
+            pooled.add(part)
+        assert pooled.percentiles() == {key: float(np.percentile(every, q)) for key, q in PERCENTILES.items()}
+        pooled.add([math.nan])
+        assert all(math.isnan(v) for v in pooled.percentiles().values())
+        pooled.close()
