@@ -149,7 +149,7 @@ def compute_files(
     prediction_read_options = (prediction_read_options or read_options)._replace(**read_settings)
     figures = check_figure_options(FigureOptions(**figure_settings))
     # The weights are a column of the labels only; the predictions are read as without them.
-    read_options = read_options._replace(weight_column=figures.weight_column)
+    read_options = read_options._replace(weight_column=figures.weight_column or read_options.weight_column)
     prediction_read_options = prediction_read_options._replace(weight_column=None)
     options = (options or ComputeOptions())._replace(**compute_settings)
     label_source, prediction_source = open_pair(labels, predictions, read_options, prediction_read_options)

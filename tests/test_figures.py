@@ -163,6 +163,22 @@ def test_weight_column_with_ids_and_columns_paired_by_name(fmt: str, tmp_path: P
     assert [item["index"] for item in document["worst"]] == worst.tolist()
 
 
+def test_weight_column_with_an_explicit_id_column_in_tsv_and_read_options(tmp_path: Path) -> None:
+    left, right, losses = weighted_frames(rows=9)
+    left.rename(columns={"id": "name"}).to_csv(tmp_path / "l.tsv", sep="\t", index=False)
+    right.rename(columns={"id": "name"}).to_csv(tmp_path / "p.tsv", sep="\t", index=False)
+    args = ["compute", str(tmp_path / "l.tsv"), str(tmp_path / "p.tsv"), "--id-column", "name", "--weight-column", "w"]
+    document = json_of([*args, "--reduction", "sum", "--best", "2"])
+    assert document["loss"] == pytest.approx(weighted_reference(losses, left["w"].to_numpy())["sum"], rel=1e-12)
+    assert document["ids"] == list(left["id"])
+    best = np.argsort(losses, kind="stable")[:2]
+    assert [item["id"] for item in document["best"]] == [f"r{i}" for i in best]
+    library = compute_files(
+        str(tmp_path / "l.tsv"), str(tmp_path / "p.tsv"), ReadOptions(weight_column="w", id_column="name")
+    )
+    assert library.weighted and library.loss == pytest.approx(document["loss"] / np.count_nonzero(left["w"]))
+
+
 def test_weight_column_of_labels_read_from_stdin(tmp_path: Path) -> None:
     left, right, losses = weighted_frames(rows=12)
     right.to_csv(tmp_path / "p.csv", index=False)
