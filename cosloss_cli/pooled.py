@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from .distribution import PERCENTILES, percentiles, percentiles_by_rank
+from .distribution import PERCENTILES, percentiles_by_rank
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -83,8 +83,15 @@ class PooledLosses:
         """p05 ... p99 of every loss added, as ``np.percentile`` of them all would give."""
         if self.size == 0 or self.has_nan:
             return dict.fromkeys(PERCENTILES, math.nan)
-        if self._file is None:
-            return percentiles(np.concatenate(self._parts))
+        if self._file is None:  # one copy of them all, partitioned in place
+            every = np.concatenate(self._parts)
+            self._parts = [every]
+
+            def select(ranks: list[int]) -> np.ndarray:
+                every.partition(ranks)
+                return every[ranks]
+
+            return percentiles_by_rank(self.size, select)
         self._file.flush()
         return percentiles_by_rank(self.size, self._select)
 
