@@ -501,3 +501,20 @@ def test_pooled_losses_select_exactly_with_negative_values_and_ties() -> None:
         pooled.add([math.nan])
         assert all(math.isnan(v) for v in pooled.percentiles().values())
         pooled.close()
+
+
+def test_histogram_is_coloured_only_on_a_terminal() -> None:
+    from .conftest import PIPED, TERMINAL
+
+    labels, predictions = (
+        ROOT / "sample_data" / "weighted_labels.csv",
+        ROOT / "sample_data" / "weighted_predictions.csv",
+    )
+    args = ["compute", str(labels), str(predictions), "--max-rows", "0"]
+    piped = run_cli([*args, "--weight-column", "weight"], env=PIPED)
+    coloured = run_cli([*args, "--weight-column", "weight"], env=TERMINAL)
+    assert piped.exit_code == coloured.exit_code == ExitStatus.OK
+    assert "\x1b[" not in piped.stdout and "histogram\n" in piped.stdout
+    bars = piped.stdout.split("histogram\n", 1)[1].splitlines()[0]
+    assert bars.strip() and set(bars) <= set(" ▁▂▃▄▅▆▇█")
+    assert "\x1b[36m" in coloured.stdout  # the bars in cyan
