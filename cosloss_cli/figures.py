@@ -181,9 +181,12 @@ class FigureState:
         return check_weights(carried, (rows,), first_row=row, path=self.labels.path, line_of=line_of)
 
     def finish(
-        self, losses: Float64Array, omitted: BoolArray, counted: Float64Array, ids: np.ndarray | None
+        self, losses: Float64Array, counted: Float64Array, ids: np.ndarray | None
     ) -> tuple[Figures, Float64Array]:
-        """The figures, and the losses to report (weighted ones for reduction ``none``)."""
+        """The figures of all ``losses`` (``counted``: those not omitted), and the losses to report.
+
+        The losses to report are the weighted ones for reduction ``none``, else ``losses``.
+        """
         if self.array is not None and self.array.size != self.rows:
             raise DataError(
                 f"has {self.array.size} weights, but {self.labels.path} has {self.rows} rows",

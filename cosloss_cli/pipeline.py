@@ -307,7 +307,7 @@ class _Reduction:
         omitted = nonfinite if self.options.nan_policy == "omit" else np.zeros_like(nonfinite)
         counted = losses[~omitted]
         ids = self._ids()
-        figures, losses = self.figures.finish(losses, omitted, counted, ids)
+        figures, losses = self.figures.finish(losses, counted, ids)
         return LossResult(
             labels=self.labels.path,
             predictions=self.predictions.path,
