@@ -87,6 +87,21 @@ print(con.execute(query).fetchone()[0])
     needs=("duckdb",),
 )
 
+DUCKDB_JOIN = Peer(
+    "DuckDB list_cosine_distance, JOIN USING (id)",
+    """
+import sys
+import duckdb
+con = duckdb.connect()
+query = (
+    "SELECT avg(list_cosine_distance(l.v::FLOAT[], p.v::FLOAT[])) "
+    f"FROM read_parquet('{sys.argv[1]}') l JOIN read_parquet('{sys.argv[2]}') p USING (id)"
+)
+print(con.execute(query).fetchone()[0])
+""",
+    needs=("duckdb",),
+)
+
 POLARS_LIST = Peer(
     "polars list arithmetic",
     """

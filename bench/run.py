@@ -37,7 +37,7 @@ from peers import Peer  # noqa: E402
 PYTHON = sys.executable
 _SCRIPT = Path(PYTHON).parent / "cosloss"
 COSLOSS = [str(_SCRIPT)] if _SCRIPT.exists() else [PYTHON, "-m", "cosloss_cli"]
-SCENARIOS = ("npy", "npy-extra", "parquet-list", "parquet-columns", "csv", "small", "batch")
+SCENARIOS = ("npy", "npy-extra", "parquet-list", "parquet-columns", "parquet-join", "csv", "small", "batch")
 
 
 @dataclass
@@ -53,6 +53,8 @@ class Sizes:
     batch_pairs: int = 2000
     batch_rows: int = 1000
     batch_dim: int = 64
+    join_rows: int = 200_000
+    join_dim: int = 256
 
 
 QUICK = Sizes(npy_rows=250_000, npy_dim=256, parquet_rows=50_000, parquet_dim=256, csv_rows=25_000, csv_dim=128)
@@ -198,6 +200,30 @@ def make_parquet(folder: Path, rows: int, dim: int, layout: str) -> tuple[str, s
     return _file_pair(folder, f"parquet_{layout}_*.parquet", write)
 
 
+def make_parquet_join(folder: Path, rows: int, dim: int) -> tuple[str, str]:
+    """Parquet with an int64 ``id`` and a fixed_size_list<float32>[dim] ``v``; the predictions' rows shuffled."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def write(path: Path, noise: bool) -> None:
+        blocks = list(_float_blocks(rows, dim, seed=5, noise=noise))
+        values = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+        ids = np.arange(rows, dtype=np.int64)
+        order = _rng(6).permutation(rows) if noise else ids
+        writer = None
+        for start in range(0, rows, 50_000):
+            chunk = order[start : start + 50_000]
+            flat = pa.array(values[chunk].ravel())
+            table = pa.table({"id": ids[chunk], "v": pa.FixedSizeListArray.from_arrays(flat, dim)})
+            writer = writer or pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+        assert writer is not None
+        writer.close()
+
+    return _file_pair(folder, f"parquet_join_{rows}_*.parquet", write)
+
+
 def make_batch(folder: Path, pairs: int, rows: int, dim: int) -> tuple[str, str]:
     """Two folders of ``pairs`` small float32 .npy files with the same names."""
     import numpy as np
@@ -268,6 +294,10 @@ def scenario_rows(name: str, folder: Path, sizes: Sizes) -> list[tuple[str, Peer
     if name == "parquet-columns":
         files = make_parquet(folder, sizes.parquet_rows, sizes.parquet_dim, "columns")
         return [("cosloss --json --no-losses", peers.POLARS_COLUMNS, list(files), plain)]
+    if name == "parquet-join":
+        files = make_parquet_join(folder, sizes.join_rows, sizes.join_dim)
+        label = "cosloss --join-on id --json --no-losses"
+        return [(label, peers.DUCKDB_JOIN, list(files), [*plain, "--join-on", "id"])]
     if name == "csv":
         files = make_csv(folder, sizes.csv_rows, sizes.csv_dim)
         return [("cosloss --json --no-losses", peers.PYARROW_CSV, list(files), plain)]
@@ -288,6 +318,10 @@ def describe(name: str, sizes: Sizes) -> str:
         return f"2 x Parquet {sizes.parquet_rows:,} rows, fixed_size_list<f32>[{sizes.parquet_dim}]"
     if name == "parquet-columns":
         return f"2 x Parquet {sizes.parquet_rows:,} x {sizes.parquet_dim} f32 columns"
+    if name == "parquet-join":
+        return (
+            f"2 x Parquet {sizes.join_rows:,} rows, id + fixed_size_list<f32>[{sizes.join_dim}], predictions shuffled"
+        )
     if name == "csv":
         return f"2 x CSV {sizes.csv_rows:,} x {sizes.csv_dim}"
     if name == "batch":
@@ -365,6 +399,7 @@ class Target(NamedTuple):
 TARGETS = (
     Target("npy", peers.READ_PASS_NPY.name, "cosloss --json --no-losses", 1.25),
     Target("parquet-columns", peers.POLARS_COLUMNS.name, "cosloss --json --no-losses", 1.0, memory=True),
+    Target("parquet-join", peers.DUCKDB_JOIN.name, "cosloss --join-on id --json --no-losses", 1.0, memory=True),
     Target("small", peers.IMPORT_NUMPY.name, "cosloss --json", 1.3),
     Target("batch", peers.BATCH_LOOP.name, "cosloss batch -j 2 --json -q", 0.6),
 )

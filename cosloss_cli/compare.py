@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .core import Float64Array
+    from .join import Unmatched
 
 #: Fewest bootstrap resamples accepted: below this the interval's ends are mostly noise.
 MIN_RESAMPLES = 100
@@ -46,6 +47,8 @@ class ModelSummary(NamedTuple):
     summary: Summary
     ci_low: float | None
     ci_high: float | None
+    #: Rows matched by id (``join_on``): this model's rows left out for want of a partner.
+    unmatched: Unmatched | None = None
 
 
 class ModelComparison(NamedTuple):
@@ -80,7 +83,9 @@ class CompareResult(NamedTuple):
 
     ``losses`` maps each model's name to its losses on the compared rows, all aligned:
     ``positions`` holds those rows' flat positions in the losses of ``compute`` (rows left
-    out under ``nan_policy="omit"`` are missing) and ``ids`` their ids (or None).
+    out under ``nan_policy="omit"`` are missing) and ``ids`` their ids (or None). With rows
+    matched by id (``join_on``) the positions are the rows of the labels file, and a row
+    is compared only when every model matched it.
     """
 
     labels: str
@@ -141,6 +146,7 @@ class CompareResult(NamedTuple):
                     **summary_fields(model.summary),
                     "ci_low": model.ci_low,
                     "ci_high": model.ci_high,
+                    **({} if model.unmatched is None else {"unmatched": model.unmatched.to_json_dict()}),
                 }
                 for model in self.models
             ],
@@ -187,11 +193,16 @@ def compare_files(
     options: ComputeOptions | None = None,
     prediction_read_options: ReadOptions | None = None,
     progress: ProgressCallback | None = None,
+    join_on: str | None = None,
+    strict: bool | None = None,
 ) -> CompareResult:
     """Compare the losses of each predictions file against the same labels, the first as baseline.
 
     ``labels`` or one of ``predictions`` may be ``-`` (stdin; labels from stdin are
     spooled to a temporary file, as they are read once per model). With
+    ``join_on`` (or ``options.join_on``) each model's rows are matched by the id in that
+    column, and a label row that one model could not match is left out for all
+    (``strict``: any unmatched row is an error). With
     ``nan_policy="omit"`` a row is left out for every model when any model's loss
     there is NaN or infinite, so the comparison stays paired; with ``"propagate"``
     such losses make the figures that depend on them None.
@@ -204,12 +215,17 @@ def compare_files(
     _check_settings(labels, predictions, confidence, resamples)
     model_names = unique_names(predictions, names)
     options = options or ComputeOptions()
+    if join_on is not None:
+        options = options._replace(join_on=join_on)
+    if strict is not None:
+        options = options._replace(strict=strict)
     read_options = read_options or ReadOptions()
     with _labels_path(labels, read_options) as labels_path:
         results = [
             _compute(labels, labels_path, path, read_options, options, prediction_read_options, progress)
             for path in predictions
         ]
+    results = _on_common_label_rows(results, predictions)
     _check_aligned(results, predictions)
     settings = CompareSettings(confidence, resamples, seed, options.nan_policy)
     return _compare(labels, model_names, results, settings)
@@ -327,6 +343,54 @@ def _check_aligned(results: list[LossResult], predictions: Sequence[str]) -> Non
                 )
 
 
+def _on_common_label_rows(results: list[LossResult], predictions: Sequence[str]) -> list[LossResult]:
+    """With rows matched by id: every model's losses on the label rows that all models matched.
+
+    A label row left out of one model's join (no partner id there) is left out for all,
+    as a NaN row is under ``nan_policy="omit"``, so the comparison stays paired. Each
+    result keeps its own ``unmatched`` counts.
+    """
+    rows = [result.label_rows for result in results if result.label_rows is not None]
+    if len(rows) != len(results):
+        return results
+    common: np.ndarray = rows[0]
+    for other in rows[1:]:
+        common = np.intersect1d(common, other, assume_unique=True)
+    paired = []
+    for path, result in zip(predictions, results, strict=True):
+        assert result.label_rows is not None
+        if result.losses.ndim != 1 or len(result.losses) != len(result.label_rows):  # a loss per column
+            if len(result.label_rows) != len(common):
+                raise DataError(
+                    f"{path} matches other label rows than the other predictions files, and with a loss per "
+                    "column (axis 0) the losses cannot be restricted to the rows they all match",
+                    hint="make every predictions file hold the same ids",
+                )
+            paired.append(result)
+            continue
+        keep = np.isin(result.label_rows, common, assume_unique=True)
+        paired.append(
+            result._replace(
+                losses=result.losses[keep],
+                omitted=result.omitted[keep],
+                ids=None if result.ids is None else result.ids[keep],
+                label_rows=result.label_rows[keep],
+                shape=(int(keep.sum()), *result.shape[1:]),
+            )
+        )
+    return paired
+
+
+def _model_summary(
+    name: str, result: LossResult, losses: Float64Array, omitted: int, settings: CompareSettings
+) -> ModelSummary:
+    low, high = mean_ci(losses, **settings.draw())
+    summary = summarize(losses, zero_vectors=result.summary.zero_vectors, omitted=omitted)
+    return ModelSummary(
+        name, result.predictions, summary, finite_or_none(low), finite_or_none(high), unmatched=result.unmatched
+    )
+
+
 def _compare(labels: str, names: list[str], results: list[LossResult], settings: CompareSettings) -> CompareResult:
     omitted = np.zeros(results[0].losses.size, dtype=bool)
     for result in results:
@@ -334,12 +398,7 @@ def _compare(labels: str, names: list[str], results: list[LossResult], settings:
     index = np.nonzero(~omitted)[0]
     losses = {name: result.losses.ravel()[index] for name, result in zip(names, results, strict=True)}
     models = tuple(
-        ModelSummary(
-            name,
-            result.predictions,
-            summarize(losses[name], zero_vectors=result.summary.zero_vectors, omitted=int(omitted.sum())),
-            *map(finite_or_none, mean_ci(losses[name], **settings.draw())),
-        )
+        _model_summary(name, result, losses[name], int(omitted.sum()), settings)
         for name, result in zip(names, results, strict=True)
     )
     baseline = names[0]
@@ -358,7 +417,7 @@ def _compare(labels: str, names: list[str], results: list[LossResult], settings:
         models=models,
         comparisons=comparisons,
         losses=losses,
-        positions=index,
+        positions=index if results[0].label_rows is None or results[0].axis != 1 else results[0].label_rows[index],
         ids=None if ids is None else ids.ravel()[index],
         settings=settings,
     )

@@ -238,6 +238,12 @@ def compute_options(function: F) -> F:
                 show_default=True,
                 help="NaN/Inf inputs: raise an error, omit those vectors, or propagate NaN losses.",
             ),
+            click.option(
+                "--join-on",
+                metavar="NAME",
+                help="Match rows by the id in column NAME, in any order (CSV/TSV/Parquet); rows without a "
+                "partner id are left out and counted.",
+            ),
         ],
     )(function)
 
@@ -334,6 +340,13 @@ def bootstrap_options(function: F) -> F:
                 help="Random seed of the bootstrap (same seed, same interval).",
             ),
         ],
+    )(function)
+
+
+def strict_option(function: F) -> F:
+    """``--strict``: anything without a partner is an error (here: rows under ``--join-on``)."""
+    return click.option(
+        "--strict", is_flag=True, help="With --join-on: a row without a partner id is an error (exit 1)."
     )(function)
 
 

@@ -64,6 +64,7 @@ def result_header(result: LossResult) -> dict[str, Any]:
         "shape": list(result.shape),
         **summary_fields(result.summary),
         **figure_fields(result),
+        **_unmatched_field(result.unmatched),
     }
 
 
@@ -98,6 +99,11 @@ def ranked_fields(item: Ranked) -> dict[str, Any]:
     """One of the worst/best rows: ``{"index", "id", "loss"}`` (an N-D index is a list)."""
     index = list(item.index) if isinstance(item.index, tuple) else item.index
     return {"index": index, "id": json_value(item.id), "loss": number(item.loss)}
+
+
+def _unmatched_field(unmatched: Any) -> dict[str, Any]:
+    """``unmatched`` when rows were matched by id (``--join-on``): what was left out."""
+    return {} if unmatched is None else {"unmatched": unmatched.to_json_dict()}
 
 
 def write_json(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> None:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # numpy and the pipeline load when a pair runs
 
     from ..core import Summary
     from ..figures import FigureOptions, Ranked
+    from ..join import Unmatched
     from ..pipeline import ComputeOptions
     from ..readers import ReadOptions
     from ..reduction import WeightedSums
@@ -59,6 +60,8 @@ class PairResult(NamedTuple):
     losses: np.ndarray | None = None
     omitted: np.ndarray | None = None
     ids: np.ndarray | None = None
+    #: Rows matched by id (``--join-on``): those left out for want of a partner.
+    unmatched: Unmatched | None = None
     #: The pair's figures (see :class:`~cosloss_cli.pipeline.LossResult`).
     percentiles: dict[str, float] | None = None
     reduction: str = "sum_by_nonzero_weights"
@@ -108,6 +111,7 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
         losses=result.losses if task.keep_losses else None,
         omitted=result.omitted if task.keep_losses else None,
         ids=result.ids if task.keep_losses else None,
+        unmatched=result.unmatched,
         percentiles=result.percentiles,
         reduction=result.reduction,
         weighted=result.weighted,

@@ -58,6 +58,8 @@ def pair_object(result: PairResult, *, include_losses: bool = False, with_output
         **stats,
         **figures,
     }
+    if result.unmatched is not None:
+        obj["unmatched"] = result.unmatched.to_json_dict()
     if with_output:
         obj["output"] = result.output
     if include_losses:

@@ -75,7 +75,12 @@ class Selection(NamedTuple):
     multiple=True,
     help="Only files whose name or relative path matches GLOB (repeatable).",
 )
-@click.option("--strict", is_flag=True, help="Any file without a partner is an error (exit 1) before work starts.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Any file without a partner is an error (exit 1) before work starts; with --join-on, so is a row "
+    "without a partner id (that pair fails).",
+)
 @input_options
 @compute_options
 @weight_options(files=False)
@@ -218,7 +223,7 @@ def run_batch(
     task = PairTask(
         label_options=inputs.labels,
         prediction_options=inputs.predictions,
-        compute=computation,
+        compute=computation._replace(strict=selection.strict),
         keep_losses=view.losses,
         output_dir=output_dir,
         output_format=file_format or "csv",
@@ -259,6 +264,7 @@ def run_batch(
 
     summary = overall(results, len(discovery.pairs), percentiles, figures.top)
     warn_counts(summary.zero_vectors, summary.omitted, quiet)
+    _warn_unmatched_rows(results, quiet)
     emit(BATCH_WRITERS, output.format, Report(results, summary, discovery), view, out)
 
     failed = [result for result in results if not result.ok]
@@ -301,6 +307,14 @@ def _find_pairs(selection: Selection, inputs: Inputs, output_dir: str | None) ->
         predictions_format=inputs.predictions.input_format,
         exclude=[output_dir] if output_dir else [],
     )
+
+
+def _warn_unmatched_rows(results: list[PairResult], quiet: bool) -> None:
+    """With --join-on: one warning line for the pairs that left rows out (their JSON says how many)."""
+    left_out = [result for result in results if result.unmatched]
+    if left_out:
+        names = ", ".join(result.name for result in left_out[:3]) + (", ..." if len(left_out) > 3 else "")
+        warn(f"{len(left_out)} pair(s) left out rows without a partner id (--join-on): {names}", quiet)
 
 
 def _report_unmatched(discovery: Discovery, strict: bool, quiet: bool) -> None:

@@ -23,13 +23,22 @@ from ..options import (
     distribution_options,
     input_options,
     output_options,
+    strict_option,
     threshold_option,
     weight_options,
 )
 from ..output import FILE_EXTENSIONS, RESULT_WRITERS, emit, view_for
 from ..status import ExitStatus
 from ..terminal import Environment
-from .edge import check_threshold, environment, print_notes, refuse_interactive_stdin, user_errors, warn_counts
+from .edge import (
+    check_threshold,
+    environment,
+    print_notes,
+    refuse_interactive_stdin,
+    user_errors,
+    warn,
+    warn_counts,
+)
 
 if TYPE_CHECKING:
     from ..figures import FigureOptions
@@ -47,6 +56,7 @@ TABLE_BINS = 20
 @weight_options()
 @distribution_options()
 @bootstrap_options
+@strict_option
 @threshold_option
 @output_options(
     RESULT_WRITERS,
@@ -77,6 +87,7 @@ def compute(
     weighting: Weighting,
     distribution: Distribution,
     bootstrap: Bootstrap,
+    strict: bool,
     fail_above: float | None,
     output: OutputChoice,
     max_rows: int,
@@ -94,12 +105,14 @@ def compute(
       cosloss compute labels.csv predictions.csv --axis 1
       cosloss compute labels.npy preds.npy --json | jq .mean
       cosloss compute a.parquet b.parquet --id-column id --format csv > losses.csv
+      cosloss compute labels.csv shuffled.parquet --join-on id --strict
       cosloss compute a.npy b.npy --fail-above 0.2 --no-losses --json   # CI gate
       cosloss compute a.csv b.csv --weight-column w --reduction mean --top 5
     """
     env = environment(ctx)
     with user_errors(verbosity.debug):
         refuse_interactive_stdin([labels, predictions], env)
+        computation = computation._replace(strict=strict)
         figures = figure_options(weighting, distribution, bootstrap, output)
         mean = run_compute(
             labels, predictions, inputs, computation, figures, output, max_rows, output_file, verbosity, env
@@ -135,14 +148,15 @@ def run_compute(
     env: Environment,
 ) -> float:
     """The body of ``compute``: read, compute, write; returns the mean loss for ``--fail-above``."""
-    from ..pipeline import compute_sources, open_pair
+    from ..pipeline import compute_sources, join_read_options, open_pair
 
     if output_file:
         from ..writers import output_format_for
 
         output_format_for(output_file)  # a bad name is refused before the work
-    label_options = inputs.labels._replace(weight_column=figures.weight_column)  # the labels' column only
-    label_source, prediction_source = open_pair(labels, predictions, label_options, inputs.predictions)
+    label_options, prediction_options = join_read_options(inputs.labels, inputs.predictions, computation)
+    label_options = label_options._replace(weight_column=figures.weight_column)  # the labels' column only
+    label_source, prediction_source = open_pair(labels, predictions, label_options, prediction_options)
     bar: AbstractContextManager[Callable[[int], None] | None] = nullcontext()
     if env.stderr_isatty and not verbosity.quiet:
         from ..progress import MIN_BYTES_FOR_PROGRESS, row_progress  # a bar is only ever drawn on a terminal
@@ -154,6 +168,8 @@ def run_compute(
     summary = result.summary
     print_notes(result.notes, verbosity.quiet)
     warn_counts(summary.zero_vectors, summary.omitted, verbosity.quiet)
+    if result.unmatched:
+        warn(result.unmatched.message(), verbosity.quiet)
     if output_file:
         from ..writers import write_losses_file
 

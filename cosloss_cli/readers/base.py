@@ -72,6 +72,8 @@ class Source(NamedTuple):
     (a header or a schema), so the pipeline may pair columns by name. ``notes`` are
     what the reader decided on the user's behalf (the CLI prints them on stderr).
     ``line_of`` turns a 0-based data row into the file's 1-based line (text files).
+    ``file_columns`` are all the file's column names, ids and unused columns included
+    (for messages that list what the file has).
     """
 
     path: str
@@ -89,6 +91,7 @@ class Source(NamedTuple):
     id_column: str | None = None
     notes: tuple[str, ...] = ()
     line_of: Callable[[int], int] | None = None
+    file_columns: tuple[str, ...] | None = None
 
     @property
     def ndim(self) -> int:

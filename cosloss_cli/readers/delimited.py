@@ -201,6 +201,7 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
         id_column=id_column,
         notes=tuple(notes),
         line_of=_line_finder(path, gzipped, delimiter, header),
+        file_columns=tuple(names),
     )
 
 

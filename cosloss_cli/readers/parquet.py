@@ -114,6 +114,7 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
         named=list_column is None,
         id_column=id_column,
         notes=split.notes,
+        file_columns=tuple(names),
     )
 
 
@@ -291,7 +292,6 @@ def _list_width(parquet: Any, column: str, path: str) -> int:
 def _list_values(column: Any, width: int, start: int, path: str) -> np.ndarray:
     """A list column as a (rows, width) float64 array; null lists and nulls become NaN."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     rows = len(column)
     if pa.types.is_fixed_size_list(column.type) and column.type.list_size == width:
@@ -310,9 +310,17 @@ def _list_values(column: Any, width: int, start: int, path: str) -> np.ndarray:
             path=path,
         )
     if column.null_count:
+        import pyarrow.compute as pc  # only here: importing it costs 0.1 s (it builds its docstrings)
+
         fill = pa.array([[np.nan] * width], type=pa.list_(pa.float64()))[0]
         column = pc.if_else(column.is_null(), fill, column.cast(pa.list_(pa.float64())))
-    flat = column.flatten()
+    if pa.types.is_fixed_size_list(column.type) and not column.null_count:
+        # The child values of the rows in this (maybe sliced) array: flatten() would do the
+        # same, and import pyarrow.compute for it (0.1 s).
+        size = column.type.list_size
+        flat = column.values.slice(column.offset * size, rows * size)
+    else:
+        flat = column.flatten()
     if flat.null_count:
         flat = flat.cast(pa.float64()).fill_null(np.nan)
     values = np.asarray(_to_numpy(flat))

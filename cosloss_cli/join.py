@@ -1,0 +1,637 @@
+"""Rows matched by id: the labels streamed, the predictions gathered by id from a spill file.
+
+``compute --join-on NAME`` pairs a label row with the prediction row that has the same
+value in column NAME, whatever the order of either file, and leaves out (and counts)
+the rows whose id has no partner. Memory stays bounded for files larger than memory:
+
+1. One pass over the predictions keeps their ids in memory, compactly (int64 for
+   integer ids), and their vectors in file order: in memory when their count is known
+   in advance and they fit :data:`MAPPED_BUDGET_BYTES`, else in an unnamed temporary
+   file (in ``TMPDIR``; the kernel deletes it when it is closed, so even a killed
+   process leaves nothing behind).
+2. An index from an id to its row: a sorted copy of numeric ids (binary search), or a
+   ``pandas.Index`` (a hash table) of text ids. A duplicated id is refused there.
+3. The spill file is memory-mapped and the labels are streamed block by block as
+   without a join: each block's ids are looked up, the matching prediction rows are
+   gathered (``np.take``), and the block pair goes through the same reduction as rows
+   paired by position.
+4. At the end the rows left without a partner are counted (:class:`Unmatched`), and a
+   duplicated label id is refused.
+
+The resident memory is the ids, a byte per prediction row (which were used), the few
+blocks in flight, and up to :data:`MAPPED_BUDGET_BYTES` of vectors or the pages of the
+map touched since they were last dropped (clean pages of a file, which the kernel can
+reclaim).
+
+Ids match when they are equal as read. When the two sides' ids are of different kinds
+(a CSV's text ``"7"`` against a Parquet int64 ``7``), both are compared as text; an
+integer and a float id are compared as numbers. A missing (null) id matches nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from .errors import DataError, InputUsageError
+from .readers.base import Block, ReadOptions, Source
+
+if TYPE_CHECKING:
+    from .pipeline import LossResult
+
+#: How many ids of each side :class:`Unmatched` lists.
+SHOWN_IDS = 20
+
+#: Predictions' vectors up to this size are held in memory when their row count is known
+#: (Parquet), and a spill file up to this size may stay mapped for an eighth of the labels'
+#: pass; the pages of a larger one are dropped after every block (see ``RowJoin.pairs``).
+MAPPED_BUDGET_BYTES = 256 * 1024 * 1024
+
+#: Size of the labels' blocks in a join (in bytes of float64 values; see ``pipeline.join_read_options``).
+LABEL_BLOCK_BYTES = 2 * 1024 * 1024
+
+#: Formats without named columns, so without an id column to join on.
+_UNNAMED_FORMATS = ("npy", "npz")
+
+
+class Unmatched(NamedTuple):
+    """Rows left out of a join because their id has no partner in the other file.
+
+    ``label_ids`` and ``prediction_ids`` are the first :data:`SHOWN_IDS` such ids, in
+    each file's order (None for a missing id).
+    """
+
+    labels: int
+    predictions: int
+    label_ids: tuple[Any, ...] = ()
+    prediction_ids: tuple[Any, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.labels or self.predictions)
+
+    def message(self) -> str:
+        """One line for a warning: how many rows of each side were left out, a few ids each."""
+        return (
+            f"rows without a partner id left out: {self.labels} of the labels{_examples(self.label_ids)}, "
+            f"{self.predictions} of the predictions{_examples(self.prediction_ids)}"
+        )
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON ``unmatched`` object (ids as JSON values)."""
+        from .render import json_value
+
+        return {
+            "labels": self.labels,
+            "predictions": self.predictions,
+            "label_ids": [json_value(v) for v in self.label_ids],
+            "prediction_ids": [json_value(v) for v in self.prediction_ids],
+        }
+
+
+def _examples(ids: tuple[Any, ...], limit: int = 3) -> str:
+    if not ids:
+        return ""
+    shown = ", ".join(show_id(v) for v in ids[:limit])
+    return f" (ids {shown}{', ...' if len(ids) > limit else ''})"
+
+
+def show_id(value: Any) -> str:
+    """An id for a message, as the user wrote it: ``'doc-1'`` or ``7``, not ``np.int64(7)``."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
+
+
+def join_read_options(options: ReadOptions, join_on: str) -> ReadOptions:
+    """Read options with the join column as the id column (an explicit other one is refused)."""
+    if options.id_column is not None and options.id_column != join_on:
+        raise InputUsageError(
+            f"--id-column {options.id_column!r} and --join-on {join_on!r} name different columns",
+            hint="--join-on NAME reads NAME as the row ids: drop --id-column",
+        )
+    return options._replace(id_column=join_on)
+
+
+def check_join_sources(labels: Source, predictions: Source, join_on: str) -> None:
+    """Both inputs must be formats with named columns and have the join column."""
+    for source in (labels, predictions):
+        if source.format in _UNNAMED_FORMATS:
+            raise InputUsageError(
+                f"{source.format.upper()} has no id column to match rows by (--join-on {join_on})",
+                path=source.path,
+                hint="save the ids and vectors as CSV/TSV or Parquet, or pair the rows by position",
+            )
+    for source in (labels, predictions):
+        if source.id_column != join_on:
+            names = list(source.file_columns or source.columns or [])
+            raise InputUsageError(
+                f"no column named {join_on!r} to match rows by (--join-on)",
+                path=source.path,
+                hint=f"columns: {_listing(names)}",
+            )
+
+
+def _listing(names: list[str], limit: int = 20) -> str:
+    shown = ", ".join(repr(n) if not n.strip() else n for n in names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+class RowJoin:
+    """Pairs label blocks with the prediction rows of the same ids (see the module docstring).
+
+    Use as a context manager: leaving it closes (and so deletes) the spill file, also on
+    errors and Ctrl-C.
+    """
+
+    def __init__(self, labels: Source, predictions: Source, *, strict: bool = False):
+        self.labels = labels
+        self.predictions = predictions
+        self.strict = strict
+        self._spill = _Spill(predictions.shape[0])
+        self._prediction_ids: np.ndarray | None = None
+        self._used: np.ndarray | None = None
+        self._label_keys: list[np.ndarray] = []
+        self._label_rows: list[np.ndarray] = []
+        self._unmatched_label_ids: list[Any] = []
+        self._unmatched_labels = 0
+        self._label_count = 0
+
+    def __enter__(self) -> RowJoin:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._spill.close()
+
+    def pairs(self, label_blocks: Iterator[Block], prediction_blocks: Iterator[Block]) -> Iterator[tuple[Block, Block]]:
+        """The label blocks (matched rows only, in file order) with their prediction rows."""
+        ids = self._spill_predictions(prediction_blocks)
+        # A few random rows map whole folios of the file, so gathering one block maps
+        # most of it. Dropping the pages after every block bounds the resident memory
+        # but costs page faults on the next block (a sixth of the join's CPU time at
+        # 200,000 x 256): a spill within MAPPED_BUDGET_BYTES is dropped only after every
+        # eighth of its rows is gathered, a larger one after every block.
+        small = self._spill.nbytes <= MAPPED_BUDGET_BYTES
+        release_every, gathered = max(1, self._spill.rows // 8) if small else 1, 0
+        lookup: _Lookup | None = None
+        for block in label_blocks:
+            if len(block) == 0:
+                continue
+            assert block.ids is not None  # check_join_sources: the labels have the id column
+            if lookup is None:
+                lookup = _Lookup(ids, _id_kind(block.ids), self.predictions)
+                self._used = np.zeros(len(ids), dtype=bool)
+            keys = lookup.keys(block.ids)
+            rows = lookup.rows(keys)
+            matched = rows >= 0
+            self._record(block, keys, rows, matched)
+            if not matched.any():
+                continue
+            taken = rows[matched]
+            all_matched = bool(matched.all())
+            weights = None if block.weights is None else block.weights[matched]  # a --weight-column
+            lblock = block if all_matched else Block(block.values[matched], block.ids[matched], weights)
+            pblock = Block(self._spill.take(taken))
+            gathered += taken.size
+            if gathered >= release_every:
+                self._spill.release()
+                gathered = 0
+            yield lblock, pblock
+
+    def _spill_predictions(self, blocks: Iterator[Block]) -> np.ndarray:
+        """Keep every prediction vector (in memory or the spill file); return their ids (compact)."""
+        parts: list[np.ndarray] = []
+        kind: str | None = None
+        for block in blocks:
+            if len(block) == 0:
+                continue
+            assert block.ids is not None
+            kind = kind or _id_kind(block.ids)
+            self._spill.append(block.values)
+            parts.append(_compact(block.ids, kind))
+        ids = _concatenate(parts)
+        self._prediction_ids = ids
+        return ids
+
+    def _record(self, block: Block, keys: np.ndarray, rows: np.ndarray, matched: np.ndarray) -> None:
+        """Bookkeeping of one label block: which rows matched, which prediction rows were used.
+
+        A label id given twice would use a prediction row twice; :meth:`check` refuses
+        that after the pass, from the keys kept here (the ids only).
+        """
+        assert self._used is not None and block.ids is not None
+        self._used[rows[matched]] = True
+        offset = self._label_count
+        self._label_count += len(block)
+        self._label_keys.append(keys)
+        self._label_rows.append(offset + np.flatnonzero(matched))
+        missing = int(np.count_nonzero(~matched))
+        if missing:
+            self._unmatched_labels += missing
+            if len(self._unmatched_label_ids) < SHOWN_IDS:
+                self._unmatched_label_ids += list(block.ids[~matched][: SHOWN_IDS - len(self._unmatched_label_ids)])
+
+    def finish(self, result: LossResult) -> LossResult:
+        """Refuse duplicated label ids and (with ``strict``) unmatched rows; add the counts to ``result``."""
+        unmatched = self.unmatched()
+        result = result._replace(unmatched=unmatched, label_rows=_concatenate(self._label_rows, np.intp))
+        if self.strict and unmatched:
+            raise DataError(
+                f"some rows have no partner id (--strict): {unmatched.labels} of the labels"
+                f"{_examples(unmatched.label_ids)}, {unmatched.predictions} of the predictions"
+                f"{_examples(unmatched.prediction_ids)}",
+                path=f"{self.labels.path} and {self.predictions.path}",
+                hint="without --strict such rows are left out and counted",
+            )
+        return result
+
+    def check(self) -> None:
+        """After the labels' pass: refuse duplicated label ids, and a join that matched nothing."""
+        keys = _concatenate(self._label_keys)
+        _raise_duplicate(keys, self.labels)
+        if self._label_count and not self._label_rows_matched():
+            unmatched = self.unmatched()
+            raise DataError(
+                f"no label id matches a prediction id (--join-on {self.labels.id_column}): labels have ids "
+                f"{_shown(unmatched.label_ids)}, predictions {_shown(_first(self._prediction_ids))}",
+                path=f"{self.labels.path} and {self.predictions.path}",
+                hint="are the ids written the same way in both files?",
+            )
+
+    def _label_rows_matched(self) -> int:
+        return sum(int(rows.size) for rows in self._label_rows)
+
+    def unmatched(self) -> Unmatched:
+        """The rows of each side left without a partner, a few of their ids."""
+        ids = self._prediction_ids if self._prediction_ids is not None else np.empty(0, dtype=object)
+        used = self._used if self._used is not None else np.zeros(len(ids), dtype=bool)
+        unused = np.flatnonzero(~used)
+        return Unmatched(
+            labels=self._unmatched_labels,
+            predictions=int(unused.size),
+            label_ids=tuple(_plain(v) for v in self._unmatched_label_ids),
+            prediction_ids=tuple(_plain(v) for v in ids[unused[:SHOWN_IDS]]),
+        )
+
+
+def _first(ids: np.ndarray | None) -> tuple[Any, ...]:
+    return () if ids is None else tuple(_plain(v) for v in ids[:3])
+
+
+def _shown(ids: tuple[Any, ...], limit: int = 3) -> str:
+    return ", ".join(show_id(v) for v in ids[:limit]) + (", ..." if len(ids) > limit else "") if ids else "none"
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python values, and a NaN id as None (both are "no id")."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+class _Lookup:
+    """From label ids to prediction rows: an index over the prediction ids.
+
+    Built when the first label block shows the labels' kind of id: when it differs from
+    the predictions' (text against numbers), both sides are compared as text. Numeric
+    ids are looked up by binary search in a sorted copy (numpy only: importing pandas
+    costs more than the whole lookup of 200,000 ids); text ids in a ``pandas.Index``
+    (a hash table), as sorting Python strings is slow.
+    """
+
+    def __init__(self, prediction_ids: np.ndarray, label_kind: str, predictions: Source):
+        self.kind = _common_kind(label_kind, _id_kind(prediction_ids))
+        keys = _convert(prediction_ids, self.kind)
+        nulls = _nulls(keys)
+        self._rows: np.ndarray | None = None
+        if nulls.any():
+            self._rows = np.flatnonzero(~nulls)
+            keys = keys[~nulls]
+        self._sorted: np.ndarray | None = None
+        self._order: np.ndarray | None = None
+        self._index: Any = None
+        if keys.dtype.kind in "iuf":
+            self._order = np.argsort(keys, kind="stable")
+            self._sorted = keys[self._order]
+            unique = not np.any(self._sorted[1:] == self._sorted[:-1])
+        else:
+            import pandas as pd
+
+            self._index = pd.Index(keys, copy=False, dtype=object)
+            unique = bool(self._index.is_unique)
+        if not unique:
+            _raise_duplicate(keys, predictions, self._rows)
+
+    def keys(self, ids: np.ndarray) -> np.ndarray:
+        """A label block's ids in the compared form."""
+        return _convert(_compact(ids, self.kind), self.kind)
+
+    def rows(self, keys: np.ndarray) -> np.ndarray:
+        """The prediction row of each key, -1 where there is none (a missing id matches nothing)."""
+        nulls = _nulls(keys)
+        if self._sorted is not None and self._order is not None:
+            rows = self._search(keys, nulls)
+        else:
+            rows = np.asarray(self._index.get_indexer(keys), dtype=np.intp)
+        if nulls.any():
+            rows[nulls] = -1
+        if self._rows is not None:
+            rows = np.where(rows >= 0, self._rows[np.maximum(rows, 0)], -1)
+        return rows
+
+    def _search(self, keys: np.ndarray, nulls: np.ndarray) -> np.ndarray:
+        assert self._sorted is not None and self._order is not None
+        if keys.dtype.kind not in "iuf":  # a block with a missing id: the others are numbers
+            keys = np.where(nulls, 0, keys).astype(self._sorted.dtype)
+        if not len(self._sorted):
+            return np.full(len(keys), -1, dtype=np.intp)
+        where = np.minimum(np.searchsorted(self._sorted, keys), len(self._sorted) - 1)
+        found = self._sorted[where] == keys
+        return np.where(found, self._order[where], -1).astype(np.intp, copy=False)
+
+
+def _first_duplicate(keys: np.ndarray) -> tuple[int, int] | None:
+    """The first and second row of the first id (in row order) that appears twice, or None."""
+    if keys.dtype.kind in "iuf":
+        order = np.argsort(keys, kind="stable")
+        ordered = keys[order]
+        same = np.flatnonzero(ordered[1:] == ordered[:-1])
+        if not same.size:
+            return None
+        second = int(order[same + 1].min())
+    else:
+        import pandas as pd
+
+        repeated = np.flatnonzero(pd.Index(keys, copy=False, dtype=object).duplicated())
+        if not repeated.size:
+            return None
+        second = int(repeated[0])
+    first = int(np.flatnonzero(keys[:second] == keys[second])[0])
+    return first, second
+
+
+def _raise_duplicate(keys: np.ndarray, source: Source, rows: np.ndarray | None = None) -> None:
+    """Raise naming the first id that appears twice in ``keys`` (and its rows), if any.
+
+    ``rows`` maps positions in ``keys`` to rows of the file (when missing ids were left
+    out of ``keys``); missing ids in ``keys`` are not compared.
+    """
+    nulls = _nulls(keys)
+    if nulls.any():
+        rows = np.flatnonzero(~nulls) if rows is None else rows[~nulls]
+        keys = keys[~nulls]
+    found = _first_duplicate(keys)
+    if found is None:
+        return
+    first, second = found
+    value = keys[second]
+    if rows is not None:
+        first, second = int(rows[first]), int(rows[second])
+    raise DataError(
+        f"id {show_id(value)} appears more than once ({source.where(first)} and "
+        f"{source.where(second)}): rows cannot be matched by id",
+        path=source.path,
+        hint="every id must be unique within a file",
+    )
+
+
+# ------------------------------------------------------------------ kinds of id
+
+
+def _id_kind(ids: np.ndarray) -> str:
+    """``int``, ``float``, ``text`` or ``other``: the type of the first id that is not missing."""
+    if ids.dtype.kind in "iu":
+        return "int"
+    if ids.dtype.kind == "f":
+        return "float"
+    if ids.dtype.kind in "US":
+        return "text"
+    for value in ids:
+        if value is None or (isinstance(value, float) and value != value):
+            continue
+        if isinstance(value, (bool, np.bool_)):
+            return "other"
+        if isinstance(value, (int, np.integer)):
+            return "int"
+        if isinstance(value, (float, np.floating)):
+            return "float"
+        return "text" if isinstance(value, str) else "other"
+    return "empty"
+
+
+def _common_kind(label_kind: str, prediction_kind: str) -> str:
+    """How both sides' ids are compared: as they are when of one kind, else as numbers or text."""
+    kinds = {label_kind, prediction_kind} - {"empty"}
+    if len(kinds) <= 1:
+        return kinds.pop() if kinds else "text"
+    if kinds == {"int", "float"}:
+        return "float"
+    return "text"
+
+
+def _compact(ids: np.ndarray, kind: str) -> np.ndarray:
+    """Ids as a numpy array of their kind where they fit (8 bytes an id), else as read.
+
+    Python ints from a reader become int64 (uint64 ids above 2**63 stay objects); a
+    block holding a missing id stays objects too.
+    """
+    if ids.dtype != object:
+        return ids
+    try:
+        if kind == "int":
+            return ids.astype(np.int64)
+        if kind == "float":
+            return ids.astype(np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return ids
+    return ids
+
+
+def _convert(ids: np.ndarray, kind: str) -> np.ndarray:
+    """Ids in the compared form of ``kind`` (text: ``str`` of each id, missing ids kept)."""
+    if kind == "float" and ids.dtype.kind in "iu":
+        return ids.astype(np.float64)
+    if kind != "text" or _id_kind(ids) in ("text", "empty"):
+        return ids
+    nulls = _nulls(ids)
+    text = ids.astype(str).astype(object)
+    if nulls.any():
+        text[nulls] = None
+    return text
+
+
+def _nulls(ids: np.ndarray) -> np.ndarray:
+    """Where ids are missing (None or NaN)."""
+    if ids.dtype.kind == "f":
+        return np.asarray(np.isnan(ids), dtype=bool)
+    if ids.dtype != object:
+        return np.zeros(len(ids), dtype=bool)
+    return np.fromiter((v is None or v != v for v in ids), dtype=bool, count=len(ids))
+
+
+def _concatenate(parts: list[np.ndarray], dtype: Any = None) -> np.ndarray:
+    if not parts:
+        return np.empty(0, dtype=dtype or object)
+    if len({p.dtype for p in parts}) > 1:  # int64 blocks and a block with a missing id
+        parts = [p.astype(object) for p in parts]
+    return np.concatenate(parts)
+
+
+# ------------------------------------------------------------------ the spill file
+
+
+class _Spill:
+    """The predictions' vectors: in memory when small, else in a temporary file mapped read-only.
+
+    When the row count is known in advance (Parquet) and the vectors take at most
+    :data:`MAPPED_BUDGET_BYTES`, the blocks the reader made are kept as they are (no
+    copy: a list column's values stay in the buffers pyarrow decoded them into). Writing
+    them to a file and faulting its pages back in costs more (the kernel may also
+    throttle the writes of a busy machine) and saves no memory, since the gathers map
+    most of a file anyway. Otherwise they go to ``tempfile.TemporaryFile``, which has no
+    name on Linux (``O_TMPFILE``, or unlinked at once): closing it, or the process ending
+    in any way, frees the space.
+    """
+
+    def __init__(self, rows_hint: int | None = None) -> None:
+        self._rows_hint = rows_hint
+        self._chunks: list[np.ndarray] | None = None
+        self._starts: np.ndarray | None = None
+        self._file: Any = None
+        self._map: Any = None
+        self._mapped: np.ndarray | None = None
+        self.dtype: np.dtype | None = None
+        self.shape: tuple[int, ...] = ()
+        self.rows = 0
+
+    def append(self, values: np.ndarray) -> None:
+        if self.dtype is None:
+            self.dtype, self.shape = values.dtype, tuple(values.shape[1:])
+            self._start()
+        elif values.shape[1:] != self.shape:
+            raise DataError(f"a block of rows has shape {values.shape[1:]}, earlier ones {self.shape}")
+        assert self.dtype is not None
+        if values.dtype != self.dtype and not np.can_cast(values.dtype, self.dtype, "safe"):
+            self._to_file()
+            self._widen(np.result_type(self.dtype, values.dtype))
+        if self._chunks is not None and self.rows + len(values) > (self._rows_hint or 0):
+            self._to_file()  # more rows than the file said
+        if self._chunks is not None:
+            # Row-major, so that gathering a row reads one stretch of memory (Parquet's
+            # numeric columns come column-major: copied here, as writing them out would).
+            self._chunks.append(np.ascontiguousarray(values, dtype=self.dtype))
+        else:
+            data = np.ascontiguousarray(values, dtype=self.dtype)
+            self._file.write(data.data.cast("B"))
+        self.rows += len(values)
+
+    def _start(self) -> None:
+        """In memory if the rows are known and fit the budget, else in a temporary file."""
+        assert self.dtype is not None
+        row_bytes = self.dtype.itemsize * int(np.prod(self.shape, dtype=np.int64))
+        if self._rows_hint is not None and self._rows_hint * row_bytes <= MAPPED_BUDGET_BYTES:
+            self._chunks = []
+            return
+        import tempfile
+
+        self._file = tempfile.TemporaryFile(prefix="cosloss-join-")
+
+    def _to_file(self) -> None:
+        """Move the rows held in memory to a temporary file (a wider dtype or more rows came)."""
+        if self._chunks is None:
+            return
+        import tempfile
+
+        held, self._chunks = self._chunks, None
+        self._file = tempfile.TemporaryFile(prefix="cosloss-join-")
+        for chunk in held:
+            self._file.write(np.ascontiguousarray(chunk).data.cast("B"))
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """The vectors of ``rows`` (indices into all the rows appended), in that order."""
+        if self._chunks is None:
+            if self._mapped is None:
+                self._mapped = self.mapped()
+            return np.take(self._mapped, rows, axis=0)
+        if self._starts is None:
+            self._starts = np.cumsum([0] + [len(chunk) for chunk in self._chunks])
+        if len(self._chunks) == 1:
+            return np.take(self._chunks[0], rows, axis=0)
+        out = np.empty((len(rows), *self.shape), dtype=self.dtype)
+        which = np.searchsorted(self._starts, rows, side="right") - 1
+        order = np.argsort(which, kind="stable")
+        bounds = np.searchsorted(which[order], np.arange(len(self._chunks) + 1))
+        for index in np.flatnonzero(bounds[1:] > bounds[:-1]):
+            where = order[bounds[index] : bounds[index + 1]]
+            out[where] = np.take(self._chunks[index], rows[where] - self._starts[index], axis=0)
+        return out
+
+    def _widen(self, dtype: np.dtype) -> None:
+        """Rewrite what was spilled in a wider dtype (a later block holds values the first could not)."""
+        import tempfile
+
+        old, old_dtype = self._file, self.dtype
+        assert old_dtype is not None
+        self._file, self.dtype = tempfile.TemporaryFile(prefix="cosloss-join-"), dtype
+        old.seek(0)
+        row_bytes = old_dtype.itemsize * int(np.prod(self.shape, dtype=np.int64))
+        step = max(1, (16 << 20) // max(1, row_bytes))
+        for _ in range(0, self.rows, step):
+            chunk = np.frombuffer(old.read(step * row_bytes), dtype=old_dtype)
+            self._file.write(chunk.astype(dtype).data.cast("B"))
+        old.close()
+
+    @property
+    def nbytes(self) -> int:
+        """The size of the spilled rows."""
+        if self.dtype is None:
+            return 0
+        return self.rows * self.dtype.itemsize * int(np.prod(self.shape, dtype=np.int64))
+
+    def mapped(self) -> np.ndarray:
+        """All the rows as one array: over a read-only map of the file, or joined from memory."""
+        if self._chunks is not None:
+            if not self._chunks:
+                return np.empty((0, *self.shape), dtype=self.dtype or np.float64)
+            return np.concatenate(self._chunks)
+        if self._file is None or self.rows == 0:
+            return np.empty((0, *self.shape), dtype=self.dtype or np.float64)
+        import mmap
+
+        self._file.flush()
+        assert self.dtype is not None
+        size = self.nbytes
+        if size == 0:
+            return np.empty((self.rows, *self.shape), dtype=self.dtype)
+        self._map = mmap.mmap(self._file.fileno(), size, access=mmap.ACCESS_READ)
+        return np.frombuffer(self._map, dtype=self.dtype).reshape(self.rows, *self.shape)
+
+    def release(self) -> None:
+        """Drop the map's pages from this process (they stay in the page cache, read back on use).
+
+        The rows gathered so far are copies, so the pages are not needed: without this,
+        every page ever read would count in the process's resident memory until the end
+        (clean pages of a file, which the kernel can reclaim, but counted all the same).
+        """
+        if self._map is not None and hasattr(self._map, "madvise"):  # nothing to drop in memory
+            import mmap
+
+            advice = getattr(mmap, "MADV_DONTNEED", None)
+            if advice is not None:
+                self._map.madvise(advice)
+
+    def close(self) -> None:
+        """Unmap and close (so delete) the file; arrays still viewing the map keep it alive."""
+        self._chunks = self._mapped = None
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:  # a view is still referenced (an error's traceback): freed with it
+                pass
+            self._map = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,468 @@
+"""Rows matched by id (``--join-on``): shuffled, sharded, missing and extra rows.
+
+Files are written the way users write them (pandas, pyarrow, polars); every number is
+checked against the float64 reference of :mod:`tests.oracle` on the rows the ids pair
+up, computed here from the arrays, not from cosloss.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cosloss_cli import compare_files, compute_files
+from cosloss_cli.errors import DataError, InputUsageError
+from cosloss_cli.join import _Spill
+from cosloss_cli.pipeline import ComputeOptions
+from cosloss_cli.readers import ReadOptions
+from cosloss_cli.status import ExitStatus
+
+from .conftest import run_cli
+from .oracle import reference_losses
+
+COLUMNS = [f"f{i}" for i in range(8)]
+ROWS = 120
+
+
+class Data:
+    """Labels and predictions with ids: label row i has id ``ids[i]``; predictions row j id ``pids[j]``."""
+
+    def __init__(self, seed: int = 12, rows: int = ROWS, dtype: Any = np.float32):
+        # float64 for CSV: pandas writes float64 exactly (shortest repr), float32 only to 8 digits
+        rng = np.random.default_rng(seed)
+        self.labels = rng.normal(size=(rows, 8)).astype(dtype)
+        self.truth = (self.labels + 0.2 * rng.normal(size=self.labels.shape)).astype(dtype)
+        self.ids = np.arange(1000, 1000 + rows, dtype=np.int64)
+        self.rng = rng
+
+    def predictions(self, drop: int = 0, extra: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The predictions shuffled, without ``drop`` random rows, with ``extra`` rows of unknown ids."""
+        order = self.rng.permutation(len(self.ids))[drop:]
+        values, ids = self.truth[order], self.ids[order]
+        if extra:
+            values = np.vstack([values, self.rng.normal(size=(extra, 8)).astype(values.dtype)])
+            ids = np.concatenate([ids, np.arange(-extra, 0)])
+            shuffle = self.rng.permutation(len(ids))
+            values, ids = values[shuffle], ids[shuffle]
+        return values, ids
+
+    def expected(self, prediction_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the reference losses of the label rows whose id the predictions have, those rows)."""
+        rows = np.flatnonzero(np.isin(self.ids, prediction_ids))
+        return reference_losses(self.labels[rows], self.truth[rows], axis=1), rows
+
+
+def frame(values: np.ndarray, ids: Any, id_name: str = "id") -> pd.DataFrame:
+    df = pd.DataFrame(values, columns=COLUMNS)
+    df.insert(0, id_name, ids)
+    return df
+
+
+def list_table(values: np.ndarray, ids: Any) -> pa.Table:
+    flat = pa.array(values.ravel())
+    return pa.table({"id": ids, "v": pa.FixedSizeListArray.from_arrays(flat, values.shape[1])})
+
+
+def assert_joined(result: Any, data: Data, prediction_ids: np.ndarray, *, labels_as_text: bool = False) -> None:
+    expected, rows = data.expected(prediction_ids)
+    np.testing.assert_allclose(result.losses, expected, rtol=1e-9, atol=1e-12)
+    assert result.summary.mean == pytest.approx(float(expected.mean()), rel=1e-12)
+    ids = [str(i) for i in data.ids[rows]] if labels_as_text else data.ids[rows].tolist()
+    assert list(result.ids) == ids  # the labels' order, the labels' ids as read
+    np.testing.assert_array_equal(result.label_rows, rows)
+
+
+# ------------------------------------------------------------------ the library
+
+
+@pytest.mark.parametrize("writer", ["pandas", "pyarrow", "polars"])
+def test_shuffled_predictions_with_missing_and_extra_rows(tmp_path: Path, writer: str) -> None:
+    data = Data()
+    values, ids = data.predictions(drop=7, extra=5)
+    labels, predictions = tmp_path / "labels.parquet", tmp_path / "predictions.parquet"
+    if writer == "pandas":
+        frame(data.labels, data.ids).to_parquet(labels, index=False)
+        frame(values, ids).to_parquet(predictions, index=False)
+    elif writer == "pyarrow":
+        pq.write_table(list_table(data.labels, data.ids), labels, row_group_size=50)
+        pq.write_table(list_table(values, ids), predictions, row_group_size=17)  # sharded in row groups
+    else:
+        pl = pytest.importorskip("polars")
+        pl.from_pandas(frame(data.labels, data.ids)).write_parquet(labels)
+        pl.from_pandas(frame(values, ids)).write_parquet(predictions, row_group_size=30)
+    result = compute_files(str(labels), str(predictions), join_on="id", block_bytes=1024)
+    assert_joined(result, data, ids)
+    assert result.unmatched.labels == 7 and result.unmatched.predictions == 5
+    missing = [int(i) for i in data.ids if i not in set(ids.tolist())]
+    assert list(result.unmatched.label_ids) == missing  # in the labels' order
+    extra = [int(i) for i in ids if i < 0]
+    assert list(result.unmatched.prediction_ids) == extra  # in the predictions' order
+
+
+def test_csv_text_ids_match_parquet_integers(tmp_path: Path) -> None:
+    data = Data(dtype=np.float64)
+    values, ids = data.predictions(drop=3)
+    frame(data.labels, data.ids).to_csv(tmp_path / "labels.csv", index=False)
+    frame(values, ids).to_parquet(tmp_path / "predictions.parquet", index=False)
+    result = compute_files(str(tmp_path / "labels.csv"), str(tmp_path / "predictions.parquet"), join_on="id")
+    assert_joined(result, data, ids, labels_as_text=True)
+    assert result.unmatched.labels == 3
+
+
+def test_text_ids_on_both_sides_and_leading_zeros_stay_text(tmp_path: Path) -> None:
+    data = Data(dtype=np.float64)
+    values, ids = data.predictions(extra=2)
+    frame(data.labels, [f"doc-{i:05d}" for i in data.ids]).to_csv(tmp_path / "labels.csv", index=False)
+    text = [f"doc-{i:05d}" for i in ids]
+    frame(values, text).to_csv(tmp_path / "predictions.csv", index=False)
+    result = compute_files(str(tmp_path / "labels.csv"), str(tmp_path / "predictions.csv"), join_on="id")
+    expected, _ = data.expected(ids)
+    np.testing.assert_allclose(result.losses, expected, rtol=1e-9)
+    assert result.ids[0] == f"doc-{data.ids[0]:05d}"
+    assert result.unmatched.predictions == 2 and result.unmatched.labels == 0
+
+
+def test_a_key_column_of_another_name_and_csv_blocks(tmp_path: Path) -> None:
+    data = Data(rows=400, dtype=np.float64)
+    values, ids = data.predictions(drop=1)
+    frame(data.labels, data.ids, "sample").to_csv(tmp_path / "labels.csv", index=False)
+    frame(values, ids, "sample").to_csv(tmp_path / "predictions.csv.gz", index=False)
+    result = compute_files(
+        str(tmp_path / "labels.csv"), str(tmp_path / "predictions.csv.gz"), join_on="sample", block_bytes=2048
+    )
+    assert_joined(result, data, ids, labels_as_text=True)
+    assert result.id_column == "sample"
+
+
+def test_null_ids_match_nothing(tmp_path: Path) -> None:
+    data = Data()
+    label_ids = pd.array(data.ids, dtype="Int64")
+    label_ids[5] = pd.NA
+    prediction_ids = pd.array(data.ids, dtype="Int64")
+    prediction_ids[9] = pd.NA
+    frame(data.labels, label_ids).to_parquet(tmp_path / "labels.parquet", index=False)
+    frame(data.truth, prediction_ids).to_parquet(tmp_path / "predictions.parquet", index=False)
+    result = compute_files(str(tmp_path / "labels.parquet"), str(tmp_path / "predictions.parquet"), join_on="id")
+    rows = np.array([i for i in range(ROWS) if i not in (5, 9)])
+    np.testing.assert_allclose(result.losses, reference_losses(data.labels[rows], data.truth[rows], axis=1))
+    assert result.unmatched.labels == 2 and result.unmatched.predictions == 2
+    assert None in result.unmatched.label_ids and None in result.unmatched.prediction_ids
+
+
+@pytest.mark.parametrize("side", ["labels", "predictions"])
+def test_a_duplicated_id_is_refused_naming_the_id_and_the_file(tmp_path: Path, side: str) -> None:
+    data = Data()
+    label_ids, prediction_ids = data.ids.copy(), data.ids.copy()
+    (label_ids if side == "labels" else prediction_ids)[40] = data.ids[7]
+    frame(data.labels, label_ids).to_csv(tmp_path / "labels.csv", index=False)
+    frame(data.truth, prediction_ids).to_csv(tmp_path / "predictions.csv", index=False)
+    with pytest.raises(DataError) as caught:
+        compute_files(str(tmp_path / "labels.csv"), str(tmp_path / "predictions.csv"), join_on="id")
+    message = str(caught.value)
+    assert message.startswith(str(tmp_path / f"{side}.csv"))
+    assert f"id '{data.ids[7]}' appears more than once (line 9 and line 42)" in message
+
+
+def test_strict_makes_unmatched_rows_an_error(tmp_path: Path) -> None:
+    data = Data()
+    values, ids = data.predictions(drop=2)
+    frame(data.labels, data.ids).to_parquet(tmp_path / "labels.parquet", index=False)
+    frame(values, ids).to_parquet(tmp_path / "predictions.parquet", index=False)
+    with pytest.raises(DataError, match="2 of the labels") as caught:
+        compute_files(
+            str(tmp_path / "labels.parquet"), str(tmp_path / "predictions.parquet"), join_on="id", strict=True
+        )
+    missing = [int(i) for i in data.ids if i not in set(ids.tolist())]
+    assert f"(ids {missing[0]}, {missing[1]})" in str(caught.value)
+
+
+def test_no_common_id_is_an_error_showing_both_sides(tmp_path: Path) -> None:
+    data = Data()
+    frame(data.labels, data.ids).to_parquet(tmp_path / "labels.parquet", index=False)
+    frame(data.truth, [f"x{i}" for i in data.ids]).to_parquet(tmp_path / "predictions.parquet", index=False)
+    with pytest.raises(DataError, match="no label id matches a prediction id") as caught:
+        compute_files(str(tmp_path / "labels.parquet"), str(tmp_path / "predictions.parquet"), join_on="id")
+    assert "labels have ids 1000, 1001, 1002, ..., predictions 'x1000', 'x1001'" in str(caught.value)
+
+
+def test_npy_and_missing_columns_are_usage_errors(tmp_path: Path) -> None:
+    data = Data()
+    np.save(tmp_path / "labels.npy", data.labels)
+    frame(data.truth, data.ids).to_parquet(tmp_path / "predictions.parquet", index=False)
+    with pytest.raises(InputUsageError, match="NPY has no id column"):
+        compute_files(str(tmp_path / "labels.npy"), str(tmp_path / "predictions.parquet"), join_on="id")
+    frame(data.labels, data.ids).to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(InputUsageError, match=r"no column named 'key'.*columns: id, f0, f1"):
+        compute_files(str(tmp_path / "labels.csv"), str(tmp_path / "predictions.parquet"), join_on="key")
+    with pytest.raises(InputUsageError, match="name different columns"):
+        compute_files(str(tmp_path / "labels.csv"), str(tmp_path / "predictions.parquet"), join_on="id", id_column="x")
+
+
+def test_no_temporary_file_is_left_behind_also_on_errors(tmp_path: Path) -> None:
+    data = Data()
+    values, ids = data.predictions()
+    spill = tmp_path / "tmp"
+    spill.mkdir()
+    frame(data.labels, data.ids).to_csv(tmp_path / "labels.csv", index=False)
+    frame(values, ids).to_parquet(tmp_path / "predictions.parquet", index=False)
+    bad = frame(data.labels, data.ids)
+    bad.loc[60, "f3"] = np.nan
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    code = textwrap.dedent(
+        """
+        import sys
+        from cosloss_cli import compute_files
+        from cosloss_cli.errors import NonFiniteError
+        print(compute_files(sys.argv[1], sys.argv[3], join_on="id").summary.count)
+        try:
+            compute_files(sys.argv[2], sys.argv[3], join_on="id")
+        except NonFiniteError:
+            print("refused")
+        """
+    )
+    env = {**os.environ, "TMPDIR": str(spill)}
+    args = [str(tmp_path / name) for name in ("labels.csv", "bad.csv", "predictions.parquet")]
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.split() == [str(ROWS), "refused"]
+    assert list(spill.iterdir()) == []
+
+
+@pytest.mark.parametrize("rows_hint", [None, 4, 10], ids=["file", "memory-then-file", "memory"])
+def test_spill_widens_its_dtype_when_a_later_block_needs_it(rows_hint: int | None) -> None:
+    """A float64 block after float32 ones, and more rows than the file said: every value kept."""
+    spill = _Spill(rows_hint)
+    try:
+        first = np.arange(6, dtype=np.float32).reshape(3, 2)
+        later = np.array([[1e-40, 1e300]], dtype=np.float64)
+        spill.append(first)
+        spill.append(later)
+        mapped = spill.mapped()
+        assert mapped.dtype == np.float64
+        np.testing.assert_array_equal(mapped, np.vstack([first.astype(np.float64), later]))
+    finally:
+        spill.close()
+
+
+def test_ids_that_differ_without_a_join_suggest_join_on(tmp_path: Path) -> None:
+    data = Data()
+    values, ids = data.predictions()
+    pq.write_table(list_table(data.labels, data.ids), tmp_path / "labels.parquet")
+    pq.write_table(list_table(values, ids), tmp_path / "predictions.parquet")
+    with pytest.raises(DataError, match="match the rows by id with --join-on id"):
+        compute_files(str(tmp_path / "labels.parquet"), str(tmp_path / "predictions.parquet"))
+
+
+def test_compare_pairs_the_models_on_rows_every_model_matched(tmp_path: Path) -> None:
+    data = Data(dtype=np.float64)
+    frame(data.labels, data.ids).to_parquet(tmp_path / "labels.parquet", index=False)
+    first_values, first_ids = data.predictions(drop=4)
+    second_values, second_ids = data.predictions(drop=6)
+    frame(first_values, first_ids).to_parquet(tmp_path / "a.parquet", index=False)
+    frame(second_values * 2, second_ids).to_csv(tmp_path / "b.csv", index=False)
+    result = compare_files(
+        str(tmp_path / "labels.parquet"),
+        [str(tmp_path / "a.parquet"), str(tmp_path / "b.csv")],
+        join_on="id",
+        read_options=ReadOptions(),
+        resamples=200,
+    )
+    both = np.flatnonzero(np.isin(data.ids, first_ids) & np.isin(data.ids, second_ids))
+    expected = reference_losses(data.labels[both], data.truth[both], axis=1)
+    np.testing.assert_array_equal(result.positions, both)
+    np.testing.assert_allclose(result.losses["a"], expected, rtol=1e-9)
+    np.testing.assert_allclose(result.losses["b"], expected, rtol=1e-6)  # 2x the vectors: the same cosines
+    assert list(result.ids) == data.ids[both].tolist()
+    document = result.to_json_dict(include_losses=False)
+    assert [model["unmatched"]["labels"] for model in document["models"]] == [4, 6]
+    with pytest.raises(DataError, match="no partner id"):
+        compare_files(
+            str(tmp_path / "labels.parquet"),
+            [str(tmp_path / "a.parquet"), str(tmp_path / "b.csv")],
+            options=ComputeOptions(join_on="id", strict=True),
+            resamples=200,
+        )
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def test_cli_json_unmatched_and_warning(tmp_path: Path) -> None:
+    data = Data(dtype=np.float64)
+    values, ids = data.predictions(drop=3, extra=1)
+    frame(data.labels, data.ids).to_csv(tmp_path / "labels.csv", index=False)
+    frame(values, ids).to_parquet(tmp_path / "predictions.parquet", index=False)
+    args = ["compute", str(tmp_path / "labels.csv"), str(tmp_path / "predictions.parquet"), "--join-on", "id"]
+    result = run_cli([*args, "--json"])
+    assert result.exit_code == ExitStatus.OK, result.stderr
+    document = json.loads(result.stdout)
+    expected, rows = data.expected(ids)
+    assert document["mean"] == pytest.approx(float(expected.mean()), rel=1e-12)
+    missing = [str(i) for i in data.ids if i not in set(ids.tolist())]
+    assert document["unmatched"] == {"labels": 3, "predictions": 1, "label_ids": missing, "prediction_ids": [-1]}
+    assert document["ids"] == [str(i) for i in data.ids[rows]]
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+    assert warnings == [
+        f"Warning: rows without a partner id left out: 3 of the labels (ids '{missing[0]}', '{missing[1]}', "
+        f"'{missing[2]}'), 1 of the predictions (ids -1)"
+    ]
+    quiet = run_cli([*args, "--json", "-q"])
+    assert quiet.stderr == ""
+    strict = run_cli([*args, "--strict"])
+    assert strict.exit_code == ExitStatus.DATA_ERROR
+    assert "some rows have no partner id (--strict): 3 of the labels" in strict.stderr
+
+
+def test_cli_usage_errors(tmp_path: Path) -> None:
+    data = Data()
+    np.save(tmp_path / "labels.npy", data.labels)
+    frame(data.truth, data.ids).to_csv(tmp_path / "predictions.csv", index=False)
+    result = run_cli(["compute", str(tmp_path / "labels.npy"), str(tmp_path / "predictions.csv"), "--join-on", "id"])
+    assert result.exit_code == ExitStatus.USAGE_ERROR
+    assert "NPY has no id column" in result.stderr
+    result = run_cli(
+        ["compute", str(tmp_path / "predictions.csv"), str(tmp_path / "predictions.csv"), "--join-on", "nope"]
+    )
+    assert result.exit_code == ExitStatus.USAGE_ERROR
+    assert "no column named 'nope' to match rows by (--join-on) (columns: id, f0, f1" in result.stderr
+
+
+def test_cli_duplicate_is_exit_1(tmp_path: Path) -> None:
+    data = Data()
+    ids = data.ids.copy()
+    ids[3] = ids[2]
+    frame(data.labels, data.ids).to_csv(tmp_path / "labels.csv", index=False)
+    frame(data.truth, ids).to_csv(tmp_path / "predictions.csv", index=False)
+    result = run_cli(["compute", str(tmp_path / "labels.csv"), str(tmp_path / "predictions.csv"), "--join-on", "id"])
+    assert result.exit_code == ExitStatus.DATA_ERROR
+    assert f"predictions.csv: id '{ids[2]}' appears more than once (line 4 and line 5)" in result.stderr
+
+
+def test_batch_joins_each_pair(tmp_path: Path) -> None:
+    data = Data()
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "predictions").mkdir()
+    expected = {}
+    for name, drop in (("a", 0), ("b", 5)):
+        values, ids = data.predictions(drop=drop)
+        frame(data.labels, data.ids).to_parquet(tmp_path / "labels" / f"{name}.parquet", index=False)
+        frame(values, ids).to_parquet(tmp_path / "predictions" / f"{name}.parquet", index=False)
+        expected[name] = (float(data.expected(ids)[0].mean()), drop)
+    args = ["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "--join-on", "id", "-j", "1"]
+    result = run_cli([*args, "--json"])
+    assert result.exit_code == ExitStatus.OK, result.stderr
+    pairs = {pair["name"]: pair for pair in json.loads(result.stdout)["pairs"]}
+    for name, (mean, drop) in expected.items():
+        assert pairs[name]["mean"] == pytest.approx(mean, rel=1e-12)
+        assert pairs[name]["unmatched"]["labels"] == drop
+    assert "Warning: 1 pair(s) left out rows without a partner id (--join-on): b" in result.stderr
+    strict = run_cli([*args, "--json", "--strict"])
+    assert strict.exit_code == ExitStatus.DATA_ERROR
+    pairs = {pair["name"]: pair for pair in json.loads(strict.stdout)["pairs"]}
+    assert pairs["a"]["status"] == "ok" and pairs["b"]["status"] == "error"
+    assert "no partner id (--strict)" in pairs["b"]["error"]
+
+
+# ------------------------------------------------------------------ memory
+
+
+_MEASURE = textwrap.dedent(
+    """
+    import json, sys
+    from cosloss_cli import join
+    from cosloss_cli.pipeline import ComputeOptions, compute_sources, join_read_options
+
+    join.MAPPED_BUDGET_BYTES = 1 << 20  # what a spill larger than memory gets: dropped after every block
+    from cosloss_cli.readers import ReadOptions, open_source
+
+    labels, predictions = sys.argv[1], sys.argv[2]
+    options = ComputeOptions(join_on="id", threads=2)
+    read, _ = join_read_options(ReadOptions(block_bytes=256 * 1024), None, options)
+    lsource, psource = open_source(labels, read), open_source(predictions, read)
+    import numpy, pyarrow.parquet  # what the computation imports, before the baseline
+
+    def status(field):
+        with open("/proc/self/status") as lines:
+            for line in lines:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+
+    before = status("VmRSS")
+    result = compute_sources(lsource, psource, options, read_options=read)
+    print(json.dumps({"before": before, "after": status("VmHWM"), "count": result.summary.count}))
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="VmHWM and mmap accounting are Linux's")
+def test_memory_stays_bounded_with_predictions_larger_than_the_budget(tmp_path: Path) -> None:
+    """80,000 x 256 float32 a side (78 MB; 156 MB as float64), the spill's budget set below that.
+
+    The predictions then go to the spill file and its pages are dropped after every block,
+    as for predictions larger than the budget (256 MB by default).
+    """
+    rows, width = 80_000, 256
+    rng = np.random.default_rng(3)
+    ids = np.arange(rows, dtype=np.int64)
+    order = rng.permutation(rows)
+    for name, permutation in (("labels", np.arange(rows)), ("predictions", order)):
+        writer = None
+        for start in range(0, rows, 10_000):
+            chunk = permutation[start : start + 10_000]
+            values = np.random.default_rng(int(start)).standard_normal((len(chunk), width), dtype=np.float32)
+            table = list_table(values, ids[chunk])
+            writer = writer or pq.ParquetWriter(tmp_path / f"{name}.parquet", table.schema)
+            writer.write_table(table)
+        assert writer is not None
+        writer.close()
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(tmp_path / "labels.parquet"), str(tmp_path / "predictions.parquet")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["count"] == rows
+    growth = report["after"] - report["before"]
+    # Reading the two files takes 55-60 MB here (pyarrow's pools); holding the predictions'
+    # 78 MB of vectors resident (in memory, or mapped and never dropped) made it 128 MB.
+    assert growth < 100 * 1024 * 1024, f"peak RSS grew by {growth / 2**20:.0f} MB"
+
+
+def test_spill_of_known_small_size_stays_in_memory_and_larger_goes_to_a_file() -> None:
+    block = np.arange(8, dtype=np.float32).reshape(4, 2)
+    for rows_hint, in_memory in ((8, True), (None, False)):
+        spill = _Spill(rows_hint)
+        try:
+            spill.append(block)
+            spill.append(block[::-1])
+            assert (spill._chunks is not None) is in_memory
+            np.testing.assert_array_equal(spill.mapped(), np.vstack([block, block[::-1]]))
+            rows = np.array([7, 0, 3, 4, 4, 6])
+            np.testing.assert_array_equal(spill.take(rows), np.vstack([block, block[::-1]])[rows])
+        finally:
+            spill.close()
+
+
+def test_list_values_of_a_sliced_fixed_size_list_array() -> None:
+    """The reader takes a fixed-size list's child values directly: a slice must give its own rows."""
+    from cosloss_cli.readers.parquet import _list_values
+
+    values = np.arange(24, dtype=np.float32)
+    array = pa.FixedSizeListArray.from_arrays(pa.array(values), 4)
+    np.testing.assert_array_equal(_list_values(array.slice(2, 3), 4, 0, "x"), values.reshape(6, 4)[2:5])
+    with_null = pa.FixedSizeListArray.from_arrays(pa.array(values), 4, mask=pa.array([False, True] * 3))
+    got = _list_values(with_null.slice(1, 2), 4, 0, "x")
+    assert np.isnan(got[0]).all()
+    np.testing.assert_array_equal(got[1], values[8:12])
