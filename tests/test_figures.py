@@ -518,3 +518,20 @@ def test_histogram_is_coloured_only_on_a_terminal() -> None:
     bars = piped.stdout.split("histogram\n", 1)[1].splitlines()[0]
     assert bars.strip() and set(bars) <= set(" ▁▂▃▄▅▆▇█")
     assert "\x1b[36m" in coloured.stdout  # the bars in cyan
+
+
+def test_weight_column_follows_rows_matched_by_id(tmp_path: Path) -> None:
+    left, right, losses = weighted_frames(rows=20)
+    left.to_csv(tmp_path / "l.csv", index=False)
+    shuffled = right.sample(frac=1.0, random_state=4).iloc[:-3]  # another order, three rows missing
+    shuffled.to_parquet(tmp_path / "p.parquet", index=False)
+    args = ["compute", str(tmp_path / "l.csv"), str(tmp_path / "p.parquet"), "--join-on", "id"]
+    document = json_of([*args, "--weight-column", "w", "--reduction", "mean", "--top", "2"])
+    kept = left["id"].isin(shuffled["id"]).to_numpy()
+    expected = weighted_reference(losses[kept], left["w"].to_numpy()[kept])["mean"]
+    assert document["loss"] == pytest.approx(expected, rel=1e-12)
+    order = np.argsort(-losses[kept], kind="stable")[:2]
+    assert [item["id"] for item in document["worst"]] == list(left["id"].to_numpy()[kept][order])
+    (tmp_path / "w.csv").write_text("\n".join(["1"] * 20) + "\n")
+    refused = run_cli([*args, "--columns", "a,b,c,d", "--weights", str(tmp_path / "w.csv")])
+    assert refused.exit_code == ExitStatus.USAGE_ERROR and "--weight-column" in refused.stderr
