@@ -23,7 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -37,7 +38,21 @@ from peers import Peer  # noqa: E402
 PYTHON = sys.executable
 _SCRIPT = Path(PYTHON).parent / "cosloss"
 COSLOSS = [str(_SCRIPT)] if _SCRIPT.exists() else [PYTHON, "-m", "cosloss_cli"]
-SCENARIOS = ("npy", "npy-extra", "parquet-list", "parquet-columns", "parquet-join", "csv", "small", "batch")
+SCENARIOS = (
+    "npy",
+    "npy-extra",
+    "parquet-list",
+    "parquet-columns",
+    "parquet-join",
+    "csv",
+    "small",
+    "batch",
+    "batch-cluster",
+)
+
+#: The scheduler file of the two-worker Dask cluster of the ``batch-cluster`` scenario
+#: (started by main(), closed at the end), or None.
+SCHEDULER_FILE: str | None = None
 
 
 @dataclass
@@ -307,6 +322,12 @@ def scenario_rows(name: str, folder: Path, sizes: Sizes) -> list[tuple[str, Peer
     if name == "batch":
         folders = make_batch(folder, sizes.batch_pairs, sizes.batch_rows, sizes.batch_dim)
         return [("cosloss batch -j 2 --json -q", peers.BATCH_LOOP, list(folders), ["-j", "2", "--json", "-q"])]
+    if name == "batch-cluster":
+        folders = make_batch(folder, sizes.batch_pairs, sizes.batch_rows, sizes.batch_dim)
+        if SCHEDULER_FILE is None:
+            return []
+        extra = ["--scheduler-file", SCHEDULER_FILE, "--json", "-q"]
+        return [("cosloss batch --scheduler-file (2 workers)", peers.BATCH_LOOP, list(folders), extra)]
     raise ValueError(name)
 
 
@@ -324,7 +345,7 @@ def describe(name: str, sizes: Sizes) -> str:
         )
     if name == "csv":
         return f"2 x CSV {sizes.csv_rows:,} x {sizes.csv_dim}"
-    if name == "batch":
+    if name.startswith("batch"):
         return f"{sizes.batch_pairs:,} pairs of NPY {sizes.batch_rows:,} x {sizes.batch_dim} f32"
     return f"2 x NPY {sizes.small_rows:,} x {sizes.small_dim}"
 
@@ -434,6 +455,55 @@ def targets_table(rows: list[Row], sizes: Sizes) -> str:
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
+def scale_table(rows: list[Row], sizes: Sizes) -> str:
+    """Many small pairs three ways: pairs per second, and the machine time each pair costs
+    beyond what the plain loop spends on it (wall x workers - loop wall, per pair), each
+    cosloss run against the loop runs paired with it."""
+    batch_rows = [row for row in rows if row.scenario.startswith("batch") and row.peer_runs]
+    if not batch_rows:
+        return ""
+    pairs = sizes.batch_pairs
+    lines = [
+        "| run | workers | median wall | pairs/s | per pair | overhead per pair vs the loop |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in batch_rows:
+        loop = statistics.median(m.seconds for m in row.peer_runs)
+        wall = statistics.median(m.seconds for m in row.cosloss_runs)
+        overhead = (wall * 2 - loop) / pairs * 1e3
+        lines.append(f"| {row.peer} | 1 | {loop:.3f} s | {pairs / loop:,.0f} | {loop / pairs * 1e3:.3f} ms | - |")
+        lines.append(
+            f"| {row.cosloss_label} | 2 | {wall:.3f} s | {pairs / wall:,.0f} | {wall / pairs * 1e3:.3f} ms "
+            f"| {overhead:+.3f} ms |"
+        )
+    return "\n".join(lines)
+
+
+@contextmanager
+def dask_cluster(folder: Path, wanted: bool) -> Iterator[None]:
+    """A local two-worker Dask cluster (the tests' one) while the ``batch-cluster`` rows run."""
+    global SCHEDULER_FILE
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        wanted = False
+    if not wanted:
+        yield
+        return
+    sys.path.insert(0, str(HERE.parent))
+    from tests.servers import DaskCluster
+
+    place = folder / "dask"
+    place.mkdir(exist_ok=True)
+    cluster = DaskCluster(place, workers=2)
+    SCHEDULER_FILE = cluster.scheduler_file
+    try:
+        yield
+    finally:
+        SCHEDULER_FILE = None
+        cluster.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="the sizes of issue 5 (~9 GB of temporary files)")
@@ -476,23 +546,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"data folder: {folder}; {repeat} pairs per peer")
     rows: list[Row] = []
     try:
-        for name in chosen:
-            started = time.perf_counter()
-            plans = scenario_rows(name, folder, sizes)
-            log(f"[{name}] data ready in {time.perf_counter() - started:.1f} s")
-            wanted = [w.strip().lower() for w in args.peers.split(",") if w.strip()]
-            for label, peer, files, extra in plans:
-                if wanted and not any(w in peer.name.lower() for w in wanted):
-                    continue
-                row = Row(name, peer.name, cosloss_label=label)
-                rows.append(row)
-                if not peer.available():
-                    log(f"[{name}] {peer.name}: not installed, skipped")
-                    continue
-                log(f"[{name}] {peer.name} vs {label}")
-                command = "batch" if name == "batch" else "compute"
-                run_pairs(row, peer_command(peer, folder, files), [*COSLOSS, command, *files, *extra], repeat)
-                log(table([row], sizes).splitlines()[-1])
+        with dask_cluster(folder, "batch-cluster" in chosen):
+            run_scenarios(chosen, folder, sizes, args.peers, repeat, rows, log)
     finally:
         if args.keep:
             log(f"kept {folder}")
@@ -512,7 +567,40 @@ def main(argv: list[str] | None = None) -> int:
         sized = "" if args.full else "; the targets are set for the --full sizes"
         print(f"\nTargets (load average at the end: {os.getloadavg()[0]:.1f}{sized}):\n")
         print(targets)
+    scale = scale_table(rows, sizes)
+    if scale:
+        print(f"\nMany small pairs ({describe('batch', sizes)}), local processes against a Dask cluster:\n")
+        print(scale)
     return 0
+
+
+def run_scenarios(
+    chosen: list[str],
+    folder: Path,
+    sizes: Sizes,
+    wanted_peers: str,
+    repeat: int,
+    rows: list[Row],
+    log: Callable[[str], None],
+) -> None:
+    """Run every chosen scenario's rows, appending them to ``rows`` as they finish."""
+    for name in chosen:
+        started = time.perf_counter()
+        plans = scenario_rows(name, folder, sizes)
+        log(f"[{name}] data ready in {time.perf_counter() - started:.1f} s")
+        wanted = [w.strip().lower() for w in wanted_peers.split(",") if w.strip()]
+        for label, peer, files, extra in plans:
+            if wanted and not any(w in peer.name.lower() for w in wanted):
+                continue
+            row = Row(name, peer.name, cosloss_label=label)
+            rows.append(row)
+            if not peer.available():
+                log(f"[{name}] {peer.name}: not installed, skipped")
+                continue
+            log(f"[{name}] {peer.name} vs {label}")
+            command = "batch" if name.startswith("batch") else "compute"
+            run_pairs(row, peer_command(peer, folder, files), [*COSLOSS, command, *files, *extra], repeat)
+            log(table([row], sizes).splitlines()[-1])
 
 
 if __name__ == "__main__":

@@ -149,6 +149,31 @@ def _inputs(values: dict[str, Any]) -> Inputs:
     return Inputs(labels=side("labels"), predictions=side("predictions"))
 
 
+def _storage_options(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, Any] | None:
+    """``--storage-option KEY=VALUE`` items as fsspec options; storage.py loads only when some are given."""
+    if not value:
+        return None
+    from .errors import CoslossError
+    from .storage import parse_storage_options
+
+    try:
+        return parse_storage_options(value)
+    except CoslossError as exc:
+        raise click.BadParameter(str(exc), param=param) from None
+
+
+#: fsspec options for every URL of a command, inputs and outputs alike (the ``storage_options``
+#: field of both sides' ReadOptions; outputs take them from there).
+storage_option = click.option(
+    "--storage-option",
+    "storage_options",
+    metavar="KEY=VALUE",
+    multiple=True,
+    callback=_storage_options,
+    help="fsspec option for s3:// gs:// az:// https:// inputs and outputs (repeatable), e.g. anon=true.",
+)
+
+
 def input_options(function: F) -> F:
     """How the input files are read: formats, npz keys, headers, columns, ids."""
     format_choice = click.Choice(FORMATS, case_sensitive=False)
@@ -163,6 +188,7 @@ def input_options(function: F) -> F:
             ),
             click.option("--labels-format", type=format_choice, help="Format of the labels input only."),
             click.option("--predictions-format", type=format_choice, help="Format of the predictions input only."),
+            storage_option,
             click.option("--key", metavar="NAME", help="Array to use from .npz archives holding several."),
             click.option(
                 "--header/--no-header",

@@ -11,9 +11,9 @@ import io
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -35,7 +35,7 @@ def output_format_for(path: str) -> str:
 
 
 @contextmanager
-def atomic_output(path: str) -> Iterator[BinaryIO]:
+def atomic_output(path: str, storage_options: Mapping[str, Any] | None = None) -> Iterator[BinaryIO]:
     """Yield a binary file that replaces ``path`` only once it is completely written.
 
     Special files (``/dev/stdout``, ``/dev/full``, FIFOs) are written in place: they
@@ -46,7 +46,7 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
         from .storage import atomic_output_url, is_url
 
         if is_url(path):
-            with atomic_output_url(path) as remote:
+            with atomic_output_url(path, storage_options) as remote:
                 yield remote
             return
     try:
@@ -97,14 +97,18 @@ def _remove_quietly(path: str) -> None:
         pass
 
 
-def write_losses_file(path: str, result: LossResult, fmt: str | None = None) -> None:
+def write_losses_file(
+    path: str, result: LossResult, fmt: str | None = None, storage_options: Mapping[str, Any] | None = None
+) -> None:
     """Write the per-vector losses of ``result`` to ``path`` in ``fmt``, by default that of its extension.
+
+    ``storage_options`` are fsspec's for a URL ``path`` (``--storage-option``).
 
     The text formats are the stdout writers of :data:`~cosloss_cli.output.RESULT_WRITERS`.
     """
     fmt = fmt or output_format_for(path)
     write = writer(FILE_WRITERS, fmt)
-    with atomic_output(path) as handle:
+    with atomic_output(path, storage_options) as handle:
         if fmt not in RESULT_WRITERS:
             write(result, handle, View())
             return

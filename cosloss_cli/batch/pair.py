@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from ..errors import CoslossError, OutputError
 from ..output import OUTPUT_DIR_FORMATS
-from .pairing import Pair, check_inside, output_path
+from .pairing import Pair, check_inside, is_remote, output_path
 
 if TYPE_CHECKING:  # numpy and the pipeline load when a pair runs
     import numpy as np
@@ -35,6 +35,8 @@ class PairTask(NamedTuple):
     keep_losses: bool = False
     output_dir: str | None = None
     output_format: str = "csv"
+    #: fsspec options of an ``output_dir`` URL (the inputs carry theirs in their ReadOptions).
+    storage_options: dict[str, Any] | None = None
     #: Weights (a column of each labels file), reduction, ``top``; None: ``compute``'s defaults
     #: without the interval of the mean.
     figures: FigureOptions | None = None
@@ -93,7 +95,7 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
         output = None
         if task.output_dir is not None:
             output = output_path(task.output_dir, pair.name, task.output_format)
-            _write_output(task.output_dir, output, result, OUTPUT_DIR_FORMATS[task.output_format])
+            _write_output(task, output, result)
     except CoslossError as exc:
         return PairResult(pair, "error", error=str(exc))
     except MemoryError:
@@ -122,9 +124,24 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
     )
 
 
-def _write_output(output_dir: str, target: str, result: Any, fmt: str) -> None:
+def run_pairs(task: PairTask, pairs: list[Pair]) -> list[PairResult]:
+    """Several pairs in one task, one after the other (small pairs share a task's fixed cost).
+
+    Each pair is computed exactly as alone, so grouping never changes a result.
+    """
+    return [run_pair(task, pair) for pair in pairs]
+
+
+def _write_output(task: PairTask, target: str, result: Any) -> None:
+    """Write a pair's losses file whole or not at all; a URL needs no folders created."""
     from ..writers import write_losses_file
 
+    assert task.output_dir is not None
+    fmt = OUTPUT_DIR_FORMATS[task.output_format]
+    if is_remote(target):
+        write_losses_file(target, result, fmt, task.storage_options)
+        return
+    output_dir = task.output_dir
     folder = os.path.dirname(target)
     try:
         os.makedirs(folder, exist_ok=True)

@@ -11,8 +11,8 @@ import fnmatch
 import os
 import posixpath
 import re
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 from ..errors import DataError, InputUsageError, OutputError
 from ..readers.formats import format_extension, strip_format_extension
@@ -61,6 +61,7 @@ def discover_pairs(
     labels_format: str | None = None,
     predictions_format: str | None = None,
     exclude: Sequence[str] = (),
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Discovery:
     """Pair files of two folders by their relative path without the format extension.
 
@@ -69,15 +70,19 @@ def discover_pairs(
     with a known data extension count (any file when a format is forced for that side).
     ``patterns`` (globs) keep the files whose name or relative path matches one of them.
     Folders in ``exclude`` (e.g. the output folder) are not searched.
+
+    Either folder may be a URL (``s3://bucket/prefix``): its objects are listed with
+    :func:`cosloss_cli.storage.scan` under the same rules, with ``storage_options``.
     """
     for folder in (labels_dir, predictions_dir):
-        if not os.path.isdir(folder):
+        if not is_remote(folder) and not os.path.isdir(folder):
             reason = "no such folder" if not os.path.exists(folder) else "is not a folder"
             raise InputUsageError(reason, path=folder, hint="give two folders, or --manifest FILE.csv")
-    skip = {os.path.realpath(path) for path in exclude}
     skipped: list[str] = []
-    labels = _keyed(labels_dir, recursive, patterns, labels_format, skip, skipped)
-    predictions = _keyed(predictions_dir, recursive, patterns, predictions_format, skip, skipped)
+    labels = _keyed(_listing(labels_dir, recursive, exclude, skipped, storage_options), patterns, labels_format)
+    predictions = _keyed(
+        _listing(predictions_dir, recursive, exclude, skipped, storage_options), patterns, predictions_format
+    )
     pairs = [
         Pair(name, labels[name], predictions[name])
         for name in sorted(labels.keys() & predictions.keys(), key=natural_key)
@@ -92,17 +97,37 @@ def discover_pairs(
     )
 
 
-def _keyed(
+def is_remote(path: str) -> bool:
+    """``scheme://...``; the storage module (and fsspec) load only for such paths."""
+    if "://" not in path:
+        return False
+    from ..storage import is_url
+
+    return is_url(path)
+
+
+def _listing(
     folder: str,
     recursive: bool,
-    patterns: Sequence[str],
-    forced_format: str | None,
-    skip: set[str],
+    exclude: Sequence[str],
     skipped: list[str],
-) -> dict[str, str]:
+    storage_options: Mapping[str, Any] | None,
+) -> list[tuple[str, str]]:
+    """(relative posix path, path or URL) of the files of a local folder or an object prefix."""
+    if not is_remote(folder):
+        return _scan(folder, recursive, {os.path.realpath(path) for path in exclude if not is_remote(path)}, skipped)
+    from ..storage import scan
+
+    found, not_searched = scan(folder, recursive, (), storage_options)
+    inside = [path.rstrip("/") + "/" for path in exclude if is_remote(path)]
+    skipped += [url for url in not_searched if not any((url + "/").startswith(prefix) for prefix in inside)]
+    return [(rel, url) for rel, url in found if not any(url.startswith(prefix) for prefix in inside)]
+
+
+def _keyed(listing: list[tuple[str, str]], patterns: Sequence[str], forced_format: str | None) -> dict[str, str]:
     """Pair name -> path of the eligible files of one folder; two files with one name is an error."""
     keyed: dict[str, str] = {}
-    for rel, path in _scan(folder, recursive, skip, skipped):
+    for rel, path in listing:
         if patterns and not any(
             fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(posixpath.basename(rel), p) for p in patterns
         ):
@@ -153,16 +178,17 @@ def _scan(root: str, recursive: bool, skip: set[str], skipped: list[str]) -> lis
     return sorted(found)
 
 
-def read_manifest(path: str) -> list[Pair]:
+def read_manifest(path: str, storage_options: Mapping[str, Any] | None = None) -> list[Pair]:
     """Pairs listed in a CSV file with columns ``labels``, ``predictions`` and optional ``name``.
 
-    Paths are relative to the manifest's folder. A pair's name defaults to its labels
-    path without the format extension. Names must be unique relative paths.
+    Paths are relative to the manifest's folder (its URL's folder for a manifest in
+    object storage); entries that are URLs are kept as they are. A pair's name defaults
+    to its labels path without the format extension. Names must be unique relative paths.
     """
-    folder = os.path.dirname(path)
+    remote = is_remote(path)
+    folder = posixpath.dirname(path) if remote else os.path.dirname(path)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
+        rows = _manifest_rows(path, storage_options) if remote else _local_manifest_rows(path)
     except FileNotFoundError:
         raise InputUsageError("no such file", path=path, hint="check the --manifest path") from None
     except IsADirectoryError:
@@ -194,8 +220,34 @@ def read_manifest(path: str) -> list[Pair]:
         if name in seen:
             raise DataError(f"line {line}: name {name!r} is already used on line {seen[name]}", path=path)
         seen[name] = line
-        pairs.append(Pair(name, os.path.join(folder, cells["labels"]), os.path.join(folder, cells["predictions"])))
+        pairs.append(Pair(name, _entry(folder, cells["labels"], remote), _entry(folder, cells["predictions"], remote)))
     return sorted(pairs, key=lambda pair: natural_key(pair.name))
+
+
+def _local_manifest_rows(path: str) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        return list(csv.reader(handle))
+
+
+def _manifest_rows(url: str, storage_options: Mapping[str, Any] | None) -> list[list[str]]:
+    """The CSV rows of a manifest in object storage (a small object: read whole)."""
+    import io
+
+    from ..storage import open_input
+
+    with open_input(url, storage_options) as handle:
+        text = handle.read().decode("utf-8-sig")
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def _entry(folder: str, entry: str, remote: bool) -> str:
+    """A manifest entry as a path: URLs and absolute paths as given, others relative to ``folder``."""
+    if is_remote(entry):
+        return entry
+    if remote:
+        protocol, location = folder.split("://", 1)
+        return f"{protocol}://{posixpath.normpath(posixpath.join(location, entry))}"
+    return os.path.join(folder, entry)
 
 
 def _default_name(labels: str) -> str:
@@ -217,6 +269,8 @@ def output_path(output_dir: str, name: str, extension: str) -> str:
     """``DIR/<name>.<ext>``; an error if that would resolve outside ``DIR``."""
     if not is_safe_name(name):
         raise OutputError(f"pair name {name!r} is not a safe relative path", path=output_dir)
+    if is_remote(output_dir):  # no symlinks in object storage, and the name has no '..'
+        return f"{output_dir.rstrip('/')}/{posixpath.normpath(name)}.{extension}"
     target = os.path.join(output_dir, *name.split("/")) + "." + extension
     check_inside(output_dir, target)
     return target

@@ -51,8 +51,8 @@ def pair_object(result: PairResult, *, include_losses: bool = False, with_output
         figures.update(percentile_fields(result.percentiles))
     obj: dict[str, Any] = {
         "name": result.name,
-        "labels": result.pair.labels,
-        "predictions": result.pair.predictions,
+        "labels": shown_path(result.pair.labels),
+        "predictions": shown_path(result.pair.predictions),
         "status": result.status,
         "error": result.error,
         **stats,
@@ -81,6 +81,15 @@ def _loss_fields(result: PairResult) -> dict[str, Any]:
     if result.ids is not None:
         fields["ids"] = [json_value(v) for v in result.ids[kept]]
     return fields
+
+
+def shown_path(path: str) -> str:
+    """A path as reports show it: a URL's user and password (``https://user:pw@host/``) never."""
+    if "@" in path and "://" in path:
+        from ..storage import redact
+
+        return redact(path)
+    return path
 
 
 def overall_object(summary: Overall) -> dict[str, Any]:

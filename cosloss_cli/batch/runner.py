@@ -13,13 +13,14 @@ pair (an output file being written is removed, never left partial) and exits.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .merge import in_name_order
-from .pair import PairResult, PairTask, run_pair
+from .pair import PairResult, PairTask, run_pair, run_pairs
 from .pairing import Pair, natural_key
 
 if TYPE_CHECKING:  # the process pool loads when a batch runs
@@ -48,9 +49,26 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def local_executor(jobs: int) -> Executor:
+def local_executor(jobs: int, total_pairs: int = 0) -> Executor:
     """The executor for ``--jobs N`` on this machine: in this process for one job."""
-    return InProcess() if jobs <= 1 else LocalPool(jobs)
+    return InProcess() if jobs <= 1 else LocalPool(jobs, pairs_per_task(total_pairs, jobs))
+
+
+#: Most pairs sent to a worker in one task: small pairs share the cost of a round trip,
+#: large ones still spread over the workers (see :func:`pairs_per_task`).
+MAX_PAIRS_PER_TASK = 16
+
+
+def pairs_per_task(pairs: int, workers: int, most: int = MAX_PAIRS_PER_TASK) -> int:
+    """Pairs per task: about eight tasks per worker, at most ``most``.
+
+    The grouping changes only how the pairs travel, never a result (each pair is
+    computed alone, and the report is merged in name order).
+
+    >>> pairs_per_task(2000, 2), pairs_per_task(20, 2), pairs_per_task(1, 8)
+    (16, 1, 1)
+    """
+    return max(1, min(most, pairs // max(1, workers * 8)))
 
 
 class BatchRunner:
@@ -127,43 +145,50 @@ class InProcess:
 
 
 class LocalPool:
-    """Up to ``jobs`` pairs at a time on worker processes of this machine."""
+    """Up to ``jobs`` tasks at a time on worker processes of this machine.
 
-    def __init__(self, jobs: int):
+    A task is ``pairs_per_task`` pairs computed one after the other (see
+    :func:`pairs_per_task`): many small pairs then cost one round trip per task
+    instead of one per pair. Grouping never changes a result.
+    """
+
+    def __init__(self, jobs: int, pairs_per_task: int = 1):
         self.jobs = jobs
+        self.pairs_per_task = pairs_per_task
         self._pool: ProcessPoolExecutor | None = None
-        self._in_flight: dict[Future[PairResult | None], Pair] = {}
+        self._in_flight: dict[Future[list[PairResult] | None], list[Pair]] = {}
 
     def submit(self, task: PairTask, pairs: Iterable[Pair]) -> Iterator[PairResult]:
         from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
+
+        from .. import pipeline  # noqa: F401  (loaded before the fork: workers start warm)
 
         waiting = iter(pairs)
         in_flight = self._in_flight
         self._pool = _new_pool(self.jobs)
         exhausted = False
         while True:
-            while not exhausted and len(in_flight) < self.jobs:
-                pair = next(waiting, None)
-                if pair is None:
+            while not exhausted and len(in_flight) < 2 * self.jobs:  # one queued per worker: no idle hand-over
+                chunk = list(itertools.islice(waiting, self.pairs_per_task))
+                if not chunk:
                     exhausted = True
                     break
-                in_flight[self._pool.submit(_run_in_worker, task, pair)] = pair
+                in_flight[self._pool.submit(_run_in_worker, task, chunk)] = chunk
             if not in_flight:
                 break
             finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             broken = False
-            for future in sorted(finished, key=lambda f: natural_key(in_flight[f].name)):
-                pair = in_flight.pop(future)
+            for future in sorted(finished, key=lambda f: natural_key(in_flight[f][0].name)):
+                chunk = in_flight.pop(future)
                 try:
-                    result = future.result()
+                    results = future.result()
                 except BrokenProcessPool:
                     broken = True
-                    result = PairResult(
-                        pair, "error", error="the worker process died (out of memory? try fewer --jobs)"
-                    )
-                if result is not None:  # None: the worker was asked to stop, not ours to report
-                    yield result
+                    error = "the worker process died (out of memory? try fewer --jobs)"
+                    results = [PairResult(pair, "error", error=error) for pair in chunk]
+                if results is not None:  # None: the worker was asked to stop, not ours to report
+                    yield from results
             if broken:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = _new_pool(self.jobs)
@@ -240,13 +265,13 @@ def _worker_sigterm(signum: int, frame: Any) -> None:
         raise _WorkerStop()
 
 
-def _run_in_worker(task: PairTask, pair: Pair) -> PairResult | None:
-    """``run_pair`` in a worker; None when the parent asked the worker to stop."""
+def _run_in_worker(task: PairTask, pairs: list[Pair]) -> list[PairResult] | None:
+    """``run_pairs`` in a worker; None when the parent asked the worker to stop."""
     if _WorkerState.stopping:
         return None
     try:
         _WorkerState.busy = True
-        return run_pair(task, pair)
+        return run_pairs(task, pairs)
     except _WorkerStop:
         return None
     finally:

@@ -7,9 +7,11 @@ come from the same decorators in :mod:`cosloss_cli.options`.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-from typing import TYPE_CHECKING, NamedTuple, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
 
 import click
 
@@ -48,8 +50,51 @@ from ..terminal import Environment
 from .edge import Terminated, check_threshold, environment, user_errors, warn, warn_counts
 
 if TYPE_CHECKING:
+    from ..batch.cluster import DaskExecutor
     from ..figures import FigureOptions
     from ..pipeline import ComputeOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Cluster(NamedTuple):
+    """Where the pairs run: this machine (both None), or a Dask scheduler's address or file."""
+
+    scheduler: str | None = None
+    scheduler_file: str | None = None
+
+    @property
+    def remote(self) -> bool:
+        return bool(self.scheduler or self.scheduler_file)
+
+
+#: Pairs run on this machine.
+LOCAL = Cluster()
+
+
+def cluster_options(command: F) -> F:
+    """``--scheduler`` / ``--scheduler-file``: run the pairs on a Dask cluster; the command gets ``cluster``."""
+
+    @functools.wraps(command)
+    def with_cluster(*args: Any, **kwargs: Any) -> Any:
+        kwargs["cluster"] = Cluster(kwargs.pop("scheduler"), kwargs.pop("scheduler_file"))
+        return command(*args, **kwargs)
+
+    options = [
+        click.option(
+            "--scheduler",
+            metavar="tcp://HOST:PORT",
+            help="Run the pairs on this Dask scheduler's workers (they read the inputs themselves).",
+        ),
+        click.option(
+            "--scheduler-file",
+            metavar="FILE",
+            help="Same, with the address from a scheduler file (dask scheduler --scheduler-file FILE).",
+        ),
+    ]
+    for option in reversed(options):
+        with_cluster = option(with_cluster)
+    return with_cluster  # type: ignore[return-value]
 
 
 class Selection(NamedTuple):
@@ -94,6 +139,7 @@ class Selection(NamedTuple):
     help="Worker processes, i.e. pairs in flight at most [default: the number of CPUs].",
 )
 @click.option("--fail-fast", is_flag=True, help="Stop starting new pairs after the first failed pair.")
+@cluster_options
 @output_options(
     BATCH_WRITERS,
     "a line per pair, as each finishes",
@@ -130,6 +176,7 @@ def batch(
     fail_above: float | None,
     jobs: int | None,
     fail_fast: bool,
+    cluster: Cluster,
     output: OutputChoice,
     output_dir: str | None,
     file_format: str | None,
@@ -155,17 +202,18 @@ def batch(
       cosloss batch labels/ preds/ --output-dir losses/ --output-format parquet
       cosloss batch labels/ preds/ --fail-above 0.1 -q        # CI gate
       cosloss batch labels/ preds/ --top 10 --weight-column w --reduction mean
+      cosloss batch s3://bucket/labels s3://bucket/preds -r --scheduler tcp://10.0.0.5:8786
     """
     env = environment(ctx)
     selection = Selection(labels_dir, predictions_dir, manifest, recursive, patterns, strict)
     with user_errors(verbosity.debug):
         _check_usage(selection, output, output_dir, file_format, verbosity.quiet)
+        _check_cluster_usage(cluster, jobs)
         figures = _figure_options(weighting, distribution)
         status = run_batch(
             selection,
             inputs,
             computation,
-            figures,
             fail_above,
             jobs,
             fail_fast,
@@ -174,6 +222,8 @@ def batch(
             file_format,
             verbosity,
             env,
+            cluster,
+            figures=figures,
         )
     if status != ExitStatus.OK:
         sys.exit(int(status))
@@ -197,7 +247,6 @@ def run_batch(
     selection: Selection,
     inputs: Inputs,
     computation: ComputeOptions,
-    figures: FigureOptions,
     fail_above: float | None,
     jobs: int | None,
     fail_fast: bool,
@@ -206,16 +255,20 @@ def run_batch(
     file_format: str | None,
     verbosity: Verbosity,
     env: Environment,
+    cluster: Cluster = LOCAL,
+    figures: FigureOptions | None = None,
 ) -> int:
-    """The body of ``batch``; returns the exit status."""
+    """The body of ``batch``; returns the exit status (``figures``: each pair's, see :func:`_figure_options`)."""
     quiet = verbosity.quiet
+    storage_options = inputs.labels.storage_options
+    cluster_executor = _cluster_executor(cluster)  # a wrong address is an error before the listing
     discovery = _find_pairs(selection, inputs, output_dir)
     _report_unmatched(discovery, selection.strict, quiet)
     if not discovery.pairs:
         raise DataError(_nothing_found(selection))
 
     if output_dir:
-        _prepare_output_dir(output_dir)
+        _prepare_output_dir(output_dir, storage_options)
     streams = output.format in PAIR_WRITERS
     view = view_for(
         env, losses=output.losses and output.format in ("json", "ndjson"), with_output=output_dir is not None
@@ -227,12 +280,16 @@ def run_batch(
         keep_losses=view.losses,
         output_dir=output_dir,
         output_format=file_format or "csv",
+        storage_options=storage_options,
         figures=figures,
         pool_losses=True,
     )
     jobs = min(jobs or default_jobs(), len(discovery.pairs))
-    if jobs > 1:
-        task = task._replace(compute=task.compute._replace(threads=1))  # the processes use the cores
+    if cluster_executor is not None:
+        cluster_executor.total_pairs = len(discovery.pairs)
+    executor = cluster_executor or local_executor(jobs, len(discovery.pairs))
+    if jobs > 1 or cluster.remote:
+        task = task._replace(compute=task.compute._replace(threads=1))  # the workers use the cores
 
     from ..progress import pair_progress
 
@@ -249,9 +306,7 @@ def run_batch(
         from ..pooled import PooledLosses
 
         pooled = PooledLosses()
-        runner = BatchRunner(
-            discovery.pairs, task, local_executor(jobs), fail_fast=fail_fast, on_result=on_result, pooled=pooled
-        )
+        runner = BatchRunner(discovery.pairs, task, executor, fail_fast=fail_fast, on_result=on_result, pooled=pooled)
         try:
             results = runner.run()
             percentiles = pooled.percentiles()
@@ -262,7 +317,7 @@ def run_batch(
         finally:
             pooled.close()
 
-    summary = overall(results, len(discovery.pairs), percentiles, figures.top)
+    summary = overall(results, len(discovery.pairs), percentiles, figures.top if figures is not None else 0)
     warn_counts(summary.zero_vectors, summary.omitted, quiet)
     _warn_unmatched_rows(results, quiet)
     emit(BATCH_WRITERS, output.format, Report(results, summary, discovery), view, out)
@@ -294,9 +349,28 @@ def _check_usage(
         warn("--losses applies to --format json and ndjson; ignored", quiet)
 
 
+def _check_cluster_usage(cluster: Cluster, jobs: int | None) -> None:
+    if cluster.scheduler and cluster.scheduler_file:
+        raise click.UsageError("give either --scheduler or --scheduler-file, not both")
+    if cluster.remote and jobs is not None:
+        raise click.UsageError("--jobs sets local worker processes; on a cluster the workers' threads decide")
+
+
+def _cluster_executor(cluster: Cluster) -> DaskExecutor | None:
+    """The Dask executor, connected, for ``--scheduler``/``--scheduler-file``; None to run here."""
+    if not cluster.remote:
+        return None
+    from ..batch.cluster import DaskExecutor
+
+    executor = DaskExecutor(cluster.scheduler, cluster.scheduler_file)
+    executor.connect()
+    return executor
+
+
 def _find_pairs(selection: Selection, inputs: Inputs, output_dir: str | None) -> Discovery:
+    storage_options = inputs.labels.storage_options
     if selection.manifest:
-        return Discovery(pairs=read_manifest(selection.manifest))
+        return Discovery(pairs=read_manifest(selection.manifest, storage_options))
     assert selection.labels_dir is not None and selection.predictions_dir is not None
     return discover_pairs(
         selection.labels_dir,
@@ -306,6 +380,7 @@ def _find_pairs(selection: Selection, inputs: Inputs, output_dir: str | None) ->
         labels_format=inputs.labels.input_format,
         predictions_format=inputs.predictions.input_format,
         exclude=[output_dir] if output_dir else [],
+        storage_options=storage_options,
     )
 
 
@@ -353,7 +428,14 @@ def _nothing_found(selection: Selection) -> str:
     return f"{where} (searched: {'; '.join(details)})"
 
 
-def _prepare_output_dir(output_dir: str) -> None:
+def _prepare_output_dir(output_dir: str, storage_options: dict[str, Any] | None) -> None:
+    """A local output folder is created now; a URL only needs its backend (objects need no folders)."""
+    if "://" in output_dir:
+        from ..storage import filesystem, is_url
+
+        if is_url(output_dir):
+            filesystem(output_dir, storage_options)  # a missing backend names its extra before the work
+            return
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise OutputUsageError("--output-dir exists and is not a folder", path=output_dir)
     try:

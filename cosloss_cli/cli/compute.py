@@ -173,6 +173,6 @@ def run_compute(
     if output_file:
         from ..writers import write_losses_file
 
-        write_losses_file(output_file, result)
+        write_losses_file(output_file, result, storage_options=inputs.labels.storage_options)
     emit(RESULT_WRITERS, output.format, result, view_for(env, losses=output.losses, max_rows=max_rows))
     return summary.mean

@@ -24,12 +24,30 @@ from .streams import file_size, is_regular_file, open_binary, read_exactly
 Header = tuple[tuple[int, ...], bool, np.dtype]
 
 
+#: Files up to this size are read whole in one call (header and data) instead of mapped:
+#: for many small files (``batch``) the opens, stats and maps cost more than the data.
+SMALL_FILE_BYTES = 4 * 1024 * 1024
+
+#: Bytes read to find a small file's header (numpy pads headers to 64 bytes; most are 128).
+_HEADER_PEEK = 512
+
+#: The header numpy writes for a plain array (format 1.0), parsed without ``ast``; any
+#: other header takes numpy's general parser.
+_PLAIN_HEADER = (
+    r"\{'descr': '([<>|=]?[a-z]\d{1,2})', 'fortran_order': (True|False), "
+    r"'shape': \(((?:\d+, ?)*\d*)\), \} *\n"
+)
+
+
 def open_npy(path: str, options: ReadOptions) -> Source:
     """Open an ``.npy`` file: memory-mapped when on disk, streamed from pipes and URLs."""
     if "://" in path:
         from .remote_npy import open_remote_npy
 
         return open_remote_npy(path, options)
+    small = _small_npy(path, options) if path != "-" else None
+    if small is not None:
+        return small
     stream = open_binary(path)
     try:
         shape, fortran, dtype = _read_header(stream, path)
@@ -87,6 +105,66 @@ def open_npz(path: str, options: ReadOptions) -> Source:
         archive.close()  # RuntimeError: an encrypted member; NotImplementedError: unsupported compression
         raise DataError(f"array {key!r} cannot be read: {exc}", path=path) from None
     return _stream_source(path, "npz", member, shape, fortran, dtype, options)  # type: ignore[arg-type]
+
+
+def _small_npy(path: str, options: ReadOptions) -> Source | None:
+    """A small plain C-order file read with one open and one read; None: take the general path.
+
+    Anything unusual (not a regular file, large, another header version, Fortran order,
+    a truncated file, an unreadable one) returns None, and the general path reads it or
+    reports the error, so both paths give the same arrays and the same messages.
+    """
+    import os
+    import stat
+
+    try:
+        info = os.stat(path)  # before opening: opening a FIFO would wait for a writer
+        if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size <= SMALL_FILE_BYTES:
+            return None
+        with open(path, "rb", buffering=0) as handle:
+            header = _plain_header(handle.read(_HEADER_PEEK))
+            if header is None:
+                return None
+            shape, dtype, offset = header
+            count = math.prod(shape)
+            if info.st_size < offset + count * dtype.itemsize or count == 0:
+                return None
+            window = mmap.mmap(handle.fileno(), 0, flags=_MAP_FLAGS, prot=mmap.PROT_READ) if _MAP_FLAGS else None
+    except (OSError, ValueError):
+        return None
+    if window is None:
+        return None
+    array = np.frombuffer(window, dtype=dtype, count=count, offset=offset)
+    file_shape, one_vector, _, step = _layout(shape, options)
+    array = array.reshape(file_shape)
+
+    def blocks() -> Iterator[Block]:
+        for start in range(0, file_shape[0], step):
+            yield Block(array[start : start + step])
+
+    counted = CountedBlocks(blocks(), block_count(file_shape[0], step), cheap=True)
+    return Source(path, "npy", file_shape, counted, dtype=dtype, size_bytes=info.st_size, one_vector=one_vector)
+
+
+def _plain_header(data: bytes) -> tuple[tuple[int, ...], np.dtype, int] | None:
+    """(shape, dtype, data offset) of a format 1.0 header of a plain C-order numeric array."""
+    import re
+
+    if data[:8] != b"\x93NUMPY\x01\x00" or len(data) < 10:
+        return None
+    end = 10 + int.from_bytes(data[8:10], "little")
+    found = re.fullmatch(_PLAIN_HEADER, data[10:end].decode("latin-1"))
+    if found is None or found.group(2) == "True":
+        return None
+    try:
+        dtype = np.dtype(found.group(1))
+        check_dtype(dtype, "the values")
+    except (TypeError, ValueError, DataError):
+        return None
+    shape = tuple(int(n) for n in found.group(3).replace(" ", "").split(",") if n)
+    if not shape or dtype.hasobject:
+        return None
+    return shape, dtype, end
 
 
 def _read_header(stream: BinaryIO, path: str) -> Header:
