@@ -190,7 +190,8 @@ class RowJoin:
                 continue
             taken = rows[matched]
             all_matched = bool(matched.all())
-            lblock = block if all_matched else Block(block.values[matched], block.ids[matched])
+            weights = None if block.weights is None else block.weights[matched]  # a --weight-column
+            lblock = block if all_matched else Block(block.values[matched], block.ids[matched], weights)
             pblock = Block(self._spill.take(taken))
             gathered += taken.size
             if gathered >= release_every:
