@@ -230,8 +230,9 @@ def test_fail_if_worse_exits_3_naming_the_candidate_after_printing(models) -> No
     [
         (["--names", "a,b"], "2 model names given for 3 predictions files"),
         (["--names", "a,a,b"], "model names must be unique; repeated: a"),
-        (["--confidence", "1.5"], "the confidence level must be between 0 and 1"),
-        (["--resamples", "50"], "at least 100 bootstrap resamples are needed"),
+        (["--confidence", "1.5"], "Invalid value for '--confidence': must be between 0 and 1 (exclusive)"),
+        (["--confidence", "0"], "Invalid value for '--confidence': must be between 0 and 1 (exclusive)"),
+        (["--resamples", "50"], "Invalid value for '--resamples': 50 is not in the range x>=100"),
         (["--json", "--format", "csv"], "--json and --format csv ask for two output formats"),
         (["--fail-if-worse", "nan"], "Invalid value for '--fail-if-worse': must be a finite number"),
     ],

@@ -58,7 +58,7 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
 @input_options
 @compute_options
 @strict_option
-@bootstrap_options
+@bootstrap_options(can_be_off=False)
 @click.option(
     "--names",
     metavar="A,B,...",
