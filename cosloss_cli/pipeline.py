@@ -217,7 +217,7 @@ def compute_sources(
     with join if join is not None else nullcontext():
         label_blocks, prediction_blocks = _prefetched(labels.blocks), _prefetched(predictions.blocks)
         if join is not None:
-            pairs = join.pairs(label_blocks, prediction_blocks)
+            pairs = join.pairs(label_blocks, _parallel_blocks(predictions) or prediction_blocks)
         else:
             pairs = _aligned(label_blocks, prediction_blocks, labels, predictions)
         for offset, (lblock, pblock), reduced in _map_ordered(
@@ -230,6 +230,16 @@ def compute_sources(
         return state.finish()
     join.check()
     return join.finish(state.finish())
+
+
+def _parallel_blocks(source: Source) -> Iterator[Block] | None:
+    """A join's predictions when they are kept in memory: Parquet row groups decoded on both cores, else None."""
+    if source.format != "parquet":
+        return None
+    from . import join
+    from .readers.parquet import row_group_blocks
+
+    return row_group_blocks(source, join.MAPPED_BUDGET_BYTES)
 
 
 def _row_join(labels: Source, predictions: Source, options: ComputeOptions) -> RowJoin | None:

@@ -78,11 +78,7 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
             for batch in _record_batches(parquet, read_columns, batch_rows, whole_group_rows):
                 if batch.num_rows == 0:
                     continue
-                if list_column:
-                    values = _list_values(batch.column(list_column), width, start, path)
-                else:
-                    values = _column_values(batch, features)
-                ids = np.asarray(batch.column(id_column).to_pylist(), dtype=object) if id_column else None
+                values, ids = _batch_values(batch, list_column, features, id_column, width, start, path)
                 start += batch.num_rows
                 for first in range(0, batch.num_rows, step):
                     yield Block(values[first : first + step], None if ids is None else ids[first : first + step])
@@ -104,6 +100,110 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
         notes=split.notes,
         file_columns=tuple(names),
     )
+
+
+def _batch_values(
+    batch: Any, list_column: str | None, features: list[str], id_column: str | None, width: int, start: int, path: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A record batch's vectors (rows first) and ids (Python objects, or None)."""
+    if list_column:
+        values = _list_values(batch.column(list_column), width, start, path)
+    else:
+        values = _column_values(batch, features)
+    ids = np.asarray(batch.column(id_column).to_pylist(), dtype=object) if id_column else None
+    return values, ids
+
+
+def row_group_blocks(source: Source, max_bytes: int, threads: int = 2) -> Iterator[Block] | None:
+    """The blocks of a local Parquet file of list vectors, its row groups decoded on ``threads`` threads.
+
+    For a pass that keeps every row anyway (the predictions of a join): one reader
+    decodes one row group at a time on one thread, while decoding a list column is most
+    of the pass. Here each thread has its own ``ParquetFile`` and decodes whole row
+    groups (at most ``threads`` of them ahead of the consumer); the blocks come out in
+    file order, one per row group, the same values and ids as ``source.blocks``. Integer
+    ids without nulls come as int64 arrays rather than Python objects (a tenth of the
+    pass went into ``to_pylist``). None when this does not apply: not a local file, not a
+    list column, one row group, row groups larger than ``_WHOLE_GROUP_BYTES``, or more than
+    ``max_bytes`` of data in all (uncompressed): the caller would not keep it all in memory,
+    and whole row groups decoded ahead on two threads would raise the peak.
+    """
+    if source.format != "parquet" or source.named or not source.columns or "://" in source.path:
+        return None
+    if source.path == "-":
+        return None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_metadata(source.path)
+    except (pa.ArrowException, OSError, ValueError):
+        return None  # the ordinary reader reports it
+    groups = metadata.num_row_groups
+    sizes = [metadata.row_group(i).total_byte_size for i in range(groups)]
+    if groups < 2 or max(sizes) > _WHOLE_GROUP_BYTES or sum(sizes) > max_bytes:
+        return None
+    return _parallel_row_groups(source, groups, threads)
+
+
+def _parallel_row_groups(source: Source, groups: int, threads: int) -> Iterator[Block]:
+    """Row groups decoded on a pool of threads (see :func:`row_group_blocks`), yielded in order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from concurrent.futures import ThreadPoolExecutor
+
+    list_column = source.columns[0] if source.columns else None
+    columns = [list_column] + ([source.id_column] if source.id_column else [])
+    width = int(source.shape[1] or 0)
+    local = threading.local()
+    opened: list[Any] = []
+    starts = np.cumsum([0] + [pq.read_metadata(source.path).row_group(i).num_rows for i in range(groups)])
+
+    def decode(index: int) -> Block:
+        parquet = getattr(local, "parquet", None)
+        if parquet is None:
+            previous = _use_decoding_pool(pa)
+            try:
+                parquet = local.parquet = pq.ParquetFile(source.path, **_STREAMING)
+                opened.append(parquet)
+            finally:
+                _restore_pool(pa, previous)
+        table = parquet.read_row_group(index, columns=columns, use_threads=False).combine_chunks()
+        batch = table.to_batches()[0] if table.num_rows else None
+        if batch is None:
+            return Block(np.empty((0, width)))
+        values = _list_values(batch.column(list_column), width, int(starts[index]), source.path)
+        ids = _arrow_ids(batch.column(source.id_column)) if source.id_column else None
+        return Block(values, ids)
+
+    try:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cosloss-parquet") as pool:
+            pending = [pool.submit(decode, index) for index in range(min(threads, groups))]
+            following = len(pending)
+            try:
+                while pending:
+                    block = pending.pop(0).result()
+                    if following < groups:
+                        pending.append(pool.submit(decode, following))
+                        following += 1
+                    yield block
+            finally:
+                for future in pending:
+                    future.cancel()
+    except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
+        raise DataError(
+            f"cannot read row group data: {exc}", path=source.path, hint="was it fully written?"
+        ) from None
+    finally:
+        for parquet in opened:
+            parquet.close()
+
+
+def _arrow_ids(column: Any) -> np.ndarray:
+    """Ids of an Arrow column: int64 without nulls as numpy int64, anything else as Python objects."""
+    if str(column.type) == "int64" and column.null_count == 0:
+        return _to_numpy(column).copy()
+    return np.asarray(column.to_pylist(), dtype=object)
 
 
 def _remote_parquet(path: str, options: ReadOptions) -> Any:
