@@ -90,6 +90,8 @@ class LossResult(NamedTuple):
 
     def kept(self) -> Float64Array:
         """The losses that count (omitted ones removed), flattened."""
+        if not self.omitted.any():  # the common case: no copy, no mask
+            return np.ravel(self.losses)
         kept: Float64Array = self.losses[~self.omitted]
         return kept
 
@@ -295,12 +297,12 @@ class _Reduction:
         if self.axis == 0:
             return _ReducedBlock(sums, None, 0)
         losses = losses_from_sums(sums, eps=self.options.eps, normalize=self.options.normalize)
-        return _ReducedBlock(sums, losses, int(sums.zero_vectors().sum()))
+        return _ReducedBlock(sums, losses, 0 if sums.plain else int(sums.zero_vectors().sum()))
 
     def add(self, offset: int, lblock: Block, pblock: Block, reduced: _ReducedBlock) -> None:
         """Take in one block's results, in file order (on the calling thread)."""
         sums = reduced.sums
-        if self.options.nan_policy == "raise" and sums.nonfinite.any():
+        if self.options.nan_policy == "raise" and not sums.plain and sums.nonfinite.any():
             raise _nonfinite_error(offset, lblock, pblock, self.labels, self.predictions)
         self.rows += len(lblock)
         if lblock.ids is not None:
@@ -323,13 +325,14 @@ class _Reduction:
             nonfinite = self.merged.nonfinite
             self.zero_vectors = int(self.merged.zero_vectors().sum())
         else:
-            losses = np.concatenate(self.loss_blocks)
-            nonfinite = np.concatenate(self.nonfinite_blocks)
+            losses = _joined(self.loss_blocks)
+            nonfinite = _joined(self.nonfinite_blocks)
         shape = self._file_shape()
         if self.labels.one_vector:
             losses, nonfinite = losses.reshape(1), nonfinite.reshape(1)
         omitted = nonfinite if self.options.nan_policy == "omit" else np.zeros_like(nonfinite)
-        counted = losses[~omitted]
+        # Nothing to leave out unless "omit" (a small pair's copy and mask cost more than its sums).
+        counted = losses[~omitted] if self.options.nan_policy == "omit" else losses.ravel()
         ids = self._ids()
         return LossResult(
             labels=self.labels.path,
@@ -338,7 +341,7 @@ class _Reduction:
             shape=shape,
             losses=losses,
             omitted=omitted,
-            summary=summarize(counted, zero_vectors=self.zero_vectors, omitted=int(omitted.sum())),
+            summary=summarize(counted, zero_vectors=self.zero_vectors, omitted=len(losses.ravel()) - len(counted)),
             ids=ids,
             notes=self.labels.notes + self.predictions.notes,
             id_column=self.labels.id_column or self.predictions.id_column if ids is not None else None,
@@ -359,6 +362,11 @@ class _Reduction:
         if ids is not None and self.axis != 1:
             return None  # ids name rows; with a loss per column they do not apply
         return ids
+
+
+def _joined(blocks: list[np.ndarray]) -> np.ndarray:
+    """The blocks as one array: the only block itself (a small file's), else a concatenation."""
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
 
 def match_rows_by_id(label_ids: np.ndarray, prediction_ids: np.ndarray, labels: Source, predictions: Source) -> None:
