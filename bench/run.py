@@ -294,9 +294,14 @@ def scenario_rows(name: str, folder: Path, sizes: Sizes) -> list[tuple[str, Peer
     if name == "npy-extra":
         files = make_npy(folder, sizes.npy_rows, sizes.npy_dim)
         losses = str(folder / "losses.npy")
+        # The distribution's figures: "--confidence 0" is the run without any (the baseline of
+        # their cost); the last row adds the worst rows, a histogram and the 95% interval.
+        figures = [*plain, "--top", "100", "--bins", "20", "--confidence", "0.95"]
         return [
             ("cosloss -o losses.npy", peers.READ_PASS_NPY, list(files), [*plain, "-o", losses]),
             ("cosloss --axis 0", peers.READ_PASS_NPY, list(files), [*plain, "--axis", "0"]),
+            ("cosloss --confidence 0", peers.READ_PASS_NPY, list(files), [*plain, "--confidence", "0"]),
+            ("cosloss --top 100 --bins 20 (95% CI)", peers.READ_PASS_NPY, list(files), figures),
         ]
     if name == "parquet-list":
         files = make_parquet(folder, sizes.parquet_rows, sizes.parquet_dim, "list")

@@ -310,7 +310,10 @@ def _compute(
 ) -> LossResult:
     """``compute_files`` for one model; errors name ``-`` rather than the spooled copy of stdin."""
     try:
-        result = compute_files(labels_path, predictions, read_options, options, progress, prediction_read_options)
+        # No interval per model here: the comparison draws its own (confidence=0 skips the bootstrap).
+        result = compute_files(
+            labels_path, predictions, read_options, options, progress, prediction_read_options, confidence=0
+        )
     except CoslossError as exc:
         if labels_path != labels:
             exc.message = exc.message.replace(labels_path, labels)

@@ -20,7 +20,7 @@ import numpy as np
 from .errors import InputUsageError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from numpy.typing import ArrayLike
 
@@ -46,12 +46,25 @@ def percentiles(losses: ArrayLike) -> dict[str, float]:
     flat = np.asarray(losses, dtype=np.float64).ravel()
     if flat.size == 0 or np.isnan(flat).any():
         return dict.fromkeys(PERCENTILES, math.nan)
+    return percentiles_by_rank(flat.size, lambda ranks: np.partition(flat, ranks)[ranks])  # np.unique imports numpy.ma
+
+
+def percentiles_by_rank(size: int, order_statistics: Callable[[list[int]], ArrayLike]) -> dict[str, float]:
+    """The percentiles of ``size`` values from their order statistics (linear method, as numpy).
+
+    ``order_statistics(ranks)`` returns the values of 0-based ranks ``ranks`` (sorted,
+    distinct) in the sorted values: a partition of an array in memory, or a selection
+    over values on disk (:mod:`cosloss_cli.pooled`). ``size`` must be > 0.
+    """
     quantiles = np.array(list(PERCENTILES.values())) / 100
-    virtual = (flat.size - 1) * quantiles
+    virtual = (size - 1) * quantiles
     below = np.floor(virtual).astype(np.intp)
-    above = np.minimum(below + 1, flat.size - 1)
-    ordered = np.partition(flat, sorted({*below.tolist(), *above.tolist()}))  # np.unique imports numpy.ma
-    values = _lerp(ordered[below], ordered[above], virtual - below)
+    above = np.minimum(below + 1, size - 1)
+    ranks = sorted({*below.tolist(), *above.tolist()})
+    found = dict(zip(ranks, np.asarray(order_statistics(ranks), dtype=np.float64).tolist(), strict=True))
+    low = np.array([found[r] for r in below.tolist()])
+    high = np.array([found[r] for r in above.tolist()])
+    values = _lerp(low, high, virtual - below)
     return {key: float(value) for key, value in zip(PERCENTILES, values, strict=True)}
 
 

@@ -50,6 +50,22 @@ class ShapeMismatchError(DataError):
     """Labels and predictions do not have the same shape."""
 
 
+class RowIdsDifferError(DataError):
+    """Rows are paired by position, and the two files' row ids disagree.
+
+    ``shared_id_column`` names the id column both files have, if any: the rows can
+    then be matched by it instead.
+    """
+
+    def __init__(self, message: str, *, shared_id_column: str | None = None, **kwargs: str | None):
+        super().__init__(message, **kwargs)
+        self.shared_id_column = shared_id_column
+
+
+class UnmatchedRowsError(DataError):
+    """Rows matched by id, strictly, and some have no partner."""
+
+
 class NonFiniteError(DataError):
     """A NaN or infinity was found while ``nan_policy`` is ``raise``."""
 

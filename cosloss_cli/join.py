@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from .errors import DataError, InputUsageError
+from .errors import DataError, InputUsageError, UnmatchedRowsError
 from .readers.base import Block, ReadOptions, Source
 
 if TYPE_CHECKING:
@@ -190,7 +190,8 @@ class RowJoin:
                 continue
             taken = rows[matched]
             all_matched = bool(matched.all())
-            lblock = block if all_matched else Block(block.values[matched], block.ids[matched])
+            weights = None if block.weights is None else block.weights[matched]  # a --weight-column
+            lblock = block if all_matched else Block(block.values[matched], block.ids[matched], weights)
             pblock = Block(self._spill.take(taken))
             gathered += taken.size
             if gathered >= release_every:
@@ -236,7 +237,7 @@ class RowJoin:
         unmatched = self.unmatched()
         result = result._replace(unmatched=unmatched, label_rows=_concatenate(self._label_rows, np.intp))
         if self.strict and unmatched:
-            raise DataError(
+            raise UnmatchedRowsError(
                 f"some rows have no partner id (--strict): {unmatched.labels} of the labels"
                 f"{_examples(unmatched.label_ids)}, {unmatched.predictions} of the predictions"
                 f"{_examples(unmatched.prediction_ids)}",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import click
 
-from .params import NAN_POLICIES
+from .params import NAN_POLICIES, WEIGHTED_REDUCTIONS
 from .readers.base import ReadOptions
 from .readers.formats import FORMATS
 
@@ -37,6 +37,30 @@ class OutputChoice(NamedTuple):
 
     format: str
     losses: bool
+
+
+class Weighting(NamedTuple):
+    """TF's weights and reduction: ``--weights FILE`` (compute only), ``--weight-column``, ``--reduction``."""
+
+    weights: str | None
+    weight_column: str | None
+    reduction: str
+
+
+class Distribution(NamedTuple):
+    """How much of the distribution to show: the worst and best rows, and the histogram's bins."""
+
+    top: int
+    best: int
+    bins: int | None
+
+
+class Bootstrap(NamedTuple):
+    """The bootstrap interval of a mean: ``--confidence`` (0: none), ``--resamples``, ``--seed``."""
+
+    confidence: float
+    resamples: int
+    seed: int
 
 
 class Verbosity(NamedTuple):
@@ -245,6 +269,101 @@ def compute_options(function: F) -> F:
                 metavar="NAME",
                 help="Match rows by the id in column NAME, in any order (CSV/TSV/Parquet); rows without a "
                 "partner id are left out and counted.",
+            ),
+        ],
+    )(function)
+
+
+def weight_options(*, files: bool = True) -> Callable[[F], F]:
+    """``--weights FILE`` (when ``files``), ``--weight-column NAME`` and ``--reduction``: TF's weighted loss."""
+    options = [
+        click.option(
+            "--weights",
+            metavar="FILE",
+            help="One weight per row (any input format: a one-column CSV, a 1-D NPY...), as TF's weights.",
+        ),
+        click.option(
+            "--weight-column",
+            metavar="NAME",
+            help="Column of the labels file holding one weight per row (CSV/TSV/Parquet); not a vector component.",
+        ),
+        click.option(
+            "--reduction",
+            type=click.Choice(WEIGHTED_REDUCTIONS),
+            default="sum_by_nonzero_weights",
+            show_default=True,
+            help="TF's reduction of the weighted losses into 'loss' (none: the weighted losses are listed).",
+        ),
+    ]
+    if not files:
+        options = options[1:]
+    return _grouped("weighting", lambda values: Weighting(**{"weights": None, **values}), options)
+
+
+def distribution_options(*, best: bool = True, bins: bool = True) -> Callable[[F], F]:
+    """``--top K``, ``--best K`` and ``--bins N``: the worst and best rows, and the histogram."""
+    options = [
+        click.option(
+            "--top", type=click.IntRange(min=0), default=0, metavar="K", help="List the K rows with the largest loss."
+        )
+    ]
+    if best:
+        options.append(
+            click.option(
+                "--best",
+                type=click.IntRange(min=0),
+                default=0,
+                metavar="K",
+                help="List the K rows with the smallest loss.",
+            )
+        )
+    if bins:
+        options.append(
+            click.option(
+                "--bins",
+                type=click.IntRange(min=1),
+                metavar="N",
+                help="Histogram of the losses in N bins (JSON 'histogram'); the table draws one [default: 20].",
+            )
+        )
+    return _grouped("distribution", lambda values: Distribution(**{"best": 0, "bins": None, **values}), options)
+
+
+def _confidence(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not (value == 0 or 0 < value < 1):
+        raise click.BadParameter("must be between 0 and 1 (0 turns the interval off)")
+    return value
+
+
+def bootstrap_options(function: F) -> F:
+    """``--confidence``, ``--resamples``, ``--seed``: the bootstrap interval of a mean (compute, compare)."""
+    return _grouped(
+        "bootstrap",
+        lambda values: Bootstrap(**values),
+        [
+            click.option(
+                "--confidence",
+                type=float,
+                default=0.95,
+                show_default=True,
+                metavar="LEVEL",
+                callback=_confidence,
+                help="Level of the bootstrap (BCa) interval of the mean loss; 0 turns it off.",
+            ),
+            click.option(
+                "--resamples",
+                type=click.IntRange(min=100),
+                default=10000,
+                show_default=True,
+                metavar="N",
+                help="Bootstrap resamples.",
+            ),
+            click.option(
+                "--seed",
+                type=int,
+                default=0,
+                show_default=True,
+                help="Random seed of the bootstrap (same seed, same interval).",
             ),
         ],
     )(function)

@@ -20,6 +20,10 @@ Reduction = Literal["none", "mean"]
 #: ``reduction`` values of :func:`~cosloss_cli.core.cosine_loss`.
 REDUCTIONS: tuple[str, ...] = get_args(Reduction)
 
+WeightedReduction = Literal["none", "sum", "mean", "sum_over_batch_size", "sum_by_nonzero_weights"]
+#: TF's reductions of weighted losses (``--reduction``): its ``Reduction`` constants in lower case.
+WEIGHTED_REDUCTIONS: tuple[str, ...] = get_args(WeightedReduction)
+
 
 def check_choice(name: str, value: object, choices: Collection[str]) -> None:
     """Refuse a value that is not one of ``choices``.

@@ -28,7 +28,16 @@ from .core import (
     shape_text,
     summarize,
 )
-from .errors import DataError, InputUsageError, NonFiniteError, ParameterError, ShapeMismatchError
+from .errors import (
+    DataError,
+    InputUsageError,
+    NonFiniteError,
+    ParameterError,
+    RowIdsDifferError,
+    ShapeMismatchError,
+    UnmatchedRowsError,
+)
+from .figures import FigureOptions, Figures, FigureState, Ranked, check_figure_options, read_weights_for
 from .params import NAN_POLICIES, NanPolicy, check_axis, check_choice, check_eps, check_flag
 from .readers import Block, ReadOptions, Source, open_source
 from .readers.names import pair_names
@@ -38,6 +47,7 @@ if TYPE_CHECKING:
 
     from .core import BoolArray, Float64Array
     from .join import RowJoin, Unmatched
+    from .reduction import WeightedSums
 
 __all__ = ["NAN_POLICIES", "ComputeOptions", "LossResult", "NanPolicy", "compute_files", "compute_sources", "open_pair"]
 
@@ -85,6 +95,25 @@ class LossResult(NamedTuple):
     unmatched: Unmatched | None = None
     #: Rows matched by id: the 0-based row in the labels file of each row of ``losses``.
     label_rows: np.ndarray | None = None
+    # The figures of :class:`~cosloss_cli.figures.Figures` (see there), field for field.
+    #: TF's reduction, whether weights were given, and the reduced loss (NaN for ``none``,
+    #: whose weighted losses are then ``losses``); ``summary.mean`` stays unweighted.
+    reduction: str = Figures().reduction
+    weighted: bool = False
+    loss: float = math.nan
+    #: p05 p25 p75 p95 p99 of the counted losses (numpy's linear method).
+    percentiles: dict[str, float] | None = None
+    #: The bootstrap (BCa) interval of the mean at this confidence (0: not computed; NaN ends).
+    confidence: float = 0.0
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    #: The largest / smallest losses (``top`` / ``best`` of them), in order.
+    worst: tuple[Ranked, ...] = ()
+    best: tuple[Ranked, ...] = ()
+    #: (edges, counts) when ``bins`` was given.
+    histogram: tuple[Float64Array, np.ndarray] | None = None
+    #: The four sums behind ``loss``; they merge across results (``batch`` pools them).
+    weighted_sums: WeightedSums | None = None
 
     # No field is called ``index`` or ``count``: they would hide the tuple methods of that name.
 
@@ -124,40 +153,111 @@ def compute_files(
     Options are keywords named as the CLI's: ``axis``, ``eps``, ``normalize``,
     ``nan_policy``, ``threads`` (how to compute) and ``input_format``, ``key``, ``header``,
     ``id_column``, ``columns`` (a list or ``"a,b,c"``), ``delimiter``, ``decimal``,
-    ``detect_ids`` (how to read) and ``join_on``, ``strict`` (match rows by the id in
-    that column, in any order; see :mod:`cosloss_cli.join`). They override
-    ``read_options`` and ``options``, which stay for reuse. ``read_options`` apply to
-    both files unless ``prediction_read_options`` are given for the predictions.
+    ``detect_ids`` (how to read), ``join_on``, ``strict`` (match rows by the id in that
+    column, in any order; see :mod:`cosloss_cli.join`), and the figures of
+    :class:`~cosloss_cli.figures.FigureOptions`: ``weights`` (a file, a number or an
+    array of one weight per row), ``weight_column`` (a column of the labels file),
+    ``reduction``, ``top``, ``best``, ``bins``, ``confidence`` (0: no interval),
+    ``resamples``, ``seed``. They override ``read_options`` and ``options``, which stay
+    for reuse. ``read_options`` apply to both files unless ``prediction_read_options``
+    are given for the predictions; a ``weight_column`` applies to the labels only.
 
     >>> compute_files("sample_data/labels.csv", "sample_data/predictions.csv", axis=1).summary.count
     2
     """
-    read_settings, compute_settings = _split_settings(settings)
+    read_settings, compute_settings, figure_settings = _split_settings(settings)
     read_options = (read_options or ReadOptions())._replace(**read_settings)
-    if prediction_read_options is not None:
-        prediction_read_options = prediction_read_options._replace(**read_settings)
+    prediction_read_options = (prediction_read_options or read_options)._replace(**read_settings)
+    figures = check_figure_options(FigureOptions(**figure_settings))
+    # The weights are a column of the labels only; the predictions are read as without them.
+    read_options = read_options._replace(weight_column=figures.weight_column or read_options.weight_column)
+    prediction_read_options = prediction_read_options._replace(weight_column=None)
     options = (options or ComputeOptions())._replace(**compute_settings)
     if options.join_on is not None:
         read_options, prediction_read_options = join_read_options(read_options, prediction_read_options, options)
+    sources = open_pair(labels, predictions, read_options, prediction_read_options)
+    return compute_opened(sources, options, progress, read_options, prediction_read_options, figures)
+
+
+def compute_opened(
+    sources: tuple[Source, Source],
+    options: ComputeOptions,
+    progress: ProgressCallback | None = None,
+    read_options: ReadOptions | None = None,
+    prediction_read_options: ReadOptions | None = None,
+    figures: FigureOptions | None = None,
+) -> LossResult:
+    """:func:`compute_sources` on a pair :func:`open_pair` opened with these read options.
+
+    When both files have the same id column and list their rows in different orders,
+    the rows are matched by that id instead of refusing (see :func:`_matched_by_id`).
+    """
+    labels, predictions = sources
+    try:
+        return compute_sources(labels, predictions, options, progress, read_options, figures)
+    except RowIdsDifferError as exc:
+        positional_weights = figures is not None and figures.weights is not None
+        stdin = "-" in (labels.path, predictions.path)
+        if options.join_on is not None or exc.shared_id_column is None or stdin or positional_weights:
+            raise
+        read_options = read_options or ReadOptions()
+        return _matched_by_id(
+            labels.path, predictions.path, read_options, prediction_read_options, options, figures, exc
+        )
+
+
+def _matched_by_id(
+    labels: str,
+    predictions: str,
+    read_options: ReadOptions,
+    prediction_read_options: ReadOptions | None,
+    options: ComputeOptions,
+    figures: FigureOptions | None,
+    mismatch: RowIdsDifferError,
+) -> LossResult:
+    """Both files have the same id column, in different orders: match the rows by it.
+
+    Never a guess: every row must find its partner (``strict``); rows without one are
+    an error that says how to leave them out (``--join-on``). Files are read again from
+    the start, so stdin (which cannot be) keeps the refusal.
+    """
+    column = mismatch.shared_id_column
+    assert column is not None
+    options = options._replace(join_on=column, strict=True)
+    read_options, prediction_read_options = join_read_options(read_options, prediction_read_options, options)
     label_source, prediction_source = open_pair(labels, predictions, read_options, prediction_read_options)
-    return compute_sources(label_source, prediction_source, options, progress, read_options)
+    try:
+        result = compute_sources(label_source, prediction_source, options, None, read_options, figures)
+    except UnmatchedRowsError as exc:
+        raise DataError(
+            f"the files list their rows in different orders ({mismatch.message}), and matching them by "
+            f"{column!r} leaves rows without a partner: {exc.message}",
+            path=exc.path,
+            hint=f"pass --join-on {column} to leave such rows out, or fix the files",
+        ) from None
+    note = f"rows matched by id (column {column!r}): the two files list them in different orders"
+    return result._replace(notes=(*result.notes, note))
 
 
-def _split_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Keyword options of :func:`compute_files`, split into ReadOptions and ComputeOptions fields."""
+def _split_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Keyword options of :func:`compute_files`: ReadOptions, ComputeOptions and FigureOptions fields."""
     read: dict[str, Any] = {}
     compute: dict[str, Any] = {}
+    figures: dict[str, Any] = {}
     for name, value in settings.items():
         if name in ComputeOptions._fields:
             compute[name] = value
+        elif name in FigureOptions._fields:
+            figures[name] = value
         elif name in ReadOptions._fields:
             if name == "columns" and isinstance(value, str):
                 value = [part.strip() for part in value.split(",") if part.strip()]
             read[name] = list(value) if name == "columns" and value is not None else value
         else:
-            known = ", ".join(sorted({*ComputeOptions._fields, *ReadOptions._fields} - {"block_bytes"}))
+            fields = {*ComputeOptions._fields, *ReadOptions._fields, *FigureOptions._fields}
+            known = ", ".join(sorted(fields - {"block_bytes"}))
             raise TypeError(f"compute_files() got an unexpected keyword argument {name!r} (options: {known})")
-    return read, compute
+    return read, compute, figures
 
 
 def join_read_options(
@@ -195,13 +295,17 @@ def compute_sources(
     options: ComputeOptions,
     progress: ProgressCallback | None = None,
     read_options: ReadOptions | None = None,
+    figures: FigureOptions | None = None,
 ) -> LossResult:
     """Compute the losses between two opened sources, block by block.
 
     Every option is checked here, before any block is read (a wrong ``nan_policy``
     or ``eps`` is a usage error, not a late surprise on a worker thread). With
     ``options.join_on`` the sources must have been opened with that column as their id
-    column (:func:`join_read_options`); rows are then matched by id.
+    column (:func:`join_read_options`); rows are then matched by id. ``figures`` say
+    what to compute besides the summary (default: the percentiles and the 95% interval
+    of the mean); a ``weight_column`` in them must have been given to the labels' reader
+    (see :func:`compute_files`).
     """
     check_options(options)
     join = _row_join(labels, predictions, options)
@@ -215,7 +319,17 @@ def compute_sources(
     if width == 0:
         raise DataError(f"the vectors along axis {file_axis} have length 0: nothing to compare", path=labels.path)
 
-    state = _Reduction(labels, predictions, options, axis)
+    figures = figures or FigureOptions()
+    per_row_weights = isinstance(figures.weights, str) or np.ndim(figures.weights) > 0
+    if join is not None and per_row_weights:
+        raise InputUsageError(
+            "weights given by position (a weights file, or an array) cannot follow rows matched by id (--join-on)",
+            hint="put the weights in a column of the labels file: --weight-column NAME",
+        )
+    figure_state = FigureState(
+        figures, labels, options.nan_policy, per_row=axis != 0, weights=read_weights_for(figures, labels)
+    )
+    state = _Reduction(labels, predictions, options, axis, figure_state)
     with join if join is not None else nullcontext():
         label_blocks, prediction_blocks = _prefetched(labels.blocks), _prefetched(predictions.blocks)
         if join is not None:
@@ -278,8 +392,9 @@ class _ReducedBlock(NamedTuple):
 class _Reduction:
     """Accumulates block results: losses per block, or merged sums for ``axis == 0``."""
 
-    def __init__(self, labels: Source, predictions: Source, options: ComputeOptions, axis: int):
+    def __init__(self, labels: Source, predictions: Source, options: ComputeOptions, axis: int, figures: FigureState):
         self.labels = labels
+        self.figures = figures
         self.predictions = predictions
         self.options = options
         self.axis = axis
@@ -304,6 +419,8 @@ class _Reduction:
         sums = reduced.sums
         if self.options.nan_policy == "raise" and not sums.plain and sums.nonfinite.any():
             raise _nonfinite_error(offset, lblock, pblock, self.labels, self.predictions)
+        if lblock.ids is not None and pblock.ids is not None:
+            match_rows_by_id(lblock.ids, pblock.ids, self.labels, self.predictions, offset)
         self.rows += len(lblock)
         if lblock.ids is not None:
             self.label_ids.append(lblock.ids)
@@ -313,6 +430,7 @@ class _Reduction:
             self.merged = sums if self.merged is None else self.merged.merge(sums)
             return
         self.zero_vectors += reduced.zero_vectors
+        self.figures.add(offset, reduced.losses, sums.nonfinite, lblock.weights)
         self.loss_blocks.append(reduced.losses)
         self.nonfinite_blocks.append(sums.nonfinite)
 
@@ -324,6 +442,7 @@ class _Reduction:
             losses = losses_from_sums(self.merged, eps=self.options.eps, normalize=self.options.normalize)
             nonfinite = self.merged.nonfinite
             self.zero_vectors = int(self.merged.zero_vectors().sum())
+            self.figures.add(0, losses, nonfinite)
         else:
             losses = _joined(self.loss_blocks)
             nonfinite = _joined(self.nonfinite_blocks)
@@ -333,7 +452,9 @@ class _Reduction:
         omitted = nonfinite if self.options.nan_policy == "omit" else np.zeros_like(nonfinite)
         # Nothing to leave out unless "omit" (a small pair's copy and mask cost more than its sums).
         counted = losses[~omitted] if self.options.nan_policy == "omit" else losses.ravel()
+        omitted_count = losses.size - counted.size
         ids = self._ids()
+        figures, losses = self.figures.finish(losses, counted, ids)
         return LossResult(
             labels=self.labels.path,
             predictions=self.predictions.path,
@@ -341,10 +462,11 @@ class _Reduction:
             shape=shape,
             losses=losses,
             omitted=omitted,
-            summary=summarize(counted, zero_vectors=self.zero_vectors, omitted=len(losses.ravel()) - len(counted)),
+            summary=summarize(counted, zero_vectors=self.zero_vectors, omitted=omitted_count),
             ids=ids,
             notes=self.labels.notes + self.predictions.notes,
             id_column=self.labels.id_column or self.predictions.id_column if ids is not None else None,
+            **figures._asdict(),
         )
 
     def _file_shape(self) -> tuple[int, ...]:
@@ -356,9 +478,7 @@ class _Reduction:
     def _ids(self) -> np.ndarray | None:
         label_ids = np.concatenate(self.label_ids) if self.label_ids else None
         prediction_ids = np.concatenate(self.prediction_ids) if self.prediction_ids else None
-        if label_ids is not None and prediction_ids is not None:
-            match_rows_by_id(label_ids, prediction_ids, self.labels, self.predictions)
-        ids = label_ids if label_ids is not None else prediction_ids
+        ids = label_ids if label_ids is not None else prediction_ids  # equal when both: add() checked
         if ids is not None and self.axis != 1:
             return None  # ids name rows; with a loss per column they do not apply
         return ids
@@ -369,11 +489,15 @@ def _joined(blocks: list[np.ndarray]) -> np.ndarray:
     return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
 
-def match_rows_by_id(label_ids: np.ndarray, prediction_ids: np.ndarray, labels: Source, predictions: Source) -> None:
+def match_rows_by_id(
+    label_ids: np.ndarray, prediction_ids: np.ndarray, labels: Source, predictions: Source, offset: int = 0
+) -> None:
     """Rows are paired by position: refuse when both inputs have ids and they disagree.
 
-    This is the one place that decides what to do with ids that are not the same
-    sequence; joining rows by id would replace the refusal here.
+    ``offset`` is the row of the first id given (ids are checked block by block, so a
+    disagreement stops the run at the first block that shows it). The error names the
+    id column both files share, if any: :func:`compute_files` then matches the rows by
+    that id instead (see :func:`_matched_by_id`).
     """
     if label_ids.dtype == object and prediction_ids.dtype == object and len(label_ids):
         if type(label_ids[0]) is not type(prediction_ids[0]):  # CSV ids are text, Parquet's may be numbers
@@ -381,13 +505,25 @@ def match_rows_by_id(label_ids: np.ndarray, prediction_ids: np.ndarray, labels: 
     differ = np.nonzero(label_ids != prediction_ids)[0]
     if not differ.size:
         return
-    row = int(differ[0])
-    raise DataError(
+    at = int(differ[0])
+    row = offset + at
+    raise RowIdsDifferError(
         f"rows are matched by position, and their ids differ: {labels.where(row)} of labels has id "
-        f"{label_ids[row]!r}, {predictions.where(row)} of {predictions.path} has {prediction_ids[row]!r}",
+        f"{label_ids[at]!r}, {predictions.where(row)} of {predictions.path} has {prediction_ids[at]!r}",
         path=labels.path,
         hint=_join_hint(labels, predictions),
+        shared_id_column=_shared_id_column(labels, predictions),
     )
+
+
+def _shared_id_column(labels: Source, predictions: Source) -> str | None:
+    """The labels' id column, if the predictions have a column of that name too."""
+    column = labels.id_column
+    if column is None:
+        return None
+    if column == predictions.id_column or column in (predictions.file_columns or ()):
+        return column
+    return None
 
 
 def _join_hint(labels: Source, predictions: Source) -> str:
@@ -440,7 +576,7 @@ class _Reordered:
 
     def __next__(self) -> Block:
         block = next(self._blocks)
-        return Block(block.values[:, self._order], block.ids)
+        return Block(block.values[:, self._order], block.ids, block.weights)
 
     def __length_hint__(self) -> int:
         return operator.length_hint(self._blocks)

@@ -24,22 +24,23 @@ pipeline that streams the losses can reduce them block by block.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal, NamedTuple, get_args
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from .core import check_dtype, shape_text
 from .errors import DataError, InputUsageError
+from .params import WEIGHTED_REDUCTIONS, WeightedReduction
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
     from .core import Float64Array
 
-Reduction = Literal["none", "sum", "mean", "sum_over_batch_size", "sum_by_nonzero_weights"]
-
 #: The reductions, in TF's order; the names are TF's ``Reduction`` constants in lower case.
-REDUCTIONS: tuple[str, ...] = get_args(Reduction)
+#: Defined in :mod:`cosloss_cli.params`, which the CLI reads without importing numpy.
+Reduction = WeightedReduction
+REDUCTIONS: tuple[str, ...] = WEIGHTED_REDUCTIONS
 
 #: TF's default: with no weights (or all weights non-zero and equal to 1) the plain mean.
 DEFAULT_REDUCTION: Reduction = "sum_by_nonzero_weights"

@@ -17,8 +17,10 @@ from typing import Any, TextIO
 import numpy as np
 
 from .core import Summary, shape_text
+from .figures import Ranked
 from .output import DEFAULT_VIEW, View
 from .pipeline import LossResult
+from .reduction import DEFAULT_REDUCTION
 
 SCHEMA_VERSION = 1
 
@@ -61,8 +63,42 @@ def result_header(result: LossResult) -> dict[str, Any]:
         "axis": result.axis,
         "shape": list(result.shape),
         **summary_fields(result.summary),
+        **figure_fields(result),
         **_unmatched_field(result.unmatched),
     }
+
+
+def figure_fields(result: LossResult) -> dict[str, Any]:
+    """The reduction, percentiles and interval of the mean; worst/best rows and histogram if asked for.
+
+    ``loss`` is TF's reduced loss (null for reduction ``none``); ``mean`` stays the
+    unweighted mean. ``ci_low``/``ci_high`` are null when ``confidence`` is 0 (off).
+    """
+    fields: dict[str, Any] = {"reduction": result.reduction, "weighted": result.weighted, "loss": number(result.loss)}
+    fields.update(percentile_fields(result.percentiles))
+    fields.update(confidence=result.confidence, ci_low=number(result.ci_low), ci_high=number(result.ci_high))
+    for key in ("worst", "best"):
+        ranked = getattr(result, key)
+        if ranked:
+            fields[key] = [ranked_fields(item) for item in ranked]
+    if result.histogram is not None:
+        edges, counts = result.histogram
+        fields["histogram"] = {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+    return fields
+
+
+def percentile_fields(values: dict[str, float] | None) -> dict[str, Any]:
+    """``p05`` ... ``p99`` for JSON (null when unknown: no losses, or NaN ones)."""
+    from .distribution import PERCENTILES
+
+    values = values or {}
+    return {key: number(values.get(key, math.nan)) for key in PERCENTILES}
+
+
+def ranked_fields(item: Ranked) -> dict[str, Any]:
+    """One of the worst/best rows: ``{"index", "id", "loss"}`` (an N-D index is a list)."""
+    index = list(item.index) if isinstance(item.index, tuple) else item.index
+    return {"index": index, "id": json_value(item.id), "loss": number(item.loss)}
 
 
 def _unmatched_field(unmatched: Any) -> dict[str, Any]:
@@ -250,7 +286,18 @@ def render_table(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> 
         for row in _table_rows(result, view.max_rows):
             table.add_row(*row)
         console.print(table)
-    print_titled(console, "summary", _summary_table(result.summary))
+    print_titled(console, "summary", _summary_table(result))
+    for title, ranked in ((f"worst {len(result.worst)}", result.worst), (f"best {len(result.best)}", result.best)):
+        if ranked:
+            print_titled(console, title, _ranked_table(ranked, result.ids is not None))
+    if result.histogram is not None:
+        from rich.text import Text
+
+        from .distribution import sparkline
+
+        edges, counts = result.histogram
+        console.print(Text("histogram", style="table.title"))
+        console.print(sparkline(counts, edges, width=min(view.width, 80), color=view.color))
 
 
 def print_titled(console: Any, title: str, table: Any) -> None:
@@ -276,15 +323,51 @@ def _table_rows(result: LossResult, max_rows: int) -> Iterator[tuple[str, str]]:
             yield (str(ident) if result.ids is not None else str(index)), format_stat(loss)
 
 
-def _summary_table(summary: Summary) -> Any:
+def _summary_table(result: LossResult) -> Any:
+    """count, mean, std, the quantiles from min to max, the interval of the mean, TF's loss, counts."""
     from rich.table import Table
 
+    summary = result.summary
     table = Table(show_header=False)
     table.add_column("statistic", style="bold")
     table.add_column("value", justify="right")
     table.add_row("count", str(summary.count))
-    for name in ("mean", "std", "min", "median", "max"):
+    for name in ("mean", "std"):
         table.add_row(name, format_stat(getattr(summary, name)))
+    for name, value in quantile_rows(summary, result.percentiles):
+        table.add_row(name, format_stat(value))
+    if result.confidence:
+        interval = f"{format_stat(result.ci_low)} to {format_stat(result.ci_high)}"
+        table.add_row(f"mean {result.confidence:.0%} CI", interval)
+    if result.weighted or result.reduction != DEFAULT_REDUCTION:
+        loss = "weighted losses listed" if result.reduction == "none" else format_stat(result.loss)
+        table.add_row(f"loss ({result.reduction})", loss)
     table.add_row("zero vectors", str(summary.zero_vectors))
     table.add_row("omitted", str(summary.omitted))
+    return table
+
+
+def quantile_rows(summary: Summary, values: dict[str, float] | None) -> list[tuple[str, float]]:
+    """min, p05, p25, median, p75, p95, p99, max: the rows of a table, in order."""
+    values = values or {}
+    rows = [("min", summary.min)]
+    rows += [(key, values[key]) for key in ("p05", "p25") if key in values]
+    rows.append(("median", summary.median))
+    rows += [(key, values[key]) for key in ("p75", "p95", "p99") if key in values]
+    rows.append(("max", summary.max))
+    return rows
+
+
+def _ranked_table(ranked: tuple[Ranked, ...], with_ids: bool) -> Any:
+    """The worst or best rows: index (and id) and loss."""
+    from rich.table import Table
+
+    table = Table()
+    table.add_column("index", justify="right", style="cyan")
+    if with_ids:
+        table.add_column("id")
+    table.add_column("loss", justify="right")
+    for item in ranked:
+        index = ", ".join(map(str, item.index)) if isinstance(item.index, tuple) else str(item.index)
+        table.add_row(index, *([str(item.id)] if with_ids else []), format_stat(item.loss))
     return table

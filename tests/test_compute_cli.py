@@ -193,7 +193,7 @@ def test_id_columns_that_disagree_are_an_error(tmp_path) -> None:
     result = run_cli(["compute", str(tmp_path / "l.csv"), str(tmp_path / "p.csv"), "--id-column", "id"])
     assert result.exit_code == ExitStatus.DATA_ERROR
     assert "rows are matched by position, and their ids differ: line 3 of labels has id 'y'" in result.stderr
-    assert "has 'z'" in result.stderr and "sort both files by id" in result.stderr
+    assert "has 'z'" in result.stderr and "pass --join-on id to leave such rows out" in result.stderr
 
 
 def test_non_numeric_column_without_id_column_is_named(tmp_path) -> None:

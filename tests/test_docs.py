@@ -79,7 +79,8 @@ TABLE_SAMPLES = [
 
 
 def test_the_readme_has_both_table_samples() -> None:
-    assert [command.split()[1] for command, _ in TABLE_SAMPLES] == ["compute", "batch"]
+    commands = [command.split()[1] for command, _ in TABLE_SAMPLES]
+    assert commands[0] == "compute" and "batch" in commands
 
 
 @pytest.mark.parametrize(("command", "expected"), TABLE_SAMPLES, ids=[c.split()[1] for c, _ in TABLE_SAMPLES])

@@ -254,12 +254,23 @@ def test_spill_widens_its_dtype_when_a_later_block_needs_it(rows_hint: int | Non
         spill.close()
 
 
-def test_ids_that_differ_without_a_join_suggest_join_on(tmp_path: Path) -> None:
+def test_ids_that_differ_without_a_join_are_matched_when_every_row_has_a_partner(tmp_path: Path) -> None:
     data = Data()
-    values, ids = data.predictions()
+    values, ids = data.predictions(drop=0)
     pq.write_table(list_table(data.labels, data.ids), tmp_path / "labels.parquet")
     pq.write_table(list_table(values, ids), tmp_path / "predictions.parquet")
-    with pytest.raises(DataError, match="match the rows by id with --join-on id"):
+    result = compute_files(str(tmp_path / "labels.parquet"), str(tmp_path / "predictions.parquet"))
+    joined = compute_files(str(tmp_path / "labels.parquet"), str(tmp_path / "predictions.parquet"), join_on="id")
+    np.testing.assert_array_equal(result.losses, joined.losses)
+    assert "rows matched by id (column 'id'): the two files list them in different orders" in result.notes
+
+
+def test_ids_that_differ_without_a_join_suggest_join_on(tmp_path: Path) -> None:
+    data = Data()
+    values, ids = data.predictions(drop=3)
+    pq.write_table(list_table(data.labels, data.ids), tmp_path / "labels.parquet")
+    pq.write_table(list_table(values, ids), tmp_path / "predictions.parquet")
+    with pytest.raises(DataError, match="shapes differ.*match the rows by id with --join-on id"):
         compute_files(str(tmp_path / "labels.parquet"), str(tmp_path / "predictions.parquet"))
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .pair import PairResult
 from .pairing import Discovery, natural_key
+
+if TYPE_CHECKING:
+    from ..figures import Ranked
 
 
 class Overall(NamedTuple):
@@ -30,10 +33,34 @@ class Overall(NamedTuple):
     mean_of_means: float
     zero_vectors: int
     omitted: int
+    #: p05 ... p99 of every loss of every ok pair together (exact; not averaged).
+    percentiles: dict[str, float] | None = None
+    #: TF's reduction of every weighted loss of every ok pair (the pairs' sums merged).
+    reduction: str = "sum_by_nonzero_weights"
+    weighted: bool = False
+    loss: float = math.nan
+    #: The largest losses over all pairs, with their pair's name (``--top``).
+    worst: tuple[PairRanked, ...] = ()
 
 
-def overall(results: Iterable[PairResult], total_pairs: int) -> Overall:
-    """Pooled mean (sum of pair sums / total count) and mean of pair means, in name order."""
+class PairRanked(NamedTuple):
+    """One of the worst losses of a batch: the pair's name, the row's index and id, the loss."""
+
+    name: str
+    index: Any  # an int, or a tuple for N-D losses (hides tuple.index)
+    id: Any
+    loss: float
+
+
+def overall(
+    results: Iterable[PairResult], total_pairs: int, percentiles: dict[str, float] | None = None, top: int = 0
+) -> Overall:
+    """Pooled mean (sum of pair sums / total count) and mean of pair means, in name order.
+
+    ``percentiles`` are the pooled ones (:class:`~cosloss_cli.pooled.PooledLosses`);
+    ``top`` is how many of the pairs' worst rows to keep, the largest first (equal
+    losses in name order, then row order).
+    """
     done = in_name_order(results)
     good = [result for result in done if result.ok and result.summary is not None]
     count = sum(result.summary.count for result in good if result.summary is not None)
@@ -49,7 +76,30 @@ def overall(results: Iterable[PairResult], total_pairs: int) -> Overall:
         mean_of_means=math.fsum(means) / len(means) if means else math.nan,
         zero_vectors=sum(result.summary.zero_vectors for result in good if result.summary is not None),
         omitted=sum(result.summary.omitted for result in good if result.summary is not None),
+        percentiles=percentiles,
+        **_pooled_loss(good),
+        worst=_worst(good, top),
     )
+
+
+def _pooled_loss(good: list[PairResult]) -> dict[str, Any]:
+    """The reduction of all weighted losses: the pairs' four sums added, in name order."""
+    if not good:
+        return {}
+    from ..reduction import NO_LOSSES
+
+    reduction, sums = good[0].reduction, NO_LOSSES
+    for result in good:
+        if result.weighted_sums is not None:
+            sums = sums.merge(result.weighted_sums)
+    loss = math.nan if reduction == "none" else sums.reduce(reduction)
+    return {"reduction": reduction, "weighted": any(result.weighted for result in good), "loss": loss}
+
+
+def _worst(good: list[PairResult], top: int) -> tuple[PairRanked, ...]:
+    ranked: list[tuple[str, Ranked]] = [(result.name, item) for result in good for item in result.worst]
+    ranked.sort(key=lambda pair: -pair[1].loss)  # stable: ties stay in name, then row, order
+    return tuple(PairRanked(name, item.index, item.id, item.loss) for name, item in ranked[:top])
 
 
 def in_name_order(results: Iterable[PairResult]) -> list[PairResult]:

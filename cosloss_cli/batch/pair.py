@@ -19,9 +19,11 @@ if TYPE_CHECKING:  # numpy and the pipeline load when a pair runs
     import numpy as np
 
     from ..core import Summary
+    from ..figures import FigureOptions, Ranked
     from ..join import Unmatched
     from ..pipeline import ComputeOptions
     from ..readers import ReadOptions
+    from ..reduction import WeightedSums
 
 
 class PairTask(NamedTuple):
@@ -35,6 +37,11 @@ class PairTask(NamedTuple):
     output_format: str = "csv"
     #: fsspec options of an ``output_dir`` URL (the inputs carry theirs in their ReadOptions).
     storage_options: dict[str, Any] | None = None
+    #: Weights (a column of each labels file), reduction, ``top``; None: ``compute``'s defaults
+    #: without the interval of the mean.
+    figures: FigureOptions | None = None
+    #: Send the kept losses back for the pooled percentiles (:class:`~cosloss_cli.pooled.PooledLosses`).
+    pool_losses: bool = False
 
 
 class PairResult(NamedTuple):
@@ -57,6 +64,15 @@ class PairResult(NamedTuple):
     ids: np.ndarray | None = None
     #: Rows matched by id (``--join-on``): those left out for want of a partner.
     unmatched: Unmatched | None = None
+    #: The pair's figures (see :class:`~cosloss_cli.pipeline.LossResult`).
+    percentiles: dict[str, float] | None = None
+    reduction: str = "sum_by_nonzero_weights"
+    weighted: bool = False
+    loss: float = math.nan
+    weighted_sums: WeightedSums | None = None
+    worst: tuple[Ranked, ...] = ()
+    #: The kept losses, when the task pools them; the runner takes them out as it pools them.
+    kept: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -72,8 +88,9 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
     try:
         from ..pipeline import compute_files
 
+        figures = task.figures._asdict() if task.figures is not None else {"confidence": 0}
         result = compute_files(
-            pair.labels, pair.predictions, task.label_options, task.compute, None, task.prediction_options
+            pair.labels, pair.predictions, task.label_options, task.compute, None, task.prediction_options, **figures
         )
         output = None
         if task.output_dir is not None:
@@ -97,6 +114,13 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
         omitted=result.omitted if task.keep_losses else None,
         ids=result.ids if task.keep_losses else None,
         unmatched=result.unmatched,
+        percentiles=result.percentiles,
+        reduction=result.reduction,
+        weighted=result.weighted,
+        loss=result.loss,
+        weighted_sums=result.weighted_sums,
+        worst=result.worst,
+        kept=kept if task.pool_losses else None,
     )
 
 

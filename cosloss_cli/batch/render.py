@@ -17,7 +17,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from ..distribution import PERCENTILES
 from ..output import View
+from ..reduction import DEFAULT_REDUCTION
 from ..render import (
     SCHEMA_VERSION,
     SUMMARY_KEYS,
@@ -25,20 +27,28 @@ from ..render import (
     json_value,
     nested_losses,
     number,
+    percentile_fields,
     print_titled,
     summary_fields,
     table_console,
 )
-from .merge import Overall, Report
+from .merge import Overall, PairRanked, Report
 from .pair import PairResult
 
+#: The figures of each pair besides its summary: TF's reduction and the percentiles.
+FIGURE_KEYS = ("reduction", "weighted", "loss", *PERCENTILES)
+
 #: Columns of ``--format csv``.
-CSV_COLUMNS = ("name", "labels", "predictions", "status", "error", *SUMMARY_KEYS)
+CSV_COLUMNS = ("name", "labels", "predictions", "status", "error", *SUMMARY_KEYS, *FIGURE_KEYS)
 
 
 def pair_object(result: PairResult, *, include_losses: bool = False, with_output: bool = False) -> dict[str, Any]:
     """One pair as a JSON-ready dict: the same keys whether it succeeded or failed."""
     stats = summary_fields(result.summary) if result.summary is not None else dict.fromkeys(SUMMARY_KEYS)
+    figures = dict.fromkeys(FIGURE_KEYS)
+    if result.ok:
+        figures.update(reduction=result.reduction, weighted=result.weighted, loss=number(result.loss))
+        figures.update(percentile_fields(result.percentiles))
     obj: dict[str, Any] = {
         "name": result.name,
         "labels": shown_path(result.pair.labels),
@@ -46,6 +56,7 @@ def pair_object(result: PairResult, *, include_losses: bool = False, with_output
         "status": result.status,
         "error": result.error,
         **stats,
+        **figures,
     }
     if result.unmatched is not None:
         obj["unmatched"] = result.unmatched.to_json_dict()
@@ -82,7 +93,8 @@ def shown_path(path: str) -> str:
 
 
 def overall_object(summary: Overall) -> dict[str, Any]:
-    return {
+    """The pooled figures; ``worst`` (with each row's pair name) when ``--top`` asked for it."""
+    obj: dict[str, Any] = {
         "pairs": summary.pairs,
         "ok": summary.ok,
         "failed": summary.failed,
@@ -90,7 +102,19 @@ def overall_object(summary: Overall) -> dict[str, Any]:
         "count": summary.count,
         "mean": number(summary.mean),
         "mean_of_means": number(summary.mean_of_means),
+        "reduction": summary.reduction,
+        "weighted": summary.weighted,
+        "loss": number(summary.loss),
+        **percentile_fields(summary.percentiles),
     }
+    if summary.worst:
+        obj["worst"] = [_ranked_object(item) for item in summary.worst]
+    return obj
+
+
+def _ranked_object(item: PairRanked) -> dict[str, Any]:
+    index = list(item.index) if isinstance(item.index, tuple) else item.index
+    return {"name": item.name, "index": index, "id": json_value(item.id), "loss": number(item.loss)}
 
 
 def write_pair_line(result: PairResult, out: TextIO, view: View) -> None:
@@ -144,15 +168,16 @@ def render_table(report: Report, out: TextIO, view: View) -> None:
     console = table_console(out, view)
     table = Table()
     table.add_column("name", style="cyan", overflow="fold")
-    for column in ("count", "mean", "min", "max"):
+    for column in ("count", "mean", "min", "p95", "max"):
         table.add_column(column, justify="right")
     table.add_column("status")
     for result in results:
         if result.summary is not None:
             s = result.summary
-            cells = [str(s.count), format_stat(s.mean), format_stat(s.min), format_stat(s.max)]
+            p95 = (result.percentiles or {}).get("p95", math.nan)
+            cells = [str(s.count), format_stat(s.mean), format_stat(s.min), format_stat(p95), format_stat(s.max)]
         else:
-            cells = ["-", "-", "-", "-"]
+            cells = ["-"] * 5
         status = Text(result.status, style="green" if result.ok else "bold red")
         table.add_row(Text(result.name), *cells, status)
     print_titled(console, "pairs", table)
@@ -162,6 +187,8 @@ def render_table(report: Report, out: TextIO, view: View) -> None:
         for result in failed:
             console.print(Text(f"  {result.name}: {result.error}"), soft_wrap=True)
     print_titled(console, "overall", _overall_table(report.overall))
+    if report.overall.worst:
+        print_titled(console, f"worst {len(report.overall.worst)}", _worst_table(report.overall.worst))
 
 
 def _overall_table(summary: Overall) -> Any:
@@ -178,4 +205,28 @@ def _overall_table(summary: Overall) -> Any:
     table.add_row("losses", str(summary.count))
     table.add_row("pooled mean", format_stat(summary.mean))
     table.add_row("mean of pair means", format_stat(summary.mean_of_means))
+    for name, value in percentile_fields(summary.percentiles).items():
+        table.add_row(f"pooled {name}", format_stat(math.nan if value is None else value))
+    if summary.weighted or summary.reduction != DEFAULT_REDUCTION:
+        loss = "weighted losses listed" if summary.reduction == "none" else format_stat(summary.loss)
+        table.add_row(f"pooled loss ({summary.reduction})", loss)
+    return table
+
+
+def _worst_table(worst: tuple[PairRanked, ...]) -> Any:
+    """The worst rows over all pairs: pair name, index (id when the pair has ids), loss."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table()
+    table.add_column("name", style="cyan", overflow="fold")
+    table.add_column("index", justify="right")
+    with_ids = any(item.id is not None for item in worst)
+    if with_ids:
+        table.add_column("id")
+    table.add_column("loss", justify="right")
+    for item in worst:
+        index = ", ".join(map(str, item.index)) if isinstance(item.index, tuple) else str(item.index)
+        ident = [Text("" if item.id is None else str(item.id))] if with_ids else []
+        table.add_row(Text(item.name), index, *ident, format_stat(item.loss))
     return table

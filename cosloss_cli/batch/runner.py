@@ -26,6 +26,8 @@ from .pairing import Pair, natural_key
 if TYPE_CHECKING:  # the process pool loads when a batch runs
     from concurrent.futures import Future, ProcessPoolExecutor
 
+    from ..pooled import PooledLosses
+
 
 class Executor(Protocol):
     """Where the pairs of a batch run."""
@@ -73,7 +75,8 @@ class BatchRunner:
     """Runs pairs on an executor, records the results, and applies ``fail_fast``.
 
     ``on_result`` is called in this process for every finished pair, in completion
-    order (the NDJSON stream and the progress bar). ``done`` and ``total`` can be read
+    order (the NDJSON stream and the progress bar). The kept losses a pair sends back
+    go to ``pooled`` (the exact pooled percentiles) and are not kept in its result. ``done`` and ``total`` can be read
     after an interrupt to say how far the batch got. KeyboardInterrupt and any other
     exception cancel the executor before being re-raised.
     """
@@ -86,12 +89,14 @@ class BatchRunner:
         *,
         fail_fast: bool = False,
         on_result: Callable[[PairResult], None] | None = None,
+        pooled: PooledLosses | None = None,
     ):
         self.pairs = list(pairs)
         self.task = task
         self.executor = executor
         self.fail_fast = fail_fast
         self.on_result = on_result
+        self.pooled = pooled
         self.results: list[PairResult] = []
         self.stopped_early = False
 
@@ -107,6 +112,10 @@ class BatchRunner:
         """Run every pair (or until the first failure with ``fail_fast``); results in name order."""
         try:
             for result in self.executor.submit(self.task, self._to_start()):
+                if result.kept is not None:  # pooled now, not kept: memory stays bounded
+                    if self.pooled is not None:
+                        self.pooled.add(result.kept)
+                    result = result._replace(kept=None)
                 self.results.append(result)
                 if self.on_result is not None:
                     self.on_result(result)

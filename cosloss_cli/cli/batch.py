@@ -31,14 +31,18 @@ from ..batch import (
 from ..errors import DataError, OutputError, OutputUsageError
 from ..options import (
     CONTEXT_SETTINGS,
+    Distribution,
     Inputs,
     OutputChoice,
     Verbosity,
+    Weighting,
     common_options,
     compute_options,
+    distribution_options,
     input_options,
     output_options,
     threshold_option,
+    weight_options,
 )
 from ..output import BATCH_WRITERS, OUTPUT_DIR_FORMATS, PAIR_WRITERS, emit, view_for, writer
 from ..status import ExitStatus
@@ -47,6 +51,7 @@ from .edge import Terminated, check_threshold, environment, user_errors, warn, w
 
 if TYPE_CHECKING:
     from ..batch.cluster import DaskExecutor
+    from ..figures import FigureOptions
     from ..pipeline import ComputeOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -123,6 +128,8 @@ class Selection(NamedTuple):
 )
 @input_options
 @compute_options
+@weight_options(files=False)
+@distribution_options(best=False, bins=False)
 @threshold_option
 @click.option(
     "--jobs",
@@ -164,6 +171,8 @@ def batch(
     strict: bool,
     inputs: Inputs,
     computation: ComputeOptions,
+    weighting: Weighting,
+    distribution: Distribution,
     fail_above: float | None,
     jobs: int | None,
     fail_fast: bool,
@@ -181,6 +190,9 @@ def batch(
     A failed pair is reported with its error and the others still run (exit 1).
     --fail-above applies to the pooled mean over every loss of every ok pair.
     Each pair's std is the population standard deviation (ddof=0).
+    Percentiles are per pair and pooled over every loss (exact); --top K lists the
+    K largest losses over all pairs; --weight-column NAME weights each pair by its
+    labels file's column.
 
     \b
     Examples:
@@ -189,6 +201,7 @@ def batch(
       cosloss batch --manifest pairs.csv --json | jq .overall.mean
       cosloss batch labels/ preds/ --output-dir losses/ --output-format parquet
       cosloss batch labels/ preds/ --fail-above 0.1 -q        # CI gate
+      cosloss batch labels/ preds/ --top 10 --weight-column w --reduction mean
       cosloss batch s3://bucket/labels s3://bucket/preds -r --scheduler tcp://10.0.0.5:8786
     """
     env = environment(ctx)
@@ -196,6 +209,7 @@ def batch(
     with user_errors(verbosity.debug):
         _check_usage(selection, output, output_dir, file_format, verbosity.quiet)
         _check_cluster_usage(cluster, jobs)
+        figures = _figure_options(weighting, distribution)
         status = run_batch(
             selection,
             inputs,
@@ -209,9 +223,24 @@ def batch(
             verbosity,
             env,
             cluster,
+            figures=figures,
         )
     if status != ExitStatus.OK:
         sys.exit(int(status))
+
+
+def _figure_options(weighting: Weighting, distribution: Distribution) -> FigureOptions:
+    """Each pair's figures: weights from a column of its labels, the reduction, its worst rows; no interval."""
+    from ..figures import FigureOptions, check_figure_options
+
+    return check_figure_options(
+        FigureOptions(
+            weight_column=weighting.weight_column,
+            reduction=weighting.reduction,
+            top=distribution.top,
+            confidence=0,
+        )
+    )
 
 
 def run_batch(
@@ -227,8 +256,9 @@ def run_batch(
     verbosity: Verbosity,
     env: Environment,
     cluster: Cluster = LOCAL,
+    figures: FigureOptions | None = None,
 ) -> int:
-    """The body of ``batch``; returns the exit status."""
+    """The body of ``batch``; returns the exit status (``figures``: each pair's, see :func:`_figure_options`)."""
     quiet = verbosity.quiet
     storage_options = inputs.labels.storage_options
     cluster_executor = _cluster_executor(cluster)  # a wrong address is an error before the listing
@@ -251,6 +281,8 @@ def run_batch(
         output_dir=output_dir,
         output_format=file_format or "csv",
         storage_options=storage_options,
+        figures=figures,
+        pool_losses=True,
     )
     jobs = min(jobs or default_jobs(), len(discovery.pairs))
     if cluster_executor is not None:
@@ -271,15 +303,21 @@ def run_batch(
             if advance is not None:
                 advance(result.rows)
 
-        runner = BatchRunner(discovery.pairs, task, executor, fail_fast=fail_fast, on_result=on_result)
+        from ..pooled import PooledLosses
+
+        pooled = PooledLosses()
+        runner = BatchRunner(discovery.pairs, task, executor, fail_fast=fail_fast, on_result=on_result, pooled=pooled)
         try:
             results = runner.run()
+            percentiles = pooled.percentiles()
         except KeyboardInterrupt:
             _stopped("Interrupted", runner, ExitStatus.INTERRUPTED)
         except Terminated:
             _stopped("Terminated", runner, ExitStatus.TERMINATED)
+        finally:
+            pooled.close()
 
-    summary = overall(results, len(discovery.pairs))
+    summary = overall(results, len(discovery.pairs), percentiles, figures.top if figures is not None else 0)
     warn_counts(summary.zero_vectors, summary.omitted, quiet)
     _warn_unmatched_rows(results, quiet)
     emit(BATCH_WRITERS, output.format, Report(results, summary, discovery), view, out)

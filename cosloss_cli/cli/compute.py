@@ -11,15 +11,21 @@ import click
 
 from ..options import (
     CONTEXT_SETTINGS,
+    Bootstrap,
+    Distribution,
     Inputs,
     OutputChoice,
     Verbosity,
+    Weighting,
+    bootstrap_options,
     common_options,
     compute_options,
+    distribution_options,
     input_options,
     output_options,
     strict_option,
     threshold_option,
+    weight_options,
 )
 from ..output import FILE_EXTENSIONS, RESULT_WRITERS, emit, view_for
 from ..status import ExitStatus
@@ -35,7 +41,11 @@ from .edge import (
 )
 
 if TYPE_CHECKING:
+    from ..figures import FigureOptions
     from ..pipeline import ComputeOptions
+
+#: Bins of the histogram the table draws when ``--bins`` is not given.
+TABLE_BINS = 20
 
 
 @click.command("compute", context_settings=CONTEXT_SETTINGS)
@@ -43,6 +53,9 @@ if TYPE_CHECKING:
 @click.argument("predictions")
 @input_options
 @compute_options
+@weight_options()
+@distribution_options()
+@bootstrap_options
 @strict_option
 @threshold_option
 @output_options(
@@ -71,6 +84,9 @@ def compute(
     *,
     inputs: Inputs,
     computation: ComputeOptions,
+    weighting: Weighting,
+    distribution: Distribution,
+    bootstrap: Bootstrap,
     strict: bool,
     fail_above: float | None,
     output: OutputChoice,
@@ -91,14 +107,32 @@ def compute(
       cosloss compute a.parquet b.parquet --id-column id --format csv > losses.csv
       cosloss compute labels.csv shuffled.parquet --join-on id --strict
       cosloss compute a.npy b.npy --fail-above 0.2 --no-losses --json   # CI gate
+      cosloss compute a.csv b.csv --weight-column w --reduction mean --top 5
     """
     env = environment(ctx)
     with user_errors(verbosity.debug):
         refuse_interactive_stdin([labels, predictions], env)
         computation = computation._replace(strict=strict)
-        mean = run_compute(labels, predictions, inputs, computation, output, max_rows, output_file, verbosity, env)
+        figures = figure_options(weighting, distribution, bootstrap, output)
+        mean = run_compute(
+            labels, predictions, inputs, computation, figures, output, max_rows, output_file, verbosity, env
+        )
     if check_threshold(mean, fail_above):
         sys.exit(int(ExitStatus.THRESHOLD_EXCEEDED))
+
+
+def figure_options(
+    weighting: Weighting, distribution: Distribution, bootstrap: Bootstrap, output: OutputChoice
+) -> FigureOptions:
+    """The figures to compute: the option records as one FigureOptions (the table always draws a histogram)."""
+    from ..figures import FigureOptions, check_figure_options
+
+    bins = distribution.bins
+    if bins is None and output.format == "table":
+        bins = TABLE_BINS
+    return check_figure_options(
+        FigureOptions(**weighting._asdict(), **distribution._replace(bins=bins)._asdict(), **bootstrap._asdict())
+    )
 
 
 def run_compute(
@@ -106,6 +140,7 @@ def run_compute(
     predictions: str,
     inputs: Inputs,
     computation: ComputeOptions,
+    figures: FigureOptions,
     output: OutputChoice,
     max_rows: int,
     output_file: str | None,
@@ -113,13 +148,14 @@ def run_compute(
     env: Environment,
 ) -> float:
     """The body of ``compute``: read, compute, write; returns the mean loss for ``--fail-above``."""
-    from ..pipeline import compute_sources, join_read_options, open_pair
+    from ..pipeline import compute_opened, join_read_options, open_pair
 
     if output_file:
         from ..writers import output_format_for
 
         output_format_for(output_file)  # a bad name is refused before the work
     label_options, prediction_options = join_read_options(inputs.labels, inputs.predictions, computation)
+    label_options = label_options._replace(weight_column=figures.weight_column)  # the labels' column only
     label_source, prediction_source = open_pair(labels, predictions, label_options, prediction_options)
     bar: AbstractContextManager[Callable[[int], None] | None] = nullcontext()
     if env.stderr_isatty and not verbosity.quiet:
@@ -128,7 +164,8 @@ def run_compute(
         size = (label_source.size_bytes or 0) + (prediction_source.size_bytes or 0)
         bar = row_progress(size >= MIN_BYTES_FOR_PROGRESS, label_source.shape[0], "computing")
     with bar as progress:
-        result = compute_sources(label_source, prediction_source, computation, progress, label_options)
+        sources = (label_source, prediction_source)
+        result = compute_opened(sources, computation, progress, label_options, prediction_options, figures)
     summary = result.summary
     print_notes(result.notes, verbosity.quiet)
     warn_counts(summary.zero_vectors, summary.omitted, verbosity.quiet)

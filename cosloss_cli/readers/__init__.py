@@ -30,6 +30,12 @@ def open_source(path: str, options: ReadOptions) -> Source:
     if path != "-" and os.path.isdir(path):  # before the format: a folder's name says nothing of it
         raise InputUsageError("is a directory: use cosloss batch to compare folders of files", path=path)
     fmt = detect_format(path, options.input_format)
+    if options.weight_column is not None and fmt in ("npy", "npz"):
+        raise InputUsageError(
+            f"an {fmt.upper()} file has no columns: --weight-column needs CSV, TSV or Parquet labels",
+            path=path,
+            hint="pass the weights as a file of their own with --weights",
+        )
     if fmt in ("csv", "tsv"):
         from .delimited import open_delimited
 

@@ -19,20 +19,26 @@ DEFAULT_BLOCK_BYTES = 16 * 1024 * 1024
 
 
 class Block:
-    """Consecutive rows of one input: ``values`` has the rows on axis 0."""
+    """Consecutive rows of one input: ``values`` has the rows on axis 0.
 
-    __slots__ = ("values", "ids")
+    ``ids`` and ``weights`` (the ``weight_column`` of :class:`ReadOptions`, read in the
+    same pass as the values) have one entry per row, when the input has them.
+    """
 
-    def __init__(self, values: np.ndarray, ids: np.ndarray | None = None):
+    __slots__ = ("values", "ids", "weights")
+
+    def __init__(self, values: np.ndarray, ids: np.ndarray | None = None, weights: np.ndarray | None = None):
         self.values = values
         self.ids = ids
+        self.weights = weights
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
 
     def slice(self, start: int, stop: int) -> Block:
         ids = None if self.ids is None else self.ids[start:stop]
-        return Block(self.values[start:stop], ids)
+        weights = None if self.weights is None else self.weights[start:stop]
+        return Block(self.values[start:stop], ids, weights)
 
 
 class ReadOptions(NamedTuple):
@@ -52,6 +58,9 @@ class ReadOptions(NamedTuple):
     decimal: str | None = None
     #: Take columns named like ids (``id``, ``*_id``, pandas' index...) as row ids, not data.
     detect_ids: bool = True
+    #: A column holding one weight per row (CSV/TSV/Parquet): left out of the vectors and
+    #: carried on each :class:`Block` as ``weights``, like the ids. Set on the labels only.
+    weight_column: str | None = None
 
 
 class Source(NamedTuple):
@@ -74,6 +83,8 @@ class Source(NamedTuple):
     dtype: Any = None
     columns: list[str] | None = None
     has_ids: bool = False
+    #: Whether the blocks carry ``weights`` (the read options named a weight column).
+    has_weights: bool = False
     size_bytes: int | None = None
     one_vector: bool = False
     named: bool = False

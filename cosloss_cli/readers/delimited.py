@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import DataError, InputUsageError
 from .base import Block, ReadOptions, Source
-from .names import Split, split_ids
+from .names import Split, split_ids, without_weight_column
 from .streams import GZIP_MAGIC, PeekableReader, file_size, is_regular_file, open_binary, read_exactly
 
 _PEEK_BYTES = 64 * 1024
@@ -136,6 +136,9 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
     column_types = {arrow[name]: pa.float64() for name in features}
     if id_column is not None:
         column_types[arrow[id_column]] = pa.string()
+    weight_column = options.weight_column
+    if weight_column is not None:
+        column_types[arrow[weight_column]] = pa.float64()  # an empty cell: NaN, refused with its line
     try:
         reader = pacsv.open_csv(
             stream,
@@ -176,7 +179,10 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
                 ids = None
                 if id_column is not None:
                     ids = np.asarray(batch.column(arrow[id_column]).to_pylist(), dtype=object)
-                yield Block(values, ids)
+                weights = None
+                if weight_column is not None:
+                    weights = batch.column(arrow[weight_column]).to_numpy(zero_copy_only=False)
+                yield Block(values, ids, weights)
         except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as exc:
             raise _explain(exc, path, gzipped, delimiter, names, features, header, rows_done, decimal) from None
         finally:
@@ -189,6 +195,7 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
         blocks(),
         columns=features,
         has_ids=id_column is not None,
+        has_weights=weight_column is not None,
         size_bytes=file_size(path),
         named=header,
         id_column=id_column,
@@ -277,7 +284,11 @@ def _select_columns(names: list[str], options: ReadOptions, path: str, header: b
                 f"no column named {missing[0]!r} for --columns", path=path, hint=f"columns: {_listing(names)}"
             )
     split = split_ids(
-        names, id_column=options.id_column, columns=options.columns, detect=options.detect_ids and header, path=path
+        without_weight_column(names, options.weight_column, path),
+        id_column=options.id_column,
+        columns=options.columns,
+        detect=options.detect_ids and header,
+        path=path,
     )
     if not split.features:
         raise DataError("has no feature columns", path=path)

@@ -81,6 +81,24 @@ def split_ids(
     return Split(features, ids, tuple(notes))
 
 
+def without_weight_column(names: Sequence[str], weight_column: str | None, path: str | None = None) -> list[str]:
+    """The column names but the weight column, which holds weights, not ids or components.
+
+    A file without that column is a usage error listing its columns: the weights were
+    asked for and cannot be found.
+    """
+    if weight_column is None:
+        return list(names)
+    if weight_column not in names:
+        from ..errors import InputUsageError
+
+        shown = ", ".join(repr(n) for n in names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+        raise InputUsageError(
+            f"no column named {weight_column!r} for --weight-column", path=path, hint=f"columns: {shown}"
+        )
+    return [n for n in names if n != weight_column]
+
+
 def pair_names(labels: Sequence[object], predictions: Sequence[object]) -> list[int] | None:
     """How to reorder the predictions' columns to pair them with the labels' by name.
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import DataError, InputUsageError
 from .base import Block, ReadOptions, Source, rows_per_block
-from .names import split_ids
+from .names import split_ids, without_weight_column
 from .streams import check_readable, file_size
 
 #: Rows decoded per record batch, in bytes of float64 values (a fraction of a row group).
@@ -51,7 +51,7 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
     names = list(schema.names)
     # A file without the id column simply has no ids; the pipeline checks that one file has them.
     split = split_ids(
-        names,
+        without_weight_column(names, options.weight_column, path),
         id_column=options.id_column,
         columns=options.columns,
         detect=options.detect_ids,
@@ -61,7 +61,13 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
     id_column = split.id_column
     list_column, features = _choose_columns(schema, options, path, split.features)
     width = _list_width(parquet, list_column, path) if list_column else len(features)
-    read_columns = ([list_column] if list_column else features) + ([id_column] if id_column else [])
+    weight_column = options.weight_column
+    if weight_column is not None and not _is_numeric(schema.field(weight_column).type):
+        raise DataError(
+            f"the weight column {weight_column!r} has type {schema.field(weight_column).type}, not numbers", path=path
+        )
+    extra_columns = [name for name in (id_column, weight_column) if name is not None]
+    read_columns = ([list_column] if list_column else features) + extra_columns
     rows = parquet.metadata.num_rows
     step = rows_per_block(width, options.block_bytes)
     # pyarrow decodes large batches much faster than small ones (per-batch overhead across
@@ -78,10 +84,19 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
             for batch in _record_batches(parquet, read_columns, batch_rows, whole_group_rows):
                 if batch.num_rows == 0:
                     continue
-                values, ids = _batch_values(batch, list_column, features, id_column, width, start, path)
+                if list_column:
+                    values = _list_values(batch.column(list_column), width, start, path)
+                else:
+                    values = _column_values(batch, features)
+                ids = np.asarray(batch.column(id_column).to_pylist(), dtype=object) if id_column else None
+                weights = _weights(batch.column(weight_column)) if weight_column else None
                 start += batch.num_rows
                 for first in range(0, batch.num_rows, step):
-                    yield Block(values[first : first + step], None if ids is None else ids[first : first + step])
+                    yield Block(
+                        values[first : first + step],
+                        None if ids is None else ids[first : first + step],
+                        None if weights is None else weights[first : first + step],
+                    )
         except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
             raise DataError(f"cannot read row group data: {exc}", path=path, hint="was it fully written?") from None
         finally:
@@ -94,24 +109,13 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
         blocks(),
         columns=[list_column] if list_column else features,
         has_ids=id_column is not None,
+        has_weights=weight_column is not None,
         size_bytes=file_size(path),
         named=list_column is None,
         id_column=id_column,
         notes=split.notes,
         file_columns=tuple(names),
     )
-
-
-def _batch_values(
-    batch: Any, list_column: str | None, features: list[str], id_column: str | None, width: int, start: int, path: str
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """A record batch's vectors (rows first) and ids (Python objects, or None)."""
-    if list_column:
-        values = _list_values(batch.column(list_column), width, start, path)
-    else:
-        values = _column_values(batch, features)
-    ids = np.asarray(batch.column(id_column).to_pylist(), dtype=object) if id_column else None
-    return values, ids
 
 
 def row_group_blocks(source: Source, max_bytes: int, threads: int = 2) -> Iterator[Block] | None:
@@ -208,6 +212,13 @@ def _arrow_ids(column: Any) -> np.ndarray:
     if str(column.type) == "int64" and column.null_count == 0:
         return np.array(_to_numpy(column))
     return np.asarray(column.to_pylist(), dtype=object)
+
+
+def _weights(column: Any) -> np.ndarray:
+    """A weight column as float64 (a null is NaN, refused by the pipeline with its row)."""
+    import pyarrow as pa
+
+    return np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
 def _remote_parquet(path: str, options: ReadOptions) -> Any:
