@@ -524,3 +524,27 @@ def test_predictions_row_groups_decoded_in_parallel_give_the_sequential_result(
     reference_ids = np.asarray([i if i is not None else -(10**9) for i in ids]) if kind == "int with a null" else pids
     if kind != "text":
         assert_joined(parallel, data, np.asarray(reference_ids))
+
+
+def test_predictions_decoded_in_parallel_report_a_bad_row_as_the_sequential_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A vector of the wrong length in a later row group: the same error, naming the same row."""
+    from cosloss_cli import pipeline
+
+    data = Data(seed=9, rows=900)
+    values, pids = data.predictions()
+    vectors = values.astype(np.float64).tolist()
+    vectors[700] = vectors[700][:-1]
+    table = pa.table({"id": pids, "v": pa.array(vectors, type=pa.list_(pa.float64()))})
+    pq.write_table(table, tmp_path / "p.parquet", row_group_size=200)
+    pq.write_table(list_table(data.labels, data.ids), tmp_path / "l.parquet")
+    messages = []
+    for parallel in (True, False):
+        if not parallel:
+            monkeypatch.setattr(pipeline, "_parallel_blocks", lambda source: None)
+        with pytest.raises(DataError) as caught:
+            compute_files(str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet"), join_on="id")
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert "row 700 has a vector of length 7, expected 8" in messages[0]
