@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from .distribution import quantiles_by_rank
+
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
@@ -65,12 +67,14 @@ def quiet() -> Iterator[None]:
 def mean_ci(values: ArrayLike, *, confidence: float, resamples: int, seed: int) -> tuple[float, float]:
     """BCa bootstrap confidence interval ``(low, high)`` of the mean of ``values``.
 
-    Up to :data:`EXACT_BOOTSTRAP_MAX_ROWS` values this is exactly
-    ``scipy.stats.bootstrap((values,), np.mean, method="BCa", n_resamples=resamples,
-    confidence_level=confidence, rng=np.random.default_rng(seed))`` (the batch size
-    does not change its result). Above, :func:`grouped_bootstrap_means` draws the
-    bootstrap means and :func:`bca_interval` turns them into the interval the same way
-    scipy does; the two agree within Monte Carlo error.
+    Up to :data:`EXACT_BOOTSTRAP_MAX_ROWS` values, :func:`exact_bootstrap_means` draws
+    the resamples exactly as ``scipy.stats.bootstrap((values,), np.mean, method="BCa",
+    n_resamples=resamples, confidence_level=confidence, rng=np.random.default_rng(seed))``
+    does, so the interval is scipy's (to the rounding of its jackknife); above,
+    :func:`grouped_bootstrap_means` draws them at a cost that does not grow with the
+    rows, within Monte Carlo error of scipy's. :func:`bca_interval` turns the means into
+    the interval as scipy does. No scipy import: ``compute`` draws this interval by
+    default, and importing ``scipy.stats`` alone takes 0.6 s.
 
     Fewer than 2 values or a non-finite value give ``(nan, nan)``; values that are all
     equal give ``(value, value)`` (every resample has that mean; scipy would warn and
@@ -81,33 +85,26 @@ def mean_ci(values: ArrayLike, *, confidence: float, resamples: int, seed: int) 
         return math.nan, math.nan
     if x.min() == x.max():
         return float(x[0]), float(x[0])
-    if x.size <= EXACT_BOOTSTRAP_MAX_ROWS:
-        return _scipy_bca(x, confidence=confidence, resamples=resamples, seed=seed)
     rng = np.random.default_rng(seed)
-    means = grouped_bootstrap_means(x, resamples=resamples, rng=rng)
-    return bca_interval(x, means, confidence=confidence)
+    draw = exact_bootstrap_means if x.size <= EXACT_BOOTSTRAP_MAX_ROWS else grouped_bootstrap_means
+    return bca_interval(x, draw(x, resamples=resamples, rng=rng), confidence=confidence)
 
 
-def _scipy_bca(x: Float64Array, *, confidence: float, resamples: int, seed: int) -> tuple[float, float]:
-    import inspect
+def exact_bootstrap_means(x: ArrayLike, *, resamples: int, rng: np.random.Generator) -> Float64Array:
+    """``resamples`` bootstrap means of ``x``, drawn as ``scipy.stats.bootstrap`` draws them.
 
-    from scipy import stats
-
-    rng = np.random.default_rng(seed)
-    # scipy >= 1.15 calls the generator ``rng``; older versions only know ``random_state``.
-    seeding = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
-    with quiet():
-        result = stats.bootstrap(
-            (x,),
-            np.mean,
-            method="BCa",
-            n_resamples=resamples,
-            confidence_level=confidence,
-            batch=max(1, BATCH_VALUES // x.size),
-            **{seeding: rng},
-        )
-    interval = result.confidence_interval
-    return float(interval.low), float(interval.high)
+    The same generator calls in the same order (``rng.integers(0, n, (batch, n))`` per
+    batch of resamples, the mean along the last axis), so a seed gives scipy's means bit
+    for bit; the batch only bounds the memory (``resamples x n`` indices otherwise).
+    """
+    values = np.asarray(x, dtype=np.float64).ravel()
+    n = values.size
+    batch = max(1, BATCH_VALUES // n)
+    out = np.empty(resamples, dtype=np.float64)
+    for start in range(0, resamples, batch):
+        stop = min(start + batch, resamples)
+        out[start:stop] = np.mean(values[rng.integers(0, n, (stop - start, n))], axis=-1)
+    return out
 
 
 def grouped_bootstrap_means(x: ArrayLike, *, resamples: int, rng: np.random.Generator) -> Float64Array:
@@ -199,25 +196,30 @@ def bca_interval(x: ArrayLike, bootstrap_means: ArrayLike, *, confidence: float)
     ends are the linear-interpolation quantiles of the bootstrap means at scipy's
     adjusted levels (Efron & Tibshirani, eq. 14.10).
     """
-    from scipy.special import ndtr, ndtri
+    from statistics import NormalDist  # scipy.special's ndtr/ndtri, without importing scipy
 
+    normal = NormalDist()
     data = np.asarray(x, dtype=np.float64).ravel()
     means = np.asarray(bootstrap_means, dtype=np.float64)
     observed = np.mean(data)
     below = np.count_nonzero(means < observed) + np.count_nonzero(means <= observed)
+    share = below / (2 * means.size)
+    if not 0 < share < 1:  # every mean on one side: scipy's z0 is infinite and its interval NaN
+        return math.nan, math.nan
+    z0 = normal.inv_cdf(share)
     with np.errstate(all="ignore"):
-        z0 = ndtri(below / (2 * means.size))
         centered = data - observed
         squares = centered * centered
-        acceleration = np.sum(squares * centered) / (6 * np.sum(squares) ** 1.5)
-        z_alpha = ndtri((1 - confidence) / 2)
-        levels = []
-        for z in (z_alpha, -z_alpha):
-            shifted = z0 + z
-            levels.append(ndtr(z0 + shifted / (1 - acceleration * shifted)))
-    if not all(np.isfinite(levels)):
+        acceleration = float(np.sum(squares * centered) / (6 * np.sum(squares) ** 1.5))
+    z_alpha = normal.inv_cdf((1 - confidence) / 2)
+    levels = []
+    for z in (z_alpha, -z_alpha):
+        shifted = z0 + z
+        level = z0 + shifted / (1 - acceleration * shifted) if acceleration * shifted != 1 else math.nan
+        levels.append(normal.cdf(level) if math.isfinite(level) else math.nan)
+    if not all(math.isfinite(level) for level in levels):
         return math.nan, math.nan
-    low, high = np.quantile(means, levels)
+    low, high = quantiles_by_rank(means.size, levels, lambda ranks: np.partition(means, ranks)[ranks])
     return float(low), float(high)
 
 

@@ -9,6 +9,8 @@ ttest_rel's and wilcoxon's to 1e-12.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import tracemalloc
 import warnings
 from typing import Any
@@ -24,6 +26,7 @@ from cosloss_cli.stats import (
     NO_CLEAR_DIFFERENCE,
     WORSE,
     bca_interval,
+    exact_bootstrap_means,
     grouped_bootstrap_means,
     holm,
     mean_ci,
@@ -64,15 +67,37 @@ def endpoint_tolerance(standard_error: float, resamples: int, confidence: float)
     return 6 * math.sqrt(2) * one
 
 
-# --- mean_ci: the small-sample path is scipy's own ------------------------------------------
+# --- mean_ci: the small-sample path draws scipy's resamples ------------------------------------
 
 
 @pytest.mark.parametrize(("n", "confidence", "seed"), [(2, 0.95, 0), (50, 0.9, 1), (700, 0.95, 7), (3000, 0.99, 3)])
 def test_small_sample_ci_is_scipy_bootstrap(n: int, confidence: float, seed: int) -> None:
+    """The same resamples as scipy's for a seed; only the jackknife's last bits may differ."""
     values = skewed_losses(n, seed)
     low, high = mean_ci(values, confidence=confidence, resamples=2000, seed=seed)
     expected = scipy_bca(values, confidence=confidence, resamples=2000, seed=seed).confidence_interval
-    assert (low, high) == (float(expected.low), float(expected.high))
+    assert low == pytest.approx(float(expected.low), rel=1e-12, abs=1e-15)
+    assert high == pytest.approx(float(expected.high), rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize(("n", "seed"), [(2, 0), (700, 7), (3000, 3)])
+def test_exact_bootstrap_means_are_scipys_bit_for_bit(n: int, seed: int) -> None:
+    values = skewed_losses(n, seed)
+    means = exact_bootstrap_means(values, resamples=1500, rng=np.random.default_rng(seed))
+    expected = scipy_bca(values, confidence=0.95, resamples=1500, seed=seed).bootstrap_distribution
+    np.testing.assert_array_equal(means, expected)
+
+
+def test_the_interval_imports_no_scipy() -> None:
+    """compute draws it by default: importing scipy.stats would cost 0.6 s at every run."""
+    code = (
+        "import sys, numpy as np; from cosloss_cli.stats import mean_ci; "
+        "mean_ci(np.arange(100.0) ** 2, confidence=0.95, resamples=500, seed=0); "
+        "mean_ci(np.arange(9000.0) ** 2, confidence=0.95, resamples=500, seed=0); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'numpy.ma')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
 
 
 def test_bca_interval_from_scipys_bootstrap_means_is_scipys_interval() -> None:
