@@ -119,6 +119,8 @@ class LossResult(NamedTuple):
 
     def kept(self) -> Float64Array:
         """The losses that count (omitted ones removed), flattened."""
+        if not self.omitted.any():  # the common case: no copy, no mask
+            return np.ravel(self.losses)
         kept: Float64Array = self.losses[~self.omitted]
         return kept
 
@@ -331,7 +333,7 @@ def compute_sources(
     with join if join is not None else nullcontext():
         label_blocks, prediction_blocks = _prefetched(labels.blocks), _prefetched(predictions.blocks)
         if join is not None:
-            pairs = join.pairs(label_blocks, prediction_blocks)
+            pairs = join.pairs(label_blocks, _parallel_blocks(predictions) or prediction_blocks)
         else:
             pairs = _aligned(label_blocks, prediction_blocks, labels, predictions)
         for offset, (lblock, pblock), reduced in _map_ordered(
@@ -344,6 +346,16 @@ def compute_sources(
         return state.finish()
     join.check()
     return join.finish(state.finish())
+
+
+def _parallel_blocks(source: Source) -> Iterator[Block] | None:
+    """A join's predictions when they are kept in memory: Parquet row groups decoded on both cores, else None."""
+    if source.format != "parquet":
+        return None
+    from . import join
+    from .readers.parquet import row_group_blocks
+
+    return row_group_blocks(source, join.MAPPED_BUDGET_BYTES)
 
 
 def _row_join(labels: Source, predictions: Source, options: ComputeOptions) -> RowJoin | None:
@@ -400,12 +412,12 @@ class _Reduction:
         if self.axis == 0:
             return _ReducedBlock(sums, None, 0)
         losses = losses_from_sums(sums, eps=self.options.eps, normalize=self.options.normalize)
-        return _ReducedBlock(sums, losses, int(sums.zero_vectors().sum()))
+        return _ReducedBlock(sums, losses, 0 if sums.plain else int(sums.zero_vectors().sum()))
 
     def add(self, offset: int, lblock: Block, pblock: Block, reduced: _ReducedBlock) -> None:
         """Take in one block's results, in file order (on the calling thread)."""
         sums = reduced.sums
-        if self.options.nan_policy == "raise" and sums.nonfinite.any():
+        if self.options.nan_policy == "raise" and not sums.plain and sums.nonfinite.any():
             raise _nonfinite_error(offset, lblock, pblock, self.labels, self.predictions)
         if lblock.ids is not None and pblock.ids is not None:
             match_rows_by_id(lblock.ids, pblock.ids, self.labels, self.predictions, offset)
@@ -432,13 +444,15 @@ class _Reduction:
             self.zero_vectors = int(self.merged.zero_vectors().sum())
             self.figures.add(0, losses, nonfinite)
         else:
-            losses = np.concatenate(self.loss_blocks)
-            nonfinite = np.concatenate(self.nonfinite_blocks)
+            losses = _joined(self.loss_blocks)
+            nonfinite = _joined(self.nonfinite_blocks)
         shape = self._file_shape()
         if self.labels.one_vector:
             losses, nonfinite = losses.reshape(1), nonfinite.reshape(1)
         omitted = nonfinite if self.options.nan_policy == "omit" else np.zeros_like(nonfinite)
-        counted = losses[~omitted]
+        # Nothing to leave out unless "omit" (a small pair's copy and mask cost more than its sums).
+        counted = losses[~omitted] if self.options.nan_policy == "omit" else losses.ravel()
+        omitted_count = losses.size - counted.size
         ids = self._ids()
         figures, losses = self.figures.finish(losses, counted, ids)
         return LossResult(
@@ -448,7 +462,7 @@ class _Reduction:
             shape=shape,
             losses=losses,
             omitted=omitted,
-            summary=summarize(counted, zero_vectors=self.zero_vectors, omitted=int(omitted.sum())),
+            summary=summarize(counted, zero_vectors=self.zero_vectors, omitted=omitted_count),
             ids=ids,
             notes=self.labels.notes + self.predictions.notes,
             id_column=self.labels.id_column or self.predictions.id_column if ids is not None else None,
@@ -468,6 +482,11 @@ class _Reduction:
         if ids is not None and self.axis != 1:
             return None  # ids name rows; with a loss per column they do not apply
         return ids
+
+
+def _joined(blocks: list[np.ndarray]) -> np.ndarray:
+    """The blocks as one array: the only block itself (a small file's), else a concatenation."""
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
 
 def match_rows_by_id(

@@ -286,3 +286,32 @@ def test_property_blocks_merge_like_one_pass(pair: tuple, pieces: int) -> None:
             merged = part if merged is None else merged.merge(part)
     assert merged is not None
     np.testing.assert_allclose(losses_from_sums(merged), whole, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 7, 128, 129, 1000, 4097])
+def test_plain_sums_and_summary_shortcuts_are_bit_identical(rows: int) -> None:
+    """The small-pair shortcuts (plain sums, summary without numpy's wrappers) change no bit."""
+    from cosloss_cli import core
+
+    rng = np.random.default_rng(rows)
+    for dtype in (np.float32, np.float64):
+        labels = rng.standard_normal((rows, 64)).astype(dtype)
+        predictions = (labels + rng.standard_normal((rows, 64))).astype(dtype)
+        sums = core.block_sums(labels, predictions, 1)
+        assert sums.plain
+        for eps in (1e-12, 0.5):
+            fast = core.losses_from_sums(sums, eps=eps)
+            general = core.losses_from_sums(sums._replace(plain=False), eps=eps)
+            assert fast.dtype == general.dtype and fast.shape == general.shape
+            assert fast.tobytes() == general.tobytes()
+        summary = core.summarize(fast)
+        assert summary.mean == float(np.mean(fast)) and summary.std == float(np.std(fast))
+        assert (summary.min, summary.max) == (float(np.min(fast)), float(np.max(fast)))
+        assert summary.median == float(np.median(fast))
+    hostile = rng.standard_normal((6, 4))
+    hostile[1] = 0.0
+    hostile[2, 1] = np.nan
+    hostile[3] *= 1e200
+    assert not core.block_sums(hostile, hostile[::-1].copy(), 1).plain
+    with_nan = np.array([0.5, np.nan, 0.25])
+    assert all(math.isnan(v) for v in core.summarize(with_nan)[1:6])

@@ -477,3 +477,74 @@ def test_list_values_of_a_sliced_fixed_size_list_array() -> None:
     got = _list_values(with_null.slice(1, 2), 4, 0, "x")
     assert np.isnan(got[0]).all()
     np.testing.assert_array_equal(got[1], values[8:12])
+
+
+@pytest.mark.parametrize("kind", ["int", "text", "int with a null", "list<double>"])
+def test_predictions_row_groups_decoded_in_parallel_give_the_sequential_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """The predictions' row groups decoded on two threads: the same losses to the last bit, in order."""
+    from cosloss_cli import pipeline
+
+    data = Data(seed=5, rows=2_000)
+    values, pids = data.predictions(drop=7, extra=5)
+    ids: Any = pids
+    label_ids: Any = data.ids
+    if kind == "text":
+        ids, label_ids = [f"doc-{i}" for i in pids], [f"doc-{i}" for i in data.ids]
+    elif kind == "int with a null":
+        ids = [None if i == 0 else int(v) for i, v in enumerate(pids)]
+    if kind == "list<double>":
+        column = pa.array(values.astype(np.float64).tolist(), type=pa.list_(pa.float64()))
+        table = pa.table({"id": ids, "v": column})
+    else:
+        table = list_table(values, ids)
+    pq.write_table(table, tmp_path / "p.parquet", row_group_size=300)  # 7 row groups
+    pq.write_table(list_table(data.labels, label_ids), tmp_path / "l.parquet", row_group_size=500)
+    labels, predictions = str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet")
+    used: list[bool] = []
+    original = pipeline._parallel_blocks
+
+    def spy(source: Any) -> Any:
+        blocks = original(source)
+        used.append(blocks is not None)
+        return blocks
+
+    monkeypatch.setattr(pipeline, "_parallel_blocks", spy)
+    parallel = compute_files(labels, predictions, join_on="id", block_bytes=4096)
+    monkeypatch.setattr(pipeline, "_parallel_blocks", lambda source: None)
+    sequential = compute_files(labels, predictions, join_on="id", block_bytes=4096)
+    assert used == [True]
+    np.testing.assert_array_equal(parallel.losses, sequential.losses)
+    assert parallel.summary == sequential.summary
+    assert parallel.unmatched == sequential.unmatched
+    assert list(parallel.ids) == list(sequential.ids)
+    if kind != "int with a null":
+        assert parallel.unmatched.predictions == 5 and parallel.unmatched.labels == 7
+    reference_ids = np.asarray([i if i is not None else -(10**9) for i in ids]) if kind == "int with a null" else pids
+    if kind != "text":
+        assert_joined(parallel, data, np.asarray(reference_ids))
+
+
+def test_predictions_decoded_in_parallel_report_a_bad_row_as_the_sequential_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A vector of the wrong length in a later row group: the same error, naming the same row."""
+    from cosloss_cli import pipeline
+
+    data = Data(seed=9, rows=900)
+    values, pids = data.predictions()
+    vectors = values.astype(np.float64).tolist()
+    vectors[700] = vectors[700][:-1]
+    table = pa.table({"id": pids, "v": pa.array(vectors, type=pa.list_(pa.float64()))})
+    pq.write_table(table, tmp_path / "p.parquet", row_group_size=200)
+    pq.write_table(list_table(data.labels, data.ids), tmp_path / "l.parquet")
+    messages = []
+    for parallel in (True, False):
+        if not parallel:
+            monkeypatch.setattr(pipeline, "_parallel_blocks", lambda source: None)
+        with pytest.raises(DataError) as caught:
+            compute_files(str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet"), join_on="id")
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert "row 700 has a vector of length 7, expected 8" in messages[0]
