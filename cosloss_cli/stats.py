@@ -1,12 +1,15 @@
 """Statistics of losses: bootstrap confidence intervals of a mean and paired comparisons.
 
-This is what ``cosloss compare`` reports (and what a confidence interval of the mean in
-``compute`` can reuse). The figures come from scipy (``scipy.stats.bootstrap``,
-``ttest_rel``, ``wilcoxon``) so that a reviewer can reproduce every number with scipy on
-the same losses; scipy is imported inside the functions, never at the start of a command.
+This is what ``cosloss compare`` reports and what ``compute``'s interval of the mean
+uses. The tests come from scipy (``ttest_rel``, ``wilcoxon``) so that a reviewer can
+reproduce every number with scipy on the same losses; scipy is imported inside the
+functions that need it, never at the start of a command.
 
-Two things are written here rather than taken from scipy:
+Three things are written here rather than taken from scipy:
 
+* the bootstrap resamples of the mean of up to :data:`EXACT_BOOTSTRAP_MAX_ROWS` values
+  (:func:`exact_bootstrap_means`): the same draws as ``scipy.stats.bootstrap``, without
+  importing scipy.stats (0.6 s), since ``compute`` draws this interval by default;
 * the bootstrap of the mean of a *large* sample (:func:`mean_ci` above
   :data:`EXACT_BOOTSTRAP_MAX_ROWS` rows), where ``scipy.stats.bootstrap`` would draw
   ``rows * resamples`` indices (1e10 for a million losses) and its BCa jackknife costs
@@ -35,8 +38,8 @@ if TYPE_CHECKING:
 
     from .core import Float64Array
 
-#: Up to this many values :func:`mean_ci` calls ``scipy.stats.bootstrap`` itself (its
-#: BCa jackknife is O(n**2) in time); above it, the grouped resampler.
+#: Up to this many values :func:`mean_ci` draws scipy's exact resamples (a plain
+#: bootstrap costs ``rows * resamples`` draws); above it, the grouped resampler.
 EXACT_BOOTSTRAP_MAX_ROWS = 5000
 
 #: Number of groups of the grouped resampler (cost per resample: one multinomial draw

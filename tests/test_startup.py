@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import subprocess
 import sys
 import textwrap
@@ -171,3 +172,17 @@ def test_npy_sources_know_how_many_blocks_they_yield(tmp_path: Path, rows: int, 
     read = list(source.blocks)
     assert len(read) == blocks and sum(len(block) for block in read) == rows
     assert operator.length_hint(source.blocks) == 0
+
+
+def test_main_asks_openblas_for_one_thread_unless_the_user_chose(monkeypatch) -> None:
+    """OpenBLAS's idle threads spin after numpy starts them; a user's own setting wins."""
+    from cosloss_cli.cli import main
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "4"
