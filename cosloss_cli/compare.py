@@ -24,16 +24,13 @@ from .core import Summary, summarize
 from .errors import CoslossError, DataError, InputUsageError, ShapeMismatchError
 from .pipeline import ComputeOptions, LossResult, ProgressCallback, compute_files
 from .readers import ReadOptions, strip_format_extension
-from .stats import Comparison, finite_or_none, holm, mean_ci, paired_comparison
+from .stats import MIN_RESAMPLES, Comparison, finite_or_none, holm, mean_ci, paired_comparison
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .core import Float64Array
     from .join import Unmatched
-
-#: Fewest bootstrap resamples accepted: below this the interval's ends are mostly noise.
-MIN_RESAMPLES = 100
 
 #: Column names of the per-row outputs besides the models' (``index[,id],a,b``).
 RESERVED_NAMES = ("index", "id")

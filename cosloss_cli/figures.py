@@ -103,7 +103,7 @@ def check_figure_options(options: FigureOptions) -> FigureOptions:
 
 
 def _check_resamples(resamples: int) -> None:
-    from .compare import MIN_RESAMPLES  # the same floor as ``compare``'s intervals (imported with scipy's cost)
+    from .stats import MIN_RESAMPLES  # the same floor as ``compare``'s intervals
 
     if resamples < MIN_RESAMPLES:
         raise ParameterError(f"the bootstrap needs at least {MIN_RESAMPLES} resamples, not {resamples}")

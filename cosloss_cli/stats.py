@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 
     from .core import Float64Array
 
+#: Fewest bootstrap resamples accepted (``compute`` and ``compare``): below this the
+#: interval's ends are mostly noise.
+MIN_RESAMPLES = 100
+
 #: Up to this many values :func:`mean_ci` draws scipy's exact resamples (a plain
 #: bootstrap costs ``rows * resamples`` draws); above it, the grouped resampler.
 EXACT_BOOTSTRAP_MAX_ROWS = 5000

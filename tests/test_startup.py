@@ -109,24 +109,32 @@ def test_dir_lists_the_lazy_api_without_importing_it() -> None:
     assert report["loaded"] == []
 
 
-def test_compute_of_a_small_npy_pair_loads_little_and_starts_no_thread(small_pair: tuple[Path, Path]) -> None:
-    """Without the bootstrap interval of the mean (``--confidence 0``): the interval is scipy's
-    bootstrap, and importing scipy.stats is its cost (see the README's Performance section)."""
+@pytest.mark.parametrize("interval", [[], ["--confidence", "0"]], ids=["default", "no-interval"])
+def test_compute_of_a_small_npy_pair_loads_little_and_starts_no_thread(
+    small_pair: tuple[Path, Path], interval: list[str]
+) -> None:
+    """The default draws the interval of the mean: without scipy, numpy.ma or compare's module."""
     labels, predictions = small_pair
     report = _loaded_after(
         f"""
         from cosloss_cli.cli import main
         try:
-            main(["compute", {str(labels)!r}, {str(predictions)!r}, "--json", "--confidence", "0"])
+            main(["compute", {str(labels)!r}, {str(predictions)!r}, "--json", *{interval!r}])
         except SystemExit as exit:
             assert exit.code in (0, None), exit.code
         """,
-        NOT_FOR_SMALL_NPY_JSON,
+        # numpy.random, which the interval needs, imports zlib itself (0.2 ms).
+        tuple(
+            m
+            for m in (*NOT_FOR_SMALL_NPY_JSON, "scipy", "numpy.ma", "cosloss_cli.compare", "tempfile")
+            if not (m == "zlib" and not interval)
+        ),
     )
     assert report["loaded"] == []
     assert report["threads"] == []
     document = json.loads(report["stdout"])
     assert document["count"] == 1000 and len(document["losses"]) == 1000
+    assert (document["ci_low"] is None) == bool(interval)
 
 
 def test_one_block_and_mapped_inputs_are_read_in_place_and_streamed_ones_prefetched(
