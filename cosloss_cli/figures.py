@@ -24,6 +24,8 @@ from .errors import DataError, InputUsageError, ParameterError
 from .reduction import DEFAULT_REDUCTION, NO_LOSSES, WeightedSums, check_reduction, check_weights
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .core import BoolArray, Float64Array
     from .readers import Source
 
@@ -60,6 +62,11 @@ class Ranked(NamedTuple):
     index: int | tuple[int, ...]  # type: ignore[assignment]  # hides tuple.index, as JSON names it
     id: Any
     loss: float
+
+
+#: From this many losses on, the interval of the mean is drawn on a thread of its own
+#: while the summary and the percentiles are worked out (see ``FigureState.start_interval``).
+BACKGROUND_INTERVAL_LOSSES = 100_000
 
 
 class Figures(NamedTuple):
@@ -180,12 +187,50 @@ class FigureState:
         line_of = self.labels.line_of
         return check_weights(carried, (rows,), first_row=row, path=self.labels.path, line_of=line_of)
 
+    def start_interval(self, counted: Float64Array) -> Callable[[], tuple[float, float]]:
+        """Begin the interval of the mean of ``counted``; call the result for ``(low, high)``.
+
+        On a large input the bootstrap runs on a thread of its own (numpy's sort, the
+        multinomial draws and the matrix product release the GIL) while the caller works
+        out the summary and the percentiles: 0.14 s of CPU for 2 million losses that
+        would otherwise come after them. Small inputs compute it in place, when called:
+        a thread would cost more than it saves.
+        """
+        if not self.options.confidence or counted.size < BACKGROUND_INTERVAL_LOSSES:
+            return lambda: self._interval(counted)
+        import threading  # only large inputs pay for it
+
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                outcome["interval"] = self._interval(counted)
+            except BaseException as exc:  # re-raised by the caller's thread
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=run, name="cosloss-interval", daemon=True)
+        thread.start()
+
+        def result() -> tuple[float, float]:
+            thread.join()
+            if "error" in outcome:
+                raise outcome["error"]
+            interval: tuple[float, float] = outcome["interval"]
+            return interval
+
+        return result
+
     def finish(
-        self, losses: Float64Array, counted: Float64Array, ids: np.ndarray | None
+        self,
+        losses: Float64Array,
+        counted: Float64Array,
+        ids: np.ndarray | None,
+        interval: Callable[[], tuple[float, float]] | None = None,
     ) -> tuple[Figures, Float64Array]:
         """The figures of all ``losses`` (``counted``: those not omitted), and the losses to report.
 
         The losses to report are the weighted ones for reduction ``none``, else ``losses``.
+        ``interval`` is what :meth:`start_interval` returned, if the caller started it.
         """
         if self.array is not None and self.array.size != self.rows:
             raise DataError(
@@ -194,19 +239,22 @@ class FigureState:
                 hint="give one weight per row",
             )
         options = self.options
+        interval = interval or self.start_interval(counted)
         loss = math.nan if options.reduction == "none" else self.sums.reduce(options.reduction)
-        low, high = self._interval(counted)
+        found = percentiles(counted)
+        bins = histogram(counted, int(options.bins)) if options.bins else None
+        low, high = interval()
         figures = Figures(
             reduction=options.reduction,
             weighted=self.weighted,
             loss=loss,
-            percentiles=percentiles(counted),
+            percentiles=found,
             confidence=float(options.confidence),
             ci_low=low,
             ci_high=high,
             worst=self._ranked(self.worst, losses.shape, ids),
             best=self._ranked(self.best, losses.shape, ids),
-            histogram=histogram(counted, int(options.bins)) if options.bins else None,
+            histogram=bins,
             weighted_sums=self.sums,
         )
         if options.reduction == "none" and self.row_weights:

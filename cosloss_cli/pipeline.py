@@ -454,7 +454,9 @@ class _Reduction:
         counted = losses[~omitted] if self.options.nan_policy == "omit" else losses.ravel()
         omitted_count = losses.size - counted.size
         ids = self._ids()
-        figures, losses = self.figures.finish(losses, counted, ids)
+        interval = self.figures.start_interval(counted)  # on a thread for large inputs, during the summary
+        summary = summarize(counted, zero_vectors=self.zero_vectors, omitted=omitted_count)
+        figures, losses = self.figures.finish(losses, counted, ids, interval)
         return LossResult(
             labels=self.labels.path,
             predictions=self.predictions.path,
@@ -462,7 +464,7 @@ class _Reduction:
             shape=shape,
             losses=losses,
             omitted=omitted,
-            summary=summarize(counted, zero_vectors=self.zero_vectors, omitted=omitted_count),
+            summary=summary,
             ids=ids,
             notes=self.labels.notes + self.predictions.notes,
             id_column=self.labels.id_column or self.predictions.id_column if ids is not None else None,

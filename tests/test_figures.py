@@ -535,3 +535,49 @@ def test_weight_column_follows_rows_matched_by_id(tmp_path: Path) -> None:
     (tmp_path / "w.csv").write_text("\n".join(["1"] * 20) + "\n")
     refused = run_cli([*args, "--columns", "a,b,c,d", "--weights", str(tmp_path / "w.csv")])
     assert refused.exit_code == ExitStatus.USAGE_ERROR and "--weight-column" in refused.stderr
+
+
+# ------------------------------------------------------------ the interval on a thread of its own
+
+
+def _large_pair(tmp_path: Path, rows: int) -> tuple[str, str]:
+    rng = np.random.default_rng(12)
+    labels = rng.normal(size=(rows, 4)).astype(np.float32)
+    predictions = (labels + 0.3 * rng.normal(size=labels.shape)).astype(np.float32)
+    np.save(tmp_path / "l.npy", labels)
+    np.save(tmp_path / "p.npy", predictions)
+    return str(tmp_path / "l.npy"), str(tmp_path / "p.npy")
+
+
+def test_a_large_input_draws_the_interval_on_a_thread_with_the_same_result(tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    from cosloss_cli import figures, stats
+
+    labels, predictions = _large_pair(tmp_path, figures.BACKGROUND_INTERVAL_LOSSES + 10)
+    names: list[str] = []
+    start = threading.Thread.start
+
+    def recording_start(self: threading.Thread) -> None:
+        names.append(self.name)
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", recording_start)
+    result = compute_files(labels, predictions, resamples=500, seed=3)
+    assert "cosloss-interval" in names
+    expected = stats.mean_ci(result.kept(), confidence=0.95, resamples=500, seed=3)
+    assert (result.ci_low, result.ci_high) == expected
+    assert result.ci_low < result.summary.mean < result.ci_high
+
+
+def test_an_error_in_the_interval_thread_reaches_the_caller(tmp_path: Path, monkeypatch) -> None:
+    from cosloss_cli import figures, stats
+
+    labels, predictions = _large_pair(tmp_path, figures.BACKGROUND_INTERVAL_LOSSES + 10)
+
+    def broken(*args: Any, **kwargs: Any) -> tuple[float, float]:
+        raise MemoryError("no room for the resamples")
+
+    monkeypatch.setattr(stats, "mean_ci", broken)
+    with pytest.raises(MemoryError, match="no room for the resamples"):
+        compute_files(labels, predictions, resamples=500)
