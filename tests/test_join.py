@@ -479,7 +479,7 @@ def test_list_values_of_a_sliced_fixed_size_list_array() -> None:
     np.testing.assert_array_equal(got[1], values[8:12])
 
 
-@pytest.mark.parametrize("kind", ["int", "text", "int with a null", "list<double>"])
+@pytest.mark.parametrize("kind", ["int", "text", "int with a null", "list<double>", "list<int64>", "null vector"])
 def test_predictions_row_groups_decoded_in_parallel_give_the_sequential_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
@@ -497,6 +497,16 @@ def test_predictions_row_groups_decoded_in_parallel_give_the_sequential_result(
     if kind == "list<double>":
         column = pa.array(values.astype(np.float64).tolist(), type=pa.list_(pa.float64()))
         table = pa.table({"id": ids, "v": column})
+    elif kind == "list<int64>":  # held as float64: the same values the kernel converts them to
+        integers = (values * 2**40).astype(np.int64).tolist()
+        table = pa.table({"id": ids, "v": pa.array(integers, type=pa.list_(pa.int64()))})
+    elif kind == "null vector":  # float32 with a null vector: that row's NaN held as float32
+        table = list_table(values, ids)
+        mask = pa.array(np.arange(len(values)) == 1000)
+        vectors = pa.FixedSizeListArray.from_arrays(
+            table.column("v").combine_chunks().values, values.shape[1], mask=mask
+        )
+        table = table.set_column(1, "v", vectors)
     else:
         table = list_table(values, ids)
     pq.write_table(table, tmp_path / "p.parquet", row_group_size=300)  # 7 row groups
@@ -511,18 +521,21 @@ def test_predictions_row_groups_decoded_in_parallel_give_the_sequential_result(
         return blocks
 
     monkeypatch.setattr(pipeline, "_parallel_blocks", spy)
-    parallel = compute_files(labels, predictions, join_on="id", block_bytes=4096)
+    policy = "omit" if kind == "null vector" else "raise"
+    parallel = compute_files(labels, predictions, join_on="id", block_bytes=4096, nan_policy=policy)
     monkeypatch.setattr(pipeline, "_parallel_blocks", lambda source: None)
-    sequential = compute_files(labels, predictions, join_on="id", block_bytes=4096)
+    sequential = compute_files(labels, predictions, join_on="id", block_bytes=4096, nan_policy=policy)
     assert used == [True]
     np.testing.assert_array_equal(parallel.losses, sequential.losses)
     assert parallel.summary == sequential.summary
     assert parallel.unmatched == sequential.unmatched
+    if kind == "null vector":
+        assert parallel.summary.omitted == 1
     assert list(parallel.ids) == list(sequential.ids)
     if kind != "int with a null":
         assert parallel.unmatched.predictions == 5 and parallel.unmatched.labels == 7
     reference_ids = np.asarray([i if i is not None else -(10**9) for i in ids]) if kind == "int with a null" else pids
-    if kind != "text":
+    if kind not in ("text", "list<int64>", "null vector"):
         assert_joined(parallel, data, np.asarray(reference_ids))
 
 
