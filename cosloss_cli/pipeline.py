@@ -255,7 +255,7 @@ def _split_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
             read[name] = list(value) if name == "columns" and value is not None else value
         else:
             fields = {*ComputeOptions._fields, *ReadOptions._fields, *FigureOptions._fields}
-            known = ", ".join(sorted(fields - {"block_bytes"}))
+            known = ", ".join(sorted(fields - {"block_bytes", "decode_threads"}))
             raise TypeError(f"compute_files() got an unexpected keyword argument {name!r} (options: {known})")
     return read, compute, figures
 
@@ -277,7 +277,8 @@ def join_read_options(
 
     predictions = with_join_column(prediction_read_options or read_options, options.join_on)
     labels = with_join_column(read_options, options.join_on)
-    return labels._replace(block_bytes=min(labels.block_bytes, LABEL_BLOCK_BYTES)), predictions
+    labels = labels._replace(block_bytes=min(labels.block_bytes, LABEL_BLOCK_BYTES), decode_threads=options.threads)
+    return labels, predictions
 
 
 def open_pair(

@@ -61,6 +61,9 @@ class ReadOptions(NamedTuple):
     #: A column holding one weight per row (CSV/TSV/Parquet): left out of the vectors and
     #: carried on each :class:`Block` as ``weights``, like the ids. Set on the labels only.
     weight_column: str | None = None
+    #: Decode the row groups of a local Parquet file of list vectors on this many threads
+    #: (the blocks the same, in order): the labels' pass of a join.
+    decode_threads: int = 1
 
 
 class Source(NamedTuple):

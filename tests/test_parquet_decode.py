@@ -1,0 +1,122 @@
+"""Parquet list columns decoded on several threads give what the one-thread reader gives.
+
+The join decodes the predictions' row groups into one array on two threads, and the
+labels' row groups on two threads with blocks handed over in file order
+(``ReadOptions.decode_threads``). Block boundaries matter: the reduced loss sums the
+losses block by block, so the blocks must be the same, not only the rows.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cosloss_cli import compute_files
+from cosloss_cli.errors import DataError
+from cosloss_cli.readers import ReadOptions, open_source
+from cosloss_cli.readers import parquet as parquet_reader
+
+
+def write_list_file(path: Path, rows: int, width: int, *, ids: Any = None, null_vector: int | None = None) -> None:
+    """A list column of float32 vectors in uneven row groups (and an ``id`` column when given)."""
+    values = np.random.default_rng(rows).standard_normal((rows, width), dtype=np.float32)
+    mask = None if null_vector is None else pa.array(np.arange(rows) == null_vector)
+    vectors = pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), width, mask=mask)
+    table = pa.table({"v": vectors} if ids is None else {"id": ids, "v": vectors})
+    writer = pq.ParquetWriter(path, table.schema)
+    start = 0
+    for size in (37, 250, 1, 300, rows):  # uneven row groups, the last one the rest
+        size = min(size, rows - start)
+        if size > 0:
+            writer.write_table(table.slice(start, size))
+        start += size
+    writer.close()
+
+
+def blocks_of(path: Path, threads: int, block_bytes: int = 640) -> list[Any]:
+    options = ReadOptions(id_column="id", block_bytes=block_bytes, decode_threads=threads)
+    return list(open_source(str(path), options).blocks)
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        pytest.param(lambda n: np.arange(n, dtype=np.int64) * 7, id="int64"),
+        pytest.param(lambda n: [None if i == 3 else i for i in range(n)], id="int with a null"),
+        pytest.param(lambda n: [f"doc-{i}" for i in range(n)], id="text"),
+    ],
+)
+@pytest.mark.parametrize("lookahead", [1, 1 << 30])
+def test_blocks_decoded_on_two_threads_are_the_sequential_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ids: Any, lookahead: int
+) -> None:
+    """Same boundaries, values, dtypes and ids, whether the later row groups wait or run ahead."""
+    monkeypatch.setattr(parquet_reader, "_LOOKAHEAD_BYTES", lookahead)
+    threads_used = []
+    in_order = parquet_reader._in_order
+    monkeypatch.setattr(parquet_reader, "_in_order", lambda *a: threads_used.append(a[2]) or in_order(*a))
+    path = tmp_path / "l.parquet"
+    write_list_file(path, 900, 16, ids=ids(900), null_vector=400)
+    sequential, parallel = blocks_of(path, 1), blocks_of(path, 2)
+    assert threads_used == [2]
+    assert [len(b) for b in parallel] == [len(b) for b in sequential]
+    assert len(sequential) > 10
+    for one, two in zip(sequential, parallel, strict=True):
+        assert one.values.dtype == two.values.dtype
+        np.testing.assert_array_equal(one.values, two.values)
+        assert one.ids.dtype == two.ids.dtype == object
+        assert [type(v) for v in one.ids] == [type(v) for v in two.ids]
+        assert list(one.ids) == list(two.ids)
+
+
+def test_a_bad_vector_in_a_later_row_group_is_reported_as_by_one_thread(tmp_path: Path) -> None:
+    vectors = np.random.default_rng(1).standard_normal((700, 8)).tolist()
+    vectors[650] = vectors[650][:-1]
+    vectors[400] = vectors[400][:-2]  # the first one in file order is the one named
+    table = pa.table({"id": np.arange(700), "v": pa.array(vectors, type=pa.list_(pa.float64()))})
+    pq.write_table(table, tmp_path / "l.parquet", row_group_size=200)
+    messages = []
+    for threads in (1, 2):
+        with pytest.raises(DataError) as caught:
+            blocks_of(tmp_path / "l.parquet", threads)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert "row 400 has a vector of length 6, expected 8" in messages[0]
+
+
+def test_an_early_stop_ends_the_decoding_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parquet_reader, "_LOOKAHEAD_BYTES", 1)  # the later row groups wait for room
+    path = tmp_path / "l.parquet"
+    write_list_file(path, 900, 16, ids=np.arange(900))
+    before = threading.active_count()
+    blocks = open_source(str(path), ReadOptions(id_column="id", block_bytes=640, decode_threads=2)).blocks
+    next(blocks)
+    blocks.close()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_a_join_gives_the_same_result_whatever_the_labels_decoding_threads(tmp_path: Path, threads: int) -> None:
+    """``threads`` sets the labels' decoding threads: the losses and the block-wise reduced loss bit for bit."""
+    rows, width = 900, 16
+    write_list_file(tmp_path / "l.parquet", rows, width, ids=np.arange(rows))
+    order = np.random.default_rng(2).permutation(rows)[5:]  # shuffled, 5 label rows without a partner
+    values = np.random.default_rng(3).standard_normal((rows, width), dtype=np.float32)[order]
+    flat = pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), width)
+    pq.write_table(pa.table({"id": order, "v": flat}), tmp_path / "p.parquet", row_group_size=128)
+    paths = str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet")
+    one = compute_files(*paths, join_on="id", threads=1, block_bytes=640)
+    other = compute_files(*paths, join_on="id", threads=threads, block_bytes=640)
+    np.testing.assert_array_equal(one.losses, other.losses)
+    assert one.loss == other.loss and one.summary == other.summary
+    assert list(one.ids) == list(other.ids) and one.unmatched == other.unmatched
