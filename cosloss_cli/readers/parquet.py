@@ -247,9 +247,11 @@ def _joined_ids(parts: list[np.ndarray]) -> np.ndarray:
 
 
 #: How far the decoding threads of :func:`_in_order` may run ahead of the consumer, in
-#: bytes of decoded blocks: 60 % of a row group of 50,000 x 256 float32 (52 MB). Peak
-#: RSS of the join at 200,000 x 256: 360 MB with none, 410 MB with 32 MB, 420-450 with 64.
-_LOOKAHEAD_BYTES = 32 * 1024 * 1024
+#: bytes of decoded blocks. On two cores the labels' pass is bound by its CPU time (the
+#: decoding is under half of it), so the second thread only needs to fill the gaps; each
+#: MB of it is resident. Join at 200,000 x 256: peak RSS 360 MB with none, 385 MB with
+#: 16 MB, 410 MB with 32 MB; the memory test's growth (80,000 x 256): 69, 80 and 97 MB.
+_LOOKAHEAD_BYTES = 16 * 1024 * 1024
 
 
 class _RowGroupParts:
