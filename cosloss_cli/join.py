@@ -153,6 +153,8 @@ class RowJoin:
         self._prediction_ids: np.ndarray | None = None
         self._used: np.ndarray | None = None
         self._label_keys: list[np.ndarray] = []
+        self._unmatched_keys: list[np.ndarray] = []
+        self._taken = 0
         self._label_rows: list[np.ndarray] = []
         self._unmatched_label_ids: list[Any] = []
         self._unmatched_labels = 0
@@ -221,13 +223,16 @@ class RowJoin:
         that after the pass, from the keys kept here (the ids only).
         """
         assert self._used is not None and block.ids is not None
-        self._used[rows[matched]] = True
+        taken = rows[matched]
+        self._used[taken] = True
+        self._taken += taken.size
         offset = self._label_count
         self._label_count += len(block)
         self._label_keys.append(keys)
         self._label_rows.append(offset + np.flatnonzero(matched))
         missing = int(np.count_nonzero(~matched))
         if missing:
+            self._unmatched_keys.append(keys[~matched])
             self._unmatched_labels += missing
             if len(self._unmatched_label_ids) < SHOWN_IDS:
                 self._unmatched_label_ids += list(block.ids[~matched][: SHOWN_IDS - len(self._unmatched_label_ids)])
@@ -248,8 +253,8 @@ class RowJoin:
 
     def check(self) -> None:
         """After the labels' pass: refuse duplicated label ids, and a join that matched nothing."""
-        keys = _concatenate(self._label_keys)
-        _raise_duplicate(keys, self.labels)
+        if self._maybe_duplicated():
+            _raise_duplicate(_concatenate(self._label_keys), self.labels)
         if self._label_count and not self._label_rows_matched():
             unmatched = self.unmatched()
             raise DataError(
@@ -258,6 +263,20 @@ class RowJoin:
                 path=f"{self.labels.path} and {self.predictions.path}",
                 hint="are the ids written the same way in both files?",
             )
+
+    def _maybe_duplicated(self) -> bool:
+        """Whether a label id may appear twice: cheap tests before sorting every key.
+
+        Equal ids are matched alike. Matched ones use one prediction row twice, so fewer
+        rows are used than were taken; unmatched ones are few, and sorted alone. Sorting
+        the 200,000 keys of a join took 20-35 ms after the pass, on one core.
+        """
+        used = 0 if self._used is None else int(np.count_nonzero(self._used))
+        if used != self._taken:
+            return True
+        unmatched = _concatenate(self._unmatched_keys)
+        unmatched = unmatched[~_nulls(unmatched)]
+        return _first_duplicate(unmatched) is not None
 
     def _label_rows_matched(self) -> int:
         return sum(int(rows.size) for rows in self._label_rows)

@@ -174,6 +174,34 @@ def test_a_duplicated_id_is_refused_naming_the_id_and_the_file(tmp_path: Path, s
     assert f"id '{data.ids[7]}' appears more than once (line 9 and line 42)" in message
 
 
+@pytest.mark.parametrize(
+    "twice, expected",
+    [
+        ({40: 7}, (7, 40)),  # matched, in different blocks
+        ({6: 5}, (5, 6)),  # matched, in one block (of 4 rows)
+        ({40: -5, 60: -5}, (40, 60)),  # an id the predictions lack, twice
+        ({40: -5, 60: -5, 90: 7}, (40, 60)),  # both kinds: the first repeated one is named
+        ({40: -5, 60: -5, 50: 7}, (7, 50)),
+    ],
+)
+def test_a_duplicated_label_id_is_refused_matched_or_not(
+    tmp_path: Path, twice: dict[int, int], expected: tuple[int, int]
+) -> None:
+    """The cheap tests before the sort of every key (used rows, unmatched keys) miss no duplicate."""
+    data = Data()
+    label_ids = data.ids.copy()
+    for row, source in twice.items():
+        label_ids[row] = data.ids[source] if source >= 0 else source
+    frame(data.labels, label_ids).to_parquet(tmp_path / "labels.parquet", index=False)
+    frame(data.truth, data.ids).to_parquet(tmp_path / "predictions.parquet", index=False)
+    with pytest.raises(DataError) as caught:
+        compute_files(
+            str(tmp_path / "labels.parquet"), str(tmp_path / "predictions.parquet"), join_on="id", block_bytes=256
+        )
+    first, second = expected
+    assert f"id {label_ids[second]} appears more than once (row {first} and row {second})" in str(caught.value)
+
+
 def test_strict_makes_unmatched_rows_an_error(tmp_path: Path) -> None:
     data = Data()
     values, ids = data.predictions(drop=2)
