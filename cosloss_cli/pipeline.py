@@ -334,7 +334,10 @@ def compute_sources(
     with join if join is not None else nullcontext():
         label_blocks, prediction_blocks = _prefetched(labels.blocks), _prefetched(predictions.blocks)
         if join is not None:
-            pairs = join.pairs(label_blocks, _parallel_blocks(predictions) or prediction_blocks)
+            in_memory = _parallel_blocks(predictions)
+            if in_memory is None:  # spilled: the labels are read as before, for the memory of that case
+                getattr(labels.blocks, "one_thread", lambda: None)()
+            pairs = join.pairs(label_blocks, in_memory or prediction_blocks)
         else:
             pairs = _aligned(label_blocks, prediction_blocks, labels, predictions)
         for offset, (lblock, pblock), reduced in _map_ordered(

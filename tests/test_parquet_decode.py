@@ -120,3 +120,22 @@ def test_a_join_gives_the_same_result_whatever_the_labels_decoding_threads(tmp_p
     np.testing.assert_array_equal(one.losses, other.losses)
     assert one.loss == other.loss and one.summary == other.summary
     assert list(one.ids) == list(other.ids) and one.unmatched == other.unmatched
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_the_labels_use_two_threads_only_when_the_predictions_are_held_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_memory: bool
+) -> None:
+    """Predictions spilled to a file (larger than the budget) keep the labels' one-thread memory."""
+    from cosloss_cli import join
+
+    if not in_memory:
+        monkeypatch.setattr(join, "MAPPED_BUDGET_BYTES", 1024)
+    threads_used = []
+    in_order = parquet_reader._in_order
+    monkeypatch.setattr(parquet_reader, "_in_order", lambda *a: threads_used.append(a[2]) or in_order(*a))
+    write_list_file(tmp_path / "l.parquet", 900, 16, ids=np.arange(900))
+    write_list_file(tmp_path / "p.parquet", 900, 16, ids=np.arange(900)[::-1].copy())
+    result = compute_files(str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet"), join_on="id", threads=2)
+    assert result.summary.count == 900
+    assert threads_used == ([2] if in_memory else [])

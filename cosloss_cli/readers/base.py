@@ -62,7 +62,8 @@ class ReadOptions(NamedTuple):
     #: carried on each :class:`Block` as ``weights``, like the ids. Set on the labels only.
     weight_column: str | None = None
     #: Decode the row groups of a local Parquet file of list vectors on this many threads
-    #: (the blocks the same, in order): the labels' pass of a join.
+    #: (the blocks the same, in order): the labels' pass of a join whose predictions are
+    #: held in memory (the pipeline calls the blocks' ``one_thread()`` otherwise).
     decode_threads: int = 1
 
 

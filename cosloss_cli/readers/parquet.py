@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -82,7 +82,7 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
     local = path != "-" and "://" not in path
     parallel = list_column is not None and options.decode_threads > 1 and weight_column is None and local
 
-    def blocks() -> Iterator[Block]:
+    def blocks(parallel: bool) -> Iterator[Block]:
         start = 0
         try:
             if parallel and parquet.metadata.num_row_groups > 1:
@@ -119,7 +119,7 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
         path,
         "parquet",
         (rows, width),
-        blocks(),
+        _Blocks(blocks, parallel),
         columns=[list_column] if list_column else features,
         has_ids=id_column is not None,
         has_weights=weight_column is not None,
@@ -129,6 +129,36 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
         notes=split.notes,
         file_columns=tuple(names),
     )
+
+
+class _Blocks:
+    """A reader's blocks, decoded on several threads unless :meth:`one_thread` is called first.
+
+    ``make(parallel)`` makes the generator of blocks when the first one is asked for.
+    """
+
+    def __init__(self, make: Callable[[bool], Iterator[Block]], parallel: bool):
+        self._make = make
+        self._blocks: Iterator[Block] | None = None
+        self.parallel = parallel
+
+    def one_thread(self) -> None:
+        """Decode on one thread after all (before the first block): a join's predictions spilled to a file."""
+        if self._blocks is None:
+            self.parallel = False
+
+    def __iter__(self) -> _Blocks:
+        return self
+
+    def __next__(self) -> Block:
+        if self._blocks is None:
+            self._blocks = self._make(self.parallel)
+        return next(self._blocks)
+
+    def close(self) -> None:
+        close = getattr(self._blocks, "close", None)
+        if close is not None:
+            close()
 
 
 def row_group_blocks(source: Source, max_bytes: int, threads: int = 2) -> Iterator[Block] | None:
