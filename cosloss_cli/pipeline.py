@@ -766,7 +766,8 @@ def _prefetched(blocks: Iterator[Block], depth: int = 2) -> Iterator[Block]:
     is nothing to overlap, and a thread would cost more than the read. So is an input of
     memory-mapped blocks (``cheap``): mapping a window costs little, and handing blocks
     over between threads cost CPU time and 50 MB of blocks in flight (profiled on
-    2 x 2 GB NPY).
+    2 x 2 GB NPY); and one whose blocks are decoded on threads of their own (Parquet
+    row groups, ``ReadOptions.decode_threads``).
     """
     if operator.length_hint(blocks, 2) <= 1 or getattr(blocks, "cheap", False):
         yield from blocks

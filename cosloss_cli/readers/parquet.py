@@ -80,15 +80,16 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
         batch_rows = max(step, rows_per_block(width, min(_BATCH_BYTES, 8 * options.block_bytes)))
 
     local = path != "-" and "://" not in path
-    parallel = list_column is not None and options.decode_threads > 1 and weight_column is None and local
+    groups = parquet.metadata.num_row_groups
+    parallel = list_column is not None and options.decode_threads > 1 and weight_column is None and local and groups > 1
 
     def blocks(parallel: bool) -> Iterator[Block]:
         start = 0
         try:
-            if parallel and parquet.metadata.num_row_groups > 1:
+            if parallel:
                 assert list_column is not None
                 parts = _RowGroupParts(path, list_column, id_column, width, (batch_rows, step))
-                yield from _in_order(parts, parquet.metadata.num_row_groups, options.decode_threads)
+                yield from _in_order(parts, groups, options.decode_threads)
                 return
             # Numeric columns of whole row groups are cut into single blocks, each made into
             # its own small array: freed and reused from the pool's cache, where one array
@@ -135,6 +136,8 @@ class _Blocks:
     """A reader's blocks, decoded on several threads unless :meth:`one_thread` is called first.
 
     ``make(parallel)`` makes the generator of blocks when the first one is asked for.
+    Blocks decoded on threads of their own are ``cheap`` to take: the pipeline reads them
+    in place rather than through one more thread (``pipeline._prefetched``).
     """
 
     def __init__(self, make: Callable[[bool], Iterator[Block]], parallel: bool):
@@ -146,6 +149,10 @@ class _Blocks:
         """Decode on one thread after all (before the first block): a join's predictions spilled to a file."""
         if self._blocks is None:
             self.parallel = False
+
+    @property
+    def cheap(self) -> bool:
+        return self.parallel
 
     def __iter__(self) -> _Blocks:
         return self
