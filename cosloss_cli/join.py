@@ -274,6 +274,8 @@ class RowJoin:
         used = 0 if self._used is None else int(np.count_nonzero(self._used))
         if used != self._taken:
             return True
+        if not self._unmatched_keys:
+            return False  # (an empty array of objects would be searched with pandas, imported for it)
         unmatched = _concatenate(self._unmatched_keys)
         unmatched = unmatched[~_nulls(unmatched)]
         return _first_duplicate(unmatched) is not None

@@ -194,3 +194,28 @@ def test_main_asks_openblas_for_one_thread_unless_the_user_chose(monkeypatch) ->
     with pytest.raises(SystemExit):
         main(["--version"])
     assert os.environ["OPENBLAS_NUM_THREADS"] == "4"
+
+
+def test_a_join_of_parquet_files_with_integer_ids_imports_neither_pandas_nor_pyarrow_compute(tmp_path: Path) -> None:
+    """pandas (0.3 s) is for text ids; every step of an integer join stays in numpy, even with no row left out."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(5)
+    for name, order in (("labels", np.arange(900)), ("predictions", rng.permutation(900))):
+        values = rng.standard_normal((900, 16), dtype=np.float32)
+        vectors = pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), 16)
+        pq.write_table(pa.table({"id": order, "v": vectors}), tmp_path / f"{name}.parquet", row_group_size=200)
+    report = _loaded_after(
+        f"""
+        from cosloss_cli.cli import main
+        try:
+            main(["compute", {str(tmp_path / "labels.parquet")!r}, {str(tmp_path / "predictions.parquet")!r},
+                  "--join-on", "id", "--json", "--no-losses"])
+        except SystemExit as exit:
+            assert exit.code in (0, None), exit.code
+        """,
+        ("pandas", "pyarrow.compute", "scipy"),
+    )
+    assert report["loaded"] == []
+    assert json.loads(report["stdout"])["count"] == 900
