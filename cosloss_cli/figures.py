@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 #: The confidence level of the bootstrap interval of the mean unless told (0 turns it off).
 DEFAULT_CONFIDENCE = 0.95
+#: Resamples drawn for the interval when its distribution cannot be computed, unless told.
 DEFAULT_RESAMPLES = 10000
 
 
@@ -42,7 +43,10 @@ class FigureOptions(NamedTuple):
     ``weight_column``: a column of the labels file holding the weights instead.
     ``top``/``best``: how many of the largest/smallest losses to list. ``bins``: the
     number of bins of the histogram (None: none). ``confidence``: of the bootstrap
-    interval of the mean (0: none), with ``resamples`` and the random ``seed``.
+    interval of the mean (0: none). ``resamples``: None computes the bootstrap
+    distribution (:mod:`cosloss_cli.saddlepoint`) when the losses are smooth enough
+    (100 distinct values or more), and draws :data:`DEFAULT_RESAMPLES` otherwise; a
+    number draws that many resamples, as ``scipy.stats.bootstrap`` does with ``seed``.
     """
 
     weights: Any = None
@@ -52,7 +56,7 @@ class FigureOptions(NamedTuple):
     best: int = 0
     bins: int | None = None
     confidence: float = DEFAULT_CONFIDENCE
-    resamples: int = DEFAULT_RESAMPLES
+    resamples: int | None = None
     seed: int = 0
 
 
@@ -104,7 +108,7 @@ def check_figure_options(options: FigureOptions) -> FigureOptions:
         raise ParameterError(
             f"the confidence level must be between 0 and 1, not {options.confidence!r}", hint="0 turns the interval off"
         )
-    if options.confidence:
+    if options.confidence and options.resamples is not None:
         _check_resamples(options.resamples)
     return options
 
@@ -263,12 +267,19 @@ class FigureState:
         return figures, losses
 
     def _interval(self, counted: Float64Array) -> tuple[float, float]:
+        """Computed (no draws) unless resamples are asked for or the losses are a lattice."""
         if not self.options.confidence:
             return math.nan, math.nan
+        options = self.options
+        if options.resamples is None:
+            from .saddlepoint import saddlepoint_mean_ci, smooth_enough
+
+            if smooth_enough(counted):
+                return saddlepoint_mean_ci(counted, confidence=options.confidence)
         from .stats import mean_ci
 
-        options = self.options
-        return mean_ci(counted, confidence=options.confidence, resamples=options.resamples, seed=options.seed)
+        resamples = DEFAULT_RESAMPLES if options.resamples is None else options.resamples
+        return mean_ci(counted, confidence=options.confidence, resamples=resamples, seed=options.seed)
 
     @staticmethod
     def _ranked(top: TopK, shape: tuple[int, ...], ids: np.ndarray | None) -> tuple[Ranked, ...]:
