@@ -394,7 +394,7 @@ def bootstrap_options(function: F | None = None, *, can_be_off: bool = True) -> 
                 metavar="N",
                 help=(
                     "Draw N bootstrap resamples (as scipy.stats.bootstrap does) instead of computing the "
-                    "bootstrap distribution; below 100 losses 10000 are drawn unless told."
+                    "bootstrap distribution; losses of fewer than 100 distinct values get 10000 unless told."
                     if can_be_off
                     else "Bootstrap resamples."
                 ),
@@ -404,7 +404,11 @@ def bootstrap_options(function: F | None = None, *, can_be_off: bool = True) -> 
                 type=int,
                 default=0,
                 show_default=True,
-                help="Random seed of the bootstrap (same seed, same interval).",
+                help=(
+                    "Random seed of the resamples, when they are drawn (same seed, same interval)."
+                    if can_be_off
+                    else "Random seed of the bootstrap (same seed, same interval)."
+                ),
             ),
         ],
     )(function)

@@ -116,9 +116,7 @@ def test_two_levels_far_apart_stay_inside_the_data() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    arrays(
-        np.float64, st.integers(MIN_DISTINCT, 400), elements=st.floats(0, 2, allow_subnormal=False), unique=True
-    ),
+    arrays(np.float64, st.integers(MIN_DISTINCT, 400), elements=st.floats(0, 2, allow_subnormal=False), unique=True),
     st.floats(0.5, 0.999),
 )
 def test_property_ordered_inside_the_data_and_nested(x: np.ndarray, confidence: float) -> None:
