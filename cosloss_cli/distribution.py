@@ -49,6 +49,34 @@ def percentiles(losses: ArrayLike) -> dict[str, float]:
     return percentiles_by_rank(flat.size, lambda ranks: np.partition(flat, ranks)[ranks])  # np.unique imports numpy.ma
 
 
+def median_and_percentiles(losses: ArrayLike) -> tuple[float, dict[str, float]]:
+    """The median (as ``np.median``) and :func:`percentiles`, from one partition of one copy.
+
+    What ``compute`` reports of every input: separately they cost two copies and two
+    partitions of all the losses (0.16 s for 2 million), the largest serial step after
+    the last block. A NaN among the losses makes both NaN, as each does alone.
+    """
+    flat = np.asarray(losses, dtype=np.float64).ravel()
+    if flat.size == 0 or np.isnan(flat).any():
+        return math.nan, dict.fromkeys(PERCENTILES, math.nan)
+    middle = flat.size // 2
+    median_ranks = [middle] if flat.size % 2 else [middle - 1, middle]
+    found: dict[int, float] = {}
+
+    def select(ranks: list[int]) -> list[float]:
+        wanted = sorted({*ranks, *median_ranks})
+        work = flat.copy()
+        work.partition(wanted)  # in place: one copy in all
+        found.update(zip(wanted, work[wanted].tolist(), strict=True))
+        return [found[rank] for rank in ranks]
+
+    result = percentiles_by_rank(flat.size, select)
+    if flat.size % 2:
+        return found[middle], result
+    low, high = np.float64(found[middle - 1]), np.float64(found[middle])
+    return float((low + high) / 2), result  # np.median's mean of the middle pair
+
+
 def percentiles_by_rank(size: int, order_statistics: Callable[[list[int]], ArrayLike]) -> dict[str, float]:
     """The percentiles of ``size`` values from their order statistics (linear method, as numpy).
 

@@ -23,6 +23,7 @@ from cosloss_cli.distribution import (
     PERCENTILES,
     TopK,
     histogram,
+    median_and_percentiles,
     percentiles,
     pooled_percentiles,
     sparkline,
@@ -56,6 +57,23 @@ def test_percentiles_are_numpys_default_method_to_the_bit(losses: list[float]) -
     ours = percentiles(array)
     assert list(ours) == ["p05", "p25", "p75", "p95", "p99"]
     assert list(ours.values()) == _numpy_percentiles(array)
+
+
+@PROPERTY
+@given(losses=st.lists(st.floats(-1e6, 1e6, allow_nan=False) | loss_values, min_size=1, max_size=200))
+def test_median_and_percentiles_from_one_partition_are_numpys(losses: list[float]) -> None:
+    array = np.array(losses)
+    before = array.copy()
+    median, found = median_and_percentiles(array)
+    assert median == float(np.median(array))  # to the bit, odd and even counts
+    assert list(found.values()) == _numpy_percentiles(array)
+    np.testing.assert_array_equal(array, before)  # the caller's losses are not reordered
+
+
+def test_median_and_percentiles_with_a_nan_or_nothing() -> None:
+    for losses in ([], [0.5, math.nan, 1.0]):
+        median, found = median_and_percentiles(np.array(losses))
+        assert math.isnan(median) and all(math.isnan(v) for v in found.values())
 
 
 def test_percentiles_of_a_known_set() -> None:
