@@ -139,3 +139,27 @@ def test_the_labels_use_two_threads_only_when_the_predictions_are_held_in_memory
     result = compute_files(str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet"), join_on="id", threads=2)
     assert result.summary.count == 900
     assert threads_used == ([2] if in_memory else [])
+
+
+def test_predictions_held_in_memory_are_gathered_on_the_worker_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The calling thread looks the ids up; the workers gather the rows they sum (the same losses)."""
+    from cosloss_cli import join
+
+    write_list_file(tmp_path / "l.parquet", 900, 16, ids=np.arange(900))
+    write_list_file(tmp_path / "p.parquet", 900, 16, ids=np.random.default_rng(1).permutation(900))
+    paths = str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet")
+    threads: list[str] = []
+    take = join._Spill.take
+    monkeypatch.setattr(
+        join._Spill, "take", lambda self, rows: threads.append(threading.current_thread().name) or take(self, rows)
+    )
+    lazily = compute_files(*paths, join_on="id", threads=2, block_bytes=640)
+    assert len(threads) > 10 and all(name.startswith("cosloss-block") for name in threads)
+    monkeypatch.setattr(join._Spill, "in_memory", property(lambda self: False))  # gathered at once, as from a file
+    threads.clear()
+    at_once = compute_files(*paths, join_on="id", threads=2, block_bytes=640)
+    assert threads and not any(name.startswith("cosloss-block") for name in threads)
+    np.testing.assert_array_equal(lazily.losses, at_once.losses)
+    assert lazily.loss == at_once.loss and lazily.summary == at_once.summary
