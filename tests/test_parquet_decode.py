@@ -163,3 +163,26 @@ def test_predictions_held_in_memory_are_gathered_on_the_worker_threads(
     assert threads and not any(name.startswith("cosloss-block") for name in threads)
     np.testing.assert_array_equal(lazily.losses, at_once.losses)
     assert lazily.loss == at_once.loss and lazily.summary == at_once.summary
+
+
+def test_a_reader_dropped_midway_does_not_hold_up_the_exit(tmp_path: Path) -> None:
+    """Decoding threads waiting for room when the consumer is kept alive (a traceback) are daemons."""
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "l.parquet"
+    write_list_file(path, 900, 16, ids=np.arange(900))
+    script = textwrap.dedent(
+        f"""
+        from cosloss_cli.readers import ReadOptions, open_source
+        from cosloss_cli.readers import parquet
+        parquet._LOOKAHEAD_BYTES = 1  # the later row groups wait for room
+        blocks = open_source({str(path)!r}, ReadOptions(id_column="id", block_bytes=640, decode_threads=2)).blocks
+        next(blocks)  # then exit with the reader alive and its threads waiting
+        print("done")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "done"

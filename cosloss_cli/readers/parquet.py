@@ -390,13 +390,17 @@ def _in_order(parts: _RowGroupParts, groups: int, threads: int) -> Iterator[Bloc
     The labels' pass of a join decoded one row group at a time on one thread, and that
     thread set the pace (the gathers and sums waited for it). Here the next row groups
     are decoded at the same time, their blocks kept (up to :data:`_LOOKAHEAD_BYTES`)
-    until the consumer reaches them; errors are raised in file order too.
+    until the consumer reaches them; errors are raised in file order too. The threads
+    are daemons: one waiting for room when the consumer was dropped without being closed
+    (a traceback keeping it alive) must not hold up the interpreter's exit, as a
+    ``ThreadPoolExecutor``'s worker would.
     """
     import queue
-    from concurrent.futures import ThreadPoolExecutor
 
     budget = _Budget(_LOOKAHEAD_BYTES)
     queues: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(groups)]
+    following = iter(range(groups))  # row groups are started in file order (see _Budget)
+    taking = threading.Lock()
 
     def decode(index: int) -> None:
         try:
@@ -408,10 +412,20 @@ def _in_order(parts: _RowGroupParts, groups: int, threads: int) -> Iterator[Bloc
         except BaseException as exc:  # re-raised by the consumer, in file order
             queues[index].put(exc)
 
-    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cosloss-parquet")
+    def work() -> None:
+        while not budget.stopped:
+            with taking:
+                index = next(following, None)
+            if index is None:
+                return
+            decode(index)
+
+    workers = [
+        threading.Thread(target=work, name=f"cosloss-parquet-{n}", daemon=True) for n in range(min(threads, groups))
+    ]
+    for worker in workers:
+        worker.start()
     try:
-        for index in range(groups):
-            pool.submit(decode, index)
         for index in range(groups):
             budget.reading(index)
             while (item := queues[index].get()) is not _END:
@@ -421,8 +435,10 @@ def _in_order(parts: _RowGroupParts, groups: int, threads: int) -> Iterator[Bloc
                 yield item
     finally:
         budget.stop()
-        pool.shutdown(wait=True, cancel_futures=True)
-        parts.close()
+        for worker in workers:
+            worker.join(timeout=10)
+        if not any(worker.is_alive() for worker in workers):
+            parts.close()  # else left to the collector: a thread may still read them
 
 
 def _object_ids(column: Any) -> np.ndarray:
