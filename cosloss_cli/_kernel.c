@@ -18,6 +18,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <string.h>
 
 /* GCC and Clang vector extensions; elsewhere (MSVC) the build fails, which setup.py allows:
@@ -298,6 +299,94 @@ static PyObject *column_sums(PyObject *self, PyObject *args)
     return run(args, column_kernels, 0);
 }
 
+/*
+ * fsum(values): the correctly rounded sum of a C-contiguous buffer of doubles, or None.
+ *
+ * Why: batch needs each pair's exact sum (the pooled mean is formed from them), and
+ * math.fsum(array.tolist()) spends two thirds of its 30 us per 1,000 losses making and
+ * reading Python floats. This is CPython's own algorithm (Shewchuk's non-overlapping
+ * partials, then the half-even fix-up across partials, as in mathmodule.c), so the
+ * result is math.fsum's: a correctly rounded sum is unique. NaN, infinities, an
+ * intermediate overflow or more than FSUM_PARTIALS partials return None, and the
+ * caller asks math.fsum, whose answers and errors for those cases stay its own.
+ */
+#define FSUM_PARTIALS 64
+
+static PyObject *fsum(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return NULL;
+    if (view.itemsize != (Py_ssize_t)sizeof(double) || view.format == NULL || strcmp(view.format, "d") != 0) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_TypeError, "fsum needs a contiguous buffer of float64");
+        return NULL;
+    }
+    const double *values = (const double *)view.buf;
+    Py_ssize_t count = view.len / (Py_ssize_t)sizeof(double);
+    double partials[FSUM_PARTIALS];
+    int n = 0, special = 0;
+    double hi = 0.0, lo = 0.0, x, y, t, yr;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; k < count && !special; k++) {
+        x = values[k];
+        if (!isfinite(x)) {
+            special = 1;
+            break;
+        }
+        int i = 0;
+        for (int j = 0; j < n; j++) {
+            y = partials[j];
+            if (fabs(x) < fabs(y)) {
+                t = x;
+                x = y;
+                y = t;
+            }
+            hi = x + y;
+            yr = hi - x;
+            lo = y - yr;
+            if (lo != 0.0)
+                partials[i++] = lo;
+            x = hi;
+        }
+        n = i;
+        if (x != 0.0) {
+            if (!isfinite(x) || n >= FSUM_PARTIALS)
+                special = 1; /* an intermediate overflow, or partials beyond the array */
+            else
+                partials[n++] = x;
+        }
+    }
+    hi = 0.0;
+    lo = 0.0;
+    if (!special && n > 0) {
+        hi = partials[--n];
+        while (n > 0) { /* add from the top until the sum becomes inexact */
+            x = hi;
+            y = partials[--n];
+            hi = x + y;
+            yr = hi - x;
+            lo = y - yr;
+            if (lo != 0.0)
+                break;
+        }
+        /* half-even rounding across partials (CPython's fix-up, for sum([1e-16, 1, 1e16])) */
+        if (n > 0 && ((lo < 0.0 && partials[n - 1] < 0.0) || (lo > 0.0 && partials[n - 1] > 0.0))) {
+            y = lo * 2.0;
+            x = hi + y;
+            yr = x - hi;
+            if (y == yr)
+                hi = x;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    if (special)
+        Py_RETURN_NONE;
+    return PyFloat_FromDouble(hi);
+}
+
 static PyMethodDef methods[] = {
     {"row_sums", row_sums, METH_VARARGS,
      "row_sums(labels, predictions, dot, ll, pp)\n--\n\n"
@@ -306,6 +395,9 @@ static PyMethodDef methods[] = {
     {"column_sums", column_sums, METH_VARARGS,
      "column_sums(labels, predictions, dot, ll, pp)\n--\n\n"
      "Add each column's dot product and squared norms (float64) to dot, ll and pp."},
+    {"fsum", fsum, METH_O,
+     "fsum(values)\n--\n\n"
+     "math.fsum of a contiguous float64 buffer, or None for NaN, infinities and overflow (ask math.fsum)."},
     {NULL, NULL, 0, NULL},
 };
 

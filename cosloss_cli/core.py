@@ -471,6 +471,21 @@ def _plain_losses(sums: Sums, root_eps: float) -> Float64Array:
     return losses
 
 
+def exact_sum(values: Float64Array) -> float:
+    """The correctly rounded sum of ``values``, as ``math.fsum`` gives it (``batch``'s pooled mean).
+
+    The C kernel's ``fsum`` runs math.fsum's algorithm over the array in place (3 us for
+    1,000 losses against 30 us through ``tolist``); it leaves NaN, infinities and
+    overflow to ``math.fsum`` (None), so those keep math.fsum's answers and errors.
+    """
+    flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+    if _native is not None and hasattr(_native, "fsum"):
+        total = _native.fsum(flat)
+        if total is not None:
+            return float(total)
+    return math.fsum(flat.tolist())
+
+
 class Summary(NamedTuple):
     """Summary statistics of a set of losses (what the table and JSON report).
 

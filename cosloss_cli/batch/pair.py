@@ -86,6 +86,7 @@ class PairResult(NamedTuple):
 def run_pair(task: PairTask, pair: Pair) -> PairResult:
     """Compute one pair (and write its losses file); failures become an ``error`` result."""
     try:
+        from ..core import exact_sum
         from ..pipeline import compute_files
 
         figures = task.figures._asdict() if task.figures is not None else {"confidence": 0}
@@ -107,7 +108,7 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
         pair,
         "ok",
         summary=result.summary,
-        total=math.fsum(kept.tolist()) if kept.size else 0.0,
+        total=exact_sum(kept) if kept.size else 0.0,
         rows=int(result.shape[0]) if result.shape else 1,
         output=output,
         losses=result.losses if task.keep_losses else None,

@@ -127,7 +127,7 @@ def _small_npy(path: str, options: ReadOptions) -> Source | None:
             return None
         data = np.empty(info.st_size, dtype=np.uint8)
         with open(path, "rb", buffering=0) as handle:
-            if handle.readinto(data) != info.st_size:  # changed since the stat: the general path decides
+            if handle.readinto(data.data) != info.st_size:  # changed since the stat: the general path decides
                 return None
     except (OSError, ValueError):
         return None
