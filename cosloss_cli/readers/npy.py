@@ -45,7 +45,7 @@ def open_npy(path: str, options: ReadOptions) -> Source:
         from .remote_npy import open_remote_npy
 
         return open_remote_npy(path, options)
-    small = _small_npy(path, options) if path != "-" else None
+    small = open_small_npy(path, options) if path != "-" else None
     if small is not None:
         return small
     stream = open_binary(path)
@@ -107,7 +107,7 @@ def open_npz(path: str, options: ReadOptions) -> Source:
     return _stream_source(path, "npz", member, shape, fortran, dtype, options)  # type: ignore[arg-type]
 
 
-def _small_npy(path: str, options: ReadOptions) -> Source | None:
+def open_small_npy(path: str, options: ReadOptions) -> Source | None:
     """A small plain C-order file read with one open and one read; None: take the general path.
 
     The whole file is read into one new buffer rather than mapped: for the 256 KB files of
