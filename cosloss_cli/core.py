@@ -502,11 +502,13 @@ class Summary(NamedTuple):
     omitted: int
 
 
-def summarize(losses: Float64Array, *, zero_vectors: int = 0, omitted: int = 0) -> Summary:
+def summarize(losses: Float64Array, *, zero_vectors: int = 0, omitted: int = 0, median: float | None = None) -> Summary:
     """Count, mean, population std, min, median and max of the losses.
 
     NaN losses (``nan_policy="propagate"``) make every statistic NaN, as numpy does;
-    an empty set of losses gives NaN statistics and a count of 0.
+    an empty set of losses gives NaN statistics and a count of 0. ``median``: the
+    losses' median when the caller has it already (the pipeline takes it from the
+    partition of the percentiles, :func:`cosloss_cli.distribution.percentiles_and_median`).
     """
     flat = np.asarray(losses, dtype=np.float64).ravel()
     if flat.size == 0:
@@ -524,7 +526,7 @@ def summarize(losses: Float64Array, *, zero_vectors: int = 0, omitted: int = 0) 
         mean=float(mean),
         std=float(np.sqrt(_add(deviations) / flat.size)),
         min=float(_minimum(flat)),
-        median=_median(flat, known_finite=not math.isnan(total)),
+        median=_median(flat, known_finite=not math.isnan(total)) if median is None else median,
         max=float(_maximum(flat)),
         zero_vectors=zero_vectors,
         omitted=omitted,

@@ -226,11 +226,13 @@ class FigureState:
         counted: Float64Array,
         ids: np.ndarray | None,
         interval: Callable[[], tuple[float, float]] | None = None,
+        found: dict[str, float] | None = None,
     ) -> tuple[Figures, Float64Array]:
         """The figures of all ``losses`` (``counted``: those not omitted), and the losses to report.
 
         The losses to report are the weighted ones for reduction ``none``, else ``losses``.
-        ``interval`` is what :meth:`start_interval` returned, if the caller started it.
+        ``interval`` is what :meth:`start_interval` returned, if the caller started it;
+        ``found``: the percentiles of ``counted``, if the caller has them.
         """
         if self.array is not None and self.array.size != self.rows:
             raise DataError(
@@ -241,7 +243,7 @@ class FigureState:
         options = self.options
         interval = interval or self.start_interval(counted)
         loss = math.nan if options.reduction == "none" else self.sums.reduce(options.reduction)
-        found = percentiles(counted)
+        found = percentiles(counted) if found is None else found
         bins = histogram(counted, int(options.bins)) if options.bins else None
         low, high = interval()
         figures = Figures(

@@ -28,6 +28,7 @@ from .core import (
     shape_text,
     summarize,
 )
+from .distribution import percentiles_and_median
 from .errors import (
     DataError,
     InputUsageError,
@@ -527,8 +528,9 @@ class _Reduction:
         omitted_count = losses.size - counted.size
         ids = self._ids()
         interval = self.figures.start_interval(counted)  # on a thread for large inputs, during the summary
-        summary = summarize(counted, zero_vectors=self.zero_vectors, omitted=omitted_count)
-        figures, losses = self.figures.finish(losses, counted, ids, interval)
+        found, median = percentiles_and_median(counted)  # one partition for both
+        summary = summarize(counted, zero_vectors=self.zero_vectors, omitted=omitted_count, median=median)
+        figures, losses = self.figures.finish(losses, counted, ids, interval, found)
         return LossResult(
             labels=self.labels.path,
             predictions=self.predictions.path,

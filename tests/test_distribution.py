@@ -58,6 +58,27 @@ def test_percentiles_are_numpys_default_method_to_the_bit(losses: list[float]) -
     assert list(ours.values()) == _numpy_percentiles(array)
 
 
+@PROPERTY
+@given(losses=st.lists(st.floats(-1e6, 1e6, allow_nan=False) | loss_values, min_size=1, max_size=200))
+def test_percentiles_and_median_from_one_partition_are_numpys(losses: list[float]) -> None:
+    """The pipeline's one partition gives np.percentile's and np.median's bits (odd and even sizes)."""
+    from cosloss_cli.distribution import percentiles_and_median
+
+    array = np.array(losses)
+    found, median = percentiles_and_median(array)
+    assert list(found.values()) == _numpy_percentiles(array)
+    assert median == float(np.median(array))
+    assert np.array_equal(array, np.array(losses))  # the caller's losses are not reordered
+
+
+def test_percentiles_and_median_of_nothing_or_with_a_nan_are_nan() -> None:
+    from cosloss_cli.distribution import percentiles_and_median
+
+    for losses in ([], [0.5, math.nan, 1.0]):
+        found, median = percentiles_and_median(losses)
+        assert math.isnan(median) and all(math.isnan(v) for v in found.values())
+
+
 def test_percentiles_of_a_known_set() -> None:
     # numpy's linear method: the value at (n - 1) * q, interpolated between neighbours
     losses = np.arange(101, dtype=float)[::-1] / 50  # 0.00, 0.02, ..., 2.00 in any order
