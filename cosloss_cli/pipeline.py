@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import operator
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
@@ -216,8 +217,11 @@ def _small_pair(
         return None
     from .readers.npy import open_small_npy
 
-    label_source = open_small_npy(labels, read_options)
-    prediction_source = open_small_npy(predictions, prediction_read_options) if label_source is not None else None
+    label_scratch, prediction_scratch = _small_pair_buffers()  # nothing read into them outlives this call
+    label_source = open_small_npy(labels, read_options, label_scratch)
+    prediction_source = (
+        open_small_npy(predictions, prediction_read_options, prediction_scratch) if label_source is not None else None
+    )
     if label_source is None or prediction_source is None:
         return None
     check_options(options)  # before the shape checks, as compute_sources orders them
@@ -242,6 +246,20 @@ def _small_pair(
     if progress is not None:
         progress(len(lblock))
     return state.finish()
+
+
+_small_pair_scratch = threading.local()
+
+
+def _small_pair_buffers() -> tuple[np.ndarray, np.ndarray]:
+    """This thread's two read buffers of :func:`_small_pair`, one per input (pages touched only as used)."""
+    from .readers.npy import SMALL_FILE_BYTES
+
+    buffers: tuple[np.ndarray, np.ndarray] | None = getattr(_small_pair_scratch, "buffers", None)
+    if buffers is None or buffers[0].size < SMALL_FILE_BYTES:
+        buffers = (np.empty(SMALL_FILE_BYTES, dtype=np.uint8), np.empty(SMALL_FILE_BYTES, dtype=np.uint8))
+        _small_pair_scratch.buffers = buffers
+    return buffers
 
 
 def _plain_npy(path: str, options: ReadOptions) -> bool:

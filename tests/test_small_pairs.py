@@ -152,3 +152,25 @@ def test_differing_shapes_are_the_general_paths_error(tmp_path: Path) -> None:
     np.save(predictions, np.ones((6, 4)))
     fast, general = both_paths(labels, predictions)
     assert fast == general and fast.startswith("ShapeMismatchError")
+
+
+def test_results_do_not_share_the_read_buffers(tmp_path: Path) -> None:
+    """The small path reads into per-thread buffers: no result may change when the next pair is read."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(2)
+    paths = []
+    for i in range(6):
+        labels, predictions = tmp_path / f"l{i}.npy", tmp_path / f"p{i}.npy"
+        np.save(labels, rng.random((40 + i, 5), dtype=np.float32))
+        np.save(predictions, rng.random((40 + i, 5), dtype=np.float32))
+        paths.append((str(labels), str(predictions)))
+    one_by_one = [compute_files(*pair, top=3, best=2, bins=3) for pair in paths]
+    snapshot = [(r.losses.copy(), r.summary, r.worst, r.best, r.percentiles) for r in one_by_one]
+    with ThreadPoolExecutor(3) as pool:
+        threaded = list(pool.map(lambda pair: compute_files(*pair, top=3, best=2, bins=3), paths * 3))
+    for result, (losses, summary, worst, best, found) in zip(one_by_one, snapshot, strict=True):
+        assert result.losses.tobytes() == losses.tobytes()
+        assert (result.summary, result.worst, result.best, result.percentiles) == (summary, worst, best, found)
+    for result, expected in zip(threaded, one_by_one * 3, strict=True):
+        assert_same_results(result, expected)

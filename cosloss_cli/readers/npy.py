@@ -107,7 +107,7 @@ def open_npz(path: str, options: ReadOptions) -> Source:
     return _stream_source(path, "npz", member, shape, fortran, dtype, options)  # type: ignore[arg-type]
 
 
-def open_small_npy(path: str, options: ReadOptions) -> Source | None:
+def open_small_npy(path: str, options: ReadOptions, scratch: np.ndarray | None = None) -> Source | None:
     """A small plain C-order file read with one open and one read; None: take the general path.
 
     The whole file is read into one new buffer rather than mapped: for the 256 KB files of
@@ -117,6 +117,11 @@ def open_small_npy(path: str, options: ReadOptions) -> Source | None:
     version, Fortran order, a truncated file, an unreadable one) returns None, and the
     general path reads it or reports the error, so both paths give the same arrays and
     the same messages.
+
+    ``scratch``: a uint8 buffer to read into when the file fits, instead of a new one.
+    Only for a caller that is done with the Source before it reads into the buffer
+    again (``pipeline._small_pair``): in ``batch`` workers a new 256 KB buffer per file
+    could be new pages each time (malloc maps or trims them), 128 page faults a pair.
     """
     import os
     import stat
@@ -125,7 +130,8 @@ def open_small_npy(path: str, options: ReadOptions) -> Source | None:
         info = os.stat(path)  # before opening: opening a FIFO would wait for a writer
         if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size <= SMALL_FILE_BYTES:
             return None
-        data = np.empty(info.st_size, dtype=np.uint8)
+        fits = scratch is not None and scratch.size >= info.st_size
+        data = scratch[: info.st_size] if scratch is not None and fits else np.empty(info.st_size, dtype=np.uint8)
         with open(path, "rb", buffering=0) as handle:
             if handle.readinto(data.data) != info.st_size:  # changed since the stat: the general path decides
                 return None
