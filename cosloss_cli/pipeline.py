@@ -51,7 +51,16 @@ if TYPE_CHECKING:
     from .join import RowJoin, Unmatched
     from .reduction import WeightedSums
 
-__all__ = ["NAN_POLICIES", "ComputeOptions", "LossResult", "NanPolicy", "compute_files", "compute_sources", "open_pair"]
+__all__ = [
+    "NAN_POLICIES",
+    "ComputeOptions",
+    "LossResult",
+    "NanPolicy",
+    "compute_files",
+    "compute_pair",
+    "compute_sources",
+    "open_pair",
+]
 
 #: Called after each block with the number of rows (along axis 0) just processed.
 ProgressCallback = Callable[[int], None]
@@ -170,11 +179,32 @@ def compute_files(
     read_settings, compute_settings, figure_settings = _split_settings(settings)
     read_options = (read_options or ReadOptions())._replace(**read_settings)
     prediction_read_options = (prediction_read_options or read_options)._replace(**read_settings)
-    figures = check_figure_options(FigureOptions(**figure_settings))
-    # The weights are a column of the labels only; the predictions are read as without them.
-    read_options = read_options._replace(weight_column=figures.weight_column or read_options.weight_column)
-    prediction_read_options = prediction_read_options._replace(weight_column=None)
     options = (options or ComputeOptions())._replace(**compute_settings)
+    figures = FigureOptions(**figure_settings)
+    return compute_pair(labels, predictions, read_options, options, figures, prediction_read_options, progress)
+
+
+def compute_pair(
+    labels: str,
+    predictions: str,
+    read_options: ReadOptions,
+    options: ComputeOptions,
+    figures: FigureOptions,
+    prediction_read_options: ReadOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> LossResult:
+    """:func:`compute_files` with its options given as the objects, not as keywords.
+
+    What ``batch`` calls for each pair: sorting keywords into options and copying them
+    cost a small pair a sixth of its time.
+    """
+    figures = check_figure_options(figures)
+    prediction_read_options = prediction_read_options or read_options
+    # The weights are a column of the labels only; the predictions are read as without them.
+    if figures.weight_column:
+        read_options = read_options._replace(weight_column=figures.weight_column)
+    if prediction_read_options.weight_column is not None:
+        prediction_read_options = prediction_read_options._replace(weight_column=None)
     if options.join_on is not None:
         read_options, prediction_read_options = join_read_options(read_options, prediction_read_options, options)
     small = _small_pair(

@@ -87,11 +87,12 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
     """Compute one pair (and write its losses file); failures become an ``error`` result."""
     try:
         from ..core import exact_sum
-        from ..pipeline import compute_files
+        from ..figures import FigureOptions
+        from ..pipeline import compute_pair
 
-        figures = task.figures._asdict() if task.figures is not None else {"confidence": 0}
-        result = compute_files(
-            pair.labels, pair.predictions, task.label_options, task.compute, None, task.prediction_options, **figures
+        figures = task.figures if task.figures is not None else FigureOptions(confidence=0)
+        result = compute_pair(
+            pair.labels, pair.predictions, task.label_options, task.compute, figures, task.prediction_options
         )
         output = None
         if task.output_dir is not None:
