@@ -513,8 +513,8 @@ def summarize(losses: Float64Array, *, zero_vectors: int = 0, omitted: int = 0, 
 
     NaN losses (``nan_policy="propagate"``) make every statistic NaN, as numpy does;
     an empty set of losses gives NaN statistics and a count of 0. ``median``: the
-    losses' median when the caller has it already (the pipeline takes it from the
-    partition of the percentiles, :func:`cosloss_cli.distribution.percentiles_and_median`).
+    losses' median when the caller has it (``compute`` takes it from the partition
+    that also gives the percentiles).
     """
     flat = np.asarray(losses, dtype=np.float64).ravel()
     if flat.size == 0:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 #: The confidence level of the bootstrap interval of the mean unless told (0 turns it off).
 DEFAULT_CONFIDENCE = 0.95
+#: Resamples drawn for the interval when its distribution cannot be computed, unless told.
 DEFAULT_RESAMPLES = 10000
 
 
@@ -42,7 +43,10 @@ class FigureOptions(NamedTuple):
     ``weight_column``: a column of the labels file holding the weights instead.
     ``top``/``best``: how many of the largest/smallest losses to list. ``bins``: the
     number of bins of the histogram (None: none). ``confidence``: of the bootstrap
-    interval of the mean (0: none), with ``resamples`` and the random ``seed``.
+    interval of the mean (0: none). ``resamples``: None computes the bootstrap
+    distribution (:mod:`cosloss_cli.saddlepoint`) when the losses are smooth enough
+    (100 distinct values or more), and draws :data:`DEFAULT_RESAMPLES` otherwise; a
+    number draws that many resamples, as ``scipy.stats.bootstrap`` does with ``seed``.
     """
 
     weights: Any = None
@@ -52,7 +56,7 @@ class FigureOptions(NamedTuple):
     best: int = 0
     bins: int | None = None
     confidence: float = DEFAULT_CONFIDENCE
-    resamples: int = DEFAULT_RESAMPLES
+    resamples: int | None = None
     seed: int = 0
 
 
@@ -64,8 +68,9 @@ class Ranked(NamedTuple):
     loss: float
 
 
-#: From this many losses on, the interval of the mean is drawn on a thread of its own
-#: while the summary and the percentiles are worked out (see ``FigureState.start_interval``).
+#: From this many losses on, the interval of the mean and the partition for the median and
+#: percentiles run on threads of their own while the summary's sums are worked out
+#: (see :mod:`cosloss_cli.aside`).
 BACKGROUND_INTERVAL_LOSSES = 100_000
 
 
@@ -104,7 +109,7 @@ def check_figure_options(options: FigureOptions) -> FigureOptions:
         raise ParameterError(
             f"the confidence level must be between 0 and 1, not {options.confidence!r}", hint="0 turns the interval off"
         )
-    if options.confidence:
+    if options.confidence and options.resamples is not None:
         _check_resamples(options.resamples)
     return options
 
@@ -190,35 +195,13 @@ class FigureState:
     def start_interval(self, counted: Float64Array) -> Callable[[], tuple[float, float]]:
         """Begin the interval of the mean of ``counted``; call the result for ``(low, high)``.
 
-        On a large input the bootstrap runs on a thread of its own (numpy's sort, the
-        multinomial draws and the matrix product release the GIL) while the caller works
-        out the summary and the percentiles: 0.14 s of CPU for 2 million losses that
-        would otherwise come after them. Small inputs compute it in place, when called:
-        a thread would cost more than it saves.
+        On a large input it runs on a thread of its own (see :mod:`cosloss_cli.aside`)
+        while the caller works out the summary and the percentiles.
         """
-        if not self.options.confidence or counted.size < BACKGROUND_INTERVAL_LOSSES:
-            return lambda: self._interval(counted)
-        import threading  # only large inputs pay for it
+        from .aside import aside
 
-        outcome: dict[str, Any] = {}
-
-        def run() -> None:
-            try:
-                outcome["interval"] = self._interval(counted)
-            except BaseException as exc:  # re-raised by the caller's thread
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=run, name="cosloss-interval", daemon=True)
-        thread.start()
-
-        def result() -> tuple[float, float]:
-            thread.join()
-            if "error" in outcome:
-                raise outcome["error"]
-            interval: tuple[float, float] = outcome["interval"]
-            return interval
-
-        return result
+        large = bool(self.options.confidence) and counted.size >= BACKGROUND_INTERVAL_LOSSES
+        return aside(lambda: self._interval(counted), background=large, name="cosloss-interval")
 
     def finish(
         self,
@@ -232,7 +215,7 @@ class FigureState:
 
         The losses to report are the weighted ones for reduction ``none``, else ``losses``.
         ``interval`` is what :meth:`start_interval` returned, if the caller started it;
-        ``found``: the percentiles of ``counted``, if the caller has them.
+        ``found``, the percentiles of ``counted`` if the caller has them.
         """
         if self.array is not None and self.array.size != self.rows:
             raise DataError(
@@ -265,12 +248,19 @@ class FigureState:
         return figures, losses
 
     def _interval(self, counted: Float64Array) -> tuple[float, float]:
+        """Computed (no draws) unless resamples are asked for or the losses are a lattice."""
         if not self.options.confidence:
             return math.nan, math.nan
+        options = self.options
+        if options.resamples is None:
+            from .saddlepoint import saddlepoint_mean_ci, smooth_enough
+
+            if smooth_enough(counted):
+                return saddlepoint_mean_ci(counted, confidence=options.confidence)
         from .stats import mean_ci
 
-        options = self.options
-        return mean_ci(counted, confidence=options.confidence, resamples=options.resamples, seed=options.seed)
+        resamples = DEFAULT_RESAMPLES if options.resamples is None else options.resamples
+        return mean_ci(counted, confidence=options.confidence, resamples=resamples, seed=options.seed)
 
     @staticmethod
     def _ranked(top: TopK, shape: tuple[int, ...], ids: np.ndarray | None) -> tuple[Ranked, ...]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 
+from .aside import aside
 from .core import (
     DEFAULT_EPS,
     Summary,
@@ -29,7 +30,7 @@ from .core import (
     shape_text,
     summarize,
 )
-from .distribution import percentiles_and_median
+from .distribution import median_and_percentiles
 from .errors import (
     DataError,
     InputUsageError,
@@ -39,7 +40,15 @@ from .errors import (
     ShapeMismatchError,
     UnmatchedRowsError,
 )
-from .figures import FigureOptions, Figures, FigureState, Ranked, check_figure_options, read_weights_for
+from .figures import (
+    BACKGROUND_INTERVAL_LOSSES,
+    FigureOptions,
+    Figures,
+    FigureState,
+    Ranked,
+    check_figure_options,
+    read_weights_for,
+)
 from .params import NAN_POLICIES, NanPolicy, check_axis, check_choice, check_eps, check_flag
 from .readers import Block, ReadOptions, Source, format_extension, open_source
 from .readers.names import pair_names
@@ -575,9 +584,13 @@ class _Reduction:
         counted = losses[~omitted] if self.options.nan_policy == "omit" else losses.ravel()
         omitted_count = losses.size - counted.size
         ids = self._ids()
-        interval = self.figures.start_interval(counted)  # on a thread for large inputs, during the summary
-        found, median = percentiles_and_median(counted)  # one partition for both
-        summary = summarize(counted, zero_vectors=self.zero_vectors, omitted=omitted_count, median=median)
+        # Three passes over all the losses, at once on a large input (see cosloss_cli.aside).
+        interval = self.figures.start_interval(counted)
+        large = counted.size >= BACKGROUND_INTERVAL_LOSSES
+        ordered = aside(lambda: median_and_percentiles(counted), background=large, name="cosloss-order")
+        summary = summarize(counted, zero_vectors=self.zero_vectors, omitted=omitted_count, median=math.nan)  # below
+        median, found = ordered()
+        summary = summary._replace(median=median)
         figures, losses = self.figures.finish(losses, counted, ids, interval, found)
         return LossResult(
             labels=self.labels.path,

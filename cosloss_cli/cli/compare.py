@@ -157,7 +157,7 @@ def run_compare(
             predictions,
             names=names,
             confidence=bootstrap.confidence,
-            resamples=bootstrap.resamples,
+            resamples=bootstrap.resamples or 10000,  # its option's default: never None here
             seed=bootstrap.seed,
             read_options=inputs.labels,
             prediction_read_options=inputs.predictions,
