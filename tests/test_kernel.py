@@ -292,3 +292,48 @@ def test_fsum_refuses_what_is_not_contiguous_float64() -> None:
         native.fsum(np.ones(3, dtype=np.float32))
     with pytest.raises((TypeError, ValueError, BufferError)):
         native.fsum(np.ones(6)[::2])
+
+
+# -- plain / plain_losses: a small pair's losses in one pass ---------------------------------
+
+
+@PROPERTY
+@given(
+    pair=blocks(),
+    spoil=st.sampled_from(["none", "nan", "zero", "tiny", "huge"]),
+    root_eps=st.sampled_from([1e-6, 1.0, 1e-150]),
+)
+def test_property_plain_and_its_losses_are_the_numpy_steps(
+    pair: tuple[np.ndarray, np.ndarray], spoil: str, root_eps: float
+) -> None:
+    """The kernel's test of the plain case and its losses against core's numpy steps, to the bit."""
+    labels, predictions = (np.array(a, dtype=np.float64) for a in pair)
+    if spoil != "none" and labels.size:
+        labels[0] = {"nan": np.nan, "zero": 0.0, "tiny": 1e-170, "huge": 1e170}[spoil]
+    dot, ll, pp = core._three_sums(labels, predictions, 1)
+    with_kernel = core._in_range(dot, ll, pp)
+    sums = core.Sums(dot, ll, pp, np.ones_like(dot), np.ones_like(dot), np.zeros(dot.shape, bool), plain=True)
+    losses = core._plain_losses(sums, root_eps) if with_kernel else None
+    core._native = None
+    try:
+        assert with_kernel == core._in_range(dot, ll, pp)
+        expected = core._plain_losses(sums, root_eps) if losses is not None else None
+    finally:
+        core._native = native
+    if losses is not None and expected is not None:
+        assert losses.dtype == expected.dtype and losses.shape == expected.shape
+        assert losses.tobytes() == expected.tobytes()
+
+
+def test_plain_helpers_refuse_what_they_cannot_read() -> None:
+    ones = np.ones(4)
+    with pytest.raises(TypeError):
+        native.plain(ones.astype(np.float32), ones, ones, 1e-200, 1e300)
+    with pytest.raises(ValueError):
+        native.plain(ones, ones[:3], ones, 1e-200, 1e300)
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        native.plain_losses(ones, ones, ones, 1e-6, np.ones(8)[::2])
+    read_only = np.ones(4)
+    read_only.flags.writeable = False
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        native.plain_losses(ones, ones, ones, 1e-6, read_only)
