@@ -6,6 +6,7 @@ object dtypes are refused before any data is touched.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import mmap
@@ -159,12 +160,18 @@ def open_small_npy(path: str, options: ReadOptions, scratch: np.ndarray | None =
 
 def _plain_header(data: bytes) -> tuple[tuple[int, ...], np.dtype, int] | None:
     """(shape, dtype, data offset) of a format 1.0 header of a plain C-order numeric array."""
-    import re
-
     if data[:8] != b"\x93NUMPY\x01\x00" or len(data) < 10:
         return None
     end = 10 + int.from_bytes(data[8:10], "little")
-    found = re.fullmatch(_PLAIN_HEADER, data[10:end].decode("latin-1"))
+    return _parsed_header(data[10:end], end)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_header(text: bytes, end: int) -> tuple[tuple[int, ...], np.dtype, int] | None:
+    """:func:`_plain_header` of one header's text, cached: a batch's files share a few headers."""
+    import re
+
+    found = re.fullmatch(_PLAIN_HEADER, text.decode("latin-1"))
     if found is None or found.group(2) == "True":
         return None
     try:
