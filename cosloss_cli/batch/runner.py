@@ -133,7 +133,7 @@ class BatchRunner:
             for result in self.executor.submit(self.task, self._to_start()):
                 if result.kept is not None:  # pooled now, not kept: memory stays bounded
                     if self.pooled is not None:
-                        self.pooled.add(result.kept)
+                        self.pooled.add(result.kept, owned=True)  # dropped from the result just below
                     result = result._replace(kept=None)
                 self.results.append(result)
                 if self.on_result is not None:
