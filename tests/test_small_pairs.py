@@ -174,3 +174,24 @@ def test_results_do_not_share_the_read_buffers(tmp_path: Path) -> None:
         assert (result.summary, result.worst, result.best, result.percentiles) == (summary, worst, best, found)
     for result, expected in zip(threaded, one_by_one * 3, strict=True):
         assert_same_results(result, expected)
+
+
+def test_small_files_read_the_same_without_readv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where os.readv or O_NONBLOCK are missing the small reader stats first and reads a file object."""
+    import os
+
+    labels, predictions = tmp_path / "l.npy", tmp_path / "p.npy"
+    rng = np.random.default_rng(4)
+    np.save(labels, rng.random((30, 6), dtype=np.float32))
+    np.save(predictions, rng.random((30, 6), dtype=np.float32))
+    with_readv = compute_files(str(labels), str(predictions))
+    monkeypatch.delattr(os, "readv")
+    assert_same_results(compute_files(str(labels), str(predictions)), with_readv)
+    fifo = tmp_path / "fifo.npy"
+    os.mkfifo(fifo)
+    from cosloss_cli.readers import ReadOptions
+    from cosloss_cli.readers.npy import open_small_npy
+
+    assert open_small_npy(str(fifo), ReadOptions()) is None  # no wait for a writer on either path
+    monkeypatch.undo()
+    assert open_small_npy(str(fifo), ReadOptions()) is None
