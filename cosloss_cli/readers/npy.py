@@ -295,9 +295,14 @@ def _array_source(path: str, fmt: str, array: np.ndarray, options: ReadOptions) 
     return _source(path, fmt, shape, step, blocks(), array.dtype, one_vector, mapped=True)
 
 
-#: Map each block's pages when the window is created (while the worker threads compute the
-#: blocks before it) rather than one page fault at a time.
+#: A small file's one window has its pages mapped when it is created (one call, not a
+#: page fault every 64 KB).
 _MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0) if hasattr(mmap, "MAP_SHARED") else 0
+#: A large file's windows are not populated: their pages are mapped by the page faults of
+#: the worker threads that sum them, on every core at once. Populating them here put all
+#: of that kernel work (as much CPU as the sums themselves on 2 x 2 GB) on the one thread
+#: that hands out the blocks, which became the longest path of the run.
+_WINDOW_FLAGS = mmap.MAP_SHARED if hasattr(mmap, "MAP_SHARED") else 0
 
 
 def _mapped_source(
@@ -319,9 +324,9 @@ def _mapped_source(
                     begin = offset + start * row_bytes
                     aligned = begin - begin % mmap.ALLOCATIONGRANULARITY
                     length = begin - aligned + rows * row_bytes
-                    if _MAP_FLAGS:
+                    if _WINDOW_FLAGS:
                         window = mmap.mmap(
-                            handle.fileno(), length, flags=_MAP_FLAGS, prot=mmap.PROT_READ, offset=aligned
+                            handle.fileno(), length, flags=_WINDOW_FLAGS, prot=mmap.PROT_READ, offset=aligned
                         )
                     else:
                         window = mmap.mmap(handle.fileno(), length, access=mmap.ACCESS_READ, offset=aligned)
