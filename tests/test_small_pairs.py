@@ -177,8 +177,12 @@ def test_results_do_not_share_the_read_buffers(tmp_path: Path) -> None:
 
 
 def test_small_files_read_the_same_without_readv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where os.readv or O_NONBLOCK are missing the small reader stats first and reads a file object."""
+    """Where os.readv is missing the small reader reads with os.read; a FIFO is never opened."""
     import os
+    import threading
+
+    from cosloss_cli.readers import ReadOptions
+    from cosloss_cli.readers.npy import open_small_npy
 
     labels, predictions = tmp_path / "l.npy", tmp_path / "p.npy"
     rng = np.random.default_rng(4)
@@ -187,11 +191,19 @@ def test_small_files_read_the_same_without_readv(tmp_path: Path, monkeypatch: py
     with_readv = compute_files(str(labels), str(predictions))
     monkeypatch.delattr(os, "readv")
     assert_same_results(compute_files(str(labels), str(predictions)), with_readv)
+    monkeypatch.undo()
     fifo = tmp_path / "fifo.npy"
     os.mkfifo(fifo)
-    from cosloss_cli.readers import ReadOptions
-    from cosloss_cli.readers.npy import open_small_npy
+    opened = threading.Event()
 
-    assert open_small_npy(str(fifo), ReadOptions()) is None  # no wait for a writer on either path
-    monkeypatch.undo()
+    def writer() -> None:  # would be released (and then fail) if the reader opened the FIFO
+        with open(fifo, "wb"):
+            opened.set()
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
     assert open_small_npy(str(fifo), ReadOptions()) is None
+    assert not opened.wait(0.2)
+    with open(fifo, "rb"):  # release the writer
+        pass
+    thread.join(5)

@@ -151,34 +151,32 @@ def open_small_npy(path: str, options: ReadOptions, scratch: np.ndarray | None =
 def _read_small_file(path: str, scratch: np.ndarray | None) -> tuple[np.ndarray, int] | None:
     """(the bytes of a regular file of at most SMALL_FILE_BYTES, its size), or None.
 
-    Opened without blocking (a FIFO would otherwise wait for a writer) and checked with
-    ``fstat``, then read with one ``readv``: no ``stat`` of the path before, and no file
-    object, which costs a second ``fstat`` (together 10 us a file). Where ``O_NONBLOCK``
-    or ``readv`` are missing, the path is checked with ``stat`` before it is opened.
+    The path is checked with ``stat`` before it is opened: opening a FIFO, even without
+    blocking, would pair with a writer waiting on it. Then one ``os.open`` and one
+    ``readv`` (one ``read`` where there is no ``readv``), without a file object, whose
+    creation costs another ``fstat``.
     """
     import os
     import stat
 
-    nonblocking = getattr(os, "O_NONBLOCK", None)
     try:
-        if nonblocking is None or not hasattr(os, "readv"):
-            info = os.stat(path)
-            if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size <= SMALL_FILE_BYTES:
-                return None
-            data = _buffer(info.st_size, scratch)
-            with open(path, "rb", buffering=0) as handle:
-                return (data, info.st_size) if handle.readinto(data.data) == info.st_size else None
-        descriptor = os.open(path, os.O_RDONLY | nonblocking | getattr(os, "O_CLOEXEC", 0))
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size <= SMALL_FILE_BYTES:
+            return None
+        data = _buffer(info.st_size, scratch)
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0))
         try:
-            info = os.fstat(descriptor)
-            if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size <= SMALL_FILE_BYTES:
-                return None
-            data = _buffer(info.st_size, scratch)
-            return (data, info.st_size) if os.readv(descriptor, [data.data]) == info.st_size else None
+            if hasattr(os, "readv"):
+                got = os.readv(descriptor, [data.data])
+            else:
+                chunk = os.read(descriptor, info.st_size)
+                got = len(chunk)
+                data[:got] = np.frombuffer(chunk, dtype=np.uint8)
         finally:
             os.close(descriptor)
     except (OSError, ValueError):
         return None
+    return (data, info.st_size) if got == info.st_size else None  # changed since the stat: the general path
 
 
 def _buffer(size: int, scratch: np.ndarray | None) -> np.ndarray:
