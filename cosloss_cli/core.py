@@ -175,16 +175,7 @@ def block_sums(labels: np.ndarray, predictions: np.ndarray, axis: int) -> Sums:
     nonfinite: BoolArray = np.zeros(dot.shape, dtype=bool)
     # Four reductions decide the common case (every norm in range; NaN fails a comparison)
     # in fewer numpy calls than the element-wise mask, which is built only otherwise.
-    plain = bool(
-        ll.size == 0
-        or (
-            _minimum(ll, axis=None) > _TINY
-            and _maximum(ll, axis=None) < _HUGE
-            and _minimum(pp, axis=None) > _TINY
-            and _maximum(pp, axis=None) < _HUGE
-            and np.isfinite(_add(dot, axis=None))
-        )
-    )
+    plain = bool(ll.size == 0 or _in_range(dot, ll, pp))
     unsafe = None if plain else ~((ll > _TINY) & (ll < _HUGE) & (pp > _TINY) & (pp < _HUGE) & np.isfinite(dot))
     if unsafe is not None and unsafe.any():
         rows, cols = np.nonzero(unsafe)
@@ -209,6 +200,30 @@ def block_sums(labels: np.ndarray, predictions: np.ndarray, axis: int) -> Sums:
 
 
 _minimum, _maximum, _add = np.minimum.reduce, np.maximum.reduce, np.add.reduce
+
+
+def _in_range(dot: Float64Array, ll: Float64Array, pp: Float64Array) -> bool:
+    """Every squared norm in (_TINY, _HUGE) and the dot products finite: the plain case.
+
+    The C kernel tests it in one pass (each dot product finite); numpy in four
+    reductions and the sum of the dot products, which is finite when they all are, short
+    of an overflow of the sum that only sends the pair down the general steps, whose
+    values are the same.
+    """
+    if _native is not None and hasattr(_native, "plain") and _contiguous(dot, ll, pp):
+        return bool(_native.plain(dot, ll, pp, _TINY, _HUGE))
+    return bool(
+        _minimum(ll, axis=None) > _TINY
+        and _maximum(ll, axis=None) < _HUGE
+        and _minimum(pp, axis=None) > _TINY
+        and _maximum(pp, axis=None) < _HUGE
+        and np.isfinite(_add(dot, axis=None))
+    )
+
+
+def _contiguous(*arrays: np.ndarray) -> bool:
+    """All C-contiguous float64 arrays: what the kernel's one-pass helpers read."""
+    return all(a.dtype == np.float64 and a.flags.c_contiguous for a in arrays)
 
 
 def _three_sums(labels: np.ndarray, predictions: np.ndarray, axis: int) -> tuple[Float64Array, ...]:
@@ -463,12 +478,37 @@ def _plain_losses(sums: Sums, root_eps: float) -> Float64Array:
 
     With every scale 1, ``root_eps / scale`` is ``root_eps`` and the ``where`` on the
     scales and on ``nonfinite`` select everything, so the values are the same to the bit.
+    The steps write into one array, and the clip into [0, 2] is its maximum and minimum
+    (the same values: ``1 - cosine`` is finite and never -0.0 here): for a small pair's
+    1,000 losses each numpy call costs more than its arithmetic.
     """
+    if _native is not None and hasattr(_native, "plain_losses") and _contiguous(sums.dot, sums.ll, sums.pp):
+        out: Float64Array = np.empty(sums.dot.shape, dtype=np.float64)
+        _native.plain_losses(sums.dot, sums.ll, sums.pp, root_eps, out)  # the steps below in one pass
+        return out
     with np.errstate(all="ignore"):
-        cosine = sums.dot / np.maximum(np.sqrt(sums.ll), root_eps) / np.maximum(np.sqrt(sums.pp), root_eps)
-        cosine = np.where(np.isfinite(cosine), cosine, 0.0)
-        losses: Float64Array = np.asarray(np.clip(1.0 - cosine, 0.0, 2.0), dtype=np.float64)  # 0-d stays an array
+        losses: Float64Array = np.asarray(np.divide(sums.dot, np.maximum(np.sqrt(sums.ll), root_eps)), np.float64)
+        np.divide(losses, np.maximum(np.sqrt(sums.pp), root_eps), out=losses)
+        losses[~np.isfinite(losses)] = 0.0
+        np.subtract(1.0, losses, out=losses)
+        np.maximum(losses, 0.0, out=losses)
+        np.minimum(losses, 2.0, out=losses)
     return losses
+
+
+def exact_sum(values: Float64Array) -> float:
+    """The correctly rounded sum of ``values``, as ``math.fsum`` gives it (``batch``'s pooled mean).
+
+    The C kernel's ``fsum`` runs math.fsum's algorithm over the array in place (3 us for
+    1,000 losses against 30 us through ``tolist``); it leaves NaN, infinities and
+    overflow to ``math.fsum`` (None), so those keep math.fsum's answers and errors.
+    """
+    flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+    if _native is not None and hasattr(_native, "fsum"):
+        total = _native.fsum(flat)
+        if total is not None:
+            return float(total)
+    return math.fsum(flat.tolist())
 
 
 class Summary(NamedTuple):

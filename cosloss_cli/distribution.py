@@ -12,6 +12,7 @@ Pure numpy: no files; rich only inside :func:`sparkline`, which draws for the ta
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -43,10 +44,7 @@ def percentiles(losses: ArrayLike) -> dict[str, float]:
     >>> percentiles([0.0, 1.0, 2.0, 3.0, 4.0])
     {'p05': 0.2, 'p25': 1.0, 'p75': 3.0, 'p95': 3.8, 'p99': 3.96}
     """
-    flat = np.asarray(losses, dtype=np.float64).ravel()
-    if flat.size == 0 or np.isnan(flat).any():
-        return dict.fromkeys(PERCENTILES, math.nan)
-    return percentiles_by_rank(flat.size, lambda ranks: np.partition(flat, ranks)[ranks])  # np.unique imports numpy.ma
+    return median_and_percentiles(losses)[1]
 
 
 def median_and_percentiles(losses: ArrayLike) -> tuple[float, dict[str, float]]:
@@ -54,27 +52,24 @@ def median_and_percentiles(losses: ArrayLike) -> tuple[float, dict[str, float]]:
 
     What ``compute`` reports of every input: separately they cost two copies and two
     partitions of all the losses (0.16 s for 2 million), the largest serial step after
-    the last block. A NaN among the losses makes both NaN, as each does alone.
+    the last block. A NaN among the losses makes both NaN, as each does alone. The
+    ranks for a size are worked out once (``batch`` asks for thousands of pairs of the
+    same size) and interpolated in Python floats (see :func:`_interpolated`).
+
+    >>> median_and_percentiles([3.0, 0.0, 1.0, 2.0])[0]
+    1.5
     """
     flat = np.asarray(losses, dtype=np.float64).ravel()
     if flat.size == 0 or np.isnan(flat).any():
         return math.nan, dict.fromkeys(PERCENTILES, math.nan)
-    middle = flat.size // 2
-    median_ranks = [middle] if flat.size % 2 else [middle - 1, middle]
-    found: dict[int, float] = {}
-
-    def select(ranks: list[int]) -> list[float]:
-        wanted = sorted({*ranks, *median_ranks})
-        work = flat.copy()
-        work.partition(wanted)  # in place: one copy in all
-        found.update(zip(wanted, work[wanted].tolist(), strict=True))
-        return [found[rank] for rank in ranks]
-
-    result = percentiles_by_rank(flat.size, select)
-    if flat.size % 2:
-        return found[middle], result
-    low, high = np.float64(found[middle - 1]), np.float64(found[middle])
-    return float((low + high) / 2), result  # np.median's mean of the middle pair
+    size = flat.size
+    middle = size // 2
+    median_ranks = (middle,) if size % 2 else (middle - 1, middle)
+    ranks, picks = _plan(size, _PERCENTILE_FRACTIONS, median_ranks)
+    found = np.partition(flat, ranks)[ranks].tolist()  # np.unique imports numpy.ma
+    by_rank = dict(zip(ranks, found, strict=True))
+    median = by_rank[middle] if size % 2 else (by_rank[middle - 1] + by_rank[middle]) / 2  # np.median's mean
+    return median, dict(zip(PERCENTILES, _interpolated(found, picks), strict=True))
 
 
 def percentiles_by_rank(size: int, order_statistics: Callable[[list[int]], ArrayLike]) -> dict[str, float]:
@@ -84,7 +79,7 @@ def percentiles_by_rank(size: int, order_statistics: Callable[[list[int]], Array
     distinct) in the sorted values: a partition of an array in memory, or a selection
     over values on disk (:mod:`cosloss_cli.pooled`). ``size`` must be > 0.
     """
-    values = quantiles_by_rank(size, np.array(list(PERCENTILES.values())) / 100, order_statistics)
+    values = quantiles_by_rank(size, _PERCENTILE_FRACTIONS, order_statistics)
     return {key: float(value) for key, value in zip(PERCENTILES, values, strict=True)}
 
 
@@ -96,21 +91,49 @@ def quantiles_by_rank(
     Also what :mod:`cosloss_cli.stats` takes the ends of a bootstrap interval with:
     ``np.quantile`` itself imports ``numpy.ma``, 20 ms at every start of a command.
     """
+    ranks, picks = _plan(size, tuple(np.asarray(quantiles, dtype=np.float64).reshape(-1).tolist()))
+    found = np.asarray(order_statistics(list(ranks)), dtype=np.float64).tolist()
+    return np.array(_interpolated(found, picks), dtype=np.float64)
+
+
+#: The fractions of :data:`PERCENTILES` (5.0 / 100 ... as numpy divides them).
+_PERCENTILE_FRACTIONS: tuple[float, ...] = tuple((np.array(list(PERCENTILES.values())) / 100).tolist())
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(
+    size: int, quantiles: tuple[float, ...], extra_ranks: tuple[int, ...] = ()
+) -> tuple[list[int], tuple[tuple[int, int, float], ...]]:
+    """The sorted distinct ranks the quantiles of ``size`` values need (and ``extra_ranks``),
+    and for each quantile (position of its lower rank in them, of its upper one, fraction).
+
+    Cached: a batch asks the same question for every pair of the same size, and working
+    it out in numpy cost more than the partition it serves.
+    """
     virtual = (size - 1) * np.asarray(quantiles, dtype=np.float64)
     below = np.floor(virtual).astype(np.intp)
     above = np.minimum(below + 1, size - 1)
-    ranks = sorted({*below.tolist(), *above.tolist()})
-    found = dict(zip(ranks, np.asarray(order_statistics(ranks), dtype=np.float64).tolist(), strict=True))
-    low = np.array([found[r] for r in below.tolist()])
-    high = np.array([found[r] for r in above.tolist()])
-    return _lerp(low, high, virtual - below)
+    ranks = sorted({*below.tolist(), *above.tolist(), *extra_ranks})
+    position = {rank: i for i, rank in enumerate(ranks)}
+    fractions = (virtual - below).tolist()
+    picks = tuple(
+        (position[low], position[high], fraction)
+        for low, high, fraction in zip(below.tolist(), above.tolist(), fractions, strict=True)
+    )
+    return ranks, picks
 
 
-def _lerp(low: Float64Array, high: Float64Array, fraction: Float64Array) -> Float64Array:
-    """numpy's interpolation between neighbours, formula for formula, so the results are its bits."""
-    step = high - low
-    result: Float64Array = np.where(fraction >= 0.5, high - step * (1 - fraction), low + step * fraction)
-    return result
+def _interpolated(found: list[float], picks: tuple[tuple[int, int, float], ...]) -> list[float]:
+    """numpy's interpolation between neighbours, formula for formula, so the results are its bits.
+
+    In Python floats, which round every step as float64 numpy does (no fused multiply-add).
+    """
+    values = []
+    for low_at, high_at, fraction in picks:
+        low, high = found[low_at], found[high_at]
+        step = high - low
+        values.append(high - step * (1 - fraction) if fraction >= 0.5 else low + step * fraction)
+    return values
 
 
 def pooled_percentiles(loss_arrays: Iterable[ArrayLike]) -> dict[str, float]:

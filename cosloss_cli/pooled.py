@@ -60,15 +60,21 @@ class PooledLosses:
         self._parts: list[np.ndarray] = []
         self._file: IO[bytes] | None = None
 
-    def add(self, losses: ArrayLike) -> None:
-        """Add one pair's kept losses (NaN ones, under ``--nan-policy propagate``, make every percentile NaN)."""
-        values = np.ascontiguousarray(losses, dtype=np.float64).ravel()
+    def add(self, losses: ArrayLike, *, owned: bool = False) -> None:
+        """Add one pair's kept losses (NaN ones, under ``--nan-policy propagate``, make every percentile NaN).
+
+        ``owned``: the caller gives the array away (the batch runner, with the losses a
+        worker sent back): kept as it is when it owns its memory, instead of copied.
+        """
+        values = np.ascontiguousarray(losses, dtype=np.float64)
+        if values.ndim != 1:  # not ravel() always: a view of a 1-D array would not own its memory
+            values = values.reshape(-1)
         if not values.size:
             return
         self.has_nan = self.has_nan or bool(np.isnan(values).any())
         self.size += values.size
         if self._file is None and self.size <= self.memory_values:
-            self._parts.append(values.copy())
+            self._parts.append(values if owned and values.flags.owndata else values.copy())
             return
         if self._file is None:
             import tempfile

@@ -503,6 +503,24 @@ def test_pooled_losses_select_exactly_with_negative_values_and_ties() -> None:
         pooled.close()
 
 
+def test_pooled_losses_copy_what_they_are_not_given() -> None:
+    """The runner gives a worker's array away (kept as is); anything else is copied, views included."""
+    from cosloss_cli.pooled import PooledLosses
+
+    pooled = PooledLosses()
+    given, lent, view_source = np.array([0.5, 1.0]), np.array([0.25, 1.5]), np.array([[0.1, 0.2], [0.3, 0.4]])
+    pooled.add(given, owned=True)
+    pooled.add(lent)
+    pooled.add(view_source[0], owned=True)  # a view: its memory is not the caller's to give
+    assert pooled._parts[0] is given and pooled._parts[1] is not lent
+    lent[:] = 9.0
+    view_source[:] = 9.0
+    assert pooled.percentiles() == {
+        key: float(np.percentile([0.5, 1.0, 0.25, 1.5, 0.1, 0.2], q)) for key, q in PERCENTILES.items()
+    }
+    pooled.close()
+
+
 def test_histogram_is_coloured_only_on_a_terminal() -> None:
     from .conftest import PIPED, TERMINAL
 

@@ -233,3 +233,107 @@ def test_cosloss_native_0_selects_the_numpy_path() -> None:
     off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert (off.stdout.strip(), on.stdout.strip()) == ("False", "True")
+
+
+# -- fsum: batch's exact per-pair sums -------------------------------------------------------
+
+
+def _math_fsum(values: list[float]) -> float | str:
+    try:
+        return math.fsum(values)
+    except (OverflowError, ValueError) as exc:
+        return type(exc).__name__
+
+
+@PROPERTY
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.floats(-2.0, 2.0),
+            st.sampled_from([1e-16, 1.0, 1e16, -1e16, 2.0**-1074, 1e308, -0.0, 0.0]),
+        ),
+        max_size=60,
+    )
+)
+def test_property_fsum_is_math_fsum(values: list[float]) -> None:
+    """A correctly rounded sum is unique: the kernel's must be math.fsum's bit for bit, or None."""
+    found = native.fsum(np.array(values, dtype=np.float64))
+    if found is None:  # overflow or too many partials: math.fsum decides
+        return
+    expected = math.fsum(values)
+    assert (found, math.copysign(1.0, found)) == (expected, math.copysign(1.0, expected))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[math.nan, 1.0], [math.inf, 1.0], [math.inf, -math.inf], [1e308, 1e308, -1e308]],
+    ids=["nan", "inf", "inf-minus-inf", "overflow"],
+)
+def test_fsum_leaves_special_values_to_math_fsum(values: list[float]) -> None:
+    assert native.fsum(np.array(values)) is None
+    expected = _math_fsum(values)
+    try:
+        found: float | str = core.exact_sum(np.array(values))
+    except (OverflowError, ValueError) as exc:
+        found = type(exc).__name__
+    assert found == expected or (found != found and expected != expected)  # NaN == NaN here
+
+
+def test_exact_sum_is_math_fsum_on_either_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = np.random.default_rng(3).random(1001) * 2
+    with_kernel = core.exact_sum(values[::2])  # a strided view is made contiguous first
+    monkeypatch.setattr(core, "_native", None)
+    assert with_kernel == core.exact_sum(values[::2]) == math.fsum(values[::2].tolist())
+
+
+def test_fsum_refuses_what_is_not_contiguous_float64() -> None:
+    with pytest.raises(TypeError):
+        native.fsum(np.ones(3, dtype=np.float32))
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        native.fsum(np.ones(6)[::2])
+
+
+# -- plain / plain_losses: a small pair's losses in one pass ---------------------------------
+
+
+@PROPERTY
+@given(
+    pair=blocks(),
+    spoil=st.sampled_from(["none", "nan", "zero", "tiny", "huge"]),
+    root_eps=st.sampled_from([1e-6, 1.0, 1e-150]),
+)
+def test_property_plain_and_its_losses_are_the_numpy_steps(
+    pair: tuple[np.ndarray, np.ndarray], spoil: str, root_eps: float
+) -> None:
+    """The kernel's test of the plain case and its losses against core's numpy steps, to the bit."""
+    labels, predictions = (np.array(a, dtype=np.float64) for a in pair)
+    if spoil != "none" and labels.size:
+        labels[0] = {"nan": np.nan, "zero": 0.0, "tiny": 1e-170, "huge": 1e170}[spoil]
+    dot, ll, pp = core._three_sums(labels, predictions, 1)
+    with_kernel = core._in_range(dot, ll, pp)
+    sums = core.Sums(dot, ll, pp, np.ones_like(dot), np.ones_like(dot), np.zeros(dot.shape, bool), plain=True)
+    losses = core._plain_losses(sums, root_eps) if with_kernel else None
+    core._native = None
+    try:
+        assert with_kernel == core._in_range(dot, ll, pp)
+        expected = core._plain_losses(sums, root_eps) if losses is not None else None
+    finally:
+        core._native = native
+    if losses is not None and expected is not None:
+        assert losses.dtype == expected.dtype and losses.shape == expected.shape
+        assert losses.tobytes() == expected.tobytes()
+
+
+def test_plain_helpers_refuse_what_they_cannot_read() -> None:
+    ones = np.ones(4)
+    with pytest.raises(TypeError):
+        native.plain(ones.astype(np.float32), ones, ones, 1e-200, 1e300)
+    with pytest.raises(ValueError):
+        native.plain(ones, ones[:3], ones, 1e-200, 1e300)
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        native.plain_losses(ones, ones, ones, 1e-6, np.ones(8)[::2])
+    read_only = np.ones(4)
+    read_only.flags.writeable = False
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        native.plain_losses(ones, ones, ones, 1e-6, read_only)

@@ -86,11 +86,13 @@ class PairResult(NamedTuple):
 def run_pair(task: PairTask, pair: Pair) -> PairResult:
     """Compute one pair (and write its losses file); failures become an ``error`` result."""
     try:
-        from ..pipeline import compute_files
+        from ..core import exact_sum
+        from ..figures import FigureOptions
+        from ..pipeline import compute_pair
 
-        figures = task.figures._asdict() if task.figures is not None else {"confidence": 0}
-        result = compute_files(
-            pair.labels, pair.predictions, task.label_options, task.compute, None, task.prediction_options, **figures
+        figures = task.figures if task.figures is not None else FigureOptions(confidence=0)
+        result = compute_pair(
+            pair.labels, pair.predictions, task.label_options, task.compute, figures, task.prediction_options
         )
         output = None
         if task.output_dir is not None:
@@ -107,7 +109,7 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
         pair,
         "ok",
         summary=result.summary,
-        total=math.fsum(kept.tolist()) if kept.size else 0.0,
+        total=exact_sum(kept) if kept.size else 0.0,
         rows=int(result.shape[0]) if result.shape else 1,
         output=output,
         losses=result.losses if task.keep_losses else None,

@@ -51,11 +51,11 @@ def default_jobs() -> int:
 
 def local_executor(jobs: int, total_pairs: int = 0) -> Executor:
     """The executor for ``--jobs N`` on this machine: in this process for one job."""
-    return InProcess() if jobs <= 1 else LocalPool(jobs, pairs_per_task(total_pairs, jobs))
+    return InProcess() if jobs <= 1 else LocalPool(jobs, total_pairs=total_pairs)
 
 
-#: Most pairs sent to a worker in one task: small pairs share the cost of a round trip,
-#: large ones still spread over the workers (see :func:`pairs_per_task`).
+#: Most pairs in one task of :func:`pairs_per_task` (the Dask runner's sizing; the local
+#: pool's guided schedule is :func:`guided_size`).
 MAX_PAIRS_PER_TASK = 16
 
 
@@ -69,6 +69,25 @@ def pairs_per_task(pairs: int, workers: int, most: int = MAX_PAIRS_PER_TASK) -> 
     (16, 1, 1)
     """
     return max(1, min(most, pairs // max(1, workers * 8)))
+
+
+#: Most pairs in one task of the local pool's guided schedule (see :func:`guided_size`).
+MAX_GUIDED_PAIRS = 64
+
+
+def guided_size(left: int, workers: int, most: int = MAX_GUIDED_PAIRS) -> int:
+    """Pairs in the next task of the local pool: a quarter of what is left per worker, at most ``most``.
+
+    Guided self-scheduling: large tasks while many pairs are left (each task costs a
+    round trip, and on a 2-core VM the pipe write that wakes a worker cost the parent
+    0.2-0.4 ms), shrinking to single pairs at the end so the workers finish together.
+    2,000 pairs on 2 workers: 66 tasks instead of 125 of 16. Grouping never
+    changes a result.
+
+    >>> guided_size(2000, 2), guided_size(100, 2), guided_size(3, 2), guided_size(0, 2)
+    (64, 12, 1, 1)
+    """
+    return max(1, min(most, left // max(1, workers * 4)))
 
 
 class BatchRunner:
@@ -114,7 +133,7 @@ class BatchRunner:
             for result in self.executor.submit(self.task, self._to_start()):
                 if result.kept is not None:  # pooled now, not kept: memory stays bounded
                     if self.pooled is not None:
-                        self.pooled.add(result.kept)
+                        self.pooled.add(result.kept, owned=True)  # dropped from the result just below
                     result = result._replace(kept=None)
                 self.results.append(result)
                 if self.on_result is not None:
@@ -147,14 +166,15 @@ class InProcess:
 class LocalPool:
     """Up to ``jobs`` tasks at a time on worker processes of this machine.
 
-    A task is ``pairs_per_task`` pairs computed one after the other (see
-    :func:`pairs_per_task`): many small pairs then cost one round trip per task
+    A task is several pairs computed one after the other, as many as
+    :func:`guided_size` says for the ``total_pairs`` not yet sent (one at a time when
+    the total is not known): many small pairs then cost one round trip per task
     instead of one per pair. Grouping never changes a result.
     """
 
-    def __init__(self, jobs: int, pairs_per_task: int = 1):
+    def __init__(self, jobs: int, total_pairs: int = 0):
         self.jobs = jobs
-        self.pairs_per_task = pairs_per_task
+        self.total_pairs = total_pairs
         self._pool: ProcessPoolExecutor | None = None
         self._in_flight: dict[Future[list[PairResult] | None], list[Pair]] = {}
 
@@ -168,12 +188,14 @@ class LocalPool:
         in_flight = self._in_flight
         self._pool = _new_pool(self.jobs)
         exhausted = False
+        sent = 0
         while True:
             while not exhausted and len(in_flight) < 2 * self.jobs:  # one queued per worker: no idle hand-over
-                chunk = list(itertools.islice(waiting, self.pairs_per_task))
+                chunk = list(itertools.islice(waiting, guided_size(self.total_pairs - sent, self.jobs)))
                 if not chunk:
                     exhausted = True
                     break
+                sent += len(chunk)
                 in_flight[self._pool.submit(_run_in_worker, task, chunk)] = chunk
             if not in_flight:
                 break
