@@ -63,10 +63,10 @@ class ModelComparison(NamedTuple):
 
 
 class CompareSettings(NamedTuple):
-    """How the intervals were drawn (every interval uses ``seed``, so reruns agree)."""
+    """How the intervals were formed: computed (``resamples`` None) or drawn with ``seed``."""
 
     confidence: float
-    resamples: int
+    resamples: int | None
     seed: int
     nan_policy: str
 
@@ -184,7 +184,7 @@ def compare_files(
     *,
     names: Sequence[str] | None = None,
     confidence: float = 0.95,
-    resamples: int = 10000,
+    resamples: int | None = None,
     seed: int = 0,
     read_options: ReadOptions | None = None,
     options: ComputeOptions | None = None,
@@ -206,8 +206,9 @@ def compare_files(
 
     Raises :class:`InputUsageError` for fewer than 2 predictions files, ``names`` of the
     wrong length, ``confidence`` outside (0, 1) or fewer than :data:`MIN_RESAMPLES`
-    resamples, and the errors of ``compute`` (a :class:`DataError` naming the files
-    when their shapes or row counts differ).
+    resamples (None, the default: the intervals' bootstrap distributions are computed,
+    not drawn; see :func:`cosloss_cli.stats.mean_ci`), and the errors of ``compute`` (a
+    :class:`DataError` naming the files when their shapes or row counts differ).
     """
     _check_settings(labels, predictions, confidence, resamples)
     model_names = unique_names(predictions, names)
@@ -228,7 +229,7 @@ def compare_files(
     return _compare(labels, model_names, results, settings)
 
 
-def _check_settings(labels: str, predictions: Sequence[str], confidence: float, resamples: int) -> None:
+def _check_settings(labels: str, predictions: Sequence[str], confidence: float, resamples: int | None) -> None:
     if isinstance(predictions, str) or len(predictions) < 2:
         raise InputUsageError(
             "compare needs at least 2 predictions files (a baseline and a candidate)",
@@ -238,7 +239,7 @@ def _check_settings(labels: str, predictions: Sequence[str], confidence: float, 
         raise InputUsageError("only one of the inputs can be stdin ('-')")
     if not 0 < confidence < 1:
         raise InputUsageError(f"the confidence level must be between 0 and 1 (exclusive), not {confidence!r}")
-    if resamples < MIN_RESAMPLES:
+    if resamples is not None and resamples < MIN_RESAMPLES:
         raise InputUsageError(f"at least {MIN_RESAMPLES} bootstrap resamples are needed, not {resamples!r}")
 
 

@@ -130,7 +130,11 @@ def render_table(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) 
     console.print(
         f"{result.labels}: {len(result.models)} models on {result.rows} rows (axis {result.axis}, "
         f"shape {shape_text(result.shape)}); {level} BCa bootstrap intervals, "
-        f"{settings.resamples} resamples, seed {settings.seed}",
+        + (
+            "computed (no resamples)"
+            if settings.resamples is None
+            else f"{settings.resamples} resamples, seed {settings.seed}"
+        ),
         markup=False,
         soft_wrap=True,
     )

@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
 #: The confidence level of the bootstrap interval of the mean unless told (0 turns it off).
 DEFAULT_CONFIDENCE = 0.95
-#: Resamples drawn for the interval when its distribution cannot be computed, unless told.
-DEFAULT_RESAMPLES = 10000
 
 
 class FigureOptions(NamedTuple):
@@ -45,8 +43,9 @@ class FigureOptions(NamedTuple):
     number of bins of the histogram (None: none). ``confidence``: of the bootstrap
     interval of the mean (0: none). ``resamples``: None computes the bootstrap
     distribution (:mod:`cosloss_cli.saddlepoint`) when the losses are smooth enough
-    (100 distinct values or more), and draws :data:`DEFAULT_RESAMPLES` otherwise; a
-    number draws that many resamples, as ``scipy.stats.bootstrap`` does with ``seed``.
+    (100 distinct values or more), and draws 10,000 otherwise; a number draws that
+    many resamples, as ``scipy.stats.bootstrap`` does with ``seed`` (see
+    :func:`cosloss_cli.stats.mean_ci`).
     """
 
     weights: Any = None
@@ -248,19 +247,12 @@ class FigureState:
         return figures, losses
 
     def _interval(self, counted: Float64Array) -> tuple[float, float]:
-        """Computed (no draws) unless resamples are asked for or the losses are a lattice."""
         if not self.options.confidence:
             return math.nan, math.nan
-        options = self.options
-        if options.resamples is None:
-            from .saddlepoint import saddlepoint_mean_ci, smooth_enough
-
-            if smooth_enough(counted):
-                return saddlepoint_mean_ci(counted, confidence=options.confidence)
         from .stats import mean_ci
 
-        resamples = DEFAULT_RESAMPLES if options.resamples is None else options.resamples
-        return mean_ci(counted, confidence=options.confidence, resamples=resamples, seed=options.seed)
+        options = self.options
+        return mean_ci(counted, confidence=options.confidence, resamples=options.resamples, seed=options.seed)
 
     @staticmethod
     def _ranked(top: TopK, shape: tuple[int, ...], ids: np.ndarray | None) -> tuple[Ranked, ...]:

@@ -59,7 +59,7 @@ class Bootstrap(NamedTuple):
     """The bootstrap interval of a mean: ``--confidence`` (0: none), ``--resamples``, ``--seed``."""
 
     confidence: float
-    #: None: compute's interval is the saddlepoint one (no resamples drawn).
+    #: None: the intervals' bootstrap distributions are computed (no resamples drawn).
     resamples: int | None
     seed: int
 
@@ -355,9 +355,9 @@ def bootstrap_options(function: F | None = None, *, can_be_off: bool = True) -> 
 
     ``@bootstrap_options`` lets ``--confidence 0`` turn the interval off (compute);
     ``@bootstrap_options(can_be_off=False)`` is for a command whose results are the
-    intervals (compare): there 0 is refused like any level outside (0, 1), and 10,000
-    resamples are drawn unless told. ``compute`` draws none unless ``--resamples`` is
-    given: its interval's bootstrap distribution is computed (see ``saddlepoint.py``).
+    intervals (compare): there 0 is refused like any level outside (0, 1). Both draw no
+    resamples unless ``--resamples`` is given: the bootstrap distribution of a mean is
+    computed (see ``saddlepoint.py``).
     """
     if function is None:
         return functools.partial(bootstrap_options, can_be_off=can_be_off)
@@ -389,14 +389,11 @@ def bootstrap_options(function: F | None = None, *, can_be_off: bool = True) -> 
             click.option(
                 "--resamples",
                 type=click.IntRange(min=100),
-                default=None if can_be_off else 10000,
-                show_default=not can_be_off,
+                default=None,
                 metavar="N",
                 help=(
                     "Draw N bootstrap resamples (as scipy.stats.bootstrap does) instead of computing the "
-                    "bootstrap distribution; losses of fewer than 100 distinct values get 10000 unless told."
-                    if can_be_off
-                    else "Bootstrap resamples."
+                    "bootstrap distribution; values of fewer than 100 distinct levels get 10000 unless told."
                 ),
             ),
             click.option(
@@ -404,11 +401,7 @@ def bootstrap_options(function: F | None = None, *, can_be_off: bool = True) -> 
                 type=int,
                 default=0,
                 show_default=True,
-                help=(
-                    "Random seed of the resamples, when they are drawn (same seed, same interval)."
-                    if can_be_off
-                    else "Random seed of the bootstrap (same seed, same interval)."
-                ),
+                help="Random seed of the resamples, when they are drawn (same seed, same interval).",
             ),
         ],
     )(function)

@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 #: interval's ends are mostly noise.
 MIN_RESAMPLES = 100
 
+#: Resamples drawn when none are asked for and the bootstrap distribution cannot be
+#: computed (values on a lattice, see :func:`cosloss_cli.saddlepoint.smooth_enough`).
+DEFAULT_RESAMPLES = 10000
+
 #: Up to this many values :func:`mean_ci` draws scipy's exact resamples (a plain
 #: bootstrap costs ``rows * resamples`` draws); above it, the grouped resampler.
 EXACT_BOOTSTRAP_MAX_ROWS = 5000
@@ -71,23 +75,33 @@ def quiet() -> Iterator[None]:
         yield
 
 
-def mean_ci(values: ArrayLike, *, confidence: float, resamples: int, seed: int) -> tuple[float, float]:
+def mean_ci(values: ArrayLike, *, confidence: float, resamples: int | None, seed: int) -> tuple[float, float]:
     """BCa bootstrap confidence interval ``(low, high)`` of the mean of ``values``.
 
-    Up to :data:`EXACT_BOOTSTRAP_MAX_ROWS` values, :func:`exact_bootstrap_means` draws
-    the resamples exactly as ``scipy.stats.bootstrap((values,), np.mean, method="BCa",
-    n_resamples=resamples, confidence_level=confidence, rng=np.random.default_rng(seed))``
-    does, so the interval is scipy's (to the rounding of its jackknife); above,
-    :func:`grouped_bootstrap_means` draws them at a cost that does not grow with the
-    rows, within Monte Carlo error of scipy's. :func:`bca_interval` turns the means into
-    the interval as scipy does. No scipy import: ``compute`` draws this interval by
-    default, and importing ``scipy.stats`` alone takes 0.6 s.
+    ``resamples`` None (what ``compute`` and ``compare`` do unless told): the bootstrap
+    distribution is computed, not drawn (:mod:`cosloss_cli.saddlepoint`), when the values
+    are smooth enough; else :data:`DEFAULT_RESAMPLES` are drawn with ``seed``.
+
+    Drawn: up to :data:`EXACT_BOOTSTRAP_MAX_ROWS` values, :func:`exact_bootstrap_means`
+    draws the resamples exactly as ``scipy.stats.bootstrap((values,), np.mean,
+    method="BCa", n_resamples=resamples, confidence_level=confidence,
+    rng=np.random.default_rng(seed))`` does, so the interval is scipy's (to the rounding
+    of its jackknife); above, :func:`grouped_bootstrap_means` draws them at a cost that
+    does not grow with the rows, within Monte Carlo error of scipy's.
+    :func:`bca_interval` turns the means into the interval as scipy does. No scipy
+    import: importing ``scipy.stats`` alone takes 0.6 s.
 
     Fewer than 2 values or a non-finite value give ``(nan, nan)``; values that are all
     equal give ``(value, value)`` (every resample has that mean; scipy would warn and
     give NaN).
     """
     x = np.asarray(values, dtype=np.float64).ravel()
+    if resamples is None:
+        from .saddlepoint import saddlepoint_mean_ci, smooth_enough
+
+        if smooth_enough(x):
+            return saddlepoint_mean_ci(x, confidence=confidence)
+        resamples = DEFAULT_RESAMPLES
     if x.size < 2 or not np.isfinite(x).all():
         return math.nan, math.nan
     if x.min() == x.max():
@@ -259,7 +273,7 @@ class Comparison(NamedTuple):
 
 
 def paired_comparison(
-    candidate: ArrayLike, baseline: ArrayLike, *, confidence: float, resamples: int, seed: int
+    candidate: ArrayLike, baseline: ArrayLike, *, confidence: float, resamples: int | None, seed: int
 ) -> Comparison:
     """Compare two aligned arrays of losses row by row (see :class:`Comparison`)."""
     c = np.asarray(candidate, dtype=np.float64).ravel()

@@ -157,7 +157,7 @@ def run_compare(
             predictions,
             names=names,
             confidence=bootstrap.confidence,
-            resamples=bootstrap.resamples or 10000,  # its option's default: never None here
+            resamples=bootstrap.resamples,
             seed=bootstrap.seed,
             read_options=inputs.labels,
             prediction_read_options=inputs.predictions,
