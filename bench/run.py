@@ -624,39 +624,26 @@ def run_scenarios(
     log: Callable[[str], None],
 ) -> None:
     """Run every chosen scenario's rows, appending them to ``rows`` as they finish."""
+    wanted = [w.strip().lower() for w in wanted_peers.split(",") if w.strip()]
     for name in chosen:
         # The cluster runs only during its own rows: its idle scheduler and workers (event
         # loops, heartbeats) would otherwise take CPU from every other row's measurements.
         with dask_cluster(folder, name == "batch-cluster"):
-            run_scenario(name, folder, sizes, wanted_peers, repeat, rows, log)
-
-
-def run_scenario(
-    name: str,
-    folder: Path,
-    sizes: Sizes,
-    wanted_peers: str,
-    repeat: int,
-    rows: list[Row],
-    log: Callable[[str], None],
-) -> None:
-    """Run one scenario's rows (its data made first), appending them to ``rows``."""
-    started = time.perf_counter()
-    plans = scenario_rows(name, folder, sizes)
-    log(f"[{name}] data ready in {time.perf_counter() - started:.1f} s")
-    wanted = [w.strip().lower() for w in wanted_peers.split(",") if w.strip()]
-    for label, peer, files, extra in plans:
-        if wanted and not any(w in peer.name.lower() for w in wanted):
-            continue
-        row = Row(name, peer.name, cosloss_label=label)
-        rows.append(row)
-        if not peer.available():
-            log(f"[{name}] {peer.name}: not installed, skipped")
-            continue
-        log(f"[{name}] {peer.name} vs {label}")
-        command = "batch" if name.startswith("batch") else "compare" if name == "compare" else "compute"
-        run_pairs(row, peer_command(peer, folder, files), [*COSLOSS, command, *files, *extra], repeat)
-        log(table([row], sizes).splitlines()[-1])
+            started = time.perf_counter()
+            plans = scenario_rows(name, folder, sizes)
+            log(f"[{name}] data ready in {time.perf_counter() - started:.1f} s")
+            for label, peer, files, extra in plans:
+                if wanted and not any(w in peer.name.lower() for w in wanted):
+                    continue
+                row = Row(name, peer.name, cosloss_label=label)
+                rows.append(row)
+                if not peer.available():
+                    log(f"[{name}] {peer.name}: not installed, skipped")
+                    continue
+                log(f"[{name}] {peer.name} vs {label}")
+                command = "batch" if name.startswith("batch") else "compare" if name == "compare" else "compute"
+                run_pairs(row, peer_command(peer, folder, files), [*COSLOSS, command, *files, *extra], repeat)
+                log(table([row], sizes).splitlines()[-1])
 
 
 if __name__ == "__main__":
