@@ -23,7 +23,7 @@ import numpy as np
 from .aside import aside
 from .core import Summary, summarize
 from .errors import CoslossError, DataError, InputUsageError, ShapeMismatchError
-from .figures import BACKGROUND_INTERVAL_LOSSES
+from .figures import BACKGROUND_LOSSES
 from .pipeline import ComputeOptions, LossResult, ProgressCallback, compute_files
 from .readers import ReadOptions, strip_format_extension
 from .stats import MIN_RESAMPLES, Comparison, finite_or_none, holm, mean_ci, paired_comparison
@@ -402,7 +402,7 @@ def _compare(labels: str, names: list[str], results: list[LossResult], settings:
     # (a sort of every difference, 0.17 s for a million rows) runs without the GIL.
     paired = aside(
         lambda: [paired_comparison(losses[name], losses[baseline], **settings.draw()) for name in names[1:]],
-        background=index.size >= BACKGROUND_INTERVAL_LOSSES,
+        background=index.size >= BACKGROUND_LOSSES,
         name="cosloss-paired-tests",
     )
     models = tuple(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from .aside import aside
 from .distribution import TopK, histogram, percentiles
 from .errors import DataError, InputUsageError, ParameterError
 from .reduction import DEFAULT_REDUCTION, NO_LOSSES, WeightedSums, check_reduction, check_weights
@@ -70,7 +71,7 @@ class Ranked(NamedTuple):
 #: From this many losses on, the interval of the mean and the partition for the median and
 #: percentiles run on threads of their own while the summary's sums are worked out
 #: (see :mod:`cosloss_cli.aside`).
-BACKGROUND_INTERVAL_LOSSES = 100_000
+BACKGROUND_LOSSES = 100_000
 
 
 class Figures(NamedTuple):
@@ -197,9 +198,7 @@ class FigureState:
         On a large input it runs on a thread of its own (see :mod:`cosloss_cli.aside`)
         while the caller works out the summary and the percentiles.
         """
-        from .aside import aside
-
-        large = bool(self.options.confidence) and counted.size >= BACKGROUND_INTERVAL_LOSSES
+        large = bool(self.options.confidence) and counted.size >= BACKGROUND_LOSSES
         return aside(lambda: self._interval(counted), background=large, name="cosloss-interval")
 
     def finish(

@@ -41,7 +41,7 @@ from .errors import (
     UnmatchedRowsError,
 )
 from .figures import (
-    BACKGROUND_INTERVAL_LOSSES,
+    BACKGROUND_LOSSES,
     FigureOptions,
     Figures,
     FigureState,
@@ -590,9 +590,10 @@ class _Reduction:
         ids = self._ids()
         # Three passes over all the losses, at once on a large input (see cosloss_cli.aside).
         interval = self.figures.start_interval(counted)
-        large = counted.size >= BACKGROUND_INTERVAL_LOSSES
+        large = counted.size >= BACKGROUND_LOSSES
         ordered = aside(lambda: median_and_percentiles(counted), background=large, name="cosloss-order")
-        summary = summarize(counted, zero_vectors=self.zero_vectors, omitted=omitted_count, median=math.nan)  # below
+        # The summary's sums while the partition runs; its median is the partition's.
+        summary = summarize(counted, zero_vectors=self.zero_vectors, omitted=omitted_count, median=math.nan)
         median, found = ordered()
         summary = summary._replace(median=median)
         figures, losses = self.figures.finish(losses, counted, ids, interval, found)

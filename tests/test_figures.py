@@ -572,7 +572,7 @@ def test_a_large_input_draws_the_interval_on_a_thread_with_the_same_result(tmp_p
 
     from cosloss_cli import figures, stats
 
-    labels, predictions = _large_pair(tmp_path, figures.BACKGROUND_INTERVAL_LOSSES + 10)
+    labels, predictions = _large_pair(tmp_path, figures.BACKGROUND_LOSSES + 10)
     names: list[str] = []
     start = threading.Thread.start
 
@@ -591,7 +591,7 @@ def test_a_large_input_draws_the_interval_on_a_thread_with_the_same_result(tmp_p
 def test_an_error_in_the_interval_thread_reaches_the_caller(tmp_path: Path, monkeypatch) -> None:
     from cosloss_cli import figures, stats
 
-    labels, predictions = _large_pair(tmp_path, figures.BACKGROUND_INTERVAL_LOSSES + 10)
+    labels, predictions = _large_pair(tmp_path, figures.BACKGROUND_LOSSES + 10)
 
     def broken(*args: Any, **kwargs: Any) -> tuple[float, float]:
         raise MemoryError("no room for the resamples")
