@@ -293,13 +293,10 @@ def _array_source(path: str, fmt: str, array: np.ndarray, options: ReadOptions) 
     return _source(path, fmt, shape, step, blocks(), array.dtype, one_vector, mapped=True)
 
 
-#: A small file's one window has its pages mapped when it is created (one call, not a
-#: page fault every 64 KB).
-_MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0) if hasattr(mmap, "MAP_SHARED") else 0
-#: A large file's windows are not populated: their pages are mapped by the page faults of
-#: the worker threads that sum them, on every core at once. Populating them here put all
-#: of that kernel work (as much CPU as the sums themselves on 2 x 2 GB) on the one thread
-#: that hands out the blocks, which became the longest path of the run.
+#: A large file's windows are not populated (no ``MAP_POPULATE``): their pages are mapped
+#: by the page faults of the worker threads that sum them, on every core at once.
+#: Populating them here put all of that kernel work (as much CPU as the sums themselves on
+#: 2 x 2 GB) on the one thread that hands out the blocks, the longest path of the run.
 _WINDOW_FLAGS = mmap.MAP_SHARED if hasattr(mmap, "MAP_SHARED") else 0
 
 
