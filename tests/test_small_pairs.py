@@ -40,6 +40,14 @@ def same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def saved_pair(folder: Path, labels: np.ndarray, predictions: np.ndarray, stem: str = "") -> tuple[Path, Path]:
+    """Labels and predictions written as NPY files in ``folder``."""
+    paths = folder / f"l{stem}.npy", folder / f"p{stem}.npy"
+    np.save(paths[0], labels)
+    np.save(paths[1], predictions)
+    return paths
+
+
 def both_paths(labels: Path, predictions: Path, **settings: Any) -> tuple[Any, Any]:
     """(small path, general path) results of the pair, or the error text of each."""
 
@@ -107,18 +115,16 @@ def test_property_small_pairs_give_the_general_paths_results(
     pair: tuple[np.ndarray, np.ndarray], **settings: Any
 ) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        labels, predictions = Path(folder) / "l.npy", Path(folder) / "p.npy"
-        np.save(labels, pair[0])
-        np.save(predictions, pair[1])
+        labels, predictions = saved_pair(Path(folder), *pair)
         fast, general = both_paths(labels, predictions, resamples=100, **settings)
     assert_same_results(fast, general)
 
 
 def test_a_plain_small_pair_takes_the_small_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    labels, predictions = tmp_path / "l.npy", tmp_path / "p.npy"
     rng = np.random.default_rng(0)
-    np.save(labels, rng.random((100, 8), dtype=np.float32))
-    np.save(predictions, rng.random((100, 8), dtype=np.float32))
+    labels, predictions = saved_pair(
+        tmp_path, rng.random((100, 8), dtype=np.float32), rng.random((100, 8), dtype=np.float32)
+    )
     rows: list[int] = []
     monkeypatch.setattr(pipeline, "open_pair", None)  # the general path would fail at once
     result = compute_files(str(labels), str(predictions), progress=rows.append, top=2)
@@ -139,17 +145,13 @@ def test_a_plain_small_pair_takes_the_small_path(tmp_path: Path, monkeypatch: py
     ids=["id-column", "columns", "weights", "as-csv", "several-blocks", "bad-option", "join"],
 )
 def test_what_the_small_path_leaves_to_the_general_one(tmp_path: Path, settings: dict[str, Any]) -> None:
-    labels, predictions = tmp_path / "l.npy", tmp_path / "p.npy"
     rng = np.random.default_rng(1)
-    np.save(labels, rng.random((50, 4)))
-    np.save(predictions, rng.random((50, 4)))
+    labels, predictions = saved_pair(tmp_path, rng.random((50, 4)), rng.random((50, 4)))
     assert_same_results(*both_paths(labels, predictions, **settings))
 
 
 def test_differing_shapes_are_the_general_paths_error(tmp_path: Path) -> None:
-    labels, predictions = tmp_path / "l.npy", tmp_path / "p.npy"
-    np.save(labels, np.ones((5, 4)))
-    np.save(predictions, np.ones((6, 4)))
+    labels, predictions = saved_pair(tmp_path, np.ones((5, 4)), np.ones((6, 4)))
     fast, general = both_paths(labels, predictions)
     assert fast == general and fast.startswith("ShapeMismatchError")
 
@@ -161,9 +163,10 @@ def test_results_do_not_share_the_read_buffers(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     paths = []
     for i in range(6):
-        labels, predictions = tmp_path / f"l{i}.npy", tmp_path / f"p{i}.npy"
-        np.save(labels, rng.random((40 + i, 5), dtype=np.float32))
-        np.save(predictions, rng.random((40 + i, 5), dtype=np.float32))
+        shape = (40 + i, 5)
+        labels, predictions = saved_pair(
+            tmp_path, rng.random(shape, dtype=np.float32), rng.random(shape, dtype=np.float32), stem=str(i)
+        )
         paths.append((str(labels), str(predictions)))
     one_by_one = [compute_files(*pair, top=3, best=2, bins=3) for pair in paths]
     snapshot = [(r.losses.copy(), r.summary, r.worst, r.best, r.percentiles) for r in one_by_one]
@@ -184,10 +187,10 @@ def test_small_files_read_the_same_without_readv(tmp_path: Path, monkeypatch: py
     from cosloss_cli.readers import ReadOptions
     from cosloss_cli.readers.npy import open_small_npy
 
-    labels, predictions = tmp_path / "l.npy", tmp_path / "p.npy"
     rng = np.random.default_rng(4)
-    np.save(labels, rng.random((30, 6), dtype=np.float32))
-    np.save(predictions, rng.random((30, 6), dtype=np.float32))
+    labels, predictions = saved_pair(
+        tmp_path, rng.random((30, 6), dtype=np.float32), rng.random((30, 6), dtype=np.float32)
+    )
     with_readv = compute_files(str(labels), str(predictions))
     monkeypatch.delattr(os, "readv")
     assert_same_results(compute_files(str(labels), str(predictions)), with_readv)
