@@ -380,7 +380,7 @@ def losses_from_sums(sums: Sums, *, eps: float = DEFAULT_EPS, normalize: bool = 
     ``eps`` was checked at the entry point (:func:`cosine_loss`, the pipeline).
     """
     if normalize and sums.plain:
-        return _plain_losses(sums, math.sqrt(eps))
+        return _plain_losses(sums.dot, sums.ll, sums.pp, math.sqrt(eps))
     with np.errstate(all="ignore"):
         if normalize:
             root_eps = math.sqrt(eps)
@@ -473,7 +473,23 @@ def cosine_loss(
     return losses
 
 
-def _plain_losses(sums: Sums, root_eps: float) -> Float64Array:
+def plain_row_losses(labels: np.ndarray, predictions: np.ndarray, eps: float = DEFAULT_EPS) -> Float64Array | None:
+    """The normalized losses of the rows of two 2-D arrays when every sum is plain, else None.
+
+    Plain: every vector finite and its squared norm in (_TINY, _HUGE), the case of
+    nearly every real file. The values are :func:`block_sums` then
+    :func:`losses_from_sums` to the bit (the same kernel and steps), without building the
+    scales and masks the other cases need: what a small pair of ``batch`` spends most of
+    its time on otherwise. None sends the caller down the general steps.
+    """
+    with np.errstate(all="ignore"):  # the numpy fallback's sums may overflow: then not plain
+        dot, ll, pp = (column.reshape(-1) for column in _row_sums(labels, predictions))
+    if ll.size == 0 or not _in_range(dot, ll, pp):
+        return None
+    return _plain_losses(dot, ll, pp, math.sqrt(eps))
+
+
+def _plain_losses(dot: Float64Array, ll: Float64Array, pp: Float64Array, root_eps: float) -> Float64Array:
     """:func:`losses_from_sums` of plain sums (scales 1, all finite): the same operations, fewer calls.
 
     With every scale 1, ``root_eps / scale`` is ``root_eps`` and the ``where`` on the
@@ -482,13 +498,13 @@ def _plain_losses(sums: Sums, root_eps: float) -> Float64Array:
     (the same values: ``1 - cosine`` is finite and never -0.0 here): for a small pair's
     1,000 losses each numpy call costs more than its arithmetic.
     """
-    if _native is not None and hasattr(_native, "plain_losses") and _contiguous(sums.dot, sums.ll, sums.pp):
-        out: Float64Array = np.empty(sums.dot.shape, dtype=np.float64)
-        _native.plain_losses(sums.dot, sums.ll, sums.pp, root_eps, out)  # the steps below in one pass
+    if _native is not None and hasattr(_native, "plain_losses") and _contiguous(dot, ll, pp):
+        out: Float64Array = np.empty(dot.shape, dtype=np.float64)
+        _native.plain_losses(dot, ll, pp, root_eps, out)  # the steps below in one pass
         return out
     with np.errstate(all="ignore"):
-        losses: Float64Array = np.asarray(np.divide(sums.dot, np.maximum(np.sqrt(sums.ll), root_eps)), np.float64)
-        np.divide(losses, np.maximum(np.sqrt(sums.pp), root_eps), out=losses)
+        losses: Float64Array = np.asarray(np.divide(dot, np.maximum(np.sqrt(ll), root_eps)), np.float64)
+        np.divide(losses, np.maximum(np.sqrt(pp), root_eps), out=losses)
         losses[~np.isfinite(losses)] = 0.0
         np.subtract(1.0, losses, out=losses)
         np.maximum(losses, 0.0, out=losses)

@@ -52,6 +52,7 @@ from .figures import (
 from .params import NAN_POLICIES, NanPolicy, check_axis, check_choice, check_eps, check_flag
 from .readers import Block, ReadOptions, Source, format_extension, open_source
 from .readers.names import pair_names
+from .small_pairs import PlainRows, needs_only_the_losses, plain_rows
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -239,9 +240,10 @@ def _small_pair(
     Why: ``batch`` over thousands of 256 KB pairs spent more of a pair in the general
     path's steps (format detection, the checks of named columns and ids, the
     generators that prefetch, align and schedule blocks) than in reading and summing
-    it. This reads both files as :func:`open_pair` would (the same small-file reader)
-    and feeds their only block to the same :class:`_Reduction` and figures, so the
-    result is the general path's to the bit (tested). Anything else returns None
+    it. This reads both files as :func:`open_pair` would (the same small-file reader);
+    when no figure needs more than the losses, :func:`~cosloss_cli.small_pairs.plain_rows`
+    computes them, else their only block goes to the same :class:`_Reduction` and figures.
+    Either way the result is the general path's to the bit (tested). Anything else returns None
     before any work is repeated: other formats or options, vectors that are not rows
     (``axis`` 0, N-D, 1-D), several blocks, and sums that are not plain (a NaN, an
     infinity, a zero or extreme vector: the general path words their errors).
@@ -254,27 +256,33 @@ def _small_pair(
         or not _plain_npy(predictions, prediction_read_options)
     ):
         return None
-    from .readers.npy import open_small_npy
+    from .readers.npy import read_small_npy, rows_per_array_block, small_npy_source
 
     label_scratch, prediction_scratch = _small_pair_buffers()  # nothing read into them outlives this call
-    label_source = open_small_npy(labels, read_options, label_scratch)
-    prediction_source = (
-        open_small_npy(predictions, prediction_read_options, prediction_scratch) if label_source is not None else None
-    )
-    if label_source is None or prediction_source is None:
+    label_file = read_small_npy(labels, label_scratch)
+    prediction_file = read_small_npy(predictions, prediction_scratch) if label_file is not None else None
+    if label_file is None or prediction_file is None:
         return None
     check_options(options)  # before the shape checks, as compute_sources orders them
-    shape = label_source.shape
+    lvalues, pvalues = label_file.array, prediction_file.array
+    shape = lvalues.shape
     if (
-        label_source.one_vector
-        or prediction_source.one_vector
-        or len(shape) != 2
-        or shape != prediction_source.shape
+        len(shape) != 2  # 1-D files are one vector, N-D ones have other axes: the general path
+        or shape != pvalues.shape
         or normalize_axis(options.axis, 2) != 1
-        or operator.length_hint(label_source.blocks) != 1
-        or operator.length_hint(prediction_source.blocks) != 1
+        or rows_per_array_block(shape, read_options) < shape[0]
+        or rows_per_array_block(shape, prediction_read_options) < shape[0]
     ):
         return None
+    if needs_only_the_losses(figures, options.normalize):
+        plain = plain_rows(lvalues, pvalues, options.eps, figures.reduction)
+        if plain is None:
+            return None
+        if progress is not None:
+            progress(shape[0])
+        return _plain_result(labels, predictions, shape, plain, figures)
+    label_source = small_npy_source(labels, label_file, read_options)
+    prediction_source = small_npy_source(predictions, prediction_file, prediction_read_options)
     lblock, pblock = next(label_source.blocks), next(prediction_source.blocks)
     figure_state = FigureState(figures, label_source, options.nan_policy, per_row=True)
     state = _Reduction(label_source, prediction_source, options, 1, figure_state)
@@ -285,6 +293,27 @@ def _small_pair(
     if progress is not None:
         progress(len(lblock))
     return state.finish()
+
+
+def _plain_result(
+    labels: str, predictions: str, shape: tuple[int, ...], plain: PlainRows, figures: FigureOptions
+) -> LossResult:
+    """The result of a small pair from :func:`~cosloss_cli.small_pairs.plain_rows`: the general path's fields."""
+    losses = plain.losses
+    return LossResult(
+        labels=labels,
+        predictions=predictions,
+        axis=1,
+        shape=shape,
+        losses=losses,
+        omitted=np.zeros(losses.shape, dtype=bool),
+        summary=plain.summary,
+        reduction=figures.reduction,
+        loss=plain.loss,
+        percentiles=plain.percentiles,
+        confidence=float(figures.confidence),
+        weighted_sums=plain.weighted_sums,
+    )
 
 
 _small_pair_scratch = threading.local()

@@ -12,7 +12,7 @@ import math
 import mmap
 import sys
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 from numpy.lib import format as npformat
@@ -108,8 +108,24 @@ def open_npz(path: str, options: ReadOptions) -> Source:
     return _stream_source(path, "npz", member, shape, fortran, dtype, options)  # type: ignore[arg-type]
 
 
+class SmallArray(NamedTuple):
+    """A small file's array, shaped as its header says (read-only), and the file's size in bytes."""
+
+    array: np.ndarray
+    size: int
+
+
 def open_small_npy(path: str, options: ReadOptions, scratch: np.ndarray | None = None) -> Source | None:
     """A small plain C-order file read with one open and one read; None: take the general path.
+
+    See :func:`read_small_npy`, which this reads with (``scratch`` included).
+    """
+    small = read_small_npy(path, scratch)
+    return None if small is None else small_npy_source(path, small, options)
+
+
+def read_small_npy(path: str, scratch: np.ndarray | None = None) -> SmallArray | None:
+    """The array of a small plain C-order file, read with one open and one read; None: the general path.
 
     The whole file is read into one new buffer rather than mapped: for the 256 KB files of
     a ``batch`` the map, its page-table entries and the unmap cost more than the copy, and
@@ -120,7 +136,7 @@ def open_small_npy(path: str, options: ReadOptions, scratch: np.ndarray | None =
     the same messages.
 
     ``scratch``: a uint8 buffer to read into when the file fits, instead of a new one.
-    Only for a caller that is done with the Source before it reads into the buffer
+    Only for a caller that is done with the array before it reads into the buffer
     again (``pipeline._small_pair``): in ``batch`` workers a new 256 KB buffer per file
     could be new pages each time (malloc maps or trims them), 128 page faults a pair.
     """
@@ -137,15 +153,26 @@ def open_small_npy(path: str, options: ReadOptions, scratch: np.ndarray | None =
         return None
     array = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
     array.flags.writeable = False  # as the general path's read-only maps: nothing may write to an input
-    file_shape, one_vector, _, step = _layout(shape, options)
-    array = array.reshape(file_shape)
+    return SmallArray(array.reshape(shape), size)
+
+
+def small_npy_source(path: str, small: SmallArray, options: ReadOptions) -> Source:
+    """The Source of a small file's array, as :func:`open_small_npy` opens it."""
+    file_shape, one_vector, _, step = _layout(small.array.shape, options)
+    array = small.array.reshape(file_shape)
 
     def blocks() -> Iterator[Block]:
         for start in range(0, file_shape[0], step):
             yield Block(array[start : start + step])
 
     counted = CountedBlocks(blocks(), block_count(file_shape[0], step), cheap=True)
-    return Source(path, "npy", file_shape, counted, dtype=dtype, size_bytes=size, one_vector=one_vector)
+    dtype = small.array.dtype
+    return Source(path, "npy", file_shape, counted, dtype=dtype, size_bytes=small.size, one_vector=one_vector)
+
+
+def rows_per_array_block(shape: tuple[int, ...], options: ReadOptions) -> int:
+    """How many rows of an array of this shape one block holds, as its Source splits it."""
+    return _layout(shape, options)[3]
 
 
 def _read_small_file(path: str, scratch: np.ndarray | None) -> tuple[np.ndarray, int] | None:
