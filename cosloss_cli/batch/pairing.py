@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import functools
 import os
 import posixpath
 import re
@@ -43,6 +44,7 @@ class Discovery(NamedTuple):
         return len(self.unmatched_labels) + len(self.unmatched_predictions)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a batch sorts its names several times
 def natural_key(name: str) -> tuple[str | int, ...]:
     """Sort key of a name with runs of digits compared as numbers: ``m/5`` before ``m/10``.
 

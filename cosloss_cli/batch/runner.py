@@ -13,6 +13,7 @@ pair (an output file being written is removed, never left partial) and exits.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import signal
@@ -186,6 +187,7 @@ class LocalPool:
 
         waiting = iter(pairs)
         in_flight = self._in_flight
+        gc.freeze()  # the objects made so far are never collected: no scans of them, no copies in the forks
         self._pool = _new_pool(self.jobs)
         exhausted = False
         sent = 0
