@@ -17,13 +17,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cosloss_cli.errors import DataError, InputUsageError, ParameterError
 from cosloss_cli.pipeline import compute_files
 from cosloss_cli.readers import ReadOptions
 from cosloss_cli.status import ExitStatus
 
-from .conftest import ROOT, run_cli
+from .conftest import ROOT, property_settings, run_cli
 
 GOLDEN = ROOT / "tests" / "golden_reductions"
 CASES = ("no_weights", "per_row", "some_zero", "all_zero", "scalar")
@@ -599,3 +601,104 @@ def test_an_error_in_the_interval_thread_reaches_the_caller(tmp_path: Path, monk
     monkeypatch.setattr(stats, "mean_ci", broken)
     with pytest.raises(MemoryError, match="no room for the resamples"):
         compute_files(labels, predictions, resamples=500)
+
+
+@property_settings(200)
+@given(
+    values=st.lists(
+        st.one_of(
+            st.floats(allow_nan=False, allow_infinity=False, width=64),
+            st.sampled_from([0.0, -0.0, 1.0, 1.0 + 2**-52, 2.0, 5e-324, -5e-324]),  # ties, bin edges, subnormals
+        ),
+        min_size=1,
+        max_size=300,
+    ),
+    data=st.data(),
+)
+def test_select_ranks_is_a_full_sort_s_to_the_bit(values: list[float], data: st.DataObject) -> None:
+    """The histogram selection of the pooled percentiles against np.sort, small sizes forced through it."""
+    import cosloss_cli.pooled as pooled
+
+    array = np.array(values)
+    ranks = sorted(set(data.draw(st.lists(st.integers(0, array.size - 1), min_size=1, max_size=8))))
+    expected = np.sort(array)[ranks]
+    original = pooled.SELECT_MIN_VALUES
+    pooled.SELECT_MIN_VALUES = 0  # the histogram path for every size (restored below, not via a fixture:
+    try:  # hypothesis runs the body many times per test call)
+        found = pooled.select_ranks(array.copy(), ranks)
+    finally:
+        pooled.SELECT_MIN_VALUES = original
+    assert found.tolist() == expected.tolist()
+
+
+def test_select_ranks_of_many_clustered_losses_matches_a_partition() -> None:
+    """2 million losses bunched in a few bins, as a batch's are: the default path, exact."""
+    from cosloss_cli.pooled import SELECT_MIN_VALUES, select_ranks
+
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.normal(0.107, 0.025, 1_000_000), np.full(500_000, 0.25), rng.random(500_000) * 1e-9])
+    assert values.size > SELECT_MIN_VALUES
+    ranks = [0, 99_999, 999_999, 1_000_000, 1_499_999, 1_999_999]
+    expected = np.partition(values.copy(), ranks)[ranks]
+    assert select_ranks(values.copy(), ranks).tolist() == expected.tolist()
+    assert select_ranks(np.full(SELECT_MIN_VALUES, 0.5), [0, 7]).tolist() == [0.5, 0.5]
+    with_infinity = np.append(values[:SELECT_MIN_VALUES], np.inf)
+    assert select_ranks(with_infinity.copy(), [SELECT_MIN_VALUES]).tolist() == [np.inf]
+
+
+def test_pooled_losses_read_the_workers_files_and_only_what_results_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spans of the workers' files (-j N): exact, bytes no result names are never read, the folder goes."""
+    from cosloss_cli.batch.spool import spool
+    from cosloss_cli.pooled import PooledLosses
+
+    rng = np.random.default_rng(5)
+    parts = [rng.random(n) * 2 for n in (3, 700, 1, 250)]
+    every = np.concatenate(parts)
+    expected = {key: float(np.percentile(every, q)) for key, q in PERCENTILES.items()}
+    for memory in (10**6, 100, 0):  # read whole; read span by span; spilled to a file on the way
+        monkeypatch.setattr("cosloss_cli.pooled.CHUNK_VALUES", 64)  # several reads per span
+        pooled = PooledLosses(memory_values=memory)
+        folder = pooled.spool_folder()
+        spans = [spool(folder, parts[0]), spool(folder, parts[1])]
+        spool(folder, np.full(40, 9.0))  # a pair whose worker died before its result came back
+        spans += [spool(folder, part) for part in parts[2:]]
+        pooled.add(np.empty(0))
+        for span in reversed(spans):  # results come in any order
+            pooled.add_span(span)
+        assert pooled.size == every.size
+        assert pooled.percentiles() == expected
+        pooled.close()
+        assert not Path(folder).exists()
+
+
+def test_pooled_losses_see_nan_in_the_workers_files() -> None:
+    from cosloss_cli.batch.spool import spool
+    from cosloss_cli.pooled import PooledLosses
+
+    pooled = PooledLosses()
+    pooled.add_span(spool(pooled.spool_folder(), np.array([0.5, math.nan])))
+    assert all(math.isnan(value) for value in pooled.percentiles().values())
+    pooled.close()
+
+
+def test_batch_on_workers_leaves_no_files_behind(
+    batch_tree: tuple[Path, dict[str, np.ndarray], dict[str, np.ndarray]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tempfile
+
+    from cosloss_cli.pooled import PooledLosses
+
+    root, losses, _ = batch_tree
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    spans: list[Any] = []
+    add_span = PooledLosses.add_span
+    monkeypatch.setattr(PooledLosses, "add_span", lambda self, span: (spans.append(span), add_span(self, span)))
+    document = json_of(["batch", str(root / "labels"), str(root / "predictions"), "-j", "2", "--weight-column", "w"])
+    every = np.concatenate([losses[name] for name in "abc"])
+    assert document["overall"]["p95"] == pytest.approx(np.percentile(every, 95), rel=1e-12)
+    assert len(spans) == 3 and all(Path(span.path).parent.parent == tmp_path for span in spans)
+    assert list(tmp_path.iterdir()) == []

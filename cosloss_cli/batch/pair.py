@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # numpy and the pipeline load when a pair runs
     from ..pipeline import ComputeOptions
     from ..readers import ReadOptions
     from ..reduction import WeightedSums
+    from .spool import Span
 
 
 class PairTask(NamedTuple):
@@ -42,6 +43,9 @@ class PairTask(NamedTuple):
     figures: FigureOptions | None = None
     #: Send the kept losses back for the pooled percentiles (:class:`~cosloss_cli.pooled.PooledLosses`).
     pool_losses: bool = False
+    #: With ``pool_losses``: a folder of this machine where each worker writes them instead
+    #: (:mod:`~cosloss_cli.batch.spool`); the result says where. None: in the result.
+    spool_dir: str | None = None
 
 
 class PairResult(NamedTuple):
@@ -73,6 +77,8 @@ class PairResult(NamedTuple):
     worst: tuple[Ranked, ...] = ()
     #: The kept losses, when the task pools them; the runner takes them out as it pools them.
     kept: np.ndarray | None = None
+    #: Where the worker wrote them instead, with a ``spool_dir``.
+    span: Span | None = None
 
     @property
     def name(self) -> str:
@@ -105,6 +111,7 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
     except Exception as exc:  # a bug or an unexpected library error: keep the batch going
         return PairResult(pair, "error", error=f"internal error: {type(exc).__name__}: {exc}")
     kept = result.kept()
+    pooled, span = _pooled(task, kept)
     return PairResult(
         pair,
         "ok",
@@ -122,8 +129,23 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
         loss=result.loss,
         weighted_sums=result.weighted_sums,
         worst=result.worst,
-        kept=kept if task.pool_losses else None,
+        kept=pooled,
+        span=span,
     )
+
+
+def _pooled(task: PairTask, kept: np.ndarray) -> tuple[np.ndarray | None, Span | None]:
+    """The kept losses to send back, or where they were written (``spool_dir``), for the pooled percentiles."""
+    if not task.pool_losses:
+        return None, None
+    if task.spool_dir is not None:
+        from .spool import spool
+
+        try:
+            return None, spool(task.spool_dir, kept)
+        except OSError:  # a full disk: sent back after all
+            pass
+    return kept, None
 
 
 def run_pairs(task: PairTask, pairs: list[Pair]) -> list[PairResult]:

@@ -96,7 +96,8 @@ class BatchRunner:
 
     ``on_result`` is called in this process for every finished pair, in completion
     order (the NDJSON stream and the progress bar). The kept losses a pair sends back
-    go to ``pooled`` (the exact pooled percentiles) and are not kept in its result. ``done`` and ``total`` can be read
+    (or where its worker wrote them) go to ``pooled`` (the exact pooled percentiles) and
+    are not kept in its result. ``done`` and ``total`` can be read
     after an interrupt to say how far the batch got. KeyboardInterrupt and any other
     exception cancel the executor before being re-raised.
     """
@@ -136,6 +137,10 @@ class BatchRunner:
                     if self.pooled is not None:
                         self.pooled.add(result.kept, owned=True)  # dropped from the result just below
                     result = result._replace(kept=None)
+                if result.span is not None:
+                    if self.pooled is not None:
+                        self.pooled.add_span(result.span)
+                    result = result._replace(span=None)
                 self.results.append(result)
                 if self.on_result is not None:
                     self.on_result(result)

@@ -19,6 +19,7 @@ from ..batch import (
     MAX_LISTED,
     BatchRunner,
     Discovery,
+    LocalPool,
     PairResult,
     PairTask,
     Report,
@@ -308,6 +309,8 @@ def run_batch(
         from ..pooled import PooledLosses
 
         pooled = PooledLosses()
+        if isinstance(executor, LocalPool):  # its workers write the losses to files here
+            task = task._replace(spool_dir=pooled.spool_folder())
         runner = BatchRunner(discovery.pairs, task, executor, fail_fast=fail_fast, on_result=on_result, pooled=pooled)
         try:
             results = runner.run()
