@@ -672,3 +672,36 @@ def test_runner_works_on_any_executor_and_orders_results_naturally():
     with pytest.raises(KeyboardInterrupt):
         BatchRunner(_pairs("a", "c", "d"), task, executor).run()
     assert executor.cancelled and executor.pulled == ["a", "c"]
+
+
+def test_json_document_is_written_in_parts_as_one_dumps_would_write_it(tmp_path, tree):
+    """The pairs are encoded before the pooled percentiles are waited for; the text is unchanged."""
+    from cosloss_cli.batch import InProcess, PairTask, Report, overall
+    from cosloss_cli.batch.render import overall_object, pair_object, write_json
+    from cosloss_cli.figures import FigureOptions
+    from cosloss_cli.output import View
+    from cosloss_cli.pipeline import ComputeOptions
+    from cosloss_cli.readers import ReadOptions
+    from cosloss_cli.render import SCHEMA_VERSION
+
+    discovery = discover_pairs(str(tmp_path / "labels"), str(tmp_path / "predictions"), recursive=True)
+    task = PairTask(ReadOptions(), ReadOptions(), ComputeOptions(), figures=FigureOptions(confidence=0))
+    results = list(InProcess().submit(task, discovery.pairs))
+    summary = overall(results, len(results))
+    asked: list[str] = []
+    percentiles = {"p05": 0.125, "p25": 0.25, "p75": 0.75, "p95": 0.875, "p99": 0.96875}
+
+    def pending() -> dict[str, float]:
+        asked.append("percentiles")
+        return percentiles
+
+    out = io.StringIO()
+    write_json(Report(results, summary, discovery, pending), out, View(losses=False))
+    expected = {
+        "schema_version": SCHEMA_VERSION,
+        "pairs": [pair_object(result) for result in results],
+        "overall": overall_object(summary._replace(percentiles=percentiles)),
+        "unmatched": {"labels": discovery.unmatched_labels, "predictions": discovery.unmatched_predictions},
+    }
+    assert out.getvalue() == json.dumps(expected, allow_nan=False) + "\n"
+    assert asked == ["percentiles"] and json.loads(out.getvalue())["overall"]["p95"] == 0.875

@@ -661,9 +661,9 @@ def test_pooled_losses_read_the_workers_files_and_only_what_results_name(
         monkeypatch.setattr("cosloss_cli.pooled.CHUNK_VALUES", 64)  # several reads per span
         pooled = PooledLosses(memory_values=memory)
         folder = pooled.spool_folder()
-        spans = [spool(folder, parts[0]), spool(folder, parts[1])]
-        spool(folder, np.full(40, 9.0))  # a pair whose worker died before its result came back
-        spans += [spool(folder, part) for part in parts[2:]]
+        spans = spool(folder, parts[:2])
+        spool(folder, [np.full(40, 9.0)])  # a pair whose worker died before its result came back
+        spans += spool(folder, parts[2:])
         pooled.add(np.empty(0))
         for span in reversed(spans):  # results come in any order
             pooled.add_span(span)
@@ -678,7 +678,8 @@ def test_pooled_losses_see_nan_in_the_workers_files() -> None:
     from cosloss_cli.pooled import PooledLosses
 
     pooled = PooledLosses()
-    pooled.add_span(spool(pooled.spool_folder(), np.array([0.5, math.nan])))
+    (span,) = spool(pooled.spool_folder(), [np.array([0.5, math.nan])])
+    pooled.add_span(span)
     assert all(math.isnan(value) for value in pooled.percentiles().values())
     pooled.close()
 

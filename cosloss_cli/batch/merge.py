@@ -8,7 +8,7 @@ in which the pairs finished.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .pair import PairResult
@@ -108,8 +108,18 @@ def in_name_order(results: Iterable[PairResult]) -> list[PairResult]:
 
 
 class Report(NamedTuple):
-    """A finished batch, as the writers of :data:`~cosloss_cli.output.BATCH_WRITERS` take it."""
+    """A finished batch, as the writers of :data:`~cosloss_cli.output.BATCH_WRITERS` take it.
+
+    ``pending``: the pooled percentiles, still being computed on a thread when the report
+    is handed over (``overall`` has none yet); writers ask :meth:`final` for them as late
+    as they can, so the pair objects are written meanwhile.
+    """
 
     results: list[PairResult]
     overall: Overall
     discovery: Discovery
+    pending: Callable[[], dict[str, float]] | None = None
+
+    def final(self) -> Overall:
+        """``overall`` with the pooled percentiles (waited for, if they are still being computed)."""
+        return self.overall if self.pending is None else self.overall._replace(percentiles=self.pending())

@@ -111,7 +111,6 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
     except Exception as exc:  # a bug or an unexpected library error: keep the batch going
         return PairResult(pair, "error", error=f"internal error: {type(exc).__name__}: {exc}")
     kept = result.kept()
-    pooled, span = _pooled(task, kept)
     return PairResult(
         pair,
         "ok",
@@ -129,31 +128,28 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
         loss=result.loss,
         weighted_sums=result.weighted_sums,
         worst=result.worst,
-        kept=pooled,
-        span=span,
+        kept=kept if task.pool_losses else None,
     )
-
-
-def _pooled(task: PairTask, kept: np.ndarray) -> tuple[np.ndarray | None, Span | None]:
-    """The kept losses to send back, or where they were written (``spool_dir``), for the pooled percentiles."""
-    if not task.pool_losses:
-        return None, None
-    if task.spool_dir is not None:
-        from .spool import spool
-
-        try:
-            return None, spool(task.spool_dir, kept)
-        except OSError:  # a full disk: sent back after all
-            pass
-    return kept, None
 
 
 def run_pairs(task: PairTask, pairs: list[Pair]) -> list[PairResult]:
     """Several pairs in one task, one after the other (small pairs share a task's fixed cost).
 
-    Each pair is computed exactly as alone, so grouping never changes a result.
+    Each pair is computed exactly as alone, so grouping never changes a result. With a
+    ``spool_dir``, the task's kept losses are written there together, and each result
+    says where its own are.
     """
-    return [run_pair(task, pair) for pair in pairs]
+    results = [run_pair(task, pair) for pair in pairs]
+    kept = [result.kept for result in results if result.kept is not None]
+    if task.spool_dir is None or not kept:
+        return results
+    from .spool import spool
+
+    try:
+        spans = iter(spool(task.spool_dir, kept))
+    except OSError:  # a full disk: sent back after all
+        return results
+    return [result if result.kept is None else result._replace(kept=None, span=next(spans)) for result in results]
 
 
 def _write_output(task: PairTask, target: str, result: Any) -> None:

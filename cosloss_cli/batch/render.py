@@ -130,15 +130,19 @@ def write_nothing_more(report: Report, out: TextIO, view: View) -> None:
 
 
 def write_json(report: Report, out: TextIO, view: View) -> None:
-    """The whole batch as one JSON document, pairs sorted by name."""
+    """The whole batch as one JSON document, pairs sorted by name.
+
+    The pairs are encoded first and the overall figures last, so that pooled percentiles
+    still being computed (:attr:`Report.pending`) are waited for as late as possible.
+    The text is ``json.dumps`` of the whole document, encoded in parts.
+    """
     discovery = report.discovery
-    document = {
-        "schema_version": SCHEMA_VERSION,
-        "pairs": [pair_object(r, include_losses=view.losses, with_output=view.with_output) for r in report.results],
-        "overall": overall_object(report.overall),
-        "unmatched": {"labels": discovery.unmatched_labels, "predictions": discovery.unmatched_predictions},
-    }
-    out.write(json.dumps(document, allow_nan=False))
+    pairs = [pair_object(r, include_losses=view.losses, with_output=view.with_output) for r in report.results]
+    parts = {"schema_version": json.dumps(SCHEMA_VERSION), "pairs": json.dumps(pairs, allow_nan=False)}
+    parts["overall"] = json.dumps(overall_object(report.final()), allow_nan=False)
+    unmatched = {"labels": discovery.unmatched_labels, "predictions": discovery.unmatched_predictions}
+    parts["unmatched"] = json.dumps(unmatched)
+    out.write("{" + ", ".join(f"{json.dumps(key)}: {text}" for key, text in parts.items()) + "}")
     out.write("\n")
 
 
@@ -186,9 +190,10 @@ def render_table(report: Report, out: TextIO, view: View) -> None:
         console.print(Text("failed pairs:", style="bold red"))
         for result in failed:
             console.print(Text(f"  {result.name}: {result.error}"), soft_wrap=True)
-    print_titled(console, "overall", _overall_table(report.overall))
-    if report.overall.worst:
-        print_titled(console, f"worst {len(report.overall.worst)}", _worst_table(report.overall.worst))
+    summary = report.final()
+    print_titled(console, "overall", _overall_table(summary))
+    if summary.worst:
+        print_titled(console, f"worst {len(summary.worst)}", _worst_table(summary.worst))
 
 
 def _overall_table(summary: Overall) -> Any:

@@ -41,15 +41,25 @@ class _Spool:
 _open: dict[str, _Spool] = {}
 
 
-def spool(folder: str, losses: np.ndarray) -> Span:
-    """Append ``losses`` (contiguous float64) to this process's file in ``folder``; where they went."""
+def spool(folder: str, losses: list[np.ndarray]) -> list[Span]:
+    """Append each array of ``losses`` (float64) to this process's file in ``folder``; where each went.
+
+    One write for them all: a task's pairs are spooled together (a write per pair of
+    8 KB cost 8 µs, four times the bytes' copy).
+    """
+    import numpy as np
+
     spooled = _open.get(folder)
     if spooled is None or spooled.path != os.path.join(folder, f"worker-{os.getpid()}.f64"):
         spooled = _open[folder] = _Spool(folder)  # (a fork of a process that spooled gets its own file)
+    spans = []
     offset = spooled.size
-    view = losses.data.cast("B")
+    for array in losses:
+        spans.append(Span(spooled.path, offset, array.size))
+        offset += 8 * array.size
+    view = np.concatenate(losses, dtype=np.float64).data.cast("B") if losses else memoryview(b"")
     while view:
         written = os.write(spooled.fd, view)
         view = view[written:]
-    spooled.size += losses.size * 8
-    return Span(spooled.path, offset, losses.size)
+    spooled.size = offset
+    return spans

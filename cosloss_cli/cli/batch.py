@@ -7,11 +7,12 @@ come from the same decorators in :mod:`cosloss_cli.options`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TextIO, TypeVar
 
 import click
 
@@ -19,7 +20,9 @@ from ..batch import (
     MAX_LISTED,
     BatchRunner,
     Discovery,
+    Executor,
     LocalPool,
+    Overall,
     PairResult,
     PairTask,
     Report,
@@ -45,7 +48,7 @@ from ..options import (
     threshold_option,
     weight_options,
 )
-from ..output import BATCH_WRITERS, OUTPUT_DIR_FORMATS, PAIR_WRITERS, emit, view_for, writer
+from ..output import BATCH_WRITERS, OUTPUT_DIR_FORMATS, PAIR_WRITERS, View, emit, view_for, writer
 from ..status import ExitStatus
 from ..terminal import Environment
 from .edge import Terminated, check_threshold, environment, user_errors, warn, warn_counts
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     from ..batch.cluster import DaskExecutor
     from ..figures import FigureOptions
     from ..pipeline import ComputeOptions
+    from ..pooled import PooledLosses
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -270,7 +274,6 @@ def run_batch(
 
     if output_dir:
         _prepare_output_dir(output_dir, storage_options)
-    streams = output.format in PAIR_WRITERS
     view = view_for(
         env, losses=output.losses and output.format in ("json", "ndjson"), with_output=output_dir is not None
     )
@@ -292,42 +295,18 @@ def run_batch(
     if jobs > 1 or cluster.remote:
         task = task._replace(compute=task.compute._replace(threads=1))  # the workers use the cores
 
-    from ..progress import pair_progress
+    from ..pooled import PooledLosses
 
     out = sys.stdout  # the progress bar may redirect sys.stdout while it is drawn
-    with pair_progress(env.stderr_isatty and not quiet, len(discovery.pairs)) as advance:
-        write_pair = writer(PAIR_WRITERS, output.format) if streams else None
-
-        def on_result(result: PairResult) -> None:
-            if write_pair is not None:
-                write_pair(result, out, view)
-            if advance is not None:
-                advance(result.rows)
-
-        from ..aside import aside
-        from ..figures import BACKGROUND_LOSSES
-        from ..pooled import PooledLosses
-
-        pooled = PooledLosses()
-        if isinstance(executor, LocalPool):  # its workers write the losses to files here
+    with contextlib.closing(PooledLosses()) as pooled:  # its files go when the report is written
+        if isinstance(executor, LocalPool):  # the workers write the pairs' losses to files there
             task = task._replace(spool_dir=pooled.spool_folder())
-        runner = BatchRunner(discovery.pairs, task, executor, fail_fast=fail_fast, on_result=on_result, pooled=pooled)
-        try:
-            results = runner.run()
-            # The pooled partition (2 million losses: 40 ms) releases the GIL: the totals meanwhile.
-            percentiles = aside(pooled.percentiles, background=pooled.size >= BACKGROUND_LOSSES, name="cosloss-pooled")
-            top = figures.top if figures is not None else 0
-            summary = overall(results, len(discovery.pairs), top=top)._replace(percentiles=percentiles())
-        except KeyboardInterrupt:
-            _stopped("Interrupted", runner, ExitStatus.INTERRUPTED)
-        except Terminated:
-            _stopped("Terminated", runner, ExitStatus.TERMINATED)
-        finally:
-            pooled.close()
-
-    warn_counts(summary.zero_vectors, summary.omitted, quiet)
-    _warn_unmatched_rows(results, quiet)
-    emit(BATCH_WRITERS, output.format, Report(results, summary, discovery), view, out)
+        results, summary, runner, percentiles = _run_pairs(
+            discovery, task, executor, pooled, fail_fast, figures, env, verbosity, output, view, out
+        )
+        warn_counts(summary.zero_vectors, summary.omitted, quiet)
+        _warn_unmatched_rows(results, quiet)
+        emit(BATCH_WRITERS, output.format, Report(results, summary, discovery, percentiles), view, out)
 
     failed = [result for result in results if not result.ok]
     if runner.stopped_early:
@@ -338,6 +317,52 @@ def run_batch(
         click.echo(f"Error: {len(failed)} of {len(results)} pair(s) failed; {first.name}: {first.error}", err=True)
         return int(ExitStatus.DATA_ERROR)
     return int(ExitStatus.THRESHOLD_EXCEEDED) if exceeded else int(ExitStatus.OK)
+
+
+def _run_pairs(
+    discovery: Discovery,
+    task: PairTask,
+    executor: Executor,
+    pooled: PooledLosses,
+    fail_fast: bool,
+    figures: FigureOptions | None,
+    env: Environment,
+    verbosity: Verbosity,
+    output: OutputChoice,
+    view: View,
+    out: TextIO,
+) -> tuple[list[PairResult], Overall, BatchRunner, Callable[[], dict[str, float]]]:
+    """Run the pairs (progress bar, NDJSON lines as they finish): results, overall figures, runner.
+
+    And the pooled percentiles, begun: on a thread for many losses (2 million: 30 ms, mostly
+    without the GIL) while the pair objects are written, when the format shows them.
+    """
+    from ..aside import aside
+    from ..figures import BACKGROUND_LOSSES
+    from ..progress import pair_progress
+
+    with pair_progress(env.stderr_isatty and not verbosity.quiet, len(discovery.pairs)) as advance:
+        write_pair = writer(PAIR_WRITERS, output.format) if output.format in PAIR_WRITERS else None
+
+        def on_result(result: PairResult) -> None:
+            if write_pair is not None:
+                write_pair(result, out, view)
+            if advance is not None:
+                advance(result.rows)
+
+        runner = BatchRunner(discovery.pairs, task, executor, fail_fast=fail_fast, on_result=on_result, pooled=pooled)
+        try:
+            results = runner.run()
+            shown = output.format in ("json", "table")  # NDJSON and CSV have no pooled row
+            percentiles = aside(
+                pooled.percentiles, background=shown and pooled.size >= BACKGROUND_LOSSES, name="cosloss-pooled"
+            )
+            summary = overall(results, len(discovery.pairs), top=figures.top if figures is not None else 0)
+        except KeyboardInterrupt:
+            _stopped("Interrupted", runner, ExitStatus.INTERRUPTED)
+        except Terminated:
+            _stopped("Terminated", runner, ExitStatus.TERMINATED)
+    return results, summary, runner, percentiles
 
 
 def _check_usage(
