@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from .core import Float64Array
     from .join import Unmatched
+    from .stats_process import StatsProcess
 
 #: Column names of the per-row outputs besides the models' (``index[,id],a,b``).
 RESERVED_NAMES = ("index", "id")
@@ -194,6 +195,7 @@ def compare_files(
     progress: ProgressCallback | None = None,
     join_on: str | None = None,
     strict: bool | None = None,
+    tests: StatsProcess | None = None,
 ) -> CompareResult:
     """Compare the losses of each predictions file against the same labels, the first as baseline.
 
@@ -211,6 +213,10 @@ def compare_files(
     resamples (None, the default: the intervals' bootstrap distributions are computed,
     not drawn; see :func:`cosloss_cli.stats.mean_ci`), and the errors of ``compute`` (a
     :class:`DataError` naming the files when their shapes or row counts differ).
+
+    ``tests``: a started :class:`~cosloss_cli.stats_process.StatsProcess` to run the paired
+    tests in (the command's, which imports scipy.stats while the files are read); None:
+    they run in this process.
     """
     _check_settings(labels, predictions, confidence, resamples)
     model_names = unique_names(predictions, names)
@@ -228,7 +234,7 @@ def compare_files(
     results = _on_common_label_rows(results, predictions)
     _check_aligned(results, predictions)
     settings = CompareSettings(confidence, resamples, seed, options.nan_policy)
-    return _compare(labels, model_names, results, settings)
+    return _compare(labels, model_names, results, settings, tests)
 
 
 def _check_settings(labels: str, predictions: Sequence[str], confidence: float, resamples: int | None) -> None:
@@ -381,6 +387,12 @@ def _on_common_label_rows(results: list[LossResult], predictions: Sequence[str])
     return paired
 
 
+def paired_tests(losses: dict[str, Float64Array], names: list[str], draw: dict[str, Any]) -> list[Comparison]:
+    """Each later model against the first: :func:`~cosloss_cli.stats.paired_comparison` (a module-level
+    function, so that the stats process can be sent it)."""
+    return [paired_comparison(losses[name], losses[names[0]], **draw) for name in names[1:]]
+
+
 def _model_summary(
     name: str, result: LossResult, losses: Float64Array, omitted: int, settings: CompareSettings
 ) -> ModelSummary:
@@ -391,20 +403,26 @@ def _model_summary(
     )
 
 
-def _compare(labels: str, names: list[str], results: list[LossResult], settings: CompareSettings) -> CompareResult:
+def _compare(
+    labels: str, names: list[str], results: list[LossResult], settings: CompareSettings, tests: StatsProcess | None
+) -> CompareResult:
     omitted = np.zeros(results[0].losses.size, dtype=bool)
     for result in results:
         omitted |= result.omitted.ravel()
     index = np.nonzero(~omitted)[0]
     losses = {name: result.losses.ravel()[index] for name, result in zip(names, results, strict=True)}
     baseline = names[0]
-    # The paired tests on a thread while the models are summarized here: Wilcoxon's ranking
-    # (a sort of every difference, 0.17 s for a million rows) runs without the GIL.
-    paired = aside(
-        lambda: [paired_comparison(losses[name], losses[baseline], **settings.draw()) for name in names[1:]],
-        background=index.size >= BACKGROUND_LOSSES,
-        name="cosloss-paired-tests",
-    )
+    # The paired tests in the stats process, or on a thread, while the models are summarized
+    # here: Wilcoxon's ranking (a sort of every difference, 0.17 s for a million rows) runs
+    # without the GIL.
+    if tests is not None:
+        paired = tests.submit(paired_tests, losses, names, settings.draw())
+    else:
+        paired = aside(
+            lambda: paired_tests(losses, names, settings.draw()),
+            background=index.size >= BACKGROUND_LOSSES,
+            name="cosloss-paired-tests",
+        )
     models = tuple(
         _model_summary(name, result, losses[name], int(omitted.sum()), settings)
         for name, result in zip(names, results, strict=True)

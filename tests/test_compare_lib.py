@@ -374,3 +374,76 @@ def test_importing_the_library_layer_loads_neither_scipy_nor_pandas() -> None:
     code = "import sys, cosloss_cli.compare, cosloss_cli.stats; print(sorted({'scipy', 'pandas'} & set(sys.modules)))"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert run.stdout.strip() == "[]"
+
+
+# --- the paired tests in the stats process (what the command does) -----------------------
+
+
+def test_paired_tests_in_the_stats_process_are_those_computed_here(npy_models) -> None:
+    from cosloss_cli.stats_process import stats_process
+
+    labels, paths, _, _ = npy_models
+    here = compare_files(labels, paths, seed=3)
+    with stats_process() as tests:
+        there = compare_files(labels, paths, seed=3, tests=tests)
+    assert there.comparisons == here.comparisons
+    assert there.to_json_dict() == here.to_json_dict()
+
+
+def test_paired_tests_run_here_when_the_stats_process_dies(npy_models) -> None:
+    import os
+    import signal
+
+    from cosloss_cli.stats_process import StatsProcess
+
+    labels, paths, _, _ = npy_models
+    worker = StatsProcess()
+    worker.start()
+    try:
+        for process in list(worker._pool._processes.values()):  # type: ignore[union-attr]
+            os.kill(process.pid, signal.SIGKILL)
+            process.join()
+        result = compare_files(labels, paths, seed=3, tests=worker)
+    finally:
+        worker.close()
+    assert result.comparisons == compare_files(labels, paths, seed=3).comparisons
+
+
+def test_ctrl_c_during_compare_stops_the_stats_process_too(tmp_path: Path) -> None:
+    """The labels are a FIFO nobody writes to, so the command blocks until the signal: no timing."""
+    import os
+    import signal
+    import time
+
+    from .conftest import EXECUTABLE
+
+    fifo = tmp_path / "labels.csv"
+    os.mkfifo(fifo)
+    np.save(tmp_path / "a.npy", np.ones((3, 2)))
+    np.save(tmp_path / "b.npy", np.ones((3, 2)))
+    process = subprocess.Popen(
+        [EXECUTABLE, "compare", str(fifo), str(tmp_path / "a.npy"), str(tmp_path / "b.npy")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        children: list[int] = []
+        while not children and time.monotonic() < deadline:  # the stats process, started first
+            listing = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+            children = [int(pid) for pid in listing.read_text().split()] if listing.exists() else []
+            time.sleep(0.05)
+        assert children, "the stats process was not started"
+        time.sleep(0.3)  # blocked opening the FIFO by now, or soon: SIGINT interrupts either way
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == ExitStatus.INTERRUPTED, stderr
+    assert "Traceback" not in stderr
+    for pid in children:
+        status = Path(f"/proc/{pid}/status")
+        assert not status.exists() or "zombie" in status.read_text(), f"stats process {pid} outlived compare"

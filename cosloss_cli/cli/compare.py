@@ -144,26 +144,34 @@ def run_compare(
     verbosity: Verbosity,
     env: Environment,
 ) -> CompareResult:
-    """The body of ``compare``: read every model, compare, warn, write."""
-    from ..compare import compare_files
+    """The body of ``compare``: read every model, compare, warn, write.
 
+    The paired tests run in a process started first, which imports scipy.stats (0.6-1 s)
+    while the files are read here (:mod:`cosloss_cli.stats_process`).
+    """
     if output_file:
         from ..writers import output_format_for
 
         output_format_for(output_file)  # a bad name is refused before the work
-    with _progress(labels, predictions, inputs, verbosity, env) as progress:
-        result = compare_files(
-            labels,
-            predictions,
-            names=names,
-            confidence=bootstrap.confidence,
-            resamples=bootstrap.resamples,
-            seed=bootstrap.seed,
-            read_options=inputs.labels,
-            prediction_read_options=inputs.predictions,
-            options=computation,
-            progress=progress,
-        )
+    from ..stats_process import stats_process
+
+    with stats_process() as tests:
+        from ..compare import compare_files
+
+        with _progress(labels, predictions, inputs, verbosity, env) as progress:
+            result = compare_files(
+                labels,
+                predictions,
+                names=names,
+                confidence=bootstrap.confidence,
+                resamples=bootstrap.resamples,
+                seed=bootstrap.seed,
+                read_options=inputs.labels,
+                prediction_read_options=inputs.predictions,
+                options=computation,
+                progress=progress,
+                tests=tests,
+            )
     _warn(result, verbosity.quiet)
     if output_file:
         from ..writers import write_losses_file
