@@ -35,6 +35,10 @@ BATCH_WRITERS = {
 #: How one finished pair of a batch is written the moment it finishes (formats that stream).
 PAIR_WRITERS = {"ndjson": "cosloss_cli.batch.render:write_pair_line"}
 
+#: How one finished pair is encoded the moment it finishes, for the report at the end
+#: (``encoder(result, view) -> str``, given to its writer as ``Report.encoded``).
+PAIR_ENCODERS = {"json": "cosloss_cli.batch.render:pair_json"}
+
 #: Per-vector loss files (``--output``, ``--output-dir``): the text formats of a result, and binary ones.
 FILE_WRITERS = {
     "csv": RESULT_WRITERS["csv"],

@@ -705,3 +705,11 @@ def test_json_document_is_written_in_parts_as_one_dumps_would_write_it(tmp_path,
     }
     assert out.getvalue() == json.dumps(expected, allow_nan=False) + "\n"
     assert asked == ["percentiles"] and json.loads(out.getvalue())["overall"]["p95"] == 0.875
+
+    # Pair objects encoded as each pair finished are written as they were encoded.
+    first = results[0]
+    encoded = {first.pair: json.dumps({**pair_object(first), "mean": 12.5})}
+    out = io.StringIO()
+    write_json(Report(results, summary, discovery, pending, encoded), out, View(losses=False))
+    expected["pairs"][0]["mean"] = 12.5
+    assert out.getvalue() == json.dumps(expected, allow_nan=False) + "\n"

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .pair import PairResult
-from .pairing import Discovery, natural_key
+from .pairing import Discovery, Pair, natural_key
 
 if TYPE_CHECKING:
     from ..figures import Ranked
@@ -112,13 +112,15 @@ class Report(NamedTuple):
 
     ``pending``: the pooled percentiles, still being computed on a thread when the report
     is handed over (``overall`` has none yet); writers ask :meth:`final` for them as late
-    as they can, so the pair objects are written meanwhile.
+    as they can, so the pair objects are written meanwhile. ``encoded``: the pairs' JSON
+    objects, encoded as each pair finished (while the workers were busy with the next).
     """
 
     results: list[PairResult]
     overall: Overall
     discovery: Discovery
     pending: Callable[[], dict[str, float]] | None = None
+    encoded: dict[Pair, str] | None = None
 
     def final(self) -> Overall:
         """``overall`` with the pooled percentiles (waited for, if they are still being computed)."""

@@ -117,10 +117,14 @@ def _ranked_object(item: PairRanked) -> dict[str, Any]:
     return {"name": item.name, "index": index, "id": json_value(item.id), "loss": number(item.loss)}
 
 
+def pair_json(result: PairResult, view: View) -> str:
+    """One pair object as JSON text: an NDJSON line, or an item of the JSON document's ``pairs``."""
+    return json.dumps(pair_object(result, include_losses=view.losses, with_output=view.with_output), allow_nan=False)
+
+
 def write_pair_line(result: PairResult, out: TextIO, view: View) -> None:
     """One NDJSON line, flushed at once so a pipeline sees each pair as it finishes."""
-    obj = pair_object(result, include_losses=view.losses, with_output=view.with_output)
-    out.write(json.dumps(obj, allow_nan=False))
+    out.write(pair_json(result, view))
     out.write("\n")
     out.flush()
 
@@ -132,13 +136,15 @@ def write_nothing_more(report: Report, out: TextIO, view: View) -> None:
 def write_json(report: Report, out: TextIO, view: View) -> None:
     """The whole batch as one JSON document, pairs sorted by name.
 
-    The pairs are encoded first and the overall figures last, so that pooled percentiles
-    still being computed (:attr:`Report.pending`) are waited for as late as possible.
-    The text is ``json.dumps`` of the whole document, encoded in parts.
+    The text is ``json.dumps`` of the whole document, encoded in parts: the pairs'
+    objects as they were encoded when each finished (:attr:`Report.encoded`) or now, and
+    the overall figures last, so that pooled percentiles still being computed
+    (:attr:`Report.pending`) are waited for as late as possible.
     """
     discovery = report.discovery
-    pairs = [pair_object(r, include_losses=view.losses, with_output=view.with_output) for r in report.results]
-    parts = {"schema_version": json.dumps(SCHEMA_VERSION), "pairs": json.dumps(pairs, allow_nan=False)}
+    encoded = report.encoded or {}
+    pairs = ", ".join(encoded.get(r.pair) or pair_json(r, view) for r in report.results)
+    parts = {"schema_version": json.dumps(SCHEMA_VERSION), "pairs": f"[{pairs}]"}
     parts["overall"] = json.dumps(overall_object(report.final()), allow_nan=False)
     unmatched = {"labels": discovery.unmatched_labels, "predictions": discovery.unmatched_predictions}
     parts["unmatched"] = json.dumps(unmatched)
