@@ -47,6 +47,12 @@ def percentiles(losses: ArrayLike) -> dict[str, float]:
     return median_and_percentiles(losses)[1]
 
 
+#: Up to this many losses :func:`median_and_percentiles` sorts them rather than partitioning:
+#: for 1,000 (a ``batch`` pair) a sort takes 14 µs and the partition at the ranks 24 µs;
+#: they are even at about 4,000. Either gives the same order statistics.
+SORT_MAX_VALUES = 2048
+
+
 def median_and_percentiles(losses: ArrayLike) -> tuple[float, dict[str, float]]:
     """The median (as ``np.median``) and :func:`percentiles`, from one partition of one copy.
 
@@ -66,7 +72,10 @@ def median_and_percentiles(losses: ArrayLike) -> tuple[float, dict[str, float]]:
     middle = size // 2
     median_ranks = (middle,) if size % 2 else (middle - 1, middle)
     ranks, picks = _plan(size, _PERCENTILE_FRACTIONS, median_ranks)
-    found = np.partition(flat, ranks)[ranks].tolist()  # np.unique imports numpy.ma
+    if size <= SORT_MAX_VALUES:  # numpy's (SIMD) sort beats a partition at a dozen ranks on few values
+        found = np.sort(flat)[ranks].tolist()
+    else:
+        found = np.partition(flat, ranks)[ranks].tolist()  # np.unique imports numpy.ma
     by_rank = dict(zip(ranks, found, strict=True))
     median = by_rank[middle] if size % 2 else (by_rank[middle - 1] + by_rank[middle]) / 2  # np.median's mean
     return median, dict(zip(PERCENTILES, _interpolated(found, picks), strict=True))

@@ -70,6 +70,19 @@ def test_median_and_percentiles_from_one_partition_are_numpys(losses: list[float
     np.testing.assert_array_equal(array, before)  # the caller's losses are not reordered
 
 
+@pytest.mark.parametrize("size", [2047, 2048, 2049, 5001])
+def test_median_and_percentiles_sorted_or_partitioned_are_numpys(size: int) -> None:
+    """Small sets are sorted, larger ones partitioned: the same figures either side of the switch."""
+    from cosloss_cli.distribution import SORT_MAX_VALUES
+
+    assert 2047 <= SORT_MAX_VALUES < 2049
+    rng = np.random.default_rng(size)
+    array = np.round(rng.gamma(2.0, 0.05, size), 3)  # many ties
+    median, found = median_and_percentiles(array)
+    assert median == float(np.median(array))
+    assert list(found.values()) == _numpy_percentiles(array)
+
+
 def test_median_and_percentiles_with_a_nan_or_nothing() -> None:
     for losses in ([], [0.5, math.nan, 1.0]):
         median, found = median_and_percentiles(np.array(losses))
