@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -713,3 +714,60 @@ def test_json_document_is_written_in_parts_as_one_dumps_would_write_it(tmp_path,
     write_json(Report(results, summary, discovery, pending, encoded), out, View(losses=False))
     expected["pairs"][0]["mean"] = 12.5
     assert out.getvalue() == json.dumps(expected, allow_nan=False) + "\n"
+
+
+# --- the worker processes ------------------------------------------------------------------
+
+
+def test_a_worker_that_dies_fails_its_pairs_and_is_replaced(tmp_path, tree, monkeypatch):
+    """The workers are forked from this process, so they inherit the patched run_pairs."""
+    import cosloss_cli.batch.runner as runner
+
+    real = runner.run_pairs
+
+    def dying(task, pairs):
+        if any(pair.name == "b" for pair in pairs):
+            os._exit(9)  # as the kernel's OOM killer would end it: no result, no goodbye
+        return real(task, pairs)
+
+    monkeypatch.setattr(runner, "run_pairs", dying)
+    doc, result = batch_json(tmp_path, "-r", "-j", "2")
+    assert result.exit_code == ExitStatus.DATA_ERROR
+    status = {pair["name"]: (pair["status"], pair["error"]) for pair in doc["pairs"]}
+    assert status["b"] == ("error", "the worker process died (out of memory? try fewer --jobs)")
+    assert all(state == "ok" for name, (state, _) in status.items() if name != "b")  # queued: sent again
+    assert "1 of 4 pair(s) failed; b: the worker process died" in result.stderr
+
+
+def _sleep_through_sigterm(seconds: float) -> str:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # as a main thread stuck in a system call
+    time.sleep(seconds)
+    return "woke"
+
+
+def test_a_worker_that_cannot_stop_is_killed_after_the_grace_period(monkeypatch):
+    import cosloss_cli.batch.workers as workers
+
+    monkeypatch.setattr(workers, "STOP_GRACE_SECONDS", 0.2)
+    worker = workers.Worker(_sleep_through_sigterm, lambda: None)
+    worker.send(workers.task_payload(0.0), "started")  # answered: SIGTERM is blocked from now on
+    assert worker.receive() == ("started", "woke")
+    worker.send(workers.task_payload(60.0), "sleep")
+    started = time.monotonic()
+    worker.stop(now=True)
+    assert time.monotonic() - started < 10 and not worker.process.is_alive()
+    assert worker.process.exitcode == -signal.SIGKILL
+
+
+def test_workers_answer_in_order_and_exit_when_their_pipes_close():
+    import cosloss_cli.batch.workers as workers
+
+    pool = [workers.Worker(_sleep_through_sigterm, lambda: None) for _ in range(3)]
+    for worker in pool:
+        worker.send(workers.task_payload(0.0), "first")
+        worker.send(workers.task_payload(0.0), "second")
+    for worker in pool:
+        assert worker.receive() == ("first", "woke") and worker.receive() == ("second", "woke")
+    for worker in pool:  # each exits on EOF: no worker keeps another's pipe open
+        worker.stop()
+        assert worker.process.exitcode == 0

@@ -17,6 +17,7 @@ import gc
 import itertools
 import os
 import signal
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,10 +25,9 @@ from .merge import in_name_order
 from .pair import PairResult, PairTask, run_pair, run_pairs
 from .pairing import Pair, natural_key
 
-if TYPE_CHECKING:  # the process pool loads when a batch runs
-    from concurrent.futures import Future, ProcessPoolExecutor
-
+if TYPE_CHECKING:  # the worker processes load when a batch runs
     from ..pooled import PooledLosses
+    from .workers import Worker
 
 
 class Executor(Protocol):
@@ -170,86 +170,111 @@ class InProcess:
 
 
 class LocalPool:
-    """Up to ``jobs`` tasks at a time on worker processes of this machine.
+    """Up to ``jobs`` worker processes of this machine (:mod:`.workers`), fed tasks as they finish.
 
     A task is several pairs computed one after the other, as many as
     :func:`guided_size` says for the ``total_pairs`` not yet sent (one at a time when
     the total is not known): many small pairs then cost one round trip per task
-    instead of one per pair. Grouping never changes a result.
+    instead of one per pair. Each worker has a second task queued while it runs one,
+    so it never waits for the parent. Grouping never changes a result.
     """
 
     def __init__(self, jobs: int, total_pairs: int = 0):
         self.jobs = jobs
         self.total_pairs = total_pairs
-        self._pool: ProcessPoolExecutor | None = None
-        self._in_flight: dict[Future[list[PairResult] | None], list[Pair]] = {}
+        self._workers: list[Worker] = []
 
     def submit(self, task: PairTask, pairs: Iterable[Pair]) -> Iterator[PairResult]:
-        from concurrent.futures import FIRST_COMPLETED, wait
-        from concurrent.futures.process import BrokenProcessPool
+        from multiprocessing.connection import wait
 
         from .. import pipeline  # noqa: F401  (loaded before the fork: workers start warm)
+        from ..readers import npy  # noqa: F401
+        from .workers import WorkerDied
 
-        waiting = iter(pairs)
-        in_flight = self._in_flight
+        feed = _Feed(task, pairs, self.total_pairs, self.jobs)
         gc.freeze()  # the objects made so far are never collected: no scans of them, no copies in the forks
-        self._pool = _new_pool(self.jobs)
-        exhausted = False
-        sent = 0
-        while True:
-            while not exhausted and len(in_flight) < 2 * self.jobs:  # one queued per worker: no idle hand-over
-                chunk = list(itertools.islice(waiting, guided_size(self.total_pairs - sent, self.jobs)))
-                if not chunk:
-                    exhausted = True
+        self._workers = [_new_worker() for _ in range(self.jobs)]
+        try:
+            while True:
+                for depth in (1, 2):  # a task to every idle worker first, then one queued behind each
+                    for worker in self._workers:
+                        while len(worker.pending) < depth and (item := feed.next()) and worker.can_take(item[1]):
+                            worker.send(item[1], item[0])
+                            feed.taken()
+                busy = {worker.connection: worker for worker in self._workers if worker.pending}
+                if not busy:
                     break
-                sent += len(chunk)
-                in_flight[self._pool.submit(_run_in_worker, task, chunk)] = chunk
-            if not in_flight:
-                break
-            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            broken = False
-            for future in sorted(finished, key=lambda f: natural_key(in_flight[f][0].name)):
-                chunk = in_flight.pop(future)
-                try:
-                    results = future.result()
-                except BrokenProcessPool:
-                    broken = True
-                    error = "the worker process died (out of memory? try fewer --jobs)"
-                    results = [PairResult(pair, "error", error=error) for pair in chunk]
-                if results is not None:  # None: the worker was asked to stop, not ours to report
-                    yield from results
-            if broken:
-                self._pool.shutdown(wait=True, cancel_futures=True)
-                self._pool = _new_pool(self.jobs)
-        self._pool.shutdown(wait=True)
-        self._pool = None
+                ready = [busy[connection] for connection in wait(list(busy))]  # type: ignore[index]
+                for worker in sorted(ready, key=lambda w: natural_key(w.pending[0][0].name)):
+                    try:
+                        _, results = worker.receive()
+                    except WorkerDied:
+                        yield from self._replace(worker, feed)
+                        continue
+                    if results is not None:  # None: the worker was asked to stop, not ours to report
+                        yield from results
+        except BaseException:  # an interrupt, an error, or the caller closing this generator
+            self.cancel()
+            raise
+        workers, self._workers = self._workers, []
+        for worker in workers:  # idle now: they exit when their pipes close
+            worker.stop()
+
+    def _replace(self, worker: Worker, feed: _Feed) -> Iterator[PairResult]:
+        """A dead worker's running task, failed; the tasks queued behind it, sent again; a new worker."""
+        error = "the worker process died (out of memory? try fewer --jobs)"
+        running, *queued = worker.pending
+        worker.pending.clear()
+        worker.stop()
+        self._workers[self._workers.index(worker)] = _new_worker()
+        feed.again.extend(queued)  # never started: a worker takes tasks one after the other
+        yield from (PairResult(pair, "error", error=error) for pair in running)
 
     def cancel(self) -> None:
-        """Cancel what has not started, ask busy workers to stop, wait for them to exit."""
-        if self._pool is None:
-            return
-        import multiprocessing
-
+        """Stop every worker now (SIGTERM: a busy one stops its pair) and wait until they have exited."""
         previous = _ignore_interrupts()
         try:
-            for future in self._in_flight:
-                future.cancel()
-            for process in multiprocessing.active_children():  # the pool's workers: the only children
-                try:
-                    if process.pid is not None:
-                        os.kill(process.pid, signal.SIGTERM)
-                except OSError:
-                    pass
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+            workers, self._workers = self._workers, []
+            for worker in workers:
+                worker.stop(now=True)
         finally:
             _restore(previous)
 
 
-def _new_pool(jobs: int) -> ProcessPoolExecutor:
-    from concurrent.futures import ProcessPoolExecutor
+class _Feed:
+    """The tasks of a batch in the order they are sent: first any to send again, then the
+    pairs not yet sent, in chunks of :func:`guided_size` pairs."""
 
-    return ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
+    def __init__(self, task: PairTask, pairs: Iterable[Pair], total: int, jobs: int):
+        self.task = task
+        self.waiting = iter(pairs)
+        self.total = total
+        self.jobs = jobs
+        self.pulled = 0
+        self.again: deque[list[Pair]] = deque()
+        self._next: tuple[list[Pair], bytes] | None = None
+
+    def next(self) -> tuple[list[Pair], bytes] | None:
+        """The next task (its pairs and its payload), the same until :meth:`taken`; None: no more."""
+        from .workers import task_payload
+
+        if self._next is None:
+            if self.again:
+                chunk = self.again.popleft()
+            else:
+                chunk = list(itertools.islice(self.waiting, guided_size(self.total - self.pulled, self.jobs)))
+                self.pulled += len(chunk)
+            self._next = (chunk, task_payload(self.task, chunk)) if chunk else None
+        return self._next
+
+    def taken(self) -> None:
+        self._next = None
+
+
+def _new_worker() -> Worker:
+    from .workers import Worker
+
+    return Worker(_run_in_worker, _worker_init)
 
 
 def _ignore_interrupts() -> dict[int, Any]:
