@@ -204,19 +204,21 @@ def select_ranks(values: np.ndarray, ranks: list[int]) -> np.ndarray:
     result is the partition's to the bit whatever the rounding near a bin's edge.
     Non-finite or few values take the plain partition.
     """
-    if values.size < SELECT_MIN_VALUES:
-        values.partition(ranks)
-        return values[ranks]
-    low, high = float(values.min()), float(values.max())
-    if not math.isfinite(high - low):  # infinities (or NaN, which percentiles() screens out)
-        values.partition(ranks)
-        return values[ranks]
-    if high == low:
-        return np.full(len(ranks), low)
-    scale = SELECT_BINS / (high - low)
-    if not math.isfinite(scale):  # a subnormal range: (v - min) * scale could be 0 * inf
-        values.partition(ranks)
-        return values[ranks]
+    if values.size >= SELECT_MIN_VALUES:
+        low, high = float(values.min()), float(values.max())
+        if high == low:
+            return np.full(len(ranks), low)
+        # Infinities (NaN is screened out by percentiles()), or a subnormal range, where
+        # (v - min) * scale could be 0 * inf: the plain partition.
+        if math.isfinite(high - low) and math.isfinite(SELECT_BINS / (high - low)):
+            return _select_in_bins(values, ranks, low, SELECT_BINS / (high - low))
+    values.partition(ranks)
+    found: np.ndarray = values[ranks]
+    return found
+
+
+def _select_in_bins(values: np.ndarray, ranks: list[int], low: float, scale: float) -> np.ndarray:
+    """:func:`select_ranks` through the histogram of ``int((v - low) * scale)``."""
     scaled = np.subtract(values, low)
     scaled *= scale
     bins = scaled.astype(np.intp)

@@ -188,7 +188,6 @@ class LocalPool:
         from multiprocessing.connection import wait
 
         from .. import pipeline  # noqa: F401  (loaded before the fork: workers start warm)
-        from ..readers import npy  # noqa: F401
         from .workers import WorkerDied
 
         feed = _Feed(task, pairs, self.total_pairs, self.jobs)

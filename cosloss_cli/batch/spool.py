@@ -38,7 +38,8 @@ class _Spool:
         self.size = 0
 
 
-_open: dict[str, _Spool] = {}
+#: This process's open files, by folder and process id (a fork of a process that spooled gets its own).
+_open: dict[tuple[str, int], _Spool] = {}
 
 
 def spool(folder: str, losses: list[np.ndarray]) -> list[Span]:
@@ -49,9 +50,10 @@ def spool(folder: str, losses: list[np.ndarray]) -> list[Span]:
     """
     import numpy as np
 
-    spooled = _open.get(folder)
-    if spooled is None or spooled.path != os.path.join(folder, f"worker-{os.getpid()}.f64"):
-        spooled = _open[folder] = _Spool(folder)  # (a fork of a process that spooled gets its own file)
+    key = (folder, os.getpid())
+    spooled = _open.get(key)
+    if spooled is None:
+        spooled = _open[key] = _Spool(folder)
     spans = []
     offset = spooled.size
     for array in losses:
