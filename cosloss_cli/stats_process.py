@@ -2,10 +2,11 @@
 
 ``import scipy.stats`` takes 0.6-1.0 s on a 2-core VM: as long as reading and summing
 two models of a million rows, and ``compare`` needs scipy only for the paired tests,
-once every loss is known. So the command starts one worker process first; it imports
-scipy.stats while this process reads the inputs, then runs the tests on the losses it
-is sent (:func:`cosloss_cli.stats.paired_comparison`, the same function as in this
-process, so the figures are the same to the bit). If the worker dies, the tests run here.
+once every loss is known. So the command starts one worker process first (a
+:class:`~cosloss_cli.batch.workers.Worker`, as ``batch``'s); it imports scipy.stats
+while this process reads the inputs, then runs the tests on the losses it is sent
+(:func:`cosloss_cli.stats.paired_comparison`, the same function as in this process, so
+the figures are the same to the bit). If the worker dies, the tests run here.
 
 The worker leaves Ctrl-C to this process, which stops it (SIGTERM) on any error or
 interrupt, so it never outlives the command.
@@ -13,14 +14,14 @@ interrupt, so it never outlives the command.
 
 from __future__ import annotations
 
-import os
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
+    from .batch.workers import Worker
 
 T = TypeVar("T")
 
@@ -29,46 +30,53 @@ class StatsProcess:
     """One worker process that has imported scipy.stats (or is importing it): :meth:`submit` work to it."""
 
     def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
+        self._worker: Worker | None = None
 
     def start(self) -> None:
         """Start the worker and its import (before any thread of this process: it is forked)."""
-        from concurrent.futures import ProcessPoolExecutor
+        from .batch.workers import Worker, task_payload
 
-        self._pool = ProcessPoolExecutor(max_workers=1, initializer=_worker_init)
-        self._pool.submit(_import_stats)
+        self._worker = Worker(_call, _worker_init)
+        self._worker.send(task_payload(_import_stats), _import_stats)
 
     def submit(self, work: Callable[..., T], *args: Any) -> Callable[[], T]:
         """Begin ``work(*args)`` in the worker; call the result for its value (here if the worker died)."""
-        from concurrent.futures.process import BrokenProcessPool
+        from .batch.workers import WorkerDied, task_payload
 
-        if self._pool is None:
+        worker = self._worker
+        if worker is None:
             return lambda: work(*args)
-        try:
-            future = self._pool.submit(work, *args)
-        except BrokenProcessPool:
-            return lambda: work(*args)
+        payload = task_payload(work, *args)
+        gone: list[OSError] = []
+
+        def send() -> None:  # on a thread: a large payload waits for the worker to finish its import
+            try:
+                worker.send(payload, work)
+            except OSError as exc:  # the worker is gone
+                gone.append(exc)
+
+        sender = threading.Thread(target=send, name="cosloss-stats-send", daemon=True)
+        sender.start()
 
         def result() -> T:
+            sender.join()
+            if gone:
+                return work(*args)
             try:
-                return future.result()
-            except BrokenProcessPool:  # killed (out of memory?): the same work here
+                while True:  # the answers come in order: the import's first
+                    what, value = worker.receive()
+                    if what is work:
+                        return value  # type: ignore[no-any-return]
+            except WorkerDied:  # killed (out of memory?): the same work here
                 return work(*args)
 
         return result
 
     def close(self, *, stop: bool = False) -> None:
         """Let the worker exit (``stop``: at once, with SIGTERM, whatever it is doing)."""
-        if self._pool is None:
-            return
-        if stop:
-            for process in list(getattr(self._pool, "_processes", {}).values()):
-                try:
-                    os.kill(process.pid, signal.SIGTERM)
-                except (OSError, TypeError):
-                    pass
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        self._pool = None
+        if self._worker is not None:
+            self._worker.stop(now=stop)
+            self._worker = None
 
 
 @contextmanager
@@ -82,6 +90,11 @@ def stats_process() -> Iterator[StatsProcess]:
         worker.close(stop=True)
         raise
     worker.close()
+
+
+def _call(work: Callable[..., Any], *args: Any) -> Any:
+    """What the worker runs for each task: the function it was sent, on the arguments."""
+    return work(*args)
 
 
 def _worker_init() -> None:

@@ -400,9 +400,9 @@ def test_paired_tests_run_here_when_the_stats_process_dies(npy_models) -> None:
     worker = StatsProcess()
     worker.start()
     try:
-        for process in list(worker._pool._processes.values()):  # type: ignore[union-attr]
-            os.kill(process.pid, signal.SIGKILL)
-            process.join()
+        process = worker._worker.process  # type: ignore[union-attr]
+        os.kill(process.pid, signal.SIGKILL)
+        process.join()
         result = compare_files(labels, paths, seed=3, tests=worker)
     finally:
         worker.close()
