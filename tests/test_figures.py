@@ -616,19 +616,28 @@ def test_an_error_in_the_interval_thread_reaches_the_caller(tmp_path: Path, monk
     data=st.data(),
 )
 def test_select_ranks_is_a_full_sort_s_to_the_bit(values: list[float], data: st.DataObject) -> None:
-    """The histogram selection of the pooled percentiles against np.sort, small sizes forced through it."""
+    """The histogram selection of the pooled percentiles against np.sort, small sizes forced through it.
+
+    The values are cut into pieces (the workers' files) and binned in chunks of a few
+    values, so that pieces and chunks end anywhere.
+    """
     import cosloss_cli.pooled as pooled
 
     array = np.array(values)
     ranks = sorted(set(data.draw(st.lists(st.integers(0, array.size - 1), min_size=1, max_size=8))))
+    cuts = sorted(data.draw(st.lists(st.integers(0, array.size), max_size=3)))
+    pieces = [array[start:stop] for start, stop in zip([0, *cuts], [*cuts, array.size], strict=True)]
     expected = np.sort(array)[ranks]
-    original = pooled.SELECT_MIN_VALUES
-    pooled.SELECT_MIN_VALUES = 0  # the histogram path for every size (restored below, not via a fixture:
-    try:  # hypothesis runs the body many times per test call)
-        found = pooled.select_ranks(array.copy(), ranks)
+    original = pooled.SELECT_MIN_VALUES, pooled.SELECT_CHUNK_VALUES
+    # The histogram path for every size (restored below, not via a fixture: hypothesis
+    # runs the body many times per test call).
+    pooled.SELECT_MIN_VALUES, pooled.SELECT_CHUNK_VALUES = 0, data.draw(st.integers(1, 7))
+    try:
+        found = pooled.select_ranks(pieces, ranks)
     finally:
-        pooled.SELECT_MIN_VALUES = original
+        pooled.SELECT_MIN_VALUES, pooled.SELECT_CHUNK_VALUES = original
     assert found.tolist() == expected.tolist()
+    assert array.tolist() == values  # the pieces are only read: they may be read-only maps
 
 
 def test_select_ranks_of_many_clustered_losses_matches_a_partition() -> None:
@@ -640,10 +649,24 @@ def test_select_ranks_of_many_clustered_losses_matches_a_partition() -> None:
     assert values.size > SELECT_MIN_VALUES
     ranks = [0, 99_999, 999_999, 1_000_000, 1_499_999, 1_999_999]
     expected = np.partition(values.copy(), ranks)[ranks]
-    assert select_ranks(values.copy(), ranks).tolist() == expected.tolist()
-    assert select_ranks(np.full(SELECT_MIN_VALUES, 0.5), [0, 7]).tolist() == [0.5, 0.5]
+    values.flags.writeable = False
+    assert select_ranks([values], ranks).tolist() == expected.tolist()
+    assert select_ranks([values[:700_001], values[700_001:]], ranks).tolist() == expected.tolist()
+    assert select_ranks([np.full(SELECT_MIN_VALUES, 0.5)], [0, 7]).tolist() == [0.5, 0.5]
     with_infinity = np.append(values[:SELECT_MIN_VALUES], np.inf)
-    assert select_ranks(with_infinity.copy(), [SELECT_MIN_VALUES]).tolist() == [np.inf]
+    assert select_ranks([with_infinity], [SELECT_MIN_VALUES]).tolist() == [np.inf]
+
+
+@pytest.mark.parametrize("size", [10, 1 << 17])
+def test_select_ranks_with_a_nan_gives_nan_for_every_rank(size: int) -> None:
+    """A NaN loss (--nan-policy propagate) makes every pooled percentile NaN, as np.percentile does."""
+    from cosloss_cli.pooled import select_ranks
+
+    values = np.linspace(0.0, 2.0, size)
+    values[size // 3] = np.nan
+    found = select_ranks([values[: size // 2], values[size // 2 :]], [0, size // 2, size - 1])
+    assert np.isnan(found).all()
+    assert np.isnan(np.percentile(values, [0, 50])).all()
 
 
 def test_pooled_losses_read_the_workers_files_and_only_what_results_name(
@@ -671,6 +694,33 @@ def test_pooled_losses_read_the_workers_files_and_only_what_results_name(
         assert pooled.percentiles() == expected
         pooled.close()
         assert not Path(folder).exists()
+
+
+def test_pooled_losses_map_whole_files_and_spill_beyond_memory(tmp_path: Path) -> None:
+    """A worker's file that the spans cover whole is mapped; one beyond memory spills all, mapped ones too."""
+    from cosloss_cli.batch.spool import Span
+    from cosloss_cli.pooled import PooledLosses
+
+    rng = np.random.default_rng(8)
+    first, second, extra = rng.random(300) * 2, rng.random(200) * 2, rng.random(50) * 2
+    first.tofile(tmp_path / "worker-1.f64")
+    second.tofile(tmp_path / "worker-2.f64")
+    spans = [
+        Span(str(tmp_path / "worker-1.f64"), 800, 200),
+        Span(str(tmp_path / "worker-2.f64"), 0, 200),
+        Span(str(tmp_path / "worker-1.f64"), 0, 100),
+    ]
+    every = np.concatenate([extra, first, second])
+    expected = {key: float(np.percentile(every, q)) for key, q in PERCENTILES.items()}
+    for memory, mapped in ((10**6, 2), (350, 0), (0, 0)):  # both mapped; the second spills them; all spilled
+        pooled = PooledLosses(memory_values=memory)
+        pooled.add(extra)
+        for span in spans:
+            pooled.add_span(span)
+        assert pooled.size == every.size
+        assert pooled.percentiles() == expected
+        assert len(pooled._mapped) == mapped and pooled.size == every.size
+        pooled.close()
 
 
 def test_pooled_losses_see_nan_in_the_workers_files() -> None:
