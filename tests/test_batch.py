@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cosloss_cli.batch import discover_pairs, is_safe_name, read_manifest
 from cosloss_cli.errors import DataError
@@ -771,3 +773,17 @@ def test_workers_answer_in_order_and_exit_when_their_pipes_close():
     for worker in pool:  # each exits on EOF: no worker keeps another's pipe open
         worker.stop()
         assert worker.process.exitcode == 0
+
+
+@given(
+    st.lists(
+        st.sampled_from(["", "a", ".", "gz", ".gz", ".GZ", ".csv", ".CSV", ".tsv", ".tab", ".npy", ".npz", ".pq", "/"]),
+        max_size=5,
+    ).map("".join)
+)
+def test_format_extension_is_the_longest_listed_ending(path: str) -> None:
+    """What the suffix parsing must equal: the longest known extension the lowered name ends with."""
+    from cosloss_cli.readers.formats import _EXTENSIONS, format_extension
+
+    endings = [ext for ext in _EXTENSIONS if path.lower().endswith(ext)]
+    assert format_extension(path) == (max(endings, key=len) if endings else None)

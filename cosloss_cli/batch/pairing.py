@@ -134,8 +134,9 @@ def _keyed(listing: list[tuple[str, str]], patterns: Sequence[str], forced_forma
             fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(posixpath.basename(rel), p) for p in patterns
         ):
             continue
-        if format_extension(rel) is not None:
-            name = strip_format_extension(rel)
+        ext = format_extension(rel)
+        if ext is not None:
+            name = rel[: -len(ext)]
         elif forced_format:
             name = posixpath.splitext(rel)[0] or rel
         else:
