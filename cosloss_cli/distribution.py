@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -53,7 +53,7 @@ def percentiles(losses: ArrayLike) -> dict[str, float]:
 SORT_MAX_VALUES = 2048
 
 
-def median_and_percentiles(losses: ArrayLike) -> tuple[float, dict[str, float]]:
+def median_and_percentiles(losses: ArrayLike, known_finite: bool = False) -> tuple[float, dict[str, float]]:
     """The median (as ``np.median``) and :func:`percentiles`, from one partition of one copy.
 
     What ``compute`` reports of every input: separately they cost two copies and two
@@ -62,23 +62,52 @@ def median_and_percentiles(losses: ArrayLike) -> tuple[float, dict[str, float]]:
     ranks for a size are worked out once (``batch`` asks for thousands of pairs of the
     same size) and interpolated in Python floats (see :func:`_interpolated`).
 
+    ``known_finite``: the caller knows there is no NaN (a small pair's plain losses),
+    which saves a pass over them.
+
     >>> median_and_percentiles([3.0, 0.0, 1.0, 2.0])[0]
     1.5
     """
+    figures = order_figures(losses, known_finite, extremes=False)
+    return figures.median, figures.percentiles
+
+
+class OrderFigures(NamedTuple):
+    """The figures of a set of losses that their order gives (NaN: unknown or not asked for)."""
+
+    min: float
+    median: float
+    max: float
+    percentiles: dict[str, float]
+
+
+def order_figures(losses: ArrayLike, known_finite: bool = False, extremes: bool = True) -> OrderFigures:
+    """:func:`median_and_percentiles`, and with ``extremes`` the min and max as well.
+
+    The extremes are the order statistics of ranks 0 and n - 1, taken from the same sort
+    or partition as the others: a small pair of ``batch`` then needs no reductions for
+    them (the same values as ``np.min`` and ``np.max`` when there is no NaN).
+
+    >>> order_figures([3.0, 0.0, 1.0, 2.0])[:3]
+    (0.0, 1.5, 3.0)
+    """
     flat = np.asarray(losses, dtype=np.float64).ravel()
-    if flat.size == 0 or np.isnan(flat).any():
-        return math.nan, dict.fromkeys(PERCENTILES, math.nan)
+    if flat.size == 0 or (not known_finite and np.isnan(flat).any()):
+        return OrderFigures(math.nan, math.nan, math.nan, dict.fromkeys(PERCENTILES, math.nan))
     size = flat.size
     middle = size // 2
-    median_ranks = (middle,) if size % 2 else (middle - 1, middle)
-    ranks, picks = _plan(size, _PERCENTILE_FRACTIONS, median_ranks)
+    wanted: tuple[int, ...] = (middle,) if size % 2 else (middle - 1, middle)
+    if extremes:
+        wanted += (0, size - 1)
+    ranks, picks = _plan(size, _PERCENTILE_FRACTIONS, wanted)
     if size <= SORT_MAX_VALUES:  # numpy's (SIMD) sort beats a partition at a dozen ranks on few values
         found = np.sort(flat)[ranks].tolist()
     else:
         found = np.partition(flat, ranks)[ranks].tolist()  # np.unique imports numpy.ma
     by_rank = dict(zip(ranks, found, strict=True))
     median = by_rank[middle] if size % 2 else (by_rank[middle - 1] + by_rank[middle]) / 2  # np.median's mean
-    return median, dict(zip(PERCENTILES, _interpolated(found, picks), strict=True))
+    low, high = (by_rank[0], by_rank[size - 1]) if extremes else (math.nan, math.nan)
+    return OrderFigures(low, median, high, dict(zip(PERCENTILES, _interpolated(found, picks), strict=True)))
 
 
 def percentiles_by_rank(size: int, order_statistics: Callable[[list[int]], ArrayLike]) -> dict[str, float]:

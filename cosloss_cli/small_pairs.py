@@ -6,7 +6,7 @@ summing it. ``pipeline._small_pair`` reads such a pair with one open and one rea
 file, and when its sums are plain and no figure needs more than the losses, :func:`plain_rows`
 gives its losses and figures in a few calls. Both call the same functions as the general
 path (the kernel, :func:`~cosloss_cli.core.summarize`,
-:func:`~cosloss_cli.distribution.median_and_percentiles`, the weighted sums), so every
+:func:`~cosloss_cli.distribution.order_figures`, the weighted sums), so every
 value is the general path's to the bit, which ``tests/test_small_pairs.py`` checks.
 
 Pure numpy, as :mod:`cosloss_cli.core`: no files, no click.
@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from .core import Summary, plain_row_losses, summarize
-from .distribution import median_and_percentiles
-from .reduction import NO_LOSSES, WeightedSums
+from .core import Summary, _add, plain_row_losses, summarize
+from .distribution import order_figures
+from .reduction import WeightedSums
 
 if TYPE_CHECKING:
     from .core import Float64Array
@@ -64,8 +64,11 @@ def plain_rows(labels: np.ndarray, predictions: np.ndarray, eps: float, reductio
     losses = plain_row_losses(labels, predictions, eps)
     if losses is None:
         return None
-    median, found = median_and_percentiles(losses)
-    summary = summarize(losses, median=median)
-    sums = NO_LOSSES.merge(WeightedSums.of(losses))  # as the figures add a block to no losses
+    order = order_figures(losses, known_finite=True)  # plain losses are finite
+    summary = summarize(losses, median=order.median, extremes=(order.min, order.max))
+    # NO_LOSSES.merge(WeightedSums.of(losses)), as the figures add a block to no losses:
+    # np.sum of a 1-D array is its add.reduce, and 0.0 + a sum of losses (>= 0) is that sum.
+    size = losses.size
+    sums = WeightedSums(float(_add(losses)), float(size), size, size)
     loss = math.nan if reduction == "none" else sums.reduce(reduction)
-    return PlainRows(losses, summary, found, sums, loss)
+    return PlainRows(losses, summary, order.percentiles, sums, loss)

@@ -10,6 +10,8 @@ import functools
 import io
 import math
 import mmap
+import os
+import stat
 import sys
 from collections.abc import Iterator
 from typing import BinaryIO, NamedTuple
@@ -172,7 +174,14 @@ def small_npy_source(path: str, small: SmallArray, options: ReadOptions) -> Sour
 
 def rows_per_array_block(shape: tuple[int, ...], options: ReadOptions) -> int:
     """How many rows of an array of this shape one block holds, as its Source splits it."""
-    return _layout(shape, options)[3]
+    return _rows_per_array_block(shape, options.block_bytes)
+
+
+@functools.lru_cache(maxsize=64)
+def _rows_per_array_block(shape: tuple[int, ...], block_bytes: int) -> int:
+    """:func:`rows_per_array_block`, cached: ``batch`` asks it of every pair, mostly of one shape."""
+    row_items = math.prod(_logical_shape(shape)[0][1:])
+    return rows_per_block(row_items, block_bytes)
 
 
 def _read_small_file(path: str, scratch: np.ndarray | None) -> tuple[np.ndarray, int] | None:
@@ -183,15 +192,12 @@ def _read_small_file(path: str, scratch: np.ndarray | None) -> tuple[np.ndarray,
     ``readv`` (one ``read`` where there is no ``readv``), without a file object, whose
     creation costs another ``fstat``.
     """
-    import os
-    import stat
-
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size <= SMALL_FILE_BYTES:
             return None
         data = _buffer(info.st_size, scratch)
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0))
+        descriptor = os.open(path, _READ_FLAGS)
         try:
             if hasattr(os, "readv"):
                 got = os.readv(descriptor, [data.data])
@@ -204,6 +210,10 @@ def _read_small_file(path: str, scratch: np.ndarray | None) -> tuple[np.ndarray,
     except (OSError, ValueError):
         return None
     return (data, info.st_size) if got == info.st_size else None  # changed since the stat: the general path
+
+
+#: How :func:`_read_small_file` opens a file (binary on Windows, not inherited by children).
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def _buffer(size: int, scratch: np.ndarray | None) -> np.ndarray:
