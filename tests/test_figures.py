@@ -696,6 +696,32 @@ def test_pooled_losses_read_the_workers_files_and_only_what_results_name(
         assert not Path(folder).exists()
 
 
+@pytest.mark.parametrize("most", [1, 2, 1024])
+def test_spool_writes_every_byte_through_short_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, most: int
+) -> None:
+    """Short writes resume where they stopped; empty and non-contiguous arrays keep their place."""
+    import os
+
+    from cosloss_cli.batch import spool as spool_module
+
+    real_writev = os.writev
+
+    def short_writev(fd: int, buffers: list[memoryview]) -> int:
+        return real_writev(fd, [bytes(buffers[0])[:13]])  # 13 bytes at most: mid-value, mid-buffer
+
+    monkeypatch.setattr(os, "writev", short_writev)
+    monkeypatch.setattr(spool_module, "_MOST_BUFFERS", most)
+    rng = np.random.default_rng(3)
+    parts = [rng.random(5), np.empty(0), rng.random(9)[::3], np.arange(4, dtype=np.float32)]
+    spans = spool_module.spool(str(tmp_path), parts)
+    data = np.fromfile(spans[0].path, dtype=np.float64)
+    for span, part in zip(spans, parts, strict=True):
+        start = span.offset // 8
+        assert data[start : start + span.length].tolist() == np.asarray(part, dtype=np.float64).tolist()
+    assert data.size == sum(part.size for part in parts)
+
+
 def test_pooled_losses_map_whole_files_and_spill_beyond_memory(tmp_path: Path) -> None:
     """A worker's file that the spans cover whole is mapped; one beyond memory spills all, mapped ones too."""
     from cosloss_cli.batch.spool import Span
