@@ -1,5 +1,5 @@
 """``python -m cosloss_cli``: the same as the ``cosloss`` command."""
 
-from .cli import main
+from .cli import run
 
-main()
+run()
