@@ -20,6 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cosloss_cli import compare_files, compute_files
 from cosloss_cli.errors import DataError, InputUsageError
@@ -28,7 +30,7 @@ from cosloss_cli.pipeline import ComputeOptions
 from cosloss_cli.readers import ReadOptions
 from cosloss_cli.status import ExitStatus
 
-from .conftest import run_cli
+from .conftest import property_settings, run_cli
 from .oracle import reference_losses
 
 COLUMNS = [f"f{i}" for i in range(8)]
@@ -589,3 +591,87 @@ def test_predictions_decoded_in_parallel_report_a_bad_row_as_the_sequential_read
         messages.append(str(caught.value))
     assert messages[0] == messages[1]
     assert "row 700 has a vector of length 7, expected 8" in messages[0]
+
+
+# ------------------------------------------------------------------ the index of the prediction ids
+
+
+def _expected_rows(prediction_ids: list[int | None], label_ids: list[int | None]) -> list[int]:
+    """The oracle: each label id's row among the predictions, -1 for none or a missing id."""
+    where = {value: row for row, value in enumerate(prediction_ids) if value is not None}
+    return [where.get(value, -1) if value is not None else -1 for value in label_ids]
+
+
+def _id_array(values: list[int | None], dtype: str) -> np.ndarray:
+    """Ids as a reader gives them: an integer array, or objects when one is missing."""
+    return np.array(values, dtype=object) if None in values else np.array(values, dtype=dtype)
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["table", "sorted"])
+@given(
+    data=st.data(),
+    low=st.sampled_from([0, 1000, -50, 2**40]),
+    spread=st.sampled_from([1, 3, 10**6]),
+    label_dtype=st.sampled_from(["int64", "int32"]),
+)
+@property_settings(60)
+def test_the_lookup_of_integer_ids_finds_each_ids_row(
+    dense: bool, data: st.DataObject, low: int, spread: int, label_dtype: str
+) -> None:
+    """The table of a narrow range of ids and the binary search give the rows a dict gives."""
+    from cosloss_cli import join
+
+    count = data.draw(st.integers(1, 60))
+    pool = data.draw(st.lists(st.integers(0, count * spread), min_size=count, max_size=count, unique=True))
+    prediction_ids = [low + offset for offset in data.draw(st.permutations(pool))]
+    candidates = prediction_ids + [low - 1, low + count * spread + 1, None]
+    if label_dtype == "int32":
+        candidates = [v for v in candidates if v is None or -(2**31) <= v < 2**31]
+    label_ids = data.draw(st.lists(st.sampled_from(candidates), max_size=40)) if candidates else []
+    if label_dtype == "int32" and not label_ids:
+        return
+    factor = join.DENSE_SPAN_FACTOR if dense else 0
+    original, join.DENSE_SPAN_FACTOR = join.DENSE_SPAN_FACTOR, factor
+    try:
+        keys = np.array(prediction_ids, dtype=np.int64)
+        lookup = join._Lookup(keys, "int", source_of(keys))
+        span = max(prediction_ids) - min(prediction_ids) + 1
+        assert (lookup._dense is not None) == (span <= factor * count)
+        labels = _id_array(label_ids, label_dtype)
+        rows = lookup.rows(lookup.keys(labels)) if len(labels) else np.empty(0, dtype=np.intp)
+    finally:
+        join.DENSE_SPAN_FACTOR = original
+    assert rows.tolist() == _expected_rows(prediction_ids, label_ids)
+
+
+def source_of(ids: np.ndarray) -> Any:
+    """A stand-in for the predictions' source: only its name and row places are used, for errors."""
+
+    class _Source:
+        path = "predictions.parquet"
+
+        def where(self, row: int) -> str:
+            return f"row {row}"
+
+    return _Source()
+
+
+@pytest.mark.parametrize("ids", [[3, 1, 2, 1], [7, 7]], ids=["dense", "one id"])
+def test_a_duplicated_prediction_id_in_the_table_is_refused_naming_both_rows(ids: list[int]) -> None:
+    from cosloss_cli import join
+
+    with pytest.raises(
+        DataError, match=r"id 1 appears more than once \(row 1 and row 3\)|id 7 appears .*row 0 and row 1"
+    ):
+        join._Lookup(np.array(ids, dtype=np.int64), "int", source_of(np.array(ids)))
+
+
+def test_unsigned_and_narrow_ids_of_either_side_match(tmp_path: Path) -> None:
+    """uint64 predictions' ids against int32 labels' ones, through the files and the table."""
+    data = Data()
+    values, ids = data.predictions(drop=3)
+    pq.write_table(list_table(data.labels, pa.array(data.ids, pa.int32())), tmp_path / "labels.parquet")
+    pq.write_table(list_table(values, pa.array(ids, pa.uint64())), tmp_path / "predictions.parquet")
+    result = compute_files(str(tmp_path / "labels.parquet"), str(tmp_path / "predictions.parquet"), join_on="id")
+    assert_joined(result, data, ids)
+    assert result.unmatched.labels == 3 and result.unmatched.predictions == 0
