@@ -10,11 +10,13 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.conftest import EXECUTABLE
+from tests.conftest import EXECUTABLE, ROOT
+from tests.servers import SAMPLES_BUCKET
 
 
 def _run(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -94,3 +96,23 @@ def test_the_command_writes_whole_outputs_before_its_fast_exit(tmp_path: Path) -
         np.sum(labels**2, axis=1) * np.sum(predictions**2, axis=1)
     )
     np.testing.assert_allclose(document["losses"], expected, rtol=0, atol=1e-12)
+
+
+def test_an_output_object_is_whole_in_s3_when_the_command_has_exited(s3_server: Any, tmp_path: Path) -> None:
+    """fsspec uploads an object when its file is closed: before the exit, not in a handler it skips."""
+    key = "exit-test/losses.csv"
+    args = ["compute", "sample_data/labels.csv", "sample_data/predictions.csv", "--axis", "1", "--json"]
+    remote = subprocess.run(
+        [EXECUTABLE, *args, "-o", f"s3://{SAMPLES_BUCKET}/{key}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=s3_server.subprocess_env(),
+    )
+    local = subprocess.run(
+        [EXECUTABLE, *args, "-o", str(tmp_path / "losses.csv")], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert remote.returncode == local.returncode == 0, remote.stderr
+    written = s3_server.client().get_object(Bucket=SAMPLES_BUCKET, Key=key)["Body"].read()
+    assert written == (tmp_path / "losses.csv").read_bytes()
