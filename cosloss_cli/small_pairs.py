@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from .core import Summary, _add, plain_row_losses, summarize
+from .core import Summary, plain_row_losses, summarize
 from .distribution import order_figures
-from .reduction import WeightedSums
+from .reduction import NO_LOSSES, WeightedSums
 
 if TYPE_CHECKING:
     from .core import Float64Array
@@ -66,9 +66,6 @@ def plain_rows(labels: np.ndarray, predictions: np.ndarray, eps: float, reductio
         return None
     order = order_figures(losses, known_finite=True)  # plain losses are finite
     summary = summarize(losses, median=order.median, extremes=(order.min, order.max))
-    # NO_LOSSES.merge(WeightedSums.of(losses)), as the figures add a block to no losses:
-    # np.sum of a 1-D array is its add.reduce, and 0.0 + a sum of losses (>= 0) is that sum.
-    size = losses.size
-    sums = WeightedSums(float(_add(losses)), float(size), size, size)
+    sums = NO_LOSSES.merge(WeightedSums.of(losses))  # as the figures add a block to no losses
     loss = math.nan if reduction == "none" else sums.reduce(reduction)
     return PlainRows(losses, summary, order.percentiles, sums, loss)
