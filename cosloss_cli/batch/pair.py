@@ -96,16 +96,14 @@ def run_pair(task: PairTask, pair: Pair, checked: bool = False) -> PairResult:
     """
     try:
         from ..core import exact_sum
-        from ..figures import FigureOptions
         from ..pipeline import compute_pair
 
-        figures = task.figures if task.figures is not None else FigureOptions(confidence=0)
         result = compute_pair(
             pair.labels,
             pair.predictions,
             task.label_options,
             task.compute,
-            figures,
+            _figures(task),
             task.prediction_options,
             checked=checked,
         )
@@ -168,15 +166,22 @@ def _options_hold(task: PairTask) -> bool:
     A small pair spent 3 % of its time checking the same options again. When they do
     not pass, each pair is computed unchecked and reports the error as it would alone.
     """
-    from ..figures import FigureOptions, check_figure_options
+    from ..figures import check_figure_options
     from ..pipeline import check_options
 
     try:
-        check_figure_options(task.figures if task.figures is not None else FigureOptions(confidence=0))
+        check_figure_options(_figures(task))
         check_options(task.compute)
     except CoslossError:
         return False
     return True
+
+
+def _figures(task: PairTask) -> FigureOptions:
+    """The figures a task asks of each pair (none besides the summary when it says nothing)."""
+    from ..figures import FigureOptions
+
+    return task.figures if task.figures is not None else FigureOptions(confidence=0)
 
 
 def _write_output(task: PairTask, target: str, result: Any) -> None:

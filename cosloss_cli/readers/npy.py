@@ -174,14 +174,7 @@ def small_npy_source(path: str, small: SmallArray, options: ReadOptions) -> Sour
 
 def rows_per_array_block(shape: tuple[int, ...], options: ReadOptions) -> int:
     """How many rows of an array of this shape one block holds, as its Source splits it."""
-    return _rows_per_array_block(shape, options.block_bytes)
-
-
-@functools.lru_cache(maxsize=64)
-def _rows_per_array_block(shape: tuple[int, ...], block_bytes: int) -> int:
-    """:func:`rows_per_array_block`, cached: ``batch`` asks it of every pair, mostly of one shape."""
-    row_items = math.prod(_logical_shape(shape)[0][1:])
-    return rows_per_block(row_items, block_bytes)
+    return _layout(shape, options)[3]
 
 
 def _read_small_file(path: str, scratch: np.ndarray | None) -> tuple[np.ndarray, int] | None:
@@ -295,9 +288,15 @@ def _logical_shape(shape: tuple[int, ...]) -> tuple[tuple[int, ...], bool]:
 
 def _layout(file_shape: tuple[int, ...], options: ReadOptions) -> tuple[tuple[int, ...], bool, int, int]:
     """(logical shape, one vector?, values per row, rows per block) of an array."""
+    return _layout_of(file_shape, options.block_bytes)
+
+
+@functools.lru_cache(maxsize=64)
+def _layout_of(file_shape: tuple[int, ...], block_bytes: int) -> tuple[tuple[int, ...], bool, int, int]:
+    """:func:`_layout`, cached by shape: ``batch`` asks it of every pair, mostly of one shape."""
     shape, one_vector = _logical_shape(file_shape)
     row_items = math.prod(shape[1:])
-    return shape, one_vector, row_items, rows_per_block(row_items, options.block_bytes)
+    return shape, one_vector, row_items, rows_per_block(row_items, block_bytes)
 
 
 def _source(
