@@ -16,7 +16,9 @@ the rows whose id has no partner. Memory stays bounded for files larger than mem
 3. The spill file is memory-mapped and the labels are streamed block by block as
    without a join: each block's ids are looked up, the matching prediction rows are
    gathered (``np.take``), and the block pair goes through the same reduction as rows
-   paired by position.
+   paired by position. All three run on the thread that sums the block (with
+   predictions in memory, the one that decoded it), blocks in any order; the
+   bookkeeping of :meth:`RowJoin.record` takes them in the labels' order.
 4. At the end the rows left without a partner are counted (:class:`Unmatched`), and a
    duplicated label id is refused.
 
@@ -32,6 +34,7 @@ integer and a float id are compared as numbers. A missing (null) id matches noth
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -147,11 +150,28 @@ def _listing(names: list[str], limit: int = 20) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
+class Match(NamedTuple):
+    """One label block looked up by :meth:`RowJoin.match` (on any thread), for :meth:`RowJoin.record`."""
+
+    #: Rows of the label block.
+    size: int
+    #: Its ids in the compared form.
+    keys: np.ndarray
+    #: The prediction row of each label row that has a partner, in the block's order.
+    taken: np.ndarray
+    #: Which label rows have a partner; None when all of them do.
+    matched: np.ndarray | None
+    #: The ids (as read) of the first :data:`SHOWN_IDS` label rows without a partner.
+    unmatched_ids: np.ndarray
+
+
 class RowJoin:
     """Pairs label blocks with the prediction rows of the same ids (see the module docstring).
 
-    Use as a context manager: leaving it closes (and so deletes) the spill file, also on
-    errors and Ctrl-C.
+    After :meth:`keep_predictions`, each label block is looked up and its pairs gathered
+    (:meth:`match`, :meth:`gathered`) on whichever thread sums them, blocks in any order;
+    :meth:`record` then takes the blocks in file order. Use as a context manager: leaving
+    it closes (and so deletes) the spill file, also on errors and Ctrl-C.
     """
 
     def __init__(self, labels: Source, predictions: Source, *, strict: bool = False):
@@ -160,6 +180,9 @@ class RowJoin:
         self.strict = strict
         self._spill = _Spill(predictions.shape[0])
         self._prediction_ids: np.ndarray | None = None
+        self._lookup: _Lookup | None = None
+        self._lookup_error: DataError | None = None
+        self._lookup_lock = threading.Lock()
         self._used: np.ndarray | None = None
         self._label_keys: list[np.ndarray] = []
         self._unmatched_keys: list[np.ndarray] = []
@@ -168,6 +191,8 @@ class RowJoin:
         self._unmatched_label_ids: list[Any] = []
         self._unmatched_labels = 0
         self._label_count = 0
+        self._release_every = 1
+        self._gathered = 0
 
     def __enter__(self) -> RowJoin:
         return self
@@ -175,43 +200,8 @@ class RowJoin:
     def __exit__(self, *exc_info: object) -> None:
         self._spill.close()
 
-    def pairs(self, label_blocks: Iterator[Block], prediction_blocks: Iterator[Block]) -> Iterator[tuple[Block, Block]]:
-        """The label blocks (matched rows only, in file order) with their prediction rows."""
-        ids = self._spill_predictions(prediction_blocks)
-        # A few random rows map whole folios of the file, so gathering one block maps
-        # most of it. Dropping the pages after every block bounds the resident memory
-        # but costs page faults on the next block (a sixth of the join's CPU time at
-        # 200,000 x 256): a spill within MAPPED_BUDGET_BYTES is dropped only after every
-        # eighth of its rows is gathered, a larger one after every block.
-        small = self._spill.nbytes <= MAPPED_BUDGET_BYTES
-        release_every, gathered = max(1, self._spill.rows // 8) if small else 1, 0
-        lookup: _Lookup | None = None
-        for block in label_blocks:
-            if len(block) == 0:
-                continue
-            assert block.ids is not None  # check_join_sources: the labels have the id column
-            if lookup is None:
-                lookup = _Lookup(ids, _id_kind(block.ids), self.predictions)
-                self._used = np.zeros(len(ids), dtype=bool)
-            keys = lookup.keys(block.ids)
-            rows = lookup.rows(keys)
-            matched = rows >= 0
-            self._record(block, keys, rows, matched)
-            if not matched.any():
-                continue
-            taken = rows[matched]
-            all_matched = bool(matched.all())
-            weights = None if block.weights is None else block.weights[matched]  # a --weight-column
-            lblock = block if all_matched else Block(block.values[matched], block.ids[matched], weights)
-            pblock = _Gathered(self._spill, taken) if self._spill.in_memory else Block(self._spill.take(taken))
-            gathered += taken.size
-            if gathered >= release_every:
-                self._spill.release()
-                gathered = 0
-            yield lblock, pblock
-
-    def _spill_predictions(self, blocks: Iterator[Block]) -> np.ndarray:
-        """Keep every prediction vector (in memory or the spill file); return their ids (compact)."""
+    def keep_predictions(self, blocks: Iterator[Block]) -> None:
+        """Keep every prediction vector (in memory or the spill file) and their ids, before the labels' pass."""
         parts: list[np.ndarray] = []
         kind: str | None = None
         for block in blocks:
@@ -221,30 +211,91 @@ class RowJoin:
             kind = kind or _id_kind(block.ids)
             self._spill.append(block.values)
             parts.append(_compact(block.ids, kind))
-        ids = _concatenate(parts)
-        self._prediction_ids = ids
-        return ids
+        self._prediction_ids = _concatenate(parts)
+        self._used = np.zeros(len(self._prediction_ids), dtype=bool)
+        self._spill.prepare()
+        # A few random rows map whole folios of the file, so gathering one block maps
+        # most of it. Dropping the pages after every block bounds the resident memory
+        # but costs page faults on the next block (a sixth of the join's CPU time at
+        # 200,000 x 256): a spill within MAPPED_BUDGET_BYTES is dropped only after every
+        # eighth of its rows is gathered, a larger one after every block.
+        if self._spill.nbytes <= MAPPED_BUDGET_BYTES:
+            self._release_every = max(1, self._spill.rows // 8)
 
-    def _record(self, block: Block, keys: np.ndarray, rows: np.ndarray, matched: np.ndarray) -> None:
-        """Bookkeeping of one label block: which rows matched, which prediction rows were used.
+    def match(self, block: Block) -> Match:
+        """Look a label block's ids up (safe on any thread, blocks in any order)."""
+        assert block.ids is not None  # check_join_sources: the labels have the id column
+        lookup = self._lookup_for(block.ids)
+        if lookup is None:  # every id of the block is missing: none has a partner
+            keys, rows = block.ids, np.full(len(block), -1, dtype=np.intp)
+        else:
+            keys = lookup.keys(block.ids)
+            rows = lookup.rows(keys)
+        matched = rows >= 0
+        if matched.all():
+            return Match(len(block), keys, rows, None, block.ids[:0])
+        return Match(len(block), keys, rows[matched], matched, block.ids[~matched][:SHOWN_IDS])
+
+    def gathered(self, block: Block, match: Match) -> tuple[Block, Block]:
+        """The block's rows that have a partner, and their partners' vectors (safe on any thread)."""
+        if match.matched is None:
+            lblock = block
+        else:
+            assert block.ids is not None
+            weights = None if block.weights is None else block.weights[match.matched]  # a --weight-column
+            lblock = Block(block.values[match.matched], block.ids[match.matched], weights)
+        return lblock, Block(self._spill.take(match.taken))
+
+    def _lookup_for(self, ids: np.ndarray) -> _Lookup | None:
+        """The index of the prediction ids, built for the labels' kind of id by the first block that shows it.
+
+        None for a block whose ids are all missing (it shows no kind). Building it fails
+        alike on every thread that asks (a duplicated prediction id).
+        """
+        if self._lookup is not None:
+            return self._lookup
+        kind = _id_kind(ids)
+        if kind == "empty":
+            return None
+        with self._lookup_lock:
+            if self._lookup_error is not None:
+                raise self._lookup_error
+            if self._lookup is None:
+                assert self._prediction_ids is not None, "keep_predictions() comes first"
+                try:
+                    self._lookup = _Lookup(self._prediction_ids, kind, self.predictions)
+                except DataError as exc:
+                    self._lookup_error = exc
+                    raise
+            return self._lookup
+
+    def record(self, match: Match) -> np.ndarray:
+        """Take in one label block's lookup, in file order; return the file rows of its matched rows.
 
         A label id given twice would use a prediction row twice; :meth:`check` refuses
         that after the pass, from the keys kept here (the ids only).
         """
-        assert self._used is not None and block.ids is not None
-        taken = rows[matched]
+        assert self._used is not None, "keep_predictions() comes first"
+        taken = match.taken
         self._used[taken] = True
         self._taken += taken.size
         offset = self._label_count
-        self._label_count += len(block)
-        self._label_keys.append(keys)
-        self._label_rows.append(offset + np.flatnonzero(matched))
-        missing = int(np.count_nonzero(~matched))
-        if missing:
-            self._unmatched_keys.append(keys[~matched])
-            self._unmatched_labels += missing
+        self._label_count += match.size
+        self._label_keys.append(match.keys)
+        if match.matched is None:
+            rows = np.arange(offset, offset + match.size)
+        else:
+            rows = offset + np.flatnonzero(match.matched)
+            self._unmatched_keys.append(match.keys[~match.matched])
+            self._unmatched_labels += match.size - taken.size
             if len(self._unmatched_label_ids) < SHOWN_IDS:
-                self._unmatched_label_ids += list(block.ids[~matched][: SHOWN_IDS - len(self._unmatched_label_ids)])
+                self._unmatched_label_ids += list(match.unmatched_ids[: SHOWN_IDS - len(self._unmatched_label_ids)])
+        self._label_rows.append(rows)
+        self._gathered += taken.size
+        if self._gathered >= self._release_every:
+            self._spill.release()
+            self._gathered = 0
+        return rows
 
     def finish(self, result: LossResult) -> LossResult:
         """Refuse duplicated label ids and (with ``strict``) unmatched rows; add the counts to ``result``."""
@@ -570,33 +621,6 @@ def _concatenate(parts: list[np.ndarray], dtype: Any = None) -> np.ndarray:
     return np.concatenate(parts)
 
 
-class _Gathered(Block):
-    """Prediction rows held in memory, gathered when their values are first read.
-
-    That is on the worker thread that sums the pair (``pipeline._Reduction.reduce``):
-    gathering 200,000 random rows of 1 KB was the largest part of the calling thread's
-    work in the labels' pass (0.07-0.25 s), which also looks the ids up and hands the
-    blocks over. Rows of a spill file are gathered at once instead, on the calling
-    thread, which also drops the map's pages.
-    """
-
-    __slots__ = ("_spill", "_rows", "_gathered")
-
-    def __init__(self, spill: _Spill, rows: np.ndarray):
-        self._spill, self._rows = spill, rows
-        self._gathered: np.ndarray | None = None
-        self.ids = self.weights = None
-
-    @property
-    def values(self) -> np.ndarray:  # type: ignore[override]  # Block's attribute, read-only here
-        if self._gathered is None:
-            self._gathered = self._spill.take(self._rows)
-        return self._gathered
-
-    def __len__(self) -> int:
-        return int(self._rows.size)
-
-
 # ------------------------------------------------------------------ the spill file
 
 
@@ -669,11 +693,18 @@ class _Spill:
 
     @property
     def in_memory(self) -> bool:
-        """Whether the rows are held in memory: :meth:`take` then only reads them (safe on any thread)."""
+        """Whether the rows are held in memory (else in a file)."""
         return self._chunks is not None
 
+    def prepare(self) -> None:
+        """After the last :meth:`append`: map the file, or index the chunks, for :meth:`take` on any thread."""
+        if self._chunks is None:
+            self._mapped = self.mapped()
+        else:
+            self._starts = np.cumsum([0] + [len(chunk) for chunk in self._chunks])
+
     def take(self, rows: np.ndarray) -> np.ndarray:
-        """The vectors of ``rows`` (indices into all the rows appended), in that order."""
+        """The vectors of ``rows`` (indices into all the rows appended), in that order (after :meth:`prepare`)."""
         if self._chunks is None:
             if self._mapped is None:
                 self._mapped = self.mapped()

@@ -8,13 +8,13 @@ ids, the NaN policy) and the scheduling of blocks onto threads; the arithmetic i
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
     from .core import BoolArray, Float64Array
-    from .join import RowJoin, Unmatched
+    from .join import Match, RowJoin, Unmatched
     from .reduction import WeightedSums
 
 __all__ = [
@@ -495,25 +495,89 @@ def compute_sources(
         figures, labels, options.nan_policy, per_row=axis != 0, weights=read_weights_for(figures, labels)
     )
     state = _Reduction(labels, predictions, options, axis, figure_state)
-    with join if join is not None else nullcontext():
-        label_blocks, prediction_blocks = _prefetched(labels.blocks), _prefetched(predictions.blocks)
-        if join is not None:
-            in_memory = _parallel_blocks(predictions)
-            if in_memory is None:  # spilled: the labels are read as before, for the memory of that case
-                getattr(labels.blocks, "one_thread", lambda: None)()
-            pairs = join.pairs(label_blocks, in_memory or prediction_blocks)
-        else:
-            pairs = _aligned(label_blocks, prediction_blocks, labels, predictions)
-        for offset, (lblock, pblock), reduced in _map_ordered(
-            lambda item: state.reduce(item[1][0], item[1][1]), _with_offsets(pairs), options.threads
-        ):
-            state.add(offset, lblock, pblock, reduced)
-            if progress is not None:
-                progress(len(lblock))
-    if join is None:
-        return state.finish()
-    join.check()
-    return join.finish(state.finish())
+    if join is not None:
+        with join:
+            _join_pass(join, state, options, progress)
+        join.check()
+        return join.finish(state.finish())
+    pairs = _aligned(_prefetched(labels.blocks), _prefetched(predictions.blocks), labels, predictions)
+    for (offset, (lblock, pblock)), reduced in _map_ordered(
+        lambda item: state.reduce(*item[1]), _with_offsets(pairs), options.threads
+    ):
+        state.add(offset, lblock, pblock, reduced)
+        if progress is not None:
+            progress(len(lblock))
+    return state.finish()
+
+
+class _JoinedBlock(NamedTuple):
+    """A label block of a join once looked up, gathered and summed (on a worker thread): what the pass keeps.
+
+    Not the vectors: results wait here for the blocks before them, at a few dozen bytes
+    a row (see ``readers.parquet._Blocks.map_on_decoders``).
+    """
+
+    match: Match
+    #: The rows that have a partner: how many, their ids and weights, their results.
+    rows: int = 0
+    ids: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    reduced: _ReducedBlock | None = None
+    #: The first NaN or infinity when it stops the run (``nan_policy="raise"``).
+    found: _Found | None = None
+
+    @property
+    def nbytes(self) -> int:
+        arrays: list[Any] = [*self.match[1:], self.ids, self.weights]
+        if self.reduced is not None:
+            arrays += [self.reduced.losses, self.reduced.sums.nonfinite]
+        return sum(int(getattr(array, "nbytes", 0)) for array in arrays)
+
+
+def _joined_block(join: RowJoin, state: _Reduction, block: Block) -> _JoinedBlock:
+    """Look a label block up, gather its partners and sum the pairs: all of a block's work, on any thread."""
+    match = join.match(block)
+    if not match.taken.size:
+        return _JoinedBlock(match)
+    lblock, pblock = join.gathered(block, match)
+    reduced = state.reduce(lblock, pblock)
+    found = _first_nonfinite(lblock, pblock) if state.refused(reduced) else None
+    return _JoinedBlock(match, len(lblock), lblock.ids, lblock.weights, reduced, found)
+
+
+def _join_pass(join: RowJoin, state: _Reduction, options: ComputeOptions, progress: ProgressCallback | None) -> None:
+    """Keep the predictions, then take the labels' blocks matched by id, in the labels' order.
+
+    Predictions held in memory (Parquet row groups decoded on both cores) leave the
+    labels' row groups to be decoded on both cores too, each block's whole work done on
+    the thread that decoded it. Else (predictions spilled to a file) the labels are read
+    on one thread, for the memory of that case, and their blocks worked on a pool.
+    """
+    labels, predictions = state.labels, state.predictions
+    in_memory = _parallel_blocks(predictions)
+    if in_memory is None:
+        getattr(labels.blocks, "one_thread", lambda: None)()
+    join.keep_predictions(in_memory or _prefetched(predictions.blocks))
+    work = functools.partial(_joined_block, join, state)
+    map_on_decoders = getattr(labels.blocks, "map_on_decoders", None)
+    results = map_on_decoders(work) if map_on_decoders is not None else None
+    if results is None:
+        results = (result for _, result in _map_ordered(work, _prefetched(labels.blocks), options.threads))
+    offset = 0
+    for result in results:
+        label_rows = join.record(result.match)
+        if result.reduced is None:
+            continue
+        if result.found is not None:
+            found = result.found
+            position = found.where[0]
+            if found.side == 0:
+                raise _nonfinite_error(found, labels, int(label_rows[position]))
+            raise _nonfinite_error(found, predictions, int(result.match.taken[position]))
+        state.take(offset, result.rows, result.ids, result.weights, result.reduced)
+        offset += result.rows
+        if progress is not None:
+            progress(result.rows)
 
 
 def _parallel_blocks(source: Source) -> Iterator[Block] | None:
@@ -582,23 +646,35 @@ class _Reduction:
         losses = losses_from_sums(sums, eps=self.options.eps, normalize=self.options.normalize)
         return _ReducedBlock(sums, losses, 0 if sums.plain else int(sums.zero_vectors().sum()))
 
-    def add(self, offset: int, lblock: Block, pblock: Block, reduced: _ReducedBlock) -> None:
-        """Take in one block's results, in file order (on the calling thread)."""
+    def refused(self, reduced: _ReducedBlock) -> bool:
+        """Whether a block's NaN or infinity stops the run (``nan_policy="raise"``)."""
         sums = reduced.sums
-        if self.options.nan_policy == "raise" and not sums.plain and sums.nonfinite.any():
-            raise _nonfinite_error(offset, lblock, pblock, self.labels, self.predictions)
+        return self.options.nan_policy == "raise" and not sums.plain and bool(sums.nonfinite.any())
+
+    def add(self, offset: int, lblock: Block, pblock: Block, reduced: _ReducedBlock) -> None:
+        """Take in one block pair's results, in file order (on the calling thread): rows paired by position."""
+        if self.refused(reduced):
+            found = _first_nonfinite(lblock, pblock)
+            raise _nonfinite_error(found, (self.labels, self.predictions)[found.side], offset + found.where[0])
         if lblock.ids is not None and pblock.ids is not None:
             match_rows_by_id(lblock.ids, pblock.ids, self.labels, self.predictions, offset)
-        self.rows += len(lblock)
-        if lblock.ids is not None:
-            self.label_ids.append(lblock.ids)
         if pblock.ids is not None:
             self.prediction_ids.append(pblock.ids)
+        self.take(offset, len(lblock), lblock.ids, lblock.weights, reduced)
+
+    def take(
+        self, offset: int, rows: int, ids: np.ndarray | None, weights: np.ndarray | None, reduced: _ReducedBlock
+    ) -> None:
+        """Keep the results of ``rows`` rows from row ``offset`` on, their ids and weights (in file order)."""
+        sums = reduced.sums
+        self.rows += rows
+        if ids is not None:
+            self.label_ids.append(ids)
         if reduced.losses is None:
             self.merged = sums if self.merged is None else self.merged.merge(sums)
             return
         self.zero_vectors += reduced.zero_vectors
-        self.figures.add(offset, reduced.losses, sums.nonfinite, lblock.weights)
+        self.figures.add(offset, reduced.losses, sums.nonfinite, weights)
         self.loss_blocks.append(reduced.losses)
         self.nonfinite_blocks.append(sums.nonfinite)
 
@@ -799,24 +875,38 @@ def _check_shapes(labels: Source, predictions: Source, same_rows: bool = True) -
         )
 
 
-def _nonfinite_error(offset: int, lblock: Block, pblock: Block, labels: Source, predictions: Source) -> NonFiniteError:
-    """Name the file, row and column of the first NaN or infinity in this block."""
+class _Found(NamedTuple):
+    """The first NaN or infinity of a pair of blocks: which input (0 labels, 1 predictions), where, what."""
+
+    side: int
+    where: tuple[int, ...]
+    value: float
+    width: int | None
+
+
+def _first_nonfinite(lblock: Block, pblock: Block) -> _Found:
+    """Find the first NaN or infinity of a pair of blocks (the labels' first at the same place)."""
     found = []
-    for source, block in ((labels, lblock), (predictions, pblock)):
+    for side, block in enumerate((lblock, pblock)):
         bad = np.argwhere(~np.isfinite(np.asarray(block.values, dtype=np.float64)))
         if bad.size:
-            found.append((tuple(int(i) for i in bad[0]), source, block))
-    where, source, block = min(found, key=lambda item: item[0])
-    row = offset + where[0]
-    value = block.values[where]
-    if source.columns and len(where) == 2 and len(source.columns) == block.values.shape[1]:
+            where = tuple(int(i) for i in bad[0])
+            width = block.values.shape[1] if block.values.ndim == 2 else None
+            found.append(_Found(side, where, float(block.values[where]), width))
+    return min(found, key=lambda item: item.where)
+
+
+def _nonfinite_error(found: _Found, source: Source, row: int) -> NonFiniteError:
+    """Name the file, row (``row``: the block's row ``found.where[0]`` in the file) and column of a NaN or infinity."""
+    where = found.where
+    if source.columns and len(where) == 2 and len(source.columns) == found.width:
         place = f"{source.where(row)}, column {source.columns[where[1]]!r}"
     elif len(where) == 2:
         place = f"{source.where(row)}, column {where[1]}"
     else:
         place = f"index {(row, *where[1:])}"
     return NonFiniteError(
-        f"{place} is {_value_name(float(value))}",
+        f"{place} is {_value_name(found.value)}",
         path=source.path,
         hint="fix the data, or pass --nan-policy omit (skip such vectors) or propagate (NaN losses)",
     )
@@ -878,11 +968,7 @@ def _with_offsets(pairs: Iterable[tuple[Block, Block]]) -> Iterator[tuple[int, t
         offset += len(pair[0])
 
 
-def _map_ordered(
-    func: Callable[[tuple[int, tuple[Block, Block]]], R],
-    items: Iterator[tuple[int, tuple[Block, Block]]],
-    threads: int,
-) -> Iterator[tuple[int, tuple[Block, Block], R]]:
+def _map_ordered(func: Callable[[T], R], items: Iterator[T], threads: int) -> Iterator[tuple[T, R]]:
     """Apply ``func`` on up to ``threads`` threads, yielding results in input order.
 
     numpy releases the GIL in the conversions and sums, so blocks of a large input are
@@ -894,16 +980,16 @@ def _map_ordered(
         return
     second = next(items, None)
     if second is None or threads <= 1:
-        yield first[0], first[1], func(first)
+        yield first, func(first)
         if second is not None:
-            yield second[0], second[1], func(second)
+            yield second, func(second)
             for item in items:
-                yield item[0], item[1], func(item)
+                yield item, func(item)
         return
     from concurrent.futures import ThreadPoolExecutor  # only inputs of several blocks pay for it
 
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cosloss-block") as pool:
-        in_flight: deque[tuple[tuple[int, tuple[Block, Block]], Future[R]]] = deque()
+        in_flight: deque[tuple[T, Future[R]]] = deque()
         pending = 0
         for item in _chain_first(first, second, items):
             in_flight.append((item, pool.submit(func, item)))
@@ -911,11 +997,11 @@ def _map_ordered(
             if pending >= 2 * threads:
                 done_item, future = in_flight.popleft()
                 pending -= 1
-                yield done_item[0], done_item[1], future.result()
+                yield done_item, future.result()
         while pending:
             done_item, future = in_flight.popleft()
             pending -= 1
-            yield done_item[0], done_item[1], future.result()
+            yield done_item, future.result()
 
 
 def _chain_first(first: T, second: T, rest: Iterator[T]) -> Iterator[T]:

@@ -675,3 +675,40 @@ def test_unsigned_and_narrow_ids_of_either_side_match(tmp_path: Path) -> None:
     result = compute_files(str(tmp_path / "labels.parquet"), str(tmp_path / "predictions.parquet"), join_on="id")
     assert_joined(result, data, ids)
     assert result.unmatched.labels == 3 and result.unmatched.predictions == 0
+
+
+@pytest.mark.parametrize("side", ["labels", "predictions"])
+def test_a_nan_is_reported_at_its_own_files_row_when_rows_are_matched_by_id(tmp_path: Path, side: str) -> None:
+    """Not at its place among the matched rows: label id 1 has no partner, the predictions are in reverse."""
+    labels = pd.DataFrame({"id": [1, 2, 3, 4, 5], "a": [1.0, 3, 5, 7, 1], "b": [2.0, 4, 6, 8, 1]})
+    predictions = pd.DataFrame({"id": [5, 4, 3, 2], "a": [1.0, 7, 5, 3], "b": [1.0, 8, 6, 4]})
+    spoiled = labels if side == "labels" else predictions
+    spoiled.loc[spoiled["id"] == 4, "b"] = np.nan  # labels line 5 (data row 3), predictions line 3 (row 1)
+    labels.to_csv(tmp_path / "l.csv", index=False)
+    predictions.to_csv(tmp_path / "p.csv", index=False)
+    result = run_cli(["compute", str(tmp_path / "l.csv"), str(tmp_path / "p.csv"), "--join-on", "id"])
+    assert result.exit_code == ExitStatus.DATA_ERROR
+    where = f"{tmp_path / 'l.csv'}: line 5" if side == "labels" else f"{tmp_path / 'p.csv'}: line 3"
+    assert f"Error: {where}, column 'b' is NaN (or empty)" in result.stderr
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("side", ["labels", "predictions"])
+def test_a_nan_in_parquet_vectors_is_reported_at_its_own_files_row(tmp_path: Path, side: str, threads: int) -> None:
+    """Row groups decoded on one thread or on two (each block looked up and summed where it was decoded)."""
+    data = Data(rows=600)
+    values, ids = data.predictions(drop=40)
+    labels = data.labels.copy()
+    bad_id = int(ids[350])
+    if side == "labels":
+        labels[int(np.flatnonzero(data.ids == bad_id)[0]), 2] = np.inf
+    else:
+        values[350, 2] = np.nan
+    pq.write_table(list_table(labels, data.ids), tmp_path / "l.parquet", row_group_size=100)
+    pq.write_table(list_table(values, ids), tmp_path / "p.parquet", row_group_size=100)
+    with pytest.raises(DataError) as caught:
+        compute_files(str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet"), join_on="id", threads=threads)
+    row = int(np.flatnonzero(data.ids == bad_id)[0]) if side == "labels" else 350
+    value = "+Inf" if side == "labels" else "NaN (or empty)"
+    assert f"row {row}, column 2 is {value}" in str(caught.value)
+    assert caught.value.path == str(tmp_path / ("l.parquet" if side == "labels" else "p.parquet"))

@@ -141,10 +141,8 @@ def test_the_labels_use_two_threads_only_when_the_predictions_are_held_in_memory
     assert threads_used == ([2] if in_memory else [])
 
 
-def test_predictions_held_in_memory_are_gathered_on_the_worker_threads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The calling thread looks the ids up; the workers gather the rows they sum (the same losses)."""
+def test_each_label_block_is_gathered_on_a_worker_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Predictions in memory: on the thread that decoded the labels' block; spilled to a file: on the pool's."""
     from cosloss_cli import join
 
     write_list_file(tmp_path / "l.parquet", 900, 16, ids=np.arange(900))
@@ -155,14 +153,86 @@ def test_predictions_held_in_memory_are_gathered_on_the_worker_threads(
     monkeypatch.setattr(
         join._Spill, "take", lambda self, rows: threads.append(threading.current_thread().name) or take(self, rows)
     )
-    lazily = compute_files(*paths, join_on="id", threads=2, block_bytes=640)
-    assert len(threads) > 10 and all(name.startswith("cosloss-block") for name in threads)
-    monkeypatch.setattr(join._Spill, "in_memory", property(lambda self: False))  # gathered at once, as from a file
+    held = compute_files(*paths, join_on="id", threads=2, block_bytes=640)
+    assert len(threads) > 10 and all(name.startswith("cosloss-parquet") for name in threads)
+    monkeypatch.setattr(join, "MAPPED_BUDGET_BYTES", 1024)  # spilled to a file, the labels read on one thread
     threads.clear()
-    at_once = compute_files(*paths, join_on="id", threads=2, block_bytes=640)
-    assert threads and not any(name.startswith("cosloss-block") for name in threads)
-    np.testing.assert_array_equal(lazily.losses, at_once.losses)
-    assert lazily.loss == at_once.loss and lazily.summary == at_once.summary
+    spilled = compute_files(*paths, join_on="id", threads=2, block_bytes=640)
+    assert len(threads) > 10 and all(name.startswith("cosloss-block") for name in threads)
+    np.testing.assert_array_equal(held.losses, spilled.losses)
+    assert held.loss == spilled.loss and held.summary == spilled.summary
+
+
+@pytest.mark.parametrize("slow_group", [0, 1, 3])
+def test_label_row_groups_finished_out_of_order_give_the_one_thread_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slow_group: int
+) -> None:
+    """A row group summed after the ones behind it: results still taken in file order, bit for bit.
+
+    Row groups 37, 250, 1, 300 and 312 rows; the decoder of ``slow_group`` waits before
+    its first block, so the other thread decodes, looks up and sums the later ones first.
+    """
+    rows, width = 900, 16
+    ids = np.arange(rows, dtype=np.int64)
+    ids[5], ids[400] = -7, -8  # two label rows without a partner, in different row groups
+    write_list_file(tmp_path / "l.parquet", rows, width, ids=ids)
+    order = np.random.default_rng(4).permutation(rows)
+    values = np.random.default_rng(5).standard_normal((rows, width), dtype=np.float32)
+    flat = pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), width)
+    pq.write_table(pa.table({"id": order, "v": flat}), tmp_path / "p.parquet", row_group_size=128)
+    paths = str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet")
+    options = {"join_on": "id", "block_bytes": 640, "top": 5, "best": 5, "bins": 10}
+    one = compute_files(*paths, threads=1, **options)
+
+    finished: list[int] = []
+    blocks = parquet_reader._RowGroupParts.blocks
+
+    def late(self: Any, index: int) -> Any:
+        if index == slow_group:
+            time.sleep(0.3)
+        yield from blocks(self, index)
+        finished.append(index)
+
+    monkeypatch.setattr(parquet_reader._RowGroupParts, "blocks", late)
+    two = compute_files(*paths, threads=2, **options)
+    assert finished != sorted(finished)  # the slow row group was done after a later one
+    np.testing.assert_array_equal(one.losses, two.losses)
+    assert one.loss == two.loss and one.summary == two.summary and one.percentiles == two.percentiles
+    assert (one.ci_low, one.ci_high, one.worst, one.best) == (two.ci_low, two.ci_high, two.worst, two.best)
+    assert one.histogram is not None and two.histogram is not None
+    np.testing.assert_array_equal(one.histogram[1], two.histogram[1])
+    assert list(one.ids) == list(two.ids) and list(one.label_rows) == list(two.label_rows)
+    assert one.unmatched == two.unmatched and one.unmatched.label_ids == (-7, -8)
+
+
+def test_a_duplicated_prediction_id_is_reported_alike_on_any_number_of_threads(tmp_path: Path) -> None:
+    """The index is built by whichever thread comes first; every thread that asks fails with its error."""
+    write_list_file(tmp_path / "l.parquet", 900, 16, ids=np.arange(900))
+    ids = np.arange(900)
+    ids[700] = 3
+    write_list_file(tmp_path / "p.parquet", 900, 16, ids=ids)
+    messages = []
+    for threads in (1, 2):
+        with pytest.raises(DataError) as caught:
+            compute_files(str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet"), join_on="id", threads=threads)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert "id 3 appears more than once (row 3 and row 700)" in messages[0]
+
+
+def test_label_blocks_of_missing_ids_before_the_first_id_match_nothing(tmp_path: Path) -> None:
+    """The index takes the labels' kind of id from the first block that has one, not from a block of nulls."""
+    rows = 900
+    ids = [None if i < 300 else float(i) for i in range(rows)]  # float ids: the first row groups all null
+    write_list_file(tmp_path / "l.parquet", rows, 16, ids=pa.array(ids, type=pa.float64()))
+    write_list_file(tmp_path / "p.parquet", rows, 16, ids=np.arange(rows)[::-1].copy())
+    for threads in (1, 2):
+        result = compute_files(
+            str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet"), join_on="id", threads=threads, block_bytes=640
+        )
+        assert result.summary.count == rows - 300
+        assert result.unmatched.labels == 300 and result.unmatched.predictions == 300
+        assert list(result.label_rows) == list(range(300, rows))
 
 
 def test_a_reader_dropped_midway_does_not_hold_up_the_exit(tmp_path: Path) -> None:

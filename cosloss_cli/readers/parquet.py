@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -13,6 +13,8 @@ from ..errors import DataError, InputUsageError
 from .base import Block, ReadOptions, Source, rows_per_block
 from .names import split_ids, without_weight_column
 from .streams import check_readable, file_size
+
+T = TypeVar("T")
 
 #: Rows decoded per record batch, in bytes of float64 values (a fraction of a row group).
 _BATCH_BYTES = 32 * 1024 * 1024
@@ -83,13 +85,13 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
     groups = parquet.metadata.num_row_groups
     parallel = list_column is not None and options.decode_threads > 1 and weight_column is None and local and groups > 1
 
-    def blocks(parallel: bool) -> Iterator[Block]:
+    def blocks(parallel: bool, transform: Callable[[Block], Any] | None = None) -> Iterator[Any]:
         start = 0
         try:
             if parallel:
                 assert list_column is not None
                 parts = _RowGroupParts(path, list_column, id_column, width, (batch_rows, step))
-                yield from _in_order(parts, groups, options.decode_threads)
+                yield from _in_order(parts, groups, options.decode_threads, transform)
                 return
             # Numeric columns of whole row groups are cut into single blocks, each made into
             # its own small array: freed and reused from the pool's cache, where one array
@@ -140,7 +142,7 @@ class _Blocks:
     in place rather than through one more thread (``pipeline._prefetched``).
     """
 
-    def __init__(self, make: Callable[[bool], Iterator[Block]], parallel: bool):
+    def __init__(self, make: Callable[[bool, Callable[[Block], Any] | None], Iterator[Any]], parallel: bool):
         self._make = make
         self._blocks: Iterator[Block] | None = None
         self.parallel = parallel
@@ -149,6 +151,20 @@ class _Blocks:
         """Decode on one thread after all (before the first block): a join's predictions spilled to a file."""
         if self._blocks is None:
             self.parallel = False
+
+    def map_on_decoders(self, func: Callable[[Block], T]) -> Iterator[T] | None:
+        """``func`` of every block, called on the thread that decoded it; the results in file order.
+
+        Instead of the blocks (before the first one): a join's labels, each block looked
+        up, gathered and summed as soon as it is decoded, on both cores, so that nothing
+        waits for the block before it. A result's ``nbytes`` counts against the room
+        the threads have to run ahead (:data:`_LOOKAHEAD_BYTES`). None when the blocks
+        are not decoded on threads of their own.
+        """
+        if not self.parallel or self._blocks is not None:
+            return None
+        self._blocks = iter(())
+        return self._make(True, func)
 
     @property
     def cheap(self) -> bool:
@@ -159,7 +175,7 @@ class _Blocks:
 
     def __next__(self) -> Block:
         if self._blocks is None:
-            self._blocks = self._make(self.parallel)
+            self._blocks = self._make(self.parallel, None)
         return next(self._blocks)
 
     def close(self) -> None:
@@ -284,10 +300,11 @@ def _joined_ids(parts: list[np.ndarray]) -> np.ndarray:
 
 
 #: How far the decoding threads of :func:`_in_order` may run ahead of the consumer, in
-#: bytes of decoded blocks. On two cores the labels' pass is bound by its CPU time (the
-#: decoding is under half of it), so the second thread only needs to fill the gaps; each
-#: MB of it is resident. Join at 200,000 x 256: peak RSS 360 MB with none, 385 MB with
-#: 16 MB, 410 MB with 32 MB; the memory test's growth (80,000 x 256): 69, 80 and 97 MB.
+#: bytes of decoded blocks (or of the results a transform made of them); each MB of it
+#: is resident. Blocks handed over whole to the join's labels' pass (200,000 x 256) kept
+#: the second thread waiting for room half the time, where 32 MB more of them cost more
+#: time in fresh pages than they saved; a join's results, a few dozen bytes a row, leave
+#: both threads decoding throughout (peak RSS 330 MB against 385 MB then).
 _LOOKAHEAD_BYTES = 16 * 1024 * 1024
 
 
@@ -384,7 +401,9 @@ class _Budget:
 _END = object()
 
 
-def _in_order(parts: _RowGroupParts, groups: int, threads: int) -> Iterator[Block]:
+def _in_order(
+    parts: _RowGroupParts, groups: int, threads: int, transform: Callable[[Block], Any] | None = None
+) -> Iterator[Any]:
     """The blocks of every row group in file order, the row groups decoded on ``threads`` threads.
 
     The labels' pass of a join decoded one row group at a time on one thread, and that
@@ -393,7 +412,8 @@ def _in_order(parts: _RowGroupParts, groups: int, threads: int) -> Iterator[Bloc
     until the consumer reaches them; errors are raised in file order too. The threads
     are daemons: one waiting for room when the consumer was dropped without being closed
     (a traceback keeping it alive) must not hold up the interpreter's exit, as a
-    ``ThreadPoolExecutor``'s worker would.
+    ``ThreadPoolExecutor``'s worker would. With ``transform``, each block is replaced by
+    ``transform(block)`` on the thread that decoded it (see ``_Blocks.map_on_decoders``).
     """
     import queue
 
@@ -405,9 +425,10 @@ def _in_order(parts: _RowGroupParts, groups: int, threads: int) -> Iterator[Bloc
     def decode(index: int) -> None:
         try:
             for block in parts.blocks(index):
-                if not budget.reserve(index, block.values.nbytes):
+                item = block if transform is None else transform(block)
+                if not budget.reserve(index, _nbytes(item)):
                     return
-                queues[index].put(block)
+                queues[index].put(item)
             queues[index].put(_END)
         except BaseException as exc:  # re-raised by the consumer, in file order
             queues[index].put(exc)
@@ -431,7 +452,7 @@ def _in_order(parts: _RowGroupParts, groups: int, threads: int) -> Iterator[Bloc
             while (item := queues[index].get()) is not _END:
                 if isinstance(item, BaseException):
                     raise item
-                budget.release(item.values.nbytes)
+                budget.release(_nbytes(item))
                 yield item
     finally:
         budget.stop()
@@ -439,6 +460,11 @@ def _in_order(parts: _RowGroupParts, groups: int, threads: int) -> Iterator[Bloc
             worker.join(timeout=10)
         if not any(worker.is_alive() for worker in workers):
             parts.close()  # else left to the collector: a thread may still read them
+
+
+def _nbytes(item: Any) -> int:
+    """The room a block (its values), or what a transform made of it, takes in :func:`_in_order`'s queues."""
+    return int(item.values.nbytes if isinstance(item, Block) else item.nbytes)
 
 
 def _object_ids(column: Any) -> np.ndarray:
