@@ -56,9 +56,42 @@ typedef float f32x4 __attribute__((vector_size(16)));
                                 double *restrict dot, double *restrict ll, double *restrict pp)
 
 /*
- * ROWS(name, TA, TB): for each row i, dot[i], ll[i], pp[i] = sum a*b, a*a, b*b over
- * the row's `width` entries. Rows of a and b start `astride`/`bstride` bytes apart;
- * entries within a row are contiguous.
+ * ROW(TA, TB): dot[i], ll[i], pp[i] = sum a*b, a*a, b*b over the `width` entries of the
+ * rows a and b (contiguous entries). One body for ROWS and ROWS_AT, so that a pair of
+ * rows gets the same bits wherever its prediction row is read from.
+ */
+#define ROW(TA, TB)                                                                                  \
+    do {                                                                                             \
+        f64x4 d0 = {0}, d1 = {0}, x0 = {0}, x1 = {0}, y0 = {0}, y1 = {0};                            \
+        Py_ssize_t j = 0;                                                                            \
+        for (; j + 8 <= width; j += 8) {                                                             \
+            f64x4 u0, u1, v0, v1;                                                                    \
+            LOAD_##TA(u0, a + j);                                                                    \
+            LOAD_##TA(u1, a + j + 4);                                                                \
+            LOAD_##TB(v0, b + j);                                                                    \
+            LOAD_##TB(v1, b + j + 4);                                                                \
+            d0 += u0 * v0;                                                                           \
+            d1 += u1 * v1;                                                                           \
+            x0 += u0 * u0;                                                                           \
+            x1 += u1 * u1;                                                                           \
+            y0 += v0 * v0;                                                                           \
+            y1 += v1 * v1;                                                                           \
+        }                                                                                            \
+        double dt = 0.0, xt = 0.0, yt = 0.0;                                                         \
+        for (; j < width; j++) {                                                                     \
+            double u = (double)a[j], v = (double)b[j];                                               \
+            dt += u * v;                                                                             \
+            xt += u * u;                                                                             \
+            yt += v * v;                                                                             \
+        }                                                                                            \
+        dot[i] = LANES_SUM(d0, d1) + dt;                                                             \
+        ll[i] = LANES_SUM(x0, x1) + xt;                                                              \
+        pp[i] = LANES_SUM(y0, y1) + yt;                                                              \
+    } while (0)
+
+/*
+ * ROWS(name, TA, TB): ROW for each row i. Rows of a and b start `astride`/`bstride`
+ * bytes apart; entries within a row are contiguous.
  */
 #define ROWS(NAME, TA, TB)                                                                            \
     KERNEL(NAME)                                                                                     \
@@ -66,31 +99,37 @@ typedef float f32x4 __attribute__((vector_size(16)));
         for (Py_ssize_t i = 0; i < rows; i++) {                                                      \
             const TA *a = (const TA *)(a_rows + i * astride);                                        \
             const TB *b = (const TB *)(b_rows + i * bstride);                                        \
-            f64x4 d0 = {0}, d1 = {0}, x0 = {0}, x1 = {0}, y0 = {0}, y1 = {0};                        \
-            Py_ssize_t j = 0;                                                                        \
-            for (; j + 8 <= width; j += 8) {                                                         \
-                f64x4 u0, u1, v0, v1;                                                                \
-                LOAD_##TA(u0, a + j);                                                                \
-                LOAD_##TA(u1, a + j + 4);                                                            \
-                LOAD_##TB(v0, b + j);                                                                \
-                LOAD_##TB(v1, b + j + 4);                                                            \
-                d0 += u0 * v0;                                                                       \
-                d1 += u1 * v1;                                                                       \
-                x0 += u0 * u0;                                                                       \
-                x1 += u1 * u1;                                                                       \
-                y0 += v0 * v0;                                                                       \
-                y1 += v1 * v1;                                                                       \
+            ROW(TA, TB);                                                                             \
+        }                                                                                            \
+    }
+
+/*
+ * ROWS_AT(name, TA, TB): ROW for row i of a and row at[i] of b, for the rows of a join:
+ * the prediction rows are read where they are held instead of being gathered (copied)
+ * into a block first. Rows in random order defeat the hardware prefetcher, so row
+ * at[i + AHEAD] is prefetched while row i is summed: 1,024 random rows of 256 float32
+ * out of 200,000 took 0.50 ms with no prefetch, 0.26 ms gathered then summed, and
+ * 0.22 ms here (AHEAD 1: 0.26, 2: 0.24, 3 to 6: 0.22).
+ */
+#ifndef AHEAD
+#define AHEAD 4
+#endif
+#define ROWS_AT(NAME, TA, TB)                                                                         \
+    MULTI_ARCH static void NAME(const char *a_rows, const char *b_rows, const Py_ssize_t *at,        \
+                                Py_ssize_t rows, Py_ssize_t width, Py_ssize_t astride,               \
+                                Py_ssize_t bstride, double *restrict dot, double *restrict ll,       \
+                                double *restrict pp)                                                 \
+    {                                                                                                \
+        Py_ssize_t row_bytes = width * (Py_ssize_t)sizeof(TB);                                       \
+        for (Py_ssize_t i = 0; i < rows; i++) {                                                      \
+            if (i + AHEAD < rows) { /* random rows: ask for a later one while summing this one */    \
+                const char *next = b_rows + at[i + AHEAD] * bstride;                                 \
+                for (Py_ssize_t k = 0; k < row_bytes; k += 64)                                       \
+                    __builtin_prefetch(next + k, 0, 0);                                              \
             }                                                                                        \
-            double dt = 0.0, xt = 0.0, yt = 0.0;                                                     \
-            for (; j < width; j++) {                                                                 \
-                double u = (double)a[j], v = (double)b[j];                                           \
-                dt += u * v;                                                                         \
-                xt += u * u;                                                                         \
-                yt += v * v;                                                                         \
-            }                                                                                        \
-            dot[i] = LANES_SUM(d0, d1) + dt;                                                         \
-            ll[i] = LANES_SUM(x0, x1) + xt;                                                          \
-            pp[i] = LANES_SUM(y0, y1) + yt;                                                          \
+            const TA *a = (const TA *)(a_rows + i * astride);                                        \
+            const TB *b = (const TB *)(b_rows + at[i] * bstride);                                    \
+            ROW(TA, TB);                                                                             \
         }                                                                                            \
     }
 
@@ -162,6 +201,10 @@ ROWS(rows_f32_f32, f32, f32)
 ROWS(rows_f32_f64, f32, f64)
 ROWS(rows_f64_f32, f64, f32)
 ROWS(rows_f64_f64, f64, f64)
+ROWS_AT(rows_at_f32_f32, f32, f32)
+ROWS_AT(rows_at_f32_f64, f32, f64)
+ROWS_AT(rows_at_f64_f32, f64, f32)
+ROWS_AT(rows_at_f64_f64, f64, f64)
 COLUMNS(columns_f32_f32, f32, f32)
 COLUMNS(columns_f32_f64, f32, f64)
 COLUMNS(columns_f64_f32, f64, f32)
@@ -173,6 +216,8 @@ ROWS_BY_COLUMN(rows_by_column_f64_f64, f64, f64)
 
 typedef void (*kernel_fn)(const char *, const char *, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                           double *, double *, double *);
+typedef void (*kernel_at_fn)(const char *, const char *, const Py_ssize_t *, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                             Py_ssize_t, double *, double *, double *);
 
 /* 0 for float32, 1 for float64, -1 (with an exception set) otherwise. */
 static int dtype_index(const Py_buffer *view, const char *name)
@@ -297,6 +342,84 @@ static PyObject *column_sums(PyObject *self, PyObject *args)
 {
     (void)self;
     return run(args, column_kernels, 0);
+}
+
+static const kernel_at_fn row_at_kernels[2][2] = {{rows_at_f32_f32, rows_at_f32_f64},
+                                                  {rows_at_f64_f32, rows_at_f64_f64}};
+
+/* 0 for a contiguous 1-D buffer of Py_ssize_t-sized signed integers (numpy's intp) of `length`
+   entries, each in [0, limit); -1 with an exception otherwise. */
+static int check_rows(const Py_buffer *view, Py_ssize_t length, Py_ssize_t limit)
+{
+    const char *format = view->format;
+    if (format[0] == '<' || format[0] == '=' || format[0] == '@')
+        format++;
+    int integer = strcmp(format, "n") == 0 || strcmp(format, "l") == 0 || strcmp(format, "q") == 0;
+    if (!integer || view->itemsize != (Py_ssize_t)sizeof(Py_ssize_t)) {
+        PyErr_Format(PyExc_TypeError, "rows must be intp, not format '%s'", view->format);
+        return -1;
+    }
+    if (view->ndim != 1 || view->shape[0] != length || (length > 1 && view->strides[0] != view->itemsize)) {
+        PyErr_Format(PyExc_ValueError, "rows must be a contiguous 1-D array of length %zd", length);
+        return -1;
+    }
+    const Py_ssize_t *at = view->buf;
+    for (Py_ssize_t i = 0; i < length; i++)
+        if (at[i] < 0 || at[i] >= limit) {
+            PyErr_Format(PyExc_IndexError, "row %zd is out of range for %zd predictions", at[i], limit);
+            return -1;
+        }
+    return 0;
+}
+
+/*
+ * row_sums_at(labels, predictions, rows, dot, ll, pp): row_sums(labels, predictions[rows],
+ * dot, ll, pp), the same bits, without making predictions[rows]. Both inputs row-major.
+ */
+static PyObject *row_sums_at(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *objects[6];
+    Py_buffer views[6];
+    int acquired = 0;
+    PyObject *result = NULL;
+    if (!PyArg_UnpackTuple(args, "row_sums_at", 6, 6, &objects[0], &objects[1], &objects[2], &objects[3],
+                           &objects[4], &objects[5]))
+        return NULL;
+    for (; acquired < 6; acquired++) {
+        int flags = acquired < 3 ? PyBUF_RECORDS_RO : PyBUF_RECORDS;
+        if (PyObject_GetBuffer(objects[acquired], &views[acquired], flags) < 0)
+            goto done;
+    }
+    if (check_input(&views[0], "labels", 0) < 0 || check_input(&views[1], "predictions", 0) < 0)
+        goto done;
+    if (views[0].shape[1] != views[1].shape[1]) {
+        PyErr_SetString(PyExc_ValueError, "labels and predictions must have rows of the same length");
+        goto done;
+    }
+    Py_ssize_t rows = views[0].shape[0], width = views[0].shape[1];
+    if (check_rows(&views[2], rows, views[1].shape[0]) < 0)
+        goto done;
+    for (int k = 3; k < 6; k++)
+        if (check_output(&views[k], rows) < 0)
+            goto done;
+    int ia = dtype_index(&views[0], "labels");
+    if (ia < 0)
+        goto done;
+    int ib = dtype_index(&views[1], "predictions");
+    if (ib < 0)
+        goto done;
+    kernel_at_fn kernel = row_at_kernels[ia][ib];
+    Py_BEGIN_ALLOW_THREADS
+    kernel(views[0].buf, views[1].buf, views[2].buf, rows, width, views[0].strides[0], views[1].strides[0],
+           views[3].buf, views[4].buf, views[5].buf);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    while (acquired-- > 0)
+        PyBuffer_Release(&views[acquired]);
+    return result;
 }
 
 /* The float64 buffer of an argument (C-contiguous), or NULL with an exception; `writable` for outputs. */
@@ -488,6 +611,9 @@ static PyMethodDef methods[] = {
      "row_sums(labels, predictions, dot, ll, pp)\n--\n\n"
      "Write each row's dot product and squared norms (float64) into dot, ll and pp.\n"
      "The inputs' rows, or (both) their columns, must be contiguous; the results are the same."},
+    {"row_sums_at", row_sums_at, METH_VARARGS,
+     "row_sums_at(labels, predictions, rows, dot, ll, pp)\n--\n\n"
+     "row_sums(labels, predictions[rows], dot, ll, pp) without copying the rows (both inputs row-major)."},
     {"column_sums", column_sums, METH_VARARGS,
      "column_sums(labels, predictions, dot, ll, pp)\n--\n\n"
      "Add each column's dot product and squared norms (float64) to dot, ll and pp."},

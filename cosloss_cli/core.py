@@ -161,15 +161,23 @@ def normalize_axis(axis: int, ndim: int) -> int:
     return axis % ndim
 
 
-def block_sums(labels: np.ndarray, predictions: np.ndarray, axis: int) -> Sums:
+def block_sums(labels: np.ndarray, predictions: np.ndarray, axis: int, rows: np.ndarray | None = None) -> Sums:
     """Reduce one block of vector pairs to their three sums along ``axis``.
 
     The arrays must have the same shape; ``axis`` must be non-negative. The result
-    has the input shape without ``axis``.
+    has the input shape without ``axis``. With ``rows`` (2-D inputs, ``axis == 1``),
+    row i of ``labels`` is paired with row ``rows[i]`` of ``predictions`` instead: the
+    rows of a join, which the C kernel reads where they are held rather than from a
+    gathered copy. The result is that of ``predictions[rows]``, bit for bit.
     """
+    if rows is not None and not _reads_rows_at(labels, predictions, axis):
+        predictions, rows = np.take(predictions, rows, axis=0), None
     out_shape = labels.shape[:axis] + labels.shape[axis + 1 :]
     with np.errstate(all="ignore"):
-        dot, ll, pp = _three_sums(labels, predictions, axis)
+        if rows is None:
+            dot, ll, pp = _three_sums(labels, predictions, axis)
+        else:
+            dot, ll, pp = _row_sums_at(labels, predictions, rows)
     scale_l = np.ones_like(dot)
     scale_p = np.ones_like(dot)
     nonfinite: BoolArray = np.zeros(dot.shape, dtype=bool)
@@ -178,16 +186,18 @@ def block_sums(labels: np.ndarray, predictions: np.ndarray, axis: int) -> Sums:
     plain = bool(ll.size == 0 or _in_range(dot, ll, pp))
     unsafe = None if plain else ~((ll > _TINY) & (ll < _HUGE) & (pp > _TINY) & (pp < _HUGE) & np.isfinite(dot))
     if unsafe is not None and unsafe.any():
-        rows, cols = np.nonzero(unsafe)
+        if rows is not None:
+            predictions = np.take(predictions, rows, axis=0)
+        where, cols = np.nonzero(unsafe)
         l3 = _as_float64_3d(labels, axis)
         p3 = _as_float64_3d(predictions, axis)
-        exact = _scaled_sums(l3[rows, :, cols], p3[rows, :, cols])
-        dot[rows, cols] = exact.dot
-        ll[rows, cols] = exact.ll
-        pp[rows, cols] = exact.pp
-        scale_l[rows, cols] = exact.scale_l
-        scale_p[rows, cols] = exact.scale_p
-        nonfinite[rows, cols] = exact.nonfinite
+        exact = _scaled_sums(l3[where, :, cols], p3[where, :, cols])
+        dot[where, cols] = exact.dot
+        ll[where, cols] = exact.ll
+        pp[where, cols] = exact.pp
+        scale_l[where, cols] = exact.scale_l
+        scale_p[where, cols] = exact.scale_p
+        nonfinite[where, cols] = exact.nonfinite
     return Sums(
         dot=dot.reshape(out_shape),
         ll=ll.reshape(out_shape),
@@ -321,6 +331,26 @@ def _row_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array
         for start, stop, lc, pc in _float64_chunks(labels, predictions):
             kernel.row_sums(lc, pc, dot[start:stop], ll[start:stop], pp[start:stop])
     return dot.reshape(rows, 1), ll.reshape(rows, 1), pp.reshape(rows, 1)
+
+
+def _reads_rows_at(labels: np.ndarray, predictions: np.ndarray, axis: int) -> bool:
+    """Whether the C kernel can pair ``labels`` with rows of ``predictions`` read in place (row-major 2-D)."""
+    return (
+        _native is not None
+        and hasattr(_native, "row_sums_at")
+        and labels.ndim == predictions.ndim == 2
+        and axis == 1
+        and labels.shape[0] > 0
+        and _native_layout(labels) == _native_layout(predictions) == "rows"
+    )
+
+
+def _row_sums_at(labels: np.ndarray, predictions: np.ndarray, rows: np.ndarray) -> tuple[Float64Array, ...]:
+    """:func:`_row_sums` of ``labels`` and ``predictions[rows]``, without that copy (see :func:`block_sums`)."""
+    count = labels.shape[0]
+    dot, ll, pp = (np.empty(count, dtype=np.float64) for _ in range(3))
+    _native.row_sums_at(labels, predictions, np.asarray(rows, dtype=np.intp), dot, ll, pp)
+    return dot.reshape(count, 1), ll.reshape(count, 1), pp.reshape(count, 1)
 
 
 def _column_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array, ...]:

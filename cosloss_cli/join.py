@@ -16,7 +16,8 @@ the rows whose id has no partner. Memory stays bounded for files larger than mem
 3. The spill file is memory-mapped and the labels are streamed block by block as
    without a join: each block's ids are looked up, the matching prediction rows are
    gathered (``np.take``), and the block pair goes through the same reduction as rows
-   paired by position. All three run on the thread that sums the block (with
+   paired by position (the C kernel reads the prediction rows in place rather than
+   from a gathered copy). All three run on the thread that sums the block (with
    predictions in memory, the one that decoded it), blocks in any order; the
    bookkeeping of :meth:`RowJoin.record` takes them in the labels' order.
 4. At the end the rows left without a partner are counted (:class:`Unmatched`), and a
@@ -236,15 +237,24 @@ class RowJoin:
             return Match(len(block), keys, rows, None, block.ids[:0])
         return Match(len(block), keys, rows[matched], matched, block.ids[~matched][:SHOWN_IDS])
 
-    def gathered(self, block: Block, match: Match) -> tuple[Block, Block]:
-        """The block's rows that have a partner, and their partners' vectors (safe on any thread)."""
+    def partners(self, block: Block, match: Match) -> tuple[Block, np.ndarray, np.ndarray | None]:
+        """The block's rows that have a partner, and their partners (safe on any thread).
+
+        The partners are ``(vectors, rows)``: every prediction vector as held (in memory
+        or the spill file's map) and the row of each partner in them, which the sums
+        read in place; or, when the vectors are held in several pieces, the partners'
+        vectors gathered, and None.
+        """
         if match.matched is None:
             lblock = block
         else:
             assert block.ids is not None
             weights = None if block.weights is None else block.weights[match.matched]  # a --weight-column
             lblock = Block(block.values[match.matched], block.ids[match.matched], weights)
-        return lblock, Block(self._spill.take(match.taken))
+        held = self._spill.whole()
+        if held is None:
+            return lblock, self._spill.take(match.taken), None
+        return lblock, held, match.taken
 
     def _lookup_for(self, ids: np.ndarray) -> _Lookup | None:
         """The index of the prediction ids, built for the labels' kind of id by the first block that shows it.
@@ -702,6 +712,12 @@ class _Spill:
             self._mapped = self.mapped()
         else:
             self._starts = np.cumsum([0] + [len(chunk) for chunk in self._chunks])
+
+    def whole(self) -> np.ndarray | None:
+        """Every row as one array (after :meth:`prepare`): the map of the file, the one chunk in memory, or None."""
+        if self._chunks is None:
+            return self._mapped
+        return self._chunks[0] if len(self._chunks) == 1 else None
 
     def take(self, rows: np.ndarray) -> np.ndarray:
         """The vectors of ``rows`` (indices into all the rows appended), in that order (after :meth:`prepare`)."""

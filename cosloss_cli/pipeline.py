@@ -539,9 +539,12 @@ def _joined_block(join: RowJoin, state: _Reduction, block: Block) -> _JoinedBloc
     match = join.match(block)
     if not match.taken.size:
         return _JoinedBlock(match)
-    lblock, pblock = join.gathered(block, match)
-    reduced = state.reduce(lblock, pblock)
-    found = _first_nonfinite(lblock, pblock) if state.refused(reduced) else None
+    lblock, vectors, rows = join.partners(block, match)
+    reduced = state.reduce(lblock, Block(vectors), rows)
+    found = None
+    if state.refused(reduced):
+        partners = vectors if rows is None else np.take(vectors, rows, axis=0)
+        found = _first_nonfinite(lblock, Block(partners))
     return _JoinedBlock(match, len(lblock), lblock.ids, lblock.weights, reduced, found)
 
 
@@ -638,9 +641,12 @@ class _Reduction:
         self.label_ids: list[np.ndarray] = []
         self.prediction_ids: list[np.ndarray] = []
 
-    def reduce(self, lblock: Block, pblock: Block) -> _ReducedBlock:
-        """The per-block work, run on the worker threads (numpy and the kernel release the GIL)."""
-        sums = block_sums(lblock.values, pblock.values, self.axis)
+    def reduce(self, lblock: Block, pblock: Block, rows: np.ndarray | None = None) -> _ReducedBlock:
+        """The per-block work, run on the worker threads (numpy and the kernel release the GIL).
+
+        ``rows``: label row i is paired with prediction row ``rows[i]`` (see ``core.block_sums``).
+        """
+        sums = block_sums(lblock.values, pblock.values, self.axis, rows)
         if self.axis == 0:
             return _ReducedBlock(sums, None, 0)
         losses = losses_from_sums(sums, eps=self.options.eps, normalize=self.options.normalize)

@@ -336,3 +336,60 @@ def test_plain_helpers_refuse_what_they_cannot_read() -> None:
     read_only.flags.writeable = False
     with pytest.raises((TypeError, ValueError, BufferError)):
         native.plain_losses(ones, ones, ones, 1e-6, read_only)
+
+
+@PROPERTY
+@given(blocks(), st.integers(0, 2**32 - 1))
+def test_property_rows_read_in_place_give_the_gathered_rows_bits(
+    pair: tuple[np.ndarray, np.ndarray], seed: int
+) -> None:
+    """row_sums_at(a, b, rows) is row_sums(a, b[rows]) to the bit: a join reads its partners in place."""
+    a, b = pair
+    if b.strides[1] != b.itemsize:  # row_sums_at reads row-major predictions only
+        b = np.ascontiguousarray(b)
+    rows = np.random.default_rng(seed).integers(0, b.shape[0], a.shape[0]).astype(np.intp)
+    expected = native_rows(a, np.ascontiguousarray(b[rows]))
+    got = tuple(np.full(a.shape[0], np.nan) for _ in range(3))
+    native.row_sums_at(a, b, rows, *got)
+    for one, other in zip(expected, got, strict=True):
+        assert np.array_equal(one, other)
+
+
+@pytest.mark.parametrize(
+    ("rows", "error", "match"),
+    [
+        (np.array([0, 4], dtype=np.intp), IndexError, "row 4 is out of range for 4 predictions"),
+        (np.array([0, -1], dtype=np.intp), IndexError, "row -1 is out of range"),
+        (np.array([0, 1], dtype=np.int32), TypeError, "rows must be intp"),
+        (np.array([0.0, 1.0]), TypeError, "rows must be intp"),
+        (np.array([0, 1, 2], dtype=np.intp), ValueError, "length 2"),
+        (np.array([0, 0, 1, 1], dtype=np.intp)[::2], ValueError, "contiguous"),
+    ],
+    ids=["past the end", "negative", "int32", "float", "length", "strided"],
+)
+def test_rows_read_in_place_are_checked_before_any_is_read(rows: np.ndarray, error: type, match: str) -> None:
+    out = [np.zeros(2) for _ in range(3)]
+    with pytest.raises(error, match=match):
+        native.row_sums_at(np.ones((2, 3), np.float32), np.ones((4, 3), np.float32), rows, *out)
+
+
+@pytest.mark.parametrize("spoil", ["none", "nan", "huge", "tiny", "zero"])
+def test_block_sums_of_rows_in_place_are_those_of_the_gathered_rows(spoil: str) -> None:
+    """Including the rows the plain sums cannot take (rescaled from the gathered rows) and the numpy path."""
+    rng = np.random.default_rng(7)
+    labels = rng.standard_normal((40, 19)).astype(np.float32)
+    predictions = rng.standard_normal((60, 19))
+    predictions[13] = {"none": predictions[13], "nan": np.nan, "huge": 1e200, "tiny": 1e-200, "zero": 0.0}[spoil]
+    rows = rng.permutation(60)[:40].astype(np.intp)
+    rows[5] = 13
+    for native_path in (True, False):
+        saved = core._native
+        core._native = saved if native_path else None
+        try:
+            gathered = core.block_sums(labels, predictions[rows], 1)
+            in_place = core.block_sums(labels, predictions, 1, rows)
+        finally:
+            core._native = saved
+        for field in ("dot", "ll", "pp", "scale_l", "scale_p", "nonfinite"):
+            np.testing.assert_array_equal(getattr(gathered, field), getattr(in_place, field), err_msg=field)
+        assert gathered.plain == in_place.plain == (spoil == "none")

@@ -141,24 +141,33 @@ def test_the_labels_use_two_threads_only_when_the_predictions_are_held_in_memory
     assert threads_used == ([2] if in_memory else [])
 
 
-def test_each_label_block_is_gathered_on_a_worker_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Predictions in memory: on the thread that decoded the labels' block; spilled to a file: on the pool's."""
-    from cosloss_cli import join
+def test_each_label_block_is_summed_on_a_worker_thread_from_the_rows_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Predictions in memory: on the thread that decoded the labels' block; spilled to a file: on the pool's.
+
+    Either way the prediction rows are read where they are held (the rows given to the
+    sums, not a gathered copy), and the results are the same.
+    """
+    from cosloss_cli import join, pipeline
 
     write_list_file(tmp_path / "l.parquet", 900, 16, ids=np.arange(900))
     write_list_file(tmp_path / "p.parquet", 900, 16, ids=np.random.default_rng(1).permutation(900))
     paths = str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet")
-    threads: list[str] = []
-    take = join._Spill.take
-    monkeypatch.setattr(
-        join._Spill, "take", lambda self, rows: threads.append(threading.current_thread().name) or take(self, rows)
-    )
+    calls: list[tuple[str, bool]] = []
+    reduce = pipeline._Reduction.reduce
+
+    def recorded(self: Any, lblock: Any, pblock: Any, rows: Any = None) -> Any:
+        calls.append((threading.current_thread().name, rows is not None))
+        return reduce(self, lblock, pblock, rows)
+
+    monkeypatch.setattr(pipeline._Reduction, "reduce", recorded)
     held = compute_files(*paths, join_on="id", threads=2, block_bytes=640)
-    assert len(threads) > 10 and all(name.startswith("cosloss-parquet") for name in threads)
+    assert len(calls) > 10 and all(name.startswith("cosloss-parquet") and in_place for name, in_place in calls)
     monkeypatch.setattr(join, "MAPPED_BUDGET_BYTES", 1024)  # spilled to a file, the labels read on one thread
-    threads.clear()
+    calls.clear()
     spilled = compute_files(*paths, join_on="id", threads=2, block_bytes=640)
-    assert len(threads) > 10 and all(name.startswith("cosloss-block") for name in threads)
+    assert len(calls) > 10 and all(name.startswith("cosloss-block") and in_place for name, in_place in calls)
     np.testing.assert_array_equal(held.losses, spilled.losses)
     assert held.loss == spilled.loss and held.summary == spilled.summary
 
