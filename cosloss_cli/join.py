@@ -14,12 +14,12 @@ the rows whose id has no partner. Memory stays bounded for files larger than mem
    other numeric ids (binary search), or a ``pandas.Index`` (a hash table) of text ids.
    A duplicated id is refused there.
 3. The spill file is memory-mapped and the labels are streamed block by block as
-   without a join: each block's ids are looked up, the matching prediction rows are
-   gathered (``np.take``), and the block pair goes through the same reduction as rows
-   paired by position (the C kernel reads the prediction rows in place rather than
-   from a gathered copy). All three run on the thread that sums the block (with
-   predictions in memory, the one that decoded it), blocks in any order; the
-   bookkeeping of :meth:`RowJoin.record` takes them in the labels' order.
+   without a join: each block's ids are looked up, and the block and the matching
+   prediction rows go through the same reduction as rows paired by position (the C
+   kernel reads those rows where they are held; otherwise they are gathered with
+   ``np.take``). Both run on the thread that sums the block (with predictions in
+   memory, the one that decoded it), blocks in any order; the bookkeeping of
+   :meth:`RowJoin.record` takes them in the labels' order.
 4. At the end the rows left without a partner are counted (:class:`Unmatched`), and a
    duplicated label id is refused.
 
