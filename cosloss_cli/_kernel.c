@@ -271,78 +271,27 @@ static int check_output(const Py_buffer *view, Py_ssize_t length)
     return 0;
 }
 
+/* The three outputs (dot, ll, pp) at `outputs`, each of `length` float64; 0, or -1 with an exception. */
+static int check_outputs(const Py_buffer *outputs, Py_ssize_t length)
+{
+    for (int k = 0; k < 3; k++)
+        if (check_output(&outputs[k], length) < 0)
+            return -1;
+    return 0;
+}
+
+/* The dtype indexes (0 float32, 1 float64) of the labels and predictions at `inputs`; 0, or -1 with an exception. */
+static int input_types(const Py_buffer *inputs, int *ia, int *ib)
+{
+    *ia = dtype_index(&inputs[0], "labels");
+    if (*ia < 0)
+        return -1;
+    *ib = dtype_index(&inputs[1], "predictions");
+    return *ib < 0 ? -1 : 0;
+}
+
 static const kernel_fn rows_by_column_kernels[2][2] = {{rows_by_column_f32_f32, rows_by_column_f32_f64},
                                                        {rows_by_column_f64_f32, rows_by_column_f64_f64}};
-
-/* per_row: row_sums (rows or columns contiguous), else column_sums (rows contiguous). */
-static PyObject *run(PyObject *args, const kernel_fn table[2][2], int per_row)
-{
-    PyObject *objects[5];
-    Py_buffer views[5];
-    int acquired = 0;
-    PyObject *result = NULL;
-    if (!PyArg_UnpackTuple(args, per_row ? "row_sums" : "column_sums", 5, 5, &objects[0], &objects[1],
-                           &objects[2], &objects[3], &objects[4]))
-        return NULL;
-    for (; acquired < 5; acquired++) {
-        int flags = acquired < 2 ? PyBUF_RECORDS_RO : PyBUF_RECORDS;
-        if (PyObject_GetBuffer(objects[acquired], &views[acquired], flags) < 0)
-            goto done;
-    }
-    int layout = check_input(&views[0], "labels", per_row);
-    if (layout < 0)
-        goto done;
-    int other_layout = check_input(&views[1], "predictions", per_row);
-    if (other_layout < 0)
-        goto done;
-    if (layout != other_layout) {
-        PyErr_SetString(PyExc_ValueError, "labels and predictions must both have contiguous rows, or both columns");
-        goto done;
-    }
-    if (views[0].shape[0] != views[1].shape[0] || views[0].shape[1] != views[1].shape[1]) {
-        PyErr_SetString(PyExc_ValueError, "labels and predictions must have the same shape");
-        goto done;
-    }
-    Py_ssize_t rows = views[0].shape[0], width = views[0].shape[1];
-    Py_ssize_t length = per_row ? rows : width;
-    for (int k = 2; k < 5; k++)
-        if (check_output(&views[k], length) < 0)
-            goto done;
-    int ia = dtype_index(&views[0], "labels");
-    if (ia < 0)
-        goto done;
-    int ib = dtype_index(&views[1], "predictions");
-    if (ib < 0)
-        goto done;
-    kernel_fn kernel = layout ? rows_by_column_kernels[ia][ib] : table[ia][ib];
-    int step = layout ? 1 : 0; /* the distance between rows, or between columns */
-    Py_BEGIN_ALLOW_THREADS
-    kernel(views[0].buf, views[1].buf, rows, width, views[0].strides[step], views[1].strides[step], views[2].buf,
-           views[3].buf, views[4].buf);
-    Py_END_ALLOW_THREADS
-    result = Py_None;
-    Py_INCREF(result);
-done:
-    while (acquired-- > 0)
-        PyBuffer_Release(&views[acquired]);
-    return result;
-}
-
-static const kernel_fn row_kernels[2][2] = {{rows_f32_f32, rows_f32_f64}, {rows_f64_f32, rows_f64_f64}};
-static const kernel_fn column_kernels[2][2] = {{columns_f32_f32, columns_f32_f64},
-                                               {columns_f64_f32, columns_f64_f64}};
-
-static PyObject *row_sums(PyObject *self, PyObject *args)
-{
-    (void)self;
-    return run(args, row_kernels, 1);
-}
-
-static PyObject *column_sums(PyObject *self, PyObject *args)
-{
-    (void)self;
-    return run(args, column_kernels, 0);
-}
 
 static const kernel_at_fn row_at_kernels[2][2] = {{rows_at_f32_f32, rows_at_f32_f64},
                                                   {rows_at_f64_f32, rows_at_f64_f64}};
@@ -373,46 +322,56 @@ static int check_rows(const Py_buffer *view, Py_ssize_t length, Py_ssize_t limit
 }
 
 /*
- * row_sums_at(labels, predictions, rows, dot, ll, pp): row_sums(labels, predictions[rows],
- * dot, ll, pp), the same bits, without making predictions[rows]. Both inputs row-major.
+ * per_row: row_sums (rows or columns contiguous), else column_sums (rows contiguous);
+ * at: row_sums_at, whose third argument is the row of predictions for each row of labels
+ * (both inputs row-major).
  */
-static PyObject *row_sums_at(PyObject *self, PyObject *args)
+static PyObject *run(PyObject *args, const kernel_fn table[2][2], int per_row, int at)
 {
-    (void)self;
+    int count = at ? 6 : 5; /* the inputs (labels, predictions[, rows]), then dot, ll, pp */
     PyObject *objects[6];
     Py_buffer views[6];
     int acquired = 0;
     PyObject *result = NULL;
-    if (!PyArg_UnpackTuple(args, "row_sums_at", 6, 6, &objects[0], &objects[1], &objects[2], &objects[3],
+    const char *name = at ? "row_sums_at" : per_row ? "row_sums" : "column_sums";
+    if (!PyArg_UnpackTuple(args, name, count, count, &objects[0], &objects[1], &objects[2], &objects[3],
                            &objects[4], &objects[5]))
         return NULL;
-    for (; acquired < 6; acquired++) {
-        int flags = acquired < 3 ? PyBUF_RECORDS_RO : PyBUF_RECORDS;
+    for (; acquired < count; acquired++) {
+        int flags = acquired < count - 3 ? PyBUF_RECORDS_RO : PyBUF_RECORDS;
         if (PyObject_GetBuffer(objects[acquired], &views[acquired], flags) < 0)
             goto done;
     }
-    if (check_input(&views[0], "labels", 0) < 0 || check_input(&views[1], "predictions", 0) < 0)
+    int layout = check_input(&views[0], "labels", per_row && !at);
+    if (layout < 0)
         goto done;
-    if (views[0].shape[1] != views[1].shape[1]) {
-        PyErr_SetString(PyExc_ValueError, "labels and predictions must have rows of the same length");
+    int other_layout = check_input(&views[1], "predictions", per_row && !at);
+    if (other_layout < 0)
+        goto done;
+    if (layout != other_layout) {
+        PyErr_SetString(PyExc_ValueError, "labels and predictions must both have contiguous rows, or both columns");
+        goto done;
+    }
+    if ((!at && views[0].shape[0] != views[1].shape[0]) || views[0].shape[1] != views[1].shape[1]) {
+        PyErr_SetString(PyExc_ValueError, at ? "labels and predictions must have rows of the same length"
+                                             : "labels and predictions must have the same shape");
         goto done;
     }
     Py_ssize_t rows = views[0].shape[0], width = views[0].shape[1];
-    if (check_rows(&views[2], rows, views[1].shape[0]) < 0)
+    if (at && check_rows(&views[2], rows, views[1].shape[0]) < 0)
         goto done;
-    for (int k = 3; k < 6; k++)
-        if (check_output(&views[k], rows) < 0)
-            goto done;
-    int ia = dtype_index(&views[0], "labels");
-    if (ia < 0)
+    int ia, ib;
+    if (check_outputs(&views[count - 3], per_row ? rows : width) < 0 || input_types(views, &ia, &ib) < 0)
         goto done;
-    int ib = dtype_index(&views[1], "predictions");
-    if (ib < 0)
-        goto done;
-    kernel_at_fn kernel = row_at_kernels[ia][ib];
+    double *dot = views[count - 3].buf, *ll = views[count - 2].buf, *pp = views[count - 1].buf;
+    kernel_fn kernel = layout ? rows_by_column_kernels[ia][ib] : table[ia][ib];
+    int step = layout ? 1 : 0; /* the distance between rows, or between columns */
     Py_BEGIN_ALLOW_THREADS
-    kernel(views[0].buf, views[1].buf, views[2].buf, rows, width, views[0].strides[0], views[1].strides[0],
-           views[3].buf, views[4].buf, views[5].buf);
+    if (at)
+        row_at_kernels[ia][ib](views[0].buf, views[1].buf, views[2].buf, rows, width, views[0].strides[0],
+                               views[1].strides[0], dot, ll, pp);
+    else
+        kernel(views[0].buf, views[1].buf, rows, width, views[0].strides[step], views[1].strides[step], dot, ll, pp);
     Py_END_ALLOW_THREADS
     result = Py_None;
     Py_INCREF(result);
@@ -420,6 +379,30 @@ done:
     while (acquired-- > 0)
         PyBuffer_Release(&views[acquired]);
     return result;
+}
+
+static const kernel_fn row_kernels[2][2] = {{rows_f32_f32, rows_f32_f64}, {rows_f64_f32, rows_f64_f64}};
+static const kernel_fn column_kernels[2][2] = {{columns_f32_f32, columns_f32_f64},
+                                               {columns_f64_f32, columns_f64_f64}};
+
+static PyObject *row_sums(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return run(args, row_kernels, 1, 0);
+}
+
+static PyObject *column_sums(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return run(args, column_kernels, 0, 0);
+}
+
+/* row_sums_at(labels, predictions, rows, dot, ll, pp): row_sums(labels, predictions[rows], dot,
+   ll, pp), the same bits, without making predictions[rows]. */
+static PyObject *row_sums_at(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return run(args, row_kernels, 1, 1);
 }
 
 /* The float64 buffer of an argument (C-contiguous), or NULL with an exception; `writable` for outputs. */
