@@ -701,11 +701,6 @@ class _Spill:
         for chunk in held:
             self._file.write(np.ascontiguousarray(chunk).data.cast("B"))
 
-    @property
-    def in_memory(self) -> bool:
-        """Whether the rows are held in memory (else in a file)."""
-        return self._chunks is not None
-
     def prepare(self) -> None:
         """After the last :meth:`append`: map the file, or index the chunks, for :meth:`take` on any thread."""
         if self._chunks is None:
