@@ -53,7 +53,7 @@ def percentiles(losses: ArrayLike) -> dict[str, float]:
 SORT_MAX_VALUES = 2048
 
 
-def median_and_percentiles(losses: ArrayLike, known_finite: bool = False) -> tuple[float, dict[str, float]]:
+def median_and_percentiles(losses: ArrayLike) -> tuple[float, dict[str, float]]:
     """The median (as ``np.median``) and :func:`percentiles`, from one partition of one copy.
 
     What ``compute`` reports of every input: separately they cost two copies and two
@@ -62,13 +62,10 @@ def median_and_percentiles(losses: ArrayLike, known_finite: bool = False) -> tup
     ranks for a size are worked out once (``batch`` asks for thousands of pairs of the
     same size) and interpolated in Python floats (see :func:`_interpolated`).
 
-    ``known_finite``: the caller knows there is no NaN (a small pair's plain losses),
-    which saves a pass over them.
-
     >>> median_and_percentiles([3.0, 0.0, 1.0, 2.0])[0]
     1.5
     """
-    figures = order_figures(losses, known_finite, extremes=False)
+    figures = order_figures(losses, extremes=False)
     return figures.median, figures.percentiles
 
 

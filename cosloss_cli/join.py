@@ -169,8 +169,8 @@ class Match(NamedTuple):
 class RowJoin:
     """Pairs label blocks with the prediction rows of the same ids (see the module docstring).
 
-    After :meth:`keep_predictions`, each label block is looked up and its pairs gathered
-    (:meth:`match`, :meth:`gathered`) on whichever thread sums them, blocks in any order;
+    After :meth:`keep_predictions`, each label block is looked up and given its partners
+    (:meth:`match`, :meth:`partners`) on whichever thread sums them, blocks in any order;
     :meth:`record` then takes the blocks in file order. Use as a context manager: leaving
     it closes (and so deletes) the spill file, also on errors and Ctrl-C.
     """
@@ -715,13 +715,13 @@ class _Spill:
         return self._chunks[0] if len(self._chunks) == 1 else None
 
     def take(self, rows: np.ndarray) -> np.ndarray:
-        """The vectors of ``rows`` (indices into all the rows appended), in that order (after :meth:`prepare`)."""
+        """The vectors of ``rows`` (indices into all the rows appended), in that order."""
+        if self._mapped is None and self._starts is None:
+            self.prepare()
         if self._chunks is None:
-            if self._mapped is None:
-                self._mapped = self.mapped()
+            assert self._mapped is not None
             return np.take(self._mapped, rows, axis=0)
-        if self._starts is None:
-            self._starts = np.cumsum([0] + [len(chunk) for chunk in self._chunks])
+        assert self._starts is not None
         if len(self._chunks) == 1:
             return np.take(self._chunks[0], rows, axis=0)
         out = np.empty((len(rows), *self.shape), dtype=self.dtype)
