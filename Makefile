@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 # which no installed cosloss pays and which would skew every timing of make bench.
 EDITABLE := --config-settings editable_mode=compat -e
 
-.PHONY: demo test pytest lint fuzz bench bench-full docs clean
+.PHONY: demo test pytest lint fuzz bench bench-full docs docs-serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,9 +52,22 @@ bench-full: $(VENV)/.installed-test
 	$(PIP) install $(EDITABLE) '.[bench]'
 	$(BIN)/python bench/run.py --full
 
-## docs: regenerate the README's command reference from the code
-docs: $(VENV)/.installed-test
-	$(BIN)/python scripts/update_readme.py
+$(VENV)/.installed-docs: $(BUILD_INPUTS) | $(BIN)/python
+	$(PIP) install $(EDITABLE) '.[docs]'
+	touch $(VENV)/.installed $@
+
+# mkdocs-material prints a notice about its successor at every build unless told not to.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
+
+## docs: regenerate the command reference from the code, then build the site into site/ (strict)
+docs: $(VENV)/.installed-docs
+	$(BIN)/python scripts/gen_reference.py
+	$(MKDOCS) build --strict
+
+## docs-serve: serve the docs at http://127.0.0.1:8000, rebuilt as they are edited
+docs-serve: $(VENV)/.installed-docs
+	$(BIN)/python scripts/gen_reference.py
+	$(MKDOCS) serve
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis cosloss_cli/*.so
+	rm -rf $(VENV) build site *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis cosloss_cli/*.so

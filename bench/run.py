@@ -447,7 +447,7 @@ class Target(NamedTuple):
     memory: bool = False
 
 
-#: The targets the README quotes, each checked against a baseline measured in the same run.
+#: The targets docs/performance.md quotes, each checked against a baseline measured in the same run.
 TARGETS = (
     Target("npy", peers.READ_PASS_NPY.name, "cosloss --json --no-losses", 1.25),
     Target("parquet-columns", peers.POLARS_COLUMNS.name, "cosloss --json --no-losses", 1.0, memory=True),

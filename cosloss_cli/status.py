@@ -6,7 +6,7 @@ from enum import IntEnum
 
 
 class ExitStatus(IntEnum):
-    """Process exit codes, documented in the README's "Errors and exit codes" section."""
+    """Process exit codes, documented in docs/outputs.md, "Errors and exit codes"."""
 
     OK = 0
     #: The data could not be used: unreadable, unparsable, shapes differ, NaN under ``raise``.

@@ -1,8 +1,8 @@
-"""Write sample_data/embeddings_predictions_b.npy: a second model's predictions for the README's comparison.
+"""Write sample_data/embeddings_predictions_b.npy: a second model's predictions for the docs' comparison.
 
 Model b is the sample model moved part of the way towards the labels, plus its own noise:
 a little better on average but not on every row, so that ``cosloss compare`` has
-something to find. Deterministic (a fixed seed), so the README's numbers do not change.
+something to find. Deterministic (a fixed seed), so the documented numbers do not change.
 
     python scripts/make_sample_model.py
 """

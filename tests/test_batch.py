@@ -530,13 +530,13 @@ def test_sample_data_batch_shows_everything():
 
 
 def test_batch_json_sample_in_the_docs_is_what_the_tool_prints(monkeypatch):
-    """The README's batch JSON sample (or the section draft, until it is merged) is real output."""
-    for doc in (ROOT / "README.md", ROOT / ".drafts" / "README-batch.md"):
+    """The docs' batch JSON sample is real output."""
+    for doc in (ROOT / "docs" / "commands" / "batch.md", ROOT / "README.md"):
         text = doc.read_text(encoding="utf-8") if doc.exists() else ""
         if "<!-- batch-json-sample:start -->" in text:
             break
     else:
-        pytest.skip("no batch JSON sample in the README yet")
+        pytest.fail("no batch JSON sample in docs/commands/batch.md")
     block = text.split("<!-- batch-json-sample:start -->", 1)[1].split("<!-- batch-json-sample:end -->", 1)[0]
     sample = json.loads(block.split("```json\n", 1)[1].split("```", 1)[0])
     monkeypatch.chdir(ROOT)

@@ -1,11 +1,15 @@
-"""The README is the user's manual: its samples and reference must match the code."""
+"""The README and docs/ are the user's manual: their samples and reference must match the code."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import click
@@ -15,49 +19,81 @@ from click.testing import CliRunner
 from cosloss_cli.cli import cli
 from cosloss_cli.status import ExitStatus
 
-from .conftest import PIPED, ROOT, assert_same_json, run_cli
+from .conftest import PIPED, assert_same_json, run_cli
+from .docs_pages import DOCS, PAGES, ROOT, marked_block
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+README = PAGES["README.md"]
 
 #: Piped, with ``NO_COLOR`` set: the plain text a user or a script sees off a terminal.
 NO_COLOR = PIPED._replace(no_color=True)
 
+COMMANDS = ["batch", "compare", "compute"]
+
+
+def _generator() -> ModuleType:
+    """scripts/gen_reference.py, imported from its file (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("gen_reference", ROOT / "scripts" / "gen_reference.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 def test_command_reference_is_up_to_date() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "update_readme.py"), "--check"], capture_output=True, text=True
-    )
-    assert proc.returncode == ExitStatus.OK, proc.stderr
+    generator = _generator()
+    assert generator.stale(generator.pages()) == [], "docs/reference is out of date: run 'make docs'"
 
 
-@pytest.mark.parametrize(
-    "args", [[], ["compute"], ["batch"], ["compare"]], ids=["cosloss", "compute", "batch", "compare"]
-)
+def test_the_reference_check_fails_on_a_stale_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    generator = _generator()
+    monkeypatch.setattr(generator, "REFERENCE", tmp_path)
+    expected = generator.pages()
+    for name, text in expected.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    assert generator.stale(expected) == []
+    (tmp_path / "compute.md").write_text(expected["compute.md"].replace("--axis", "--axes"), encoding="utf-8")
+    (tmp_path / "gone.md").write_text("# a command that was removed\n", encoding="utf-8")
+    assert generator.stale(expected) == ["compute.md", "gone.md"]
+
+
+def _reference_help(page: str) -> str:
+    return PAGES[f"docs/reference/{page}.md"].split("```text\n", 1)[1].split("\n```", 1)[0]
+
+
+@pytest.mark.parametrize("args", [[], *([name] for name in COMMANDS)], ids=["cosloss", *COMMANDS])
 def test_reference_is_what_the_real_command_prints(args: list[str]) -> None:
     """Not the generator against itself: ``cosloss ... -h`` as a user types it (``-h``, not ``--help``)."""
     result = CliRunner().invoke(cli, [*args, "-h"], prog_name="cosloss", terminal_width=100)
     assert result.exit_code == ExitStatus.OK
-    title = f"### `cosloss {' '.join([*args, '--help']) if args else '--help'}`"
-    section = README.split(title, 1)[1].split("```text\n", 1)[1].split("\n```", 1)[0]
+    section = _reference_help(args[0] if args else "cosloss")
     assert section == result.output.rstrip("\n")
     assert "  -h, --help" in section
 
 
-def test_every_command_has_help_and_a_readme_section() -> None:
+def test_every_command_has_help_a_page_and_a_reference() -> None:
     context = click.Context(cli, info_name="cosloss")
-    assert cli.list_commands(context) == ["batch", "compare", "compute"]
-    for name in cli.list_commands(context):
+    assert cli.list_commands(context) == COMMANDS
+    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    for name in COMMANDS:
         command = cli.get_command(context, name)
         assert command is not None
         assert command.help, f"{name} has no help text"
-        assert f"cosloss {name}" in README
+        assert f"cosloss {name}" in PAGES[f"docs/commands/{name}.md"]
+        assert f"docs/reference/{name}.md" in PAGES
+        assert f"commands/{name}.md" in nav and f"reference/{name}.md" in nav
         assert run_cli([name, "--help"]).exit_code == ExitStatus.OK
 
 
-def test_json_sample_in_readme_is_what_the_tool_prints(monkeypatch) -> None:
+def test_every_page_is_in_the_navigation() -> None:
+    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    for page in PAGES:
+        if page.startswith("docs/"):
+            assert f" {page.removeprefix('docs/')}\n" in nav, f"{page} is not in mkdocs.yml's nav"
+
+
+def test_json_sample_in_the_docs_is_what_the_tool_prints(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    block = README.split("<!-- json-sample:start -->", 1)[1].split("<!-- json-sample:end -->", 1)[0]
-    sample = json.loads(re.search(r"```json\n(.*?)```", block, re.S).group(1))
+    sample = json.loads(re.search(r"```json\n(.*?)```", marked_block("json-sample"), re.S).group(1))
     result = run_cli(["compute", "sample_data/labels.csv", "sample_data/predictions.csv", "--axis", "1", "--json"])
     assert_same_json(json.loads(result.stdout), sample)
 
@@ -68,25 +104,39 @@ def test_quick_start_is_exactly_two_make_commands() -> None:
     assert [line.split("#")[0].strip() for line in commands] == ["make demo", "make test"]
 
 
+def test_the_readme_is_short_and_holds_no_benchmark_figures() -> None:
+    """A newcomer reads it in minutes; figures from bench runs live in docs/performance.md."""
+    assert len(README.splitlines()) <= 160
+    assert re.findall(r"\d\.\d+x\b|\d+ MB\b|\d+ GB\b|CPU s", README) == []
+    assert "docs/performance.md" in README
+
+
 def test_the_manual_names_no_tracker_items() -> None:
-    assert re.findall(r"\bissue \d+", README, re.I) == []
+    for page, text in PAGES.items():
+        assert re.findall(r"\bissue \d+|#\d{2,}\b", text, re.I) == [], page
 
 
-#: The README's table samples: a ``$ cosloss ...`` line and the exact stdout after it.
+def test_the_readme_links_only_to_files_that_exist() -> None:
+    for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", README):
+        assert (ROOT / target).exists(), target
+
+
+#: The table samples: a ``$ cosloss ...`` line and the exact stdout after it.
 TABLE_SAMPLES = [
     (command, output)
-    for command, output in re.findall(r"```console\n\$ (cosloss (?:compute|batch) [^|\n]*)\n(.*?)```", README, re.S)
-    if "--format" not in command and "--json" not in command
+    for text in PAGES.values()
+    for command, output in re.findall(r"```console\n\$ (cosloss (?:compute|batch) [^|\n]*)\n(.*?)```", text, re.S)
+    if "--format" not in command and "--json" not in command and "2>" not in command
 ]
 
 
-def test_the_readme_has_both_table_samples() -> None:
+def test_the_docs_have_both_table_samples() -> None:
     commands = [command.split()[1] for command, _ in TABLE_SAMPLES]
-    assert commands[0] == "compute" and "batch" in commands
+    assert "compute" in commands and "batch" in commands
 
 
-@pytest.mark.parametrize(("command", "expected"), TABLE_SAMPLES, ids=[c.split()[1] for c, _ in TABLE_SAMPLES])
-def test_table_sample_in_readme_is_exactly_what_the_tool_prints(command: str, expected: str, monkeypatch) -> None:
+@pytest.mark.parametrize(("command", "expected"), TABLE_SAMPLES, ids=[c for c, _ in TABLE_SAMPLES])
+def test_table_sample_is_exactly_what_the_tool_prints(command: str, expected: str, monkeypatch) -> None:
     """A golden test of the table's text: every character, no colour, the fixed width off a terminal."""
     monkeypatch.chdir(ROOT)
     result = run_cli(command.split()[1:], env=NO_COLOR)
@@ -95,27 +145,23 @@ def test_table_sample_in_readme_is_exactly_what_the_tool_prints(command: str, ex
     assert result.exit_code == status
 
 
-def _readme_block(marker: str) -> str:
-    return README.split(f"<!-- {marker}:start -->", 1)[1].split(f"<!-- {marker}:end -->", 1)[0]
-
-
-def _run_pycon(block: str, folder: Any) -> None:
-    """Run the ``pycon`` examples of a README block as doctests, in ``folder``."""
+def _run_pycon(block: str) -> None:
+    """Run the ``pycon`` examples of a block as doctests, in the current folder."""
     import doctest
 
     for source in re.findall(r"```pycon\n(.*?)```", block, re.S):
-        test = doctest.DocTestParser().get_doctest(source, {}, "README", "README.md", 0)
+        test = doctest.DocTestParser().get_doctest(source, {}, "docs", "docs", 0)
         runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
         runner.run(test)
-        assert runner.failures == 0, f"a README example printed something else:\n{source}"
+        assert runner.failures == 0, f"a documented example printed something else:\n{source}"
 
 
-def test_matching_sample_in_readme_is_what_the_tool_prints(tmp_path: Any, monkeypatch: Any) -> None:
+def test_matching_sample_is_what_the_tool_prints(tmp_path: Any, monkeypatch: Any) -> None:
     import shlex
 
     monkeypatch.chdir(tmp_path)
-    block = _readme_block("matching-sample")
-    _run_pycon(block, tmp_path)
+    block = marked_block("matching-sample")
+    _run_pycon(block)
     session = re.search(r"```console\n(.*?)```", block, re.S).group(1).splitlines()
     command, expected = shlex.split(session[0].removeprefix("$ ")), session[1:]
     assert command[0] == "cosloss"
@@ -124,6 +170,21 @@ def test_matching_sample_in_readme_is_what_the_tool_prints(tmp_path: Any, monkey
     assert (result.stderr + result.stdout).splitlines() == expected
 
 
-def test_library_sample_in_readme_runs(tmp_path: Any, monkeypatch: Any) -> None:
+def test_library_sample_runs(tmp_path: Any, monkeypatch: Any) -> None:
     monkeypatch.chdir(tmp_path)
-    _run_pycon(_readme_block("library-sample"), tmp_path)
+    _run_pycon(marked_block("library-sample"))
+
+
+@pytest.mark.skipif(shutil.which("mkdocs", path=str(Path(sys.executable).parent)) is None, reason="no mkdocs")
+def test_the_site_builds_strictly(tmp_path: Path) -> None:
+    """``make docs``'s build: a broken link, a missing page or anchor fails it."""
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("mkdocs")), "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"NO_MKDOCS_2_WARNING": "1", "PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "site" / "index.html").exists()
+    assert DOCS.is_dir()

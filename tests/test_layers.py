@@ -1,4 +1,4 @@
-"""The layers of the README's Development section, checked on the imports of every module.
+"""The layers of docs/design.md, checked on the imports of every module.
 
 Each rule says which modules a layer must not import (at any depth of the file, lazy
 imports included), so the diagram cannot silently stop being true.
@@ -66,7 +66,7 @@ def in_layer(module: str, layer: str) -> bool:
 @pytest.mark.parametrize("layer", sorted(RULES))
 def test_layer_does_not_import_what_is_above_it(layer: str) -> None:
     members = [name for name in MODULES if in_layer(name, layer)]
-    assert members, f"no module {layer}: the README diagram names a module that is gone"
+    assert members, f"no module {layer}: the diagram of docs/design.md names a module that is gone"
     broken = [
         (name, imported)
         for name in members

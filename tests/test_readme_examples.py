@@ -1,18 +1,17 @@
-"""Every ``console`` example in the README prints what the README shows.
+"""Every ``console`` example of the README and of docs/ prints what the page shows.
 
-A README example is a fenced ``console`` block: lines starting with ``$ `` are commands,
-the lines after each are its expected stdout (stderr is not part of it unless the command
-redirects it). Each command runs through ``bash`` in the project folder with the installed
-``cosloss`` first on PATH, piped (no terminal, so no colour and the documented width), so an
-example that drifts from the program fails here. A block that only shows text (no ``$``
-line) is not run, nor are the samples between ``<!-- NAME-sample:start -->`` and
-``<!-- NAME-sample:end -->`` markers, which need a setup and have tests of their own.
+The examples are found by ``tests/docs_pages.py``. A ``cosloss ...`` command, maybe with
+``2>&1`` and piped into ``jq`` or ``head``, runs in-process (the program itself, piped: no
+terminal, so no colour and the documented width) with the pipe's filter run on its output;
+any other command line runs through ``bash`` in the project folder with the installed
+``cosloss`` first on PATH. An example that drifts from the program fails here.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -20,49 +19,58 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from cosloss_cli.terminal import Environment
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+from .conftest import run_cli
+from .docs_pages import PAGES, ROOT, Example, console_examples
+
 BIN = str(Path(sys.executable).parent)
-
-
-def console_examples() -> list[tuple[str, str]]:
-    """(command, expected stdout) for every ``$`` line of every console block."""
-    examples = []
-    # Samples between <!-- NAME-sample:start/end --> markers have tests of their own (they need setup).
-    text = re.sub(r"<!-- ([\w-]+)-sample:start -->.*?<!-- \1-sample:end -->", "", README, flags=re.S)
-    for block in re.findall(r"```console\n(.*?)```", text, re.S):
-        command: str | None = None
-        output: list[str] = []
-        for line in block.splitlines():
-            if line.startswith("$ "):
-                if command is not None:
-                    examples.append((command, "\n".join(output)))
-                command, output = line[2:], []
-            elif command is not None:
-                output.append(line)
-        if command is not None:
-            examples.append((command, "\n".join(output)))
-    return examples
-
-
 EXAMPLES = console_examples()
 
+#: Piped and without colour: what a user sees off a terminal with ``NO_COLOR`` set.
+PLAIN = Environment(stdin_isatty=False, stdout_isatty=False, stderr_isatty=False, no_color=True)
 
-def test_the_readme_has_examples() -> None:
-    assert len(EXAMPLES) >= 5
+#: ``cosloss ARGS [2>&1] [| jq ... | head ...]``: what can run in-process, the filters after it.
+IN_PROCESS = re.compile(r"^cosloss (?P<args>[^|&<>$`;]*?)(?P<merge> 2>&1)?(?P<pipe>(?: \| (?:jq|head) [^|]*)*)$")
 
 
-@pytest.mark.parametrize(("command", "expected"), EXAMPLES, ids=[c for c, _ in EXAMPLES])
-def test_readme_example(command: str, expected: str) -> None:
-    if "jq" in command and shutil.which("jq") is None:
+def test_the_readme_and_the_docs_have_examples() -> None:
+    assert sum(example.page == "README.md" for example in EXAMPLES) >= 5
+    pages = {example.page for example in EXAMPLES}
+    assert {"docs/index.md", "docs/inputs.md", "docs/commands/batch.md", "docs/commands/compare.md"} <= pages
+
+
+def test_every_page_is_read() -> None:
+    assert "README.md" in PAGES and "docs/index.md" in PAGES and len(PAGES) >= 10
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[example.id for example in EXAMPLES])
+def test_example(example: Example, monkeypatch: pytest.MonkeyPatch) -> None:
+    if "jq" in example.command and shutil.which("jq") is None:
         pytest.skip("jq is not installed")
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "NO_COLOR": "1"}
-    env.pop("COLUMNS", None)
-    proc = subprocess.run(
-        ["bash", "-o", "pipefail", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert_same_text(proc.stdout.rstrip("\n"), expected.rstrip("\n"), proc.stderr)
+    match = IN_PROCESS.match(example.command)
+    if match:
+        monkeypatch.chdir(ROOT)
+        result = run_cli(shlex.split(match["args"]), env=PLAIN)
+        output = result.stderr + result.stdout if match["merge"] else result.stdout
+        if match["pipe"]:
+            output = subprocess.run(
+                ["bash", "-c", match["pipe"].removeprefix(" | ")], input=output, capture_output=True, text=True
+            ).stdout
+        stderr = result.stderr
+    else:
+        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "NO_COLOR": "1"}
+        env.pop("COLUMNS", None)
+        proc = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", example.command],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        output, stderr = proc.stdout, proc.stderr
+    assert_same_text(output.rstrip("\n"), example.expected.rstrip("\n"), stderr)
 
 
 #: A number in an example: compared within 1e-9 relative, because the C kernel and the
