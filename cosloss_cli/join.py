@@ -30,7 +30,9 @@ reclaim).
 
 Ids match when they are equal as read. When the two sides' ids are of different kinds
 (a CSV's text ``"7"`` against a Parquet int64 ``7``), both are compared as text; an
-integer and a float id are compared as numbers. A missing (null) id matches nothing.
+integer and a float id are compared as numbers, exactly (as Python objects, never
+through float64). A missing id (a null, an empty CSV cell) matches nothing, not even
+another missing id.
 """
 
 from __future__ import annotations
@@ -191,6 +193,8 @@ class RowJoin:
         self._label_rows: list[np.ndarray] = []
         self._unmatched_label_ids: list[Any] = []
         self._unmatched_labels = 0
+        #: The first label row without an id (for ``strict``'s message).
+        self._first_null_label: int | None = None
         self._label_count = 0
         self._release_every = 1
         self._gathered = 0
@@ -298,6 +302,10 @@ class RowJoin:
             rows = offset + np.flatnonzero(match.matched)
             self._unmatched_keys.append(match.keys[~match.matched])
             self._unmatched_labels += match.size - taken.size
+            if self._first_null_label is None and match.keys.dtype.kind not in "iuUS":
+                missing = np.flatnonzero(_nulls(match.keys) & ~match.matched)
+                if missing.size:
+                    self._first_null_label = offset + int(missing[0])
             if len(self._unmatched_label_ids) < SHOWN_IDS:
                 self._unmatched_label_ids += list(match.unmatched_ids[: SHOWN_IDS - len(self._unmatched_label_ids)])
         self._label_rows.append(rows)
@@ -312,6 +320,7 @@ class RowJoin:
         unmatched = self.unmatched()
         result = result._replace(unmatched=unmatched, label_rows=_concatenate(self._label_rows, np.intp))
         if self.strict and unmatched:
+            self._refuse_missing_id()
             raise UnmatchedRowsError(
                 f"some rows have no partner id (--strict): {unmatched.labels} of the labels"
                 f"{_examples(unmatched.label_ids)}, {unmatched.predictions} of the predictions"
@@ -320,6 +329,25 @@ class RowJoin:
                 hint="without --strict such rows are left out and counted",
             )
         return result
+
+    def _refuse_missing_id(self) -> None:
+        """With ``strict``: name the first row of either file without an id (an empty cell, a null)."""
+        firsts = ((self.labels, self._first_null_label), (self.predictions, self._first_null(self._prediction_ids)))
+        for source, row in firsts:
+            if row is not None:
+                raise UnmatchedRowsError(
+                    f"{source.where(row)} has no id (an empty cell or a null in column {source.id_column!r}): "
+                    "it matches no row (--strict)",
+                    path=source.path,
+                    hint="without --strict rows without an id are left out and counted",
+                )
+
+    @staticmethod
+    def _first_null(ids: np.ndarray | None) -> int | None:
+        if ids is None or ids.dtype.kind in "iuUS":
+            return None
+        missing = np.flatnonzero(_nulls(ids))
+        return int(missing[0]) if missing.size else None
 
     def check(self) -> None:
         """After the labels' pass: refuse duplicated label ids, and a join that matched nothing."""
@@ -448,13 +476,44 @@ class _Lookup:
 
     def _search(self, keys: np.ndarray, nulls: np.ndarray) -> np.ndarray:
         assert self._sorted is not None and self._order is not None
-        if keys.dtype.kind not in "iuf":  # a block with a missing id: the others are numbers
-            keys = np.where(nulls, 0, keys).astype(self._sorted.dtype)
         if not len(self._sorted):
             return np.full(len(keys), -1, dtype=np.intp)
+        keys, exact = _exactly_as(keys, nulls, self._sorted.dtype)
         where = np.minimum(np.searchsorted(self._sorted, keys), len(self._sorted) - 1)
-        found = self._sorted[where] == keys
+        found = (self._sorted[where] == keys) & exact
         return np.where(found, self._order[where], -1).astype(np.intp, copy=False)
+
+
+def _exactly_as(keys: np.ndarray, nulls: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """``keys`` in ``dtype``, and where that is their exact value (False for a missing id).
+
+    numpy compares and searches int64 against uint64 (or a Python int above 2**63)
+    through float64, which rounds ids above 2**53 onto their neighbours: each key is
+    cast, and kept only if the cast gives it back exactly.
+    """
+    present = ~nulls
+    if keys.dtype == dtype or (keys.dtype != object and np.can_cast(keys.dtype, dtype, "safe")):
+        return keys.astype(dtype, copy=False), present
+    if keys.dtype == object:  # a block with a missing id, or Python ints beyond int64
+        cast = np.zeros(len(keys), dtype=dtype)
+        exact = np.zeros(len(keys), dtype=bool)
+        for i in np.flatnonzero(present):
+            value = keys[i]
+            try:
+                item = dtype.type(value)
+            except (TypeError, ValueError, OverflowError):
+                continue
+            if not isinstance(value, (bool, np.bool_)) and item.item() == value:
+                cast[i], exact[i] = item, True
+        return cast, exact
+    with np.errstate(invalid="ignore", over="ignore"):
+        cast = keys.astype(dtype)
+        exact = present & (cast.astype(keys.dtype) == keys)
+    if keys.dtype.kind == "i" and dtype.kind == "u":
+        exact &= keys >= 0
+    elif keys.dtype.kind == "u" and dtype.kind == "i":
+        exact &= keys <= np.array(np.iinfo(dtype).max).astype(keys.dtype)
+    return cast, exact
 
 
 class _DenseIndex:
@@ -574,12 +633,18 @@ def _id_kind(ids: np.ndarray) -> str:
 
 
 def _common_kind(label_kind: str, prediction_kind: str) -> str:
-    """How both sides' ids are compared: as they are when of one kind, else as numbers or text."""
+    """How both sides' ids are compared: as they are when of one kind, else as numbers or text.
+
+    Integer against float ids are ``number``: compared as Python objects, whose ``==``
+    and ``hash`` are exact across int and float. Through float64, ids above 2**53 would
+    round onto their neighbours (2**53 + 1 would match 2**53.0, and two distinct
+    integers would look like one id given twice).
+    """
     kinds = {label_kind, prediction_kind} - {"empty"}
     if len(kinds) <= 1:
         return kinds.pop() if kinds else "text"
     if kinds == {"int", "float"}:
-        return "float"
+        return "number"
     return "text"
 
 
@@ -602,9 +667,13 @@ def _compact(ids: np.ndarray, kind: str) -> np.ndarray:
 
 
 def _convert(ids: np.ndarray, kind: str) -> np.ndarray:
-    """Ids in the compared form of ``kind`` (text: ``str`` of each id, missing ids kept)."""
-    if kind == "float" and ids.dtype.kind in "iu":
-        return ids.astype(np.float64)
+    """Ids in the compared form of ``kind`` (text: ``str`` of each id, missing ids kept).
+
+    ``number`` ids are Python ints and floats (``astype(object)`` makes them so), never
+    rounded through float64.
+    """
+    if kind == "number":
+        return ids if ids.dtype == object else ids.astype(object)
     if kind != "text" or _id_kind(ids) in ("text", "empty"):
         return ids
     nulls = _nulls(ids)

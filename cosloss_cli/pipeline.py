@@ -760,6 +760,10 @@ def match_rows_by_id(
     if label_ids.dtype == object and prediction_ids.dtype == object and len(label_ids):
         if type(label_ids[0]) is not type(prediction_ids[0]):  # CSV ids are text, Parquet's may be numbers
             label_ids, prediction_ids = label_ids.astype(str).astype(object), prediction_ids.astype(str).astype(object)
+    if label_ids.dtype != prediction_ids.dtype:
+        # numpy compares int64 with float64 or uint64 through float64, so 2**53 + 1 would
+        # equal 2**53.0: as Python objects the comparison is exact.
+        label_ids, prediction_ids = label_ids.astype(object), prediction_ids.astype(object)
     differ = np.nonzero(label_ids != prediction_ids)[0]
     if not differ.size:
         return

@@ -179,6 +179,7 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
                 ids = None
                 if id_column is not None:
                     ids = np.asarray(batch.column(arrow[id_column]).to_pylist(), dtype=object)
+                    ids[ids == ""] = None  # an empty cell is no id: it matches nothing, as a Parquet null
                 weights = None
                 if weight_column is not None:
                     weights = batch.column(arrow[weight_column]).to_numpy(zero_copy_only=False)

@@ -485,7 +485,7 @@ def _weights(column: Any) -> np.ndarray:
     """A weight column as float64 (a null is NaN, refused by the pipeline with its row)."""
     import pyarrow as pa
 
-    return np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    return np.asarray(column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
 def _remote_parquet(path: str, options: ReadOptions) -> Any:
@@ -676,7 +676,7 @@ def _list_values(column: Any, width: int, start: int, path: str) -> np.ndarray:
         import pyarrow.compute as pc  # only here: importing it costs 0.1 s (it builds its docstrings)
 
         fill = pa.array([[np.nan] * width], type=pa.list_(pa.float64()))[0]
-        column = pc.if_else(column.is_null(), fill, column.cast(pa.list_(pa.float64())))
+        column = pc.if_else(column.is_null(), fill, column.cast(pa.list_(pa.float64()), safe=False))
     if pa.types.is_fixed_size_list(column.type) and not column.null_count:
         # The child values of the rows in this (maybe sliced) array: flatten() would do the
         # same, and import pyarrow.compute for it (0.1 s).
@@ -685,7 +685,7 @@ def _list_values(column: Any, width: int, start: int, path: str) -> np.ndarray:
     else:
         flat = column.flatten()
     if flat.null_count:
-        flat = flat.cast(pa.float64()).fill_null(np.nan)
+        flat = flat.cast(pa.float64(), safe=False).fill_null(np.nan)
     values = np.asarray(_to_numpy(flat))
     return values.reshape(rows, width)
 
@@ -712,7 +712,7 @@ def _column_values(batch: Any, features: list[str]) -> np.ndarray:
     selected = batch.select(features)
     types = {f.type for f in selected.schema}
     if len(types) > 1 or not pa.types.is_floating(next(iter(types))):
-        arrays = [c.cast(pa.float64()) for c in selected.columns]
+        arrays = [c.cast(pa.float64(), safe=False) for c in selected.columns]
         selected = pa.RecordBatch.from_arrays(arrays, names=features)
     # Column-major is a plain copy of each column (row-major would transpose here, 7x
     # slower); the core transposes small chunks in cache as it converts them.
