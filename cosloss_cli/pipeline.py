@@ -419,7 +419,7 @@ def _split_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
             read[name] = list(value) if name == "columns" and value is not None else value
         else:
             fields = {*ComputeOptions._fields, *ReadOptions._fields, *FigureOptions._fields}
-            known = ", ".join(sorted(fields - {"block_bytes", "decode_threads"}))
+            known = ", ".join(sorted(fields - {"block_bytes", "decode_threads", "partition_keys"}))
             raise TypeError(f"compute_files() got an unexpected keyword argument {name!r} (options: {known})")
     return read, compute, figures
 

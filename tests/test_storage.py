@@ -521,10 +521,11 @@ def test_local_paths_do_not_import_storage_or_fsspec() -> None:
     assert done.stdout.strip() == "[]"
 
 
-def test_a_prefix_is_not_an_input(s3_server: Any) -> None:
+def test_a_prefix_of_files_of_several_formats_is_refused(s3_server: Any) -> None:
+    """A prefix is a dataset (see tests/test_datasets.py): its files must share one format."""
     url = f"s3://{SAMPLES_BUCKET}/sample_data"
-    result = _run(s3_server, ["compute", url, "sample_data/predictions.csv", "--input-format", "csv"])
-    _assert_one_clean_line(result, ExitStatus.USAGE_ERROR, url, "is a folder")
+    result = _run(s3_server, ["compute", url, "sample_data/predictions.csv"])
+    _assert_one_clean_line(result, ExitStatus.DATA_ERROR, url, "the files of one dataset must share one format")
 
 
 @pytest.mark.parametrize("extension", [".parquet", ".json", ".npy"])

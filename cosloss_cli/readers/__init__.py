@@ -20,13 +20,30 @@ __all__ = [
     "Source",
     "detect_format",
     "format_extension",
+    "is_glob",
+    "open_file",
     "open_source",
     "strip_format_extension",
 ]
 
 
 def open_source(path: str, options: ReadOptions) -> Source:
-    """Open ``path`` (``-`` for stdin) with the reader its format needs."""
+    """Open ``path`` (``-`` for stdin): one file with the reader its format needs, or a dataset.
+
+    A folder, a glob or an object-storage prefix is a dataset: its files read one after
+    the other as one table (see :mod:`cosloss_cli.readers.dataset`).
+    """
+    if path != "-" and (os.path.isdir(path) or "://" in path or is_glob(path)):
+        from .dataset import dataset_of, open_dataset
+
+        dataset = dataset_of(path, options)
+        if dataset is not None:
+            return open_dataset(dataset, options, open_file)
+    return open_file(path, options)
+
+
+def open_file(path: str, options: ReadOptions) -> Source:
+    """Open the single file ``path`` (``-`` for stdin) with the reader its format needs."""
     if path != "-" and os.path.isdir(path):  # before the format: a folder's name says nothing of it
         raise InputUsageError("is a directory: use cosloss batch to compare folders of files", path=path)
     fmt = detect_format(path, options.input_format)
@@ -51,3 +68,8 @@ def open_source(path: str, options: ReadOptions) -> Source:
     from .parquet import open_parquet
 
     return open_parquet(path, options)
+
+
+def is_glob(path: str) -> bool:
+    """Whether ``path`` holds a wildcard (``*``, ``?``, ``[``): a glob of files when no file has that name."""
+    return "*" in path or "?" in path or "[" in path

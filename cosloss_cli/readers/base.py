@@ -65,6 +65,9 @@ class ReadOptions(NamedTuple):
     #: (the blocks the same, in order): the labels' pass of a join whose predictions are
     #: held in memory (the pipeline calls the blocks' ``one_thread()`` otherwise).
     decode_threads: int = 1
+    #: The hive keys of the dataset a file belongs to (``split=test/``): columns of that
+    #: name in the file are left out of the vectors (see ``readers.dataset``).
+    partition_keys: tuple[str, ...] = ()
 
 
 class Source(NamedTuple):
@@ -96,6 +99,8 @@ class Source(NamedTuple):
     notes: tuple[str, ...] = ()
     line_of: Callable[[int], int] | None = None
     file_columns: tuple[str, ...] | None = None
+    #: Names a 0-based row where ``line_of`` cannot: a dataset's file and its row there.
+    where_of: Callable[[int], str] | None = None
 
     @property
     def ndim(self) -> int:
@@ -103,6 +108,8 @@ class Source(NamedTuple):
 
     def where(self, row: int) -> str:
         """A 0-based data row as users find it: the file's line for text files, else the row."""
+        if self.where_of is not None:
+            return self.where_of(row)
         return f"line {self.line_of(row)}" if self.line_of is not None else f"row {row}"
 
 

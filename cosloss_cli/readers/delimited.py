@@ -285,7 +285,7 @@ def _select_columns(names: list[str], options: ReadOptions, path: str, header: b
                 f"no column named {missing[0]!r} for --columns", path=path, hint=f"columns: {_listing(names)}"
             )
     split = split_ids(
-        without_weight_column(names, options.weight_column, path),
+        without_weight_column(names, options.weight_column, path, options.partition_keys),
         id_column=options.id_column,
         columns=options.columns,
         detect=options.detect_ids and header,

@@ -81,12 +81,18 @@ def split_ids(
     return Split(features, ids, tuple(notes))
 
 
-def without_weight_column(names: Sequence[str], weight_column: str | None, path: str | None = None) -> list[str]:
+def without_weight_column(
+    names: Sequence[str], weight_column: str | None, path: str | None = None, partition_keys: Sequence[str] = ()
+) -> list[str]:
     """The column names but the weight column, which holds weights, not ids or components.
 
     A file without that column is a usage error listing its columns: the weights were
-    asked for and cannot be found.
+    asked for and cannot be found. ``partition_keys`` (the hive keys of the dataset the
+    file belongs to, which polars also writes into each file) are left out too: they
+    say which folder a row is in, and are never vector components.
     """
+    if partition_keys:
+        names = [n for n in names if n not in partition_keys]
     if weight_column is None:
         return list(names)
     if weight_column not in names:

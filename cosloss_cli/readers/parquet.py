@@ -53,7 +53,7 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
     names = list(schema.names)
     # A file without the id column simply has no ids; the pipeline checks that one file has them.
     split = split_ids(
-        without_weight_column(names, options.weight_column, path),
+        without_weight_column(names, options.weight_column, path, options.partition_keys),
         id_column=options.id_column,
         columns=options.columns,
         detect=options.detect_ids,
