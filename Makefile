@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 # which no installed cosloss pays and which would skew every timing of make bench.
 EDITABLE := --config-settings editable_mode=compat -e
 
-.PHONY: demo test pytest lint fuzz bench bench-full docs docs-serve clean
+.PHONY: demo test pytest lint fuzz bench bench-full docs docs-serve man clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,10 @@ docs: $(VENV)/.installed-docs
 docs-serve: $(VENV)/.installed-docs
 	$(BIN)/python scripts/gen_reference.py
 	$(MKDOCS) serve
+
+## man: man pages of cosloss and each command into build/man (man -l build/man/man1/cosloss.1)
+man: $(VENV)/.installed
+	$(BIN)/python scripts/gen_reference.py --man build/man
 
 clean:
 	rm -rf $(VENV) build site *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis cosloss_cli/*.so

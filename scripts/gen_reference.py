@@ -1,9 +1,13 @@
-"""Generate the command reference of the docs from the click commands (``make docs``).
+"""Generate the command reference from the click commands: docs pages and man pages.
 
-One page per command in ``docs/reference/``: what ``cosloss --help`` and each
-``cosloss COMMAND --help`` print, at a fixed width. ``--check`` exits 1 when a page is
-out of date instead of rewriting it; the test suite runs the same comparison, so the
+``make docs`` writes one page per command in ``docs/reference/``: what ``cosloss --help``
+and each ``cosloss COMMAND --help`` print, at a fixed width. ``--check`` exits 1 when a page
+is out of date instead of rewriting it; the test suite runs the same comparison, so the
 reference cannot drift from the code.
+
+``make man`` (``--man DIR``) writes ``cosloss(1)`` and ``cosloss-COMMAND(1)`` into
+``DIR/man1/`` from the same click commands: their help, usage and options (each option's
+text is the one ``--help`` shows).
 """
 
 from __future__ import annotations
@@ -69,7 +73,95 @@ def stale(expected: dict[str, str]) -> list[str]:
     return sorted({*wrong, *(present - set(expected))})
 
 
+#: The EXIT STATUS section of every man page (docs/outputs.md has the full table).
+EXIT_STATUS = (
+    ("0", "Success."),
+    ("1", "The data could not be used (an unreadable or corrupt file, different shapes, a NaN...)."),
+    ("2", "Usage error: an unknown option or bad value, a missing file, a format that cannot be told."),
+    ("3", "A threshold was exceeded: --fail-above (compute, batch) or --fail-if-worse (compare)."),
+    ("130", "Interrupted (Ctrl-C); 143: terminated (SIGTERM)."),
+)
+
+
+def roff(text: str) -> str:
+    """Text safe in a man page: backslashes and hyphens escaped, no line read as a request."""
+    text = text.replace("\\", "\\e").replace("-", "\\-")
+    return "\n".join("\\&" + line if line.startswith((".", "'")) else line for line in text.split("\n"))
+
+
+def roff_help(text: str) -> list[str]:
+    """click help text as man paragraphs; a paragraph after click's ``\\b`` marker keeps its lines."""
+    lines: list[str] = []
+    for paragraph in inspect_paragraphs(text):
+        if paragraph.startswith("\b\n"):
+            lines += [".PP", ".nf", roff(paragraph[2:]), ".fi"]
+        else:
+            lines += [".PP", roff(" ".join(paragraph.split()))]
+    return lines
+
+
+def inspect_paragraphs(text: str) -> list[str]:
+    import inspect
+
+    return [part.strip("\n") for part in inspect.cleandoc(text).split("\n\n") if part.strip()]
+
+
+def man_page(args: list[str]) -> str:
+    """The man page of ``cosloss ARGS`` (no ARGS: the group)."""
+    from cosloss_cli import __version__
+
+    parent = click.Context(cli, info_name="cosloss", **cli.context_settings)
+    command: click.Command = cli if not args else cli.get_command(parent, args[0])  # type: ignore[assignment]
+    ctx = click.Context(command, info_name=args[0], parent=parent, **command.context_settings) if args else parent
+    name = "-".join(["cosloss", *args])
+    lines = [
+        f'.TH {name.upper()} 1 "" "cosloss {__version__}" "User Commands"',
+        ".SH NAME",
+        f"{roff(name)} \\- {roff(command.get_short_help_str(limit=200))}",
+        ".SH SYNOPSIS",
+        f".B {' '.join(['cosloss', *args])}",
+        roff(" ".join(command.collect_usage_pieces(ctx))),
+        ".SH DESCRIPTION",
+        *roff_help(command.help or ""),
+        ".SH OPTIONS",
+    ]
+    for param in command.get_params(ctx):
+        record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
+        if record is not None:
+            lines += [".TP", f"\\fB{roff(record[0])}\\fR", roff(" ".join(record[1].split()))]
+    if isinstance(command, click.Group):
+        lines.append(".SH COMMANDS")
+        for sub in command_names():
+            found = command.get_command(ctx, sub)
+            assert found is not None
+            lines += [".TP", f"\\fBcosloss {sub}\\fR", roff(found.get_short_help_str(limit=200))]
+    lines.append(".SH EXIT STATUS")
+    for code, meaning in EXIT_STATUS:
+        lines += [".TP", code, roff(meaning)]
+    others = [f"cosloss-{sub}" for sub in command_names() if [sub] != args]
+    see_also = [f".BR {other} (1)" + ("," if i < len(others) - 1 else "") for i, other in enumerate(others)]
+    lines += [".SH SEE ALSO", *see_also, ".PP", "The manual: docs/ in the source, built by make docs."]
+    return "\n".join(lines) + "\n"
+
+
+def write_man(folder: Path) -> list[Path]:
+    """``cosloss.1`` and ``cosloss-COMMAND.1`` in ``folder/man1``; the paths written."""
+    section = folder / "man1"
+    section.mkdir(parents=True, exist_ok=True)
+    written = []
+    for args in [[], *([name] for name in command_names())]:
+        path = section / ("-".join(["cosloss", *args]) + ".1")
+        path.write_text(man_page(args), encoding="utf-8")
+        written.append(path)
+    return written
+
+
 def main() -> int:
+    if "--man" in sys.argv[1:]:
+        folder = Path(sys.argv[sys.argv.index("--man") + 1])
+        for path in write_man(folder):
+            print(path)
+        return 0
     expected = pages()
     if "--check" in sys.argv[1:]:
         out_of_date = stale(expected)
