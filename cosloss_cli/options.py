@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 import click
 
 from .params import NAN_POLICIES, WEIGHTED_REDUCTIONS
-from .readers.base import ReadOptions
+from .readers.base import DEFAULT_MAX_LINE_BYTES, ReadOptions
 from .readers.formats import FORMATS
 
 if TYPE_CHECKING:  # the pipeline imports numpy; a record is built only when a command runs
@@ -220,6 +220,14 @@ def input_options(function: F) -> F:
                 metavar="CHAR",
                 callback=_one_character,
                 help="CSV/TSV decimal mark [default: '.', or ',' in ';'-separated files written that way].",
+            ),
+            click.option(
+                "--max-line-bytes",
+                type=click.IntRange(min=1),
+                default=DEFAULT_MAX_LINE_BYTES,
+                show_default=True,
+                metavar="N",
+                help="Refuse CSV/TSV lines longer than N bytes (memory grows with the longest line).",
             ),
         ],
     )(function)

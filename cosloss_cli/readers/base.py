@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 #: chunks), small enough that the few blocks in flight keep memory far below 300 MB.
 DEFAULT_BLOCK_BYTES = 16 * 1024 * 1024
 
+#: The longest CSV/TSV line read, in bytes (``--max-line-bytes``): a longer one is refused
+#: with its line number rather than held whole (a file without line ends, a gzip bomb).
+DEFAULT_MAX_LINE_BYTES = 4 * 1024 * 1024
+
 
 class Block:
     """Consecutive rows of one input: ``values`` has the rows on axis 0.
@@ -68,6 +72,8 @@ class ReadOptions(NamedTuple):
     #: The hive keys of the dataset a file belongs to (``split=test/``): columns of that
     #: name in the file are left out of the vectors (see ``readers.dataset``).
     partition_keys: tuple[str, ...] = ()
+    #: CSV/TSV lines longer than this many bytes are refused (see DEFAULT_MAX_LINE_BYTES).
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
 
 class Source(NamedTuple):

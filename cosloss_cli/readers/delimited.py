@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, InputUsageError
-from .base import Block, ReadOptions, Source
+from .base import DEFAULT_MAX_LINE_BYTES, Block, ReadOptions, Source
 from .names import Split, split_ids, without_weight_column
 from .streams import GZIP_MAGIC, PeekableReader, file_size, is_regular_file, open_binary, read_exactly
+from .wide import WIDE_COLUMNS, Layout, bounded_lines, line_finder, too_wide, wide_blocks
 
 _PEEK_BYTES = 64 * 1024
-_MAX_FIRST_LINE = 64 * 1024 * 1024
 
 
 def _is_number(cell: str, decimal: str = ".") -> bool:
@@ -77,7 +77,8 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
     raw = open_binary(path, options.storage_options)
     prefix = read_exactly(raw, _PEEK_BYTES)
     gzipped = prefix.startswith(GZIP_MAGIC)
-    while len(prefix) % _PEEK_BYTES == 0 and len(prefix) < _MAX_FIRST_LINE and not _has_line_end(prefix, gzipped):
+    limit = options.max_line_bytes
+    while len(prefix) % _PEEK_BYTES == 0 and not _has_line_end(prefix, gzipped, limit):
         more = read_exactly(raw, len(prefix))  # a header wider than the peek: read until it ends
         if not more:
             break
@@ -89,7 +90,7 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
             path=path,
             hint="rename it without .gz",
         )
-    lines = _first_lines(prefix, gzipped, path)
+    lines = _first_lines(prefix, gzipped, path, limit)
     first_line = lines[0]
     if not first_line.strip():
         if path != "-":
@@ -122,6 +123,21 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
     _check_unique(names, path)
     features, id_column, id_notes = _select_columns(names, options, path, header)
     notes += id_notes
+    if len(names) > WIDE_COLUMNS:
+        wanted = _positions(names, features)
+        layout = Layout(
+            path,
+            delimiter,
+            decimal,
+            len(names),
+            np.array([index for index, _ in wanted], dtype=np.int64),
+            None if id_column is None else names.index(id_column),
+            None if options.weight_column is None else names.index(options.weight_column),
+            header,
+            limit,
+            lambda number, line: _check_line(number, line, delimiter, names, wanted, decimal),
+        )
+        return _wide_source(path, fmt, raw, prefix, gzipped, layout, options, notes, id_column, names)
 
     if is_regular_file(path):
         raw.close()
@@ -159,7 +175,7 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
             ),
         )
     except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as exc:
-        raise _explain(exc, path, gzipped, delimiter, names, features, header, decimal=decimal) from None
+        raise _explain(exc, path, gzipped, delimiter, names, features, header, decimal=decimal, limit=limit) from None
 
     def blocks() -> Iterator[Block]:
         rows_done = 0
@@ -185,7 +201,7 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
                     weights = batch.column(arrow[weight_column]).to_numpy(zero_copy_only=False)
                 yield Block(values, ids, weights)
         except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as exc:
-            raise _explain(exc, path, gzipped, delimiter, names, features, header, rows_done, decimal) from None
+            raise _explain(exc, path, gzipped, delimiter, names, features, header, rows_done, decimal, limit) from None
         finally:
             reader.close()
 
@@ -202,6 +218,69 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
         id_column=id_column,
         notes=tuple(notes),
         line_of=_line_finder(path, gzipped, delimiter, header),
+        file_columns=tuple(names),
+    )
+
+
+def _wide_source(
+    path: str,
+    fmt: str,
+    raw: Any,
+    prefix: bytes,
+    gzipped: bool,
+    layout: Layout,
+    options: ReadOptions,
+    notes: list[str],
+    id_column: str | None,
+    names: list[str],
+) -> Source:
+    """A file of more than :data:`WIDE_COLUMNS` columns, read by :mod:`.wide` (see there why)."""
+    text = _peek_text(prefix, gzipped, layout.max_line_bytes)
+    end = re.search(rb"\r\n?|\n", text)
+    if end is not None and end.group() == b"\r" and end.end() < len(text):
+        raise DataError(
+            "has lines ending in a lone carriage return, which wide files cannot have",
+            path=path,
+            hint="convert them with: tr '\\r' '\\n'",
+        )
+
+    def reopen() -> Any:
+        return gzip.open(path, "rb") if gzipped else open(path, "rb")  # noqa: SIM115
+
+    if is_regular_file(path):
+        raw.close()
+        handle: Any = reopen()
+        line_of = line_finder(reopen, layout)
+    else:
+        handle = io.BufferedReader(PeekableReader(prefix, raw))
+        if gzipped:
+            handle = gzip.GzipFile(fileobj=handle, mode="rb")
+
+        def line_of(row: int) -> int:
+            return row + 1 + int(layout.header)
+
+    features = [names[int(i)] for i in layout.features]
+
+    def blocks() -> Iterator[Block]:
+        try:
+            yield from wide_blocks(handle, layout, options.block_bytes)
+        except (OSError, EOFError, zlib.error) as exc:
+            problem = f"corrupt or truncated gzip data ({exc})"
+            raise DataError(problem, path=path, hint="was it fully written?") from None
+
+    return Source(
+        path,
+        fmt,
+        (None, len(features)),
+        blocks(),
+        columns=features,
+        has_ids=id_column is not None,
+        has_weights=layout.weight_position is not None,
+        size_bytes=file_size(path),
+        named=layout.header,
+        id_column=id_column,
+        notes=tuple(notes),
+        line_of=line_of,
         file_columns=tuple(names),
     )
 
@@ -237,26 +316,32 @@ def _line_finder(path: str, gzipped: bool, delimiter: str, header: bool) -> Call
     return line_of
 
 
-def _peek_text(prefix: bytes, gzipped: bool) -> bytes:
-    """The start of the text: the peeked bytes, decompressed if gzip (zlib.error if corrupt)."""
-    return zlib.decompressobj(wbits=31).decompress(prefix) if gzipped else prefix
+def _peek_text(prefix: bytes, gzipped: bool, limit: int) -> bytes:
+    """The start of the text: the peeked bytes, decompressed if gzip (zlib.error if corrupt).
+
+    At most a little over ``limit`` bytes are decompressed: a gzip bomb is not inflated here.
+    """
+    return zlib.decompressobj(wbits=31).decompress(prefix, limit + 2) if gzipped else prefix
 
 
-def _has_line_end(prefix: bytes, gzipped: bool) -> bool:
+def _has_line_end(prefix: bytes, gzipped: bool, limit: int) -> bool:
+    """Whether line 1 ends in the peeked bytes, or is known to be too long to read."""
     try:
-        text = _peek_text(prefix, gzipped)
+        text = _peek_text(prefix, gzipped, limit)
     except zlib.error:
         return True  # _first_line reports the corrupt data
-    return b"\n" in text or b"\r" in text
+    return b"\n" in text or b"\r" in text or len(text) > limit
 
 
-def _first_lines(prefix: bytes, gzipped: bool, path: str) -> list[str]:
+def _first_lines(prefix: bytes, gzipped: bool, path: str, limit: int) -> list[str]:
     """Line 1 and the other complete lines of the peeked bytes (a sample for detection)."""
     try:
-        data = _peek_text(prefix, gzipped)
+        data = _peek_text(prefix, gzipped, limit)
     except zlib.error as exc:
         raise DataError(f"corrupt gzip data: {exc}", path=path) from None
     lines = re.split(rb"\r\n?|\n", data, maxsplit=8)[:8]  # pyarrow ends lines at \r too
+    if len(lines[0]) > limit:
+        raise too_wide(path, 1, None, limit)
     try:
         first = lines[0].decode("utf-8-sig").rstrip("\r")
     except UnicodeDecodeError as exc:
@@ -311,6 +396,7 @@ def _explain(
     header: bool,
     rows_done: int = 0,
     decimal: str = ".",
+    limit: int = DEFAULT_MAX_LINE_BYTES,
 ) -> DataError:
     """Turn a pyarrow parse error into one that names the line, column and value.
 
@@ -321,7 +407,7 @@ def _explain(
         return DataError(f"corrupt or truncated gzip data ({exc})", path=path, hint="was it fully written?")
     if is_regular_file(path):
         try:
-            found = _scan_for_problem(path, gzipped, delimiter, names, features, header, decimal)
+            found = _scan_for_problem(path, gzipped, delimiter, names, features, header, decimal, limit)
         except DataError as problem:
             return problem
         except csv.Error as scan_exc:
@@ -339,13 +425,20 @@ def _explain(
 
 
 def _scan_for_problem(
-    path: str, gzipped: bool, delimiter: str, names: list[str], features: list[str], header: bool, decimal: str = "."
+    path: str,
+    gzipped: bool,
+    delimiter: str,
+    names: list[str],
+    features: list[str],
+    header: bool,
+    decimal: str = ".",
+    limit: int = DEFAULT_MAX_LINE_BYTES,
 ) -> str | None:
     """Find the first ragged row, non-numeric cell or undecodable byte, with its line."""
     opener = gzip.open if gzipped else open
-    wanted = {names.index(f): f for f in features}
+    wanted = _positions(names, features)
     with opener(path, "rb") as handle:
-        for line_number, raw_line in enumerate(handle, start=1):
+        for line_number, raw_line in enumerate(bounded_lines(handle, limit, path), start=1):
             try:
                 line = raw_line.decode("utf-8-sig" if line_number == 1 else "utf-8")
             except UnicodeDecodeError as exc:
@@ -356,19 +449,40 @@ def _scan_for_problem(
                 ) from None
             if line_number == 1 and header:
                 continue
-            if not line.strip():
-                if line.strip("\r\n"):  # pyarrow skips empty lines, not lines of spaces
-                    return f"line {line_number} holds only spaces or tabs (empty lines are fine: delete the spaces)"
-                continue
-            cells = next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter))
-            if len(cells) != len(names):
-                return (
-                    f"line {line_number} has {len(cells)} fields, expected {len(names)} "
-                    f"(separator {_separator_name(delimiter)}{_other_separator(line, delimiter)})"
-                )
-            for index, name in wanted.items():
-                if not _is_number(cells[index], decimal):
-                    return f"line {line_number}, column {name!r}: {cells[index]!r} is not a number"
+            found = _check_line(line_number, line, delimiter, names, wanted, decimal)
+            if found:
+                return found
+    return None
+
+
+def _positions(names: list[str], features: list[str]) -> list[tuple[int, str]]:
+    """Each feature's position among the file's columns, and its name (names are unique)."""
+    position = {name: index for index, name in enumerate(names)}
+    return [(position[name], name) for name in features]
+
+
+def _check_line(
+    line_number: int, line: str, delimiter: str, names: list[str], wanted: list[tuple[int, str]], decimal: str
+) -> str | None:
+    """What is wrong with one line of data (its fields, a cell not a number), or None."""
+    if not line.strip():
+        if line.strip("\r\n"):  # pyarrow skips empty lines, not lines of spaces
+            return f"line {line_number} holds only spaces or tabs (empty lines are fine: delete the spaces)"
+        return None
+    line = line.rstrip("\r\n")
+    # Without quotes the fields are counted before the line is split into thousands of strings.
+    fields = line.count(delimiter) + 1 if '"' not in line else None
+    if fields is None or fields == len(names):
+        cells = next(csv.reader([line], delimiter=delimiter))
+        fields = len(cells)
+    if fields != len(names):
+        return (
+            f"line {line_number} has {fields} fields, expected {len(names)} "
+            f"(separator {_separator_name(delimiter)}{_other_separator(line, delimiter)})"
+        )
+    for index, name in wanted:
+        if not _is_number(cells[index], decimal):
+            return f"line {line_number}, column {name!r}: {cells[index]!r} is not a number"
     return None
 
 
