@@ -26,7 +26,17 @@ from .errors import CoslossError, DataError, InputUsageError, ShapeMismatchError
 from .figures import BACKGROUND_LOSSES
 from .pipeline import ComputeOptions, LossResult, ProgressCallback, compute_files
 from .readers import ReadOptions, strip_format_extension
-from .stats import MIN_RESAMPLES, Comparison, finite_or_none, holm, mean_ci, paired_comparison
+from .stats import (
+    BETTER,
+    MIN_RESAMPLES,
+    NO_CLEAR_DIFFERENCE,
+    Comparison,
+    finite_or_none,
+    holm,
+    mean_ci,
+    paired_comparison,
+)
+from .tail import DEFAULT_WORSE_BY, TAIL_NOTE_SHARE, TailRisk, tail_risk
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,18 +61,97 @@ class ModelSummary(NamedTuple):
     unmatched: Unmatched | None = None
 
 
+class Gate(NamedTuple):
+    """One release gate applied to one candidate: the rule, its bound, the figure it read, the outcome.
+
+    Rules (``value`` is the figure compared with ``bound``):
+
+    - ``fail_if_worse``: fails when the candidate is *shown* worse than the baseline by
+      more than ``bound``: the lower end of the interval of mean(candidate - baseline)
+      is above it. A candidate statistically the same as the baseline passes.
+    - ``require_non_inferior``: fails unless the candidate is shown no worse than
+      ``bound``: the upper end of that interval must be at most ``bound``
+      (non-inferiority; a model no different from the baseline can fail it on noise).
+    - ``max_worse_share``: fails when more than ``bound`` of the rows are worse by
+      more than ``--worse-by``.
+
+    A figure that is not defined (too few rows, NaN losses) is None, and then the gate
+    fails: a gate never passes on a number it could not compute.
+    """
+
+    rule: str
+    bound: float
+    value: float | None
+    passed: bool
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "bound": self.bound, "value": self.value, "passed": self.passed}
+
+
+class GateOptions(NamedTuple):
+    """The gates asked for (None: not applied); see :class:`Gate`."""
+
+    fail_if_worse: float | None = None
+    require_non_inferior: float | None = None
+    max_worse_share: float | None = None
+
+    def any(self) -> bool:
+        return any(bound is not None for bound in self)
+
+
+class TailOptions(NamedTuple):
+    """What of the differences' spread to report: ``--worse-by``, ``--top`` rows, ``--bins``."""
+
+    worse_by: float = DEFAULT_WORSE_BY
+    top: int = 0
+    bins: int = 0
+
+
 class ModelComparison(NamedTuple):
     """A candidate against the baseline.
 
     ``p_value_holm`` is the paired t-test's p-value Holm-adjusted over all candidates
     (the t-test is the test of the mean difference, which the verdict is about); None
-    with a single candidate.
+    with a single candidate. ``tail`` is the spread of the differences and ``gates``
+    the gates applied to this candidate.
     """
 
     baseline: str
     candidate: str
     statistics: Comparison
     p_value_holm: float | None = None
+    tail: TailRisk | None = None
+    gates: tuple[Gate, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        """Whether every gate applied to this candidate passed (True without gates)."""
+        return all(gate.passed for gate in self.gates)
+
+
+def apply_gates(statistics: Comparison, tail: TailRisk | None, options: GateOptions) -> tuple[Gate, ...]:
+    """The gates of ``options`` on one candidate's figures (see :class:`Gate`).
+
+    >>> from cosloss_cli.stats import Comparison
+    >>> same = Comparison(30, -0.0005, -0.002, 0.001, None, None, 10, 10, 10, 0.5, 0.5, 0.0, "no clear difference")
+    >>> [gate.passed for gate in apply_gates(same, None, GateOptions(fail_if_worse=0.0, require_non_inferior=0.0))]
+    [True, False]
+    """
+    gates = []
+    if options.fail_if_worse is not None:
+        low = statistics.ci_low
+        gates.append(
+            Gate("fail_if_worse", options.fail_if_worse, low, low is not None and low <= options.fail_if_worse)
+        )
+    if options.require_non_inferior is not None:
+        high = statistics.ci_high
+        bound = options.require_non_inferior
+        gates.append(Gate("require_non_inferior", bound, high, high is not None and high <= bound))
+    if options.max_worse_share is not None:
+        share = None if tail is None else tail.worse_share
+        bound = options.max_worse_share
+        gates.append(Gate("max_worse_share", bound, share, share is not None and share <= bound))
+    return tuple(gates)
 
 
 class CompareSettings(NamedTuple):
@@ -97,10 +186,24 @@ class CompareResult(NamedTuple):
     positions: np.ndarray
     ids: np.ndarray | None
     settings: CompareSettings
+    #: The name of the column the ids came from, if any (the index name of :meth:`to_frame`).
+    id_column: str | None = None
+    #: What the readers decided on the user's behalf (id columns, headers, rows matched by
+    #: id), as ``compute`` prints them: one line each, each said once.
+    source_notes: tuple[str, ...] = ()
+    #: ``worse_by``, ``top`` and ``bins`` the tail figures were computed with.
+    tail_options: TailOptions = TailOptions()
+    #: Whether gates were applied (``gates_passed`` is None in JSON without them).
+    gated: bool = False
 
     @property
     def baseline(self) -> str:
         return self.models[0].name
+
+    @property
+    def passed(self) -> bool:
+        """Whether every gate of every candidate passed (True without gates)."""
+        return all(item.passed for item in self.comparisons)
 
     @property
     def rows(self) -> int:
@@ -108,22 +211,44 @@ class CompareResult(NamedTuple):
         return int(self.positions.size)
 
     def notes(self) -> list[str]:
-        """Why figures are missing, one line per comparison that has a reason (for warnings)."""
-        return [
-            f"{item.candidate} vs {item.baseline}: {note}"
-            for item in self.comparisons
-            for note in item.statistics.notes
-        ]
+        """Why figures are missing, and where they tell different stories: one line each (for warnings).
 
-    def to_frame(self) -> pd.DataFrame:
-        """The aligned losses as a pandas DataFrame: index ``index``, an ``id`` column if any, a column per model."""
+        Besides the statistics' own notes: a candidate whose mean improves while more than
+        :data:`~cosloss_cli.tail.TAIL_NOTE_SHARE` of its rows are worse by more than
+        ``worse_by``, and a bootstrap verdict that the t-test contradicts.
+        """
+        lines = []
+        for item in self.comparisons:
+            lines += [f"{item.candidate} vs {item.baseline}: {note}" for note in item.statistics.notes]
+            lines += [f"{item.candidate} vs {item.baseline}: {note}" for note in _disagreement(item, self.settings)]
+        return lines
+
+    def to_frame(self, long: bool = False) -> pd.DataFrame:
+        """The aligned losses as a pandas DataFrame, indexed as :meth:`LossResult.to_frame` is.
+
+        Indexed by the row ids when there are ids (named after their column, else ``id``),
+        else by the rows' positions (``index``); a column per model. ``long=True`` gives
+        the tidy form for plotting and joins: a row per (row, model) with columns
+        ``id`` (or ``index``), ``model`` and ``loss``, models in the order given.
+        """
         import pandas as pd
 
-        columns: dict[str, Any] = {}
         if self.ids is not None:
-            columns["id"] = self.ids
-        columns.update(self.losses)
-        return pd.DataFrame(columns, index=pd.Index(self.positions, name="index"))
+            index = pd.Index(self.ids, name=self.id_column or "id")
+        else:
+            index = pd.Index(self.positions, name="index")
+        wide = pd.DataFrame(dict(self.losses), index=index)
+        if not long:
+            return wide
+        key = str(index.name)
+        names = list(self.losses)
+        return pd.DataFrame(
+            {
+                key: np.tile(np.asarray(index), len(names)),
+                "model": np.repeat(np.array(names, dtype=object), self.rows),
+                "loss": np.concatenate([self.losses[name] for name in names]) if names else np.empty(0),
+            }
+        )
 
     def to_json_dict(self, *, include_losses: bool = True) -> dict[str, Any]:
         """The JSON document of ``compare`` (schema_version 1); NaN and infinities are None."""
@@ -150,7 +275,8 @@ class CompareResult(NamedTuple):
                 }
                 for model in self.models
             ],
-            "comparisons": [_comparison_fields(item, len(self.models) > 2) for item in self.comparisons],
+            "comparisons": [_comparison_fields(item, len(self.models) > 2, self) for item in self.comparisons],
+            "gates_passed": self.passed if self.gated else None,
         }
         if include_losses:
             document["losses"] = {name: [number(x) for x in values.tolist()] for name, values in self.losses.items()}
@@ -158,9 +284,57 @@ class CompareResult(NamedTuple):
         return document
 
 
-def _comparison_fields(item: ModelComparison, with_holm: bool) -> dict[str, Any]:
+def _disagreement(item: ModelComparison, settings: CompareSettings) -> list[str]:
+    """Notes where the figures of one comparison point different ways."""
+    s, tail, notes = item.statistics, item.tail, []
+    if tail is not None and tail.worse_share is not None and s.mean_difference is not None:
+        if s.mean_difference < 0 and tail.worse_share > TAIL_NOTE_SHARE:
+            notes.append(
+                f"the mean improves, but {tail.worse_count} row(s) ({tail.worse_share:.1%}) are worse by more "
+                f"than {tail.worse_by:g} (see the tail risk; gate it with --max-worse-share)"
+            )
+    t_low, t_high = s.t_ci_low, s.t_ci_high
+    if t_low is not None and t_high is not None:
+        t_verdict = BETTER if t_high < 0 else "worse" if t_low > 0 else NO_CLEAR_DIFFERENCE
+        if t_verdict != s.verdict:
+            level = f"{settings.confidence * 100:g}%"
+            notes.append(
+                f"the {level} bootstrap interval says {s.verdict!r} but the t-test's interval "
+                f"[{t_low:.4g}, {t_high:.4g}] says {t_verdict!r} on {s.rows} rows: with few rows or heavy "
+                "tails the two can disagree; more rows settle it"
+            )
+    return notes
+
+
+def _tail_fields(tail: TailRisk, result: CompareResult, item: ModelComparison) -> dict[str, Any]:
+    from .render import json_value
+
+    fields: dict[str, Any] = {
+        **{key: finite_or_none(value) if value is not None else None for key, value in tail.percentiles.items()},
+        "worse_by": tail.worse_by,
+        "worse_count": tail.worse_count,
+        "worse_share": tail.worse_share,
+    }
+    if result.tail_options.top:
+        candidate, baseline = result.losses[item.candidate], result.losses[item.baseline]
+        fields["worst"] = [
+            {
+                "index": int(result.positions[row]),
+                **({} if result.ids is None else {"id": json_value(result.ids[row])}),
+                "difference": float(candidate[row] - baseline[row]),
+                "baseline": float(baseline[row]),
+                "candidate": float(candidate[row]),
+            }
+            for row in tail.worst
+        ]
+    if tail.counts:
+        fields["histogram"] = {"edges": list(tail.edges), "counts": list(tail.counts)}
+    return fields
+
+
+def _comparison_fields(item: ModelComparison, with_holm: bool, result: CompareResult) -> dict[str, Any]:
     s = item.statistics
-    fields = {
+    fields: dict[str, Any] = {
         "baseline": item.baseline,
         "candidate": item.candidate,
         "mean_difference": s.mean_difference,
@@ -178,6 +352,9 @@ def _comparison_fields(item: ModelComparison, with_holm: bool) -> dict[str, Any]
     }
     if with_holm:
         fields["p_value_holm"] = item.p_value_holm
+    if item.tail is not None:
+        fields["tail"] = _tail_fields(item.tail, result, item)
+    fields["gates"] = [gate.to_json_dict() for gate in item.gates]
     return fields
 
 
@@ -196,6 +373,8 @@ def compare_files(
     join_on: str | None = None,
     strict: bool | None = None,
     tests: StatsProcess | None = None,
+    tail: TailOptions | None = None,
+    gates: GateOptions | None = None,
 ) -> CompareResult:
     """Compare the losses of each predictions file against the same labels, the first as baseline.
 
@@ -217,6 +396,12 @@ def compare_files(
     ``tests``: a started :class:`~cosloss_cli.stats_process.StatsProcess` to run the paired
     tests in (the command's, which imports scipy.stats while the files are read); None:
     they run in this process.
+
+    ``tail`` says how to report the spread of each candidate's differences
+    (:class:`TailOptions`: ``worse_by``, ``top`` rows, histogram ``bins``; its percentiles
+    and worse share are always computed) and ``gates`` which gates to apply to each
+    candidate (:class:`GateOptions`, see :class:`Gate`); the result says whether they
+    passed, it raises nothing for a failed gate.
     """
     _check_settings(labels, predictions, confidence, resamples)
     model_names = unique_names(predictions, names)
@@ -234,7 +419,7 @@ def compare_files(
     results = _on_common_label_rows(results, predictions)
     _check_aligned(results, predictions)
     settings = CompareSettings(confidence, resamples, seed, options.nan_policy)
-    return _compare(labels, model_names, results, settings, tests)
+    return _compare(labels, model_names, results, settings, tests, tail or TailOptions(), gates or GateOptions())
 
 
 def _check_settings(labels: str, predictions: Sequence[str], confidence: float, resamples: int | None) -> None:
@@ -404,7 +589,13 @@ def _model_summary(
 
 
 def _compare(
-    labels: str, names: list[str], results: list[LossResult], settings: CompareSettings, tests: StatsProcess | None
+    labels: str,
+    names: list[str],
+    results: list[LossResult],
+    settings: CompareSettings,
+    tests: StatsProcess | None,
+    tail: TailOptions,
+    gates: GateOptions,
 ) -> CompareResult:
     omitted = np.zeros(results[0].losses.size, dtype=bool)
     for result in results:
@@ -429,20 +620,27 @@ def _compare(
     )
     statistics = paired()
     adjusted = holm([s.p_value_t for s in statistics]) if len(statistics) > 1 else [None] * len(statistics)
-    comparisons = tuple(
-        ModelComparison(baseline, name, s, p) for name, s, p in zip(names[1:], statistics, adjusted, strict=True)
-    )
+    comparisons = []
+    for name, s, p in zip(names[1:], statistics, adjusted, strict=True):
+        risk = tail_risk(losses[name], losses[baseline], worse_by=tail.worse_by, top=tail.top, bins=tail.bins)
+        comparisons.append(ModelComparison(baseline, name, s, p, risk, apply_gates(s, risk, gates)))
     ids = results[0].ids
+    id_column = results[0].id_column
     for result in results[1:]:
-        ids = result.ids if ids is None else ids
+        if ids is None:
+            ids, id_column = result.ids, result.id_column
     return CompareResult(
         labels=labels,
         axis=results[0].axis,
         shape=results[0].shape,
         models=models,
-        comparisons=comparisons,
+        comparisons=tuple(comparisons),
         losses=losses,
         positions=index if results[0].label_rows is None or results[0].axis != 1 else results[0].label_rows[index],
         ids=None if ids is None else ids.ravel()[index],
         settings=settings,
+        id_column=id_column,
+        source_notes=tuple(dict.fromkeys(note for result in results for note in result.notes)),
+        tail_options=tail,
+        gated=gates.any(),
     )

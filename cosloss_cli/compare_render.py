@@ -111,7 +111,10 @@ def _table(*titles: str) -> Any:
     table = Table()
     for i, title in enumerate(titles):
         table.add_column(
-            title, justify="left" if i == 0 or title == "verdict" else "right", style="cyan" if i == 0 else None
+            title,
+            justify="left" if i == 0 or title in ("verdict", "gate", "differences") else "right",
+            style="cyan" if i == 0 else None,
+            no_wrap=title == "differences",
         )
     return table
 
@@ -169,3 +172,84 @@ def render_table(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) 
         console, f"loss differences, candidate - {result.baseline} (below 0: the candidate is better)", differences
     )
     print_titled(console, f"paired tests against {result.baseline}", tests)
+    _render_tail(console, result)
+    _render_gates(console, result)
+
+
+#: Half the width of the differences' histogram: the bars share it out per bin.
+HISTOGRAM_WIDTH = 20
+
+
+def _render_tail(console: Any, result: CompareResult) -> None:
+    """The spread of each candidate's differences: percentiles, worse share, histogram; then the worst rows."""
+    from .tail import DIFFERENCE_PERCENTILES
+
+    tail_options = result.tail_options
+    table = _table("candidate", *DIFFERENCE_PERCENTILES, f"worse > {tail_options.worse_by:g}")
+    histograms = _table("candidate", "differences")
+    for item in result.comparisons:
+        tail = item.tail
+        if tail is None:
+            continue
+        share = MISSING if tail.worse_share is None else f"{tail.worse_count} ({tail.worse_share:.1%})"
+        table.add_row(item.candidate, *(_figure(tail.percentiles[key]) for key in DIFFERENCE_PERCENTILES), share)
+        if tail.counts:
+            histograms.add_row(item.candidate, _spark(tail, console))
+    print_titled(console, f"tail risk: d = candidate - {result.baseline} per row (above 0: worse)", table)
+    if histograms.row_count:
+        print_titled(console, "histogram of d (symmetric around 0: right of the middle is worse)", histograms)
+    if not tail_options.top:
+        return
+    for item in result.comparisons:
+        if item.tail is None or not item.tail.worst:
+            continue
+        worst = _table("row", *(["id"] if result.ids is not None else []), "d", item.baseline, item.candidate)
+        candidate, baseline = result.losses[item.candidate], result.losses[item.baseline]
+        for row in item.tail.worst:
+            ident = [escape_cell(json_value(result.ids[row]))] if result.ids is not None else []
+            worst.add_row(
+                str(int(result.positions[row])),
+                *ident,
+                _figure(float(candidate[row] - baseline[row])),
+                _figure(float(baseline[row])),
+                _figure(float(candidate[row])),
+            )
+        print_titled(console, f"{item.candidate}: the {len(item.tail.worst)} rows made worst", worst)
+
+
+def _spark(tail: Any, console: Any) -> Any:
+    """The histogram of the differences as one row of bars over their edges (symmetric around 0)."""
+    from .distribution import sparkline
+
+    return sparkline(tail.counts, tail.edges, width=HISTOGRAM_WIDTH * 2, color=console.is_terminal)
+
+
+def _render_gates(console: Any, result: CompareResult) -> None:
+    """The gates asked for, a row per candidate and gate: what was tested, and the outcome."""
+    if not result.gated:
+        return
+    from rich.text import Text
+
+    table = _table("candidate", "gate", "bound", "value", "passed")
+    for item in result.comparisons:
+        for gate in item.gates:
+            share = gate.rule == "max_worse_share"
+            value = MISSING if gate.value is None else (f"{gate.value:.2%}" if share else _figure(gate.value))
+            bound = f"{gate.bound:.2%}" if share else f"{gate.bound:g}"
+            verdict = Text("yes" if gate.passed else "no", style="green" if gate.passed else "red")
+            table.add_row(item.candidate, GATE_RULES[gate.rule], bound, value, verdict)
+    print_titled(console, "gates", table)
+
+
+#: What each gate tests, as the gates table says it.
+GATE_RULES = {
+    "fail_if_worse": "CI low <= bound (not shown worse)",
+    "require_non_inferior": "CI high <= bound (non-inferior)",
+    "max_worse_share": "share worse <= bound",
+}
+
+
+def escape_cell(value: Any) -> str:
+    """A value as table text, control characters escaped (a name cannot move the cursor)."""
+    text = str(value)
+    return text.encode("unicode_escape").decode("ascii") if any(ord(ch) < 32 or ord(ch) == 127 for ch in text) else text

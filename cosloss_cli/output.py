@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any, NamedTuple, TextIO
 
-from .terminal import Environment, terminal_width
+from .terminal import Environment, columns_from_environment, terminal_width
 
 #: Width of tables off a terminal: wide enough that rich does not wrap at 80 columns.
 TABLE_WIDTH = 100
@@ -98,7 +98,10 @@ DEFAULT_VIEW = View()
 
 def view_for(env: Environment, **fields: Any) -> View:
     """A :class:`View` on this terminal: its width and colour, or the fixed width off a terminal."""
-    width = terminal_width(TABLE_WIDTH) if env.stdout_isatty else TABLE_WIDTH
+    if env.stdout_isatty:
+        width = terminal_width(TABLE_WIDTH)
+    else:  # off a terminal: a fixed width, so that logs and pipes do not depend on a terminal
+        width = columns_from_environment() or TABLE_WIDTH
     return View(color=env.stdout_color, width=width, **fields)
 
 

@@ -40,9 +40,36 @@ def _isatty(stream: object) -> bool:
         return False
 
 
+#: Narrowest table width: below it the figures of a table are cut.
+MIN_WIDTH = 60
+
+
 def terminal_width(default: int = 100) -> int:
-    """The terminal's width, or a generous fixed width off a terminal (no 80-col wrap)."""
+    """The width tables are drawn at on a terminal: ``COLUMNS`` if set, else the terminal's.
+
+    A terminal that reports no width (0 columns: CI runners, ``script``) gets ``default``
+    rather than the narrowest width, which would cut numbers.
+    """
+    columns = columns_from_environment()
+    if columns is not None:
+        return columns
     try:
-        return max(60, os.get_terminal_size(sys.stdout.fileno()).columns)
+        reported = os.get_terminal_size(sys.stdout.fileno()).columns
     except (OSError, ValueError, AttributeError):
         return default
+    return max(MIN_WIDTH, reported) if reported > 0 else default
+
+
+def columns_from_environment() -> int | None:
+    """``COLUMNS`` as a table width (at least :data:`MIN_WIDTH`), or None when unset or not a number.
+
+    >>> os.environ["COLUMNS"] = "132"; columns_from_environment()
+    132
+    >>> os.environ["COLUMNS"] = "wide"; columns_from_environment() is None
+    True
+    >>> del os.environ["COLUMNS"]
+    """
+    value = os.environ.get("COLUMNS", "").strip()
+    if not value.isdigit() or int(value) <= 0:
+        return None
+    return max(MIN_WIDTH, int(value))

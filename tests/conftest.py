@@ -19,6 +19,10 @@ from hypothesis import HealthCheck, settings
 from cosloss_cli.cli import cli
 from cosloss_cli.terminal import Environment
 
+#: Tables honour ``COLUMNS``; a value exported by the shell that runs the suite must not
+#: change the tables the tests compare (tests that need it set it themselves).
+os.environ.pop("COLUMNS", None)
+
 GOLDEN = Path(__file__).parent / "golden"
 ROOT = Path(__file__).parent.parent
 

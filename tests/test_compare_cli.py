@@ -41,12 +41,20 @@ def bca(values: np.ndarray, confidence: float, resamples: int, seed: int) -> tup
     return float(interval.low), float(interval.high)
 
 
+TUNED_TAIL_NOTE = (
+    "Warning: tuned vs base: the mean improves, but 7 row(s) (1.8%) are worse by more than 0.1 "
+    "(see the tail risk; gate it with --max-worse-share)\n"
+)
+
+
 def test_every_figure_equals_scipys_on_the_oracles_losses(models) -> None:
     label_path, paths, losses = models
     args = ["compare", label_path, *paths, "--json", "--confidence", "0.9", "--resamples", "1000", "--seed", "3"]
     result = run_cli(args)
     assert result.exit_code == ExitStatus.OK, result.stderr
-    assert result.stderr == ""
+    worse = int(np.count_nonzero(losses[1] - losses[0] > 0.1))
+    assert worse == 7
+    assert result.stderr == TUNED_TAIL_NOTE
     document = json.loads(result.stdout)
     assert (document["schema_version"], document["baseline"], document["count"]) == (1, "base", 400)
     assert (document["confidence"], document["resamples"], document["seed"]) == (0.9, 1000, 3)
@@ -96,7 +104,7 @@ def test_table_shows_each_model_and_comparison_with_coloured_verdicts(models) ->
         assert row.split()[1] == name
         assert f" {np.mean(expected):.4g} " in row and f" {np.median(expected):.4g} " in row
     table_rows = [line for line in lines if line.startswith("│ tuned") or line.startswith("│ broken")]
-    assert len(table_rows) == 6  # in the models, the differences and the tests tables
+    assert len(table_rows) == 8  # in the models, the differences, the tests and the tail risk tables
     assert "better" in table_rows[2] and "worse" in table_rows[3]
     assert "p (t, Holm)" in plain.stdout
     coloured = run_cli(["compare", label_path, *paths, "--resamples", "200"], env=TERMINAL)
@@ -213,12 +221,19 @@ def test_one_input_from_stdin(models, side: str) -> None:
 
 def test_fail_if_worse_exits_3_naming_the_candidate_after_printing(models) -> None:
     label_path, paths, _ = models
-    result = run_cli(["compare", label_path, *paths, "--fail-if-worse", "0", "--resamples", "200", "--json"])
+    result = run_cli(["compare", label_path, *paths, "--fail-if-worse", "0", "--resamples", "200", "--json", "-q"])
     assert result.exit_code == ExitStatus.THRESHOLD_EXCEEDED
-    assert json.loads(result.stdout)["comparisons"][1]["verdict"] == "worse"
+    document = json.loads(result.stdout)
+    assert document["comparisons"][1]["verdict"] == "worse"
+    low = document["comparisons"][1]["ci_low"]
+    gate = {"rule": "fail_if_worse", "bound": 0.0, "value": low, "passed": False}
+    assert document["comparisons"][1]["gates"] == [gate]
+    assert document["gates_passed"] is False
     lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("cosloss: broken: the 95% interval of mean(broken - base) reaches ")
-    assert lines[0].endswith("above --fail-if-worse 0")
+    assert lines == [
+        f"cosloss: broken: shown worse than base by more than 0: the 95% interval of mean(broken - base) "
+        f"starts at {low:.6g} (--fail-if-worse)"
+    ]
     tuned_only = run_cli(["compare", label_path, paths[0], paths[1], "--fail-if-worse", "0", "--resamples", "200"])
     assert tuned_only.exit_code == ExitStatus.OK
     lenient = run_cli(["compare", label_path, *paths, "--fail-if-worse", "10", "--resamples", "200", "-q"])
@@ -326,7 +341,8 @@ def test_zero_vectors_are_warned_per_model(models, tmp_path: Path) -> None:
     zeroed[:2] = 0
     zero_path = tmp_path / "zero.npy"
     np.save(zero_path, zeroed)
-    result = run_cli(["compare", label_path, paths[0], str(zero_path), "--json", "--no-losses", "--resamples", "200"])
+    args = ["compare", label_path, paths[0], str(zero_path), "--json", "--no-losses", "--resamples", "200"]
+    result = run_cli([*args, "--worse-by", "0.5"])
     assert result.exit_code == ExitStatus.OK
     assert result.stderr == "Warning: zero: 2 vector pair(s) with a zero vector: loss 1\n"
 
@@ -369,7 +385,8 @@ def test_progress_bar_counts_every_models_rows_on_a_terminal_only(models, monkey
     assert run_cli([*args, "-q"], env=TERMINAL).exit_code == ExitStatus.OK
     assert bars == []  # --quiet: no bar
     assert run_cli(args, env=TERMINAL).exit_code == ExitStatus.OK
-    assert bars == [{"enabled": True, "total": 3 * 400, "description": "comparing", "rows": 3 * 400}]
+    # the bar counts the labels' rows, not rows x models
+    assert bars == [{"enabled": True, "total": 400, "description": "comparing 3 models", "rows": 400}]
 
 
 def test_a_constant_difference_reports_the_wilcoxon_p_value_only(tmp_path: Path) -> None:
@@ -396,6 +413,7 @@ def test_join_on_pairs_shuffled_models_by_id_and_warns_of_unmatched_rows(parquet
     shuffled = tmp_path / "shuffled.parquet"
     frame.to_parquet(shuffled, index=False)
     args = ["compare", label_path, paths[0], str(shuffled), "--names", "a,b", "--join-on", "id", "--resamples", "200"]
+    args += ["--worse-by", "1"]  # no tail note here
     result = run_cli([*args, "--json"])
     assert result.exit_code == ExitStatus.OK, result.stderr
     assert (

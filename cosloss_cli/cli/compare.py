@@ -7,23 +7,26 @@ with ``compute`` come from the same decorators in :mod:`cosloss_cli.options`.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..options import (
     CONTEXT_SETTINGS,
     Bootstrap,
+    Distribution,
     Inputs,
     OutputChoice,
     Verbosity,
     bootstrap_options,
     common_options,
     compute_options,
+    distribution_options,
     input_options,
     output_options,
     strict_option,
@@ -31,7 +34,7 @@ from ..options import (
 from ..output import COMPARE_FILE_WRITERS, COMPARE_WRITERS, FILE_EXTENSIONS, emit, view_for
 from ..status import ExitStatus
 from ..terminal import Environment
-from .edge import environment, refuse_interactive_stdin, user_errors, warn
+from .edge import environment, print_notes, refuse_interactive_stdin, user_errors, warn
 
 if TYPE_CHECKING:
     from ..compare import CompareResult
@@ -44,11 +47,16 @@ def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> lis
 
 
 def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    """``--fail-if-worse``: any finite number (below 0 asks the candidate to be better by that much)."""
-    import math
-
+    """The gates' bounds: any finite number (below 0 asks the candidate to be better by that much)."""
     if value is not None and not math.isfinite(value):
         raise click.BadParameter("must be a finite number")
+    return value
+
+
+def _non_negative_finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """``--worse-by``: a finite difference of losses, at least 0."""
+    if not math.isfinite(value) or value < 0:
+        raise click.BadParameter("must be a finite number >= 0")
     return value
 
 
@@ -65,13 +73,38 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
     callback=_names,
     help="Model names, one per predictions file [default: the file names without extension].",
 )
+@distribution_options(best=False)
+@click.option(
+    "--worse-by",
+    type=float,
+    default=0.1,
+    show_default=True,
+    metavar="DELTA",
+    callback=_non_negative_finite,
+    help="A row counts as worse when the candidate's loss is above the baseline's by more than DELTA "
+    "(the tail risk and --max-worse-share).",
+)
 @click.option(
     "--fail-if-worse",
     type=float,
     metavar="DELTA",
     callback=_finite,
-    help="Exit with status 3 if, for any candidate, the interval of mean(candidate - baseline) "
-    "reaches above DELTA (0: must not be worse). Results are still printed.",
+    help="Gate: exit 3 if a candidate is shown worse than the baseline by more than DELTA (the interval "
+    "of mean(candidate - baseline) lies above DELTA). A candidate no different from the baseline passes.",
+)
+@click.option(
+    "--require-non-inferior",
+    type=float,
+    metavar="MARGIN",
+    callback=_finite,
+    help="Gate: exit 3 unless every candidate is shown no worse than MARGIN (the upper end of the interval "
+    "of mean(candidate - baseline) is at most MARGIN): non-inferiority.",
+)
+@click.option(
+    "--max-worse-share",
+    type=click.FloatRange(0, 1),
+    metavar="SHARE",
+    help="Gate: exit 3 if more than SHARE (0 to 1) of a candidate's rows are worse by more than --worse-by.",
 )
 @output_options(
     COMPARE_WRITERS,
@@ -99,7 +132,11 @@ def compare(
     strict: bool,
     bootstrap: Bootstrap,
     names: list[str] | None,
+    distribution: Distribution,
+    worse_by: float,
     fail_if_worse: float | None,
+    require_non_inferior: float | None,
+    max_worse_share: float | None,
     output: OutputChoice,
     output_file: str | None,
     verbosity: Verbosity,
@@ -111,13 +148,17 @@ def compare(
     mean difference with its BCa bootstrap interval (rows resampled together), paired
     t-test and Wilcoxon signed-rank p-values, Cohen's d_z, rows better/worse/tied, and
     a verdict (the interval is below 0, above 0, or contains it). With 3 or more models
-    the t-test p-values are also Holm-adjusted. Every file is read as 'compute' reads it.
+    the t-test p-values are also Holm-adjusted. The tail risk shows what a mean hides:
+    percentiles of d, the share of rows worse by more than --worse-by, the --top K rows
+    made worst, and a histogram of d. Three gates exit with status 3 when they fail
+    (each says what it tests): --fail-if-worse, --require-non-inferior, --max-worse-share.
+    Every file is read as 'compute' reads it.
 
     \b
     Examples:
       cosloss compare labels.npy base.npy tuned.npy
       cosloss compare labels.parquet a.parquet b.parquet --names old,new --json | jq '.comparisons'
-      cosloss compare labels.npy base.npy new.npy --fail-if-worse 0 -q   # CI gate
+      cosloss compare labels.npy base.npy new.npy --fail-if-worse 0 --max-worse-share 0.02 -q   # CI gate
       cosloss compare labels.csv a.csv b.csv --axis 1 -o losses.parquet
       cosloss compare labels.parquet a.parquet shuffled.parquet --join-on id
     """
@@ -125,10 +166,27 @@ def compare(
     with user_errors(verbosity.debug):
         refuse_interactive_stdin([labels, *predictions], env)
         computation = computation._replace(strict=strict)
+        tail = {"worse_by": worse_by, "top": distribution.top, "bins": distribution.bins or 0}
+        gates = {
+            "fail_if_worse": fail_if_worse,
+            "require_non_inferior": require_non_inferior,
+            "max_worse_share": max_worse_share,
+        }
         result = run_compare(
-            labels, list(predictions), inputs, computation, bootstrap, names, output, output_file, verbosity, env
+            labels,
+            list(predictions),
+            inputs,
+            computation,
+            bootstrap,
+            names,
+            output,
+            output_file,
+            verbosity,
+            env,
+            tail=tail,
+            gates=gates,
         )
-    if worse_than_allowed(result, fail_if_worse):
+    if report_failed_gates(result):
         sys.exit(int(ExitStatus.THRESHOLD_EXCEEDED))
 
 
@@ -143,6 +201,9 @@ def run_compare(
     output_file: str | None,
     verbosity: Verbosity,
     env: Environment,
+    *,
+    tail: dict[str, Any] | None = None,
+    gates: dict[str, Any] | None = None,
 ) -> CompareResult:
     """The body of ``compare``: read every model, compare, warn, write.
 
@@ -156,7 +217,7 @@ def run_compare(
     from ..stats_process import stats_process
 
     with stats_process() as tests:
-        from ..compare import compare_files
+        from ..compare import GateOptions, TailOptions, compare_files
 
         with _progress(labels, predictions, inputs, verbosity, env) as progress:
             result = compare_files(
@@ -171,7 +232,10 @@ def run_compare(
                 options=computation,
                 progress=progress,
                 tests=tests,
+                tail=TailOptions(**(tail or {})),
+                gates=GateOptions(**(gates or {})),
             )
+    print_notes(result.source_notes, verbosity.quiet)
     _warn(result, verbosity.quiet)
     if output_file:
         from ..writers import write_losses_file
@@ -196,7 +260,27 @@ def _progress(
     if size < MIN_BYTES_FOR_PROGRESS:
         return nullcontext()
     rows = open_source(labels, inputs.labels).shape[0]  # the header only: blocks are read lazily
-    return row_progress(True, None if rows is None else rows * len(predictions), "comparing")
+    return _per_model(row_progress(True, rows, f"comparing {len(predictions)} models"), len(predictions))
+
+
+@contextmanager
+def _per_model(
+    bar: AbstractContextManager[Callable[[int], None] | None], models: int
+) -> Iterator[Callable[[int], None] | None]:
+    """The bar counts the labels' rows: each model reads every row, so a row is done once per model."""
+    with bar as advance:
+        if advance is None:
+            yield None
+            return
+        read = 0
+
+        def advance_rows(rows: int) -> None:
+            nonlocal read
+            before = read // models
+            read += rows
+            advance(read // models - before)
+
+        yield advance_rows
 
 
 def _warn(result: CompareResult, quiet: bool) -> None:
@@ -216,30 +300,49 @@ def _warn(result: CompareResult, quiet: bool) -> None:
             warn(note, quiet)
 
 
-def worse_than_allowed(result: CompareResult, delta: float | None) -> bool:
-    """``--fail-if-worse``: True (and a line on stderr per candidate) when a candidate is not shown within DELTA.
+#: What each gate's failure line says it tested.
+GATE_WORDING = {
+    "fail_if_worse": "shown worse than {baseline} by more than {bound:g}: "
+    "the {level} interval of {what} starts at {value}",
+    "require_non_inferior": "not shown non-inferior within {bound:g}: the {level} interval of {what} reaches {value}",
+    "max_worse_share": "{value} of its rows are worse by more than {worse_by:g}, above {bound:.2%}",
+}
 
-    A candidate passes when the upper end of the interval of mean(candidate - baseline)
-    is at most DELTA; without an interval (too few rows, NaN losses) it is not shown, so it fails.
+#: The option of each gate, for the failure lines.
+GATE_OPTIONS = {
+    "fail_if_worse": "--fail-if-worse",
+    "require_non_inferior": "--require-non-inferior",
+    "max_worse_share": "--max-worse-share",
+}
+
+
+def report_failed_gates(result: CompareResult) -> bool:
+    """True, with one line on stderr per failed gate, when any candidate failed a gate.
+
+    A gate whose figure could not be computed (too few rows, NaN losses) fails and says so.
     """
-    if delta is None:
-        return False
     failed = False
     level = f"{result.settings.confidence * 100:g}%"
     for item in result.comparisons:
-        high = item.statistics.ci_high
-        what = f"mean({item.candidate} - {item.baseline})"
-        if high is None:
-            click.echo(
-                f"cosloss: {item.candidate}: no interval of {what}: not shown within --fail-if-worse {delta:g}",
-                err=True,
-            )
+        for gate in item.gates:
+            if gate.passed:
+                continue
             failed = True
-        elif high > delta:
-            click.echo(
-                f"cosloss: {item.candidate}: the {level} interval of {what} reaches {high:.6g}, "
-                f"above --fail-if-worse {delta:g}",
-                err=True,
+            if gate.value is None:
+                click.echo(
+                    f"cosloss: {item.candidate}: {GATE_OPTIONS[gate.rule]} {gate.bound:g} failed: "
+                    "its figure could not be computed (too few rows or NaN losses)",
+                    err=True,
+                )
+                continue
+            value = f"{gate.value:.2%}" if gate.rule == "max_worse_share" else f"{gate.value:.6g}"
+            text = GATE_WORDING[gate.rule].format(
+                baseline=item.baseline,
+                bound=gate.bound,
+                level=level,
+                what=f"mean({item.candidate} - {item.baseline})",
+                value=value,
+                worse_by=result.tail_options.worse_by,
             )
-            failed = True
+            click.echo(f"cosloss: {item.candidate}: {text} ({GATE_OPTIONS[gate.rule]})", err=True)
     return failed
