@@ -375,6 +375,8 @@ def compare_files(
     tests: StatsProcess | None = None,
     tail: TailOptions | None = None,
     gates: GateOptions | None = None,
+    baseline_losses: str | None = None,
+    baseline_column: str | None = None,
 ) -> CompareResult:
     """Compare the losses of each predictions file against the same labels, the first as baseline.
 
@@ -402,9 +404,19 @@ def compare_files(
     and worse share are always computed) and ``gates`` which gates to apply to each
     candidate (:class:`GateOptions`, see :class:`Gate`); the result says whether they
     passed, it raises nothing for a failed gate.
+
+    ``baseline_losses``: the baseline is the per-row losses saved in that file by an
+    earlier ``compute -o`` or ``compare -o`` (``baseline_column`` names the model's
+    column of a ``compare`` file), matched to the rows by id or position (see
+    :mod:`cosloss_cli.baseline`); every file of ``predictions`` is then a candidate.
     """
-    _check_settings(labels, predictions, confidence, resamples)
-    model_names = unique_names(predictions, names)
+    saved = None
+    if baseline_losses is not None:
+        from .baseline import read_saved_losses
+
+        saved = read_saved_losses(baseline_losses, baseline_column, read_options)
+    _check_settings(labels, predictions, confidence, resamples, saved is not None)
+    model_names = unique_names([baseline_losses, *predictions] if baseline_losses else predictions, names)
     options = options or ComputeOptions()
     if join_on is not None:
         options = options._replace(join_on=join_on)
@@ -418,14 +430,44 @@ def compare_files(
         ]
     results = _on_common_label_rows(results, predictions)
     _check_aligned(results, predictions)
+    if saved is not None:
+        results = [_saved_baseline(saved, results[0]), *results]
     settings = CompareSettings(confidence, resamples, seed, options.nan_policy)
     return _compare(labels, model_names, results, settings, tests, tail or TailOptions(), gates or GateOptions())
 
 
-def _check_settings(labels: str, predictions: Sequence[str], confidence: float, resamples: int | None) -> None:
-    if isinstance(predictions, str) or len(predictions) < 2:
+def _saved_baseline(saved: Any, candidate: LossResult) -> LossResult:
+    """The saved losses as the baseline's result on the candidate's rows; rows without one are omitted."""
+    from .baseline import align
+
+    flat_positions = (
+        candidate.label_rows
+        if candidate.label_rows is not None and candidate.losses.ndim == 1
+        else np.arange(candidate.losses.size)
+    )
+    ids = None if candidate.ids is None else np.asarray(candidate.ids).ravel()
+    losses, missing = align(saved, ids, np.asarray(flat_positions))
+    missing = missing | np.isnan(losses)
+    kept = losses[~missing]
+    note = () if not missing.any() else (f"{int(missing.sum())} row(s) have no saved loss in {saved.path}",)
+    return candidate._replace(
+        predictions=saved.path,
+        losses=losses.reshape(candidate.losses.shape),
+        omitted=missing.reshape(candidate.losses.shape),
+        summary=summarize(kept, zero_vectors=0, omitted=int(missing.sum())),
+        unmatched=None,
+        notes=note,
+    )
+
+
+def _check_settings(
+    labels: str, predictions: Sequence[str], confidence: float, resamples: int | None, saved: bool = False
+) -> None:
+    if isinstance(predictions, str) or len(predictions) < (1 if saved else 2):
         raise InputUsageError(
-            "compare needs at least 2 predictions files (a baseline and a candidate)",
+            "compare needs at least 2 predictions files (a baseline and a candidate)"
+            if not saved
+            else "compare needs at least 1 candidate predictions file besides the saved baseline losses",
             hint="for one file use 'cosloss compute'",
         )
     if [labels, *predictions].count("-") > 1:

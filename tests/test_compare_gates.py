@@ -257,3 +257,78 @@ def test_tail_options_reach_the_library(team: dict) -> None:
     assert tail is not None and tail.worse_by == 0.3 and len(tail.worst) == 2 and len(tail.counts) == 4
     d = team["losses"]["C"] - team["losses"]["A"]
     assert tail.worse_count == int((d > 0.3).sum())
+
+
+def comparison_figures(document: dict) -> list[object]:
+    item = document["comparisons"][0]
+    keys = ("mean_difference", "ci_low", "ci_high", "t_ci_low", "t_ci_high", "p_value_t", "p_value_wilcoxon")
+    return [item[key] for key in keys] + [item["better"], item["worse"], item["ties"], item["tail"]["p99"]]
+
+
+@pytest.mark.parametrize("extension", [".parquet", ".csv"])
+def test_saved_losses_as_the_baseline_give_the_same_statistics(team: dict, tmp_path: Path, extension: str) -> None:
+    paths = team["paths"]
+    saved = str(tmp_path / f"yesterday{extension}")
+    written = run_cli(["compute", paths["labels"], paths["A"], "-o", saved, "-q"])
+    assert written.exit_code == ExitStatus.OK, written.stderr
+    _, direct, _ = compare(team, "A", "C")
+    result = run_cli(
+        ["compare", paths["labels"], paths["C"], "--baseline-losses", saved, "--json", "--no-losses", "-q"]
+    )
+    assert result.exit_code == ExitStatus.OK, result.stderr
+    document = json.loads(result.stdout)
+    assert [m["name"] for m in document["models"]] == ["yesterday", "C"]
+    assert document["count"] == ROWS
+    assert comparison_figures(document) == pytest.approx(comparison_figures(direct), rel=1e-12, abs=1e-15)
+
+
+def test_saved_losses_matched_by_id_in_another_order_with_rows_missing(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    labels = rng.normal(size=(60, 5))
+    ids = [f"doc-{i}" for i in range(60)]
+    columns = [f"f{i}" for i in range(5)]
+    frames = {
+        name: pd.DataFrame(values, columns=columns).assign(doc_id=ids)
+        for name, values in {
+            "labels": labels,
+            "old": labels + rng.normal(size=labels.shape),
+            "new": labels + 0.8 * rng.normal(size=labels.shape),
+        }.items()
+    }
+    for name, frame in frames.items():
+        frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    path = {name: str(tmp_path / f"{name}.parquet") for name in frames}
+    saved = tmp_path / "old-losses.parquet"
+    assert run_cli(["compute", path["labels"], path["old"], "-o", str(saved), "-q"]).exit_code == ExitStatus.OK
+    table = pd.read_parquet(saved)
+    assert list(table.columns) == ["id", "loss"]
+    table.sample(frac=1.0, random_state=1).iloc[:-3].to_parquet(saved, index=False)  # shuffled, 3 rows gone
+    gone = set(ids) - set(table.sample(frac=1.0, random_state=1).iloc[:-3]["id"])
+    result = run_cli(["compare", path["labels"], path["new"], "--baseline-losses", str(saved), "--json"])
+    assert result.exit_code == ExitStatus.OK, result.stderr
+    document = json.loads(result.stdout)
+    kept = [i for i, ident in enumerate(ids) if ident not in gone]
+    assert document["ids"] == [ids[i] for i in kept]
+    old = reference_losses(labels, frames["old"][columns].to_numpy())
+    new = reference_losses(labels, frames["new"][columns].to_numpy())
+    np.testing.assert_allclose(document["losses"]["old-losses"], old[kept], rtol=1e-12)
+    d = new[kept] - old[kept]
+    assert document["comparisons"][0]["mean_difference"] == pytest.approx(d.mean(), rel=1e-12)
+    assert f"Note: 3 row(s) have no saved loss in {saved}" in result.stderr.splitlines()
+
+
+def test_a_saved_compare_file_needs_its_model_named(team: dict, tmp_path: Path) -> None:
+    paths = team["paths"]
+    saved = str(tmp_path / "run.csv")
+    written = run_cli(["compare", paths["labels"], paths["A"], paths["B"], "--names", "A,B", "-o", saved, "-q"])
+    assert written.exit_code == ExitStatus.OK
+    base = ["compare", paths["labels"], paths["C"], "--baseline-losses", saved, "--json", "--no-losses", "-q"]
+    ambiguous = run_cli(base)
+    assert ambiguous.exit_code == ExitStatus.USAGE_ERROR
+    assert ambiguous.stderr.startswith("Error: ") and "--baseline-column" in ambiguous.stderr
+    chosen = run_cli([*base, "--baseline-column", "B"])
+    assert chosen.exit_code == ExitStatus.OK, chosen.stderr
+    _, direct, _ = compare(team, "B", "C")
+    assert comparison_figures(json.loads(chosen.stdout)) == pytest.approx(comparison_figures(direct), rel=1e-12)
+    stray = run_cli(["compare", paths["labels"], paths["A"], paths["C"], "--baseline-column", "B"])
+    assert stray.exit_code == ExitStatus.USAGE_ERROR and "--baseline-losses" in stray.stderr

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..errors import InputUsageError
 from ..options import (
     CONTEXT_SETTINGS,
     Bootstrap,
@@ -72,6 +73,17 @@ def _non_negative_finite(ctx: click.Context, param: click.Parameter, value: floa
     metavar="A,B,...",
     callback=_names,
     help="Model names, one per predictions file [default: the file names without extension].",
+)
+@click.option(
+    "--baseline-losses",
+    metavar="FILE",
+    help="The baseline is the per-row losses saved by an earlier 'compute -o' or 'compare -o' "
+    "(CSV, Parquet, ...; matched by id, else by row): every PREDICTIONS file is then a candidate.",
+)
+@click.option(
+    "--baseline-column",
+    metavar="NAME",
+    help="With --baseline-losses: the column of the saved model (a 'compare -o' file has one per model).",
 )
 @distribution_options(best=False)
 @click.option(
@@ -132,6 +144,8 @@ def compare(
     strict: bool,
     bootstrap: Bootstrap,
     names: list[str] | None,
+    baseline_losses: str | None,
+    baseline_column: str | None,
     distribution: Distribution,
     worse_by: float,
     fail_if_worse: float | None,
@@ -143,7 +157,8 @@ def compare(
 ) -> None:
     """Is a model better than another on the same LABELS? Paired statistics of the per-row losses.
 
-    The first predictions file is the baseline; each later one is a candidate compared
+    The first predictions file is the baseline (or, with --baseline-losses, the losses an
+    earlier run saved with -o); each later one is a candidate compared
     with it row by row (d = candidate loss - baseline loss; lower loss is better):
     mean difference with its BCa bootstrap interval (rows resampled together), paired
     t-test and Wilcoxon signed-rank p-values, Cohen's d_z, rows better/worse/tied, and
@@ -161,11 +176,14 @@ def compare(
       cosloss compare labels.npy base.npy new.npy --fail-if-worse 0 --max-worse-share 0.02 -q   # CI gate
       cosloss compare labels.csv a.csv b.csv --axis 1 -o losses.parquet
       cosloss compare labels.parquet a.parquet shuffled.parquet --join-on id
+      cosloss compare labels.parquet new.parquet --baseline-losses yesterday.parquet --id-column id
     """
     env = environment(ctx)
     with user_errors(verbosity.debug):
         refuse_interactive_stdin([labels, *predictions], env)
         computation = computation._replace(strict=strict)
+        if baseline_column is not None and baseline_losses is None:
+            raise InputUsageError("--baseline-column needs --baseline-losses FILE")
         tail = {"worse_by": worse_by, "top": distribution.top, "bins": distribution.bins or 0}
         gates = {
             "fail_if_worse": fail_if_worse,
@@ -185,6 +203,7 @@ def compare(
             env,
             tail=tail,
             gates=gates,
+            baseline=(baseline_losses, baseline_column),
         )
     if report_failed_gates(result):
         sys.exit(int(ExitStatus.THRESHOLD_EXCEEDED))
@@ -204,6 +223,7 @@ def run_compare(
     *,
     tail: dict[str, Any] | None = None,
     gates: dict[str, Any] | None = None,
+    baseline: tuple[str | None, str | None] = (None, None),
 ) -> CompareResult:
     """The body of ``compare``: read every model, compare, warn, write.
 
@@ -234,6 +254,8 @@ def run_compare(
                 tests=tests,
                 tail=TailOptions(**(tail or {})),
                 gates=GateOptions(**(gates or {})),
+                baseline_losses=baseline[0],
+                baseline_column=baseline[1],
             )
     print_notes(result.source_notes, verbosity.quiet)
     _warn(result, verbosity.quiet)
