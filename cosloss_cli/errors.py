@@ -8,6 +8,7 @@ the message can start with the path, and a hint that says what to do next.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from .status import ExitStatus
 
@@ -63,7 +64,14 @@ class RowIdsDifferError(DataError):
 
 
 class UnmatchedRowsError(DataError):
-    """Rows matched by id, strictly, and some have no partner."""
+    """Rows matched by id, and some have no partner: any (``--strict``), or too many (``--min-matched``).
+
+    Where a join raises it, ``unmatched`` holds the counts (:class:`cosloss_cli.join.Unmatched`)
+    and ``keys`` every unmatched id of each side, which ``batch`` compares across pairs.
+    """
+
+    unmatched: Any = None
+    keys: Any = None
 
 
 class NonFiniteError(DataError):

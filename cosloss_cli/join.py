@@ -82,9 +82,25 @@ class Unmatched(NamedTuple):
     predictions: int
     label_ids: tuple[Any, ...] = ()
     prediction_ids: tuple[Any, ...] = ()
+    #: Label rows that found their partner (each one loss row).
+    matched: int = 0
 
     def __bool__(self) -> bool:
         return bool(self.labels or self.predictions)
+
+    @property
+    def rows(self) -> int:
+        """The rows of the full outer join: each matched pair once, plus every row without a partner."""
+        return self.matched + self.labels + self.predictions
+
+    @property
+    def fraction(self) -> float:
+        """The share of :attr:`rows` that were matched (1.0 for no rows at all: nothing was lost)."""
+        return self.matched / self.rows if self.rows else 1.0
+
+    def matched_text(self) -> str:
+        """``matched N of M rows``: what every summary of a join shows next to the mean."""
+        return f"matched {self.matched} of {self.rows} rows"
 
     def message(self) -> str:
         """One line for a warning: how many rows of each side were left out, a few ids each."""
@@ -103,6 +119,10 @@ class Unmatched(NamedTuple):
             "label_ids": [json_value(v) for v in self.label_ids],
             "prediction_ids": [json_value(v) for v in self.prediction_ids],
         }
+
+    def matched_fields(self) -> dict[str, Any]:
+        """The top-level JSON fields ``matched_rows`` (N) and ``join_rows`` (M) of ``matched N of M rows``."""
+        return {"matched_rows": self.matched, "join_rows": self.rows}
 
 
 def _examples(ids: tuple[Any, ...], limit: int = 3) -> str:
@@ -177,10 +197,11 @@ class RowJoin:
     it closes (and so deletes) the spill file, also on errors and Ctrl-C.
     """
 
-    def __init__(self, labels: Source, predictions: Source, *, strict: bool = False):
+    def __init__(self, labels: Source, predictions: Source, *, strict: bool = False, min_matched: float = 0.0):
         self.labels = labels
         self.predictions = predictions
         self.strict = strict
+        self.min_matched = min_matched
         self._spill = _Spill(predictions.shape[0])
         self._prediction_ids: np.ndarray | None = None
         self._lookup: _Lookup | None = None
@@ -316,19 +337,50 @@ class RowJoin:
         return rows
 
     def finish(self, result: LossResult) -> LossResult:
-        """Refuse duplicated label ids and (with ``strict``) unmatched rows; add the counts to ``result``."""
+        """Refuse unmatched rows (``strict``) or too few matched ones (``min_matched``); add the counts to ``result``.
+
+        The error carries the counts and every unmatched id (``unmatched``, ``keys``), so
+        that ``batch`` can still tell whether another pair's files hold their partners.
+        """
         unmatched = self.unmatched()
-        result = result._replace(unmatched=unmatched, label_rows=_concatenate(self._label_rows, np.intp))
+        keys = self.unmatched_keys()
+        result = result._replace(
+            unmatched=unmatched, label_rows=_concatenate(self._label_rows, np.intp), unmatched_keys=keys
+        )
+        where = f"{self.labels.path} and {self.predictions.path}"
         if self.strict and unmatched:
-            self._refuse_missing_id()
-            raise UnmatchedRowsError(
+            try:
+                self._refuse_missing_id()
+            except UnmatchedRowsError as exc:
+                exc.unmatched, exc.keys = unmatched, keys
+                raise
+            error = UnmatchedRowsError(
                 f"some rows have no partner id (--strict): {unmatched.labels} of the labels"
                 f"{_examples(unmatched.label_ids)}, {unmatched.predictions} of the predictions"
                 f"{_examples(unmatched.prediction_ids)}",
-                path=f"{self.labels.path} and {self.predictions.path}",
+                path=where,
                 hint="without --strict such rows are left out and counted",
             )
-        return result
+        elif unmatched.fraction < self.min_matched:
+            error = UnmatchedRowsError(
+                f"{unmatched.matched_text()} by id, fewer than --min-matched {self.min_matched:g} "
+                f"({unmatched.labels} of the labels{_examples(unmatched.label_ids)} and {unmatched.predictions} "
+                f"of the predictions{_examples(unmatched.prediction_ids)} have no partner id)",
+                path=where,
+                hint="fix the files, or lower --min-matched to leave such rows out",
+            )
+        else:
+            return result
+        error.unmatched, error.keys = unmatched, keys
+        raise error
+
+    def unmatched_keys(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every unmatched id of the labels and of the predictions (missing ids left out)."""
+        labels = _concatenate(self._unmatched_keys)
+        ids = self._prediction_ids if self._prediction_ids is not None else np.empty(0, dtype=object)
+        used = self._used if self._used is not None else np.zeros(len(ids), dtype=bool)
+        predictions = ids[~used]
+        return labels[~_nulls(labels)], predictions[~_nulls(predictions)]
 
     def _refuse_missing_id(self) -> None:
         """With ``strict``: name the first row of either file without an id (an empty cell, a null)."""
@@ -391,6 +443,7 @@ class RowJoin:
             predictions=int(unused.size),
             label_ids=tuple(_plain(v) for v in self._unmatched_label_ids),
             prediction_ids=tuple(_plain(v) for v in ids[unused[:SHOWN_IDS]]),
+            matched=self._taken,
         )
 
 

@@ -422,6 +422,19 @@ def strict_option(function: F) -> F:
     )(function)
 
 
+def min_matched_option(default: float, why: str) -> Callable[[F], F]:
+    """``--min-matched FRACTION``: under ``--join-on``, fewer matched rows than this share is exit 1."""
+    return click.option(
+        "--min-matched",
+        type=click.FloatRange(0, 1),
+        default=default,
+        show_default=True,
+        metavar="FRACTION",
+        help="With --join-on: exit 1 when the matched rows are fewer than FRACTION of the rows of either file "
+        f"(matched N of M rows){why}.",
+    )
+
+
 def threshold_option(function: F) -> F:
     """``--fail-above``: the CI gate, checked after the results are printed (not part of the math)."""
     return click.option(

@@ -91,6 +91,9 @@ class ComputeOptions(NamedTuple):
     join_on: str | None = None
     #: With ``join_on``: a row whose id has no partner is an error instead of being left out.
     strict: bool = False
+    #: With ``join_on``: the least share of rows that must find their partner, from 0 (leave
+    #: any number out) to 1 (none); below it, an :class:`UnmatchedRowsError`. ``batch`` uses 1.
+    min_matched: float = 0.0
 
 
 class LossResult(NamedTuple):
@@ -116,6 +119,9 @@ class LossResult(NamedTuple):
     unmatched: Unmatched | None = None
     #: Rows matched by id: the 0-based row in the labels file of each row of ``losses``.
     label_rows: np.ndarray | None = None
+    #: Rows matched by id: every unmatched id of the labels and of the predictions (``batch``
+    #: looks for them in its other pairs).
+    unmatched_keys: tuple[np.ndarray, np.ndarray] | None = None
     # The figures of :class:`~cosloss_cli.figures.Figures` (see there), field for field.
     #: TF's reduction, whether weights were given, and the reduced loss (NaN for ``none``,
     #: whose weighted losses are then ``losses``); ``summary.mean`` stays unweighted.
@@ -600,7 +606,7 @@ def _row_join(labels: Source, predictions: Source, options: ComputeOptions) -> R
     from .join import RowJoin, check_join_sources
 
     check_join_sources(labels, predictions, options.join_on)
-    return RowJoin(labels, predictions, strict=options.strict)
+    return RowJoin(labels, predictions, strict=options.strict, min_matched=options.min_matched)
 
 
 def check_options(options: ComputeOptions) -> None:
@@ -612,6 +618,9 @@ def check_options(options: ComputeOptions) -> None:
     if isinstance(options.threads, bool) or not isinstance(options.threads, int) or options.threads < 1:
         raise ParameterError(f"threads must be an integer >= 1, not {options.threads!r}")
     check_flag("strict", options.strict)
+    matched = options.min_matched
+    if isinstance(matched, bool) or not isinstance(matched, (int, float)) or not 0 <= matched <= 1:
+        raise ParameterError(f"min_matched must be a number from 0 to 1, not {matched!r}")
     if options.join_on is not None and (not isinstance(options.join_on, str) or not options.join_on):
         raise ParameterError(f"join_on must be a column name, not {options.join_on!r}")
 

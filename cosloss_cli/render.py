@@ -102,8 +102,8 @@ def ranked_fields(item: Ranked) -> dict[str, Any]:
 
 
 def _unmatched_field(unmatched: Any) -> dict[str, Any]:
-    """``unmatched`` when rows were matched by id (``--join-on``): what was left out."""
-    return {} if unmatched is None else {"unmatched": unmatched.to_json_dict()}
+    """``unmatched``, ``matched_rows`` and ``join_rows`` when rows were matched by id (``--join-on``)."""
+    return {} if unmatched is None else {"unmatched": unmatched.to_json_dict(), **unmatched.matched_fields()}
 
 
 def write_json(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> None:
@@ -332,8 +332,10 @@ def _summary_table(result: LossResult) -> Any:
     table.add_column("statistic", style="bold")
     table.add_column("value", justify="right")
     table.add_row("count", str(summary.count))
-    for name in ("mean", "std"):
-        table.add_row(name, format_stat(getattr(summary, name)))
+    table.add_row("mean", format_stat(summary.mean))
+    if result.unmatched is not None:  # rows matched by id: how many of them the mean is over
+        table.add_row("matched", f"{result.unmatched.matched} of {result.unmatched.rows} rows")
+    table.add_row("std", format_stat(summary.std))
     for name, value in quantile_rows(summary, result.percentiles):
         table.add_row(name, format_stat(value))
     if result.confidence:

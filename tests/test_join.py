@@ -400,7 +400,7 @@ def test_batch_joins_each_pair(tmp_path: Path) -> None:
         frame(values, ids).to_parquet(tmp_path / "predictions" / f"{name}.parquet", index=False)
         expected[name] = (float(data.expected(ids)[0].mean()), drop)
     args = ["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "--join-on", "id", "-j", "1"]
-    result = run_cli([*args, "--json"])
+    result = run_cli([*args, "--json", "--min-matched", "0"])  # batch's default is 1: every row matched
     assert result.exit_code == ExitStatus.OK, result.stderr
     pairs = {pair["name"]: pair for pair in json.loads(result.stdout)["pairs"]}
     for name, (mean, drop) in expected.items():

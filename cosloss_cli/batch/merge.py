@@ -41,6 +41,10 @@ class Overall(NamedTuple):
     loss: float = math.nan
     #: The largest losses over all pairs, with their pair's name (``--top``).
     worst: tuple[PairRanked, ...] = ()
+    #: Rows matched by id (``--join-on``), over every pair that joined (failed ones too):
+    #: ``matched`` of ``join_rows``; None without a join.
+    matched: int | None = None
+    join_rows: int | None = None
 
 
 class PairRanked(NamedTuple):
@@ -79,7 +83,16 @@ def overall(
         percentiles=percentiles,
         **_pooled_loss(good),
         worst=_worst(good, top),
+        **_matched(done),
     )
+
+
+def _matched(done: list[PairResult]) -> dict[str, Any]:
+    """``matched`` of ``join_rows`` over the pairs that joined rows by id (none: no fields)."""
+    joined = [result.unmatched for result in done if result.unmatched is not None]
+    if not joined:
+        return {}
+    return {"matched": sum(u.matched for u in joined), "join_rows": sum(u.rows for u in joined)}
 
 
 def _pooled_loss(good: list[PairResult]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import math
 import os
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from ..errors import CoslossError, OutputError
+from ..errors import CoslossError, OutputError, UnmatchedRowsError
 from ..output import OUTPUT_DIR_FORMATS
 from .pairing import Pair, check_inside, is_remote, output_path
 
@@ -68,6 +68,9 @@ class PairResult(NamedTuple):
     ids: np.ndarray | None = None
     #: Rows matched by id (``--join-on``): those left out for want of a partner.
     unmatched: Unmatched | None = None
+    #: Every unmatched id of the labels and of the predictions (also of a pair that failed
+    #: for them); the runner takes them out into :class:`~cosloss_cli.batch.split.SplitRows`.
+    unmatched_keys: tuple[np.ndarray, np.ndarray] | None = None
     #: The pair's figures (see :class:`~cosloss_cli.pipeline.LossResult`).
     percentiles: dict[str, float] | None = None
     reduction: str = "sum_by_nonzero_weights"
@@ -111,6 +114,8 @@ def run_pair(task: PairTask, pair: Pair, checked: bool = False) -> PairResult:
         if task.output_dir is not None:
             output = output_path(task.output_dir, pair.name, task.output_format)
             _write_output(task, output, result)
+    except UnmatchedRowsError as exc:  # the counts and ids still tell whether another pair holds the partners
+        return PairResult(pair, "error", error=str(exc), unmatched=exc.unmatched, unmatched_keys=exc.keys)
     except CoslossError as exc:
         return PairResult(pair, "error", error=str(exc))
     except MemoryError:
@@ -129,6 +134,7 @@ def run_pair(task: PairTask, pair: Pair, checked: bool = False) -> PairResult:
         omitted=result.omitted if task.keep_losses else None,
         ids=result.ids if task.keep_losses else None,
         unmatched=result.unmatched,
+        unmatched_keys=result.unmatched_keys,
         percentiles=result.percentiles,
         reduction=result.reduction,
         weighted=result.weighted,

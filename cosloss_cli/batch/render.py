@@ -41,6 +41,9 @@ FIGURE_KEYS = ("reduction", "weighted", "loss", *PERCENTILES)
 #: Columns of ``--format csv``.
 CSV_COLUMNS = ("name", "labels", "predictions", "status", "error", *SUMMARY_KEYS, *FIGURE_KEYS)
 
+#: Columns added after them when rows were matched by id: ``matched N of M rows``.
+JOIN_COLUMNS = ("matched_rows", "join_rows")
+
 
 def pair_object(result: PairResult, *, include_losses: bool = False, with_output: bool = False) -> dict[str, Any]:
     """One pair as a JSON-ready dict: the same keys whether it succeeded or failed."""
@@ -60,6 +63,7 @@ def pair_object(result: PairResult, *, include_losses: bool = False, with_output
     }
     if result.unmatched is not None:
         obj["unmatched"] = result.unmatched.to_json_dict()
+        obj.update(result.unmatched.matched_fields())
     if with_output:
         obj["output"] = result.output
     if include_losses:
@@ -107,6 +111,8 @@ def overall_object(summary: Overall) -> dict[str, Any]:
         "loss": number(summary.loss),
         **percentile_fields(summary.percentiles),
     }
+    if summary.matched is not None:
+        obj.update(matched_rows=summary.matched, join_rows=summary.join_rows)
     if summary.worst:
         obj["worst"] = [_ranked_object(item) for item in summary.worst]
     return obj
@@ -155,10 +161,16 @@ def write_json(report: Report, out: TextIO, view: View) -> None:
 def write_csv(report: Report, out: TextIO, view: View) -> None:
     """One row per pair; empty cells for the statistics of failed pairs."""
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    columns = CSV_COLUMNS + (JOIN_COLUMNS if _joined(report.results) else ())
+    writer.writerow(columns)
     for result in report.results:
         obj = pair_object(result)
-        writer.writerow([_csv_cell(obj[column]) for column in CSV_COLUMNS])
+        writer.writerow([_csv_cell(obj.get(column)) for column in columns])
+
+
+def _joined(results: list[PairResult]) -> bool:
+    """Whether rows were matched by id (``--join-on``): the reports then say how many."""
+    return any(result.unmatched is not None for result in results)
 
 
 def _csv_cell(value: Any) -> str:
@@ -180,6 +192,9 @@ def render_table(report: Report, out: TextIO, view: View) -> None:
     table.add_column("name", style="cyan", overflow="fold")
     for column in ("count", "mean", "min", "p95", "max"):
         table.add_column(column, justify="right")
+    joined = _joined(results)
+    if joined:
+        table.add_column("matched", justify="right")
     table.add_column("status")
     for result in results:
         if result.summary is not None:
@@ -188,6 +203,9 @@ def render_table(report: Report, out: TextIO, view: View) -> None:
             cells = [str(s.count), format_stat(s.mean), format_stat(s.min), format_stat(p95), format_stat(s.max)]
         else:
             cells = ["-"] * 5
+        if joined:
+            u = result.unmatched
+            cells.append("-" if u is None else f"{u.matched} of {u.rows}")
         status = Text(result.status, style="green" if result.ok else "bold red")
         table.add_row(Text(result.name), *cells, status)
     print_titled(console, "pairs", table)
@@ -215,6 +233,8 @@ def _overall_table(summary: Overall) -> Any:
         table.add_row("not run (--fail-fast)", str(summary.skipped))
     table.add_row("losses", str(summary.count))
     table.add_row("pooled mean", format_stat(summary.mean))
+    if summary.matched is not None:
+        table.add_row("matched", f"{summary.matched} of {summary.join_rows} rows")
     table.add_row("mean of pair means", format_stat(summary.mean_of_means))
     for name, value in percentile_fields(summary.percentiles).items():
         table.add_row(f"pooled {name}", format_stat(math.nan if value is None else value))

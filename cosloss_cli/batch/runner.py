@@ -27,6 +27,7 @@ from .pairing import Pair, natural_key
 
 if TYPE_CHECKING:  # the worker processes load when a batch runs
     from ..pooled import PooledLosses
+    from .split import SplitRows
     from .workers import Worker
 
 
@@ -97,7 +98,8 @@ class BatchRunner:
     ``on_result`` is called in this process for every finished pair, in completion
     order (the NDJSON stream and the progress bar). The kept losses a pair sends back
     (or where its worker wrote them) go to ``pooled`` (the exact pooled percentiles) and
-    are not kept in its result. ``done`` and ``total`` can be read
+    are not kept in its result, nor are its unmatched ids (``--join-on``), which go to
+    ``split``. ``done`` and ``total`` can be read
     after an interrupt to say how far the batch got. KeyboardInterrupt and any other
     exception cancel the executor before being re-raised.
     """
@@ -111,8 +113,10 @@ class BatchRunner:
         fail_fast: bool = False,
         on_result: Callable[[PairResult], None] | None = None,
         pooled: PooledLosses | None = None,
+        split: SplitRows | None = None,
     ):
         self.pairs = list(pairs)
+        self.split = split
         self.task = task
         self.executor = executor
         self.fail_fast = fail_fast
@@ -137,6 +141,10 @@ class BatchRunner:
                     if self.pooled is not None:
                         self.pooled.add(result.kept, owned=True)  # dropped from the result just below
                     result = result._replace(kept=None)
+                if result.unmatched_keys is not None:  # kept for the check across pairs, not in the result
+                    if self.split is not None:
+                        self.split.add(result.name, result.unmatched_keys)
+                    result = result._replace(unmatched_keys=None)
                 if result.span is not None:
                     if self.pooled is not None:
                         self.pooled.add_span(result.span)

@@ -45,6 +45,7 @@ from ..options import (
     compute_options,
     distribution_options,
     input_options,
+    min_matched_option,
     output_options,
     threshold_option,
     weight_options,
@@ -56,6 +57,7 @@ from .edge import Terminated, check_threshold, environment, user_errors, warn, w
 
 if TYPE_CHECKING:
     from ..batch.cluster import DaskExecutor
+    from ..batch.split import SplitRows
     from ..figures import FigureOptions
     from ..pipeline import ComputeOptions
     from ..pooled import PooledLosses
@@ -132,6 +134,7 @@ class Selection(NamedTuple):
     help="Any file without a partner is an error (exit 1) before work starts; with --join-on, so is a row "
     "without a partner id (that pair fails).",
 )
+@min_matched_option(1.0, "; a pair below it fails: unmatched rows in a batch are a layout error")
 @input_options
 @compute_options
 @weight_options(files=False)
@@ -175,6 +178,7 @@ def batch(
     recursive: bool,
     patterns: tuple[str, ...],
     strict: bool,
+    min_matched: float,
     inputs: Inputs,
     computation: ComputeOptions,
     weighting: Weighting,
@@ -219,7 +223,7 @@ def batch(
         status = run_batch(
             selection,
             inputs,
-            computation,
+            computation._replace(min_matched=min_matched),
             fail_above,
             jobs,
             fail_fast,
@@ -296,6 +300,7 @@ def run_batch(
     if jobs > 1 or cluster.remote:
         task = task._replace(compute=task.compute._replace(threads=1))  # the workers use the cores
 
+    from ..batch.split import SplitRows
     from ..pooled import PooledLosses
 
     out = sys.stdout  # the progress bar may redirect sys.stdout while it is drawn
@@ -303,9 +308,11 @@ def run_batch(
         if isinstance(executor, LocalPool):  # the workers write the pairs' losses to files there
             task = task._replace(spool_dir=pooled.spool_folder())
         encoded: dict[Pair, str] = {}
+        split = SplitRows()
         results, summary, runner, percentiles = _run_pairs(
-            discovery, task, executor, pooled, fail_fast, figures, env, verbosity, output, view, out, encoded
+            discovery, task, executor, pooled, split, fail_fast, figures, env, verbosity, output, view, out, encoded
         )
+        split.check(task.compute.join_on)  # rows left out that have a partner in another pair: refused
         warn_counts(summary.zero_vectors, summary.omitted, quiet)
         _warn_unmatched_rows(results, quiet)
         emit(BATCH_WRITERS, output.format, Report(results, summary, discovery, percentiles, encoded), view, out)
@@ -326,6 +333,7 @@ def _run_pairs(
     task: PairTask,
     executor: Executor,
     pooled: PooledLosses,
+    split: SplitRows,
     fail_fast: bool,
     figures: FigureOptions | None,
     env: Environment,
@@ -359,7 +367,9 @@ def _run_pairs(
             if advance is not None:
                 advance(result.rows)
 
-        runner = BatchRunner(discovery.pairs, task, executor, fail_fast=fail_fast, on_result=on_result, pooled=pooled)
+        runner = BatchRunner(
+            discovery.pairs, task, executor, fail_fast=fail_fast, on_result=on_result, pooled=pooled, split=split
+        )
         try:
             results = runner.run()
             shown = output.format in ("json", "table")  # NDJSON and CSV have no pooled row
@@ -427,7 +437,7 @@ def _find_pairs(selection: Selection, inputs: Inputs, output_dir: str | None) ->
 
 def _warn_unmatched_rows(results: list[PairResult], quiet: bool) -> None:
     """With --join-on: one warning line for the pairs that left rows out (their JSON says how many)."""
-    left_out = [result for result in results if result.unmatched]
+    left_out = [result for result in results if result.ok and result.unmatched]  # failed ones say why
     if left_out:
         names = ", ".join(result.name for result in left_out[:3]) + (", ..." if len(left_out) > 3 else "")
         warn(f"{len(left_out)} pair(s) left out rows without a partner id (--join-on): {names}", quiet)

@@ -22,6 +22,7 @@ from ..options import (
     compute_options,
     distribution_options,
     input_options,
+    min_matched_option,
     output_options,
     strict_option,
     threshold_option,
@@ -57,6 +58,7 @@ TABLE_BINS = 20
 @distribution_options()
 @bootstrap_options
 @strict_option
+@min_matched_option(0.0, "; 0: rows without a partner are left out and counted")
 @threshold_option
 @output_options(
     RESULT_WRITERS,
@@ -88,6 +90,7 @@ def compute(
     distribution: Distribution,
     bootstrap: Bootstrap,
     strict: bool,
+    min_matched: float,
     fail_above: float | None,
     output: OutputChoice,
     max_rows: int,
@@ -112,7 +115,7 @@ def compute(
     env = environment(ctx)
     with user_errors(verbosity.debug):
         refuse_interactive_stdin([labels, predictions], env)
-        computation = computation._replace(strict=strict)
+        computation = computation._replace(strict=strict, min_matched=min_matched)
         figures = figure_options(weighting, distribution, bootstrap, output)
         mean = run_compute(
             labels, predictions, inputs, computation, figures, output, max_rows, output_file, verbosity, env

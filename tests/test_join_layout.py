@@ -1,0 +1,170 @@
+"""Joins that never drop rows silently: shards cut at different rows, ``matched N of M rows``, ``--min-matched``.
+
+The shards are written with pandas and pyarrow as jobs write them; the numbers are checked
+against the float64 reference of :mod:`tests.oracle` on the rows the ids pair up.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cosloss_cli import compute_files
+from cosloss_cli.errors import UnmatchedRowsError
+from cosloss_cli.status import ExitStatus
+
+from .conftest import run_cli, run_executable
+from .oracle import reference_losses
+
+DIM = 4
+
+
+def _frame(values: np.ndarray, ids: np.ndarray) -> pd.DataFrame:
+    frame = pd.DataFrame(values, columns=[f"f{i}" for i in range(DIM)])
+    frame.insert(0, "id", ids)
+    return frame
+
+
+def _vectors(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.normal(size=(rows, DIM))
+    return labels, labels + 0.3 * rng.normal(size=(rows, DIM))
+
+
+def _shards(tmp_path: Path, rows: int, label_cut: int, prediction_cut: int, fmt: str = "parquet") -> tuple[str, str]:
+    """The same rows cut into label shards of ``label_cut`` rows and prediction shards of ``prediction_cut``."""
+    labels, predictions = _vectors(rows, seed=3)
+    ids = np.arange(rows)
+    order = np.random.default_rng(4).permutation(rows)  # the predictions' job wrote them in another order
+    folders = []
+    for side, values, index, cut in (
+        ("labels", labels, ids, label_cut),
+        ("predictions", predictions[order], ids[order], prediction_cut),
+    ):
+        folder = tmp_path / side
+        folder.mkdir()
+        for shard, start in enumerate(range(0, rows, cut)):
+            part = _frame(values[start : start + cut], index[start : start + cut])
+            path = folder / f"part-{shard}.{fmt}"
+            part.to_parquet(path, index=False) if fmt == "parquet" else part.to_csv(path, index=False)
+        folders.append(str(folder))
+    return folders[0], folders[1]
+
+
+# ------------------------------------------------------------------ shards cut at different rows
+
+
+@pytest.mark.parametrize("extra", [[], ["--min-matched", "0"], ["--min-matched", "0", "-j", "2", "--json"]])
+def test_batch_refuses_shards_that_split_the_rows_differently(tmp_path: Path, extra: list[str]) -> None:
+    """3 x 40 label rows against 4 x 30 prediction rows: each pair alone would drop rows, so exit 1."""
+    labels, predictions = _shards(tmp_path, 120, 40, 30)
+    done = run_executable(["batch", labels, predictions, "--join-on", "id", *extra])
+    assert done.returncode == ExitStatus.DATA_ERROR, done.stderr
+    assert "split the rows differently" in done.stderr
+    assert "cosloss compute LABELS_DIR PREDICTIONS_DIR --join-on id" in done.stderr
+
+
+def test_batch_split_check_compares_text_ids_across_pairs(tmp_path: Path) -> None:
+    """CSV ids (read as text in some readers) are compared across pairs as well."""
+    labels, predictions = _shards(tmp_path, 60, 20, 15, fmt="csv")
+    result = run_cli(["batch", labels, predictions, "--join-on", "id", "--min-matched", "0", "-j", "1"])
+    assert result.exit_code == ExitStatus.DATA_ERROR
+    assert "split the rows differently" in result.stderr
+
+
+def test_batch_of_shards_cut_alike_joins_every_row(tmp_path: Path) -> None:
+    """Shards cut at the same rows but shuffled within: every row matched, the mean of all rows."""
+    labels_dir, predictions_dir = tmp_path / "labels", tmp_path / "predictions"
+    labels_dir.mkdir(), predictions_dir.mkdir()
+    labels, predictions = _vectors(60, seed=5)
+    ids = np.arange(60)
+    for shard in range(3):
+        rows = slice(shard * 20, shard * 20 + 20)
+        order = np.random.default_rng(shard).permutation(20)
+        _frame(labels[rows], ids[rows]).to_parquet(labels_dir / f"s{shard}.parquet", index=False)
+        _frame(predictions[rows][order], ids[rows][order]).to_parquet(predictions_dir / f"s{shard}.parquet")
+    done = run_executable(["batch", str(labels_dir), str(predictions_dir), "--join-on", "id", "--json"])
+    assert done.returncode == ExitStatus.OK, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["overall"]["matched_rows"] == 60 and doc["overall"]["join_rows"] == 60
+    assert doc["overall"]["mean"] == pytest.approx(reference_losses(labels, predictions).mean(), rel=1e-12)
+    assert [(p["matched_rows"], p["join_rows"]) for p in doc["pairs"]] == [(20, 20)] * 3
+
+
+# ------------------------------------------------------------------ matched N of M, --min-matched
+
+
+@pytest.fixture
+def partial(tmp_path: Path) -> tuple[Path, Path, float]:
+    """10 label rows (ids 0-9) against 9 prediction rows: 8 of them partners (ids 0-7 shuffled) and id 99."""
+    labels, predictions = _vectors(10, seed=8)
+    order = np.random.default_rng(1).permutation(8)
+    _frame(labels, np.arange(10)).to_parquet(tmp_path / "l.parquet", index=False)
+    extra = np.random.default_rng(2).normal(size=(1, DIM))
+    kept = np.vstack([predictions[order], extra])
+    _frame(kept, np.append(order, 99)).to_csv(tmp_path / "p.csv", index=False)
+    return tmp_path / "l.parquet", tmp_path / "p.csv", float(reference_losses(labels[:8], predictions[:8]).mean())
+
+
+def test_compute_json_and_table_say_matched_n_of_m(partial: tuple[Path, Path, float]) -> None:
+    labels, predictions, mean = partial
+    result = run_cli(["compute", str(labels), str(predictions), "--join-on", "id", "--json", "--no-losses"])
+    assert result.exit_code == ExitStatus.OK, result.stderr
+    doc = json.loads(result.stdout)
+    # rows of the outer join: 8 pairs + 2 labels + 1 prediction without a partner
+    assert (doc["matched_rows"], doc["join_rows"]) == (8, 11)
+    assert doc["unmatched"]["labels"] == 2 and doc["unmatched"]["predictions"] == 1  # unchanged keys
+    assert doc["mean"] == pytest.approx(mean, rel=1e-12)
+    table = run_cli(["compute", str(labels), str(predictions), "--join-on", "id", "--max-rows", "0"])
+    assert "matched" in table.stdout and "8 of 11 rows" in table.stdout
+
+
+def test_compute_min_matched_gates_the_join(partial: tuple[Path, Path, float]) -> None:
+    labels, predictions, _ = partial
+    args = ["compute", str(labels), str(predictions), "--join-on", "id", "--json", "--no-losses"]
+    refused = run_executable([*args, "--min-matched", "0.75"])  # 8 / 11 = 0.727
+    assert refused.returncode == ExitStatus.DATA_ERROR
+    assert refused.stdout == ""
+    assert "matched 8 of 11 rows by id, fewer than --min-matched 0.75" in refused.stderr
+    assert run_cli([*args, "--min-matched", "0.72"]).exit_code == ExitStatus.OK
+    assert run_cli([*args, "--min-matched", "1.5"]).exit_code == ExitStatus.USAGE_ERROR
+
+
+def test_library_min_matched(partial: tuple[Path, Path, float]) -> None:
+    labels, predictions, mean = partial
+    result = compute_files(str(labels), str(predictions), join_on="id")
+    assert result.unmatched is not None and result.unmatched.matched_text() == "matched 8 of 11 rows"
+    assert result.summary.mean == pytest.approx(mean, rel=1e-12)
+    with pytest.raises(UnmatchedRowsError, match="fewer than --min-matched 0.9"):
+        compute_files(str(labels), str(predictions), join_on="id", min_matched=0.9)
+
+
+def test_batch_min_matched_defaults_to_every_row(tmp_path: Path) -> None:
+    """In batch an unmatched row is a layout error unless --min-matched says how many may go."""
+    labels_dir, predictions_dir = tmp_path / "labels", tmp_path / "predictions"
+    labels_dir.mkdir(), predictions_dir.mkdir()
+    labels, predictions = _vectors(10, seed=9)
+    _frame(labels, np.arange(10)).to_parquet(labels_dir / "a.parquet", index=False)
+    _frame(predictions[:9][::-1], np.arange(9)[::-1]).to_parquet(predictions_dir / "a.parquet", index=False)
+    args = ["batch", str(labels_dir), str(predictions_dir), "--join-on", "id", "-j", "1"]
+    strict = run_executable([*args, "--json"])
+    assert strict.returncode == ExitStatus.DATA_ERROR
+    pair = json.loads(strict.stdout)["pairs"][0]
+    assert pair["status"] == "error" and "matched 9 of 10 rows by id" in pair["error"]
+    assert (pair["matched_rows"], pair["join_rows"]) == (9, 10)
+
+    relaxed = run_cli([*args, "--min-matched", "0.9", "--format", "csv"])
+    assert relaxed.exit_code == ExitStatus.OK, relaxed.stderr
+    (row,) = csv.DictReader(io.StringIO(relaxed.stdout))
+    assert (row["matched_rows"], row["join_rows"]) == ("9", "10")
+    assert float(row["mean"]) == pytest.approx(reference_losses(labels[:9], predictions[:9]).mean(), rel=1e-12)
+    ndjson = run_cli([*args, "--min-matched", "0.9", "--format", "ndjson"])
+    assert json.loads(ndjson.stdout)["matched_rows"] == 9
+    table = run_cli([*args, "--min-matched", "0.9"])
+    assert "9 of 10 rows" in table.stdout
