@@ -21,6 +21,7 @@ from cosloss_cli.status import ExitStatus
 
 from .conftest import run_cli, run_executable
 from .oracle import reference_losses
+from .test_schemas import validate, validate_lines
 
 DIM = 4
 
@@ -92,6 +93,7 @@ def test_batch_of_shards_cut_alike_joins_every_row(tmp_path: Path) -> None:
     done = run_executable(["batch", str(labels_dir), str(predictions_dir), "--join-on", "id", "--json"])
     assert done.returncode == ExitStatus.OK, done.stderr
     doc = json.loads(done.stdout)
+    validate(doc, "batch")
     assert doc["overall"]["matched_rows"] == 60 and doc["overall"]["join_rows"] == 60
     assert doc["overall"]["mean"] == pytest.approx(reference_losses(labels, predictions).mean(), rel=1e-12)
     assert [(p["matched_rows"], p["join_rows"]) for p in doc["pairs"]] == [(20, 20)] * 3
@@ -117,6 +119,7 @@ def test_compute_json_and_table_say_matched_n_of_m(partial: tuple[Path, Path, fl
     result = run_cli(["compute", str(labels), str(predictions), "--join-on", "id", "--json", "--no-losses"])
     assert result.exit_code == ExitStatus.OK, result.stderr
     doc = json.loads(result.stdout)
+    validate(doc, "compute")
     # rows of the outer join: 8 pairs + 2 labels + 1 prediction without a partner
     assert (doc["matched_rows"], doc["join_rows"]) == (8, 11)
     assert doc["unmatched"]["labels"] == 2 and doc["unmatched"]["predictions"] == 1  # unchanged keys
@@ -166,5 +169,6 @@ def test_batch_min_matched_defaults_to_every_row(tmp_path: Path) -> None:
     assert float(row["mean"]) == pytest.approx(reference_losses(labels[:9], predictions[:9]).mean(), rel=1e-12)
     ndjson = run_cli([*args, "--min-matched", "0.9", "--format", "ndjson"])
     assert json.loads(ndjson.stdout)["matched_rows"] == 9
+    validate_lines(ndjson.stdout, "batch")
     table = run_cli([*args, "--min-matched", "0.9"])
     assert "9 of 10 rows" in table.stdout
