@@ -44,7 +44,7 @@ lint: $(VENV)/.installed-test
 fuzz: $(VENV)/.installed-test
 	COSLOSS_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest tests -k "fuzz or property" -p no:cacheprovider
 
-## bench: quick benchmark against the baselines (bench/RESULTS.md); bench-full: the issue's sizes
+## bench: quick benchmark against the baselines (docs/performance.md); bench-full: the large sizes
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run.py
 

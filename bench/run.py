@@ -9,6 +9,7 @@ speed during the run cancels out.
     python bench/run.py                 # quick sizes, a few minutes
     python bench/run.py --full          # the sizes of issue 5 (~9 GB of files)
     python bench/run.py --only npy,csv --repeat 3 --npy-rows 500000
+    python bench/run.py --full --write-docs   # and put the tables into docs/performance.md
 """
 
 from __future__ import annotations
@@ -549,6 +550,9 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="import cosloss_cli from this folder instead (e.g. an older checkout, for before/after)",
     )
+    parser.add_argument(
+        "--write-docs", action="store_true", help="also write the tables into docs/performance.md's results section"
+    )
     parser.add_argument("--data-dir", default=None, help="use (and keep) this folder; existing data files are reused")
     for name in (
         "npy_rows",
@@ -596,22 +600,51 @@ def main(argv: list[str] | None = None) -> int:
         losses = folder / "losses.npy"
         if args.keep and losses.exists():
             losses.unlink()
-    print(f"Machine: {machine()}\n")
-    print(
+    text = results_text(rows, sizes, repeat, args.full)
+    print(text)
+    if args.write_docs:
+        command = "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        write_docs_results(PERFORMANCE_PAGE, text, command.strip())
+        log(f"wrote the results into {PERFORMANCE_PAGE}")
+    return 0
+
+
+def results_text(rows: list[Row], sizes: Sizes, repeat: int, full: bool) -> str:
+    """The report printed at the end of a run (Markdown): the machine, every row, the targets."""
+    parts = [
+        f"Machine: {machine()}\n",
         f"Medians of {repeat} paired runs, wall time (CPU seconds, user+sys); "
-        "ratio = median over the pairs of cosloss wall time / peer wall time.\n"
-    )
-    print(table(rows, sizes))
+        "ratio = median over the pairs of cosloss wall time / peer wall time.\n",
+        table(rows, sizes),
+    ]
     targets = targets_table(rows, sizes)
     if targets:
-        sized = "" if args.full else "; the targets are set for the --full sizes"
-        print(f"\nTargets (load average at the end: {os.getloadavg()[0]:.1f}{sized}):\n")
-        print(targets)
+        sized = "" if full else "; the targets are set for the --full sizes"
+        parts += [f"\nTargets (load average at the end: {os.getloadavg()[0]:.1f}{sized}):\n", targets]
     scale = scale_table(rows, sizes)
     if scale:
-        print(f"\nMany small pairs ({describe('batch', sizes)}), local processes against a Dask cluster:\n")
-        print(scale)
-    return 0
+        parts += [f"\nMany small pairs ({describe('batch', sizes)}), local processes against a Dask cluster:\n", scale]
+    return "\n".join(parts)
+
+
+#: The docs page whose results section ``--write-docs`` replaces.
+PERFORMANCE_PAGE = HERE.parent / "docs" / "performance.md"
+RESULTS_START, RESULTS_END = "<!-- bench-results:start -->", "<!-- bench-results:end -->"
+
+
+def write_docs_results(page: Path, text: str, command: str) -> None:
+    """Put a run's report between the results markers of ``page``, with the day and the command.
+
+    The rest of the page (how cosloss spends its time, how to read the tables) is prose
+    that a rerun does not change; only this section holds figures of a run.
+    """
+    current = page.read_text(encoding="utf-8")
+    if RESULTS_START not in current or RESULTS_END not in current:
+        raise SystemExit(f"{page} has no {RESULTS_START} ... {RESULTS_END} section to write into")
+    head, rest = current.split(RESULTS_START, 1)
+    tail = rest.split(RESULTS_END, 1)[1]
+    stamp = f"Written by `{command}` on {time.strftime('%Y-%m-%d', time.gmtime())}.\n\n"
+    page.write_text(f"{head}{RESULTS_START}\n{stamp}{text.rstrip()}\n{RESULTS_END}{tail}", encoding="utf-8")
 
 
 def run_scenarios(

@@ -188,3 +188,33 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "site" / "index.html").exists()
     assert DOCS.is_dir()
+
+
+def _bench() -> ModuleType:
+    """bench/run.py, imported from its file (registered first: its dataclasses need that)."""
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+def test_the_benchmark_writes_its_tables_into_the_performance_page(tmp_path: Path) -> None:
+    """``bench/run.py --write-docs`` replaces the results section and nothing else of the page."""
+    bench = _bench()
+    assert bench.PERFORMANCE_PAGE == DOCS / "performance.md"
+    page = tmp_path / "performance.md"
+    page.write_text(PAGES["docs/performance.md"], encoding="utf-8")
+    report = "Machine: test\n\n| data | peer |\n|---|---|\n| 2 x NPY | numpy |"
+    bench.write_docs_results(page, report, "python bench/run.py --full --write-docs")
+    before = PAGES["docs/performance.md"].split(bench.RESULTS_START)
+    after = page.read_text(encoding="utf-8").split(bench.RESULTS_START)
+    assert after[0] == before[0] and after[1].split(bench.RESULTS_END)[1] == before[1].split(bench.RESULTS_END)[1]
+    section = after[1].split(bench.RESULTS_END)[0]
+    assert "Written by `python bench/run.py --full --write-docs` on " in section and report in section
+    bench.write_docs_results(page, report, "python bench/run.py")  # a second run replaces the first
+    assert page.read_text(encoding="utf-8").count("Machine: test") == 1
