@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import DataError, InputUsageError
 from .base import DEFAULT_MAX_LINE_BYTES, Block, ReadOptions, Source
+from .list_cells import cell_width, choose_list_column, vectors_of
 from .names import Split, split_ids, without_weight_column
 from .streams import GZIP_MAGIC, PeekableReader, file_size, is_regular_file, open_binary, read_exactly
 from .wide import WIDE_COLUMNS, Layout, bounded_lines, line_finder, too_wide, wide_blocks
@@ -138,6 +139,11 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
             lambda number, line: _check_line(number, line, delimiter, names, wanted, decimal),
         )
         return _wide_source(path, fmt, raw, prefix, gzipped, layout, options, notes, id_column, names)
+    # A column of list cells ("[0.1, 0.2]", numpy's "[0.1 0.2]") is the vectors, as in Parquet.
+    list_column, width = _list_column(prefix, gzipped, limit, delimiter, header, names, features, options, path)
+    if list_column is not None:
+        features = [list_column]
+    line_of = _line_finder(path, gzipped, delimiter, header)
 
     if is_regular_file(path):
         raw.close()
@@ -149,7 +155,7 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
 
     # pyarrow cannot select a column named '' (pandas' unnamed index): it gets a stand-in name.
     arrow = {name: name or "\x00index" for name in names}
-    column_types = {arrow[name]: pa.float64() for name in features}
+    column_types = {arrow[name]: pa.float64() if list_column is None else pa.string() for name in features}
     if id_column is not None:
         column_types[arrow[id_column]] = pa.string()
     weight_column = options.weight_column
@@ -166,7 +172,8 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
                 block_size=max(1 << 16, min(options.block_bytes, 1 << 20)),
                 use_threads=True,
             ),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            # numpy's str of an array spans several lines inside the quotes.
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=list_column is not None),
             convert_options=pacsv.ConvertOptions(
                 column_types=column_types,
                 include_columns=list(column_types),
@@ -188,10 +195,20 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
                 if batch.num_rows == 0:
                     continue
                 rows_done += batch.num_rows
-                # Column-major: a copy per column; the core transposes chunks in cache.
-                values = np.asarray(
-                    batch.select([arrow[f] for f in features]).to_tensor(null_to_nan=True, row_major=False)
-                )
+                if list_column is not None:
+                    values = vectors_of(
+                        batch.column(arrow[list_column]),
+                        width,
+                        list_column,
+                        rows_done - batch.num_rows,
+                        path,
+                        line_of,
+                    )
+                else:
+                    # Column-major: a copy per column; the core transposes chunks in cache.
+                    values = np.asarray(
+                        batch.select([arrow[f] for f in features]).to_tensor(null_to_nan=True, row_major=False)
+                    )
                 ids = None
                 if id_column is not None:
                     ids = np.asarray(batch.column(arrow[id_column]).to_pylist(), dtype=object)
@@ -208,16 +225,16 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
     return Source(
         path,
         fmt,
-        (None, len(features)),
+        (None, len(features) if list_column is None else width),
         blocks(),
         columns=features,
         has_ids=id_column is not None,
         has_weights=weight_column is not None,
         size_bytes=file_size(path),
-        named=header,
+        named=header and list_column is None,
         id_column=id_column,
         notes=tuple(notes),
-        line_of=_line_finder(path, gzipped, delimiter, header),
+        line_of=line_of,
         file_columns=tuple(names),
     )
 
@@ -283,6 +300,48 @@ def _wide_source(
         line_of=line_of,
         file_columns=tuple(names),
     )
+
+
+def _list_column(
+    prefix: bytes,
+    gzipped: bool,
+    limit: int,
+    delimiter: str,
+    header: bool,
+    names: list[str],
+    features: list[str],
+    options: ReadOptions,
+    path: str,
+) -> tuple[str | None, int]:
+    """The column of list cells that holds the vectors, and their length; (None, 0) if none.
+
+    Told from the first data row of the peeked bytes, parsed with the ``csv`` module (a
+    quoted cell may span lines).
+    """
+    data = _peek_text(prefix, gzipped, limit)
+    if not header or b"[" not in data:
+        return None, 0
+    text = data.decode("utf-8-sig", "replace")
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        next(reader)
+        start = reader.line_num + 1
+        record = next(reader)
+    except (csv.Error, StopIteration):
+        return None, 0
+    row = dict(zip(names, record, strict=False))
+    column = choose_list_column(features, row, options.columns, path)
+    if column is None:
+        return None, 0
+    width = cell_width(row[column], column, path, start)
+    if width == 0:
+        raise DataError(f"line {start}, column {column!r} holds an empty list: nothing to compare", path=path)
+    return column, width
+
+
+def _cell_text(cell: str, limit: int = 60) -> str:
+    """A cell quoted in a message: at most ``limit`` characters of it, and its length when cut."""
+    return repr(cell) if len(cell) <= limit else f"{cell[: limit - 3]!r}... ({len(cell)} characters)"
 
 
 def _short(line: str, limit: int = 40) -> str:
@@ -482,7 +541,7 @@ def _check_line(
         )
     for index, name in wanted:
         if not _is_number(cells[index], decimal):
-            return f"line {line_number}, column {name!r}: {cells[index]!r} is not a number"
+            return f"line {line_number}, column {name!r}: {_cell_text(cells[index])} is not a number"
     return None
 
 
