@@ -22,7 +22,7 @@ import numpy as np
 from .aside import aside
 from .distribution import TopK, histogram, percentiles
 from .errors import DataError, InputUsageError, ParameterError
-from .reduction import DEFAULT_REDUCTION, NO_LOSSES, WeightedSums, check_reduction, check_weights
+from .reduction import DEFAULT_REDUCTION, NO_LOSSES, WeightedSums, check_reduction, check_weights, loss_weights
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -126,12 +126,20 @@ class FigureState:
 
     ``weights`` are the rows' weights read beforehand (a ``--weights`` file, or an array
     or number given to the library), or None: then the labels' blocks carry them (a
-    weight column) or every weight is 1. Weights are per row: they are broadcast over
-    the other axes of N-D losses, and refused when the losses are per column (axis 0).
+    weight column) or every weight is 1. An array or file may hold one weight per row
+    (broadcast over the other axes of N-D losses), one per loss, or any layout TF
+    broadcasts (:func:`~cosloss_cli.reduction.loss_weights`, for the losses'
+    ``loss_shape``); weights are refused when the losses are per column (axis 0).
     """
 
     def __init__(
-        self, options: FigureOptions, labels: Source, nan_policy: str, per_row: bool, weights: Any = None
+        self,
+        options: FigureOptions,
+        labels: Source,
+        nan_policy: str,
+        per_row: bool,
+        weights: Any = None,
+        loss_shape: tuple[int | None, ...] | None = None,
     ) -> None:
         self.options = options
         self.labels = labels
@@ -150,7 +158,9 @@ class FigureState:
             if given.ndim == 0:
                 self.scalar = float(check_weights(given, ()))
             else:
-                self.array = check_weights(given.reshape(-1), (given.size,), path=_weights_path(options))
+                checked = check_weights(given.reshape(-1), (given.size,), path=_weights_path(options))
+                shape = loss_shape if loss_shape is not None else (None,)
+                self.array = loss_weights(checked.reshape(given.shape), shape, path=_weights_path(options))
         self.sums = NO_LOSSES
         self.worst = TopK(options.top)
         self.best = TopK(options.best, best=True)
@@ -168,7 +178,7 @@ class FigureState:
         if w is not None and self.options.reduction == "none":
             self.row_weights.append(w)
         kept_losses: Float64Array = losses
-        wide = None if w is None else np.broadcast_to(w.reshape((rows,) + (1,) * (losses.ndim - 1)), losses.shape)
+        wide = None if w is None else np.broadcast_to(_rows_first(w, losses.ndim), losses.shape)
         if self.omit and nonfinite.any():
             kept_losses = losses[~nonfinite]
             wide = None if wide is None else wide[~nonfinite]
@@ -180,7 +190,7 @@ class FigureState:
             return np.full(rows, self.scalar)
         if self.array is not None:
             part = self.array[row : row + rows]
-            if part.size != rows:
+            if part.shape[0] != rows:
                 raise DataError(
                     f"has {self.array.size} weights, but {self.labels.path} has more rows",
                     path=_weights_path(self.options),
@@ -215,7 +225,7 @@ class FigureState:
         ``interval`` is what :meth:`start_interval` returned, if the caller started it;
         ``found``, the percentiles of ``counted`` if the caller has them.
         """
-        if self.array is not None and self.array.size != self.rows:
+        if self.array is not None and self.array.shape[0] != self.rows:
             raise DataError(
                 f"has {self.array.size} weights, but {self.labels.path} has {self.rows} rows",
                 path=_weights_path(self.options),
@@ -242,7 +252,7 @@ class FigureState:
         )
         if options.reduction == "none" and self.row_weights:
             weights = np.concatenate(self.row_weights)
-            losses = losses * weights.reshape((weights.size,) + (1,) * (losses.ndim - 1))
+            losses = losses * _rows_first(weights, losses.ndim)
         return figures, losses
 
     def _interval(self, counted: Float64Array) -> tuple[float, float]:
@@ -267,19 +277,27 @@ class FigureState:
         return tuple(ranked)
 
 
+def _rows_first(weights: np.ndarray, ndim: int) -> np.ndarray:
+    """Weights that broadcast against losses of ``ndim`` dimensions: one per row spread over the others."""
+    return weights.reshape((weights.shape[0],) + (1,) * (ndim - 1)) if weights.ndim == 1 else weights
+
+
 def _weights_path(options: FigureOptions) -> str | None:
     return options.weights if isinstance(options.weights, str) else None
 
 
-def read_weights_for(options: FigureOptions, labels: Source) -> Any:
+def read_weights_for(options: FigureOptions, labels: Source, loss_shape: tuple[int | None, ...] = (None,)) -> Any:
     """The weights of ``options`` ready for :class:`FigureState`: a weights file read, else as given.
 
     A file's count is checked against the labels' rows now when the labels know it
-    (NPY, Parquet); a CSV's rows are counted as it streams.
+    (NPY, Parquet) and the losses are one per row; a CSV's rows are counted as it
+    streams. Weights of N-D losses (``loss_shape``) may be laid out as TF takes them:
+    :class:`FigureState` checks them against that shape.
     """
     if not isinstance(options.weights, str):
         return options.weights
     from .readers.weights import read_weights
 
     rows = labels.shape[0] if not labels.one_vector else 1
-    return read_weights(options.weights, expected_rows=rows, labels_path=labels.path)
+    expected = rows if len(loss_shape) <= 1 else None
+    return read_weights(options.weights, expected_rows=expected, labels_path=labels.path, any_shape=True)

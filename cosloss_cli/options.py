@@ -289,7 +289,8 @@ def weight_options(*, files: bool = True) -> Callable[[F], F]:
         click.option(
             "--weights",
             metavar="FILE",
-            help="One weight per row (any input format: a one-column CSV, a 1-D NPY...), as TF's weights.",
+            help="One weight per row (any input format: a one-column CSV, a 1-D NPY...), as TF's weights; "
+            "for N-D losses also one per loss or any shape TF broadcasts (NPY/NPZ).",
         ),
         click.option(
             "--weight-column",

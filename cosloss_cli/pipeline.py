@@ -497,9 +497,9 @@ def compute_sources(
             "weights given by position (a weights file, or an array) cannot follow rows matched by id (--join-on)",
             hint="put the weights in a column of the labels file: --weight-column NAME",
         )
-    figure_state = FigureState(
-        figures, labels, options.nan_policy, per_row=axis != 0, weights=read_weights_for(figures, labels)
-    )
+    loss_shape = (1,) if labels.one_vector else labels.shape[:axis] + labels.shape[axis + 1 :]
+    weights = read_weights_for(figures, labels, loss_shape)
+    figure_state = FigureState(figures, labels, options.nan_policy, axis != 0, weights, loss_shape)
     state = _Reduction(labels, predictions, options, axis, figure_state)
     if join is not None:
         with join:

@@ -88,6 +88,52 @@ def check_weights(
     return broadcast
 
 
+def loss_weights(weights: np.ndarray, shape: tuple[int | None, ...], *, path: str | None = None) -> Float64Array:
+    """Weights of any layout TF takes for losses of ``shape`` (rows first), laid out rows first.
+
+    ``tf.compat.v1.losses.cosine_distance`` keeps the reduced axis: inputs of shape
+    (3, 2, 3) reduced along axis 2 give TF losses of shape (3, 2, 1), cosloss's (3, 2).
+    Accepted, as TF accepts them: one weight per row (``(3,)``, the only layout of 2-D
+    inputs' losses besides a trailing 1); one per loss, shaped like the losses, like TF's
+    losses (a trailing 1) or flat in C order (``(6,)``); and any shape of the losses' rank
+    (with or without TF's trailing 1) whose every dimension is 1 or the losses' (TF's
+    broadcasting: ``(3, 1)`` or ``(3, 1, 1)`` is one weight per sample). Anything else is
+    a DataError naming both shapes. ``shape[0]`` is None when the rows are not known yet
+    (a CSV streams): a 1-D array is then one weight per row, counted as the rows come.
+
+    Returns a 1-D array (one weight per row) or an array of the losses' rank whose every
+    dimension is 1 or the losses' (rows first, so that a block of rows slices it).
+
+    >>> loss_weights(np.ones((3, 2, 1)), (3, 2)).shape, loss_weights(np.ones(6), (3, 2)).shape
+    ((3, 2), (3, 2))
+    >>> loss_weights(np.ones((3, 1, 1)), (3, 2)).shape, loss_weights(np.ones(3), (3, 2)).shape
+    ((3, 1), (3,))
+    """
+    array: Float64Array = np.asarray(weights, dtype=np.float64)
+    rows, rest = shape[0], tuple(shape[1:])
+    if array.ndim == 1 and (not rest or rows is None or array.shape[0] == rows):
+        return array  # one weight per row (its count is checked against the rows)
+    known = rows is not None and all(n is not None for n in rest)
+    per_loss = int(np.prod([n for n in rest if n is not None], dtype=np.int64))
+    if array.ndim == 1 and known and array.shape[0] == int(rows or 0) * per_loss:
+        flat: Float64Array = array.reshape((int(rows or 0), *(int(n or 0) for n in rest)))
+        return flat  # one weight per loss, flat in C order
+    if array.ndim == len(shape) + 1 and array.shape[-1] == 1:
+        array = array.reshape(array.shape[:-1])  # TF's shape of the losses: the reduced axis kept
+    if array.ndim == len(shape) and all(w == 1 or n is None or w == n for w, n in zip(array.shape, shape, strict=True)):
+        if array.shape[0] == 1 and rows is not None and rows != 1:  # the same weights for every row
+            array = np.broadcast_to(array, (rows, *array.shape[1:]))
+        return array.reshape(-1) if array.ndim == 1 else array
+    tf_shape = shape_text((*shape, 1))
+    raise DataError(
+        f"the weights have shape {shape_text(np.shape(weights))}, the losses {shape_text(shape)} "
+        f"(TensorFlow's {tf_shape})",
+        path=path,
+        hint=f"give one weight per row, one per loss (shaped {shape_text(shape)}, {tf_shape} or flat), "
+        "or a shape whose every dimension is 1 or the losses' (TF's broadcasting)",
+    )
+
+
 def _broadcastable(weights_shape: tuple[int, ...], shape: tuple[int, ...]) -> bool:
     """TF's rule: same rank, each dimension 1 or equal (numpy would also add leading axes)."""
     return len(weights_shape) == len(shape) and all(w in (1, n) for w, n in zip(weights_shape, shape, strict=True))

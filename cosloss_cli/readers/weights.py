@@ -29,6 +29,7 @@ def read_weights(
     column: str | None = None,
     expected_rows: int | None = None,
     labels_path: str | None = None,
+    any_shape: bool = False,
 ) -> Float64Array:
     """The weights in ``path`` as a float64 1-D array, checked to be finite and >= 0.
 
@@ -38,14 +39,20 @@ def read_weights(
     file is skipped, as in any input. When ``expected_rows`` is given (the rows of
     ``labels_path``), another count of weights is a DataError naming both files.
     A bad weight is named by its 0-based row and, for CSV/TSV on disk, its line.
+    With ``any_shape``, an NPY/NPZ array of several values per row (weights per loss of
+    N-D inputs, or TF's layouts: see :func:`~cosloss_cli.reduction.loss_weights`) is
+    returned in its own shape instead of refused.
     """
     options = options or ReadOptions()
     if column is not None:
         options = options._replace(columns=[column], id_column=None)
     source = open_source(path, options)
     try:
-        _check_layout(source, column)
-        weights = _gather(source, _line_finder(source, options))
+        if any_shape and _shaped(source):
+            weights = _gather_shaped(source)
+        else:
+            _check_layout(source, column)
+            weights = _gather(source, _line_finder(source, options))
     finally:
         close = getattr(source.blocks, "close", None)
         if close is not None:
@@ -78,6 +85,24 @@ def _check_layout(source: Source, column: str | None) -> None:
             path=source.path,
             hint="save the weights as one column or a 1-D array",
         )
+
+
+def _shaped(source: Source) -> bool:
+    """An NPY/NPZ array of more than one value per row: weights laid out like N-D losses."""
+    return source.format in ("npy", "npz") and not source.one_vector and source.ndim >= 2 and source.shape[1:] != (1,)
+
+
+def _gather_shaped(source: Source) -> Float64Array:
+    """Every weight of an N-D array, in its shape, checked (a bad one named by its entry)."""
+    parts: list[Float64Array] = []
+    row = 0
+    for block in source.blocks:
+        parts.append(check_weights(block.values, block.values.shape, first_row=row, path=source.path))
+        row += len(block.values)
+    if not parts:
+        return np.empty((0, *(int(n or 0) for n in source.shape[1:])), dtype=np.float64)
+    weights: Float64Array = np.concatenate(parts)
+    return weights
 
 
 def _gather(source: Source, line_of: LineOf | None) -> Float64Array:
