@@ -79,7 +79,8 @@ EXIT_STATUS = (
     ("1", "The data could not be used (an unreadable or corrupt file, different shapes, a NaN...)."),
     ("2", "Usage error: an unknown option or bad value, a missing file, a format that cannot be told."),
     ("3", "A threshold was exceeded: --fail-above (compute, batch) or --fail-if-worse (compare)."),
-    ("130", "Interrupted (Ctrl-C); 143: terminated (SIGTERM)."),
+    ("130", "Interrupted (Ctrl-C)."),
+    ("143", "Terminated (SIGTERM)."),
 )
 
 

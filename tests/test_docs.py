@@ -218,3 +218,10 @@ def test_the_benchmark_writes_its_tables_into_the_performance_page(tmp_path: Pat
     assert "Written by `python bench/run.py --full --write-docs` on " in section and report in section
     bench.write_docs_results(page, report, "python bench/run.py")  # a second run replaces the first
     assert page.read_text(encoding="utf-8").count("Machine: test") == 1
+
+
+def test_every_exit_status_is_documented_and_in_the_man_pages() -> None:
+    table = PAGES["docs/outputs.md"].split("## Errors and exit codes", 1)[1]
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", table, re.M)}
+    manual = {int(code) for code, _ in _generator().EXIT_STATUS}
+    assert documented == manual == {int(status) for status in ExitStatus}
