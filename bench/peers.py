@@ -102,6 +102,36 @@ print(con.execute(query).fetchone()[0])
     needs=("duckdb",),
 )
 
+DUCKDB_DATASET = Peer(
+    "DuckDB read_parquet('dir/*.parquet'), POSITIONAL JOIN",
+    """
+import sys
+import duckdb
+con = duckdb.connect()
+query = (
+    "SELECT avg(list_cosine_distance(l.v::FLOAT[], p.v::FLOAT[])) "
+    f"FROM read_parquet('{sys.argv[1]}/*.parquet') l POSITIONAL JOIN read_parquet('{sys.argv[2]}/*.parquet') p"
+)
+print(con.execute(query).fetchone()[0])
+""",
+    needs=("duckdb",),
+)
+
+DUCKDB_DATASET_JOIN = Peer(
+    "DuckDB read_parquet('dir/*.parquet'), JOIN USING (id)",
+    """
+import sys
+import duckdb
+con = duckdb.connect()
+query = (
+    "SELECT avg(list_cosine_distance(l.v::FLOAT[], p.v::FLOAT[])) "
+    f"FROM read_parquet('{sys.argv[1]}/*.parquet') l JOIN read_parquet('{sys.argv[2]}/*.parquet') p USING (id)"
+)
+print(con.execute(query).fetchone()[0])
+""",
+    needs=("duckdb",),
+)
+
 POLARS_LIST = Peer(
     "polars list arithmetic",
     """

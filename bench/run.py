@@ -45,6 +45,8 @@ SCENARIOS = (
     "parquet-list",
     "parquet-columns",
     "parquet-join",
+    "parquet-dataset",
+    "parquet-dataset-join",
     "csv",
     "small",
     "batch",
@@ -75,6 +77,10 @@ class Sizes:
     #: ``compare``: 2 models of this many rows (the bound of the compare command: 1,000,000 x 256).
     compare_rows: int = 1_000_000
     compare_dim: int = 256
+    #: ``parquet-dataset*``: this many rows in all, cut into ``dataset_shards`` files a side.
+    dataset_rows: int = 200_000
+    dataset_dim: int = 256
+    dataset_shards: int = 64
 
 
 QUICK = Sizes(npy_rows=250_000, npy_dim=256, parquet_rows=50_000, parquet_dim=256, csv_rows=25_000, csv_dim=128)
@@ -244,6 +250,37 @@ def make_parquet_join(folder: Path, rows: int, dim: int) -> tuple[str, str]:
     return _file_pair(folder, f"parquet_join_{rows}_*.parquet", write)
 
 
+def make_parquet_dataset(folder: Path, rows: int, dim: int, shards: int, join: bool) -> tuple[str, str]:
+    """Two folders of ``shards`` Parquet files (``part-00000.parquet``...; fixed_size_list<float32>[dim] ``v``).
+
+    With ``join``: an int64 ``id`` too, the predictions' rows shuffled and cut into
+    three quarters as many files (shards of other sizes: the rows must be matched by id).
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kind = "join" if join else "plain"
+    paths = (folder / f"dataset_{kind}_{rows}_labels", folder / f"dataset_{kind}_{rows}_predictions")
+    for path, noise in zip(paths, (False, True), strict=True):
+        if path.exists():
+            continue
+        values = np.concatenate(list(_float_blocks(rows, dim, seed=7, noise=noise)))
+        ids = np.arange(rows, dtype=np.int64)
+        order = _rng(8).permutation(rows) if join and noise else ids
+        count = shards if not (join and noise) else max(1, shards * 3 // 4)
+        temporary = path.with_name(path.name + ".partial")
+        temporary.mkdir(exist_ok=True)
+        for k, part in enumerate(np.array_split(order, count)):
+            columns = {"v": pa.FixedSizeListArray.from_arrays(pa.array(values[part].ravel()), dim)}
+            if join:
+                columns = {"id": pa.array(ids[part]), **columns}
+            pq.write_table(pa.table(columns), temporary / f"part-{k:05d}.parquet")
+        (temporary / "_SUCCESS").write_text("")
+        temporary.rename(path)
+    return str(paths[0]), str(paths[1])
+
+
 def make_batch(folder: Path, pairs: int, rows: int, dim: int) -> tuple[str, str]:
     """Two folders of ``pairs`` small float32 .npy files with the same names."""
     import numpy as np
@@ -340,6 +377,13 @@ def scenario_rows(name: str, folder: Path, sizes: Sizes) -> list[tuple[str, Peer
         files = make_parquet_join(folder, sizes.join_rows, sizes.join_dim)
         label = "cosloss --join-on id --json --no-losses"
         return [(label, peers.DUCKDB_JOIN, list(files), [*plain, "--join-on", "id"])]
+    if name == "parquet-dataset":
+        files = make_parquet_dataset(folder, sizes.dataset_rows, sizes.dataset_dim, sizes.dataset_shards, join=False)
+        return [("cosloss DIR DIR --json --no-losses", peers.DUCKDB_DATASET, list(files), plain)]
+    if name == "parquet-dataset-join":
+        files = make_parquet_dataset(folder, sizes.dataset_rows, sizes.dataset_dim, sizes.dataset_shards, join=True)
+        label = "cosloss DIR DIR --join-on id --json --no-losses"
+        return [(label, peers.DUCKDB_DATASET_JOIN, list(files), [*plain, "--join-on", "id"])]
     if name == "csv":
         files = make_csv(folder, sizes.csv_rows, sizes.csv_dim)
         return [("cosloss --json --no-losses", peers.PYARROW_CSV, list(files), plain)]
@@ -372,6 +416,14 @@ def describe(name: str, sizes: Sizes) -> str:
     if name == "parquet-join":
         return (
             f"2 x Parquet {sizes.join_rows:,} rows, id + fixed_size_list<f32>[{sizes.join_dim}], predictions shuffled"
+        )
+    if name.startswith("parquet-dataset"):
+        shards = f"{sizes.dataset_shards} shards"
+        if name.endswith("join"):
+            shards += f" (labels) and {max(1, sizes.dataset_shards * 3 // 4)} of the shuffled rows (predictions)"
+        return (
+            f"2 Parquet datasets of {sizes.dataset_rows:,} rows, {shards}, "
+            f"{'id + ' if name.endswith('join') else ''}fixed_size_list<f32>[{sizes.dataset_dim}]"
         )
     if name == "csv":
         return f"2 x CSV {sizes.csv_rows:,} x {sizes.csv_dim}"
@@ -453,6 +505,10 @@ TARGETS = (
     Target("npy", peers.READ_PASS_NPY.name, "cosloss --json --no-losses", 1.25),
     Target("parquet-columns", peers.POLARS_COLUMNS.name, "cosloss --json --no-losses", 1.0, memory=True),
     Target("parquet-join", peers.DUCKDB_JOIN.name, "cosloss --join-on id --json --no-losses", 1.0, memory=True),
+    Target("parquet-dataset", peers.DUCKDB_DATASET.name, "cosloss DIR DIR --json --no-losses", 1.0, memory=True),
+    Target(
+        "parquet-dataset-join", peers.DUCKDB_DATASET_JOIN.name, "cosloss DIR DIR --join-on id --json --no-losses", 1.0
+    ),
     Target("small", peers.IMPORT_NUMPY.name, "cosloss --json", 1.3),
     Target("batch", peers.BATCH_LOOP.name, "cosloss batch -j 2 --json -q", 0.6),
     Target("compare", peers.TWO_COMPUTES, "cosloss compare --json --no-losses", 2.0),
