@@ -437,11 +437,14 @@ def cosine_loss(
 ) -> Float64Array | float | pd.Series:
     """Cosine distance loss between ``labels`` and ``predictions`` along ``axis``.
 
-    pandas inputs are read as the files they would be saved as: a DataFrame's columns
-    named like ids (``id``, ``*_id``...) are row ids, two frames naming the same columns
-    are paired by name, and a Series of arrays or lists is a column of vectors. Their
-    losses come back as a Series keeping the labels' index (or ids); rows whose indexes
-    or ids differ are refused rather than paired by position.
+    pandas inputs are read as the files they would be saved as, by the CLI's rules: a
+    DataFrame's columns named like ids (``id``, ``*_id``...) are row ids, columns that
+    are not numbers are left out (with a ``LeftOutWarning``), two frames naming the same
+    columns are paired by name, and a Series of arrays or lists is a column of vectors.
+    Their losses come back as a Series keeping the labels' index (or ids); rows whose
+    indexes or ids (of one column name) list the same ids in another order are matched
+    by them, every row to exactly one partner, else refused. polars and pyarrow objects
+    are read as the pandas objects they convert to (see :mod:`cosloss_cli.frames`).
 
     Parameters
     ----------
@@ -490,7 +493,7 @@ def cosine_loss(
     check_eps(eps)
     check_flag("normalize", normalize)
     check_choice("reduction", reduction, REDUCTIONS)
-    if _is_pandas(labels) or _is_pandas(predictions):
+    if _is_frame_like(labels) or _is_frame_like(predictions):
         from .frames import frame_cosine_loss
 
         return frame_cosine_loss(labels, predictions, axis, eps=eps, normalize=normalize, reduction=reduction)
@@ -640,9 +643,9 @@ def _median(flat: Float64Array, known_finite: bool = False) -> float:
     return float((low + high) / 2)
 
 
-def _is_pandas(obj: object) -> bool:
-    """A pandas object, told without importing pandas (the numpy path never does)."""
-    return type(obj).__module__.partition(".")[0] == "pandas"
+def _is_frame_like(obj: object) -> bool:
+    """A pandas, polars or pyarrow object, told without importing them (the numpy path never does)."""
+    return type(obj).__module__.partition(".")[0] in ("pandas", "polars", "pyarrow")
 
 
 def shape_text(shape: tuple[int | None, ...]) -> str:

@@ -100,3 +100,7 @@ class OutputError(CoslossError):
     """A result file could not be written (full disk, permissions, bad extension)."""
 
     exit_status = ExitStatus.DATA_ERROR
+
+
+class LeftOutWarning(UserWarning):
+    """The library left columns of a DataFrame out (text, dates...), as the CLI leaves them out."""

@@ -1,21 +1,29 @@
-"""pandas inputs of :func:`cosloss_cli.core.cosine_loss`: read as the files they would be saved as.
+"""pandas, polars and pyarrow inputs of :func:`cosloss_cli.core.cosine_loss`: read as the files they would be saved as.
 
-A DataFrame follows the rules of a file with a header: columns named like ids (``id``,
-``*_id``, ...) are row ids, not components; two frames naming the same columns in
-another order are paired by name; names that overlap only in part are refused. The
-index is pandas' row id: two indexes that differ are refused rather than paired by
-position. A Series of arrays or lists is a column of vectors. Imported only when a
-pandas object is passed, so the numpy path never pays for pandas.
+A DataFrame follows the CLI's rules for a file with a header, one decision shared with
+the readers (:func:`~cosloss_cli.readers.names.choose_data_columns`): columns named like
+ids (``id``, ``*_id``, ...) are row ids, not components; a column of vectors (lists or
+arrays, pyarrow-backed ``list``/``fixed_size_list`` columns) is used alone; columns that
+are not numbers (text, dates...) are left out with a :class:`~cosloss_cli.errors.LeftOutWarning`;
+two frames naming the same columns in another order are paired by name; names that
+overlap only in part are refused. Rows are paired by position while their ids (an id
+column of the same name on both sides, or the indexes) agree; when both list the same
+ids in different orders, the rows are matched by id, and every row must find its
+partner, else the frames are refused. A Series of arrays or lists is a column of
+vectors. polars DataFrames/Series (``Array`` and ``List`` columns too) and pyarrow
+Tables, RecordBatches and arrays are read through pyarrow as the frames they convert
+to. Imported only when such an object is passed, so the numpy path never pays for pandas.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from .errors import DataError, ShapeMismatchError
-from .readers.names import pair_names, split_ids
+from .errors import DataError, LeftOutWarning, ShapeMismatchError
+from .readers.names import NUMBER, OTHER, VECTORS, ColumnKind, choose_data_columns, pair_names, split_ids
 
 
 class _Side(NamedTuple):
@@ -36,13 +44,48 @@ def frame_cosine_loss(
 
     from .core import cosine_loss
 
-    left, right = _side(labels, "labels"), _side(predictions, "predictions")
+    left, right = _side(as_pandas(labels), "labels"), _side(as_pandas(predictions), "predictions")
     right = _pair_columns(left, right)
-    _check_rows(left, right)
+    right = _match_rows(left, right)
     losses = cosine_loss(left.values, right.values, axis, eps=eps, normalize=normalize, reduction=reduction)
     if not isinstance(losses, np.ndarray) or losses.ndim != 1:
         return losses
     return pd.Series(losses, index=_result_index(left, right, losses.size, axis), name="loss")
+
+
+def as_pandas(obj: Any) -> Any:
+    """polars and pyarrow objects as the pandas object they convert to; list columns stay pyarrow-backed.
+
+    pyarrow-backed list columns are turned into one 2-D array without a Python object
+    per row (:func:`_arrow_vectors`); anything else is returned as it is.
+    """
+    module = type(obj).__module__.partition(".")[0]
+    if module == "polars":
+        obj = obj.to_arrow()
+        module = "pyarrow"
+    if module != "pyarrow":
+        return obj
+    import pandas as pd
+    import pyarrow as pa
+
+    def mapper(arrow_type: Any) -> Any:
+        return pd.ArrowDtype(arrow_type) if _is_arrow_list(arrow_type) else None
+
+    if isinstance(obj, (pa.Table, pa.RecordBatch)):
+        return obj.to_pandas(types_mapper=mapper)
+    if isinstance(obj, (pa.Array, pa.ChunkedArray)):
+        if _is_arrow_list(obj.type):
+            return pd.Series(
+                pd.arrays.ArrowExtensionArray(pa.chunked_array([obj]) if isinstance(obj, pa.Array) else obj)
+            )
+        return obj.to_pandas()
+    return obj
+
+
+def _is_arrow_list(arrow_type: Any) -> bool:
+    import pyarrow.types as t
+
+    return bool(t.is_list(arrow_type) or t.is_large_list(arrow_type) or t.is_fixed_size_list(arrow_type))
 
 
 def _side(obj: Any, name: str) -> _Side:
@@ -51,10 +94,26 @@ def _side(obj: Any, name: str) -> _Side:
     if isinstance(obj, pd.DataFrame):
         return _frame_side(obj, name)
     if isinstance(obj, pd.Series):
-        if obj.dtype == object:
-            return _Side(_stack(list(obj), name), index=obj.index)
+        if _column_kind(obj) == VECTORS:
+            return _Side(_vectors(obj, name), index=obj.index)
         return _Side(obj.to_numpy(), index=None)  # one vector: its index names components, not rows
     return _Side(np.asarray(obj))
+
+
+def _column_kind(column: Any) -> ColumnKind:
+    """Numbers, vectors (lists or arrays in each cell, or a pyarrow list type) or other (text, dates...)."""
+    import pandas as pd
+
+    dtype = column.dtype
+    if isinstance(dtype, pd.ArrowDtype) and _is_arrow_list(dtype.pyarrow_dtype):
+        return VECTORS
+    if dtype.kind in "biuf":
+        return NUMBER
+    if dtype.kind == "O":
+        first = next((v for v in column if v is not None and not (isinstance(v, float) and v != v)), None)
+        if isinstance(first, (list, tuple, np.ndarray)):
+            return VECTORS
+    return OTHER
 
 
 def _frame_side(frame: Any, name: str) -> _Side:
@@ -63,16 +122,55 @@ def _frame_side(frame: Any, name: str) -> _Side:
     split = split_ids(text_names, id_column=None, columns=None, detect=True)
     features = [n for n, text in zip(names, text_names, strict=True) if text in split.features]
     ids = None if split.id_column is None else frame[names[text_names.index(split.id_column)]].to_numpy()
-    data = frame[features]
-    if len(features) == 1 and data.dtypes.iloc[0].kind == "O":  # one column of vectors
-        return _Side(_stack(list(data.iloc[:, 0]), name), frame.index, None, ids, split.id_column)
-    for column, dtype in data.dtypes.items():
-        if dtype.kind not in "biuf":
-            raise DataError(
-                f"column {column!r} of the {name} has dtype {dtype}, not numbers",
-                hint="drop it, or name it like an id (id, key, *_id) to use it as row ids",
-            )
-    return _Side(data.to_numpy(), frame.index, features, ids, split.id_column)
+    kinds = [(n, _column_kind(frame[n])) for n in features]
+    try:
+        chosen = choose_data_columns(kinds)
+    except ValueError as exc:
+        raise DataError(f"the {name}: {exc}", hint="select the columns to compare, e.g. frame[[...]]") from None
+    if chosen.left_out:
+        shown = ", ".join(f"{n!r} ({frame[n].dtype})" for n, _ in chosen.left_out)
+        warnings.warn(
+            f"cosloss: columns of the {name} left out, as the CLI leaves them out: {shown}",
+            LeftOutWarning,
+            stacklevel=5,  # the caller of cosine_loss
+        )
+    if chosen.vectors is not None:
+        return _Side(_vectors(frame[chosen.vectors], name), frame.index, None, ids, split.id_column)
+    return _Side(frame[chosen.features].to_numpy(), frame.index, chosen.features, ids, split.id_column)
+
+
+def _vectors(column: Any, name: str) -> np.ndarray:
+    """A column of vectors as a 2-D array (pyarrow-backed ones without a Python object per row)."""
+    found = _arrow_vectors(column, name)
+    return found if found is not None else _stack(list(column), name)
+
+
+def _arrow_vectors(column: Any, name: str) -> np.ndarray | None:
+    """A pyarrow-backed list column as a 2-D array, from its buffers; None for any other column."""
+    import pandas as pd
+
+    if not isinstance(column.dtype, pd.ArrowDtype) or not _is_arrow_list(column.dtype.pyarrow_dtype):
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lists = pa.chunked_array(column.array.__arrow_array__()).combine_chunks()
+    value_type = lists.type.value_type
+    if not (pa.types.is_integer(value_type) or pa.types.is_floating(value_type)):
+        raise DataError(f"the {name} column {column.name!r} holds {value_type}, not numbers")
+    if lists.null_count:
+        position = int(np.flatnonzero(lists.is_null().to_numpy(zero_copy_only=False))[0])
+        raise DataError(f"the {name} vector at position {position} is missing (null)")
+    lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
+    if len(lengths) and (lengths != lengths[0]).any():
+        position = int(np.flatnonzero(lengths != lengths[0])[0])
+        raise ShapeMismatchError(
+            f"the {name} vector at position {position} has shape ({lengths[position]},), "
+            f"expected ({lengths[0]},) (from the first)"
+        )
+    width = int(lengths[0]) if len(lengths) else 0
+    values = lists.flatten().to_numpy(zero_copy_only=False)
+    return np.asarray(values).reshape(len(lists), width)
 
 
 def _stack(vectors: list[Any], name: str) -> np.ndarray:
@@ -102,22 +200,55 @@ def _pair_columns(left: _Side, right: _Side) -> _Side:
     return right._replace(values=right.values[:, order], columns=[right.columns[i] for i in order])
 
 
-def _check_rows(left: _Side, right: _Side) -> None:
-    """Rows are paired by position: refuse when both sides have row ids (or indexes) that differ."""
+def _match_rows(left: _Side, right: _Side) -> _Side:
+    """The predictions' rows in the labels' order: by position while their ids agree, else by id.
+
+    As the CLI does with files: when both sides have an id column of the same name (or
+    both have indexes) listing the same ids in another order, the predictions' rows are
+    taken in the labels' order of those ids. Every row must find its partner, once:
+    otherwise (ids missing on a side, or repeated) the frames are refused, naming where
+    the ids first differ.
+    """
     for what, a, b in (("id column", left.ids, right.ids), ("index", left.index, right.index)):
         if a is None or b is None or len(a) != len(b):
             continue
         differ = np.nonzero(np.asarray(a, dtype=object) != np.asarray(b, dtype=object))[0]
-        if differ.size:
-            row = int(differ[0])
-            hint = (
-                "sort both by id" if what == "id column" else "sort both with sort_index(), or reset_index(drop=True)"
-            )
+        if not differ.size:
+            return right  # the rows agree: paired by position
+        row = int(differ[0])
+        where = f"the {what} values differ at position {row} ({a[row]!r} in labels, {b[row]!r} in predictions)"
+        hint = "sort both by id" if what == "id column" else "sort both with sort_index()"
+        if what == "id column" and left.id_column != right.id_column:  # as the CLI: never matched by them
             raise DataError(
-                f"rows are matched by position, and the {what} values differ at position {row}: "
-                f"{a[row]!r} in labels, {b[row]!r} in predictions",
-                hint=f"{hint} to pair rows by position",
+                f"rows are matched by position, and {where}, in columns of different names "
+                f"({left.id_column!r} and {right.id_column!r})",
+                hint=f"{hint} to pair rows by position, or give both id columns one name",
             )
+        order, problem = _partners(a, b)
+        if order is None:
+            raise DataError(
+                f"{where}, and matching the rows by them leaves {problem}",
+                hint=f"{hint}, or give each row one partner",
+            )
+        index = None if right.index is None else right.index[order]
+        ids = None if right.ids is None else right.ids[order]
+        return right._replace(values=right.values[order], index=index, ids=ids)
+    return right
+
+
+def _partners(a: Any, b: Any) -> tuple[np.ndarray | None, str]:
+    """The position in ``b`` of each id of ``a`` when each has exactly one partner, else None and why."""
+    import pandas as pd
+
+    left, right = pd.Index(np.asarray(a, dtype=object)), pd.Index(np.asarray(b, dtype=object))
+    for side, index in (("labels", left), ("predictions", right)):
+        if not index.is_unique:
+            return None, f"the id {index[index.duplicated()][0]!r} twice in the {side}"
+    order = right.get_indexer(left)
+    if (order < 0).any():
+        missing = left[order < 0]
+        return None, f"{missing.size} label row(s) without a partner (ids {', '.join(map(repr, missing[:3]))})"
+    return order, ""
 
 
 def _result_index(left: _Side, right: _Side, size: int, axis: int) -> Any:

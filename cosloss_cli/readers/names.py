@@ -135,3 +135,45 @@ def _listing(names: Sequence[object], limit: int = 8) -> str:
         return "none"
     shown = ", ".join(repr(n) for n in names[:limit])
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+#: What :func:`choose_data_columns` needs to know of a column: numbers, vectors (a list
+#: column of numbers) or anything else (text, dates, categories...).
+ColumnKind = str
+NUMBER, VECTORS, OTHER = "number", "vectors", "other"
+
+
+class DataColumns(NamedTuple):
+    """The columns a loss is computed from, and those left out (with why, for a note or warning)."""
+
+    #: The one column of vectors, when there is one: then ``features`` is empty.
+    vectors: str | None
+    #: The numeric columns, each a vector component, in order.
+    features: list[str]
+    #: ``(name, kind)`` of the columns left out.
+    left_out: list[tuple[str, ColumnKind]]
+
+
+def choose_data_columns(columns: Sequence[tuple[str, ColumnKind]]) -> DataColumns:
+    """Which of the data columns (ids already set apart) hold the vectors: one rule for files and frames.
+
+    One column of vectors is used alone (the scalar columns beside it are left out);
+    otherwise the numeric columns are the components, and columns of anything else
+    (text, dates...) are left out, for the caller to say so. Several columns of vectors
+    are a ValueError (the caller's error says how to choose one), as is having nothing
+    numeric at all.
+
+    >>> choose_data_columns([("text", "other"), ("x", "number"), ("y", "number")])
+    DataColumns(vectors=None, features=['x', 'y'], left_out=[('text', 'other')])
+    >>> choose_data_columns([("emb", "vectors"), ("score", "number")]).vectors
+    'emb'
+    """
+    lists = [name for name, kind in columns if kind == VECTORS]
+    if len(lists) > 1:
+        raise ValueError(f"{len(lists)} columns of vectors ({_listing(lists)}): choose one")
+    if lists:
+        return DataColumns(lists[0], [], [(name, kind) for name, kind in columns if name != lists[0]])
+    features = [name for name, kind in columns if kind == NUMBER]
+    if not features:
+        raise ValueError("no numeric columns")
+    return DataColumns(None, features, [(name, kind) for name, kind in columns if kind != NUMBER])
