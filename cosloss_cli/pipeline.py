@@ -506,6 +506,13 @@ def compute_sources(
             _join_pass(join, state, options, progress)
         join.check()
         return join.finish(state.finish())
+    slabs = _column_slabs(labels, predictions, axis, read_options)
+    if slabs is not None:
+        try:
+            _slab_pass(slabs, state, progress)
+        finally:
+            slabs.close()
+        return state.finish()
     pairs = _aligned(_prefetched(labels.blocks), _prefetched(predictions.blocks), labels, predictions)
     for (offset, (lblock, pblock)), reduced in _map_ordered(
         lambda item: state.reduce(*item[1]), _with_offsets(pairs), options.threads
@@ -514,6 +521,51 @@ def compute_sources(
         if progress is not None:
             progress(len(lblock))
     return state.finish()
+
+
+def _column_slabs(labels: Source, predictions: Source, axis: int, read_options: ReadOptions | None) -> Any:
+    """Parquet files with a row group too large to read row-wise in bounded memory, read by columns; else None."""
+    if axis != 1 or labels.format != "parquet":
+        return None
+    from .readers.base import DEFAULT_BLOCK_BYTES
+    from .readers.parquet import column_slabs
+
+    return column_slabs(labels, predictions, read_options.block_bytes if read_options else DEFAULT_BLOCK_BYTES)
+
+
+def _slab_pass(slabs: Any, state: _Reduction, progress: ProgressCallback | None) -> None:
+    """Each row group's rows summed a slab of columns at a time (see ``readers.parquet.ColumnSlabs``).
+
+    The sums of a row are added slab by slab as ``axis=0``'s blocks add theirs; its
+    first NaN or infinity is the one of the lowest row, then column, over every slab.
+    """
+    options = state.options
+    width = len(state.labels.columns or ())
+    offset = 0
+    for group, rows in enumerate(slabs.sizes):
+        if not rows:
+            continue
+        merged: Sums | None = None
+        found: _Found | None = None
+        for first, lvalues, pvalues in slabs.slabs(group):
+            sums = block_sums(lvalues, pvalues, 1)
+            if options.nan_policy == "raise" and not sums.plain and sums.nonfinite.any():
+                row = int(np.argmax(sums.nonfinite))
+                here = _first_nonfinite(Block(lvalues[row : row + 1]), Block(pvalues[row : row + 1]))
+                candidate = _Found(here.side, (row, first + here.where[1]), here.value, width)
+                found = candidate if found is None or candidate.where < found.where else found
+            merged = sums if merged is None else merged.merge(sums)
+        if found is not None:
+            raise _nonfinite_error(found, (state.labels, state.predictions)[found.side], offset + found.where[0])
+        assert merged is not None
+        losses = losses_from_sums(merged, eps=options.eps, normalize=options.normalize)
+        reduced = _ReducedBlock(merged, losses, 0 if merged.plain else int(merged.zero_vectors().sum()))
+        label_ids, prediction_ids = slabs.ids(group)
+        no_values = np.empty((rows, 0))
+        state.add(offset, Block(no_values, label_ids), Block(no_values, prediction_ids), reduced)
+        offset += rows
+        if progress is not None:
+            progress(rows)
 
 
 class _JoinedBlock(NamedTuple):
