@@ -44,6 +44,8 @@ SCENARIOS = (
     "npy-extra",
     "parquet-list",
     "parquet-columns",
+    "parquet-list-1rg",
+    "parquet-columns-1rg",
     "parquet-join",
     "parquet-dataset",
     "parquet-dataset-join",
@@ -81,6 +83,9 @@ class Sizes:
     dataset_rows: int = 200_000
     dataset_dim: int = 256
     dataset_shards: int = 64
+    #: Parquet written as users write it (``pq.write_table``, ``df.to_parquet``): one row group.
+    one_group_rows: int = 200_000
+    one_group_dim: int = 256
 
 
 QUICK = Sizes(npy_rows=250_000, npy_dim=256, parquet_rows=50_000, parquet_dim=256, csv_rows=25_000, csv_dim=128)
@@ -224,6 +229,27 @@ def make_parquet(folder: Path, rows: int, dim: int, layout: str) -> tuple[str, s
         writer.close()
 
     return _file_pair(folder, f"parquet_{layout}_*.parquet", write)
+
+
+def make_parquet_one_group(folder: Path, rows: int, dim: int, layout: str) -> tuple[str, str]:
+    """Parquet as ``pq.write_table(table, path)`` writes it with its defaults: one row group of every row.
+
+    The other Parquet files here are written in row groups of 50,000 rows; a table of up
+    to about a million rows written by ``pq.write_table`` or ``df.to_parquet`` is one group.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def write(path: Path, noise: bool) -> None:
+        block = np.concatenate(list(_float_blocks(rows, dim, seed=7, noise=noise)))
+        if layout == "list":
+            table = pa.table({"v": pa.FixedSizeListArray.from_arrays(pa.array(block.ravel()), dim)})
+        else:
+            table = pa.table({f"f{i}": block[:, i] for i in range(dim)})
+        pq.write_table(table, path)
+
+    return _file_pair(folder, f"parquet_{layout}_1rg_*.parquet", write)
 
 
 def make_parquet_join(folder: Path, rows: int, dim: int) -> tuple[str, str]:
@@ -373,6 +399,12 @@ def scenario_rows(name: str, folder: Path, sizes: Sizes) -> list[tuple[str, Peer
     if name == "parquet-columns":
         files = make_parquet(folder, sizes.parquet_rows, sizes.parquet_dim, "columns")
         return [("cosloss --json --no-losses", peers.POLARS_COLUMNS, list(files), plain)]
+    if name == "parquet-list-1rg":
+        files = make_parquet_one_group(folder, sizes.one_group_rows, sizes.one_group_dim, "list")
+        return [("cosloss --json --no-losses", peers.DUCKDB_LIST, list(files), plain)]
+    if name == "parquet-columns-1rg":
+        files = make_parquet_one_group(folder, sizes.one_group_rows, sizes.one_group_dim, "columns")
+        return [("cosloss --json --no-losses", peers.POLARS_COLUMNS, list(files), plain)]
     if name == "parquet-join":
         files = make_parquet_join(folder, sizes.join_rows, sizes.join_dim)
         label = "cosloss --join-on id --json --no-losses"
@@ -413,6 +445,12 @@ def describe(name: str, sizes: Sizes) -> str:
         return f"2 x Parquet {sizes.parquet_rows:,} rows, fixed_size_list<f32>[{sizes.parquet_dim}]"
     if name == "parquet-columns":
         return f"2 x Parquet {sizes.parquet_rows:,} x {sizes.parquet_dim} f32 columns"
+    if name == "parquet-list-1rg":
+        rows, dim = sizes.one_group_rows, sizes.one_group_dim
+        return f"2 x Parquet {rows:,} rows, fixed_size_list<f32>[{dim}], one row group (pq.write_table)"
+    if name == "parquet-columns-1rg":
+        rows, dim = sizes.one_group_rows, sizes.one_group_dim
+        return f"2 x Parquet {rows:,} x {dim} f32 columns, one row group (pq.write_table)"
     if name == "parquet-join":
         return (
             f"2 x Parquet {sizes.join_rows:,} rows, id + fixed_size_list<f32>[{sizes.join_dim}], predictions shuffled"
