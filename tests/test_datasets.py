@@ -358,6 +358,30 @@ def test_an_empty_folder_and_an_empty_glob(tmp_path: Path) -> None:
     )
 
 
+def test_empty_shards_are_skipped(tmp_path: Path) -> None:
+    """Spark writes empty part files; pandas writes an empty frame's list column with no type."""
+    ids, labels, predictions = vectors(27, rows=300)
+    shard_pandas(tmp_path / "l", ids, labels, 100, name="part-{k}0.parquet")
+    empty = pd.DataFrame({"id": pd.Series([], dtype="int64"), "v": pd.Series([], dtype=object)})
+    empty.to_parquet(tmp_path / "l" / "part-0.parquet")  # first in order
+    empty.to_parquet(tmp_path / "l" / "part-15.parquet")
+    pq.write_table(pa.table({"id": ids, "v": list(predictions)}), tmp_path / "p.parquet")
+    mean, doc, _ = json_mean([str(tmp_path / "l"), str(tmp_path / "p.parquet")])
+    assert doc["count"] == 300
+    assert mean == pytest.approx(reference_mean(labels, predictions), rel=0, abs=1e-12)
+
+
+def test_files_of_one_vector_each_are_rows(tmp_path: Path) -> None:
+    _, labels, predictions = vectors(28, rows=5)
+    (tmp_path / "l").mkdir()
+    for k, row in enumerate(labels):
+        np.save(tmp_path / "l" / f"doc-{k}.npy", row)  # 1-D: one vector per file
+    np.save(tmp_path / "p.npy", predictions)
+    mean, doc, _ = json_mean([str(tmp_path / "l"), str(tmp_path / "p.npy")])
+    assert doc["shape"] == [5, WIDTH]
+    assert mean == pytest.approx(reference_mean(labels, predictions), rel=0, abs=1e-12)
+
+
 def test_only_one_file_is_open_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Memory stays that of one file: each file is opened once the one before is read."""
     from cosloss_cli.readers import dataset
@@ -368,15 +392,15 @@ def test_only_one_file_is_open_at_a_time(tmp_path: Path, monkeypatch: pytest.Mon
         np.save(tmp_path / "l" / f"s{k}.npy", labels[k * 100 : (k + 1) * 100])
     np.save(tmp_path / "p.npy", predictions)
     opened: list[int] = []
-    original = dataset._Chain._open_next
+    original = dataset._Chain._opened
 
-    def counting(self: Any, file: Any) -> Any:
+    def counting(self: Any, file: Any, check: bool = True) -> Any:
         opened.append(self._rows)
-        return original(self, file)
+        return original(self, file, check)
 
-    monkeypatch.setattr(dataset._Chain, "_open_next", counting)
+    monkeypatch.setattr(dataset._Chain, "_opened", counting)
     result = compute_files(str(tmp_path / "l"), str(tmp_path / "p.npy"), threads=1)
-    assert opened == [100 * k for k in range(1, 10)]
+    assert opened == [100 * k for k in range(10)]
     assert result.summary.mean == pytest.approx(reference_mean(labels, predictions), rel=0, abs=1e-12)
 
 

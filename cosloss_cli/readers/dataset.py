@@ -271,14 +271,15 @@ def open_dataset(dataset: Dataset, options: ReadOptions, open_file: FileOpener) 
         from .arrow_stream import open_arrow_stream
 
         open_file = open_arrow_stream
-    first = open_file(dataset.files[0].path, file_options)
-    first = hive.opened(first, dataset.files[0])
-    chain = _Chain(dataset, first, file_options, open_file, hive)
+    chain = _Chain(dataset, file_options, open_file, hive, fmt)
+    first = chain.first
     count = len(dataset.files)
     note = f"{dataset.path}: a dataset of {count} {fmt.upper()} file{'s' if count > 1 else ''}, read as one table"
     columns_shown = (*(first.file_columns or first.columns or ()), *dataset.keys)
     return first._replace(
         path=dataset.path,
+        # Each file of 1-D arrays is one vector: a dataset of them is a table of rows.
+        one_vector=first.one_vector and count == 1,
         shape=(None, *first.shape[1:]) if count > 1 else first.shape,
         blocks=chain,
         size_bytes=None,
@@ -378,24 +379,37 @@ def _with_keys(blocks: Iterator[Block], id_value: Any, weight: float | None) -> 
 class _Chain:
     """The blocks of every file of a dataset in order, one file open at a time.
 
-    Keeps where each file starts (in rows of the dataset) so that a row can be named
-    as users find it: the file and its own row or line (:meth:`where`).
+    The first file with rows is opened at once (its shape and columns are the
+    dataset's); files without rows are skipped (Spark writes empty part files, pandas
+    an empty frame with columns of no type). Keeps where each file starts (in rows of
+    the dataset) so that a row can be named as users find it: the file and its own row
+    or line (:meth:`where`).
     """
 
-    def __init__(self, dataset: Dataset, first: Source, options: ReadOptions, open_file: FileOpener, hive: _Hive):
+    def __init__(self, dataset: Dataset, options: ReadOptions, open_file: FileOpener, hive: _Hive, fmt: str):
         self._dataset = dataset
-        self._first = first
         self._options = options
         self._open = open_file
         self._hive = hive
-        self._index = 0
-        self._current: Source | None = first
-        self._blocks: Iterator[Block] | None = first.blocks
+        self._format = fmt
+        self._index = -1
         self._rows = 0
         self._one_thread = False
-        #: (first row, source) of each file opened so far.
-        self._starts: list[int] = [0]
-        self._sources: list[Source] = [first]
+        #: The first row, the name and the source of each file opened so far.
+        self._starts: list[int] = []
+        self._names: list[str] = []
+        self._sources: list[Source] = []
+        self._blocks: Iterator[Block] | None = None
+        first = None
+        while first is None:
+            self._index += 1
+            if self._index == len(dataset.files):  # every file is empty: the first one's error
+                self._index = 0
+                first = self._opened(dataset.files[0], check=False)
+                break
+            first = self._open_next(dataset.files[self._index], first=True)
+        self.first: Source = first
+        self._start(first, dataset.files[self._index])
 
     def __iter__(self) -> _Chain:
         return self
@@ -411,25 +425,39 @@ class _Chain:
             self._index += 1
             if self._index >= len(self._dataset.files):
                 raise StopIteration
-            source = self._open_next(self._dataset.files[self._index])
-            self._starts.append(self._rows)
-            self._sources.append(source)
-            self._current, self._blocks = source, source.blocks
+            file = self._dataset.files[self._index]
+            source = self._open_next(file)
+            if source is not None:
+                self._start(source, file)
 
-    def _open_next(self, file: DataFile) -> Source:
-        source = self._open(file.path, self._options)
-        source = self._hive.opened(source, file)
-        _check_agrees(self._first, source, self._dataset, file)
+    def _start(self, source: Source, file: DataFile) -> None:
+        self._starts.append(self._rows)
+        self._names.append(file.name)
+        self._sources.append(source)
+        self._blocks = source.blocks
+
+    def _opened(self, file: DataFile, check: bool = True) -> Source:
+        source = self._hive.opened(self._open(file.path, self._options), file)
+        if check:
+            _check_agrees(self.first, source, self._dataset, file)
         if self._one_thread:
             getattr(source.blocks, "one_thread", lambda: None)()
         return source
+
+    def _open_next(self, file: DataFile, first: bool = False) -> Source | None:
+        """The file's source, or None for a file without rows (whatever its columns)."""
+        try:
+            return self._opened(file, check=not first)
+        except DataError:
+            if _row_count(file.path, self._format, self._options) == 0:
+                return None
+            raise
 
     def _close_current(self) -> None:
         close = getattr(self._blocks, "close", None)
         if close is not None:
             close()
         self._blocks = None
-        self._current = None
 
     def __length_hint__(self) -> int:
         return len(self._dataset.files) - self._index + 1
@@ -437,7 +465,7 @@ class _Chain:
     def one_thread(self) -> None:
         """Decode every file on one thread (see ``readers.parquet._Blocks.one_thread``)."""
         self._one_thread = True
-        getattr(self._first.blocks, "one_thread", lambda: None)()
+        getattr(self.first.blocks, "one_thread", lambda: None)()
 
     def close(self) -> None:
         self._close_current()
@@ -446,7 +474,25 @@ class _Chain:
         """Row ``row`` of the dataset as the file that holds it and its row (or line) there."""
         index = max(0, bisect.bisect_right(self._starts, row) - 1)
         source = self._sources[index]
-        return f"file {self._dataset.files[index].name}, {source.where(row - self._starts[index])}"
+        return f"file {self._names[index]}, {source.where(row - self._starts[index])}"
+
+
+def _row_count(path: str, fmt: str, options: ReadOptions) -> int | None:
+    """The rows of a Parquet file from its footer (None: another format, or unreadable)."""
+    if fmt != "parquet":
+        return None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        if "://" in path:
+            from ..storage import open_input
+
+            with open_input(path, options.storage_options, random_access=True) as handle:
+                return int(pq.read_metadata(handle).num_rows)
+        return int(pq.read_metadata(path).num_rows)
+    except (pa.ArrowException, OSError, ValueError, CoslossError):
+        return None
 
 
 def _check_agrees(first: Source, source: Source, dataset: Dataset, file: DataFile) -> None:
