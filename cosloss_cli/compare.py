@@ -14,7 +14,7 @@ import posixpath
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -358,7 +358,16 @@ def _comparison_fields(item: ModelComparison, with_holm: bool, result: CompareRe
     return fields
 
 
-def compare_files(
+def compare_files(labels: str, predictions: Sequence[str], **settings: Any) -> CompareResult:
+    """Compare the losses of each predictions file against the same labels, the first as baseline.
+
+    The keywords are :func:`start_compare_files`'s; this reads, computes and waits for
+    the paired tests in one call.
+    """
+    return start_compare_files(labels, predictions, **settings)()
+
+
+def start_compare_files(
     labels: str,
     predictions: Sequence[str],
     *,
@@ -377,8 +386,12 @@ def compare_files(
     gates: GateOptions | None = None,
     baseline_losses: str | None = None,
     baseline_column: str | None = None,
-) -> CompareResult:
-    """Compare the losses of each predictions file against the same labels, the first as baseline.
+) -> Callable[[], CompareResult]:
+    """Read every file and start the paired tests; call the result for the :class:`CompareResult`.
+
+    Split in two so that a command comparing many runs reads the next run while the
+    stats process tests the previous one (``compare --runs``); :func:`compare_files` is
+    both halves at once.
 
     ``labels`` or one of ``predictions`` may be ``-`` (stdin; labels from stdin are
     spooled to a temporary file, as they are read once per model). With
@@ -433,7 +446,7 @@ def compare_files(
     if saved is not None:
         results = [_saved_baseline(saved, results[0]), *results]
     settings = CompareSettings(confidence, resamples, seed, options.nan_policy)
-    return _compare(labels, model_names, results, settings, tests, tail or TailOptions(), gates or GateOptions())
+    return _start_compare(labels, model_names, results, settings, tests, tail or TailOptions(), gates or GateOptions())
 
 
 def _saved_baseline(saved: Any, candidate: LossResult) -> LossResult:
@@ -630,7 +643,7 @@ def _model_summary(
     )
 
 
-def _compare(
+def _start_compare(
     labels: str,
     names: list[str],
     results: list[LossResult],
@@ -638,13 +651,13 @@ def _compare(
     tests: StatsProcess | None,
     tail: TailOptions,
     gates: GateOptions,
-) -> CompareResult:
+) -> Callable[[], CompareResult]:
+    """Summarize the models and start the paired tests; the returned call waits for them and assembles."""
     omitted = np.zeros(results[0].losses.size, dtype=bool)
     for result in results:
         omitted |= result.omitted.ravel()
     index = np.nonzero(~omitted)[0]
     losses = {name: result.losses.ravel()[index] for name, result in zip(names, results, strict=True)}
-    baseline = names[0]
     # The paired tests in the stats process, or on a thread, while the models are summarized
     # here: Wilcoxon's ranking (a sort of every difference, 0.17 s for a million rows) runs
     # without the GIL.
@@ -660,7 +673,23 @@ def _compare(
         _model_summary(name, result, losses[name], int(omitted.sum()), settings)
         for name, result in zip(names, results, strict=True)
     )
-    statistics = paired()
+    return lambda: _finish_compare(labels, names, results, settings, tail, gates, models, losses, index, paired())
+
+
+def _finish_compare(
+    labels: str,
+    names: list[str],
+    results: list[LossResult],
+    settings: CompareSettings,
+    tail: TailOptions,
+    gates: GateOptions,
+    models: tuple[ModelSummary, ...],
+    losses: dict[str, Float64Array],
+    index: np.ndarray,
+    statistics: list[Comparison],
+) -> CompareResult:
+    """The result, once the paired tests are known: Holm, the tail risk and the gates of each candidate."""
+    baseline = names[0]
     adjusted = holm([s.p_value_t for s in statistics]) if len(statistics) > 1 else [None] * len(statistics)
     comparisons = []
     for name, s, p in zip(names[1:], statistics, adjusted, strict=True):

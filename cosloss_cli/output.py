@@ -56,6 +56,14 @@ COMPARE_WRITERS = {
     "csv": "cosloss_cli.compare_render:write_csv",
 }
 
+#: ``compare --runs``: the runs' comparisons (a record per run and candidate in NDJSON and CSV).
+RUNS_WRITERS = {
+    "table": "cosloss_cli.runs_render:render_table",
+    "json": "cosloss_cli.runs_render:write_json",
+    "ndjson": "cosloss_cli.runs_render:write_ndjson",
+    "csv": "cosloss_cli.runs_render:write_csv",
+}
+
 #: ``compare --output`` files: a column per model (the same formats and extensions as :data:`FILE_WRITERS`).
 COMPARE_FILE_WRITERS = {
     "csv": COMPARE_WRITERS["csv"],

@@ -14,6 +14,7 @@ interrupt, so it never outlives the command.
 
 from __future__ import annotations
 
+import queue
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ class StatsProcess:
 
     def __init__(self) -> None:
         self._worker: Worker | None = None
+        self._sends: queue.SimpleQueue[Callable[[], None] | None] | None = None
 
     def start(self) -> None:
         """Start the worker and its import (before any thread of this process: it is forked)."""
@@ -40,7 +42,11 @@ class StatsProcess:
         self._worker.send(task_payload(_import_stats), _import_stats)
 
     def submit(self, work: Callable[..., T], *args: Any) -> Callable[[], T]:
-        """Begin ``work(*args)`` in the worker; call the result for its value (here if the worker died)."""
+        """Begin ``work(*args)`` in the worker; call the result for its value (here if the worker died).
+
+        Several submissions may be under way: they are sent in order by one thread, and
+        their results must be taken in the same order (the worker answers in order).
+        """
         from .batch.workers import WorkerDied, task_payload
 
         worker = self._worker
@@ -48,18 +54,20 @@ class StatsProcess:
             return lambda: work(*args)
         payload = task_payload(work, *args)
         gone: list[OSError] = []
+        sent = threading.Event()
 
-        def send() -> None:  # on a thread: a large payload waits for the worker to finish its import
+        def send() -> None:  # on the sender thread: a large payload waits for the worker's import
             try:
                 worker.send(payload, work)
             except OSError as exc:  # the worker is gone
                 gone.append(exc)
+            finally:
+                sent.set()
 
-        sender = threading.Thread(target=send, name="cosloss-stats-send", daemon=True)
-        sender.start()
+        self._sender().put(send)
 
         def result() -> T:
-            sender.join()
+            sent.wait()
             if gone:
                 return work(*args)
             try:
@@ -72,8 +80,24 @@ class StatsProcess:
 
         return result
 
+    def _sender(self) -> queue.SimpleQueue[Callable[[], None] | None]:
+        """The queue of the one thread that sends the submissions, in order (started at the first)."""
+        if self._sends is None:
+            sends: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+
+            def serve() -> None:
+                while (send := sends.get()) is not None:
+                    send()
+
+            threading.Thread(target=serve, name="cosloss-stats-send", daemon=True).start()
+            self._sends = sends
+        return self._sends
+
     def close(self, *, stop: bool = False) -> None:
         """Let the worker exit (``stop``: at once, with SIGTERM, whatever it is doing)."""
+        if self._sends is not None:
+            self._sends.put(None)
+            self._sends = None
         if self._worker is not None:
             self._worker.stop(now=stop)
             self._worker = None

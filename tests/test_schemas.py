@@ -65,7 +65,7 @@ def validate_lines(text: str, name: str) -> int:
 
 
 def test_the_schemas_are_valid_json_schemas() -> None:
-    assert set(SCHEMAS) == {"compute", "batch", "compare"}
+    assert set(SCHEMAS) == {"compute", "batch", "compare", "compare-runs"}
     for schema in SCHEMAS.values():
         Draft202012Validator.check_schema(schema)
         Draft202012Validator.check_schema(strict(schema))

@@ -63,7 +63,7 @@ def _non_negative_finite(ctx: click.Context, param: click.Parameter, value: floa
 
 @click.command("compare", context_settings=CONTEXT_SETTINGS)
 @click.argument("labels")
-@click.argument("predictions", nargs=-1, required=True, metavar="PREDICTIONS_A PREDICTIONS_B [PREDICTIONS_C]...")
+@click.argument("predictions", nargs=-1, metavar="PREDICTIONS_A PREDICTIONS_B [PREDICTIONS_C]...")
 @input_options
 @compute_options
 @strict_option
@@ -84,6 +84,27 @@ def _non_negative_finite(ctx: click.Context, param: click.Parameter, value: floa
     "--baseline-column",
     metavar="NAME",
     help="With --baseline-losses: the column of the saved model (a 'compare -o' file has one per model).",
+)
+@click.option(
+    "--runs",
+    is_flag=True,
+    help="LABELS is a folder of runs (one folder each, holding a labels file and a file per model): "
+    "compare the models on every run, with each candidate's trend over the runs.",
+)
+@click.option(
+    "--labels-name",
+    default="labels",
+    show_default=True,
+    metavar="STEM",
+    help="With --runs: the name (without extension) of the labels file in each run folder.",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="With --runs: compare N runs at a time in worker processes [default: 1, the runs read here while "
+    "one helper process runs their paired tests].",
 )
 @distribution_options(best=False)
 @click.option(
@@ -146,6 +167,9 @@ def compare(
     names: list[str] | None,
     baseline_losses: str | None,
     baseline_column: str | None,
+    runs: bool,
+    labels_name: str,
+    jobs: int | None,
     distribution: Distribution,
     worse_by: float,
     fail_if_worse: float | None,
@@ -184,12 +208,24 @@ def compare(
         computation = computation._replace(strict=strict)
         if baseline_column is not None and baseline_losses is None:
             raise InputUsageError("--baseline-column needs --baseline-losses FILE")
+        _check_layout(runs, predictions, baseline_losses, output_file, jobs)
         tail = {"worse_by": worse_by, "top": distribution.top, "bins": distribution.bins or 0}
         gates = {
             "fail_if_worse": fail_if_worse,
             "require_non_inferior": require_non_inferior,
             "max_worse_share": max_worse_share,
         }
+        if runs:
+            from .runs import run_many
+
+            failed, gates_failed = run_many(
+                labels, labels_name, inputs, computation, bootstrap, names, output, verbosity, env, jobs, tail, gates
+            )
+            if failed:
+                sys.exit(int(ExitStatus.DATA_ERROR))
+            if gates_failed:
+                sys.exit(int(ExitStatus.THRESHOLD_EXCEEDED))
+            return
         result = run_compare(
             labels,
             list(predictions),
@@ -207,6 +243,27 @@ def compare(
         )
     if report_failed_gates(result):
         sys.exit(int(ExitStatus.THRESHOLD_EXCEEDED))
+
+
+def _check_layout(
+    runs: bool, predictions: tuple[str, ...], baseline_losses: str | None, output_file: str | None, jobs: int | None
+) -> None:
+    """``--runs`` takes a folder and nothing else positional; without it, predictions files are needed."""
+    if runs:
+        if predictions:
+            raise InputUsageError(
+                "with --runs, give only the folder of runs: each run folder holds its labels and models"
+            )
+        for given, name in ((baseline_losses, "--baseline-losses"), (output_file, "--output")):
+            if given is not None:
+                raise InputUsageError(f"{name} compares one run: it cannot be used with --runs")
+    elif not predictions:
+        raise InputUsageError(
+            "give the predictions files after the labels (a baseline and a candidate)",
+            hint="or --runs with a folder of runs",
+        )
+    elif jobs is not None:
+        raise InputUsageError("--jobs spreads runs over processes: it needs --runs")
 
 
 def run_compare(

@@ -1,0 +1,83 @@
+"""``cosloss compare --runs``: the models of every run of a tree, compared run by run.
+
+The CLI side of :mod:`cosloss_cli.runs`: discover, compare on worker processes with a
+progress bar over the runs on a terminal, write the results, and say what failed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..output import RUNS_WRITERS, emit, view_for
+from .edge import warn
+
+if TYPE_CHECKING:
+    from ..options import Bootstrap, Inputs, OutputChoice, Verbosity
+    from ..pipeline import ComputeOptions
+    from ..terminal import Environment
+
+
+def run_many(
+    root: str,
+    labels_name: str,
+    inputs: Inputs,
+    computation: ComputeOptions,
+    bootstrap: Bootstrap,
+    names: list[str] | None,
+    output: OutputChoice,
+    verbosity: Verbosity,
+    env: Environment,
+    jobs: int | None,
+    tail: dict[str, Any],
+    gates: dict[str, Any],
+) -> tuple[int, bool]:
+    """Compare every run under ``root``; returns (runs failed, whether a gate failed)."""
+    from ..compare import GateOptions, TailOptions
+    from ..progress import pair_progress
+    from ..runs import RunsSettings, compare_runs, comparison_rows, discover_runs, runs_document
+
+    runs = discover_runs(root, names, labels_name)
+    settings = RunsSettings(
+        read_options=inputs.labels,
+        prediction_read_options=inputs.predictions,
+        options=computation,
+        confidence=bootstrap.confidence,
+        resamples=bootstrap.resamples,
+        seed=bootstrap.seed,
+        tail=TailOptions(**tail),
+        gates=GateOptions(**gates),
+    )
+    workers = jobs or 1
+    with pair_progress(env.stderr_isatty and not verbosity.quiet, len(runs)) as advance:
+        results = compare_runs(
+            runs, settings, jobs=workers, on_done=None if advance is None else (lambda result: advance(0))
+        )
+    document = runs_document(root, results)
+    document["rows"] = list(comparison_rows(results))
+    for result in results:
+        if result.error is not None:
+            warn(f"run {result.name}: {result.error}", verbosity.quiet)
+    gates_failed = _report_gates(document)
+    if output.format == "json":
+        document.pop("rows")  # the JSON document holds each run's whole comparison instead
+    emit(RUNS_WRITERS, output.format, document, view_for(env))
+    return document["failed"], gates_failed
+
+
+def _report_gates(document: dict[str, Any]) -> bool:
+    """One line on stderr per failed gate, naming its run and candidate."""
+    failed = False
+    for run in document["runs"]:
+        for item in run.get("comparisons", []):
+            for gate in item["gates"]:
+                if not gate["passed"]:
+                    failed = True
+                    value = "n/a" if gate["value"] is None else f"{gate['value']:.6g}"
+                    click.echo(
+                        f"cosloss: run {run['run']}: {item['candidate']}: gate {gate['rule']} failed "
+                        f"(value {value}, bound {gate['bound']:g})",
+                        err=True,
+                    )
+    return failed
