@@ -71,6 +71,17 @@ def test_batch_refuses_shards_that_split_the_rows_differently(tmp_path: Path, ex
     assert "cosloss compute LABELS_DIR PREDICTIONS_DIR --join-on id" in done.stderr
 
 
+def test_the_hint_reads_each_side_as_one_dataset(tmp_path: Path) -> None:
+    """What the refusal suggests works: every row matched, the mean of all of them."""
+    labels, predictions = _shards(tmp_path, 120, 40, 30)
+    result = run_cli(["compute", labels, predictions, "--join-on", "id", "--json", "--no-losses", "--min-matched", "1"])
+    assert result.exit_code == ExitStatus.OK, result.stderr
+    doc = json.loads(result.stdout)
+    assert (doc["matched_rows"], doc["join_rows"]) == (120, 120)
+    expected = reference_losses(*_vectors(120, seed=3)).mean()
+    assert doc["mean"] == pytest.approx(expected, rel=1e-12)
+
+
 def test_batch_split_check_compares_text_ids_across_pairs(tmp_path: Path) -> None:
     """CSV ids (read as text in some readers) are compared across pairs as well."""
     labels, predictions = _shards(tmp_path, 60, 20, 15, fmt="csv")
@@ -126,6 +137,9 @@ def test_compute_json_and_table_say_matched_n_of_m(partial: tuple[Path, Path, fl
     assert doc["mean"] == pytest.approx(mean, rel=1e-12)
     table = run_cli(["compute", str(labels), str(predictions), "--join-on", "id", "--max-rows", "0"])
     assert "matched" in table.stdout and "8 of 11 rows" in table.stdout
+    for fmt in ("csv", "ndjson"):  # a line per loss: said on stderr
+        lines = run_cli(["compute", str(labels), str(predictions), "--join-on", "id", "--format", fmt])
+        assert "Note: matched 8 of 11 rows by id (--join-on id)" in lines.stderr
 
 
 def test_compute_min_matched_gates_the_join(partial: tuple[Path, Path, float]) -> None:

@@ -174,6 +174,9 @@ def run_compute(
     warn_counts(summary.zero_vectors, summary.omitted, verbosity.quiet)
     if result.unmatched:
         warn(result.unmatched.message(), verbosity.quiet)
+    if result.unmatched is not None and computation.join_on and output.format in ("csv", "ndjson"):
+        # a line per loss has no summary to say it next to the mean: said here
+        print_notes((f"{result.unmatched.matched_text()} by id (--join-on {computation.join_on})",), verbosity.quiet)
     if output_file:
         from ..writers import write_losses_file
 
