@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any, NamedTuple, TextIO
 
+from .errors import OutputError
 from .terminal import Environment, columns_from_environment, terminal_width
 
 #: Width of tables off a terminal: wide enough that rich does not wrap at 80 columns.
@@ -122,7 +123,28 @@ def writer(registry: dict[str, str], fmt: str) -> Any:
 
 
 def emit(registry: dict[str, str], fmt: str, document: Any, view: View, out: TextIO | None = None) -> None:
-    """Write ``document`` in ``fmt`` with the writer ``registry`` has for it, to stdout by default."""
-    out = sys.stdout if out is None else out
-    writer(registry, fmt)(document, out, view)
-    out.flush()
+    """Write ``document`` in ``fmt`` with the writer ``registry`` has for it, to stdout by default.
+
+    A failed write to stdout (a full disk, a file-size limit) is an :class:`OutputError`;
+    a reader that went away (``BrokenPipeError``) is left to the edge's silent exit.
+    """
+    out = stdout() if out is None else out
+    try:
+        writer(registry, fmt)(document, out, view)
+        out.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        if out is not sys.stdout and out is not sys.__stdout__:
+            raise
+        raise OutputError(f"cannot write the results to stdout: {exc.strerror or exc}") from None
+
+
+def stdout() -> TextIO:
+    """``sys.stdout``; an :class:`OutputError` when the process was started with it closed (``>&-``)."""
+    if sys.stdout is None:
+        raise OutputError(
+            "stdout is closed: there is nowhere to write the results",
+            hint="run with stdout open or redirected, e.g. > results.txt",
+        )
+    return sys.stdout

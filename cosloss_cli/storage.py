@@ -207,6 +207,10 @@ def _storage_error(exc: BaseException, url: str, storage_options: Mapping[str, A
     shown = _display(url)
     if isinstance(exc, CoslossError):
         return exc
+    if isinstance(exc, FileNotFoundError) and _connection_failure(exc) is not None:
+        # fsspec's HTTP file system answers any failure of a HEAD request with FileNotFoundError
+        reason = redact(_first_line(str(_connection_failure(exc))), storage_options)
+        return DataError(f"cannot connect to the server: {reason}", path=shown, hint="is the server up?")
     if isinstance(exc, FileNotFoundError):
         return InputUsageError("no such object (or bucket)", path=shown, hint="check the URL")
     if isinstance(exc, IsADirectoryError):
@@ -223,6 +227,16 @@ def _storage_error(exc: BaseException, url: str, storage_options: Mapping[str, A
         return DataError("permission denied", path=shown, hint="check the credentials and the object's permissions")
     detail = redact(_first_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__), storage_options)
     return DataError(f"{doing}: {detail}", path=shown)
+
+
+def _connection_failure(exc: BaseException) -> BaseException | None:
+    """The refused or failed connection behind an error, if any (a cause that is an OSError, not a missing file)."""
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        if isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _first_line(text: str) -> str:

@@ -50,7 +50,17 @@ from ..options import (
     threshold_option,
     weight_options,
 )
-from ..output import BATCH_WRITERS, OUTPUT_DIR_FORMATS, PAIR_ENCODERS, PAIR_WRITERS, View, emit, view_for, writer
+from ..output import (
+    BATCH_WRITERS,
+    OUTPUT_DIR_FORMATS,
+    PAIR_ENCODERS,
+    PAIR_WRITERS,
+    View,
+    emit,
+    stdout,
+    view_for,
+    writer,
+)
 from ..status import ExitStatus
 from ..terminal import Environment
 from .edge import Terminated, check_threshold, environment, user_errors, warn, warn_counts
@@ -303,7 +313,7 @@ def run_batch(
     from ..batch.split import SplitRows
     from ..pooled import PooledLosses
 
-    out = sys.stdout  # the progress bar may redirect sys.stdout while it is drawn
+    out = stdout()  # the progress bar may redirect sys.stdout while it is drawn
     with contextlib.closing(PooledLosses()) as pooled:  # its files go when the report is written
         if isinstance(executor, LocalPool):  # the workers write the pairs' losses to files there
             task = task._replace(spool_dir=pooled.spool_folder())
@@ -361,7 +371,12 @@ def _run_pairs(
 
         def on_result(result: PairResult) -> None:
             if write_pair is not None:
-                write_pair(result, out, view)
+                try:
+                    write_pair(result, out, view)
+                except BrokenPipeError:
+                    raise
+                except OSError as exc:
+                    raise OutputError(f"cannot write the results to stdout: {exc.strerror or exc}") from None
             if encode is not None:
                 encoded[result.pair] = encode(result, view)
             if advance is not None:

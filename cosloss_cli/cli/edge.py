@@ -91,6 +91,11 @@ def user_errors(debug: bool) -> Iterator[None]:
     except BrokenPipeError:
         silence_stdout()
         sys.exit(int(ExitStatus.OK))
+    except OSError as exc:  # a write that failed below the writers' own checks: a full disk, a file-size limit
+        if debug:
+            _print_traceback()
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        fail(f"{where}{exc.strerror or exc}", ExitStatus.DATA_ERROR)
     except MemoryError:
         if debug:
             _print_traceback()

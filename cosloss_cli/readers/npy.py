@@ -13,6 +13,8 @@ import mmap
 import os
 import stat
 import sys
+import threading
+import weakref
 from collections.abc import Iterator
 from typing import BinaryIO, NamedTuple
 
@@ -339,10 +341,19 @@ _WINDOW_FLAGS = mmap.MAP_SHARED if hasattr(mmap, "MAP_SHARED") else 0
 def _mapped_source(
     path: str, fmt: str, offset: int, file_shape: tuple[int, ...], dtype: np.dtype, options: ReadOptions
 ) -> Source:
-    """A C-order array on disk, one memory-mapped window per block of rows.
+    """A C-order array on disk, a block of rows at a time: mapped windows under a lease, else reads.
 
-    Each block maps only its own rows and is unmapped when the block is freed, so
-    resident memory stays at the few blocks in flight however large the file is.
+    A mapped page past the end of a file that shrank while it was read (``np.save`` over
+    it during a run) raises SIGBUS, which ends the process without a word. So the file is
+    mapped only under a read lease (:func:`_take_lease`): a program that opens it for
+    writing or truncates it then waits until every window is unmapped, and the next
+    block reports the change instead. Each window maps only its own rows and is unmapped
+    when the block is freed (the windows hold the open file, and so the lease, until
+    then), so resident memory stays at the few blocks in flight however large the file is.
+
+    Without a lease (not the file's owner, a file system without leases, not Linux) the
+    blocks are read with ``preadv`` (:func:`_read_blocks`): slower, as every value is
+    copied, but a file that shrinks is a short read, which is reported.
     """
     shape, one_vector, row_items, step = _layout(file_shape, options)
     row_bytes = row_items * dtype.itemsize
@@ -350,7 +361,12 @@ def _mapped_source(
     def blocks() -> Iterator[Block]:
         try:
             with open(path, "rb") as handle:
+                if not _take_lease(handle.fileno()):
+                    yield from _read_blocks(handle.fileno(), path, offset, shape, step, row_bytes, dtype)
+                    return
                 for start in range(0, shape[0], step):
+                    if _lease_broken(handle.fileno()):
+                        raise _changed(path, "another program opened it to write or truncated it")
                     rows = min(step, shape[0] - start)
                     begin = offset + start * row_bytes
                     aligned = begin - begin % mmap.ALLOCATIONGRANULARITY
@@ -363,10 +379,116 @@ def _mapped_source(
                         window = mmap.mmap(handle.fileno(), length, access=mmap.ACCESS_READ, offset=aligned)
                     values = np.frombuffer(window, dtype=dtype, count=rows * row_items, offset=begin - aligned)
                     yield Block(values.reshape((rows, *shape[1:])))
+                    # This frame may outlive the run in an error's traceback: it must not
+                    # keep a window (and so the lease) alive.
+                    window = values = None  # type: ignore[assignment]
         except (OSError, ValueError) as exc:
             raise DataError(f"cannot read the array data: {exc}", path=path) from None
 
     return _source(path, fmt, shape, step, blocks(), dtype, one_vector, mapped=True)
+
+
+def _take_lease(descriptor: int) -> bool:
+    """Take a read lease on an open file (Linux ``F_SETLEASE``); whether one was taken.
+
+    While the lease is held (until the file is closed and unmapped) a program that opens
+    the file to write, or truncates it, is held back (up to ``/proc/sys/fs/lease-break-time``,
+    45 s by default) and the lease shows the pending break. Its notice is a signal:
+    SIGURG, ignored by default, rather than SIGIO, which would end this process. No
+    lease is taken when something in this process handles SIGURG, or when a writer has
+    the file open already (EAGAIN): such a file may be changing now.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import fcntl
+    import signal
+
+    try:
+        if signal.getsignal(signal.SIGURG) not in (signal.SIG_DFL, signal.SIG_IGN):
+            return False
+        fcntl.fcntl(descriptor, fcntl.F_SETSIG, signal.SIGURG)
+        fcntl.fcntl(descriptor, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+    except (OSError, AttributeError, ValueError):  # EACCES: not the owner; EINVAL: no leases here
+        return False
+    return True
+
+
+def _lease_broken(descriptor: int) -> bool:
+    """Whether a program is waiting to write the leased file (the lease is being broken)."""
+    import fcntl
+
+    return bool(fcntl.fcntl(descriptor, fcntl.F_GETLEASE) != fcntl.F_RDLCK)
+
+
+def _read_blocks(
+    descriptor: int, path: str, offset: int, shape: tuple[int, ...], step: int, row_bytes: int, dtype: np.dtype
+) -> Iterator[Block]:
+    """The blocks read with ``preadv`` into recycled buffers; a file written to meanwhile is refused.
+
+    A file that ends early is a short read, and one whose size or modification time
+    changed during the read (rewritten in place, even to its old size) is refused after
+    its last block. Each block's buffer goes back to a small pool once the block's last
+    view is freed, so the reads land in memory touched before.
+    """
+    before = _identity(os.fstat(descriptor))
+    pool = _BufferPool(min(step, shape[0]) * row_bytes)
+    for start in range(0, shape[0], step):
+        rows = min(step, shape[0] - start)
+        values = pool.take(rows * row_bytes, dtype)
+        _read_at(descriptor, values, offset + start * row_bytes, path)
+        values.flags.writeable = False  # as a read-only map: nothing may write to an input
+        yield Block(values.reshape((rows, *shape[1:])))
+    if _identity(os.fstat(descriptor)) != before:
+        raise _changed(path, "it was written to during the read")
+
+
+def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
+    """What changes when a file is written to: its inode, size and modification times."""
+    return info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
+def _changed(path: str, detail: str) -> DataError:
+    return DataError(f"changed while it was read ({detail})", path=path, hint="rerun once it is fully written")
+
+
+def _read_at(descriptor: int, values: np.ndarray, position: int, path: str) -> None:
+    """Fill ``values`` from ``position`` of the file; a file that ends early has changed since it was opened."""
+    view = values.data.cast("B")
+    done = 0
+    while done < len(view):
+        got = os.preadv(descriptor, [view[done:]], position + done)
+        if got == 0:
+            raise _changed(path, f"it ended {position + done} bytes in, shorter than its header promises")
+        done += got
+
+
+class _BufferPool:
+    """Buffers of one size, handed out as arrays and taken back when the last view of one is freed.
+
+    Each array handed out is made over a fresh ``memoryview`` of a pooled buffer (``ndarray.data``), so the
+    views numpy derives from it (slices, reshapes) keep that array, not the buffer, as
+    their base: its finalizer runs only once every view is gone. A buffer handed out is
+    never written to again before then.
+    """
+
+    def __init__(self, size: int):
+        self._size = size
+        self._free: list[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    def take(self, nbytes: int, dtype: np.dtype) -> np.ndarray:
+        """An array of ``nbytes`` bytes of ``dtype`` over a buffer nothing else uses."""
+        with self._lock:
+            buffer = self._free.pop() if self._free else None
+        if buffer is None:
+            buffer = np.empty(self._size, dtype=np.uint8)
+        values = np.frombuffer(buffer.data[:nbytes], dtype=dtype)
+        weakref.finalize(values, self._give_back, buffer)
+        return values
+
+    def _give_back(self, buffer: np.ndarray) -> None:
+        with self._lock:
+            self._free.append(buffer)
 
 
 def _stream_source(
