@@ -648,6 +648,10 @@ def _parallel_blocks(source: Source) -> Iterator[Block] | None:
     from . import join
     from .readers.parquet import row_group_blocks
 
+    all_rows = getattr(source.blocks, "all_rows", None)  # a dataset of Parquet files
+    if all_rows is not None:
+        blocks: Iterator[Block] | None = all_rows(join.MAPPED_BUDGET_BYTES)
+        return blocks
     return row_group_blocks(source, join.MAPPED_BUDGET_BYTES)
 
 

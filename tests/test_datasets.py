@@ -297,7 +297,9 @@ def test_a_file_with_other_columns_is_named(tmp_path: Path) -> None:
     ids, labels, predictions = vectors(20, rows=300)
     shard_pandas(tmp_path / "l", ids, labels, 100)
     pd.DataFrame({"id": ids[:100], "v": list(labels[:100, :4])}).to_parquet(tmp_path / "l" / "part-10.parquet")
-    pq.write_table(pa.table({"id": ids, "v": list(predictions)}), tmp_path / "p.parquet")
+    all_ids = np.concatenate([ids, ids[:100]])
+    rows = np.concatenate([predictions, predictions[:100]])
+    pq.write_table(pa.table({"id": all_ids, "v": list(rows)}), tmp_path / "p.parquet")
     refused(
         ["compute", str(tmp_path / "l"), str(tmp_path / "p.parquet")],
         ExitStatus.DATA_ERROR,
@@ -323,6 +325,27 @@ def test_a_nan_is_named_by_its_file_and_row(tmp_path: Path) -> None:
         ["compute", str(tmp_path / "l"), str(tmp_path / "p.parquet")],
         ExitStatus.DATA_ERROR,
         "file part-2.parquet, row 37",
+    )
+
+
+def test_a_joined_prediction_is_named_by_its_file_and_row(tmp_path: Path) -> None:
+    """The predictions of a join are decoded all at once (on both cores): errors still name the file."""
+    ids, labels, predictions = vectors(29, rows=300)
+    predictions[164, 1] = np.inf
+    order = np.random.default_rng(30).permutation(300)
+    shard_pandas(tmp_path / "l", ids[order], labels[order], 100)
+    shard_pandas(tmp_path / "p", ids, predictions, 75)
+    refused(
+        ["compute", str(tmp_path / "l"), str(tmp_path / "p"), "--join-on", "id"],
+        ExitStatus.DATA_ERROR,
+        "file part-2.parquet, row 14",
+        "+Inf",
+    )
+    pd.DataFrame({"id": ids[:10], "v": list(predictions[:10, :5])}).to_parquet(tmp_path / "p" / "part-1.parquet")
+    refused(
+        ["compute", str(tmp_path / "l"), str(tmp_path / "p"), "--join-on", "id"],
+        ExitStatus.DATA_ERROR,
+        "part-1.parquet",
     )
 
 

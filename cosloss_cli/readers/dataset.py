@@ -280,7 +280,7 @@ def open_dataset(dataset: Dataset, options: ReadOptions, open_file: FileOpener) 
         path=dataset.path,
         # Each file of 1-D arrays is one vector: a dataset of them is a table of rows.
         one_vector=first.one_vector and count == 1,
-        shape=(None, *first.shape[1:]) if count > 1 else first.shape,
+        shape=(_total_rows(dataset, fmt), *first.shape[1:]) if count > 1 else first.shape,
         blocks=chain,
         size_bytes=None,
         notes=(*first.notes, note) if count > 1 else first.notes,
@@ -470,11 +470,59 @@ class _Chain:
     def close(self) -> None:
         self._close_current()
 
+    def all_rows(self, max_bytes: int) -> Iterator[Block] | None:
+        """Every row in one block, the files' row groups decoded on both cores; None: read block by block.
+
+        For a join's predictions, which are all kept anyway (see
+        ``readers.parquet.row_group_blocks``): local Parquet files of a list column whose
+        ids are a column of the files (not a hive key), before any block is read.
+        """
+        if self._format != "parquet" or self._rows or self._hive.id_key or self._hive.weight_key:
+            return None
+        from .parquet import files_row_group_blocks
+
+        first = self.first._replace(shape=(None, *self.first.shape[1:]))
+        whole = files_row_group_blocks(first, [file.path for file in self._dataset.files], max_bytes)
+        if whole is None:
+            return None
+        self._close_current()
+        self._index = len(self._dataset.files)  # the chain's own blocks are not read
+        # Where each file starts, for messages that name a row (the files agree: checked above).
+        import pyarrow.parquet as pq
+
+        self._starts, self._names, self._sources = [], [], []
+        row = 0
+        for file in self._dataset.files:
+            self._starts.append(row)
+            self._names.append(file.name)
+            self._sources.append(self.first)
+            row += int(pq.read_metadata(file.path).num_rows)
+        return whole
+
     def where(self, row: int) -> str:
         """Row ``row`` of the dataset as the file that holds it and its row (or line) there."""
         index = max(0, bisect.bisect_right(self._starts, row) - 1)
         source = self._sources[index]
         return f"file {self._names[index]}, {source.where(row - self._starts[index])}"
+
+
+def _total_rows(dataset: Dataset, fmt: str) -> int | None:
+    """The rows of a dataset of local Parquet files, from their footers (None: unknown until read).
+
+    Known rows let a join keep the predictions in memory rather than in a temporary
+    file (``join._Spill``), and refuse row counts that differ before reading. Footers are
+    read one file at a time; for object storage that would be a request per file, so the
+    count is left unknown there.
+    """
+    if fmt != "parquet" or any("://" in file.path for file in dataset.files):
+        return None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return sum(int(pq.read_metadata(file.path).num_rows) for file in dataset.files)
+    except (pa.ArrowException, OSError, ValueError):
+        return None  # the file's reader reports it when the blocks reach it
 
 
 def _row_count(path: str, fmt: str, options: ReadOptions) -> int | None:

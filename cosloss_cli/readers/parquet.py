@@ -218,7 +218,50 @@ def row_group_blocks(source: Source, max_bytes: int, threads: int = 2) -> Iterat
     starts = [0]
     for index in range(groups):
         starts.append(starts[-1] + metadata.row_group(index).num_rows)
-    return _parallel_row_groups(source, starts, dtype, threads)
+    parts = [(source.path, index) for index in range(groups)]
+    return _parallel_row_groups(source, parts, starts, dtype, threads)
+
+
+def files_row_group_blocks(
+    source: Source, paths: list[str], max_bytes: int, threads: int = 2
+) -> Iterator[Block] | None:
+    """:func:`row_group_blocks` over the local Parquet files of a dataset, in order: one block of all their rows.
+
+    ``source`` is the dataset's (its list column, width and id column). None when this
+    does not apply: not a list column, more than ``max_bytes`` in all, or a file whose
+    column types differ from the first's (the dataset's own reader then reports it).
+    """
+    if source.named or not source.columns or any("://" in path for path in paths):
+        return None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    list_column = source.columns[0]
+    wanted = [list_column] + ([source.id_column] if source.id_column else [])
+    parts: list[tuple[str, int]] = []
+    starts = [0]
+    total = 0
+    types = None
+    try:
+        for path in paths:
+            metadata = pq.read_metadata(path)
+            schema = metadata.schema.to_arrow_schema()
+            found = tuple(str(schema.field(name).type) for name in wanted)
+            types = types or found
+            if found != types:
+                return None
+            for index in range(metadata.num_row_groups):
+                group = metadata.row_group(index)
+                total += group.total_byte_size
+                parts.append((path, index))
+                starts.append(starts[-1] + group.num_rows)
+        value_type = pq.read_schema(paths[0]).field(list_column).type.value_type
+    except (pa.ArrowException, OSError, ValueError, KeyError, AttributeError):
+        return None
+    if total > max_bytes or len(parts) < 2:
+        return None
+    dtype = np.dtype(_NUMPY_TYPES[str(value_type)]) if pa.types.is_floating(value_type) else np.dtype(np.float64)
+    return _parallel_row_groups(source, parts, starts, dtype, threads)
 
 
 #: Rows of a record batch when a list column is decoded into an array of all the rows, in
@@ -228,8 +271,13 @@ def row_group_blocks(source: Source, max_bytes: int, threads: int = 2) -> Iterat
 _SMALL_BATCH_BYTES = 2 * 1024 * 1024
 
 
-def _parallel_row_groups(source: Source, starts: list[int], dtype: np.dtype, threads: int) -> Iterator[Block]:
-    """Row groups decoded on a pool of threads into one array (see :func:`row_group_blocks`)."""
+def _parallel_row_groups(
+    source: Source, parts: list[tuple[str, int]], starts: list[int], dtype: np.dtype, threads: int
+) -> Iterator[Block]:
+    """Row groups ``parts`` (file, index) decoded on a pool of threads into one array (see :func:`row_group_blocks`).
+
+    Each thread keeps one file open at a time: the one of the row group it decodes.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     import pyarrow as pa
@@ -238,30 +286,47 @@ def _parallel_row_groups(source: Source, starts: list[int], dtype: np.dtype, thr
     list_column = source.columns[0] if source.columns else ""
     width = int(source.shape[1] or 0)
     values = np.empty((starts[-1], width), dtype=dtype)
+    # The row of its own file each part starts at (for messages).
+    file_rows: list[int] = []
+    for part, (path, _) in enumerate(parts):
+        first = part == 0 or parts[part - 1][0] != path
+        file_rows.append(0 if first else file_rows[-1] + starts[part] - starts[part - 1])
     local = threading.local()
-    opened: list[Any] = []
+    opened: list[Any] = []  # each thread's file of the moment
+    failed: list[str] = []
 
-    def decode(index: int) -> list[np.ndarray]:
+    def decode(part: int) -> list[np.ndarray]:
+        path, index = parts[part]
         parquet = getattr(local, "parquet", None)
-        if parquet is None:
+        if parquet is None or local.path != path:
             previous = _use_decoding_pool(pa)
             try:
-                parquet = local.parquet = pq.ParquetFile(source.path, **_STREAMING)
+                if parquet is not None:
+                    parquet.close()
+                parquet = local.parquet = pq.ParquetFile(path, **_STREAMING)
+                local.path = path
                 opened.append(parquet)
             finally:
                 _restore_pool(pa, previous)
-        return _decode_into(parquet, index, list_column, source.id_column, values, starts[index], source.path)
+        try:
+            return _decode_into(
+                parquet, index, list_column, source.id_column, values, starts[part], path, file_rows[part]
+            )
+        except (pa.ArrowException, OSError, ValueError, EOFError):
+            failed.append(path)
+            raise
 
     try:
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cosloss-parquet") as pool:
-            pending = [pool.submit(decode, index) for index in range(len(starts) - 1)]
+            pending = [pool.submit(decode, part) for part in range(len(parts))]
             try:
                 ids = [part for future in pending for part in future.result()]  # the first bad row group's error
             finally:
                 for future in pending:
                     future.cancel()
     except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
-        raise DataError(f"cannot read row group data: {exc}", path=source.path, hint="was it fully written?") from None
+        where = failed[0] if failed else source.path
+        raise DataError(f"cannot read row group data: {exc}", path=where, hint="was it fully written?") from None
     finally:
         for parquet in opened:
             parquet.close()
@@ -269,7 +334,14 @@ def _parallel_row_groups(source: Source, starts: list[int], dtype: np.dtype, thr
 
 
 def _decode_into(
-    parquet: Any, index: int, list_column: str, id_column: str | None, out: np.ndarray, start: int, path: str
+    parquet: Any,
+    index: int,
+    list_column: str,
+    id_column: str | None,
+    out: np.ndarray,
+    start: int,
+    path: str,
+    file_row: int | None = None,
 ) -> list[np.ndarray]:
     """Decode row group ``index`` into ``out`` from row ``start`` on; return its ids, a part per batch.
 
@@ -283,7 +355,8 @@ def _decode_into(
     row = start
     for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=[index], columns=columns, use_threads=False):
         rows = batch.num_rows
-        out[row : row + rows] = _list_values(batch.column(list_column), out.shape[1], row, path)
+        shown = row if file_row is None else file_row + row - start  # the row in its own file
+        out[row : row + rows] = _list_values(batch.column(list_column), out.shape[1], shown, path)
         if id_column:
             ids.append(_arrow_ids(batch.column(id_column)))
         row += rows
