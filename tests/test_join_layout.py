@@ -77,6 +77,22 @@ def test_batch_refuses_shards_that_split_the_rows_differently(tmp_path: Path, ex
     assert "cosloss compute LABELS_DIR PREDICTIONS_DIR --join-on id" in stderr
 
 
+def test_partners_in_a_file_without_a_partner_file_count_too(tmp_path: Path) -> None:
+    """Predictions cut into 3 files against labels in 2: the third file holds the partners of pair b's rows."""
+    labels, predictions = _vectors(120, seed=6)
+    ids = np.arange(120)
+    (tmp_path / "labels").mkdir(), (tmp_path / "predictions").mkdir()
+    for name, rows in (("a", slice(0, 60)), ("b", slice(60, 120))):
+        _frame(labels[rows], ids[rows]).to_parquet(tmp_path / "labels" / f"{name}.parquet", index=False)
+    for name, rows in (("a", slice(0, 60)), ("b", slice(60, 90)), ("c", slice(90, 120))):
+        _frame(predictions[rows][::-1], ids[rows][::-1]).to_csv(tmp_path / "predictions" / f"{name}.csv", index=False)
+    args = ["batch", str(tmp_path / "labels"), str(tmp_path / "predictions"), "--join-on", "id", "-j", "1"]
+    result = run_cli([*args, "--min-matched", "0"])
+    assert result.exit_code == ExitStatus.DATA_ERROR
+    assert "split the rows differently: 30 id(s)" in result.stderr
+    assert "c.csv (no labels file)" in result.stderr
+
+
 def test_the_hint_reads_each_side_as_one_dataset(tmp_path: Path) -> None:
     """What the refusal suggests works: every row matched, the mean of all of them."""
     labels, predictions = _shards(tmp_path, 120, 40, 30)

@@ -9,16 +9,22 @@ the rows, so such a batch is refused.
 Every pair sends back the ids it left without a partner, one array per side (also a
 pair that failed for them), and :class:`SplitRows` keeps them until the end: an id left
 out among the labels of one pair and among the predictions of another is the sign. The
-memory is that of the unmatched ids only (8 bytes an integer id), whatever the number
-of rows matched.
+ids of a file that found no partner file count as left out too (it is read for them).
+The memory is that of those ids only (8 bytes an integer id), whatever the number of
+rows matched.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from ..errors import DataError
+from ..errors import CoslossError, DataError
 from ..join import show_id
+
+if TYPE_CHECKING:
+    from ..readers import ReadOptions
 
 #: Formats of ids that compare as numbers; any other kind on either side compares as text.
 _NUMERIC = "iuf"
@@ -33,11 +39,48 @@ class SplitRows:
 
     def add(self, name: str, keys: tuple[np.ndarray, np.ndarray]) -> None:
         """Keep the unmatched label and prediction ids of pair ``name`` (missing ids left out already)."""
+        self._add(f"pair {name!r}", keys)
+
+    def add_unpaired(self, path: str, side: str, options: ReadOptions, join_on: str) -> None:
+        """Keep the ids of a file that found no partner file: none of its rows was compared.
+
+        A file that cannot be read, or has no column ``join_on``, adds nothing: it is
+        reported as a file without a partner all the same.
+        """
+        from ..join import join_read_options
+        from ..readers import open_source
+
+        ids: list[np.ndarray] = []
+        try:
+            source = open_source(path, join_read_options(options, join_on))
+            try:
+                if source.id_column == join_on:
+                    ids = [np.asarray(block.ids) for block in source.blocks if block.ids is not None]
+            finally:
+                close = getattr(source.blocks, "close", None)
+                if close is not None:
+                    close()
+        except (CoslossError, OSError):
+            return
+        if not ids:
+            return
+        if len({part.dtype for part in ids}) > 1:  # int64 blocks and a block with a missing id
+            ids = [part.astype(object) for part in ids]
+        keys = np.concatenate(ids)
+        if keys.dtype == object:  # missing ids (None, NaN) match nothing
+            keys = keys[np.fromiter((v is not None and v == v for v in keys), dtype=bool, count=len(keys))]
+        elif keys.dtype.kind == "f":
+            keys = keys[~np.isnan(keys)]
+        empty = keys[:0]
+        what = f"file {path} (no {'predictions' if side == 'labels' else 'labels'} file)"
+        self._add(what, (keys, empty) if side == "labels" else (empty, keys))
+
+    def _add(self, what: str, keys: tuple[np.ndarray, np.ndarray]) -> None:
         labels, predictions = keys
         if len(labels):
-            self._labels.append((name, labels))
+            self._labels.append((what, labels))
         if len(predictions):
-            self._predictions.append((name, predictions))
+            self._predictions.append((what, predictions))
 
     def check(self, join_on: str | None) -> None:
         """Refuse the batch when an id left out in one pair's labels is left out in another's predictions."""
@@ -61,9 +104,9 @@ class SplitRows:
         column = join_on or "ID"
         raise DataError(
             f"the labels and predictions files split the rows differently: {common.size} id(s) left without a "
-            f"partner in one pair are in another pair's files (id {shown}: in the labels of pair "
-            f"{label_pair!r}, in the predictions of pair {prediction_pair!r}); each pair is joined only "
-            "within itself, so those rows would be left out",
+            f"partner in one pair are in another pair's files (id {shown}: in the labels of {label_pair}, "
+            f"in the predictions of {prediction_pair}); each pair is joined only within itself, so those "
+            "rows would be left out",
             hint="read each side as one dataset, so that every row finds its partner: "
             f"cosloss compute LABELS_DIR PREDICTIONS_DIR --join-on {column}",
         )

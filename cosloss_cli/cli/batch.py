@@ -322,7 +322,14 @@ def run_batch(
         results, summary, runner, percentiles = _run_pairs(
             discovery, task, executor, pooled, split, fail_fast, figures, env, verbosity, output, view, out, encoded
         )
-        split.check(task.compute.join_on)  # rows left out that have a partner in another pair: refused
+        if task.compute.join_on:  # rows left out that have a partner in another pair's files: refused
+            for side, paths, options in (
+                ("labels", discovery.unmatched_labels, inputs.labels),
+                ("predictions", discovery.unmatched_predictions, inputs.predictions),
+            ):
+                for path in paths:
+                    split.add_unpaired(path, side, options, task.compute.join_on)
+        split.check(task.compute.join_on)
         warn_counts(summary.zero_vectors, summary.omitted, quiet)
         _warn_unmatched_rows(results, quiet)
         emit(BATCH_WRITERS, output.format, Report(results, summary, discovery, percentiles, encoded), view, out)
