@@ -225,35 +225,52 @@ class FigureState:
         ``interval`` is what :meth:`start_interval` returned, if the caller started it;
         ``found``, the percentiles of ``counted`` if the caller has them.
         """
+        self._check_weight_count()
+        options = self.options
+        interval = interval or self.start_interval(counted)
+        found = percentiles(counted) if found is None else found
+        bins = histogram(counted, int(options.bins)) if options.bins else None
+        figures = self.finish_spilled(losses.shape, ids, found, interval(), bins)
+        if options.reduction == "none" and self.row_weights:
+            weights = np.concatenate(self.row_weights)
+            losses = losses * _rows_first(weights, losses.ndim)
+        return figures, losses
+
+    def finish_spilled(
+        self,
+        shape: tuple[int, ...],
+        ids: np.ndarray | None,
+        found: dict[str, float],
+        interval: tuple[float, float],
+        bins: tuple[Float64Array, np.ndarray] | None,
+    ) -> Figures:
+        """The figures, given those that need every loss: for losses held in memory or spilled to disk.
+
+        ``shape`` is the losses' (for the index of the worst and best rows).
+        """
+        self._check_weight_count()
+        options = self.options
+        return Figures(
+            reduction=options.reduction,
+            weighted=self.weighted,
+            loss=math.nan if options.reduction == "none" else self.sums.reduce(options.reduction),
+            percentiles=found,
+            confidence=float(options.confidence),
+            ci_low=interval[0],
+            ci_high=interval[1],
+            worst=self._ranked(self.worst, shape, ids),
+            best=self._ranked(self.best, shape, ids),
+            histogram=bins,
+            weighted_sums=self.sums,
+        )
+
+    def _check_weight_count(self) -> None:
         if self.array is not None and self.array.shape[0] != self.rows:
             raise DataError(
                 f"has {self.array.size} weights, but {self.labels.path} has {self.rows} rows",
                 path=_weights_path(self.options),
                 hint="give one weight per row",
             )
-        options = self.options
-        interval = interval or self.start_interval(counted)
-        loss = math.nan if options.reduction == "none" else self.sums.reduce(options.reduction)
-        found = percentiles(counted) if found is None else found
-        bins = histogram(counted, int(options.bins)) if options.bins else None
-        low, high = interval()
-        figures = Figures(
-            reduction=options.reduction,
-            weighted=self.weighted,
-            loss=loss,
-            percentiles=found,
-            confidence=float(options.confidence),
-            ci_low=low,
-            ci_high=high,
-            worst=self._ranked(self.worst, losses.shape, ids),
-            best=self._ranked(self.best, losses.shape, ids),
-            histogram=bins,
-            weighted_sums=self.sums,
-        )
-        if options.reduction == "none" and self.row_weights:
-            weights = np.concatenate(self.row_weights)
-            losses = losses * _rows_first(weights, losses.ndim)
-        return figures, losses
 
     def _interval(self, counted: Float64Array) -> tuple[float, float]:
         if not self.options.confidence:

@@ -53,6 +53,7 @@ from .params import NAN_POLICIES, NanPolicy, check_axis, check_choice, check_eps
 from .readers import Block, ReadOptions, Source, format_extension, open_source
 from .readers.names import pair_names
 from .small_pairs import PlainRows, needs_only_the_losses, plain_rows
+from .spilled import SPILL_LOSSES
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from .core import BoolArray, Float64Array
     from .join import Match, RowJoin, Unmatched
     from .reduction import WeightedSums
+    from .spilled import SpilledLosses
 
 __all__ = [
     "NAN_POLICIES",
@@ -94,6 +96,10 @@ class ComputeOptions(NamedTuple):
     #: With ``join_on``: the least share of rows that must find their partner, from 0 (leave
     #: any number out) to 1 (none); below it, an :class:`UnmatchedRowsError`. ``batch`` uses 1.
     min_matched: float = 0.0
+    #: Whether the result must hold every loss (``losses``, ``omitted``, ``ids``). Off (the
+    #: CLI's ``--json --no-losses``), losses beyond a bound are spilled to disk and the
+    #: result's ``losses`` is empty: memory stays bounded whatever the rows (see ``spilled``).
+    keep_losses: bool = True
 
 
 class LossResult(NamedTuple):
@@ -674,6 +680,7 @@ def check_options(options: ComputeOptions) -> None:
     if isinstance(options.threads, bool) or not isinstance(options.threads, int) or options.threads < 1:
         raise ParameterError(f"threads must be an integer >= 1, not {options.threads!r}")
     check_flag("strict", options.strict)
+    check_flag("keep_losses", options.keep_losses)
     matched = options.min_matched
     if isinstance(matched, bool) or not isinstance(matched, (int, float)) or not 0 <= matched <= 1:
         raise ParameterError(f"min_matched must be a number from 0 to 1, not {matched!r}")
@@ -705,6 +712,14 @@ class _Reduction:
         self.merged: Sums | None = None
         self.label_ids: list[np.ndarray] = []
         self.prediction_ids: list[np.ndarray] = []
+        #: The losses once spilled to disk (``keep_losses`` off, beyond SPILL_LOSSES), and
+        #: the losses held until then.
+        self.spilled: SpilledLosses | None = None
+        self.held = 0
+        self.loss_shape: tuple[int, ...] = (0,)
+        self.had_ids = False
+        #: Ids are kept for the worst and best rows' ids, else dropped once losses are spilled.
+        self.ranked = bool(figures.options.top or figures.options.best)
 
     def reduce(self, lblock: Block, pblock: Block, rows: np.ndarray | None = None) -> _ReducedBlock:
         """The per-block work, run on the worker threads (numpy and the kernel release the GIL).
@@ -729,7 +744,7 @@ class _Reduction:
             raise _nonfinite_error(found, (self.labels, self.predictions)[found.side], offset + found.where[0])
         if lblock.ids is not None and pblock.ids is not None:
             match_rows_by_id(lblock.ids, pblock.ids, self.labels, self.predictions, offset)
-        if pblock.ids is not None:
+        if pblock.ids is not None and self._keeps_ids():
             self.prediction_ids.append(pblock.ids)
         self.take(offset, len(lblock), lblock.ids, lblock.weights, reduced)
 
@@ -740,18 +755,71 @@ class _Reduction:
         sums = reduced.sums
         self.rows += rows
         if ids is not None:
-            self.label_ids.append(ids)
+            self.had_ids = True
+            if self._keeps_ids():
+                self.label_ids.append(ids)
         if reduced.losses is None:
             self.merged = sums if self.merged is None else self.merged.merge(sums)
             return
         self.zero_vectors += reduced.zero_vectors
         self.figures.add(offset, reduced.losses, sums.nonfinite, weights)
+        if self.spilled is None and not self.options.keep_losses and self.held + reduced.losses.size > SPILL_LOSSES:
+            self._spill()
+        if self.spilled is not None:
+            self.spilled.add(reduced.losses, sums.nonfinite)
+            self.loss_shape = (self.rows, *reduced.losses.shape[1:])
+            return
         self.loss_blocks.append(reduced.losses)
         self.nonfinite_blocks.append(sums.nonfinite)
+        self.held += reduced.losses.size
+
+    def _keeps_ids(self) -> bool:
+        return self.spilled is None or self.ranked
+
+    def _spill(self) -> None:
+        """From now on, losses go to disk (see :mod:`cosloss_cli.spilled`), those held so far first."""
+        from .spilled import SpilledLosses
+
+        self.spilled = SpilledLosses(omit=self.options.nan_policy == "omit")
+        for losses, nonfinite in zip(self.loss_blocks, self.nonfinite_blocks, strict=True):
+            self.spilled.add(losses, nonfinite)
+        self.loss_blocks.clear()
+        self.nonfinite_blocks.clear()
+        if not self.ranked:
+            self.label_ids.clear()
+            self.prediction_ids.clear()
+
+    def _finish_spilled(self, spilled: SpilledLosses) -> LossResult:
+        """The result of losses spilled to disk: every figure, no loss (see :mod:`cosloss_cli.spilled`)."""
+        options = self.figures.options
+        try:
+            summary, found = spilled.summary(self.zero_vectors)
+            interval = spilled.interval(summary, options.confidence)
+            bins = spilled.histogram(int(options.bins)) if options.bins else None
+            ids = self._ids()
+            figures = self.figures.finish_spilled(self.loss_shape, ids, found, interval, bins)
+        finally:
+            spilled.close()
+        id_column = self.labels.id_column or self.predictions.id_column if self.had_ids else None
+        return LossResult(
+            labels=self.labels.path,
+            predictions=self.predictions.path,
+            axis=self.axis,
+            shape=self._file_shape(),
+            losses=np.empty(0),
+            omitted=np.empty(0, dtype=bool),
+            summary=summary,
+            ids=None,
+            notes=self.labels.notes + self.predictions.notes,
+            id_column=id_column,
+            **figures._asdict(),
+        )
 
     def finish(self) -> LossResult:
         if self.rows == 0:
             raise DataError("has no rows: nothing to compare", path=self.labels.path)
+        if self.spilled is not None:
+            return self._finish_spilled(self.spilled)
         if self.axis == 0:
             assert self.merged is not None
             losses = losses_from_sums(self.merged, eps=self.options.eps, normalize=self.options.normalize)

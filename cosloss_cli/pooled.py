@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from .distribution import PERCENTILES, percentiles_by_rank
+from .distribution import PERCENTILES, percentiles_by_rank, quantiles_by_rank
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -129,6 +129,29 @@ class PooledLosses:
             return percentiles_by_rank(self.size, lambda ranks: select_ranks(pieces, ranks))
         self._file.flush()
         return percentiles_by_rank(self.size, self._select)
+
+    def quantiles(self, fractions: Sequence[float]) -> list[float]:
+        """``np.quantile`` of every loss added at each of ``fractions`` (linear method); NaN if one is NaN."""
+        self._read_spans()
+        if self.size == 0 or self.has_nan:
+            return [math.nan] * len(fractions)
+        if self._file is None:
+            pieces = self._parts + self._mapped
+            found = quantiles_by_rank(self.size, fractions, lambda ranks: select_ranks(pieces, ranks))
+        else:
+            self._file.flush()
+            found = quantiles_by_rank(self.size, fractions, self._select)
+        return [float(value) for value in found]
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        """Every loss added, a chunk of at most :data:`CHUNK_VALUES` at a time (for passes over them all)."""
+        self._read_spans()
+        for piece in self._parts + self._mapped:
+            for start in range(0, piece.size, CHUNK_VALUES):
+                yield piece[start : start + CHUNK_VALUES]
+        if self._file is not None:
+            self._file.flush()
+            yield from self._chunks()
 
     def close(self) -> None:
         """Free the memory and delete the temporary file and folder."""

@@ -157,6 +157,9 @@ def run_compute(
         from ..writers import output_format_for
 
         output_format_for(output_file)  # a bad name is refused before the work
+    if output.format == "json" and not output.losses and not output_file:
+        # Nothing will print the losses one by one: beyond a bound they are spilled to disk.
+        computation = computation._replace(keep_losses=False)
     label_options, prediction_options = join_read_options(inputs.labels, inputs.predictions, computation)
     label_options = label_options._replace(weight_column=figures.weight_column)  # the labels' column only
     label_source, prediction_source = open_pair(labels, predictions, label_options, prediction_options)

@@ -99,7 +99,11 @@ def user_errors(debug: bool) -> Iterator[None]:
     except MemoryError:
         if debug:
             _print_traceback()
-        fail("out of memory (the losses take 8 bytes per vector pair: split the input)", ExitStatus.DATA_ERROR)
+        fail(
+            "out of memory (the losses listed or written take 8 bytes per vector pair: "
+            "--json --no-losses keeps them on disk, or split the input)",
+            ExitStatus.DATA_ERROR,
+        )
     except (click.exceptions.Exit, click.ClickException, SystemExit):
         raise
     except Exception as exc:  # a bug: say so in one line, traceback only with --debug
