@@ -1,9 +1,23 @@
-"""Types of the optional C kernel (``_kernel.c``); see :mod:`cosloss_cli.core`."""
+"""Types of the C kernel (``_kernel.c``) and of its numpy twin (``_fallback.py``), which match."""
 
 import numpy as np
 
 def row_sums(labels: np.ndarray, predictions: np.ndarray, dot: np.ndarray, ll: np.ndarray, pp: np.ndarray) -> None:
     """Write each row's dot product and squared norms (float64) into ``dot``, ``ll`` and ``pp``."""
 
+def row_sums_at(
+    labels: np.ndarray, predictions: np.ndarray, rows: np.ndarray, dot: np.ndarray, ll: np.ndarray, pp: np.ndarray
+) -> None:
+    """``row_sums(labels, predictions[rows], dot, ll, pp)`` without copying the rows."""
+
 def column_sums(labels: np.ndarray, predictions: np.ndarray, dot: np.ndarray, ll: np.ndarray, pp: np.ndarray) -> None:
     """Add each column's dot product and squared norms (float64) to ``dot``, ``ll`` and ``pp``."""
+
+def plain(dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, tiny: float, huge: float) -> bool:
+    """Whether every squared norm is in (tiny, huge) and every dot product finite."""
+
+def plain_losses(dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, root_eps: float, out: np.ndarray) -> None:
+    """Write the clipped losses of plain sums to ``out``."""
+
+def fsum(values: np.ndarray) -> float | None:
+    """``math.fsum`` of a contiguous float64 buffer, or None for NaN, infinities and overflow."""

@@ -29,7 +29,7 @@ import math
 import os
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 
@@ -53,7 +53,30 @@ _TINY = 1e-200
 _HUGE = 1e300
 
 
-def _load_native() -> Any:
+class Kernel(Protocol):
+    """What the C kernel (``_kernel.c``) and its numpy twin (:mod:`cosloss_cli._fallback`) both export.
+
+    Modules satisfy it: mypy checks both against it, so neither can lose a function.
+    """
+
+    def row_sums(self, a: np.ndarray, b: np.ndarray, dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, /) -> None: ...
+
+    def row_sums_at(
+        self, a: np.ndarray, b: np.ndarray, rows: np.ndarray, dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, /
+    ) -> None: ...
+
+    def column_sums(self, a: np.ndarray, b: np.ndarray, dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, /) -> None: ...
+
+    def plain(self, dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, tiny: float, huge: float, /) -> bool: ...
+
+    def plain_losses(
+        self, dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, root_eps: float, out: np.ndarray, /
+    ) -> None: ...
+
+    def fsum(self, values: np.ndarray, /) -> float | None: ...
+
+
+def _load_native() -> Kernel | None:
     """The C kernel module, or None when it was not built or ``COSLOSS_NATIVE=0``."""
     if os.environ.get("COSLOSS_NATIVE", "1") == "0":
         return None
@@ -64,9 +87,12 @@ def _load_native() -> Any:
     return _kernel
 
 
-#: ``cosloss_cli._kernel`` or None (then :mod:`cosloss_cli._fallback` sums); tests set it
-#: to None to exercise the numpy path.
-_native: Any = _load_native()
+#: The numpy twin, typed as a kernel: a function missing from it fails mypy.
+_twin: Kernel = _fallback
+
+#: ``cosloss_cli._kernel`` or None (then the numpy twin sums); tests set it to None to
+#: exercise the numpy path.
+_native: Kernel | None = _load_native()
 
 
 def native_kernel_in_use() -> bool:
@@ -213,22 +239,9 @@ _minimum, _maximum, _add = np.minimum.reduce, np.maximum.reduce, np.add.reduce
 
 
 def _in_range(dot: Float64Array, ll: Float64Array, pp: Float64Array) -> bool:
-    """Every squared norm in (_TINY, _HUGE) and the dot products finite: the plain case.
-
-    The C kernel tests it in one pass (each dot product finite); numpy in four
-    reductions and the sum of the dot products, which is finite when they all are, short
-    of an overflow of the sum that only sends the pair down the general steps, whose
-    values are the same.
-    """
-    if _native is not None and hasattr(_native, "plain") and _contiguous(dot, ll, pp):
-        return bool(_native.plain(dot, ll, pp, _TINY, _HUGE))
-    return bool(
-        _minimum(ll, axis=None) > _TINY
-        and _maximum(ll, axis=None) < _HUGE
-        and _minimum(pp, axis=None) > _TINY
-        and _maximum(pp, axis=None) < _HUGE
-        and np.isfinite(_add(dot, axis=None))
-    )
+    """Every squared norm in (_TINY, _HUGE) and the dot products finite: the plain case (one kernel pass)."""
+    flat_dot, flat_ll, flat_pp = (np.ascontiguousarray(x, dtype=np.float64).reshape(-1) for x in (dot, ll, pp))
+    return bool((_native or _twin).plain(flat_dot, flat_ll, flat_pp, _TINY, _HUGE))
 
 
 def _contiguous(*arrays: np.ndarray) -> bool:
@@ -327,7 +340,7 @@ def _row_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Array
     if _native is not None and layout is not None and layout == _native_layout(predictions):
         _native.row_sums(labels, predictions, dot, ll, pp)  # rows (NPY) or columns (Parquet, CSV) in place
     else:
-        kernel = _native or _fallback
+        kernel = _native or _twin
         for start, stop, lc, pc in _float64_chunks(labels, predictions):
             kernel.row_sums(lc, pc, dot[start:stop], ll[start:stop], pp[start:stop])
     return dot.reshape(rows, 1), ll.reshape(rows, 1), pp.reshape(rows, 1)
@@ -337,7 +350,6 @@ def _reads_rows_at(labels: np.ndarray, predictions: np.ndarray, axis: int) -> bo
     """Whether the C kernel can pair ``labels`` with rows of ``predictions`` read in place (row-major 2-D)."""
     return (
         _native is not None
-        and hasattr(_native, "row_sums_at")
         and labels.ndim == predictions.ndim == 2
         and axis == 1
         and labels.shape[0] > 0
@@ -349,7 +361,7 @@ def _row_sums_at(labels: np.ndarray, predictions: np.ndarray, rows: np.ndarray) 
     """:func:`_row_sums` of ``labels`` and ``predictions[rows]``, without that copy (see :func:`block_sums`)."""
     count = labels.shape[0]
     dot, ll, pp = (np.empty(count, dtype=np.float64) for _ in range(3))
-    _native.row_sums_at(labels, predictions, np.asarray(rows, dtype=np.intp), dot, ll, pp)
+    (_native or _twin).row_sums_at(labels, predictions, np.asarray(rows, dtype=np.intp), dot, ll, pp)
     return dot.reshape(count, 1), ll.reshape(count, 1), pp.reshape(count, 1)
 
 
@@ -364,7 +376,7 @@ def _column_sums(labels: np.ndarray, predictions: np.ndarray) -> tuple[Float64Ar
     if _native is not None and _native_layout(labels) == _native_layout(predictions) == "rows":
         _native.column_sums(labels, predictions, dot, ll, pp)
     else:
-        kernel = _native or _fallback
+        kernel = _native or _twin
         for _start, _stop, lc, pc in _float64_chunks(labels, predictions):
             kernel.column_sums(lc, pc, dot, ll, pp)
     return dot.reshape(1, width), ll.reshape(1, width), pp.reshape(1, width)
@@ -516,7 +528,7 @@ def plain_row_losses(labels: np.ndarray, predictions: np.ndarray, eps: float = D
     its time on otherwise. None sends the caller down the general steps.
     """
     rows = labels.shape[0]
-    if _native is not None and rows and hasattr(_native, "plain") and hasattr(_native, "plain_losses"):
+    if _native is not None and rows:
         layout = _native_layout(labels)
         if layout is not None and layout == _native_layout(predictions):
             # :func:`_row_sums`, :func:`_in_range` and :func:`_plain_losses` in as few calls
@@ -537,26 +549,16 @@ def plain_row_losses(labels: np.ndarray, predictions: np.ndarray, eps: float = D
 
 
 def _plain_losses(dot: Float64Array, ll: Float64Array, pp: Float64Array, root_eps: float) -> Float64Array:
-    """:func:`losses_from_sums` of plain sums (scales 1, all finite): the same operations, fewer calls.
+    """:func:`losses_from_sums` of plain sums (scales 1, all finite): the same values, in one kernel pass.
 
     With every scale 1, ``root_eps / scale`` is ``root_eps`` and the ``where`` on the
-    scales and on ``nonfinite`` select everything, so the values are the same to the bit.
-    The steps write into one array, and the clip into [0, 2] is its maximum and minimum
-    (the same values: ``1 - cosine`` is finite and never -0.0 here): for a small pair's
-    1,000 losses each numpy call costs more than its arithmetic.
+    scales and on ``nonfinite`` select everything, so the kernel's ``plain_losses``
+    (C or its numpy twin) gives the same bits.
     """
-    if _native is not None and hasattr(_native, "plain_losses") and _contiguous(dot, ll, pp):
-        out: Float64Array = np.empty(dot.shape, dtype=np.float64)
-        _native.plain_losses(dot, ll, pp, root_eps, out)  # the steps below in one pass
-        return out
-    with np.errstate(all="ignore"):
-        losses: Float64Array = np.asarray(np.divide(dot, np.maximum(np.sqrt(ll), root_eps)), np.float64)
-        np.divide(losses, np.maximum(np.sqrt(pp), root_eps), out=losses)
-        losses[~np.isfinite(losses)] = 0.0
-        np.subtract(1.0, losses, out=losses)
-        np.maximum(losses, 0.0, out=losses)
-        np.minimum(losses, 2.0, out=losses)
-    return losses
+    flat_dot, flat_ll, flat_pp = (np.ascontiguousarray(x, dtype=np.float64).reshape(-1) for x in (dot, ll, pp))
+    out: Float64Array = np.empty(flat_dot.size, dtype=np.float64)
+    (_native or _twin).plain_losses(flat_dot, flat_ll, flat_pp, root_eps, out)
+    return out.reshape(np.shape(dot))
 
 
 def exact_sum(values: Float64Array) -> float:
@@ -567,7 +569,7 @@ def exact_sum(values: Float64Array) -> float:
     overflow to ``math.fsum`` (None), so those keep math.fsum's answers and errors.
     """
     flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
-    if _native is not None and hasattr(_native, "fsum"):
+    if _native is not None:
         total = _native.fsum(flat)
         if total is not None:
             return float(total)
