@@ -617,12 +617,16 @@ def summarize(
     # more than the work on a small pair's losses; the mean is computed once for both.
     total = _add(flat)
     mean = total / flat.size
-    deviations = flat - mean
-    np.multiply(deviations, deviations, out=deviations)
+    # Infinite losses (``normalize=False`` on huge values) make inf - inf: NaN figures,
+    # which say so themselves; numpy's warning would reach the user's terminal.
+    with np.errstate(invalid="ignore", over="ignore"):
+        deviations = flat - mean
+        np.multiply(deviations, deviations, out=deviations)
+        std = float(np.sqrt(_add(deviations) / flat.size))
     return Summary(
         count=int(flat.size),
         mean=float(mean),
-        std=float(np.sqrt(_add(deviations) / flat.size)),
+        std=std,
         min=float(_minimum(flat)) if extremes is None else extremes[0],
         median=_median(flat, known_finite=not math.isnan(total)) if median is None else median,
         max=float(_maximum(flat)) if extremes is None else extremes[1],

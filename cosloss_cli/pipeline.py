@@ -285,6 +285,7 @@ def _small_pair(
     shape = lvalues.shape
     if (
         len(shape) != 2  # 1-D files are one vector, N-D ones have other axes: the general path
+        or shape[1] < 2  # vectors of one value: the general path's note
         or shape != pvalues.shape
         or normalize_axis(options.axis, 2) != 1
         or rows_per_array_block(shape, read_options) < shape[0]
@@ -504,6 +505,13 @@ def compute_sources(
             hint="put the weights in a column of the labels file: --weight-column NAME",
         )
     loss_shape = (1,) if labels.one_vector else labels.shape[:axis] + labels.shape[axis + 1 :]
+    if 0 in loss_shape:
+        raise DataError(
+            f"shape {_shape_text(labels)} holds no vectors along axis {file_axis}: "
+            "another axis has size 0, so there is nothing to compare",
+            path=labels.path,
+        )
+    notes = (_LENGTH_ONE_NOTE.format(axis=file_axis),) if width == 1 else ()
     weights = read_weights_for(figures, labels, loss_shape)
     figure_state = FigureState(figures, labels, options.nan_policy, axis != 0, weights, loss_shape)
     state = _Reduction(labels, predictions, options, axis, figure_state)
@@ -511,14 +519,14 @@ def compute_sources(
         with join:
             _join_pass(join, state, options, progress)
         join.check()
-        return join.finish(state.finish())
+        return _noted(join.finish(state.finish()), notes)
     slabs = _column_slabs(labels, predictions, axis, read_options)
     if slabs is not None:
         try:
             _slab_pass(slabs, state, progress)
         finally:
             slabs.close()
-        return state.finish()
+        return _noted(state.finish(), notes)
     pairs = _aligned(_prefetched(labels.blocks), _prefetched(predictions.blocks), labels, predictions)
     for (offset, (lblock, pblock)), reduced in _map_ordered(
         lambda item: state.reduce(*item[1]), _with_offsets(pairs), options.threads
@@ -526,7 +534,19 @@ def compute_sources(
         state.add(offset, lblock, pblock, reduced)
         if progress is not None:
             progress(len(lblock))
-    return state.finish()
+    return _noted(state.finish(), notes)
+
+
+#: Vectors of one value: their cosine is their signs' product, which is rarely what was meant.
+_LENGTH_ONE_NOTE = (
+    "the vectors along axis {axis} have length 1, so each loss is 0, 1 or 2 (same sign, a zero, "
+    "opposite signs): to compare the values as one long vector, use --axis 0"
+)
+
+
+def _noted(result: LossResult, notes: tuple[str, ...]) -> LossResult:
+    """``result`` with ``notes`` after the readers' own."""
+    return result._replace(notes=(*result.notes, *notes)) if notes else result
 
 
 def _column_slabs(labels: Source, predictions: Source, axis: int, read_options: ReadOptions | None) -> Any:

@@ -7,6 +7,7 @@ helpers here, so every command words them (and exits) the same way.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -64,10 +65,19 @@ def warn_counts(zero_vectors: int, omitted: int, quiet: bool) -> None:
 
 
 def check_threshold(mean: float, fail_above: float | None, what: str = "mean loss") -> bool:
-    """True (and a message on stderr) when ``--fail-above`` is exceeded; NaN exceeds."""
+    """True (and a message on stderr) when ``--fail-above`` is exceeded; a NaN or infinite mean never passes.
+
+    -inf (``--no-normalize`` on values whose products overflow) is below any threshold,
+    but it is no loss that a model could have: it fails the gate as NaN does.
+    """
     if fail_above is None:
         return False
-    if mean != mean or mean > fail_above:
+    if not math.isfinite(mean):
+        click.echo(
+            f"cosloss: {what} is {mean:g}, not a finite number: it cannot pass --fail-above {fail_above:g}", err=True
+        )
+        return True
+    if mean > fail_above:
         click.echo(f"cosloss: {what} {mean:.10g} is above --fail-above {fail_above:g}", err=True)
         return True
     return False
