@@ -506,6 +506,8 @@ def compute_sources(
         )
     loss_shape = (1,) if labels.one_vector else labels.shape[:axis] + labels.shape[axis + 1 :]
     if 0 in loss_shape:
+        if axis != 0 and labels.shape[0] == 0:
+            raise DataError("has no rows: nothing to compare", path=labels.path)
         raise DataError(
             f"shape {_shape_text(labels)} holds no vectors along axis {file_axis}: "
             "another axis has size 0, so there is nothing to compare",
