@@ -191,7 +191,7 @@ def compare(
     percentiles of d, the share of rows worse by more than --worse-by, the --top K rows
     made worst, and a histogram of d. Three gates exit with status 3 when they fail
     (each says what it tests): --fail-if-worse, --require-non-inferior, --max-worse-share.
-    Every file is read as 'compute' reads it.
+    Every input is read as 'compute' reads it (a folder, glob or prefix of shards too).
 
     \b
     Examples:

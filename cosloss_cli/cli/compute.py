@@ -100,7 +100,9 @@ def compute(
     """Loss per vector pair and summary for one LABELS and one PREDICTIONS file.
 
     Formats come from the extensions: .csv .tsv (gzip too), .npy, .npz, .parquet/.pq;
-    '-' reads one input from stdin (give its format with --input-format).
+    '-' reads one input from stdin (give its format with --input-format). An input may
+    be a dataset read as one table: a folder, a quoted glob or an object-storage prefix
+    of shards (Spark, polars, pyarrow.dataset, a Hugging Face save_to_disk folder).
     The summary's std is the population standard deviation (ddof=0).
 
     \b
@@ -109,6 +111,7 @@ def compute(
       cosloss compute labels.npy preds.npy --json | jq .mean
       cosloss compute a.parquet b.parquet --id-column id --format csv > losses.csv
       cosloss compute labels.csv shuffled.parquet --join-on id --strict
+      cosloss compute labels/ 'preds/part-*.parquet' --join-on id      # sharded datasets
       cosloss compute a.npy b.npy --fail-above 0.2 --no-losses --json   # CI gate
       cosloss compute a.csv b.csv --weight-column w --reduction mean --top 5
     """
