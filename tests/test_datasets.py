@@ -349,6 +349,29 @@ def test_a_joined_prediction_is_named_by_its_file_and_row(tmp_path: Path) -> Non
     )
 
 
+def test_a_joined_label_is_named_by_its_file_and_row(tmp_path: Path) -> None:
+    """The labels of a join are decoded file by file on both cores: errors still name the file."""
+    ids, labels, predictions = vectors(31, rows=400)
+    labels[250, 3] = np.nan
+    order = np.random.default_rng(32).permutation(400)
+    shard_pandas(tmp_path / "l", ids, labels, 100)
+    shard_pandas(tmp_path / "p", ids[order], predictions[order], 75)
+    refused(
+        ["compute", str(tmp_path / "l"), str(tmp_path / "p"), "--join-on", "id"],
+        ExitStatus.DATA_ERROR,
+        "file part-2.parquet, row 50",
+        "NaN",
+    )
+    pd.DataFrame({"id": ids[300:], "v": list(labels[300:, :5])}).to_parquet(tmp_path / "l" / "part-3.parquet")
+    labels[250, 3] = 0.5
+    shard_pandas(tmp_path / "l", ids[:300], labels[:300], 100)
+    refused(
+        ["compute", str(tmp_path / "l"), str(tmp_path / "p"), "--join-on", "id"],
+        ExitStatus.DATA_ERROR,
+        "part-3.parquet has vectors of shape (5)",
+    )
+
+
 def test_a_duplicate_id_across_files_is_named_by_both_files(tmp_path: Path) -> None:
     ids, labels, predictions = vectors(23, rows=300)
     ids[250] = ids[10]

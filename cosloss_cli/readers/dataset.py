@@ -25,7 +25,7 @@ import os
 import posixpath
 import re
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import unquote
 
 import numpy as np
@@ -34,6 +34,8 @@ from ..errors import CoslossError, DataError, InputUsageError
 from . import is_glob
 from .base import Block, ReadOptions, Source
 from .formats import FORMATS, detect_format, format_extension
+
+T = TypeVar("T")
 
 #: Opens one file of a known format: ``readers.open_file``.
 FileOpener = Callable[[str, ReadOptions], Source]
@@ -470,6 +472,42 @@ class _Chain:
     def close(self) -> None:
         self._close_current()
 
+    def map_on_decoders(self, func: Callable[[Block], T]) -> Iterator[T] | None:
+        """``func`` of every block, called on the thread that decoded it, in order; None: read block by block.
+
+        A join's labels (``ReadOptions.decode_threads`` > 1, before any block is read): as
+        ``readers.parquet._Blocks.map_on_decoders`` does with the row groups of one file,
+        the files are decoded on that many threads at once, each block looked up, gathered
+        and summed where it was decoded. Local Parquet files only: their footers say where
+        each file starts, for messages that name a row.
+        """
+        threads = self._options.decode_threads
+        if threads <= 1 or self._one_thread or self._rows or not self._locate_by_footers():
+            return None
+        from .parquet import _in_order
+
+        self._close_current()
+        self._index = len(self._dataset.files)  # the chain's own blocks are not read
+        return _in_order(_FileParts(self), len(self._dataset.files), threads, func)
+
+    def _locate_by_footers(self) -> bool:
+        """Record where every file starts from the Parquet footers; False if they cannot tell."""
+        if self._format != "parquet" or any("://" in file.path for file in self._dataset.files):
+            return False
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        starts, row = [], 0
+        try:
+            for file in self._dataset.files:
+                starts.append(row)
+                row += int(pq.read_metadata(file.path).num_rows)
+        except (pa.ArrowException, OSError, ValueError):
+            return False
+        self._starts, self._names = starts, [file.name for file in self._dataset.files]
+        self._sources = [self.first] * len(starts)
+        return True
+
     def all_rows(self, max_bytes: int) -> Iterator[Block] | None:
         """Every row in one block, the files' row groups decoded on both cores; None: read block by block.
 
@@ -483,20 +521,10 @@ class _Chain:
 
         first = self.first._replace(shape=(None, *self.first.shape[1:]))
         whole = files_row_group_blocks(first, [file.path for file in self._dataset.files], max_bytes)
-        if whole is None:
+        if whole is None or not self._locate_by_footers():
             return None
         self._close_current()
         self._index = len(self._dataset.files)  # the chain's own blocks are not read
-        # Where each file starts, for messages that name a row (the files agree: checked above).
-        import pyarrow.parquet as pq
-
-        self._starts, self._names, self._sources = [], [], []
-        row = 0
-        for file in self._dataset.files:
-            self._starts.append(row)
-            self._names.append(file.name)
-            self._sources.append(self.first)
-            row += int(pq.read_metadata(file.path).num_rows)
         return whole
 
     def where(self, row: int) -> str:
@@ -523,6 +551,41 @@ def _total_rows(dataset: Dataset, fmt: str) -> int | None:
         return sum(int(pq.read_metadata(file.path).num_rows) for file in dataset.files)
     except (pa.ArrowException, OSError, ValueError):
         return None  # the file's reader reports it when the blocks reach it
+
+
+class _FileParts:
+    """The files of a dataset as parts that threads decode at once (``readers.parquet._in_order``).
+
+    Each part is a whole file, opened, checked against the first and read on the thread
+    that asks for it, its own row groups on that one thread.
+    """
+
+    def __init__(self, chain: _Chain):
+        self._chain = chain
+        self._options = chain._options._replace(decode_threads=1)
+
+    def blocks(self, index: int) -> Iterator[Block]:
+        chain = self._chain
+        file = chain._dataset.files[index]
+        try:
+            source = chain._hive.opened(chain._open(file.path, self._options), file)
+            if index:
+                _check_agrees(chain.first, source, chain._dataset, file)
+        except DataError:
+            if _row_count(file.path, chain._format, self._options) == 0:
+                return
+            raise
+        try:
+            yield from source.blocks
+        finally:
+            close = getattr(source.blocks, "close", None)
+            if close is not None:
+                close()
+
+    def close(self) -> None:
+        close = getattr(self._chain.first.blocks, "close", None)
+        if close is not None:
+            close()
 
 
 def _row_count(path: str, fmt: str, options: ReadOptions) -> int | None:

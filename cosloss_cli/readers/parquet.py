@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -474,8 +474,16 @@ class _Budget:
 _END = object()
 
 
+class Parts(Protocol):
+    """What :func:`_in_order` decodes: the blocks of part ``index`` (a row group, a file), on any thread."""
+
+    def blocks(self, index: int) -> Iterator[Block]: ...
+
+    def close(self) -> None: ...
+
+
 def _in_order(
-    parts: _RowGroupParts, groups: int, threads: int, transform: Callable[[Block], Any] | None = None
+    parts: Parts, groups: int, threads: int, transform: Callable[[Block], Any] | None = None
 ) -> Iterator[Any]:
     """The blocks of every row group in file order, the row groups decoded on ``threads`` threads.
 
