@@ -26,6 +26,7 @@ from .errors import CoslossError, DataError, InputUsageError, ShapeMismatchError
 from .figures import BACKGROUND_LOSSES
 from .pipeline import ComputeOptions, LossResult, ProgressCallback, compute_files
 from .readers import ReadOptions, strip_format_extension
+from .shown import shown_path, url_location
 from .stats import (
     BETTER,
     MIN_RESAMPLES,
@@ -256,7 +257,7 @@ class CompareResult(NamedTuple):
 
         document: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
-            "labels": self.labels,
+            "labels": shown_path(self.labels),
             "axis": self.axis,
             "shape": list(self.shape),
             "count": self.rows,
@@ -267,7 +268,7 @@ class CompareResult(NamedTuple):
             "models": [
                 {
                     "name": model.name,
-                    "predictions": model.predictions,
+                    "predictions": shown_path(model.predictions),
                     **summary_fields(model.summary),
                     "ci_low": model.ci_low,
                     "ci_high": model.ci_high,
@@ -512,7 +513,8 @@ def unique_names(predictions: Sequence[str], names: Sequence[str] | None = None)
 def _default_name(path: str) -> str:
     if path == "-":
         return "stdin"
-    return posixpath.basename(strip_format_extension(path.replace(os.sep, "/"))) or "model"
+    location = url_location(path)  # a URL's query (a token) is not part of the name
+    return posixpath.basename(strip_format_extension(location.replace(os.sep, "/"))) or "model"
 
 
 def _checked_names(names: list[str], expected: int) -> list[str]:

@@ -16,8 +16,9 @@ import numpy as np
 
 from .compare import CompareResult
 from .core import shape_text
-from .output import DEFAULT_VIEW, View
+from .output import DEFAULT_VIEW, View, csv_writer
 from .render import _float_texts, json_value, print_titled, table_console
+from .shown import printable, shown_path
 from .stats import BETTER, WORSE
 
 #: Rows turned into text at a time: Python objects for a chunk, never for all of them.
@@ -58,9 +59,7 @@ def write_ndjson(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) 
 
 def write_csv(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) -> None:
     """``index[,id],a,b``: a row per compared row, a column per model (full precision; NaN as ``nan``)."""
-    import csv
-
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow(["index", *(["id"] if result.ids is not None else []), *result.losses])
     for start in range(0, result.rows, _CHUNK):
         stop = min(start + _CHUNK, result.rows)
@@ -131,7 +130,8 @@ def render_table(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) 
     settings = result.settings
     level = f"{settings.confidence * 100:g}%"
     console.print(
-        f"{result.labels}: {len(result.models)} models on {result.rows} rows (axis {result.axis}, "
+        f"{printable(shown_path(result.labels))}: {len(result.models)} models on {result.rows} rows "
+        f"(axis {result.axis}, "
         f"shape {shape_text(result.shape)}); {level} BCa bootstrap intervals, "
         + (
             "computed (no resamples)"
@@ -145,7 +145,7 @@ def render_table(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) 
     for model in result.models:
         summary = model.summary
         models.add_row(
-            model.name,
+            Text(printable(model.name)),
             _figure(summary.mean),
             _interval(model.ci_low, model.ci_high),
             *(_figure(x) for x in (summary.std, summary.median, summary.min, summary.max)),
@@ -158,7 +158,7 @@ def render_table(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) 
     for item in result.comparisons:
         s = item.statistics
         differences.add_row(
-            item.candidate,
+            Text(printable(item.candidate)),
             _figure(s.mean_difference),
             _interval(s.ci_low, s.ci_high),
             str(s.better),
@@ -167,11 +167,14 @@ def render_table(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) 
             Text(s.verdict, style=VERDICT_STYLES.get(s.verdict, "")),
         )
         p_values = [s.p_value_t, s.p_value_wilcoxon, *([item.p_value_holm] if holm else [])]
-        tests.add_row(item.candidate, *(_figure(p, P_DIGITS) for p in p_values), _figure(s.effect_size, P_DIGITS))
+        p_texts = (_figure(p, P_DIGITS) for p in p_values)
+        tests.add_row(Text(printable(item.candidate)), *p_texts, _figure(s.effect_size, P_DIGITS))
     print_titled(
-        console, f"loss differences, candidate - {result.baseline} (below 0: the candidate is better)", differences
+        console,
+        f"loss differences, candidate - {printable(result.baseline)} (below 0: the candidate is better)",
+        differences,
     )
-    print_titled(console, f"paired tests against {result.baseline}", tests)
+    print_titled(console, f"paired tests against {printable(result.baseline)}", tests)
     _render_tail(console, result)
     _render_gates(console, result)
 
@@ -182,6 +185,8 @@ HISTOGRAM_WIDTH = 20
 
 def _render_tail(console: Any, result: CompareResult) -> None:
     """The spread of each candidate's differences: percentiles, worse share, histogram; then the worst rows."""
+    from rich.text import Text
+
     from .tail import DIFFERENCE_PERCENTILES
 
     tail_options = result.tail_options
@@ -192,10 +197,11 @@ def _render_tail(console: Any, result: CompareResult) -> None:
         if tail is None:
             continue
         share = MISSING if tail.worse_share is None else f"{tail.worse_count} ({tail.worse_share:.1%})"
-        table.add_row(item.candidate, *(_figure(tail.percentiles[key]) for key in DIFFERENCE_PERCENTILES), share)
+        percentiles = (_figure(tail.percentiles[key]) for key in DIFFERENCE_PERCENTILES)
+        table.add_row(Text(printable(item.candidate)), *percentiles, share)
         if tail.counts:
-            histograms.add_row(item.candidate, _spark(tail, console))
-    print_titled(console, f"tail risk: d = candidate - {result.baseline} per row (above 0: worse)", table)
+            histograms.add_row(Text(printable(item.candidate)), _spark(tail, console))
+    print_titled(console, f"tail risk: d = candidate - {printable(result.baseline)} per row (above 0: worse)", table)
     if histograms.row_count:
         print_titled(console, "histogram of d (symmetric around 0: right of the middle is worse)", histograms)
     if not tail_options.top:
@@ -203,10 +209,11 @@ def _render_tail(console: Any, result: CompareResult) -> None:
     for item in result.comparisons:
         if item.tail is None or not item.tail.worst:
             continue
-        worst = _table("row", *(["id"] if result.ids is not None else []), "d", item.baseline, item.candidate)
+        names = (printable(item.baseline), printable(item.candidate))
+        worst = _table("row", *(["id"] if result.ids is not None else []), "d", *names)
         candidate, baseline = result.losses[item.candidate], result.losses[item.baseline]
         for row in item.tail.worst:
-            ident = [escape_cell(json_value(result.ids[row]))] if result.ids is not None else []
+            ident = [Text(escape_cell(json_value(result.ids[row])))] if result.ids is not None else []
             worst.add_row(
                 str(int(result.positions[row])),
                 *ident,
@@ -214,7 +221,7 @@ def _render_tail(console: Any, result: CompareResult) -> None:
                 _figure(float(baseline[row])),
                 _figure(float(candidate[row])),
             )
-        print_titled(console, f"{item.candidate}: the {len(item.tail.worst)} rows made worst", worst)
+        print_titled(console, f"{printable(item.candidate)}: the {len(item.tail.worst)} rows made worst", worst)
 
 
 def _spark(tail: Any, console: Any) -> Any:
@@ -237,7 +244,7 @@ def _render_gates(console: Any, result: CompareResult) -> None:
             value = MISSING if gate.value is None else (f"{gate.value:.2%}" if share else _figure(gate.value))
             bound = f"{gate.bound:.2%}" if share else f"{gate.bound:g}"
             verdict = Text("yes" if gate.passed else "no", style="green" if gate.passed else "red")
-            table.add_row(item.candidate, GATE_RULES[gate.rule], bound, value, verdict)
+            table.add_row(Text(printable(item.candidate)), GATE_RULES[gate.rule], bound, value, verdict)
     print_titled(console, "gates", table)
 
 
@@ -251,5 +258,4 @@ GATE_RULES = {
 
 def escape_cell(value: Any) -> str:
     """A value as table text, control characters escaped (a name cannot move the cursor)."""
-    text = str(value)
-    return text.encode("unicode_escape").decode("ascii") if any(ord(ch) < 32 or ord(ch) == 127 for ch in text) else text
+    return printable(str(value))

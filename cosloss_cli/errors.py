@@ -25,9 +25,14 @@ class CoslossError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        text = f"{self.path}: {self.message}" if self.path else self.message
+        """``path: message (hint)`` on one line, the path shown and the text scrubbed of secrets."""
+        from .shown import scrub, shown_path
+
+        text = scrub(self.message)
+        if self.path:
+            text = f"{shown_path(self.path)}: {text}"
         if self.hint:
-            text = f"{text} ({self.hint})"
+            text = f"{text} ({scrub(self.hint)})"
         return _one_line(text)
 
 

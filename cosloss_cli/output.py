@@ -148,3 +148,27 @@ def stdout() -> TextIO:
             hint="run with stdout open or redirected, e.g. > results.txt",
         )
     return sys.stdout
+
+
+class _LineFeedRows:
+    """A text file taking a CSV writer's rows, each written with ``\\n`` instead of its ``\\r\\n``.
+
+    The csv module quotes a field holding a character of its line terminator; with ``\\n``
+    alone, a lone ``\\r`` (in an id, a pair name) went out bare and readers split the row
+    there. Rows are made with ``\\r\\n`` so both are quoted, and written ending in ``\\n``:
+    the bytes of every row without such a character stay as they were.
+    """
+
+    def __init__(self, out: TextIO):
+        self._out = out
+
+    def write(self, row: str) -> int:
+        return self._out.write(row[:-2] + "\n")
+
+
+def csv_writer(out: TextIO) -> Any:
+    """A :func:`csv.writer` of ``\\n``-ended rows whose fields are quoted when they hold a
+    delimiter, a quote, ``\\r`` or ``\\n``: every CSV cosloss writes goes through it."""
+    import csv
+
+    return csv.writer(_LineFeedRows(out), lineterminator="\r\n")

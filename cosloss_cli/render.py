@@ -18,9 +18,10 @@ import numpy as np
 
 from .core import Summary, shape_text
 from .figures import Ranked
-from .output import DEFAULT_VIEW, View
+from .output import DEFAULT_VIEW, View, csv_writer
 from .pipeline import LossResult
 from .reduction import DEFAULT_REDUCTION
+from .shown import printable, shown_path
 
 SCHEMA_VERSION = 1
 
@@ -58,8 +59,8 @@ def result_header(result: LossResult) -> dict[str, Any]:
     """Everything of the JSON document but the losses and ids."""
     return {
         "schema_version": SCHEMA_VERSION,
-        "labels": result.labels,
-        "predictions": result.predictions,
+        "labels": shown_path(result.labels),
+        "predictions": shown_path(result.predictions),
         "axis": result.axis,
         "shape": list(result.shape),
         **summary_fields(result.summary),
@@ -216,9 +217,7 @@ def write_ndjson(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> 
 
 def write_csv(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> None:
     """``index,loss`` (or ``id,loss``; ``index_0,index_1,...,loss`` for N-D losses)."""
-    import csv
-
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     nd = result.losses.ndim != 1
     if result.ids is not None:
         writer.writerow(["id", "loss"])
@@ -274,7 +273,8 @@ def render_table(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> 
 
     console = table_console(out, view)
     console.print(
-        f"{result.labels} vs {result.predictions}: axis {result.axis}, shape {shape_text(result.shape)}",
+        f"{printable(shown_path(result.labels))} vs {printable(shown_path(result.predictions))}: "
+        f"axis {result.axis}, shape {shape_text(result.shape)}",
         markup=False,
         soft_wrap=True,
     )
@@ -283,8 +283,10 @@ def render_table(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> 
         table = Table()
         table.add_column(key, justify="right" if key == "index" else "left", style="cyan")
         table.add_column("loss", justify="right")
+        from rich.text import Text
+
         for row in _table_rows(result, view.max_rows):
-            table.add_row(*row)
+            table.add_row(*map(Text, row))  # ids as text: "[b]" is an id, not markup
         console.print(table)
     print_titled(console, "summary", _summary_table(result))
     for title, ranked in ((f"worst {len(result.worst)}", result.worst), (f"best {len(result.best)}", result.best)):
@@ -316,11 +318,11 @@ def _table_rows(result: LossResult, max_rows: int) -> Iterator[tuple[str, str]]:
     head = total if total <= max_rows else (max_rows + 1) // 2
     tail = 0 if total <= max_rows else max_rows - head
     for index, ident, loss in iter_rows(result, kept[:head]):
-        yield (str(ident) if result.ids is not None else str(index)), format_stat(loss)
+        yield (printable(str(ident)) if result.ids is not None else str(index)), format_stat(loss)
     if tail:
         yield "…", f"({total - head - tail} more)"
         for index, ident, loss in iter_rows(result, kept[total - tail :]):
-            yield (str(ident) if result.ids is not None else str(index)), format_stat(loss)
+            yield (printable(str(ident)) if result.ids is not None else str(index)), format_stat(loss)
 
 
 def _summary_table(result: LossResult) -> Any:
@@ -363,6 +365,7 @@ def quantile_rows(summary: Summary, values: dict[str, float] | None) -> list[tup
 def _ranked_table(ranked: tuple[Ranked, ...], with_ids: bool) -> Any:
     """The worst or best rows: index (and id) and loss."""
     from rich.table import Table
+    from rich.text import Text
 
     table = Table()
     table.add_column("index", justify="right", style="cyan")
@@ -371,5 +374,5 @@ def _ranked_table(ranked: tuple[Ranked, ...], with_ids: bool) -> Any:
     table.add_column("loss", justify="right")
     for item in ranked:
         index = ", ".join(map(str, item.index)) if isinstance(item.index, tuple) else str(item.index)
-        table.add_row(index, *([str(item.id)] if with_ids else []), format_stat(item.loss))
+        table.add_row(index, *([Text(printable(str(item.id)))] if with_ids else []), format_stat(item.loss))
     return table

@@ -3,8 +3,8 @@
 Local paths never reach this module's imports: :func:`is_url` is a regular expression,
 and fsspec (with its backend, s3fs, gcsfs or adlfs) is imported only when a URL is
 opened. Every failure becomes a :mod:`cosloss_cli.errors` exception that names the URL
-with any secret removed (:func:`redact`), so no access key, token or password ever
-reaches a message, a log or ``--debug`` output.
+with any secret removed (:func:`cosloss_cli.shown.shown_path`, :func:`redact`), so no
+access key, token or password ever reaches a message, a log or ``--debug`` output.
 
 Credentials and endpoints come from where the backend looks for them (the ``AWS_*``
 variables and ``~/.aws`` files for S3, and so on), plus ``--storage-option KEY=VALUE``.
@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 from .errors import CoslossError, DataError, InputUsageError, OutputError
+from .shown import scrub, shown_path
 
 #: ``scheme://``: two characters at least, so ``C://x`` (a drive letter) stays a path.
 _URL = r"^([A-Za-z][A-Za-z0-9+.-]+)://"
@@ -130,27 +131,22 @@ def _secret_values(options: Mapping[str, Any]) -> Iterator[str]:
 
 
 def redact(text: str, storage_options: Mapping[str, Any] | None = None) -> str:
-    """``text`` without secrets: URL userinfo and every known secret value become ``***``.
+    """``text`` without secrets: URLs shown by :func:`~cosloss_cli.shown.shown_path`, known secret values ``***``.
 
-    >>> redact("https://alice:hunter22@example.com/a.csv failed")
-    'https://***@example.com/a.csv failed'
+    >>> redact("https://alice:hunter22@example.com/a.csv?token=t1 failed")
+    'https://example.com/a.csv?token=*** failed'
     >>> redact("token sk-12345 refused", {"token": "sk-12345"})
     'token *** refused'
     """
-    text = re.sub(r"([A-Za-z][A-Za-z0-9+.-]+://)[^/@\s]+@", r"\1***@", text)
+    text = scrub(text)
     for secret in secrets_in(storage_options):
         text = text.replace(secret, "***")
     return text
 
 
 def _display(url: str) -> str:
-    """The URL as messages show it: without userinfo (and without a signed query string)."""
-    shown = redact(url)
-    return (
-        re.sub(r"\?.*$", "?...", shown)
-        if re.search(r"[?&](sig|signature|x-amz-signature|token)=", url, re.I)
-        else shown
-    )
+    """The URL as messages show it (:func:`~cosloss_cli.shown.shown_path`)."""
+    return shown_path(url)
 
 
 def url_path(url: str) -> str:

@@ -90,7 +90,7 @@ def test_redact_removes_userinfo_option_secrets_and_environment_secrets(monkeypa
     assert "tok-9" not in shown and shown.endswith(" True ***")
     assert "pa55word" not in shown and "bob" not in shown
     assert "sk-live-1" not in shown and "env-secret-value" not in shown
-    assert shown.startswith("https://***@host/x.csv failed")
+    assert shown.startswith("https://host/x.csv failed")
 
 
 def test_detect_format_ignores_an_https_query_string() -> None:
@@ -485,7 +485,7 @@ def test_http_without_aiohttp_names_the_packages(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(InputUsageError) as caught:
         open_source("https://example.com/data/labels.npy?sig=s3cr3t-value", ReadOptions())
     assert str(caught.value) == (
-        "https://example.com/data/labels.npy?...: https:// URLs need aiohttp, which is not installed "
+        "https://example.com/data/labels.npy?sig=***: https:// URLs need aiohttp, which is not installed "
         "(pip install fsspec aiohttp)"
     )
 
@@ -613,7 +613,7 @@ def test_http_urls_with_query_strings_read_like_local_files(
     if not ranges and predictions.endswith(".parquet"):
         with pytest.raises(DataError, match="range requests") as caught:
             compute_files(*urls)
-        assert str(caught.value).startswith(urls[1])
+        assert str(caught.value).startswith(urls[1].replace("version=3", "version=***"))
         return
     remote = compute_files(*urls)
     assert remote.losses.tobytes() == local.losses.tobytes()

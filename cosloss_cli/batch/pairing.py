@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from ..errors import DataError, InputUsageError, OutputError
 from ..readers.formats import format_extension, strip_format_extension
+from ..shown import url_location
 
 #: Unmatched files listed one by one in warnings before "... and N more".
 MAX_LISTED = 10
@@ -254,7 +255,7 @@ def _entry(folder: str, entry: str, remote: bool) -> str:
 
 
 def _default_name(labels: str) -> str:
-    name = strip_format_extension(labels.replace(os.sep, "/"))
+    name = strip_format_extension(url_location(labels).replace(os.sep, "/"))  # never a URL's secrets
     if is_safe_name(name):
         return posixpath.normpath(name)
     return strip_format_extension(posixpath.basename(name)) or "pair"

@@ -10,7 +10,6 @@ infinities become ``null``; floats keep full precision.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from typing import Any, TextIO
@@ -18,7 +17,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..distribution import PERCENTILES
-from ..output import View
+from ..output import View, csv_writer
 from ..reduction import DEFAULT_REDUCTION
 from ..render import (
     SCHEMA_VERSION,
@@ -32,6 +31,7 @@ from ..render import (
     summary_fields,
     table_console,
 )
+from ..shown import printable, scrub, shown_path
 from .merge import Overall, PairRanked, Report
 from .pair import PairResult
 
@@ -57,7 +57,7 @@ def pair_object(result: PairResult, *, include_losses: bool = False, with_output
         "labels": shown_path(result.pair.labels),
         "predictions": shown_path(result.pair.predictions),
         "status": result.status,
-        "error": result.error,
+        "error": None if result.error is None else scrub(result.error),
         **stats,
         **figures,
     }
@@ -65,7 +65,7 @@ def pair_object(result: PairResult, *, include_losses: bool = False, with_output
         obj["unmatched"] = result.unmatched.to_json_dict()
         obj.update(result.unmatched.matched_fields())
     if with_output:
-        obj["output"] = result.output
+        obj["output"] = None if result.output is None else shown_path(result.output)
     if include_losses:
         obj.update(_loss_fields(result))
     return obj
@@ -85,15 +85,6 @@ def _loss_fields(result: PairResult) -> dict[str, Any]:
     if result.ids is not None:
         fields["ids"] = [json_value(v) for v in result.ids[kept]]
     return fields
-
-
-def shown_path(path: str) -> str:
-    """A path as reports show it: a URL's user and password (``https://user:pw@host/``) never."""
-    if "@" in path and "://" in path:
-        from ..storage import redact
-
-        return redact(path)
-    return path
 
 
 def overall_object(summary: Overall) -> dict[str, Any]:
@@ -152,7 +143,10 @@ def write_json(report: Report, out: TextIO, view: View) -> None:
     pairs = ", ".join(encoded.get(r.pair) or pair_json(r, view) for r in report.results)
     parts = {"schema_version": json.dumps(SCHEMA_VERSION), "pairs": f"[{pairs}]"}
     parts["overall"] = json.dumps(overall_object(report.final()), allow_nan=False)
-    unmatched = {"labels": discovery.unmatched_labels, "predictions": discovery.unmatched_predictions}
+    unmatched = {
+        "labels": [shown_path(path) for path in discovery.unmatched_labels],
+        "predictions": [shown_path(path) for path in discovery.unmatched_predictions],
+    }
     parts["unmatched"] = json.dumps(unmatched)
     out.write("{" + ", ".join(f"{json.dumps(key)}: {text}" for key, text in parts.items()) + "}")
     out.write("\n")
@@ -160,7 +154,7 @@ def write_json(report: Report, out: TextIO, view: View) -> None:
 
 def write_csv(report: Report, out: TextIO, view: View) -> None:
     """One row per pair; empty cells for the statistics of failed pairs."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     columns = CSV_COLUMNS + (JOIN_COLUMNS if _joined(report.results) else ())
     writer.writerow(columns)
     for result in report.results:
@@ -207,13 +201,13 @@ def render_table(report: Report, out: TextIO, view: View) -> None:
             u = result.unmatched
             cells.append("-" if u is None else f"{u.matched} of {u.rows}")
         status = Text(result.status, style="green" if result.ok else "bold red")
-        table.add_row(Text(result.name), *cells, status)
+        table.add_row(Text(printable(result.name)), *cells, status)
     print_titled(console, "pairs", table)
     failed = [result for result in results if not result.ok]
     if failed:
         console.print(Text("failed pairs:", style="bold red"))
         for result in failed:
-            console.print(Text(f"  {result.name}: {result.error}"), soft_wrap=True)
+            console.print(Text(f"  {printable(result.name)}: {printable(scrub(result.error or ''))}"), soft_wrap=True)
     summary = report.final()
     print_titled(console, "overall", _overall_table(summary))
     if summary.worst:
@@ -258,6 +252,6 @@ def _worst_table(worst: tuple[PairRanked, ...]) -> Any:
     table.add_column("loss", justify="right")
     for item in worst:
         index = ", ".join(map(str, item.index)) if isinstance(item.index, tuple) else str(item.index)
-        ident = [Text("" if item.id is None else str(item.id))] if with_ids else []
-        table.add_row(Text(item.name), index, *ident, format_stat(item.loss))
+        ident = [Text("" if item.id is None else printable(str(item.id)))] if with_ids else []
+        table.add_row(Text(printable(item.name)), index, *ident, format_stat(item.loss))
     return table

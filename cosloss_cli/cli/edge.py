@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from ..errors import CoslossError, InputUsageError
+from ..shown import remember, scrub
 from ..status import ExitStatus
 from ..terminal import Environment
 
@@ -38,22 +39,22 @@ def environment(ctx: click.Context) -> Environment:
 
 
 def fail(message: str, status: ExitStatus) -> NoReturn:
-    """Print one ``Error:`` line to stderr and exit with ``status``."""
-    click.echo(f"Error: {message}", err=True)
+    """Print one ``Error:`` line to stderr (scrubbed of secrets) and exit with ``status``."""
+    click.echo(f"Error: {scrub(message)}", err=True)
     sys.exit(int(status))
 
 
 def warn(message: str, quiet: bool) -> None:
     """A warning on stderr, unless ``--quiet``."""
     if not quiet:
-        click.echo(f"Warning: {message}", err=True)
+        click.echo(f"Warning: {scrub(message)}", err=True)
 
 
 def print_notes(notes: tuple[str, ...], quiet: bool) -> None:
     """What the readers decided for the user (id columns, headers, column order): one line each."""
     if not quiet:
         for note in notes:
-            click.echo(f"Note: {note}", err=True)
+            click.echo(f"Note: {scrub(note)}", err=True)
 
 
 def warn_counts(zero_vectors: int, omitted: int, quiet: bool) -> None:
@@ -85,7 +86,12 @@ def check_threshold(mean: float, fail_above: float | None, what: str = "mean los
 
 @contextmanager
 def user_errors(debug: bool) -> Iterator[None]:
-    """Turn every failure into an ``Error:`` line and the right exit status."""
+    """Turn every failure into an ``Error:`` line and the right exit status.
+
+    The command's arguments are read first for URL secrets, so that any message quoting
+    a piece of one (a library's, a traceback) hides it (:func:`~cosloss_cli.shown.scrub`).
+    """
+    remember(_arguments(click.get_current_context(silent=True)))
     try:
         yield
     except CoslossError as exc:
@@ -128,7 +134,18 @@ def user_errors(debug: bool) -> Iterator[None]:
 def _print_traceback() -> None:
     import traceback  # only --debug needs it
 
-    traceback.print_exc()
+    click.echo(scrub(traceback.format_exc()).rstrip("\n"), err=True)
+
+
+def _arguments(ctx: click.Context | None) -> Iterator[str]:
+    """Every string among a command's parameters (inside option records and tuples too)."""
+    stack: list[Any] = list(ctx.params.values()) if ctx is not None else []
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, (tuple, list)):
+            stack.extend(value)
 
 
 def silence_stdout() -> None:

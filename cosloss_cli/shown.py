@@ -1,0 +1,183 @@
+"""How paths, URLs and user values appear in anything cosloss prints or writes.
+
+One function, :func:`shown_path`, renders a path or URL for people and machines alike
+(errors, notes, warnings, table titles, JSON/CSV/NDJSON fields, batch reports, ``--debug``
+output): a URL loses its userinfo (``user:password@``) and the values of its query
+parameters, whose names stay (``?access_token=***``), because signed URLs and
+presigned tokens travel in exactly those places. :func:`scrub` applies the same rendering
+to free text that quotes a URL, such as the messages pyarrow, fsspec or aiohttp build.
+
+:func:`clip` bounds how much of a value or a list an error line quotes, and
+:func:`printable` escapes control characters before a name reaches a terminal.
+
+Only :mod:`re` is imported: errors use this module, and they load at every start.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+#: ``scheme://`` at the start of a path: two characters at least, so ``C://x`` stays a path.
+_URL_START = r"^([A-Za-z][A-Za-z0-9+.-]+://)([^/?#]*)(.*)$"
+
+#: A URL inside free text: up to whitespace, a quote or a closing bracket.
+_URL_IN_TEXT = r"[A-Za-z][A-Za-z0-9+.-]+://[^\s'\"<>()\[\]{}`]+"
+
+#: What a hidden secret is shown as.
+HIDDEN = "***"
+
+#: The secret parts of URLs seen so far (userinfo, query values), hidden wherever they appear.
+_secrets: set[str] = set()
+
+#: Secrets this short are too likely to be ordinary text to replace outside a URL.
+_SHORTEST_SECRET = 4
+
+
+def shown_path(path: str) -> str:
+    """``path`` as cosloss shows it: a URL without userinfo and without its query values.
+
+    >>> shown_path("https://alice:hunter22@example.com/a.npy?X-Amz-Signature=abc&v=2")
+    'https://example.com/a.npy?X-Amz-Signature=***&v=***'
+    >>> shown_path("labels/a.csv")
+    'labels/a.csv'
+    """
+    if "://" not in path:
+        return path
+    found = re.match(_URL_START, path, re.S)
+    if found is None:
+        return path
+    scheme, authority, rest = found.groups()
+    _remember(authority, rest)
+    host = authority.rpartition("@")[2]
+    location, mark, query = rest.partition("?")
+    if not mark:
+        location, mark, query = rest.partition("#")
+    return scheme + host + location + (mark + _hidden_values(query) if mark else "")
+
+
+def url_location(path: str) -> str:
+    """A URL without userinfo, query and fragment (a local path as it is): what names are made of.
+
+    >>> url_location("https://u:p@host/dir/a.npy?token=t")
+    'https://host/dir/a.npy'
+    """
+    if "://" not in path:
+        return path
+    return re.split(r"[?#]", shown_path(path), maxsplit=1)[0]
+
+
+def _hidden_values(query: str) -> str:
+    """``a=1&b=2#c=3`` -> ``a=***&b=***#c=***``: the names kept, every value hidden.
+
+    A part without ``=`` may itself be a token (``?SECRET``), so it is hidden whole.
+    """
+    query, hash_mark, fragment = query.partition("#")
+    parts = []
+    for part in re.split(r"([&;])", query):
+        if part in ("&", ";", ""):
+            parts.append(part)
+        else:
+            name, equals, _ = part.partition("=")
+            parts.append(f"{name}={HIDDEN}" if equals else HIDDEN)
+    text = "".join(parts)
+    return text + (hash_mark + _hidden_values(fragment) if hash_mark else "")
+
+
+def _remember(authority: str, rest: str) -> None:
+    """Keep the URL's secret parts, so text that quotes them without the URL hides them too."""
+    pieces: list[str] = []
+    if "@" in authority:
+        userinfo = authority.rpartition("@")[0]
+        pieces += [userinfo, *userinfo.split(":")]
+    if "?" in rest or "#" in rest:
+        query = rest.split("?", 1)[1] if "?" in rest else rest.split("#", 1)[1]
+        for part in re.split(r"[&;#]", query):
+            name, equals, value = part.partition("=")
+            pieces.append(value if equals else name)
+    for piece in pieces:
+        if len(piece) >= _SHORTEST_SECRET:
+            _secrets.add(piece)
+            _secrets.add(_percent_decoded(piece))
+
+
+def _percent_decoded(text: str) -> str:
+    if "%" not in text:
+        return text
+    from urllib.parse import unquote
+
+    return unquote(text)
+
+
+def remember(paths: Iterable[str | None]) -> None:
+    """Note the secrets of the URLs among ``paths`` (a command's arguments) before anything runs."""
+    for path in paths:
+        if path and "://" in path:
+            shown_path(path)
+
+
+def scrub(text: str) -> str:
+    """``text`` with every URL in it shown by :func:`shown_path`, and every secret seen hidden.
+
+    For messages cosloss does not word itself (pyarrow's, fsspec's, a traceback): they may
+    quote a URL whole, or a piece of it.
+    """
+    if "://" in text:
+        text = re.sub(_URL_IN_TEXT, lambda found: shown_path(found.group(0)), text)
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, HIDDEN)
+    return text
+
+
+#: Characters of a value an error line quotes at most (about: the cut ends with "...").
+CLIP_CHARACTERS = 100
+
+
+def clip(value: Any, limit: int = CLIP_CHARACTERS) -> str:
+    """A value, or a list of values, as an error line quotes it: at most about ``limit`` characters.
+
+    Strings are quoted (``repr``); a list or tuple shows its items until the limit, then how
+    many more there are, so a 10,000-member archive does not make a 70 KB error line.
+
+    >>> clip(["a", "b"])
+    "'a', 'b'"
+    >>> clip("x" * 300)[-12:]
+    "xxx'... (300 characters)"
+    """
+    if isinstance(value, (list, tuple, set, frozenset, dict)):
+        items = list(value)
+        shown: list[str] = []
+        used = 0
+        for item in items:
+            text = repr(item) if isinstance(item, str) else str(item)
+            if shown and used + len(text) > limit:
+                break
+            shown.append(text if len(text) <= limit else _cut(text, limit))
+            used += len(text) + 2
+        more = len(items) - len(shown)
+        return ", ".join(shown) + (f" and {more} more" if more else "")
+    text = repr(value) if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return text
+    return _cut(text, limit) + (f" ({len(value)} characters)" if isinstance(value, str) else "")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text[:limit] + "..."
+
+
+#: Control characters: C0, DEL and C1 (ESC starts a terminal escape sequence).
+_CONTROL = r"[\x00-\x1f\x7f-\x9f]"
+
+
+def printable(name: str) -> str:
+    """``name`` with control characters escaped (``\\x1b``, ``\\r``), for tables on a terminal.
+
+    >>> printable("a\\x1b[31mb")
+    'a\\\\x1b[31mb'
+    """
+    if re.search(_CONTROL, name) is None:
+        return name
+    return re.sub(_CONTROL, lambda found: repr(found.group(0))[1:-1], name)
