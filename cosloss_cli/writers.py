@@ -20,11 +20,12 @@ import numpy as np
 from .errors import OutputError, OutputUsageError
 from .output import DEFAULT_VIEW, FILE_EXTENSIONS, FILE_WRITERS, RESULT_WRITERS, View, writer
 from .pipeline import LossResult
+from .shown import url_location
 
 
 def output_format_for(path: str) -> str:
     """The file format an output path asks for, or a usage error listing the choices."""
-    lower = path.lower()
+    lower = url_location(path).lower()  # a URL's query is not its name
     for ext, fmt in FILE_EXTENSIONS.items():
         if lower.endswith(ext):
             return fmt
@@ -39,7 +40,8 @@ def atomic_output(path: str, storage_options: Mapping[str, Any] | None = None) -
     """Yield a binary file that replaces ``path`` only once it is completely written.
 
     Special files (``/dev/stdout``, ``/dev/full``, FIFOs) are written in place: they
-    cannot be renamed over, and a device is not a file to protect. A URL is uploaded in
+    cannot be renamed over, and a device is not a file to protect. A symlink's target is
+    written (its temporary file beside the target), and a file replaced keeps its mode. A URL is uploaded in
     one piece once written (:func:`cosloss_cli.storage.atomic_output_url`).
     """
     if "://" in path:
@@ -49,8 +51,9 @@ def atomic_output(path: str, storage_options: Mapping[str, Any] | None = None) -
             with atomic_output_url(path, storage_options) as remote:
                 yield remote
             return
+    target = os.path.realpath(path) if os.path.islink(path) else path  # a link is kept, its target written
     try:
-        mode = os.stat(path).st_mode
+        mode = os.stat(target).st_mode
     except FileNotFoundError:
         mode = None
     except OSError as exc:
@@ -59,14 +62,14 @@ def atomic_output(path: str, storage_options: Mapping[str, Any] | None = None) -
         raise OutputError("is a directory", path=path, hint="give a file name")
     if mode is not None and not stat.S_ISREG(mode):
         try:
-            with open(path, "wb") as special:
+            with open(target, "wb") as special:
                 yield special
         except OSError as exc:
             raise OutputError(f"cannot write: {exc.strerror}", path=path) from None
         return
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = os.path.dirname(os.path.abspath(target))
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+        fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise OutputError(f"cannot write: {exc.strerror}", path=path) from None
     try:
@@ -74,8 +77,8 @@ def atomic_output(path: str, storage_options: Mapping[str, Any] | None = None) -
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644 & ~_umask())
-        os.replace(temporary, path)
+        os.chmod(temporary, stat.S_IMODE(mode) if mode is not None else 0o644 & ~_umask())  # a 0600 file stays 0600
+        os.replace(temporary, target)
     except OSError as exc:
         _remove_quietly(temporary)
         raise OutputError(f"cannot write: {exc.strerror or exc}", path=path) from None

@@ -61,6 +61,7 @@ from ..output import (
     view_for,
     writer,
 )
+from ..shown import scrub, shown_path
 from ..status import ExitStatus
 from ..terminal import Environment
 from .edge import Terminated, check_threshold, environment, user_errors, warn, warn_counts
@@ -288,6 +289,7 @@ def run_batch(
         raise DataError(_nothing_found(selection))
 
     if output_dir:
+        _check_output_dir(output_dir, discovery, file_format or "csv", selection.manifest)
         _prepare_output_dir(output_dir, storage_options)
     view = view_for(
         env, losses=output.losses and output.format in ("json", "ndjson"), with_output=output_dir is not None
@@ -340,7 +342,8 @@ def run_batch(
     exceeded = summary.ok > 0 and check_threshold(summary.mean, fail_above, "pooled mean loss")
     if failed:
         first = failed[0]
-        click.echo(f"Error: {len(failed)} of {len(results)} pair(s) failed; {first.name}: {first.error}", err=True)
+        message = f"{len(failed)} of {len(results)} pair(s) failed; {first.name}: {first.error}"
+        click.echo(f"Error: {scrub(message)}", err=True)
         return int(ExitStatus.DATA_ERROR)
     return int(ExitStatus.THRESHOLD_EXCEEDED) if exceeded else int(ExitStatus.OK)
 
@@ -470,8 +473,8 @@ def _report_unmatched(discovery: Discovery, strict: bool, quiet: bool) -> None:
     if discovery.skipped_folders:
         shown = ", ".join(discovery.skipped_folders[:3]) + (" ..." if len(discovery.skipped_folders) > 3 else "")
         warn(f"{len(discovery.skipped_folders)} subfolder(s) not searched ({shown}): pass -r to include them", quiet)
-    lines = [f"{path} (no predictions file)" for path in discovery.unmatched_labels]
-    lines += [f"{path} (no labels file)" for path in discovery.unmatched_predictions]
+    lines = [f"{shown_path(path)} (no predictions file)" for path in discovery.unmatched_labels]
+    lines += [f"{shown_path(path)} (no labels file)" for path in discovery.unmatched_predictions]
     if not lines:
         return
     if strict:
@@ -499,6 +502,23 @@ def _nothing_found(selection: Selection) -> str:
         details.append("any data file (.csv .tsv .npy .npz .parquet ...)")
     details.append("recursive" if selection.recursive else "top level only (-r to descend into subfolders)")
     return f"{where} (searched: {'; '.join(details)})"
+
+
+def _check_output_dir(output_dir: str, discovery: Discovery, extension: str, manifest: str | None) -> None:
+    """Refuse (exit 2) an ``--output-dir`` where a pair's file would replace an input, before any is read."""
+    from ..batch.pairing import is_remote, is_safe_name
+    from ..guard import check_output_files
+
+    remote = is_remote(output_dir)
+    if not remote and not os.path.isdir(output_dir):
+        return  # a folder still to be made holds no input
+    targets = []
+    for pair in discovery.pairs:
+        if is_safe_name(pair.name):  # an unsafe one fails as its pair, with its own error
+            parts = [output_dir.rstrip("/"), pair.name] if remote else [output_dir, *pair.name.split("/")]
+            targets.append(("/" if remote else os.sep).join(parts) + "." + extension)
+    inputs = [manifest, *(pair.labels for pair in discovery.pairs), *(pair.predictions for pair in discovery.pairs)]
+    check_output_files(targets, inputs)
 
 
 def _prepare_output_dir(output_dir: str, storage_options: dict[str, Any] | None) -> None:

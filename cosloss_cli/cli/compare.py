@@ -288,9 +288,11 @@ def run_compare(
     while the files are read here (:mod:`cosloss_cli.stats_process`).
     """
     if output_file:
+        from ..guard import check_outputs
         from ..writers import output_format_for
 
         output_format_for(output_file)  # a bad name is refused before the work
+        check_outputs([output_file], [labels, *predictions])  # and so is an input's name
     from ..stats_process import stats_process
 
     with stats_process() as tests:

@@ -157,9 +157,12 @@ def run_compute(
     from ..pipeline import compute_opened, join_read_options, open_pair
 
     if output_file:
+        from ..guard import check_outputs
         from ..writers import output_format_for
 
         output_format_for(output_file)  # a bad name is refused before the work
+        weights = figures.weights if isinstance(figures.weights, str) else None
+        check_outputs([output_file], [labels, predictions, weights])  # and so is an input's name
     if output.format == "json" and not output.losses and not output_file:
         # Nothing will print the losses one by one: beyond a bound they are spilled to disk.
         computation = computation._replace(keep_losses=False)
