@@ -45,6 +45,7 @@ import numpy as np
 
 from .errors import DataError, InputUsageError, UnmatchedRowsError
 from .readers.base import Block, ReadOptions, Source
+from .shown import clip
 
 if TYPE_CHECKING:
     from .pipeline import LossResult
@@ -136,7 +137,7 @@ def show_id(value: Any) -> str:
     """An id for a message, as the user wrote it: ``'doc-1'`` or ``7``, not ``np.int64(7)``."""
     if isinstance(value, np.generic):
         value = value.item()
-    return repr(value)
+    return clip(value)
 
 
 def join_read_options(options: ReadOptions, join_on: str) -> ReadOptions:

@@ -135,37 +135,40 @@ def scrub(text: str) -> str:
 CLIP_CHARACTERS = 100
 
 
-def clip(value: Any, limit: int = CLIP_CHARACTERS) -> str:
-    """A value, or a list of values, as an error line quotes it: at most about ``limit`` characters.
+def clip(value: Any, limit: int = CLIP_CHARACTERS, *, quote: bool = True, most: int | None = None) -> str:
+    """A value, or a list of values, as an error line quotes it: about ``limit`` characters at most.
 
-    Strings are quoted (``repr``); a list or tuple shows its items until the limit, then how
-    many more there are, so a 10,000-member archive does not make a 70 KB error line.
+    Every cell, key list and column list an error line quotes goes through here, so a
+    10,000-member archive or a megabyte cell does not make a 70 KB error line. Strings are
+    quoted with ``repr`` unless ``quote`` is off; a list shows its items (``most`` of them at
+    most) until the limit, then how many there are in all.
 
     >>> clip(["a", "b"])
     "'a', 'b'"
-    >>> clip("x" * 300)[-12:]
-    "xxx'... (300 characters)"
+    >>> clip([f"k{i}" for i in range(1000)], quote=False)[-40:]
+    '7, k18, k19, k20, k21, ... (1000 in all)'
+    >>> clip("x" * 300)[-22:]
+    'xx... (300 characters)'
     """
     if isinstance(value, (list, tuple, set, frozenset, dict)):
         items = list(value)
         shown: list[str] = []
         used = 0
-        for item in items:
-            text = repr(item) if isinstance(item, str) else str(item)
+        for item in items[: len(items) if most is None else most]:
+            text = _one(item, quote, limit)
             if shown and used + len(text) > limit:
                 break
-            shown.append(text if len(text) <= limit else _cut(text, limit))
+            shown.append(text)
             used += len(text) + 2
-        more = len(items) - len(shown)
-        return ", ".join(shown) + (f" and {more} more" if more else "")
-    text = repr(value) if isinstance(value, str) else str(value)
-    if len(text) <= limit:
-        return text
-    return _cut(text, limit) + (f" ({len(value)} characters)" if isinstance(value, str) else "")
+        listed = ", ".join(shown)
+        return listed + (f", ... ({len(items)} in all)" if len(shown) < len(items) else "")
+    text = _one(value, quote, limit)
+    return text + (f" ({len(value)} characters)" if isinstance(value, str) and text.endswith("...") else "")
 
 
-def _cut(text: str, limit: int) -> str:
-    return text[:limit] + "..."
+def _one(value: Any, quote: bool, limit: int) -> str:
+    text = repr(value) if quote and isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 #: Control characters: C0, DEL and C1 (ESC starts a terminal escape sequence).

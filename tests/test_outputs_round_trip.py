@@ -48,7 +48,9 @@ def test_csv_without_special_characters_is_unchanged(tmp_path: Path) -> None:
 
 def test_compare_csv_round_trips_ids(with_ids: tuple[str, str]) -> None:
     labels, preds = with_ids
-    result = run_cli(["compare", labels, preds, labels, "--id-column", "id", "--format", "csv", "-q"])
+    result = run_cli(
+        ["compare", labels, preds, labels, "--id-column", "id", "--format", "csv", "-q", "--resamples", "100"]
+    )
     assert result.exit_code == 0, result.stderr
     back = pd.read_csv(pd.io.common.StringIO(result.stdout), dtype={"id": str}, keep_default_na=False)
     assert back["id"].tolist() == IDS and len(back) == len(IDS)
@@ -70,8 +72,32 @@ def test_batch_csv_round_trips_a_pair_name_with_a_carriage_return(tmp_path: Path
 @pytest.mark.parametrize("command", ["compute", "compare"])
 def test_tables_escape_control_characters_in_ids_and_names(with_ids: tuple[str, str], command: str) -> None:
     labels, preds = with_ids
-    args = [labels, preds] if command == "compute" else [labels, preds, labels, "--names", "a\x1b]0;x\x07,b"]
+    args = (
+        [labels, preds]
+        if command == "compute"
+        else [labels, preds, labels, "--names", "a\x1b]0;x\x07,b", "--resamples", "100"]
+    )
     result = run_cli([command, *args, "--id-column", "id", "--top", "6"] if command == "compute" else [command, *args])
     assert result.exit_code == 0, result.stderr
     assert "\x1b" not in result.stdout and "\r" not in result.stdout and "\x07" not in result.stdout
     assert "\\x1b" in result.stdout
+
+
+def test_an_archive_of_10000_arrays_gives_a_short_error_line(tmp_path: Path) -> None:
+    np.savez(tmp_path / "many.npz", **{f"member_{i}": np.zeros(1) for i in range(10_000)})
+    np.save(tmp_path / "p.npy", PREDS)
+    for extra in ([], ["--key", "k" * 5000]):
+        result = run_cli(["compute", str(tmp_path / "many.npz"), str(tmp_path / "p.npy"), *extra])
+        assert result.exit_code == 2
+        (line,) = result.stderr.splitlines()
+        assert len(line) < 400 + len(str(tmp_path)), line
+        assert "member_0" in line and "(10000 in all)" in line
+
+
+def test_a_huge_cell_is_quoted_in_part(tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_text("a,b\n1,2\n" + "x" * 100_000 + ",3\n")
+    (tmp_path / "p.csv").write_text("a,b\n1,2\n2,3\n")
+    result = run_cli(["compute", str(tmp_path / "l.csv"), str(tmp_path / "p.csv")])
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()
+    assert len(line) < 400 + len(str(tmp_path)) and "(100000 characters)" in line, line

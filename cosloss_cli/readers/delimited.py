@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, InputUsageError
+from ..shown import clip
 from .base import DEFAULT_MAX_LINE_BYTES, Block, ReadOptions, Source
 from .list_cells import cell_width, choose_list_column, vectors_of
 from .names import Split, split_ids, without_weight_column
@@ -441,8 +442,7 @@ def _select_columns(names: list[str], options: ReadOptions, path: str, header: b
 
 
 def _listing(names: list[str], limit: int = 12) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+    return clip(names, quote=False, most=limit)
 
 
 def _explain(
@@ -541,7 +541,7 @@ def _check_line(
         )
     for index, name in wanted:
         if not _is_number(cells[index], decimal):
-            return f"line {line_number}, column {name!r}: {_cell_text(cells[index])} is not a number"
+            return f"line {line_number}, column {clip(name)}: {_cell_text(cells[index])} is not a number"
     return None
 
 

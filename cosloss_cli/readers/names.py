@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from ..shown import clip
+
 #: Column names taken as row ids (compared without case), besides names ending in ``_id``.
 ID_NAMES = frozenset({"id", "ids", "key", "index", "uuid", "uid"})
 
@@ -98,7 +100,7 @@ def without_weight_column(
     if weight_column not in names:
         from ..errors import InputUsageError
 
-        shown = ", ".join(repr(n) for n in names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+        shown = clip(list(names), most=12)
         raise InputUsageError(
             f"no column named {weight_column!r} for --weight-column", path=path, hint=f"columns: {shown}"
         )
@@ -133,8 +135,7 @@ def pair_names(labels: Sequence[object], predictions: Sequence[object]) -> list[
 def _listing(names: Sequence[object], limit: int = 8) -> str:
     if not names:
         return "none"
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+    return clip(list(names), most=limit)
 
 
 #: What :func:`choose_data_columns` needs to know of a column: numbers, vectors (a list

@@ -23,6 +23,7 @@ from numpy.lib import format as npformat
 
 from ..core import check_dtype
 from ..errors import DataError, InputUsageError
+from ..shown import clip
 from .base import Block, CountedBlocks, ReadOptions, Source, block_count, rows_per_block
 from .streams import file_size, is_regular_file, open_binary, read_exactly
 
@@ -90,7 +91,7 @@ def open_npz(path: str, options: ReadOptions) -> Source:
     if options.key is None:
         if len(names) != 1:
             archive.close()
-            listed = ", ".join(names) if names else "none"
+            listed = clip(names, quote=False) if names else "none"
             raise InputUsageError(
                 f"the archive holds {len(names)} arrays ({listed})", path=path, hint="choose one with --key NAME"
             )
@@ -100,7 +101,9 @@ def open_npz(path: str, options: ReadOptions) -> Source:
     else:
         archive.close()
         raise InputUsageError(
-            f"no array named {options.key!r} in the archive", path=path, hint=f"available keys: {', '.join(names)}"
+            f"no array named {clip(options.key)} in the archive",
+            path=path,
+            hint=f"available keys: {clip(names, quote=False)}",
         )
     member_name = archive.namelist()[names.index(key)]
     try:

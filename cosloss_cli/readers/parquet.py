@@ -10,6 +10,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from ..errors import DataError, InputUsageError
+from ..shown import clip
 from .base import Block, ReadOptions, Source, rows_per_block
 from .names import split_ids, without_weight_column
 from .streams import check_readable, file_size
@@ -676,7 +677,7 @@ def _choose_columns(
         for name in options.columns:
             if name not in names:
                 raise InputUsageError(
-                    f"no column named {name!r} for --columns", path=path, hint=f"columns: {', '.join(names)}"
+                    f"no column named {name!r} for --columns", path=path, hint=f"columns: {clip(names, quote=False)}"
                 )
             arrow_type = schema.field(name).type
             if _is_list(arrow_type) and len(options.columns) == 1 and _is_numeric(arrow_type.value_type):
@@ -693,7 +694,7 @@ def _choose_columns(
         return field.name, []
     if len(lists) > 1:
         raise InputUsageError(
-            f"{len(lists)} list columns ({', '.join(f.name for f in lists)})",
+            f"{len(lists)} list columns ({clip([f.name for f in lists], quote=False)})",
             path=path,
             hint="choose one with --columns NAME",
         )
