@@ -31,8 +31,10 @@ HIDDEN = "***"
 #: The secret parts of URLs seen so far (userinfo, query values), hidden wherever they appear.
 _secrets: set[str] = set()
 
-#: Secrets this short are too likely to be ordinary text to replace outside a URL.
-_SHORTEST_SECRET = 4
+#: Outside a URL, a password or a secret-named query value is hidden from this length on,
+#: any other query value from the second: shorter ones are too likely to be ordinary words.
+_SHORTEST_PASSWORD = 6
+_SHORTEST_TOKEN = 12
 
 
 def shown_path(path: str) -> str:
@@ -86,20 +88,31 @@ def _hidden_values(query: str) -> str:
 
 
 def _remember(authority: str, rest: str) -> None:
-    """Keep the URL's secret parts, so text that quotes them without the URL hides them too."""
+    """Keep the URL's secret parts, so text that quotes them without the URL hides them too.
+
+    Only parts that cannot be ordinary words are kept: a password, and a query value that
+    is long or named like a secret. A short ``?format=json`` must not hide every "json".
+    """
     pieces: list[str] = []
     if "@" in authority:
-        userinfo = authority.rpartition("@")[0]
-        pieces += [userinfo, *userinfo.split(":")]
+        password = authority.rpartition("@")[0].partition(":")[2]
+        if len(password) >= _SHORTEST_PASSWORD:
+            pieces.append(password)
     if "?" in rest or "#" in rest:
         query = rest.split("?", 1)[1] if "?" in rest else rest.split("#", 1)[1]
         for part in re.split(r"[&;#]", query):
             name, equals, value = part.partition("=")
-            pieces.append(value if equals else name)
+            value = value if equals else name
+            if len(value) >= _SHORTEST_TOKEN or (len(value) >= _SHORTEST_PASSWORD and _secret_name(name)):
+                pieces.append(value)
     for piece in pieces:
-        if len(piece) >= _SHORTEST_SECRET:
-            _secrets.add(piece)
-            _secrets.add(_percent_decoded(piece))
+        _secrets.add(piece)
+        _secrets.add(_percent_decoded(piece))
+
+
+def _secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return any(part in lowered for part in ("key", "secret", "token", "sig", "pass", "auth", "credential", "sas"))
 
 
 def _percent_decoded(text: str) -> str:
@@ -110,8 +123,13 @@ def _percent_decoded(text: str) -> str:
     return unquote(text)
 
 
-def remember(paths: Iterable[str | None]) -> None:
-    """Note the secrets of the URLs among ``paths`` (a command's arguments) before anything runs."""
+def remember(paths: Iterable[str | None], *, fresh: bool = False) -> None:
+    """Note the secrets of the URLs among ``paths`` (a command's arguments) before anything runs.
+
+    ``fresh``: forget those of earlier commands first (a command run in-process, by tests).
+    """
+    if fresh:
+        _secrets.clear()
     for path in paths:
         if path and "://" in path:
             shown_path(path)

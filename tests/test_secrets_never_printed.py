@@ -138,3 +138,12 @@ def test_working_urls_never_show_a_secret_in_any_output(served: tuple[str, dict[
     result = run_executable(["compute", broken, preds, "--debug"], env=env, cwd=ROOT)  # a real traceback
     assert result.returncode == 1 and "Error:" in result.stderr
     assert_no_secret(result.stdout, result.stderr)
+
+
+def test_short_query_values_are_not_hidden_outside_their_url() -> None:
+    from cosloss_cli.shown import remember, scrub
+
+    remember(["https://h/a.npy?format=json&v=2"], fresh=True)
+    assert scrub("pass --json, version 2") == "pass --json, version 2"
+    remember([DEAD], fresh=True)
+    assert scrub(f"refused {PASSWORD} and {TOKEN}") == "refused *** and ***"

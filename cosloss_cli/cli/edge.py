@@ -91,7 +91,7 @@ def user_errors(debug: bool) -> Iterator[None]:
     The command's arguments are read first for URL secrets, so that any message quoting
     a piece of one (a library's, a traceback) hides it (:func:`~cosloss_cli.shown.scrub`).
     """
-    remember(_arguments(click.get_current_context(silent=True)))
+    remember(_arguments(click.get_current_context(silent=True)), fresh=True)
     try:
         yield
     except CoslossError as exc:
