@@ -82,6 +82,15 @@ def test_compare_refuses_an_output_that_is_a_model(files: dict[str, Path]) -> No
     unchanged(files)
 
 
+def test_compare_refuses_an_output_that_is_the_saved_baseline(files: dict[str, Path], tmp_path: Path) -> None:
+    saved = tmp_path / "baseline.npy"
+    assert run_cli(["compute", str(files["labels"]), str(files["labels"]), "-o", str(saved), "-q"]).exit_code == 0
+    before = saved.read_bytes()
+    args = ["compare", str(files["labels"]), str(files["preds"]), "--baseline-losses", str(saved), "-o", str(saved)]
+    refused(run_cli(args), "baseline.npy", "baseline.npy")
+    assert saved.read_bytes() == before
+
+
 def test_an_output_beside_the_inputs_is_still_written(files: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "losses.npy"
     result = run_cli(["compute", str(files["labels"]), str(files["preds"]), "-o", str(out), "-q"])

@@ -292,7 +292,7 @@ def run_compare(
         from ..writers import output_format_for
 
         output_format_for(output_file)  # a bad name is refused before the work
-        check_outputs([output_file], [labels, *predictions])  # and so is an input's name
+        check_outputs([output_file], [labels, *predictions, baseline[0]])  # and so is an input's name
     from ..stats_process import stats_process
 
     with stats_process() as tests:
