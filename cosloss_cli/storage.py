@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
@@ -399,7 +399,9 @@ def scan(
 
 
 @contextmanager
-def atomic_output_url(url: str, storage_options: Mapping[str, Any] | None = None) -> Iterator[BinaryIO]:
+def atomic_output_url(
+    url: str, storage_options: Mapping[str, Any] | None = None, before_upload: Callable[[], None] | None = None
+) -> Iterator[BinaryIO]:
     """Yield a binary file whose content appears at ``url`` only once complete.
 
     The bytes go to a local temporary file first; after the block ends without an
@@ -417,6 +419,8 @@ def atomic_output_url(url: str, storage_options: Mapping[str, Any] | None = None
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
+        if before_upload is not None:  # an exception from it (a batch stopped) uploads nothing
+            before_upload()
         try:
             fs.put_file(temporary, path)
         except Exception as exc:

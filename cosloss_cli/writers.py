@@ -11,7 +11,7 @@ import io
 import os
 import stat
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
@@ -36,19 +36,24 @@ def output_format_for(path: str) -> str:
 
 
 @contextmanager
-def atomic_output(path: str, storage_options: Mapping[str, Any] | None = None) -> Iterator[BinaryIO]:
+def atomic_output(
+    path: str, storage_options: Mapping[str, Any] | None = None, before_replace: Callable[[], None] | None = None
+) -> Iterator[BinaryIO]:
     """Yield a binary file that replaces ``path`` only once it is completely written.
 
     Special files (``/dev/stdout``, ``/dev/full``, FIFOs) are written in place: they
     cannot be renamed over, and a device is not a file to protect. A symlink's target is
     written (its temporary file beside the target), and a file replaced keeps its mode. A URL is uploaded in
     one piece once written (:func:`cosloss_cli.storage.atomic_output_url`).
+
+    ``before_replace`` is called once the bytes are written, just before they replace
+    ``path``: an exception from it (a batch stopped meanwhile) removes them instead.
     """
     if "://" in path:
         from .storage import atomic_output_url, is_url
 
         if is_url(path):
-            with atomic_output_url(path, storage_options) as remote:
+            with atomic_output_url(path, storage_options, before_replace) as remote:
                 yield remote
             return
     target = os.path.realpath(path) if os.path.islink(path) else path  # a link is kept, its target written
@@ -77,6 +82,8 @@ def atomic_output(path: str, storage_options: Mapping[str, Any] | None = None) -
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        if before_replace is not None:
+            before_replace()
         os.chmod(temporary, stat.S_IMODE(mode) if mode is not None else 0o644 & ~_umask())  # a 0600 file stays 0600
         os.replace(temporary, target)
     except OSError as exc:
@@ -106,16 +113,18 @@ def write_losses_file(
     fmt: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
     registry: dict[str, str] = FILE_WRITERS,
+    before_replace: Callable[[], None] | None = None,
 ) -> None:
     """Write the per-vector losses of ``result`` to ``path`` in ``fmt``, by default that of its extension.
 
     ``storage_options`` are fsspec's for a URL ``path`` (``--storage-option``).
     ``registry`` has the writers of the result's kind (a :class:`LossResult` by default;
     ``compare`` passes its own); its text formats are stdout writers, wrapped here in UTF-8.
+    ``before_replace``: see :func:`atomic_output`.
     """
     fmt = fmt or output_format_for(path)
     write = writer(registry, fmt)
-    with atomic_output(path, storage_options) as handle:
+    with atomic_output(path, storage_options, before_replace) as handle:
         if fmt not in RESULT_WRITERS:
             write(result, handle, View())
             return
@@ -146,3 +155,32 @@ def write_parquet(result: LossResult, handle: BinaryIO, view: View = DEFAULT_VIE
             columns[f"index_{axis}"] = pa.array(values, type=pa.int64())
     columns["loss"] = pa.array(result.losses.ravel()[kept], type=pa.float64())
     pq.write_table(pa.table(columns), handle)
+
+
+def remove_temporaries(targets: Iterable[str]) -> int:
+    """Remove the temporary files a killed writer left beside ``targets`` (``.NAME.XXXXXXXX.tmp``).
+
+    A process killed with SIGKILL while it writes cannot remove its temporary file; the
+    batch that sent it removes them when it ends. Each folder is listed once, and only
+    the temporaries of these targets are touched. Returns how many were removed.
+    """
+    import re
+
+    wanted: dict[str, set[str]] = {}
+    for target in targets:
+        wanted.setdefault(os.path.dirname(os.path.abspath(target)), set()).add(os.path.basename(target))
+    removed = 0
+    for folder, names in wanted.items():
+        try:
+            entries = [entry.name for entry in os.scandir(folder) if entry.name.endswith(".tmp")]
+        except OSError:
+            continue
+        for name in entries:
+            found = re.fullmatch(r"\.(.+)\.[A-Za-z0-9_]{8}\.tmp", name)
+            if found is not None and found.group(1) in names:
+                try:
+                    os.unlink(os.path.join(folder, name))
+                    removed += 1
+                except OSError:
+                    pass
+    return removed

@@ -21,10 +21,10 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import OutputError, UsageError
 from .pair import PairResult, PairTask, run_pairs
 from .pairing import Pair
 from .runner import pairs_per_task
@@ -49,6 +49,31 @@ def require_distributed() -> None:
             "--scheduler and --scheduler-file need dask.distributed, which is not installed",
             hint="pip install 'cosloss[distributed]'",
         ) from None
+
+
+def stop_check(name: str) -> Callable[[], None]:
+    """In a task on a worker: a function raising :class:`BatchStopped` once the client has set
+    the event ``name`` (it stopped: Ctrl-C, SIGTERM, --fail-fast), so no file is written after.
+
+    Dask cannot stop a task's thread that is already running: without this, a task
+    cancelled by a client that has exited went on to write its output file, a minute later.
+    """
+
+    def check() -> None:
+        from distributed import Event
+
+        try:
+            stopped = Event(name).is_set()  # type: ignore[no-untyped-call]
+        except Exception:  # no scheduler to ask: the run is gone, and so is the reason to write
+            stopped = True
+        if stopped:
+            raise BatchStopped("the batch was stopped before this pair's file was written")
+
+    return check
+
+
+class BatchStopped(OutputError):
+    """The client stopped the batch while this pair ran: its output file is not written."""
 
 
 def _absolute_path(path: str) -> str:
@@ -98,6 +123,7 @@ class DaskExecutor:
         self.total_pairs = total_pairs
         self._client: Any = None
         self._in_flight: dict[Any, list[Pair]] = {}
+        self._stop_event: str | None = None
 
     def connect(self) -> None:
         """Reach the scheduler now, so a wrong address is an error before any work starts."""
@@ -145,6 +171,8 @@ class DaskExecutor:
         finished: Any = as_completed()  # type: ignore[no-untyped-call]
         run_id = uuid.uuid4().hex[:12]
         numbers = itertools.count()
+        self._stop_event = f"cosloss-stop-{run_id}"
+        task = task._replace(stop_event=self._stop_event)
 
         pulled = 0
 
@@ -174,6 +202,9 @@ class DaskExecutor:
                         yield paths.restore(result)
                     finished.clear()
                     break
+        except BaseException:  # Ctrl-C or SIGTERM arrives here, waiting: stop the tasks before closing
+            self.cancel()
+            raise
         finally:
             self._close()
 
@@ -183,6 +214,7 @@ class DaskExecutor:
         results = [result for future in done for result in self._results(future, self._in_flight[future])]
         unfinished = [future for future in self._in_flight if future not in done]
         if unfinished:
+            self._stop_tasks()
             self._client.cancel(unfinished, force=True)
         self._in_flight.clear()
         return results
@@ -203,11 +235,19 @@ class DaskExecutor:
             return
         try:
             if self._in_flight:
+                self._stop_tasks()
                 self._client.cancel(list(self._in_flight), force=True)
         except Exception:  # the connection may be gone already: nothing left to cancel then
             pass
         self._in_flight.clear()
         self._close()
+
+    def _stop_tasks(self) -> None:
+        """Tell the tasks still running (a cancel cannot stop them) to write nothing more."""
+        if self._stop_event is not None:
+            from distributed import Event
+
+            Event(self._stop_event, client=self._client).set()  # type: ignore[no-untyped-call]
 
     def _close(self) -> None:
         if self._client is not None:

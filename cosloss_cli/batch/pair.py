@@ -46,6 +46,10 @@ class PairTask(NamedTuple):
     #: With ``pool_losses``: a folder of this machine where each worker writes them instead
     #: (:mod:`~cosloss_cli.batch.spool`); the result says where. None: in the result.
     spool_dir: str | None = None
+    #: On a Dask cluster: the name of the event the client sets when it stops (Ctrl-C,
+    #: SIGTERM, --fail-fast). A task still running then writes no output file: checked
+    #: before writing and again just before the file replaces any older one.
+    stop_event: str | None = None
 
 
 class PairResult(NamedTuple):
@@ -196,8 +200,14 @@ def _write_output(task: PairTask, target: str, result: Any) -> None:
 
     assert task.output_dir is not None
     fmt = OUTPUT_DIR_FORMATS[task.output_format]
+    stopped = None
+    if task.stop_event is not None:
+        from .cluster import stop_check
+
+        stopped = stop_check(task.stop_event)
+        stopped()
     if is_remote(target):
-        write_losses_file(target, result, fmt, task.storage_options)
+        write_losses_file(target, result, fmt, task.storage_options, before_replace=stopped)
         return
     output_dir = task.output_dir
     folder = os.path.dirname(target)
@@ -206,4 +216,4 @@ def _write_output(task: PairTask, target: str, result: Any) -> None:
     except OSError as exc:
         raise OutputError(f"cannot create the folder: {exc.strerror or exc}", path=folder) from None
     check_inside(output_dir, target)  # again, now that the folders exist
-    write_losses_file(target, result, fmt)
+    write_losses_file(target, result, fmt, before_replace=stopped)

@@ -288,9 +288,11 @@ def run_batch(
     if not discovery.pairs:
         raise DataError(_nothing_found(selection))
 
+    outputs = None
     if output_dir:
         _check_output_dir(output_dir, discovery, file_format or "csv", selection.manifest)
         _prepare_output_dir(output_dir, storage_options)
+        outputs = OutputFiles(output_dir, discovery.pairs, file_format or "csv")
     view = view_for(
         env, losses=output.losses and output.format in ("json", "ndjson"), with_output=output_dir is not None
     )
@@ -316,13 +318,29 @@ def run_batch(
     from ..pooled import PooledLosses
 
     out = stdout()  # the progress bar may redirect sys.stdout while it is drawn
-    with contextlib.closing(PooledLosses()) as pooled:  # its files go when the report is written
+    with contextlib.ExitStack() as stack:
+        if outputs is not None:  # a killed worker's temporary files go when the run ends, however it ends
+            stack.callback(outputs.remove_temporaries)
+        pooled = stack.enter_context(contextlib.closing(PooledLosses()))  # its files go with the report
         if isinstance(executor, LocalPool):  # the workers write the pairs' losses to files there
             task = task._replace(spool_dir=pooled.spool_folder())
         encoded: dict[Pair, str] = {}
         split = SplitRows()
         results, summary, runner, percentiles = _run_pairs(
-            discovery, task, executor, pooled, split, fail_fast, figures, env, verbosity, output, view, out, encoded
+            discovery,
+            task,
+            executor,
+            pooled,
+            split,
+            fail_fast,
+            figures,
+            env,
+            verbosity,
+            output,
+            view,
+            out,
+            encoded,
+            outputs,
         )
         if task.compute.join_on:  # rows left out that have a partner in another pair's files: refused
             for side, paths, options in (
@@ -362,6 +380,7 @@ def _run_pairs(
     view: View,
     out: TextIO,
     encoded: dict[Pair, str],
+    outputs: OutputFiles | None = None,
 ) -> tuple[list[PairResult], Overall, BatchRunner, Callable[[], dict[str, float]]]:
     """Run the pairs (progress bar, NDJSON lines as they finish): results, overall figures, runner.
 
@@ -403,9 +422,9 @@ def _run_pairs(
             )
             summary = overall(results, len(discovery.pairs), top=figures.top if figures is not None else 0)
         except KeyboardInterrupt:
-            _stopped("Interrupted", runner, ExitStatus.INTERRUPTED)
+            _stopped("Interrupted", runner, ExitStatus.INTERRUPTED, outputs)
         except Terminated:
-            _stopped("Terminated", runner, ExitStatus.TERMINATED)
+            _stopped("Terminated", runner, ExitStatus.TERMINATED, outputs)
     return results, summary, runner, percentiles
 
 
@@ -506,19 +525,64 @@ def _nothing_found(selection: Selection) -> str:
 
 def _check_output_dir(output_dir: str, discovery: Discovery, extension: str, manifest: str | None) -> None:
     """Refuse (exit 2) an ``--output-dir`` where a pair's file would replace an input, before any is read."""
-    from ..batch.pairing import is_remote, is_safe_name
+    from ..batch.pairing import is_remote
     from ..guard import check_output_files
 
-    remote = is_remote(output_dir)
-    if not remote and not os.path.isdir(output_dir):
+    if not is_remote(output_dir) and not os.path.isdir(output_dir):
         return  # a folder still to be made holds no input
-    targets = []
-    for pair in discovery.pairs:
-        if is_safe_name(pair.name):  # an unsafe one fails as its pair, with its own error
-            parts = [output_dir.rstrip("/"), pair.name] if remote else [output_dir, *pair.name.split("/")]
-            targets.append(("/" if remote else os.sep).join(parts) + "." + extension)
+    targets = _targets(output_dir, discovery.pairs, extension).values()
     inputs = [manifest, *(pair.labels for pair in discovery.pairs), *(pair.predictions for pair in discovery.pairs)]
     check_output_files(targets, inputs)
+
+
+def _targets(output_dir: str, pairs: list[Pair], extension: str) -> dict[Pair, str]:
+    """Each pair's ``--output-dir`` file (:func:`~cosloss_cli.batch.pairing.output_path`, without its checks)."""
+    from ..batch.pairing import is_remote, is_safe_name
+
+    remote = is_remote(output_dir)
+    targets = {}
+    for pair in pairs:
+        if is_safe_name(pair.name):  # an unsafe one fails as its pair, with its own error
+            parts = [output_dir.rstrip("/"), pair.name] if remote else [output_dir, *pair.name.split("/")]
+            targets[pair] = ("/" if remote else os.sep).join(parts) + "." + extension
+    return targets
+
+
+class OutputFiles:
+    """The files of a local ``--output-dir``, as they were when the run started.
+
+    So that after an interrupt the pairs whose file this run wrote whole can be counted
+    (every file is renamed into place whole: a new one has a new inode or times), and so
+    that the temporary files a killed worker left are removed when the run ends.
+    """
+
+    def __init__(self, output_dir: str, pairs: list[Pair], extension: str):
+        from ..batch.pairing import is_remote
+
+        self.targets = {} if is_remote(output_dir) else _targets(output_dir, pairs, extension)
+        self.before = {target: _stamp(target) for target in self.targets.values()}
+
+    def written_since_start(self, pairs: set[Pair]) -> int:
+        """How many of ``pairs`` have a file this run wrote."""
+        found = 0
+        for pair in pairs:
+            target = self.targets.get(pair)
+            if target is not None and (stamp := _stamp(target)) is not None and stamp != self.before[target]:
+                found += 1
+        return found
+
+    def remove_temporaries(self) -> None:
+        from ..writers import remove_temporaries
+
+        remove_temporaries(self.targets.values())
+
+
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_ino, found.st_mtime_ns, found.st_ctime_ns
 
 
 def _prepare_output_dir(output_dir: str, storage_options: dict[str, Any] | None) -> None:
@@ -537,11 +601,18 @@ def _prepare_output_dir(output_dir: str, storage_options: dict[str, Any] | None)
         raise OutputError(f"cannot create the output folder: {exc.strerror or exc}", path=output_dir) from None
 
 
-def _stopped(what: str, runner: BatchRunner, status: ExitStatus) -> NoReturn:
-    """After Ctrl-C or SIGTERM: the workers are gone; say how far the batch got."""
+def _stopped(what: str, runner: BatchRunner, status: ExitStatus, outputs: OutputFiles | None = None) -> NoReturn:
+    """After Ctrl-C or SIGTERM: the workers are gone; say how far the batch got.
+
+    A pair counts as finished when its result came back, or when its ``--output-dir``
+    file was written whole by this run although its result did not (a worker stopped
+    before sending the results of the task it was in).
+    """
     try:
         sys.stdout.flush()
     except (BrokenPipeError, OSError, ValueError):
         pass
-    click.echo(f"{what}: {runner.done} of {runner.total} pair(s) finished.", err=True)
+    reported = {result.pair for result in runner.results}
+    done = runner.done + (outputs.written_since_start(set(runner.pairs) - reported) if outputs is not None else 0)
+    click.echo(f"{what}: {done} of {runner.total} pair(s) finished.", err=True)
     sys.exit(int(status))
