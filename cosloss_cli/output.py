@@ -166,9 +166,13 @@ class _LineFeedRows:
         return self._out.write(row[:-2] + "\n")
 
 
-def csv_writer(out: TextIO) -> Any:
+def csv_writer(out: TextIO, fieldnames: list[str] | None = None, **options: Any) -> Any:
     """A :func:`csv.writer` of ``\\n``-ended rows whose fields are quoted when they hold a
-    delimiter, a quote, ``\\r`` or ``\\n``: every CSV cosloss writes goes through it."""
+    delimiter, a quote, ``\\r`` or ``\\n``: every CSV cosloss writes goes through it.
+
+    With ``fieldnames``, a :class:`csv.DictWriter` (``options`` are its own)."""
     import csv
 
+    if fieldnames is not None:
+        return csv.DictWriter(_LineFeedRows(out), fieldnames=fieldnames, lineterminator="\r\n", **options)
     return csv.writer(_LineFeedRows(out), lineterminator="\r\n")

@@ -7,13 +7,13 @@ signature of the registries in :mod:`cosloss_cli.output`.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from typing import Any, TextIO
 
-from .output import DEFAULT_VIEW, View
+from .output import DEFAULT_VIEW, View, csv_writer
 from .render import print_titled, table_console
+from .shown import printable, scrub, shown_path
 
 #: Shown in the table for a figure that is not defined (JSON: null).
 MISSING = "n/a"
@@ -36,7 +36,7 @@ def write_csv(document: dict[str, Any], out: TextIO, view: View = DEFAULT_VIEW) 
     """The records of :func:`write_ndjson` as CSV, quoted by the csv module; empty cells for nulls."""
     fields = ["run", "baseline", "candidate", "count", "mean_difference", "ci_low", "ci_high"]
     fields += ["p_value_t", "p_value_wilcoxon", "verdict", "p99", "worse_share", "gates_passed", "error"]
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+    writer = csv_writer(out, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     for row in document["rows"]:
         writer.writerow({key: ("" if value is None else _cell(value)) for key, value in row.items()})
@@ -74,12 +74,13 @@ def trend_line(values: list[float | None]) -> str:
 def render_table(document: dict[str, Any], out: TextIO, view: View = DEFAULT_VIEW) -> None:
     """A row per run and candidate, then each candidate's trend of the mean difference over the runs."""
     from rich.table import Table
+    from rich.text import Text
 
     console = table_console(out, view)
     runs = document["runs"]
     failed = document["failed"]
     console.print(
-        f"{document['root']}: {len(runs)} runs" + (f", {failed} failed" if failed else ""),
+        f"{printable(shown_path(document['root']))}: {len(runs)} runs" + (f", {failed} failed" if failed else ""),
         markup=False,
         soft_wrap=True,
     )
@@ -91,11 +92,13 @@ def render_table(document: dict[str, Any], out: TextIO, view: View = DEFAULT_VIE
         table.add_column(title, justify="left" if left else "right", no_wrap=title in ("run", "CI"))
     for row in document["rows"]:
         if "error" in row:
-            table.add_row(row["run"], "-", "error", "", row["error"][:60], "", *([""] if gated else []))
+            error = Text(printable(scrub(row["error"]))[:60])
+            table.add_row(Text(printable(row["run"])), "-", "error", "", error, "", *([""] if gated else []))
             continue
         ci = MISSING if row["ci_low"] is None else f"[{_figure(row['ci_low'], 3)}, {_figure(row['ci_high'], 3)}]"
         share = MISSING if row["worse_share"] is None else f"{row['worse_share']:.1%}"
-        cells = [row["run"], row["candidate"], _figure(row["mean_difference"]), ci, row["verdict"], share]
+        names = [Text(printable(row["run"])), Text(printable(row["candidate"]))]
+        cells: list[Any] = [*names, _figure(row["mean_difference"]), ci, row["verdict"], share]
         if gated:
             cells.append("" if row["gates_passed"] is None else ("passed" if row["gates_passed"] else "FAILED"))
         table.add_row(*cells)
@@ -106,7 +109,7 @@ def render_table(document: dict[str, Any], out: TextIO, view: View = DEFAULT_VIE
     for name, values in document["trend"].items():
         present = [v for v in values if v is not None]
         trends.add_row(
-            name,
+            Text(printable(name)),
             trend_line(values),
             _figure(present[0] if present else None),
             _figure(present[-1] if present else None),
