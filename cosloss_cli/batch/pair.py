@@ -48,7 +48,7 @@ class PairTask(NamedTuple):
     spool_dir: str | None = None
     #: On a Dask cluster: the name of the event the client sets when it stops (Ctrl-C,
     #: SIGTERM, --fail-fast). A task still running then writes no output file: checked
-    #: before writing and again just before the file replaces any older one.
+    #: once the file is written, just before it replaces any older one.
     stop_event: str | None = None
 
 
@@ -205,7 +205,6 @@ def _write_output(task: PairTask, target: str, result: Any) -> None:
         from .cluster import stop_check
 
         stopped = stop_check(task.stop_event)
-        stopped()
     if is_remote(target):
         write_losses_file(target, result, fmt, task.storage_options, before_replace=stopped)
         return
