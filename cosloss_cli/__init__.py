@@ -44,8 +44,10 @@ The library API, imported lazily so that ``cosloss --help`` does not pay for num
 
 :class:`ComputeOptions`
     The math: ``axis=-1``, ``eps=1e-12``, ``normalize=True``,
-    ``nan_policy="raise"`` (or ``"omit"``, ``"propagate"``) and ``threads``. Checked
-    when a computation starts: a value outside these is a ``ParameterError``.
+    ``nan_policy="raise"`` (or ``"omit"``, ``"propagate"``) and ``threads``; rows
+    matched by id: ``join_on``, ``strict`` and ``min_matched`` (0 to 1: the least share
+    of rows that must find their partner). Checked when a computation starts: a value
+    outside these is a ``ParameterError``.
 
     >>> compute_files(labels, predictions, None, ComputeOptions(nan_policy="bogus"))
     Traceback (most recent call last):
