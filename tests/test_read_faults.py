@@ -219,3 +219,34 @@ def test_a_refused_connection_is_a_data_error_naming_the_url_without_secrets(sma
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith(f"Error: http://***@127.0.0.1:{port}/predictions.npy: cannot connect")
     assert "s3cr3tpass" not in result.stderr
+
+
+@pytest.mark.parametrize("lease", [True, False], ids=["mapped", "read"])
+def test_a_fortran_order_file_is_read_as_before_and_a_truncation_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lease: bool
+) -> None:
+    """Fortran order: its rows are strided, so the file is mapped whole (under a lease) or read whole."""
+    labels, predictions = big_array(0)[:4_000], big_array(1)[:4_000]
+    np.save(tmp_path / "labels.npy", np.asfortranarray(labels))
+    np.save(tmp_path / "predictions.npy", predictions)
+    if not lease:
+        monkeypatch.setattr(npy, "_take_lease", lambda descriptor: False)
+    result = compute_files(str(tmp_path / "labels.npy"), str(tmp_path / "predictions.npy"), confidence=0)
+    np.testing.assert_allclose(result.losses, reference_losses(labels, predictions, axis=1), rtol=1e-6)
+    if not lease:
+        return
+    source = npy.open_npy(str(tmp_path / "labels.npy"), npy.ReadOptions(block_bytes=1 << 16))
+    blocks = iter(source.blocks)
+    first = next(blocks)
+    truncation = threading.Thread(target=os.truncate, args=(tmp_path / "labels.npy", 0))
+    truncation.start()
+    time.sleep(0.2)
+    if not truncation.is_alive():
+        pytest.skip("no lease on this file system: the truncation did not wait")
+    assert np.isfinite(first.values.sum())
+    with pytest.raises(DataError, match="changed while it was read"):
+        next(blocks)
+    del first
+    blocks = source = None  # type: ignore[assignment]
+    truncation.join(timeout=30)
+    assert not truncation.is_alive()

@@ -69,8 +69,7 @@ def open_npy(path: str, options: ReadOptions) -> Source:
             return _mapped_source(path, "npy", offset, shape, dtype, options)
         if math.prod(shape) == 0:
             return _array_source(path, "npy", np.empty(shape, dtype), options)
-        array = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
-        return _array_source(path, "npy", array, options)
+        return _fortran_source(path, offset, shape, dtype, options)
     return _stream_source(path, "npy", stream, shape, fortran, dtype, options)
 
 
@@ -389,6 +388,48 @@ def _mapped_source(
             raise DataError(f"cannot read the array data: {exc}", path=path) from None
 
     return _source(path, fmt, shape, step, blocks(), dtype, one_vector, mapped=True)
+
+
+def _fortran_source(
+    path: str, offset: int, file_shape: tuple[int, ...], dtype: np.dtype, options: ReadOptions
+) -> Source:
+    """A Fortran-order array on disk: mapped whole under a read lease (its rows are strided), else read whole.
+
+    As :func:`_mapped_source`: a mapped page of a file that shrinks would be SIGBUS, so the
+    map is made only under a lease (the map holds the open file, and so the lease, until
+    it is unmapped), checked before each block; without one the values are read into
+    memory, and a file that ends early is reported.
+    """
+    handle = open(path, "rb")
+    try:
+        if not _take_lease(handle.fileno()):
+            handle.seek(offset)
+            return _stream_source(path, "npy", handle, file_shape, True, dtype, options)
+        count = math.prod(file_shape)
+        mapped = mmap.mmap(handle.fileno(), offset + count * dtype.itemsize, access=mmap.ACCESS_READ)
+    except OSError as exc:
+        handle.close()
+        raise DataError(f"cannot read the array data: {exc.strerror or exc}", path=path) from None
+    except BaseException:
+        handle.close()
+        raise
+    whole = np.frombuffer(mapped, dtype=dtype, count=count, offset=offset).reshape(file_shape, order="F")
+    shape, one_vector, _, step = _layout(file_shape, options)
+    array = whole.reshape(shape)
+    del whole, mapped
+
+    def blocks() -> Iterator[Block]:
+        nonlocal array
+        try:
+            for start in range(0, shape[0], step):
+                if _lease_broken(handle.fileno()):
+                    raise _changed(path, "another program opened it to write or truncated it")
+                yield Block(array[start : start + step])
+        finally:
+            array = None  # type: ignore[assignment]  # the map goes with the last block that views it
+            handle.close()
+
+    return _source(path, "npy", shape, step, blocks(), dtype, one_vector, mapped=True)
 
 
 def _take_lease(descriptor: int) -> bool:
