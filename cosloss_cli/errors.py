@@ -68,6 +68,18 @@ class RowIdsDifferError(DataError):
         self.shared_id_column = shared_id_column
 
 
+class RowsOutOfOrderError(RowIdsDifferError):
+    """Rows are paired by position, and a column both files have besides the vectors differs.
+
+    ``shared_id_column`` is that column (text, or another column left out of the
+    vectors): when its values are unique on both sides, the rows are matched by it.
+    """
+
+
+class IdMatchError(DataError):
+    """Rows cannot be matched by id: an id appears twice in one file, or no id matches."""
+
+
 class UnmatchedRowsError(DataError):
     """Rows matched by id, and some have no partner: any (``--strict``), or too many (``--min-matched``).
 

@@ -23,7 +23,16 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from .errors import DataError, LeftOutWarning, ShapeMismatchError
-from .readers.names import NUMBER, OTHER, VECTORS, ColumnKind, choose_data_columns, pair_names, split_ids
+from .readers.names import (
+    NUMBER,
+    OTHER,
+    VECTORS,
+    ColumnKind,
+    choose_components,
+    choose_data_columns,
+    pair_names,
+    split_ids,
+)
 
 
 class _Side(NamedTuple):
@@ -136,6 +145,10 @@ def _frame_side(frame: Any, name: str) -> _Side:
         )
     if chosen.vectors is not None:
         return _Side(_vectors(frame[chosen.vectors], name), frame.index, None, ids, split.id_column)
+    # Integer columns beside float ones are refused as in a file (readers.names.choose_components).
+    dtypes = {str(n): frame[n].dtype for n in chosen.features}
+    kinds = {text: dtype.kind for text, dtype in dtypes.items()}
+    choose_components(list(kinds), kinds, columns=None, type_names={k: str(v) for k, v in dtypes.items()}, path=name)
     return _Side(frame[chosen.features].to_numpy(), frame.index, chosen.features, ids, split.id_column)
 
 

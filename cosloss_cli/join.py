@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from .errors import DataError, InputUsageError, UnmatchedRowsError
+from .errors import DataError, IdMatchError, InputUsageError, UnmatchedRowsError
 from .readers.base import Block, ReadOptions, Source
 from .shown import clip
 
@@ -408,7 +408,7 @@ class RowJoin:
             _raise_duplicate(_concatenate(self._label_keys), self.labels)
         if self._label_count and not self._label_rows_matched():
             unmatched = self.unmatched()
-            raise DataError(
+            raise IdMatchError(
                 f"no label id matches a prediction id (--join-on {self.labels.id_column}): labels have ids "
                 f"{_shown(unmatched.label_ids)}, predictions {_shown(_first(self._prediction_ids))}",
                 path=f"{self.labels.path} and {self.predictions.path}",
@@ -654,7 +654,7 @@ def _raise_duplicate(keys: np.ndarray, source: Source, rows: np.ndarray | None =
     value = keys[second]
     if rows is not None:
         first, second = int(rows[first]), int(rows[second])
-    raise DataError(
+    raise IdMatchError(
         f"id {show_id(value)} appears more than once ({source.where(first)} and "
         f"{source.where(second)}): rows cannot be matched by id",
         path=source.path,

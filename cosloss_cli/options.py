@@ -202,6 +202,12 @@ def input_options(function: F) -> F:
                 callback=_column_list,
                 help="Feature columns to use (CSV/TSV/Parquet), in this order.",
             ),
+            click.option(
+                "--exclude-columns",
+                metavar="A,B",
+                callback=_column_list,
+                help="Columns that are not vector components (CSV/TSV/Parquet), e.g. an integer class label.",
+            ),
             click.option("--id-column", metavar="NAME", help="Column holding row ids, carried into the output."),
             click.option(
                 "--detect-ids/--no-detect-ids",

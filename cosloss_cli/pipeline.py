@@ -33,10 +33,12 @@ from .core import (
 from .distribution import median_and_percentiles
 from .errors import (
     DataError,
+    IdMatchError,
     InputUsageError,
     NonFiniteError,
     ParameterError,
     RowIdsDifferError,
+    RowsOutOfOrderError,
     ShapeMismatchError,
     UnmatchedRowsError,
 )
@@ -378,9 +380,38 @@ def compute_opened(
         if options.join_on is not None or exc.shared_id_column is None or stdin or positional_weights:
             raise
         read_options = read_options or ReadOptions()
+        if isinstance(exc, RowsOutOfOrderError):
+            return _matched_by_key(
+                labels.path, predictions.path, read_options, prediction_read_options, options, figures, exc
+            )
         return _matched_by_id(
             labels.path, predictions.path, read_options, prediction_read_options, options, figures, exc
         )
+
+
+def _matched_by_key(
+    labels: str,
+    predictions: str,
+    read_options: ReadOptions,
+    prediction_read_options: ReadOptions | None,
+    options: ComputeOptions,
+    figures: FigureOptions | None,
+    mismatch: RowsOutOfOrderError,
+) -> LossResult:
+    """A column both files have besides the vectors differs row by row: match the rows by it if it can be.
+
+    Its values must be unique on both sides and every row must find its partner, as
+    for a shared id column (:func:`_matched_by_id`); else the refusal names the column
+    and the first row where it differs.
+    """
+    try:
+        return _matched_by_id(labels, predictions, read_options, prediction_read_options, options, figures, mismatch)
+    except (IdMatchError, UnmatchedRowsError) as exc:
+        raise RowsOutOfOrderError(
+            f"{mismatch.message}; matching the rows by it fails: {exc.message}",
+            path=mismatch.path,
+            hint=mismatch.hint,
+        ) from None
 
 
 def _matched_by_id(
@@ -406,6 +437,8 @@ def _matched_by_id(
     try:
         result = compute_sources(label_source, prediction_source, options, None, read_options, figures)
     except UnmatchedRowsError as exc:
+        if isinstance(mismatch, RowsOutOfOrderError):
+            raise
         raise DataError(
             f"the files list their rows in different orders ({mismatch.message}), and matching them by "
             f"{column!r} leaves rows without a partner: {exc.message}",
@@ -413,6 +446,11 @@ def _matched_by_id(
             hint=f"pass --join-on {column} to leave such rows out, or fix the files",
         ) from None
     note = f"rows matched by id (column {column!r}): the two files list them in different orders"
+    if isinstance(mismatch, RowsOutOfOrderError):
+        note = (
+            f"rows matched by column {column!r} (unique in both files, not a vector component): "
+            "the two files list them in different orders"
+        )
     return result._replace(notes=(*result.notes, note))
 
 
@@ -427,9 +465,10 @@ def _split_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
         elif name in FigureOptions._fields:
             figures[name] = value
         elif name in ReadOptions._fields:
-            if name == "columns" and isinstance(value, str):
+            listed = name in ("columns", "exclude_columns")
+            if listed and isinstance(value, str):
                 value = [part.strip() for part in value.split(",") if part.strip()]
-            read[name] = list(value) if name == "columns" and value is not None else value
+            read[name] = list(value) if listed and value is not None else value
         else:
             fields = {*ComputeOptions._fields, *ReadOptions._fields, *FigureOptions._fields}
             known = ", ".join(sorted(fields - {"block_bytes", "decode_threads", "partition_keys"}))
@@ -742,6 +781,7 @@ class _Reduction:
         self.had_ids = False
         #: Ids are kept for the worst and best rows' ids, else dropped once losses are spilled.
         self.ranked = bool(figures.options.top or figures.options.best)
+        self.shared_keys = _shared_keys(labels, predictions)
 
     def reduce(self, lblock: Block, pblock: Block, rows: np.ndarray | None = None) -> _ReducedBlock:
         """The per-block work, run on the worker threads (numpy and the kernel release the GIL).
@@ -766,6 +806,8 @@ class _Reduction:
             raise _nonfinite_error(found, (self.labels, self.predictions)[found.side], offset + found.where[0])
         if lblock.ids is not None and pblock.ids is not None:
             match_rows_by_id(lblock.ids, pblock.ids, self.labels, self.predictions, offset)
+        elif self.shared_keys and lblock.keys is not None and pblock.keys is not None:
+            match_rows_by_keys(lblock, pblock, self.shared_keys, self.labels, self.predictions, offset)
         if pblock.ids is not None and self._keeps_ids():
             self.prediction_ids.append(pblock.ids)
         self.take(offset, len(lblock), lblock.ids, lblock.weights, reduced)
@@ -933,6 +975,61 @@ def match_rows_by_id(
     )
 
 
+def _shared_keys(labels: Source, predictions: Source) -> list[tuple[str, int, int]]:
+    """The key columns both inputs have (name, place in each side's ``keys``), unless both have ids.
+
+    Ids on both sides are compared instead (:func:`match_rows_by_id`): a text column
+    that differs beside ids that agree is data (a reference and a generated sentence),
+    not evidence that the rows are out of order.
+    """
+    if labels.has_ids and predictions.has_ids:
+        return []
+    theirs = {name: index for index, name in enumerate(predictions.key_columns)}
+    return [(name, index, theirs[name]) for index, name in enumerate(labels.key_columns) if name in theirs]
+
+
+def match_rows_by_keys(
+    lblock: Block, pblock: Block, shared: list[tuple[str, int, int]], labels: Source, predictions: Source, offset: int
+) -> None:
+    """Rows are paired by position: refuse when a column both files have besides the vectors differs.
+
+    The same text in the same order changes nothing. A difference is evidence that the
+    rows are in different orders: :func:`compute_opened` then matches them by that column
+    when its values are unique on both sides (:func:`_matched_by_key`), else refuses.
+    """
+    assert lblock.keys is not None and pblock.keys is not None
+    for name, mine, theirs in shared:
+        at = _first_difference(lblock.keys[mine], pblock.keys[theirs])
+        if at is None:
+            continue
+        row = offset + at
+        from .join import show_id
+
+        raise RowsOutOfOrderError(
+            f"rows are matched by position, and column {name!r} (in both files, not a vector component) differs: "
+            f"{labels.where(row)} of labels has {show_id(lblock.keys[mine][at].as_py())}, "
+            f"{predictions.where(row)} of {predictions.path} has {show_id(pblock.keys[theirs][at].as_py())}",
+            path=labels.path,
+            hint=f"if the rows are in different orders, match them by their id column with --join-on NAME or "
+            f"--id-column NAME; if {name!r} is not a row id, leave it out with --exclude-columns {name}",
+            shared_id_column=name,
+        )
+
+
+def _first_difference(mine: Any, theirs: Any) -> int | None:
+    """The first position where two Arrow arrays of one block differ (text of another type compared as text)."""
+    if mine.type == theirs.type and mine.equals(theirs):
+        return None
+    left, right = mine.to_pylist(), theirs.to_pylist()
+    if mine.type != theirs.type:
+        left = [None if value is None else str(value) for value in left]
+        right = [None if value is None else str(value) for value in right]
+    for position, (a, b) in enumerate(zip(left, right, strict=True)):
+        if a != b and not (a != a and b != b):  # NaN beside NaN is the same missing value
+            return position
+    return None
+
+
 def _shared_id_column(labels: Source, predictions: Source) -> str | None:
     """The labels' id column, if the predictions have a column of that name too."""
     column = labels.id_column
@@ -993,7 +1090,7 @@ class _Reordered:
 
     def __next__(self) -> Block:
         block = next(self._blocks)
-        return Block(block.values[:, self._order], block.ids, block.weights)
+        return Block(block.values[:, self._order], block.ids, block.weights, block.keys)
 
     def __length_hint__(self) -> int:
         return operator.length_hint(self._blocks)
@@ -1014,6 +1111,14 @@ def _check_columns_and_ids(labels: Source, predictions: Source, read_options: Re
         )
     if read_options.columns and labels.columns is None and predictions.columns is None:
         raise InputUsageError("--columns needs inputs with named columns (CSV, TSV or Parquet)")
+    if read_options.exclude_columns:
+        present = {*(labels.file_columns or ()), *(predictions.file_columns or ())}
+        missing = [name for name in read_options.exclude_columns if name not in present]
+        if missing:
+            raise InputUsageError(
+                f"neither input has a column named {missing[0]!r} for --exclude-columns",
+                hint=_columns_hint(labels, predictions),
+            )
 
 
 def _columns_hint(labels: Source, predictions: Source) -> str:

@@ -197,11 +197,18 @@ def test_id_columns_that_disagree_are_an_error(tmp_path) -> None:
 
 
 def test_non_numeric_column_without_id_column_is_named(tmp_path) -> None:
-    write_csv(tmp_path / "l.csv", ["name", "a"], [["x", 1], ["y", 2]])
-    write_csv(tmp_path / "p.csv", ["name", "a"], [["x", 1], ["y", 2]])
-    result = run_cli(["compute", str(tmp_path / "l.csv"), str(tmp_path / "p.csv")])
+    """A text column is left out with a note naming it; named in --columns it is refused with its type."""
+    write_csv(tmp_path / "l.csv", ["name", "a", "b"], [["x", 1, 0], ["y", 2, 1]])
+    write_csv(tmp_path / "p.csv", ["name", "a", "b"], [["x", 1, 0], ["y", 2, 1]])
+    result = run_cli(["compute", str(tmp_path / "l.csv"), str(tmp_path / "p.csv"), "--json"])
+    assert result.exit_code == ExitStatus.OK, result.stderr
+    assert json.loads(result.stdout)["shape"] == [2, 2]
+    assert f"Note: {tmp_path / 'l.csv'}: column 'name' holds text, not numbers: not a vector component" in result.stderr
+    result = run_cli(["compute", str(tmp_path / "l.csv"), str(tmp_path / "p.csv"), "--columns", "name,a"])
     assert result.exit_code == ExitStatus.DATA_ERROR
-    assert result.stderr.startswith(f"Error: {tmp_path / 'l.csv'}: line 2, column 'name': 'x' is not a number")
+    assert result.stderr.startswith(
+        f"Error: {tmp_path / 'l.csv'}: column 'name' named in --columns holds text, not numbers"
+    )
 
 
 def test_columns_selects_and_orders_features(tmp_path) -> None:

@@ -455,15 +455,20 @@ def test_parquet_list_unequal_lengths_first_row_null(tmp_path):
 
 
 def test_parquet_nested_struct(tmp_path):
+    """A column that is not numbers is left out with a note; named in --columns, it is refused."""
     table = pa.table({"a": [1.0, 2.0], "s": pa.array([{"x": 1.0}, {"x": 2.0}])})
     path = write_parquet(tmp_path / "nested.parquet", table)
-    compute_error(1, [str(path), str(path)], "nested.parquet", "'s'", "struct", "--columns")
+    doc, result = run_json(str(path), str(path))
+    assert doc["shape"] == [2, 1] and "column 's' holds struct<x: double>, not numbers" in result.stderr
+    compute_error(1, [str(path), str(path), "--columns", "a,s"], "nested.parquet", "'s'", "struct", "--columns")
 
 
 def test_parquet_string_column(tmp_path):
     table = pa.table({"a": [1.0, 2.0], "name": ["x", "y"]})
     path = write_parquet(tmp_path / "strings.parquet", table)
-    compute_error(1, [str(path), str(path)], "strings.parquet", "'name'", "not numbers", "--id-column")
+    doc, result = run_json(str(path), str(path))
+    assert doc["shape"] == [2, 1] and "column 'name' holds text, not numbers" in result.stderr
+    compute_error(1, [str(path), str(path), "--columns", "name,a"], "strings.parquet", "'name'", "not numbers")
     doc, _ = run_json(str(path), str(path), "--id-column", "name")
     assert doc["ids"] == ["x", "y"] and doc["losses"] == [0.0, 0.0]
 
@@ -516,8 +521,8 @@ def test_names_with_spaces_and_unicode(tmp_path):
     assert doc["labels"] == str(lpath)
     np.testing.assert_allclose(doc["losses"], EXPECTED, rtol=0, atol=1e-12)
     bad = tmp_path / "données é.csv"
-    bad.write_text("a,b,c\n1,2,x\n")
-    compute_error(1, [str(bad), str(ppath)], "données é.csv", "line 2")
+    bad.write_text("a,b,c\n1,2,3\n1,2,x\n")
+    compute_error(1, [str(bad), str(ppath)], "données é.csv", "line 3")
 
 
 @pytest.mark.parametrize("fmt", ["csv", "npy"])

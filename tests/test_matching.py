@@ -196,7 +196,9 @@ def test_id_names_are_row_ids_with_a_note(tmp_path: Path, vectors, name: str) ->
     assert f"using column {name!r} as row ids" in stderr and "--no-detect-ids" in stderr
     assert doc["ids"][:2] == [0, 7]
     assert run_cli(["compute", *args, "-q", "--json"]).stderr == ""
-    doc, _ = compute_json(*args, "--no-detect-ids")
+    # Read as data, the integer ids beside float columns are refused, not taken as component 9.
+    refused(["compute", *args, "--no-detect-ids"], ExitStatus.DATA_ERROR, repr(name), "--exclude-columns")
+    doc, _ = compute_json(*args, "--no-detect-ids", "--columns", ",".join([*COLUMNS, name]))
     assert doc["shape"] == [100, 9] and "ids" not in doc
 
 

@@ -45,9 +45,10 @@ def pair(tmp_path: Path) -> tuple[Path, Path, np.ndarray, np.ndarray]:
     return tmp_path / "labels.parquet", tmp_path / "predictions.parquet", labels, predictions
 
 
-def _losses(labels: Path, predictions: Path, block_bytes: int = 16_000) -> np.ndarray:
+def _losses(labels: Path, predictions: Path, block_bytes: int = 16_000, columns: list[str] | None = None) -> np.ndarray:
     """Small blocks: several per row group and blocks that straddle none (batches are cut per group)."""
-    result = compute_files(str(labels), str(predictions), ReadOptions(block_bytes=block_bytes), ComputeOptions())
+    options = ReadOptions(block_bytes=block_bytes, columns=columns)
+    result = compute_files(str(labels), str(predictions), options, ComputeOptions())
     return result.losses
 
 
@@ -84,7 +85,8 @@ def test_mixed_column_types_are_widened_to_float64(tmp_path: Path) -> None:
     _write_pandas(tmp_path / "predictions.parquet", predictions)
     expected_labels = labels.astype(np.float64)
     expected_labels[:, 0] = integers[:, 0]
-    losses = _losses(tmp_path / "labels.parquet", tmp_path / "predictions.parquet")
+    columns_in_order = [f"f{j}" for j in range(WIDTH)]  # an integer column beside floats: only when named
+    losses = _losses(tmp_path / "labels.parquet", tmp_path / "predictions.parquet", columns=columns_in_order)
     np.testing.assert_allclose(losses, reference_losses(expected_labels, predictions, axis=1), rtol=0, atol=1e-12)
 
 

@@ -45,8 +45,9 @@ def open_arrow_stream(path: str, options: ReadOptions) -> Source:
         raise DataError(f"not a readable Arrow stream: {exc}", path=path, hint="was it fully written?") from None
     schema = reader.schema
     names = list(schema.names)
+    usable = without_weight_column(names, options.weight_column, path, options.partition_keys)
     split = split_ids(
-        without_weight_column(names, options.weight_column, path, options.partition_keys),
+        usable,
         id_column=options.id_column,
         columns=options.columns,
         detect=options.detect_ids,
@@ -54,7 +55,9 @@ def open_arrow_stream(path: str, options: ReadOptions) -> Source:
         path=path,
     )
     id_column = split.id_column
-    list_column, features = _choose_columns(schema, options, path, split.features)
+    data = [n for n in usable if n != id_column and n not in split.others]
+    list_column, features, left_out, column_notes = _choose_columns(schema, options, path, data)
+    key_columns = [*split.others, *left_out]
     weight_column = options.weight_column
     if weight_column is not None and not _is_numeric(schema.field(weight_column).type):
         raise DataError(
@@ -79,12 +82,14 @@ def open_arrow_stream(path: str, options: ReadOptions) -> Source:
                     values = _column_values(batch, features)
                 ids = _object_ids(batch.column(id_column)) if id_column else None
                 weights = _weights(batch.column(weight_column)) if weight_column else None
+                keys = tuple(batch.column(name) for name in key_columns) if key_columns else None
                 start += batch.num_rows
                 for first in range(0, batch.num_rows, step):
                     yield Block(
                         values[first : first + step],
                         None if ids is None else ids[first : first + step],
                         None if weights is None else weights[first : first + step],
+                        None if keys is None else tuple(key[first : first + step] for key in keys),
                     )
         finally:
             handle.close()
@@ -100,8 +105,9 @@ def open_arrow_stream(path: str, options: ReadOptions) -> Source:
         size_bytes=file_size(path),
         named=list_column is None,
         id_column=id_column,
-        notes=split.notes,
+        notes=split.notes + column_notes,
         file_columns=tuple(names),
+        key_columns=tuple(key_columns),
     )
 
 

@@ -26,15 +26,24 @@ class Block:
     """Consecutive rows of one input: ``values`` has the rows on axis 0.
 
     ``ids`` and ``weights`` (the ``weight_column`` of :class:`ReadOptions`, read in the
-    same pass as the values) have one entry per row, when the input has them.
+    same pass as the values) have one entry per row, when the input has them. ``keys``
+    are the columns of :attr:`Source.key_columns` (Arrow arrays, in that order): what
+    the pipeline compares with the other input's to tell rows out of order.
     """
 
-    __slots__ = ("values", "ids", "weights")
+    __slots__ = ("values", "ids", "weights", "keys")
 
-    def __init__(self, values: np.ndarray, ids: np.ndarray | None = None, weights: np.ndarray | None = None):
+    def __init__(
+        self,
+        values: np.ndarray,
+        ids: np.ndarray | None = None,
+        weights: np.ndarray | None = None,
+        keys: tuple[Any, ...] | None = None,
+    ):
         self.values = values
         self.ids = ids
         self.weights = weights
+        self.keys = keys
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -42,7 +51,8 @@ class Block:
     def slice(self, start: int, stop: int) -> Block:
         ids = None if self.ids is None else self.ids[start:stop]
         weights = None if self.weights is None else self.weights[start:stop]
-        return Block(self.values[start:stop], ids, weights)
+        keys = None if self.keys is None else tuple(key[start:stop] for key in self.keys)
+        return Block(self.values[start:stop], ids, weights, keys)
 
 
 class ReadOptions(NamedTuple):
@@ -62,6 +72,8 @@ class ReadOptions(NamedTuple):
     decimal: str | None = None
     #: Take columns named like ids (``id``, ``*_id``, pandas' index...) as row ids, not data.
     detect_ids: bool = True
+    #: Columns that are never vector components (``--exclude-columns``).
+    exclude_columns: list[str] | None = None
     #: A column holding one weight per row (CSV/TSV/Parquet): left out of the vectors and
     #: carried on each :class:`Block` as ``weights``, like the ids. Set on the labels only.
     weight_column: str | None = None
@@ -107,6 +119,10 @@ class Source(NamedTuple):
     file_columns: tuple[str, ...] | None = None
     #: Names a 0-based row where ``line_of`` cannot: a dataset's file and its row there.
     where_of: Callable[[int], str] | None = None
+    #: Columns that are neither vector components nor the ids nor the weights, and that
+    #: cosloss left out itself (text columns, other id-like columns): their values ride
+    #: on each block's ``keys``, compared with the other input's same-named columns.
+    key_columns: tuple[str, ...] = ()
 
     @property
     def ndim(self) -> int:

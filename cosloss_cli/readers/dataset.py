@@ -375,7 +375,7 @@ def _with_keys(blocks: Iterator[Block], id_value: Any, weight: float | None) -> 
             ids = np.empty(rows, dtype=object)
             ids[:] = [id_value] * rows if rows else []
         weights = block.weights if weight is None else np.full(rows, weight)
-        yield Block(block.values, ids, weights)
+        yield Block(block.values, ids, weights, block.keys)
 
 
 class _Chain:
@@ -616,6 +616,11 @@ def _check_agrees(first: Source, source: Source, dataset: Dataset, file: DataFil
         problem = f"has vectors of shape {_rest(source)}, the first file {first_name} {_rest(first)}"
     elif first.named and source.columns != first.columns:
         problem = f"has columns {_names(source.columns)}, the first file {first_name} {_names(first.columns)}"
+    elif source.key_columns != first.key_columns:  # compared with the other input's, block by block
+        problem = (
+            f"has columns besides the vectors {_names(list(source.key_columns))}, "
+            f"the first file {first_name} {_names(list(first.key_columns))}"
+        )
     elif source.has_ids != first.has_ids or source.id_column != first.id_column:
         problem = (
             f"has id column {source.id_column!r}, the first file {first_name} {first.id_column!r}"

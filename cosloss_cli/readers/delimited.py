@@ -10,10 +10,11 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import math
 import re
 import zlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from ..errors import DataError, InputUsageError
 from ..shown import clip
 from .base import DEFAULT_MAX_LINE_BYTES, Block, ReadOptions, Source
 from .list_cells import cell_width, choose_list_column, vectors_of
-from .names import Split, split_ids, without_weight_column
+from .names import choose_components, split_ids, without_weight_column
 from .streams import GZIP_MAGIC, PeekableReader, file_size, is_regular_file, open_binary, read_exactly
 from .wide import WIDE_COLUMNS, Layout, bounded_lines, line_finder, too_wide, wide_blocks
 
@@ -123,8 +124,9 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
             )
     names = [c.strip() for c in cells] if header else [str(i) for i in range(len(cells))]
     _check_unique(names, path)
-    features, id_column, id_notes = _select_columns(names, options, path, header)
-    notes += id_notes
+    kinds = _sample_kinds(prefix, gzipped, limit, delimiter, decimal, names, header)
+    features, id_column, key_columns, column_notes = _select_columns(names, kinds, options, path, header)
+    notes += column_notes
     if len(names) > WIDE_COLUMNS:
         wanted = _positions(names, features)
         layout = Layout(
@@ -156,9 +158,12 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
 
     # pyarrow cannot select a column named '' (pandas' unnamed index): it gets a stand-in name.
     arrow = {name: name or "\x00index" for name in names}
-    column_types = {arrow[name]: pa.float64() if list_column is None else pa.string() for name in features}
+    column_types = {arrow[name]: _arrow_type(pa, kinds, name, list_column) for name in features}
+    booleans = list_column is None and any(kinds.get(name) == "b" for name in features)
     if id_column is not None:
         column_types[arrow[id_column]] = pa.string()
+    for name in key_columns:
+        column_types[arrow[name]] = pa.string()
     weight_column = options.weight_column
     if weight_column is not None:
         column_types[arrow[weight_column]] = pa.float64()  # an empty cell: NaN, refused with its line
@@ -207,9 +212,12 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
                     )
                 else:
                     # Column-major: a copy per column; the core transposes chunks in cache.
-                    values = np.asarray(
-                        batch.select([arrow[f] for f in features]).to_tensor(null_to_nan=True, row_major=False)
-                    )
+                    selected = batch.select([arrow[f] for f in features])
+                    if booleans:  # true/false columns: 1.0 and 0.0, as a Parquet file's booleans
+                        selected = pa.RecordBatch.from_arrays(
+                            [column.cast(pa.float64()) for column in selected.columns], names=selected.schema.names
+                        )
+                    values = np.asarray(selected.to_tensor(null_to_nan=True, row_major=False))
                 ids = None
                 if id_column is not None:
                     ids = np.asarray(batch.column(arrow[id_column]).to_pylist(), dtype=object)
@@ -217,7 +225,8 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
                 weights = None
                 if weight_column is not None:
                     weights = batch.column(arrow[weight_column]).to_numpy(zero_copy_only=False)
-                yield Block(values, ids, weights)
+                keys = tuple(batch.column(arrow[name]) for name in key_columns) if key_columns else None
+                yield Block(values, ids, weights, keys)
         except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as exc:
             raise _explain(exc, path, gzipped, delimiter, names, features, header, rows_done, decimal, limit) from None
         finally:
@@ -237,7 +246,15 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
         notes=tuple(notes),
         line_of=line_of,
         file_columns=tuple(names),
+        key_columns=tuple(key_columns),
     )
+
+
+def _arrow_type(pa: Any, kinds: dict[str, str], name: str, list_column: str | None) -> Any:
+    """How pyarrow converts a feature column: list cells as text, true/false as booleans, else float64."""
+    if list_column is not None:
+        return pa.string()
+    return pa.bool_() if kinds.get(name) == "b" else pa.float64()
 
 
 def _wide_source(
@@ -421,24 +438,106 @@ def _check_unique(names: list[str], path: str) -> None:
         seen.add(name)
 
 
-def _select_columns(names: list[str], options: ReadOptions, path: str, header: bool) -> Split:
-    """The feature columns and the id column, checked against the header."""
+class _Columns(NamedTuple):
+    features: list[str]
+    id_column: str | None
+    key_columns: list[str]
+    notes: tuple[str, ...]
+
+
+def _select_columns(names: list[str], kinds: dict[str, str], options: ReadOptions, path: str, header: bool) -> _Columns:
+    """The feature columns, the id column and the key columns, checked against the header.
+
+    Ids by name (:func:`~.names.split_ids`), then components by content
+    (:func:`~.names.choose_components`, on the kinds of a sample of the rows).
+    """
     if options.columns:
         missing = [c for c in options.columns if c not in names]
         if missing:
             raise InputUsageError(
                 f"no column named {missing[0]!r} for --columns", path=path, hint=f"columns: {_listing(names)}"
             )
+    usable = without_weight_column(names, options.weight_column, path, options.partition_keys)
     split = split_ids(
-        without_weight_column(names, options.weight_column, path, options.partition_keys),
+        usable,
         id_column=options.id_column,
         columns=options.columns,
         detect=options.detect_ids and header,
         path=path,
     )
-    if not split.features:
+    data = [n for n in usable if n != split.id_column and n not in split.others]
+    chosen = choose_components(
+        data,
+        kinds if header else {},
+        columns=options.columns,
+        exclude=options.exclude_columns,
+        path=path,
+    )
+    if not chosen.features:
         raise DataError("has no feature columns", path=path)
-    return split
+    return _Columns(chosen.features, split.id_column, [*split.others, *chosen.left_out], split.notes + chosen.notes)
+
+
+#: Up to this many rows of the peeked bytes tell what each column holds.
+_SAMPLE_ROWS = 200
+
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def _sample_kinds(
+    prefix: bytes, gzipped: bool, limit: int, delimiter: str, decimal: str, names: list[str], header: bool
+) -> dict[str, str]:
+    """Each column's kind (``f``, ``i``, ``b`` or ``O`` for text) from the rows in the peeked bytes.
+
+    A sample, not the file: a column of numbers that holds text further down is still
+    refused by the parser, with its line. Empty cells say nothing; a column with only
+    empty cells in the sample counts as floats.
+    """
+    try:
+        text = _peek_text(prefix, gzipped, limit).decode("utf-8-sig", "replace")
+    except zlib.error:
+        return {}
+    complete = text[: max(text.rfind("\n"), text.rfind("\r")) + 1] if len(prefix) % _PEEK_BYTES == 0 else text
+    rows = csv.reader(io.StringIO(complete, newline=""), delimiter=delimiter)
+    if header:
+        next(rows, None)
+    seen: list[set[str]] = [set() for _ in names]
+    for count, row in enumerate(rows):
+        if count >= _SAMPLE_ROWS:
+            break
+        for index, cell in enumerate(row[: len(names)]):
+            cell = cell.strip()
+            if cell:
+                seen[index].add(_cell_kind(cell, decimal))
+    for found in seen:
+        found.discard("")
+    kinds = {}
+    for name, found in zip(names, seen, strict=True):
+        if "f" in found:
+            kinds[name] = "f"
+        elif "i" in found:
+            kinds[name] = "i"
+        elif found == {"b"}:
+            kinds[name] = "b"
+        else:
+            kinds[name] = "O" if "O" in found else "f"
+    return kinds
+
+
+def _cell_kind(cell: str, decimal: str) -> str:
+    """``i``, ``f``, ``b``, ``O`` (text), or ``""`` for NaN and infinities, which say nothing of the column.
+
+    A column holding numbers is numbers even if some cells are text (a typo is then
+    refused with its line by the parser, not a reason to drop the column); only a
+    column of text alone is text.
+    """
+    if _INTEGER.fullmatch(cell):
+        return "i"
+    if cell.startswith("["):  # a list cell: a vector of its own (see _list_column), numbers then
+        return "f"
+    if _is_number(cell, decimal):
+        return "f" if math.isfinite(float(cell.replace(decimal, "."))) else ""
+    return "b" if cell.lower() in ("true", "false") else "O"
 
 
 def _listing(names: list[str], limit: int = 12) -> str:

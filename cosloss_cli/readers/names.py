@@ -2,14 +2,16 @@
 
 One set of rules for every reader of named columns (CSV/TSV headers, Parquet fields)
 and for pandas DataFrames in the library, so that a file and the frame it was written
-from are read the same way. It looks at names only (the header or the schema): no pass
-over the data.
+from are read the same way. :func:`split_ids` looks at names only (the header or the
+schema); :func:`choose_components` then looks at what each remaining column holds (its
+type, or for CSV a sample of its cells), as names alone let a ``docid`` text column or
+an integer ``label`` column pass for a vector component.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from ..shown import clip
@@ -42,6 +44,8 @@ class Split(NamedTuple):
     features: list[str]
     id_column: str | None
     notes: tuple[str, ...] = ()
+    #: Other columns named like ids, not used as data or as the row ids.
+    others: tuple[str, ...] = ()
 
 
 def split_ids(
@@ -80,7 +84,7 @@ def split_ids(
     notes += [f"{prefix}{describe(n)} {unused}" for n in others]
     excluded = {ids, *detected}
     features = list(columns) if columns else [n for n in names if n not in excluded]
-    return Split(features, ids, tuple(notes))
+    return Split(features, ids, tuple(notes), tuple(n for n in detected if n != ids))
 
 
 def without_weight_column(
@@ -178,3 +182,86 @@ def choose_data_columns(columns: Sequence[tuple[str, ColumnKind]]) -> DataColumn
     if not features:
         raise ValueError("no numeric columns")
     return DataColumns(None, features, [(name, kind) for name, kind in columns if kind != NUMBER])
+
+
+#: Kinds of column content, as numpy's ``dtype.kind``: ``f`` floats, ``i``/``u`` integers,
+#: ``b`` booleans; anything else (text, dates, nested types...) is not a number.
+NUMERIC_KINDS = frozenset("fiub")
+
+
+class Components(NamedTuple):
+    """The vector components chosen from a file's data columns, and what was left out.
+
+    ``left_out`` are the columns whose content is not numbers (text, dates...): never
+    components unless named in ``columns``, which is then an error. Together with the
+    columns ``split_ids`` found (besides the row ids), they are what the pipeline
+    compares between the two files to tell whether the rows are in the same order.
+    """
+
+    features: list[str]
+    left_out: list[str]
+    notes: tuple[str, ...] = ()
+
+
+def choose_components(
+    names: Sequence[str],
+    kinds: Mapping[str, str],
+    *,
+    columns: Sequence[str] | None,
+    exclude: Sequence[str] | None = None,
+    type_names: Mapping[str, str] | None = None,
+    path: str | None = None,
+) -> Components:
+    """Which of the data columns ``names`` (ids already left out) are vector components.
+
+    ``kinds`` gives each column's content kind (numpy's ``dtype.kind``; ``NUMERIC_KINDS``
+    are numbers) and ``type_names`` the type to show in messages. The rules, for CSV,
+    Parquet and pandas DataFrames alike:
+
+    - ``columns`` (``--columns``) are the components, in that order; one of them that
+      does not hold numbers is an error naming its type (``DataError``, exit 1).
+    - ``exclude`` (``--exclude-columns``) are never components.
+    - Columns that do not hold numbers are left out, each with a note.
+    - Integer or boolean columns beside float ones are an error naming them: an integer
+      class ``label`` beside 768 float columns is not component 769. Integer-only
+      vectors (quantized embeddings) are components as they are.
+    """
+    from ..errors import DataError
+
+    prefix = f"{path}: " if path else ""
+    shown = type_names or {}
+
+    def type_of(name: str) -> str:
+        return shown.get(name) or _KIND_NAMES.get(kinds.get(name, "O"), "not numbers")
+
+    for name in columns or ():
+        if kinds.get(name, "f") not in NUMERIC_KINDS:
+            raise DataError(
+                f"column {name!r} named in --columns holds {type_of(name)}, not numbers",
+                path=path,
+                hint="name only columns of numbers in --columns",
+            )
+    skipped = set(exclude or ())
+    if columns:
+        others = [n for n in names if n not in columns and n not in skipped]
+        return Components(list(columns), [n for n in others if kinds.get(n, "f") not in NUMERIC_KINDS])
+    candidates = [n for n in names if n not in skipped]
+    left_out = [n for n in candidates if kinds.get(n, "f") not in NUMERIC_KINDS]
+    features = [n for n in candidates if n not in left_out]
+    floats = [n for n in features if kinds.get(n, "f") == "f"]
+    others = [n for n in features if kinds.get(n, "f") != "f"]
+    if floats and others:
+        listed = ", ".join(f"{n!r} ({type_of(n)})" for n in others[:8])
+        more = f", ... ({len(others)} in all)" if len(others) > 8 else ""
+        raise DataError(
+            f"integer or boolean columns beside {len(floats)} float columns: {listed}{more}; "
+            "are they vector components?",
+            path=path,
+            hint=f"leave them out with --exclude-columns {','.join(others[:8])}, or choose the components with "
+            "--columns A,B,C",
+        )
+    notes = tuple(f"{prefix}{describe(n)} holds {type_of(n)}, not numbers: not a vector component" for n in left_out)
+    return Components(features, left_out, notes)
+
+
+_KIND_NAMES = {"f": "floats", "i": "integers", "u": "integers", "b": "booleans", "O": "text", "U": "text"}

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import DataError, InputUsageError
 from ..shown import clip
 from .base import Block, ReadOptions, Source, rows_per_block
-from .names import split_ids, without_weight_column
+from .names import NUMERIC_KINDS, choose_components, split_ids, without_weight_column
 from .streams import check_readable, file_size
 
 T = TypeVar("T")
@@ -53,8 +53,9 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
     schema = parquet.schema_arrow
     names = list(schema.names)
     # A file without the id column simply has no ids; the pipeline checks that one file has them.
+    usable = without_weight_column(names, options.weight_column, path, options.partition_keys)
     split = split_ids(
-        without_weight_column(names, options.weight_column, path, options.partition_keys),
+        usable,
         id_column=options.id_column,
         columns=options.columns,
         detect=options.detect_ids,
@@ -62,14 +63,16 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
         path=path,
     )
     id_column = split.id_column
-    list_column, features = _choose_columns(schema, options, path, split.features)
+    data = [n for n in usable if n != id_column and n not in split.others]
+    list_column, features, left_out, column_notes = _choose_columns(schema, options, path, data)
+    key_columns = [*split.others, *left_out]
     width = _list_width(parquet, list_column, path) if list_column else len(features)
     weight_column = options.weight_column
     if weight_column is not None and not _is_numeric(schema.field(weight_column).type):
         raise DataError(
             f"the weight column {weight_column!r} has type {schema.field(weight_column).type}, not numbers", path=path
         )
-    extra_columns = [name for name in (id_column, weight_column) if name is not None]
+    extra_columns = [name for name in (id_column, weight_column) if name is not None] + key_columns
     read_columns = ([list_column] if list_column else features) + extra_columns
     rows = parquet.metadata.num_rows
     step = rows_per_block(width, options.block_bytes)
@@ -107,12 +110,14 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
                     values = _column_values(batch, features)
                 ids = _object_ids(batch.column(id_column)) if id_column else None
                 weights = _weights(batch.column(weight_column)) if weight_column else None
+                keys = tuple(batch.column(name) for name in key_columns) if key_columns else None
                 start += batch.num_rows
                 for first in range(0, batch.num_rows, step):
                     yield Block(
                         values[first : first + step],
                         None if ids is None else ids[first : first + step],
                         None if weights is None else weights[first : first + step],
+                        None if keys is None else tuple(key[first : first + step] for key in keys),
                     )
         except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
             raise DataError(f"cannot read row group data: {exc}", path=path, hint="was it fully written?") from None
@@ -130,8 +135,9 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
         size_bytes=file_size(path),
         named=list_column is None,
         id_column=id_column,
-        notes=split.notes,
+        notes=split.notes + column_notes,
         file_columns=tuple(names),
+        key_columns=tuple(key_columns),
     )
 
 
@@ -670,9 +676,15 @@ def _is_list(arrow_type: Any) -> bool:
 
 def _choose_columns(
     schema: Any, options: ReadOptions, path: str, data_columns: list[str]
-) -> tuple[str | None, list[str]]:
-    """Either the one list column of numbers, or the numeric feature columns (ids left out)."""
+) -> tuple[str | None, list[str], list[str], tuple[str, ...]]:
+    """Either the one list column of numbers, or the numeric feature columns (ids left out).
+
+    Also the columns left out for not holding numbers, and the notes that name them
+    (:func:`~.names.choose_components`).
+    """
     names = list(schema.names)
+    kinds = {name: _kind(schema.field(name).type) for name in data_columns}
+    type_names = {name: _type_name(schema.field(name).type) for name in data_columns}
     if options.columns:
         for name in options.columns:
             if name not in names:
@@ -681,35 +693,55 @@ def _choose_columns(
                 )
             arrow_type = schema.field(name).type
             if _is_list(arrow_type) and len(options.columns) == 1 and _is_numeric(arrow_type.value_type):
-                return name, []
-            if not _is_numeric(arrow_type):
-                raise DataError(f"column {name!r} has type {arrow_type}, not numbers", path=path)
-        return None, list(options.columns)
-    candidates = [schema.field(name) for name in data_columns]
+                left_out = [n for n in data_columns if n != name and kinds[n] not in NUMERIC_KINDS and kinds[n] != "L"]
+                return name, [], left_out, ()
+            kinds.setdefault(name, _kind(arrow_type))
+            type_names.setdefault(name, _type_name(arrow_type))
+        chosen = choose_components(data_columns, kinds, columns=options.columns, type_names=type_names, path=path)
+        return None, chosen.features, chosen.left_out, chosen.notes
+    excluded = set(options.exclude_columns or ())
+    candidates = [schema.field(name) for name in data_columns if name not in excluded]
     lists = [f for f in candidates if _is_list(f.type)]
     if len(lists) == 1:
         field = lists[0]
         if not _is_numeric(field.type.value_type):
             raise DataError(f"list column {field.name!r} holds {field.type.value_type}, not numbers", path=path)
-        return field.name, []
+        # Numeric columns beside a list of vectors are not used; the others are named.
+        others = [f.name for f in candidates if f is not field and kinds[f.name] not in NUMERIC_KINDS]
+        chosen = choose_components(others, kinds, columns=None, type_names=type_names, path=path)
+        return field.name, [], chosen.left_out, chosen.notes
     if len(lists) > 1:
         raise InputUsageError(
             f"{len(lists)} list columns ({clip([f.name for f in lists], quote=False)})",
             path=path,
             hint="choose one with --columns NAME",
         )
-    features = [f.name for f in candidates if _is_numeric(f.type)]
-    others = [f for f in candidates if not _is_numeric(f.type)]
-    if others:
-        field = others[0]
-        raise DataError(
-            f"column {field.name!r} has type {field.type}, not numbers",
-            path=path,
-            hint="name the feature columns with --columns, or the id column with --id-column",
-        )
-    if not features:
+    chosen = choose_components(
+        data_columns, kinds, columns=None, exclude=options.exclude_columns, type_names=type_names, path=path
+    )
+    if not chosen.features:
         raise DataError("has no numeric columns", path=path)
-    return None, features
+    return None, chosen.features, chosen.left_out, chosen.notes
+
+
+def _type_name(arrow_type: Any) -> str:
+    """An Arrow type for a message: ``text`` for strings, as a CSV's text is named; else the type."""
+    import pyarrow.types as t
+
+    return "text" if t.is_string(arrow_type) or t.is_large_string(arrow_type) else str(arrow_type)
+
+
+def _kind(arrow_type: Any) -> str:
+    """An Arrow type as numpy's ``dtype.kind`` (``L`` for a list): what :func:`choose_components` decides on."""
+    import pyarrow.types as t
+
+    if t.is_floating(arrow_type):
+        return "f"
+    if t.is_integer(arrow_type):
+        return "u" if t.is_unsigned_integer(arrow_type) else "i"
+    if t.is_boolean(arrow_type):
+        return "b"
+    return "L" if _is_list(arrow_type) else "O"
 
 
 def _list_width(parquet: Any, column: str, path: str) -> int:
