@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from cosloss_cli import cosine_loss
@@ -290,6 +290,26 @@ _WRITERS = [_pandas_csv, _polars_csv, _pyarrow_csv, _pandas_parquet, _polars_par
 
 @property_settings(30)
 @given(layout=_layouts())
+@example(  # the trial's wide file with an integer class column, in small
+    layout={
+        "rows": 4,
+        "width": 3,
+        "order": [0, 1, 2, 3],
+        "extras": [("label", "integer", "both", 3)],
+        "writers": (_pandas_parquet, _polars_csv),
+        "seed": 0,
+    }
+)
+@example(  # the trial's shuffled rows keyed by a text column
+    layout={
+        "rows": 5,
+        "width": 2,
+        "order": [4, 2, 0, 3, 1],
+        "extras": [("docid", "unique", "both", 0), ("text", "repeated", "labels", 2)],
+        "writers": (_pyarrow_csv, _pandas_parquet),
+        "seed": 1,
+    }
+)
 def test_any_layout_gives_the_reference_mean_or_a_clean_refusal(tmp_path_factory: Any, layout: dict) -> None:
     rows, width, order = layout["rows"], layout["width"], np.asarray(layout["order"])
     rng = np.random.default_rng(layout["seed"])
