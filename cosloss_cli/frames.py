@@ -147,8 +147,9 @@ def _frame_side(frame: Any, name: str) -> _Side:
         return _Side(_vectors(frame[chosen.vectors], name), frame.index, None, ids, split.id_column)
     # Integer columns beside float ones are refused as in a file (readers.names.choose_components).
     dtypes = {str(n): frame[n].dtype for n in chosen.features}
-    kinds = {text: dtype.kind for text, dtype in dtypes.items()}
-    choose_components(list(kinds), kinds, columns=None, type_names={k: str(v) for k, v in dtypes.items()}, path=name)
+    dtype_kinds = {text: dtype.kind for text, dtype in dtypes.items()}
+    type_names = {text: str(dtype) for text, dtype in dtypes.items()}
+    choose_components(list(dtype_kinds), dtype_kinds, columns=None, type_names=type_names, path=name)
     return _Side(frame[chosen.features].to_numpy(), frame.index, chosen.features, ids, split.id_column)
 
 
