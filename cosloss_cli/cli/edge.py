@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from ..errors import CoslossError, InputUsageError
-from ..shown import remember, scrub
+from ..shown import remember, scrub, shown_path
 from ..status import ExitStatus
 from ..terminal import Environment
 
@@ -110,8 +110,8 @@ def user_errors(debug: bool) -> Iterator[None]:
     except OSError as exc:  # a write that failed below the writers' own checks: a full disk, a file-size limit
         if debug:
             _print_traceback()
-        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        fail(f"{where}{exc.strerror or exc}", ExitStatus.DATA_ERROR)
+        where = f"{shown_path(str(exc.filename))}: " if getattr(exc, "filename", None) else ""
+        fail(f"{where}{exc.strerror or scrub(str(exc))}", ExitStatus.DATA_ERROR)
     except MemoryError:
         if debug:
             _print_traceback()
