@@ -853,6 +853,8 @@ class ColumnSlabs:
         self.sizes = sizes
         self.columns = columns
         self._files = [pq.ParquetFile(source.path, **_STREAMING) for source in (labels, predictions)]
+        #: Each side's array of a slab, reused from slab to slab (its pages stay mapped and cached).
+        self._buffers: list[np.ndarray | None] = [None, None]
 
     def slabs(self, group: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """(first column, labels' values, predictions' values) of each slab of row group ``group``."""
@@ -888,8 +890,28 @@ class ColumnSlabs:
             raise DataError(problem, path=source.path, hint="was it fully written?") from None
 
     def _values(self, side: int, group: int, names: list[str]) -> np.ndarray:
+        """A slab's values, column-major; valid until the next slab of that side is read.
+
+        Columns of one float type without nulls are copied from their buffers into an
+        array kept for the next slab; anything else is converted as record batches are.
+        """
         table = self._read(side, group, names)
-        return _column_values(table.combine_chunks().to_batches()[0], names)
+        columns = table.columns
+        types = {str(column.type) for column in columns}
+        if len(types) != 1 or types.pop() not in ("float", "double") or any(column.null_count for column in columns):
+            return _column_values(table.combine_chunks().to_batches()[0], names)
+        dtype = np.float32 if str(columns[0].type) == "float" else np.float64
+        shape = (table.num_rows, len(names))
+        buffer = self._buffers[side]
+        if buffer is None or buffer.dtype != dtype or buffer.shape[0] != shape[0] or buffer.shape[1] < shape[1]:
+            buffer = self._buffers[side] = np.empty((shape[0], self.columns), dtype=dtype, order="F")
+        out = buffer[:, : shape[1]]
+        for j, column in enumerate(columns):
+            start = 0
+            for chunk in column.chunks:
+                out[start : start + len(chunk), j] = _to_numpy(chunk)
+                start += len(chunk)
+        return out
 
     def close(self) -> None:
         for parquet in self._files:
