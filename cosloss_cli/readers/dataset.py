@@ -644,9 +644,4 @@ def _names(columns: list[str] | None, limit: int = 6) -> str:
     return f"[{shown}{', ...' if len(names) > limit else ''}]"
 
 
-def file_list(dataset: Dataset) -> list[str]:
-    """The paths of the files (for callers that size inputs)."""
-    return [file.path for file in dataset.files]
-
-
-__all__ = ["Dataset", "DataFile", "dataset_of", "file_list", "natural_key", "open_dataset"]
+__all__ = ["Dataset", "DataFile", "dataset_of", "natural_key", "open_dataset"]
