@@ -549,6 +549,13 @@ def _exactly_as(keys: np.ndarray, nulls: np.ndarray, dtype: np.dtype) -> tuple[n
     if keys.dtype == dtype or (keys.dtype != object and np.can_cast(keys.dtype, dtype, "safe")):
         return keys.astype(dtype, copy=False), present
     if keys.dtype == object:  # a block with a missing id, or Python ints beyond int64
+        filled = np.where(present, keys, 0)
+        try:
+            cast = filled.astype(dtype)
+        except (TypeError, ValueError, OverflowError):
+            pass  # a value the type cannot hold: each key on its own, below
+        else:  # Python's == of the values and their casts is exact (1.5 is not 1, 2**53 + 1 not 2.0**53)
+            return cast, present & np.asarray(cast.astype(object) == filled, dtype=bool)
         cast = np.zeros(len(keys), dtype=dtype)
         exact = np.zeros(len(keys), dtype=bool)
         for i in np.flatnonzero(present):
