@@ -188,6 +188,18 @@ def test_a_hive_key_can_be_the_weights(tmp_path: Path) -> None:
     )
 
 
+def test_a_hive_key_can_be_the_join_key(tmp_path: Path) -> None:
+    """Folders ``doc=17/`` (one per document): the key, read as integers, matches the other side's ids."""
+    ids, labels, predictions = vectors(33, rows=24)
+    table = pa.table({"doc": ids, "v": list(labels)})
+    ds.write_dataset(table, tmp_path / "l", format="parquet", partitioning=["doc"], partitioning_flavor="hive")
+    order = np.random.default_rng(34).permutation(24)
+    pq.write_table(pa.table({"doc": ids[order], "v": list(predictions[order])}), tmp_path / "p.parquet")
+    mean, doc, _ = json_mean([str(tmp_path / "l"), str(tmp_path / "p.parquet"), "--join-on", "doc"])
+    assert doc["count"] == 24
+    assert mean == pytest.approx(reference_mean(labels, predictions), rel=0, abs=1e-12)
+
+
 def test_a_hive_key_named_by_columns_is_refused(tmp_path: Path) -> None:
     ids, labels, predictions = vectors(13, rows=40)
     table = pa.table({"split": ["a", "b"] * 20, "x": labels[:, 0], "y": labels[:, 1]})
