@@ -442,6 +442,24 @@ def min_matched_option(default: float, why: str) -> Callable[[F], F]:
     )
 
 
+def _html_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.lower().endswith((".html", ".htm")):
+        raise click.BadParameter("name the report FILE.html")
+    return value
+
+
+def report_option(function: F) -> F:
+    """``--report FILE.html``: a self-contained page of the result to share (needs matplotlib)."""
+    return click.option(
+        "--report",
+        "report_file",
+        metavar="FILE.html",
+        callback=_html_name,
+        help="Also write a self-contained HTML report (summary, histograms, worst rows, gates) to FILE.html; "
+        "needs the 'report' extra (matplotlib).",
+    )(function)
+
+
 def threshold_option(function: F) -> F:
     """``--fail-above``: the CI gate, checked after the results are printed (not part of the math)."""
     return click.option(

@@ -184,3 +184,9 @@ def remove_temporaries(targets: Iterable[str]) -> int:
                 except OSError:
                     pass
     return removed
+
+
+def write_text_file(path: str, text: str, storage_options: Mapping[str, Any] | None = None) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically, as the loss files are written (``--report``)."""
+    with atomic_output(path, storage_options) as handle:
+        handle.write(text.encode("utf-8"))

@@ -30,6 +30,7 @@ from ..options import (
     distribution_options,
     input_options,
     output_options,
+    report_option,
     strict_option,
 )
 from ..output import COMPARE_FILE_WRITERS, COMPARE_WRITERS, FILE_EXTENSIONS, emit, view_for
@@ -152,6 +153,7 @@ def _non_negative_finite(ctx: click.Context, param: click.Parameter, value: floa
     metavar="FILE",
     help=f"Also write the per-row losses, a column per model, to FILE ({' '.join(FILE_EXTENSIONS)}).",
 )
+@report_option
 @common_options
 @click.pass_context
 def compare(
@@ -177,6 +179,7 @@ def compare(
     max_worse_share: float | None,
     output: OutputChoice,
     output_file: str | None,
+    report_file: str | None,
     verbosity: Verbosity,
 ) -> None:
     """Is a model better than another on the same LABELS? Paired statistics of the per-row losses.
@@ -208,7 +211,7 @@ def compare(
         computation = computation._replace(strict=strict)
         if baseline_column is not None and baseline_losses is None:
             raise InputUsageError("--baseline-column needs --baseline-losses FILE")
-        _check_layout(runs, predictions, baseline_losses, output_file, jobs)
+        _check_layout(runs, predictions, baseline_losses, output_file, jobs, report_file)
         tail = {"worse_by": worse_by, "top": distribution.top, "bins": distribution.bins or 0}
         gates = {
             "fail_if_worse": fail_if_worse,
@@ -240,13 +243,19 @@ def compare(
             tail=tail,
             gates=gates,
             baseline=(baseline_losses, baseline_column),
+            report_file=report_file,
         )
     if report_failed_gates(result):
         sys.exit(int(ExitStatus.THRESHOLD_EXCEEDED))
 
 
 def _check_layout(
-    runs: bool, predictions: tuple[str, ...], baseline_losses: str | None, output_file: str | None, jobs: int | None
+    runs: bool,
+    predictions: tuple[str, ...],
+    baseline_losses: str | None,
+    output_file: str | None,
+    jobs: int | None,
+    report: str | None = None,
 ) -> None:
     """``--runs`` takes a folder and nothing else positional; without it, predictions files are needed."""
     if runs:
@@ -254,7 +263,7 @@ def _check_layout(
             raise InputUsageError(
                 "with --runs, give only the folder of runs: each run folder holds its labels and models"
             )
-        for given, name in ((baseline_losses, "--baseline-losses"), (output_file, "--output")):
+        for given, name in ((baseline_losses, "--baseline-losses"), (output_file, "--output"), (report, "--report")):
             if given is not None:
                 raise InputUsageError(f"{name} compares one run: it cannot be used with --runs")
     elif not predictions:
@@ -281,6 +290,7 @@ def run_compare(
     tail: dict[str, Any] | None = None,
     gates: dict[str, Any] | None = None,
     baseline: tuple[str | None, str | None] = (None, None),
+    report_file: str | None = None,
 ) -> CompareResult:
     """The body of ``compare``: read every model, compare, warn, write.
 
@@ -293,6 +303,12 @@ def run_compare(
 
         output_format_for(output_file)  # a bad name is refused before the work
         check_outputs([output_file], [labels, *predictions, baseline[0]])  # and so is an input's name
+    if report_file:
+        from ..report import require_matplotlib
+        from ..guard import check_outputs as check_report
+
+        require_matplotlib()
+        check_report([report_file], [labels, *predictions, baseline[0]])
     from ..stats_process import stats_process
 
     with stats_process() as tests:
@@ -324,6 +340,12 @@ def run_compare(
         write_losses_file(
             output_file, result, storage_options=inputs.labels.storage_options, registry=COMPARE_FILE_WRITERS
         )
+    if report_file:
+        from ..report import compare_report
+        from ..writers import write_text_file
+
+        page = compare_report(result, result.to_json_dict(include_losses=False))
+        write_text_file(report_file, page, storage_options=inputs.labels.storage_options)
     emit(COMPARE_WRITERS, output.format, result, view_for(env, losses=output.losses))
     return result
 

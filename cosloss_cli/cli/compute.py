@@ -24,6 +24,7 @@ from ..options import (
     input_options,
     min_matched_option,
     output_options,
+    report_option,
     strict_option,
     threshold_option,
     weight_options,
@@ -76,6 +77,7 @@ TABLE_BINS = 20
     metavar="FILE",
     help=f"Also write the per-vector losses to FILE ({' '.join(FILE_EXTENSIONS)}).",
 )
+@report_option
 @common_options
 @click.pass_context
 def compute(
@@ -95,6 +97,7 @@ def compute(
     output: OutputChoice,
     max_rows: int,
     output_file: str | None,
+    report_file: str | None,
     verbosity: Verbosity,
 ) -> None:
     """Loss per vector pair and summary for one LABELS and one PREDICTIONS file.
@@ -121,7 +124,17 @@ def compute(
         computation = computation._replace(strict=strict, min_matched=min_matched)
         figures = figure_options(weighting, distribution, bootstrap, output)
         mean = run_compute(
-            labels, predictions, inputs, computation, figures, output, max_rows, output_file, verbosity, env
+            labels,
+            predictions,
+            inputs,
+            computation,
+            figures,
+            output,
+            max_rows,
+            output_file,
+            verbosity,
+            env,
+            report_file=report_file,
         )
     if check_threshold(mean, fail_above):
         sys.exit(int(ExitStatus.THRESHOLD_EXCEEDED))
@@ -152,6 +165,8 @@ def run_compute(
     output_file: str | None,
     verbosity: Verbosity,
     env: Environment,
+    *,
+    report_file: str | None = None,
 ) -> float:
     """The body of ``compute``: read, compute, write; returns the mean loss for ``--fail-above``."""
     from ..pipeline import compute_opened, join_read_options, open_pair
@@ -163,7 +178,14 @@ def run_compute(
         output_format_for(output_file)  # a bad name is refused before the work
         weights = figures.weights if isinstance(figures.weights, str) else None
         check_outputs([output_file], [labels, predictions, weights])  # and so is an input's name
-    if output.format == "json" and not output.losses and not output_file:
+    if report_file:
+        from ..report import require_matplotlib
+        from ..guard import check_outputs as check_report
+
+        require_matplotlib()  # before the work
+        report_weights = figures.weights if isinstance(figures.weights, str) else None
+        check_report([report_file], [labels, predictions, report_weights])
+    if output.format == "json" and not output.losses and not output_file and not report_file:
         # Nothing will print the losses one by one: beyond a bound they are spilled to disk.
         computation = computation._replace(keep_losses=False)
     label_options, prediction_options = join_read_options(inputs.labels, inputs.predictions, computation)
@@ -190,5 +212,12 @@ def run_compute(
         from ..writers import write_losses_file
 
         write_losses_file(output_file, result, storage_options=inputs.labels.storage_options)
+    if report_file:
+        from ..render import result_header
+        from ..report import compute_report
+        from ..writers import write_text_file
+
+        page = compute_report(result, result_header(result))
+        write_text_file(report_file, page, storage_options=inputs.labels.storage_options)
     emit(RESULT_WRITERS, output.format, result, view_for(env, losses=output.losses, max_rows=max_rows))
     return summary.mean
