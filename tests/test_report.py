@@ -193,3 +193,13 @@ def test_a_browser_draws_the_report_offline(pair, tmp_path: Path) -> None:
     )
     png = shot.read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 20_000  # a page with charts, not a blank one
+
+
+def test_a_report_never_replaces_an_input(pair, tmp_path: Path) -> None:
+    labels, a, _ = pair
+    link = tmp_path / "labels.html"
+    link.symlink_to(labels)  # the report's name leads to the labels file
+    before = Path(labels).read_bytes()
+    result = run_cli(["compute", labels, a, "--report", str(link)])
+    assert result.exit_code == ExitStatus.USAGE_ERROR and result.stderr.startswith("Error: ")
+    assert Path(labels).read_bytes() == before

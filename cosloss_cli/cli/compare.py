@@ -304,8 +304,8 @@ def run_compare(
         output_format_for(output_file)  # a bad name is refused before the work
         check_outputs([output_file], [labels, *predictions, baseline[0]])  # and so is an input's name
     if report_file:
-        from ..report import require_matplotlib
         from ..guard import check_outputs as check_report
+        from ..report import require_matplotlib
 
         require_matplotlib()
         check_report([report_file], [labels, *predictions, baseline[0]])

@@ -179,8 +179,8 @@ def run_compute(
         weights = figures.weights if isinstance(figures.weights, str) else None
         check_outputs([output_file], [labels, predictions, weights])  # and so is an input's name
     if report_file:
-        from ..report import require_matplotlib
         from ..guard import check_outputs as check_report
+        from ..report import require_matplotlib
 
         require_matplotlib()  # before the work
         report_weights = figures.weights if isinstance(figures.weights, str) else None
