@@ -26,10 +26,45 @@ def check_outputs(outputs: Iterable[str | None], inputs: Iterable[str | None]) -
     ``inputs`` are every file the command reads (labels, predictions, weights...); ``-``
     is stdin, which counts when it is a regular file (``< predictions.npy``).
     """
-    known = _identities(inputs)
+    inputs = list(inputs)
+    known = _identities(_expanded(inputs))
+    folders = _dataset_folders(inputs)
     for output in outputs:
         if output and output != "-":
             _check_one(output, _identity(output), known)
+            _check_outside(output, folders)
+
+
+def _expanded(inputs: list[str | None]) -> list[str | None]:
+    """The inputs with each local glob (a dataset of files) replaced by its files."""
+    import glob
+
+    found: list[str | None] = []
+    for path in inputs:
+        if path and "://" not in path and any(c in path for c in "*?[") and not os.path.exists(path):
+            found += glob.glob(path, recursive=True)
+        else:
+            found.append(path)
+    return found
+
+
+def _dataset_folders(inputs: list[str | None]) -> dict[str, str]:
+    """Real path -> the path given, of each local input that is a folder (a dataset)."""
+    return {os.path.realpath(path): path for path in inputs if path and "://" not in path and os.path.isdir(path)}
+
+
+def _check_outside(output: str, folders: dict[str, str]) -> None:
+    """An output inside an input folder would join that dataset the next time it is read: refused."""
+    if not folders or "://" in output:
+        return
+    real = os.path.realpath(output)
+    for folder, given in folders.items():
+        if os.path.commonpath([folder, real]) == folder:
+            raise OutputUsageError(
+                f"the output would be written inside the input folder {_named(given)}",
+                path=output,
+                hint="write the output outside the input folders",
+            )
 
 
 def check_output_files(targets: Iterable[str], inputs: Iterable[str | None]) -> None:

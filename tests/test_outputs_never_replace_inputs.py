@@ -180,3 +180,21 @@ def test_output_through_a_symlink_writes_its_target(files: dict[str, Path], tmp_
     assert link.is_symlink() and os.readlink(link) == str(target)
     np.testing.assert_allclose(np.load(target), reference_losses(LABELS, PREDS, axis=1), rtol=1e-12)
     assert sorted(p.name for p in target.parent.iterdir()) == ["losses.npy"]  # no temporary left
+
+
+def test_compute_refuses_an_output_inside_an_input_dataset(tmp_path: Path) -> None:
+    for side, values in (("labels", LABELS), ("preds", PREDS)):
+        (tmp_path / side).mkdir()
+        for part, rows in enumerate((values[:2], values[2:])):
+            pd.DataFrame(rows, columns=["x", "y", "z"]).to_parquet(tmp_path / side / f"part-{part}.parquet")
+    before = (tmp_path / "preds" / "part-0.parquet").read_bytes()
+    for output, labels in (
+        (tmp_path / "preds" / "part-0.parquet", tmp_path / "labels"),  # a member of the predictions folder
+        (tmp_path / "preds" / "new.csv", tmp_path / "labels"),  # a new file in it
+        (tmp_path / "labels" / "part-1.parquet", tmp_path / "labels" / "*.parquet"),  # a member of a glob
+    ):
+        result = run_cli(["compute", str(labels), str(tmp_path / "preds"), "-o", str(output)])
+        assert result.exit_code == ExitStatus.USAGE_ERROR, (result.stdout, result.stderr)
+        assert output.name in result.stderr and "input" in result.stderr
+    assert (tmp_path / "preds" / "part-0.parquet").read_bytes() == before
+    assert not (tmp_path / "preds" / "new.csv").exists()
