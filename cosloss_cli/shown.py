@@ -165,8 +165,8 @@ def clip(value: Any, limit: int = CLIP_CHARACTERS, *, quote: bool = True, most: 
     "'a', 'b'"
     >>> clip([f"k{i}" for i in range(1000)], quote=False)[-40:]
     '7, k18, k19, k20, k21, ... (1000 in all)'
-    >>> clip("x" * 300)[-22:]
-    'xx... (300 characters)'
+    >>> clip("x" * 300)[-23:]
+    "xx'... (300 characters)"
     """
     if isinstance(value, (list, tuple, set, frozenset, dict)):
         items = list(value)
@@ -180,8 +180,9 @@ def clip(value: Any, limit: int = CLIP_CHARACTERS, *, quote: bool = True, most: 
             used += len(text) + 2
         listed = ", ".join(shown)
         return listed + (f", ... ({len(items)} in all)" if len(shown) < len(items) else "")
-    text = _one(value, quote, limit)
-    return text + (f" ({len(value)} characters)" if isinstance(value, str) and text.endswith("...") else "")
+    if isinstance(value, str) and quote and len(value) > limit:
+        return f"{value[: max(1, limit - 3)]!r}... ({len(value)} characters)"
+    return _one(value, quote, limit)
 
 
 def _one(value: Any, quote: bool, limit: int) -> str:

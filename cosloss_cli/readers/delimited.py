@@ -359,7 +359,7 @@ def _list_column(
 
 def _cell_text(cell: str, limit: int = 60) -> str:
     """A cell quoted in a message: at most ``limit`` characters of it, and its length when cut."""
-    return repr(cell) if len(cell) <= limit else f"{cell[: limit - 3]!r}... ({len(cell)} characters)"
+    return clip(cell, limit)
 
 
 def _short(line: str, limit: int = 40) -> str:
