@@ -168,7 +168,8 @@ def remove_temporaries(targets: Iterable[str]) -> int:
 
     wanted: dict[str, set[str]] = {}
     for target in targets:
-        wanted.setdefault(os.path.dirname(os.path.abspath(target)), set()).add(os.path.basename(target))
+        folder, name = os.path.split(target)
+        wanted.setdefault(folder or os.curdir, set()).add(name)
     removed = 0
     for folder, names in wanted.items():
         try:
