@@ -23,16 +23,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from .errors import DataError, LeftOutWarning, ShapeMismatchError
-from .readers.names import (
-    NUMBER,
-    OTHER,
-    VECTORS,
-    ColumnKind,
-    choose_components,
-    choose_data_columns,
-    pair_names,
-    split_ids,
-)
+from .readers.names import VECTORS, choose_data_columns, pair_names, split_ids
 
 
 class _Side(NamedTuple):
@@ -109,48 +100,45 @@ def _side(obj: Any, name: str) -> _Side:
     return _Side(np.asarray(obj))
 
 
-def _column_kind(column: Any) -> ColumnKind:
-    """Numbers, vectors (lists or arrays in each cell, or a pyarrow list type) or other (text, dates...)."""
+def _column_kind(column: Any) -> str:
+    """numpy's ``dtype.kind`` of a column, or :data:`VECTORS` for lists or arrays in each cell (or a pyarrow list)."""
     import pandas as pd
 
     dtype = column.dtype
     if isinstance(dtype, pd.ArrowDtype) and _is_arrow_list(dtype.pyarrow_dtype):
         return VECTORS
-    if dtype.kind in "biuf":
-        return NUMBER
     if dtype.kind == "O":
         first = next((v for v in column if v is not None and not (isinstance(v, float) and v != v)), None)
         if isinstance(first, (list, tuple, np.ndarray)):
             return VECTORS
-    return OTHER
+    return str(dtype.kind)
 
 
 def _frame_side(frame: Any, name: str) -> _Side:
     names = list(frame.columns)
     text_names = [str(n) for n in names]
     split = split_ids(text_names, id_column=None, columns=None, detect=True)
-    features = [n for n, text in zip(names, text_names, strict=True) if text in split.features]
+    by_text = {text: n for n, text in zip(names, text_names, strict=True) if text in split.features}
     ids = None if split.id_column is None else frame[names[text_names.index(split.id_column)]].to_numpy()
-    kinds = [(n, _column_kind(frame[n])) for n in features]
-    try:
-        chosen = choose_data_columns(kinds)
+    kinds = {text: _column_kind(frame[n]) for text, n in by_text.items()}
+    type_names = {text: str(frame[n].dtype) for text, n in by_text.items()}
+    try:  # one decision for files and frames: text left out, integers beside floats refused
+        chosen = choose_data_columns(list(by_text), kinds, type_names=type_names)
     except ValueError as exc:
         raise DataError(f"the {name}: {exc}", hint="select the columns to compare, e.g. frame[[...]]") from None
+    except DataError as exc:
+        raise DataError(f"the {name}: {exc.message}", hint=exc.hint) from None
     if chosen.left_out:
-        shown = ", ".join(f"{n!r} ({frame[n].dtype})" for n, _ in chosen.left_out)
+        shown = ", ".join(f"{text!r} ({type_names[text]})" for text in chosen.left_out)
         warnings.warn(
             f"cosloss: columns of the {name} left out, as the CLI leaves them out: {shown}",
             LeftOutWarning,
             stacklevel=5,  # the caller of cosine_loss
         )
     if chosen.vectors is not None:
-        return _Side(_vectors(frame[chosen.vectors], name), frame.index, None, ids, split.id_column)
-    # Integer columns beside float ones are refused as in a file (readers.names.choose_components).
-    dtypes = {str(n): frame[n].dtype for n in chosen.features}
-    dtype_kinds = {text: dtype.kind for text, dtype in dtypes.items()}
-    type_names = {text: str(dtype) for text, dtype in dtypes.items()}
-    choose_components(list(dtype_kinds), dtype_kinds, columns=None, type_names=type_names, path=name)
-    return _Side(frame[chosen.features].to_numpy(), frame.index, chosen.features, ids, split.id_column)
+        return _Side(_vectors(frame[by_text[chosen.vectors]], name), frame.index, None, ids, split.id_column)
+    features = [by_text[text] for text in chosen.features]
+    return _Side(frame[features].to_numpy(), frame.index, features, ids, split.id_column)
 
 
 def _vectors(column: Any, name: str) -> np.ndarray:

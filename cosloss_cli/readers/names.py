@@ -142,48 +142,6 @@ def _listing(names: Sequence[object], limit: int = 8) -> str:
     return clip(list(names), most=limit)
 
 
-#: What :func:`choose_data_columns` needs to know of a column: numbers, vectors (a list
-#: column of numbers) or anything else (text, dates, categories...).
-ColumnKind = str
-NUMBER, VECTORS, OTHER = "number", "vectors", "other"
-
-
-class DataColumns(NamedTuple):
-    """The columns a loss is computed from, and those left out (with why, for a note or warning)."""
-
-    #: The one column of vectors, when there is one: then ``features`` is empty.
-    vectors: str | None
-    #: The numeric columns, each a vector component, in order.
-    features: list[str]
-    #: ``(name, kind)`` of the columns left out.
-    left_out: list[tuple[str, ColumnKind]]
-
-
-def choose_data_columns(columns: Sequence[tuple[str, ColumnKind]]) -> DataColumns:
-    """Which of the data columns (ids already set apart) hold the vectors: one rule for files and frames.
-
-    One column of vectors is used alone (the scalar columns beside it are left out);
-    otherwise the numeric columns are the components, and columns of anything else
-    (text, dates...) are left out, for the caller to say so. Several columns of vectors
-    are a ValueError (the caller's error says how to choose one), as is having nothing
-    numeric at all.
-
-    >>> choose_data_columns([("text", "other"), ("x", "number"), ("y", "number")])
-    DataColumns(vectors=None, features=['x', 'y'], left_out=[('text', 'other')])
-    >>> choose_data_columns([("emb", "vectors"), ("score", "number")]).vectors
-    'emb'
-    """
-    lists = [name for name, kind in columns if kind == VECTORS]
-    if len(lists) > 1:
-        raise ValueError(f"{len(lists)} columns of vectors ({_listing(lists)}): choose one")
-    if lists:
-        return DataColumns(lists[0], [], [(name, kind) for name, kind in columns if name != lists[0]])
-    features = [name for name, kind in columns if kind == NUMBER]
-    if not features:
-        raise ValueError("no numeric columns")
-    return DataColumns(None, features, [(name, kind) for name, kind in columns if kind != NUMBER])
-
-
 #: Kinds of column content, as numpy's ``dtype.kind``: ``f`` floats, ``i``/``u`` integers,
 #: ``b`` booleans; anything else (text, dates, nested types...) is not a number.
 NUMERIC_KINDS = frozenset("fiub")
@@ -265,3 +223,46 @@ def choose_components(
 
 
 _KIND_NAMES = {"f": "floats", "i": "integers", "u": "integers", "b": "booleans", "O": "text", "U": "text"}
+
+
+#: The content kind of a column of vectors (lists or arrays of numbers in each cell), beside
+#: numpy's ``dtype.kind`` letters of :data:`NUMERIC_KINDS`; Parquet's reader uses it too.
+VECTORS = "L"
+
+
+class DataColumns(NamedTuple):
+    """The columns a loss is computed from, and those left out (for the caller to say so)."""
+
+    #: The one column of vectors, when there is one: then ``features`` is empty.
+    vectors: str | None
+    #: The numeric columns, each a vector component, in order.
+    features: list[str]
+    #: The columns left out.
+    left_out: list[str]
+
+
+def choose_data_columns(
+    names: Sequence[str], kinds: Mapping[str, str], *, type_names: Mapping[str, str] | None = None
+) -> DataColumns:
+    """Which data columns (ids already set apart) hold the vectors, for columns without ``--columns``.
+
+    One column of vectors (kind :data:`VECTORS`) is used alone and every other column is
+    left out, as beside a Parquet list column; otherwise :func:`choose_components`
+    decides, as for a file: columns that are not numbers are left out, integer columns
+    beside float ones are a DataError. Several columns of vectors, or nothing numeric,
+    are a ValueError (the caller's error says how to choose).
+
+    >>> choose_data_columns(["text", "x", "y"], {"text": "O", "x": "f", "y": "f"})
+    DataColumns(vectors=None, features=['x', 'y'], left_out=['text'])
+    >>> choose_data_columns(["emb", "score"], {"emb": "L", "score": "f"})
+    DataColumns(vectors='emb', features=[], left_out=['score'])
+    """
+    lists = [name for name in names if kinds.get(name) == VECTORS]
+    if len(lists) > 1:
+        raise ValueError(f"{len(lists)} columns of vectors ({_listing(lists)}): choose one")
+    if lists:
+        return DataColumns(lists[0], [], [name for name in names if name != lists[0]])
+    chosen = choose_components(names, kinds, columns=None, type_names=type_names)
+    if not chosen.features:
+        raise ValueError("no numeric columns")
+    return DataColumns(None, chosen.features, chosen.left_out)
