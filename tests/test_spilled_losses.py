@@ -110,3 +110,16 @@ def test_a_gzip_bomb_of_narrow_rows_fits_in_a_gibibyte_with_no_losses(tmp_path: 
     document = json.loads(proc.stdout)
     assert document["count"] == 30_000_000
     assert document["max"] == 0.0
+
+
+def test_a_thread_that_cannot_start_is_out_of_memory_not_a_bug(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under an address-space limit a thread's stack may not fit: one clean line, no 'internal error'."""
+    from cosloss_cli import pipeline as module
+
+    def no_thread(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(module, "compute_opened", no_thread)
+    result = run_cli(["compute", "sample_data/labels.csv", "sample_data/predictions.csv"])
+    assert result.exit_code == 1
+    assert result.stderr == "Error: out of memory: cannot start a thread (is the address space limited, ulimit -v?)\n"

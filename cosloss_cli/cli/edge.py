@@ -125,6 +125,10 @@ def user_errors(debug: bool) -> Iterator[None]:
     except Exception as exc:  # a bug: say so in one line, traceback only with --debug
         if debug:
             _print_traceback()
+        if isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):
+            # Not a bug: a thread's stack did not fit under a limit on the address space or processes.
+            message = "out of memory: cannot start a thread (is the address space limited, ulimit -v?)"
+            fail(message, ExitStatus.DATA_ERROR)
         fail(
             f"internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
             ExitStatus.DATA_ERROR,
