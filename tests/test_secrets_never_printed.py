@@ -116,9 +116,11 @@ def test_working_urls_never_show_a_secret_in_any_output(served: tuple[str, dict[
         assert result.exit_code == 0, result.stderr
         outputs += [result.stdout, result.stderr, out.read_bytes().decode("latin-1")]
     for fmt in (["--json"], ["--format", "table"]):
-        result = run_cli(["compare", labels, preds, "sample_data/predictions.csv", "--resamples", "100", *fmt])
+        report = tmp_path / f"compare{len(outputs)}.html"
+        args = ["compare", labels, preds, "sample_data/predictions.csv", "--resamples", "100", "--report", str(report)]
+        result = run_cli([*args, *fmt])
         assert result.exit_code == 0, result.stderr
-        outputs += [result.stdout, result.stderr]
+        outputs += [result.stdout, result.stderr, report.read_text()]
     for bad in (broken, missing):
         result = run_cli(["compute", bad, preds, "--debug"])
         assert result.exit_code != 0 and "Error:" in result.stderr
