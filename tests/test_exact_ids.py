@@ -23,10 +23,19 @@ from hypothesis import strategies as st
 from cosloss_cli import compute_files
 from cosloss_cli.errors import DataError
 
-from .conftest import property_settings, run_executable
+from .conftest import property_settings, run_cli, run_executable
 from .oracle import reference_losses
 
 BIG = 2**53
+
+
+def run(args: list[str], executable: bool = False) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of ``cosloss ARGS``: the real executable, or in-process (faster)."""
+    if executable:
+        done = run_executable(args)
+        return done.returncode, done.stdout, done.stderr
+    result = run_cli(args)
+    return result.exit_code, result.stdout, result.stderr
 
 
 def write_ids(path: Path, ids: list[Any], id_type: pa.DataType, vectors: np.ndarray) -> Path:
@@ -47,9 +56,9 @@ def test_int64_ids_beyond_2_53_do_not_match_their_float_neighbours(tmp_path: Pat
     """2**53 + 1 and 2**53 + 3 are no float64's value: nothing pairs (it did through float64)."""
     labels = write_ids(tmp_path / "labels.parquet", [BIG + 1, BIG + 3], pa.int64(), unit_rows(2))
     predictions = write_ids(tmp_path / "predictions.parquet", [float(BIG), float(BIG + 4)], pa.float64(), unit_rows(2))
-    result = run_executable(["compute", str(labels), str(predictions), "--json", *join])
-    assert result.returncode == 1, result.stdout
-    assert result.stderr.startswith("Error: ") and "no label id matches a prediction id" in result.stderr
+    code, stdout, stderr = run(["compute", str(labels), str(predictions), "--json", *join], executable=bool(join))
+    assert code == 1, stdout
+    assert stderr.startswith("Error: ") and "no label id matches a prediction id" in stderr
 
 
 def test_int64_and_float_ids_that_are_equal_still_match(tmp_path: Path) -> None:
@@ -57,9 +66,9 @@ def test_int64_and_float_ids_that_are_equal_still_match(tmp_path: Path) -> None:
     vectors = unit_rows(3)
     labels = write_ids(tmp_path / "labels.parquet", [BIG + 1, BIG, 7], pa.int64(), vectors)
     predictions = write_ids(tmp_path / "predictions.parquet", [7.0, float(BIG)], pa.float64(), vectors[[2, 1]])
-    result = run_executable(["compute", str(labels), str(predictions), "--join-on", "id", "--json"])
-    assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
+    code, stdout, stderr = run(["compute", str(labels), str(predictions), "--join-on", "id", "--json"])
+    assert code == 0, stderr
+    document = json.loads(stdout)
     assert document["count"] == 2 and document["mean"] == pytest.approx(0.0, abs=1e-15)
     assert document["unmatched"]["labels"] == 1 and document["unmatched"]["label_ids"] == [BIG + 1]
 
@@ -98,13 +107,13 @@ def test_empty_csv_id_cells_match_nothing(tmp_path: Path, strict: bool) -> None:
     (tmp_path / "labels.csv").write_text("id,a,b\n,1,0\n2,0,1\n")
     (tmp_path / "predictions.csv").write_text('id,a,b\n"",0,1\n2,0,1\n')
     args = ["compute", str(tmp_path / "labels.csv"), str(tmp_path / "predictions.csv"), "--join-on", "id", "--json"]
-    result = run_executable(args + (["--strict"] if strict else []))
+    code, stdout, stderr = run(args + (["--strict"] if strict else []), executable=strict)
     if strict:
-        assert result.returncode == 1 and result.stdout == ""
-        assert result.stderr.startswith("Error: ") and "line 2 has no id" in result.stderr
+        assert code == 1 and stdout == ""
+        assert stderr.startswith("Error: ") and "line 2 has no id" in stderr
         return
-    assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
+    assert code == 0, stderr
+    document = json.loads(stdout)
     assert document["count"] == 1 and document["mean"] == 0.0
     assert document["unmatched"]["labels"] == 1 and document["unmatched"]["predictions"] == 1
 
@@ -113,8 +122,8 @@ def test_a_parquet_null_id_is_refused_under_strict_naming_its_row(tmp_path: Path
     vectors = unit_rows(3)
     labels = write_ids(tmp_path / "labels.parquet", [1, 2, 3], pa.int64(), vectors)
     predictions = write_ids(tmp_path / "predictions.parquet", [1, 2, None], pa.int64(), vectors)
-    result = run_executable(["compute", str(labels), str(predictions), "--join-on", "id", "--strict"])
-    assert result.returncode == 1 and "row 2 has no id" in result.stderr
+    code, _, stderr = run(["compute", str(labels), str(predictions), "--join-on", "id", "--strict"])
+    assert code == 1 and "row 2 has no id" in stderr
 
 
 def test_parquet_int64_components_beyond_2_53_are_read_as_npy_ones(tmp_path: Path) -> None:
@@ -125,12 +134,12 @@ def test_parquet_int64_components_beyond_2_53_are_read_as_npy_ones(tmp_path: Pat
         np.save(tmp_path / f"{name}.npy", array)
         pq.write_table(pa.table({"a": array[:, 0], "b": array[:, 1]}), tmp_path / f"{name}.parquet")
     parquet, npy = (
-        run_executable(["compute", str(tmp_path / f"labels.{ext}"), str(tmp_path / f"predictions.{ext}"), "--json"])
-        for ext in ("parquet", "npy")
+        run(["compute", str(tmp_path / f"labels.{ext}"), str(tmp_path / f"predictions.{ext}"), "--json"], real)
+        for ext, real in (("parquet", True), ("npy", False))
     )
-    assert parquet.returncode == 0 and npy.returncode == 0, parquet.stderr
-    losses = json.loads(parquet.stdout)["losses"]
-    assert losses == json.loads(npy.stdout)["losses"]
+    assert parquet[0] == 0 and npy[0] == 0, parquet[2]
+    losses = json.loads(parquet[1])["losses"]
+    assert losses == json.loads(npy[1])["losses"]
     np.testing.assert_allclose(losses, reference_losses(values, other, axis=1), rtol=1e-12, atol=1e-15)
 
 

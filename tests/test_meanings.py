@@ -14,8 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import run_executable
+from .conftest import run_cli, run_executable
 from .oracle import reference_losses
+
+
+def run(args: list[str], executable: bool = False) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of ``cosloss ARGS``: the real executable, or in-process (faster)."""
+    if executable:
+        done = run_executable(args)
+        return done.returncode, done.stdout, done.stderr
+    result = run_cli(args)
+    return result.exit_code, result.stdout, result.stderr
 
 
 def test_an_axis_of_size_0_beside_the_vectors_is_an_error(tmp_path: Path) -> None:
@@ -36,15 +45,15 @@ def test_vectors_of_one_value_get_a_note_and_axis_0_is_one_vector(tmp_path: Path
         else:
             np.save(path, array)
         paths.append(str(path))
-    rows = run_executable(["compute", *paths, "--json"])
-    assert rows.returncode == 0, rows.stderr
-    assert json.loads(rows.stdout)["losses"] == [0.0, 0.0, 2.0]
-    assert "Note: the vectors along axis 1 have length 1, so each loss is 0, 1 or 2" in rows.stderr
-    assert "--axis 0" in rows.stderr
-    one = run_executable(["compute", *paths, "--json", "--axis", "0"])
-    assert one.returncode == 0 and "length 1" not in one.stderr
+    code, stdout, stderr = run(["compute", *paths, "--json"], executable=fmt == "csv")
+    assert code == 0, stderr
+    assert json.loads(stdout)["losses"] == [0.0, 0.0, 2.0]
+    assert "Note: the vectors along axis 1 have length 1, so each loss is 0, 1 or 2" in stderr
+    assert "--axis 0" in stderr
+    code, stdout, stderr = run(["compute", *paths, "--json", "--axis", "0"])
+    assert code == 0 and "length 1" not in stderr
     expected = reference_losses(labels[:, 0], predictions[:, 0], axis=0)
-    assert json.loads(one.stdout)["mean"] == pytest.approx(float(expected), rel=1e-12)
+    assert json.loads(stdout)["mean"] == pytest.approx(float(expected), rel=1e-12)
 
 
 @pytest.fixture
@@ -57,11 +66,12 @@ def overflowing(tmp_path: Path) -> list[str]:
 
 @pytest.mark.parametrize("fmt", ["table", "json"])
 def test_an_infinite_mean_fails_the_threshold_without_numpy_warnings(overflowing: list[str], fmt: str) -> None:
-    result = run_executable(["compute", *overflowing, "--no-normalize", "--fail-above", "0.5", "--format", fmt])
-    assert result.returncode == 3, result.stderr
-    assert result.stderr == "cosloss: mean loss is -inf, not a finite number: it cannot pass --fail-above 0.5\n"
+    args = ["compute", *overflowing, "--no-normalize", "--fail-above", "0.5", "--format", fmt]
+    code, stdout, stderr = run(args, executable=fmt == "json")
+    assert code == 3, stderr
+    assert stderr == "cosloss: mean loss is -inf, not a finite number: it cannot pass --fail-above 0.5\n"
     if fmt == "json":
-        assert json.loads(result.stdout)["mean"] is None
+        assert json.loads(stdout)["mean"] is None
 
 
 def test_batch_an_infinite_pooled_mean_fails_the_threshold(tmp_path: Path, overflowing: list[str]) -> None:
