@@ -63,32 +63,30 @@ def vectors_of(cells: Any, width: int, column: str, start: int, path: str, line_
     """A (rows, width) float64 array from a string column of list cells; an empty cell is a NaN row.
 
     ``start`` is the data row of the first cell (for messages, as ``line_of`` turns it
-    into the file's line).
+    into the file's line). The brackets are trimmed, commas made spaces and the text
+    split at whitespace without regular expressions (a third of the CPU time of a regex
+    pass); numpy's ``np.float64(...)`` wrappers, seen in the batch's first cell, are
+    removed by one. Anything that is not a number (numpy's ``...`` summary too) fails
+    the cast, and the slow path then finds and names the cell.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pc.any(pc.match_substring(cells, "...")).as_py():
-        row = _first(pc.match_substring(cells, "..."))
-        raise DataError(
-            f"line {line_of(start + row)}, column {column!r}: {_short(cells[row].as_py())} is numpy's summary of "
-            "a long array ('...'): the values are not in the file",
-            path=path,
-            hint="write the vectors as lists (df[col].map(list)) or to Parquet, not numpy's str of an array",
-        )
+    first = cells[0].as_py() if len(cells) else None
     text = cells
-    if pc.any(pc.match_substring(cells, "(")).as_py():
+    if first is not None and "(" in first:
         text = pc.replace_substring_regex(text, _NUMPY_SCALAR, r"\1")
-    text = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"[\[\],]", " "))
-    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
-    parts = pc.split_pattern_regex(text, r"\s+")
+    text = pc.replace_substring(pc.utf8_trim(text, characters="[] \t\r\n"), ",", " ")
+    if pc.any(pc.equal(text, "")).as_py():  # empty cells, "[]": no values (split would give one "")
+        text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
     try:
-        lists = parts.cast(pa.list_(pa.float64()))
-    except pa.ArrowInvalid:
+        lists = pc.ascii_split_whitespace(text).cast(pa.list_(pa.float64()))
+    except pa.ArrowInvalid as exc:
         _raise_bad_cell(cells, column, start, path, line_of)
-        raise  # not reached: _raise_bad_cell finds the cell
-    lengths = pc.list_value_length(lists).fill_null(width).to_numpy(zero_copy_only=False)
-    bad = np.flatnonzero(lengths != width)
+        raise DataError(f"cannot read the lists of column {column!r}: {exc}", path=path) from None
+    lengths = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
+    missing = lengths == 0  # an empty cell (or "[]"): a missing vector
+    bad = np.flatnonzero((lengths != width) & ~missing)
     if bad.size:
         row = int(bad[0])
         raise DataError(
@@ -96,16 +94,10 @@ def vectors_of(cells: Any, width: int, column: str, start: int, path: str, line_
             "(from the first row)",
             path=path,
         )
-    rows = len(lists)
-    values = np.full((rows, width), np.nan)
-    valid = ~np.asarray(lists.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    values = np.full((len(lists), width), np.nan)
     flat = lists.flatten().to_numpy(zero_copy_only=False)
-    values[valid] = np.asarray(flat, dtype=np.float64).reshape(-1, width)
+    values[~missing] = np.asarray(flat, dtype=np.float64).reshape(-1, width)
     return values
-
-
-def _first(mask: Any) -> int:
-    return int(np.flatnonzero(mask.fill_null(False).to_numpy(zero_copy_only=False))[0])
 
 
 def _raise_bad_cell(cells: Any, column: str, start: int, path: str, line_of: Callable[[int], int]) -> None:
