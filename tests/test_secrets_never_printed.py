@@ -75,7 +75,8 @@ def test_compute_errors_never_show_a_secret(local: tuple[str, str], tmp_path: Pa
 @pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f[-1])
 def test_compare_and_batch_errors_never_show_a_secret(local: tuple[str, str], tmp_path: Path, fmt: list[str]) -> None:
     labels, preds = local
-    for args in (["compare", DEAD, labels, preds], ["compare", labels, preds, DEAD], ["compare", labels, preds, preds]):
+    compares = (["compare", DEAD, labels, preds], ["compare", labels, preds, DEAD], ["compare", labels, preds, preds])
+    for args in compares if fmt in FORMATS[:2] else ():  # each starts a stats process: two formats are enough
         result = run_cli([*args, "--resamples", "100", "-o", DEAD.replace(".npy", ".parquet"), *fmt])
         assert result.exit_code != 0
         assert_no_secret(result.stdout, result.stderr)
@@ -115,19 +116,18 @@ def test_working_urls_never_show_a_secret_in_any_output(served: tuple[str, dict[
         result = run_cli(["compute", labels, preds, *fmt, "-o", str(out), "--top", "1"])
         assert result.exit_code == 0, result.stderr
         outputs += [result.stdout, result.stderr, out.read_bytes().decode("latin-1")]
-    for fmt in (["--json"], ["--format", "table"]):
-        report = tmp_path / f"compare{len(outputs)}.html"
-        args = ["compare", labels, preds, "sample_data/predictions.csv", "--resamples", "100", "--report", str(report)]
-        result = run_cli([*args, *fmt])
-        assert result.exit_code == 0, result.stderr
-        outputs += [result.stdout, result.stderr, report.read_text()]
+    report = tmp_path / "compare.html"
+    args = ["compare", labels, preds, "sample_data/predictions.csv", "--resamples", "100", "--report", str(report)]
+    result = run_cli(args)  # the table, and the HTML page with the JSON document's fields
+    assert result.exit_code == 0, result.stderr
+    outputs += [result.stdout, result.stderr, report.read_text()]
     for bad in (broken, missing):
         result = run_cli(["compute", bad, preds, "--debug"])
         assert result.exit_code != 0 and "Error:" in result.stderr
         outputs += [result.stdout, result.stderr]
     manifest = tmp_path / "pairs.csv"
     manifest.write_text(f"labels,predictions\n{labels},{preds}\n{broken},{preds}\n")
-    for fmt in (["--json"], ["--format", "table"], ["--format", "csv"]):
+    for fmt in (["--json"], ["--format", "csv"]):
         result = run_cli(["batch", "--manifest", str(manifest), "--output-dir", str(tmp_path / "out"), *fmt])
         assert result.exit_code == 1, result.stderr
         outputs += [result.stdout, result.stderr]
