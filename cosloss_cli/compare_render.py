@@ -97,6 +97,17 @@ def _figure(value: float | None, digits: int = DIGITS) -> str:
     return MISSING if value is None else f"{value:.{digits}g}"
 
 
+def _p_value(value: float | None) -> str:
+    """A p-value for the table: one that underflowed to 0.0 is below every double near it, not zero.
+
+    scipy's t and Wilcoxon p-values of two clearly different models reach 0.0; "0" would
+    read as a certainty no test gives. JSON keeps the float itself.
+    """
+    if value == 0.0:
+        return "< 1e-300"
+    return _figure(value, P_DIGITS)
+
+
 def _interval(low: float | None, high: float | None) -> str:
     if low is None or high is None:
         return MISSING
@@ -167,7 +178,7 @@ def render_table(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) 
             Text(s.verdict, style=VERDICT_STYLES.get(s.verdict, "")),
         )
         p_values = [s.p_value_t, s.p_value_wilcoxon, *([item.p_value_holm] if holm else [])]
-        p_texts = (_figure(p, P_DIGITS) for p in p_values)
+        p_texts = (_p_value(p) for p in p_values)
         tests.add_row(Text(printable(item.candidate)), *p_texts, _figure(s.effect_size, P_DIGITS))
     print_titled(
         console,

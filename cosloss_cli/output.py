@@ -99,6 +99,8 @@ class View(NamedTuple):
     width: int = TABLE_WIDTH
     #: Batch: each pair object names its ``--output-dir`` file.
     with_output: bool = False
+    #: Whether stdout is a terminal: off one, tables never wrap a name (scripts cut lines).
+    terminal: bool = False
 
 
 #: The view of a writer called without one (library use, loss files).
@@ -111,7 +113,7 @@ def view_for(env: Environment, **fields: Any) -> View:
         width = terminal_width(TABLE_WIDTH)
     else:  # off a terminal: a fixed width, so that logs and pipes do not depend on a terminal
         width = columns_from_environment() or TABLE_WIDTH
-    return View(color=env.stdout_color, width=width, **fields)
+    return View(color=env.stdout_color, width=width, terminal=env.stdout_isatty, **fields)
 
 
 def writer(registry: dict[str, str], fmt: str) -> Any:

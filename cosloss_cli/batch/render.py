@@ -181,9 +181,8 @@ def render_table(report: Report, out: TextIO, view: View) -> None:
     from rich.text import Text
 
     results = report.results
-    console = table_console(out, view)
     table = Table()
-    table.add_column("name", style="cyan", overflow="fold")
+    table.add_column("name", style="cyan", overflow="fold", no_wrap=not view.terminal)
     for column in ("count", "mean", "min", "p95", "max"):
         table.add_column(column, justify="right")
     joined = _joined(results)
@@ -202,16 +201,33 @@ def render_table(report: Report, out: TextIO, view: View) -> None:
             cells.append("-" if u is None else f"{u.matched} of {u.rows}")
         status = Text(result.status, style="green" if result.ok else "bold red")
         table.add_row(Text(printable(result.name)), *cells, status)
+    summary = report.final()
+    worst = _worst_table(summary.worst, view) if summary.worst else None
+    console = table_console(out, _unwrapped(view, table, worst))
     print_titled(console, "pairs", table)
     failed = [result for result in results if not result.ok]
     if failed:
         console.print(Text("failed pairs:", style="bold red"))
         for result in failed:
             console.print(Text(f"  {printable(result.name)}: {printable(scrub(result.error or ''))}"), soft_wrap=True)
-    summary = report.final()
     print_titled(console, "overall", _overall_table(summary))
-    if summary.worst:
-        print_titled(console, f"worst {len(summary.worst)}", _worst_table(summary.worst))
+    if worst is not None:
+        print_titled(console, f"worst {len(summary.worst)}", worst)
+
+
+def _unwrapped(view: View, *tables: Any) -> View:
+    """The view to print ``tables`` with: off a terminal, wide enough that no pair name wraps.
+
+    A pair name folded over two lines breaks ``grep NAME | awk``; on a terminal the
+    terminal's width wins, and names fold to fit it.
+    """
+    if view.terminal:
+        return view
+    from rich.console import Console
+
+    measuring = Console(width=1 << 20, no_color=True)
+    widest = max(measuring.measure(table).maximum for table in tables if table is not None)
+    return view._replace(width=max(view.width, widest))
 
 
 def _overall_table(summary: Overall) -> Any:
@@ -238,13 +254,13 @@ def _overall_table(summary: Overall) -> Any:
     return table
 
 
-def _worst_table(worst: tuple[PairRanked, ...]) -> Any:
+def _worst_table(worst: tuple[PairRanked, ...], view: View) -> Any:
     """The worst rows over all pairs: pair name, index (id when the pair has ids), loss."""
     from rich.table import Table
     from rich.text import Text
 
     table = Table()
-    table.add_column("name", style="cyan", overflow="fold")
+    table.add_column("name", style="cyan", overflow="fold", no_wrap=not view.terminal)
     table.add_column("index", justify="right")
     with_ids = any(item.id is not None for item in worst)
     if with_ids:
