@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -166,3 +167,21 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield cluster
     finally:
         cluster.close()
+
+
+#: An absolute path in a message, up to a space, quote, colon, comma or closing bracket.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/[^\s'\":,)\]]*")
+
+
+def without_paths(text: str, *folders: object) -> str:
+    """``text`` with every file path in it replaced by ``<path>``: what to assert a word's absence on.
+
+    The checkout and pytest's tmp_path (named after the test) may hold any word
+    (``git clone ... /home/me/loss-nan/cosloss``, ``--basetemp``): a word a test expects
+    not to be printed may still be in a path the output names. ``folders`` (a test's
+    tmp_path) and the checkout are replaced whole, spaces and all; any other absolute
+    path up to a space, quote, colon, comma or closing bracket.
+    """
+    for folder in sorted({str(ROOT), *map(str, folders)}, key=len, reverse=True):
+        text = text.replace(folder, "<path>")
+    return _ABSOLUTE_PATH.sub("<path>", text)

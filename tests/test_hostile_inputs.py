@@ -26,7 +26,7 @@ import pytest
 
 from cosloss_cli.status import ExitStatus
 
-from .conftest import run_cli, run_executable_without_root_powers
+from .conftest import run_cli, run_executable_without_root_powers, without_paths
 from .oracle import reference_loss, reference_losses
 
 # ---------------------------------------------------------------- helpers
@@ -43,7 +43,7 @@ def assert_error(result: Any, code: int, *fragments: str) -> str:
     """Exactly one ``Error:`` line with every fragment in it, the exit code, no traceback."""
     assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
-    assert "internal error" not in result.stderr
+    assert "internal error" not in without_paths(result.stderr)
     lines = [line for line in result.stderr.splitlines() if not line.startswith("Warning:")]
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
     line = lines[0]

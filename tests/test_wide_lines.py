@@ -130,7 +130,7 @@ def test_a_line_over_the_limit_is_refused_with_its_line_width_and_limit(tmp_path
     assert f"line {number} is " in result.stderr
     assert "over the limit of 500,000 bytes per line" in result.stderr
     assert "--max-line-bytes" in result.stderr
-    assert result.stderr.count("Error:") == 1
+    assert [line.startswith("Error:") for line in result.stderr.splitlines()].count(True) == 1
 
 
 def test_a_gzip_bomb_without_line_ends_is_refused_after_the_limit(tmp_path: Path) -> None:
