@@ -169,6 +169,16 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         cluster.close()
 
 
+#: pytest's base temporary folder (``--basetemp``), under which every tmp_path is made.
+_BASETEMP: list[str] = []
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _record_basetemp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Remember the base temporary folder for :func:`without_paths` (it may hold spaces and any word)."""
+    _BASETEMP.append(str(tmp_path_factory.getbasetemp()))
+
+
 #: An absolute path in a message, up to a space, quote, colon, comma or closing bracket.
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/[^\s'\":,)\]]*")
 
@@ -179,9 +189,10 @@ def without_paths(text: str, *folders: object) -> str:
     The checkout and pytest's tmp_path (named after the test) may hold any word
     (``git clone ... /home/me/loss-nan/cosloss``, ``--basetemp``): a word a test expects
     not to be printed may still be in a path the output names. ``folders`` (a test's
-    tmp_path) and the checkout are replaced whole, spaces and all; any other absolute
+    tmp_path), pytest's base temporary folder and the checkout are replaced whole, spaces
+    and all; any other absolute
     path up to a space, quote, colon, comma or closing bracket.
     """
-    for folder in sorted({str(ROOT), *map(str, folders)}, key=len, reverse=True):
+    for folder in sorted({str(ROOT), *_BASETEMP, *map(str, folders)}, key=len, reverse=True):
         text = text.replace(folder, "<path>")
     return _ABSOLUTE_PATH.sub("<path>", text)
