@@ -190,8 +190,7 @@ def without_paths(text: str, *folders: object) -> str:
     (``git clone ... /home/me/loss-nan/cosloss``, ``--basetemp``): a word a test expects
     not to be printed may still be in a path the output names. ``folders`` (a test's
     tmp_path), pytest's base temporary folder and the checkout are replaced whole, spaces
-    and all; any other absolute
-    path up to a space, quote, colon, comma or closing bracket.
+    and all; any other absolute path up to a space, quote, colon, comma or closing bracket.
     """
     for folder in sorted({str(ROOT), *_BASETEMP, *map(str, folders)}, key=len, reverse=True):
         text = text.replace(folder, "<path>")
