@@ -435,7 +435,8 @@ class _Chain:
     def _start(self, source: Source, file: DataFile) -> None:
         self._starts.append(self._rows)
         self._names.append(file.name)
-        self._sources.append(source)
+        # Only what names a row: the reader (a Parquet file's footer) is not kept alive.
+        self._sources.append(source._replace(blocks=iter(()), columns=None, file_columns=None, notes=()))
         self._blocks = source.blocks
 
     def _opened(self, file: DataFile, check: bool = True) -> Source:
