@@ -138,14 +138,16 @@ def _inputs(values: dict[str, Any]) -> Inputs:
 
     An input option without a field of that name would be dropped silently: refused.
     """
-    formats = {"input_format", "labels_format", "predictions_format"}
-    unknown = sorted(set(values) - set(ReadOptions._fields) - formats)
+    sided = {"labels_format", "predictions_format", "labels_key", "predictions_key"}
+    unknown = sorted(set(values) - set(ReadOptions._fields) - sided - {"input_format"})
     if unknown:
         raise TypeError(f"input options without a ReadOptions field: {', '.join(unknown)}")
     shared = {name: value for name, value in values.items() if name in ReadOptions._fields}
 
     def side(name: str) -> ReadOptions:
-        return ReadOptions(**{**shared, "input_format": values.get(f"{name}_format") or values.get("input_format")})
+        fmt = values.get(f"{name}_format") or values.get("input_format")
+        key = values.get(f"{name}_key") or values.get("key")
+        return ReadOptions(**{**shared, "input_format": fmt, "key": key})
 
     return Inputs(labels=side("labels"), predictions=side("predictions"))
 
@@ -190,7 +192,13 @@ def input_options(function: F) -> F:
             click.option("--labels-format", type=format_choice, help="Format of the labels input only."),
             click.option("--predictions-format", type=format_choice, help="Format of the predictions input only."),
             storage_option,
-            click.option("--key", metavar="NAME", help="Array to use from .npz archives holding several."),
+            click.option(
+                "--key", metavar="NAME", help="Array to use from NPZ, HDF5 or safetensors files holding several."
+            ),
+            click.option("--labels-key", metavar="NAME", help="Array of the labels file only (overrides --key)."),
+            click.option(
+                "--predictions-key", metavar="NAME", help="Array of the predictions file(s) only (overrides --key)."
+            ),
             click.option(
                 "--header/--no-header",
                 default=None,

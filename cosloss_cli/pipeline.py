@@ -52,7 +52,7 @@ from .figures import (
     read_weights_for,
 )
 from .params import NAN_POLICIES, NanPolicy, check_axis, check_choice, check_eps, check_flag
-from .readers import Block, ReadOptions, Source, format_extension, open_source
+from .readers import Block, ReadOptions, Source, check_distinct, format_extension, open_source
 from .readers.names import pair_names
 from .small_pairs import PlainRows, needs_only_the_losses, plain_rows
 from .spilled import SPILL_LOSSES
@@ -205,6 +205,7 @@ def compute_files(
     prediction_read_options = (prediction_read_options or read_options)._replace(**read_settings)
     options = (options or ComputeOptions())._replace(**compute_settings)
     figures = FigureOptions(**figure_settings)
+    check_distinct(labels, predictions, read_options, prediction_read_options)
     return compute_pair(labels, predictions, read_options, options, figures, prediction_read_options, progress)
 
 
@@ -503,6 +504,7 @@ def open_pair(
     """Open both inputs (``-`` for stdin on one side), as :func:`compute_files` reads them."""
     if labels == predictions == "-":
         raise InputUsageError("only one of the two inputs can be stdin ('-')")
+    check_distinct(labels, predictions, read_options, prediction_read_options or read_options)
     return open_source(labels, read_options), open_source(predictions, prediction_read_options or read_options)
 
 

@@ -1,7 +1,7 @@
 """Readers: turn an input file into a :class:`Source` that yields blocks of rows.
 
-Each format lives in its own module and imports its heavy dependency (pyarrow) only
-when a file of that format is opened.
+Each format lives in its own module, registered in :data:`READERS` (formats.py), and
+imports its heavy dependency (pyarrow, h5py) only when a file of that format is opened.
 """
 
 from __future__ import annotations
@@ -10,19 +10,22 @@ import os
 
 from ..errors import InputUsageError
 from .base import DEFAULT_BLOCK_BYTES, Block, ReadOptions, Source
-from .formats import FORMATS, detect_format, format_extension, strip_format_extension
+from .formats import FORMATS, READERS, detect_format, format_extension, reader, strip_format_extension
 
 __all__ = [
     "DEFAULT_BLOCK_BYTES",
     "FORMATS",
+    "READERS",
     "Block",
     "ReadOptions",
     "Source",
+    "check_distinct",
     "detect_format",
     "format_extension",
     "is_glob",
     "open_file",
     "open_source",
+    "reader",
     "strip_format_extension",
 ]
 
@@ -47,27 +50,44 @@ def open_file(path: str, options: ReadOptions) -> Source:
     if path != "-" and os.path.isdir(path):  # before the format: a folder's name says nothing of it
         raise InputUsageError("is a directory: use cosloss batch to compare folders of files", path=path)
     fmt = detect_format(path, options.input_format)
-    if options.weight_column is not None and fmt in ("npy", "npz"):
+    if options.weight_column is not None and not READERS[fmt].columns:
         raise InputUsageError(
-            f"an {fmt.upper()} file has no columns: --weight-column needs CSV, TSV or Parquet labels",
+            f"an {READERS[fmt].label} file has no columns: --weight-column needs labels with columns"
+            " (CSV, TSV, Parquet, JSON Lines, JSON, Arrow)",
             path=path,
             hint="pass the weights as a file of their own with --weights",
         )
-    if fmt in ("csv", "tsv"):
-        from .delimited import open_delimited
+    from .sniff import check_signature, peek
 
-        return open_delimited(path, fmt, options)
-    if fmt == "npy":
-        from .npy import open_npy
+    check_signature(path, fmt, peek(path), forced=bool(options.input_format))
+    return reader(fmt)(path, options)
 
-        return open_npy(path, options)
-    if fmt == "npz":
-        from .npy import open_npz
 
-        return open_npz(path, options)
-    from .parquet import open_parquet
+def check_distinct(
+    labels: str, predictions: str, labels_options: ReadOptions, predictions_options: ReadOptions
+) -> None:
+    """Refuse labels and predictions that are the same array of the same file (exit 2).
 
-    return open_parquet(path, options)
+    ``compute eval.npz eval.npz --key labels`` compared the labels with themselves: a
+    mean of 0 with exit 0. The same file is the same device and inode (a link or another
+    spelling of the path counts); its array is the same when the keys and formats are.
+    """
+    if labels == "-" or predictions == "-" or "://" in labels or "://" in predictions:
+        return
+    try:
+        first, second = os.stat(labels), os.stat(predictions)
+    except OSError:
+        return  # the readers report it
+    if not os.access(labels, os.R_OK):
+        return  # as above: "permission denied" says more
+    if (first.st_dev, first.st_ino) != (second.st_dev, second.st_ino):
+        return
+    if labels_options.key != predictions_options.key:
+        return
+    if labels_options.input_format != predictions_options.input_format:
+        return
+    hint = "choose each side's array with --labels-key and --predictions-key"
+    raise InputUsageError("labels and predictions are the same array", path=predictions, hint=hint)
 
 
 def is_glob(path: str) -> bool:

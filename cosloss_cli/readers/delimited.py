@@ -72,6 +72,16 @@ def _choose_decimal(delimiter: str, sample: list[str], options: ReadOptions) -> 
     return "."
 
 
+def open_csv(path: str, options: ReadOptions) -> Source:
+    """Open a CSV file (the ``csv`` entry of the readers' table)."""
+    return open_delimited(path, "csv", options)
+
+
+def open_tsv(path: str, options: ReadOptions) -> Source:
+    """Open a TSV file (the ``tsv`` entry of the readers' table)."""
+    return open_delimited(path, "tsv", options)
+
+
 def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
     """Open a CSV or TSV file (plain or gzip) and stream it in blocks of rows."""
     import pyarrow as pa

@@ -767,8 +767,13 @@ def _list_width(parquet: Any, column: str, path: str) -> int:
     raise DataError(f"every vector in list column {column!r} is null: nothing to compare", path=path)
 
 
-def _list_values(column: Any, width: int, start: int, path: str) -> np.ndarray:
-    """A list column as a (rows, width) float64 array; null lists and nulls become NaN."""
+def _list_values(
+    column: Any, width: int, start: int, path: str, where: Callable[[int], str] | None = None
+) -> np.ndarray:
+    """A list column as a (rows, width) float64 array; null lists and nulls become NaN.
+
+    ``where`` names a 0-based row for the error (a text file's line); by default ``row N``.
+    """
     import pyarrow as pa
 
     rows = len(column)
@@ -783,8 +788,9 @@ def _list_values(column: Any, width: int, start: int, path: str) -> np.ndarray:
         bad = np.nonzero(lengths != width)[0]
     if bad.size:
         row = start + int(bad[0])
+        place = where(row) if where is not None else f"row {row}"
         raise DataError(
-            f"row {row} has a vector of length {int(lengths[bad[0]])}, expected {width} (from the first row)",
+            f"{place} has a vector of length {int(lengths[bad[0]])}, expected {width} (from the first row)",
             path=path,
         )
     if column.null_count:

@@ -1,0 +1,187 @@
+"""Arrow record batches as a Source: the Parquet reader's rules for any format read into Arrow.
+
+JSON Lines, JSON arrays and Arrow IPC files are read by pyarrow into record batches, as
+Parquet row groups are. Their columns are chosen as the Parquet reader chooses them (one
+list column of numbers is the vectors, else the numeric columns; ids, ``--columns``,
+``--weight-column`` alike), and each batch becomes blocks with the Parquet reader's own
+functions: one set of rules, so a file reads the same whichever of these formats holds it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..errors import DataError
+from .base import Block, ReadOptions, Source, rows_per_block
+from .names import split_ids, without_weight_column
+from .parquet import (
+    _choose_columns,
+    _column_values,
+    _is_numeric,
+    _list_values,
+    _object_ids,
+    _pandas_index_columns,
+    _weights,
+)
+
+#: The errors reading a batch may raise (pyarrow's are added when it is imported).
+_READ_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError)
+
+
+def batches_source(
+    path: str,
+    fmt: str,
+    schema: Any,
+    batches: Iterator[Any],
+    rows: int | None,
+    options: ReadOptions,
+    *,
+    size_bytes: int | None = None,
+    where: Callable[[int], str] | None = None,
+    line_of: Callable[[int], int] | None = None,
+    vector_required: bool = False,
+    close: Callable[[], None] | None = None,
+    explain: Callable[[BaseException, int], DataError] | None = None,
+) -> Source:
+    """A Source over ``batches`` (record batches of ``schema``), cut into blocks of rows.
+
+    ``rows``: the row count when the format knows it up front (else None). ``where``
+    names a 0-based row in errors (``line 12``). ``vector_required``: a row without a
+    vector (a null list: a JSON record without the field) is an error naming it, not a
+    row of NaN. ``explain`` turns a reading error, with the rows read before it, into the
+    DataError to raise. ``close`` is called when the blocks end or are dropped.
+    """
+    import pyarrow as pa
+
+    errors = (*_READ_ERRORS, pa.ArrowException)
+    name_of = where or (lambda row: f"row {row}")
+
+    def fail(exc: BaseException, done: int) -> DataError:
+        if explain is not None:
+            return explain(exc, done)
+        return DataError(f"cannot read the data: {short(str(exc))}", path=path)
+
+    names = list(schema.names)
+    split = split_ids(
+        without_weight_column(names, options.weight_column, path),
+        id_column=options.id_column,
+        columns=options.columns,
+        detect=options.detect_ids,
+        index_columns=_pandas_index_columns(schema),
+        path=path,
+    )
+    id_column = split.id_column
+    try:
+        list_column, features = _choose_columns(schema, options, path, split.features)
+    except BaseException:
+        if close is not None:
+            close()
+        raise
+    weight_column = options.weight_column
+    if weight_column is not None and not _is_numeric(schema.field(weight_column).type):
+        if close is not None:
+            close()
+        raise DataError(
+            f"the weight column {weight_column!r} has type {schema.field(weight_column).type}, not numbers", path=path
+        )
+    held: list[Any] = []
+    if list_column is None:
+        width = len(features)
+    else:
+        try:
+            width = _first_width(schema, list_column, batches, held, path)
+        except errors as exc:
+            if close is not None:
+                close()
+            raise fail(exc, 0) from None
+        except BaseException:
+            if close is not None:
+                close()
+            raise
+    step = rows_per_block(width, options.block_bytes)
+
+    def blocks() -> Iterator[Block]:
+        start = 0
+        try:
+            for batch in itertools.chain(held, batches):
+                if batch.num_rows == 0:
+                    continue
+                if list_column:
+                    column = batch.column(list_column)
+                    if vector_required and column.null_count:
+                        row = start + _first_null(column)
+                        raise DataError(f"{name_of(row)} has no vector {list_column!r}", path=path)
+                    values = _list_values(column, width, start, path, where)
+                else:
+                    values = _column_values(batch, features)
+                ids = _object_ids(batch.column(id_column)) if id_column else None
+                weights = _weights(batch.column(weight_column)) if weight_column else None
+                start += batch.num_rows
+                for first in range(0, batch.num_rows, step):
+                    yield Block(
+                        values[first : first + step],
+                        None if ids is None else ids[first : first + step],
+                        None if weights is None else weights[first : first + step],
+                    )
+        except errors as exc:
+            raise fail(exc, start) from None
+        finally:
+            held.clear()
+            if close is not None:
+                close()
+
+    return Source(
+        path,
+        fmt,
+        (rows, width),
+        blocks(),
+        columns=[list_column] if list_column else features,
+        has_ids=id_column is not None,
+        has_weights=weight_column is not None,
+        size_bytes=size_bytes,
+        named=list_column is None,
+        id_column=id_column,
+        notes=split.notes,
+        line_of=line_of,
+        file_columns=tuple(names),
+    )
+
+
+def _first_width(schema: Any, column: str, batches: Iterator[Any], held: list[Any], path: str) -> int:
+    """The vector length: from a fixed-size list type, else the first non-null row.
+
+    The batches read to find it are kept in ``held``, to be yielded first: a stream is
+    read once.
+    """
+    import pyarrow.types as t
+
+    arrow_type = schema.field(column).type
+    if t.is_fixed_size_list(arrow_type):
+        return int(arrow_type.list_size)
+    rows = 0
+    for batch in batches:
+        held.append(batch)
+        rows += batch.num_rows
+        values = batch.column(column)
+        if values.null_count < len(values):
+            valid = values.drop_null() if values.null_count else values
+            return int(len(valid[0].values))
+    if rows == 0:
+        raise DataError("has no rows: nothing to compare", path=path)
+    raise DataError(f"every vector in {column!r} is null: nothing to compare", path=path)
+
+
+def _first_null(column: Any) -> int:
+    """The index of the first null of an Arrow array that has one."""
+    import numpy as np
+
+    valid = np.asarray(column.is_valid().to_numpy(zero_copy_only=False))
+    return int(np.argmin(valid))
+
+
+def short(text: str, limit: int = 100) -> str:
+    """``text`` cut to about ``limit`` characters: an error line never quotes a whole cell or record."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
