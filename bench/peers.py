@@ -182,6 +182,37 @@ print(rows)
     needs=("pyarrow",),
 )
 
+PYARROW_JSON = Peer(
+    "pyarrow.json.read_json of both (parse only)",
+    """
+import sys
+import pyarrow.json as pajson
+rows = 0
+for path in sys.argv[1:3]:
+    rows += pajson.read_json(path).num_rows
+print(rows)
+""",
+    needs=("pyarrow",),
+)
+
+READ_PASS_ARROW = Peer(
+    "one read pass (memory-mapped Arrow IPC + sum)",
+    """
+import sys
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+total = 0.0
+for path in sys.argv[1:3]:
+    reader = ipc.open_file(pa.memory_map(path))
+    for i in range(reader.num_record_batches):
+        values = reader.get_batch(i).column("v").values
+        total += float(np.frombuffer(values.buffers()[1], dtype=np.float32, count=len(values)).sum())
+print(total)
+""",
+    needs=("pyarrow",),
+)
+
 IMPORT_NUMPY = Peer('python -c "import numpy"', "import numpy\n")
 
 BATCH_LOOP = Peer(

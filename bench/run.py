@@ -50,6 +50,8 @@ SCENARIOS = (
     "parquet-dataset",
     "parquet-dataset-join",
     "csv",
+    "jsonl",
+    "arrow",
     "small",
     "batch",
     "batch-cluster",
@@ -86,6 +88,9 @@ class Sizes:
     #: Parquet written as users write it (``pq.write_table``, ``df.to_parquet``): one row group.
     one_group_rows: int = 200_000
     one_group_dim: int = 256
+    #: ``jsonl`` and ``arrow``: large enough that a process's fixed costs do not count.
+    formats_rows: int = 200_000
+    formats_dim: int = 256
 
 
 QUICK = Sizes(npy_rows=250_000, npy_dim=256, parquet_rows=50_000, parquet_dim=256, csv_rows=25_000, csv_dim=128)
@@ -358,6 +363,42 @@ def make_csv(folder: Path, rows: int, dim: int) -> tuple[str, str]:
     return _file_pair(folder, "csv_*.csv", write)
 
 
+def make_jsonl(folder: Path, rows: int, dim: int) -> tuple[str, str]:
+    """JSON Lines of ``{"id": n, "v": [dim floats]}``, written by polars as an embedding job would."""
+    import polars as pl
+
+    def write(path: Path, noise: bool) -> None:
+        with open(path, "wb") as handle:
+            start = 0
+            for block in _float_blocks(rows, dim, seed=7, noise=noise, chunk=20_000):
+                ids = range(start, start + len(block))
+                pl.DataFrame({"id": list(ids), "v": pl.Series(block)}).write_ndjson(handle)
+                start += len(block)
+
+    return _file_pair(folder, f"jsonl_{rows}_*.jsonl", write)
+
+
+def make_arrow(folder: Path, rows: int, dim: int) -> tuple[str, str]:
+    """Arrow IPC files (uncompressed) of an int64 ``id`` and a fixed_size_list<float32>[dim] ``v``."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    def write(path: Path, noise: bool) -> None:
+        writer = None
+        start = 0
+        for block in _float_blocks(rows, dim, seed=8, noise=noise):
+            ids = np.arange(start, start + len(block), dtype=np.int64)
+            table = pa.table({"id": ids, "v": pa.FixedSizeListArray.from_arrays(pa.array(block.ravel()), dim)})
+            writer = writer or ipc.new_file(path, table.schema)
+            writer.write_table(table)
+            start += len(block)
+        assert writer is not None
+        writer.close()
+
+    return _file_pair(folder, f"arrow_{rows}_*.arrow", write)
+
+
 # ---------------------------------------------------------------- running
 
 
@@ -419,6 +460,12 @@ def scenario_rows(name: str, folder: Path, sizes: Sizes) -> list[tuple[str, Peer
     if name == "csv":
         files = make_csv(folder, sizes.csv_rows, sizes.csv_dim)
         return [("cosloss --json --no-losses", peers.PYARROW_CSV, list(files), plain)]
+    if name == "jsonl":
+        files = make_jsonl(folder, sizes.formats_rows, sizes.formats_dim)
+        return [("cosloss --json --no-losses", peers.PYARROW_JSON, list(files), plain)]
+    if name == "arrow":
+        files = make_arrow(folder, sizes.formats_rows, sizes.formats_dim)
+        return [("cosloss --json --no-losses", peers.READ_PASS_ARROW, list(files), plain)]
     if name == "small":
         files = make_npy(folder, sizes.small_rows, sizes.small_dim, prefix="small")
         return [("cosloss --json", peers.IMPORT_NUMPY, list(files), ["--json"])]
@@ -465,6 +512,10 @@ def describe(name: str, sizes: Sizes) -> str:
         )
     if name == "csv":
         return f"2 x CSV {sizes.csv_rows:,} x {sizes.csv_dim}"
+    if name == "jsonl":
+        return f"2 x JSON Lines {sizes.formats_rows:,} rows, id + list of {sizes.formats_dim} floats"
+    if name == "arrow":
+        return f"2 x Arrow IPC {sizes.formats_rows:,} rows, id + fixed_size_list<f32>[{sizes.formats_dim}]"
     if name.startswith("batch"):
         return f"{sizes.batch_pairs:,} pairs of NPY {sizes.batch_rows:,} x {sizes.batch_dim} f32"
     if name == "compare":
@@ -547,6 +598,8 @@ TARGETS = (
     Target(
         "parquet-dataset-join", peers.DUCKDB_DATASET_JOIN.name, "cosloss DIR DIR --join-on id --json --no-losses", 1.0
     ),
+    Target("jsonl", peers.PYARROW_JSON.name, "cosloss --json --no-losses", 1.0),
+    Target("arrow", peers.READ_PASS_ARROW.name, "cosloss --json --no-losses", 1.25),
     Target("small", peers.IMPORT_NUMPY.name, "cosloss --json", 1.3),
     Target("batch", peers.BATCH_LOOP.name, "cosloss batch -j 2 --json -q", 0.6),
     Target("compare", peers.TWO_COMPUTES, "cosloss compare --json --no-losses", 2.0),
@@ -657,6 +710,8 @@ def main(argv: list[str] | None = None) -> int:
         "csv_dim",
         "compare_rows",
         "compare_dim",
+        "formats_rows",
+        "formats_dim",
     ):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=None)
     args = parser.parse_args(argv)

@@ -205,8 +205,9 @@ def compute_files(
     prediction_read_options = (prediction_read_options or read_options)._replace(**read_settings)
     options = (options or ComputeOptions())._replace(**compute_settings)
     figures = FigureOptions(**figure_settings)
-    check_distinct(labels, predictions, read_options, prediction_read_options)
-    return compute_pair(labels, predictions, read_options, options, figures, prediction_read_options, progress)
+    result = compute_pair(labels, predictions, read_options, options, figures, prediction_read_options, progress)
+    check_distinct(labels, predictions, read_options, prediction_read_options)  # last: any error in the data first
+    return result
 
 
 def compute_pair(
@@ -504,7 +505,6 @@ def open_pair(
     """Open both inputs (``-`` for stdin on one side), as :func:`compute_files` reads them."""
     if labels == predictions == "-":
         raise InputUsageError("only one of the two inputs can be stdin ('-')")
-    check_distinct(labels, predictions, read_options, prediction_read_options or read_options)
     return open_source(labels, read_options), open_source(predictions, prediction_read_options or read_options)
 
 

@@ -102,8 +102,9 @@ def compute(
 ) -> None:
     """Loss per vector pair and summary for one LABELS and one PREDICTIONS file.
 
-    Formats come from the extensions: .csv .tsv (gzip too), .npy, .npz, .parquet/.pq;
-    '-' reads one input from stdin (give its format with --input-format). An input may
+    Formats come from the extensions: .csv .tsv (gzip too), .npy (.npy.gz), .npz,
+    .parquet/.pq, .jsonl/.ndjson, .json, .arrow/.feather, .h5, .safetensors; '-' reads
+    one input from stdin (give its format with --input-format). An input may
     be a dataset read as one table: a folder, a quoted glob or an object-storage prefix
     of shards (Spark, polars, pyarrow.dataset, a Hugging Face save_to_disk folder).
     The summary's std is the population standard deviation (ddof=0).
@@ -170,6 +171,7 @@ def run_compute(
 ) -> float:
     """The body of ``compute``: read, compute, write; returns the mean loss for ``--fail-above``."""
     from ..pipeline import compute_opened, join_read_options, open_pair
+    from ..readers import check_distinct
 
     if output_file:
         from ..guard import check_outputs
@@ -200,6 +202,7 @@ def run_compute(
     with bar as progress:
         sources = (label_source, prediction_source)
         result = compute_opened(sources, computation, progress, label_options, prediction_options, figures)
+    check_distinct(labels, predictions, label_options, prediction_options or label_options)  # after data errors
     summary = result.summary
     print_notes(result.notes, verbosity.quiet)
     warn_counts(summary.zero_vectors, summary.omitted, verbosity.quiet)

@@ -69,11 +69,23 @@ def check_distinct(
     """Refuse labels and predictions that are the same array of the same file (exit 2).
 
     ``compute eval.npz eval.npz --key labels`` compared the labels with themselves: a
-    mean of 0 with exit 0. The same file is the same device and inode (a link or another
-    spelling of the path counts); its array is the same when the keys and formats are.
+    mean of 0 with exit 0. For the formats whose files hold several arrays chosen by a
+    key (NPZ, HDF5, safetensors), the same file (the same device and inode: a link or
+    another spelling of the path counts) with the same key and format on both sides is
+    that mistake. A file of one table (CSV, Parquet...) against itself is a sanity check
+    users run on purpose, and stays allowed.
     """
     if labels == "-" or predictions == "-" or "://" in labels or "://" in predictions:
         return
+    if labels_options.key != predictions_options.key:
+        return
+    if labels_options.input_format != predictions_options.input_format:
+        return
+    try:
+        if not READERS[detect_format(labels, labels_options.input_format)].keyed:
+            return
+    except InputUsageError:
+        return  # the readers report it
     try:
         first, second = os.stat(labels), os.stat(predictions)
     except OSError:
@@ -81,10 +93,6 @@ def check_distinct(
     if not os.access(labels, os.R_OK):
         return  # as above: "permission denied" says more
     if (first.st_dev, first.st_ino) != (second.st_dev, second.st_ino):
-        return
-    if labels_options.key != predictions_options.key:
-        return
-    if labels_options.input_format != predictions_options.input_format:
         return
     hint = "choose each side's array with --labels-key and --predictions-key"
     raise InputUsageError("labels and predictions are the same array", path=predictions, hint=hint)

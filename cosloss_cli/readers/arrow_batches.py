@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import DataError
 from .base import Block, ReadOptions, Source, rows_per_block
+from .formats import short
 from .names import split_ids, without_weight_column
 from .parquet import (
     _choose_columns,
@@ -64,8 +65,9 @@ def batches_source(
         return DataError(f"cannot read the data: {short(str(exc))}", path=path)
 
     names = list(schema.names)
+    usable = without_weight_column(names, options.weight_column, path, options.partition_keys)
     split = split_ids(
-        without_weight_column(names, options.weight_column, path),
+        usable,
         id_column=options.id_column,
         columns=options.columns,
         detect=options.detect_ids,
@@ -73,12 +75,14 @@ def batches_source(
         path=path,
     )
     id_column = split.id_column
+    data = [n for n in usable if n != id_column and n not in split.others]
     try:
-        list_column, features = _choose_columns(schema, options, path, split.features)
+        list_column, features, left_out, column_notes = _choose_columns(schema, options, path, data)
     except BaseException:
         if close is not None:
             close()
         raise
+    key_columns = [*split.others, *left_out]
     weight_column = options.weight_column
     if weight_column is not None and not _is_numeric(schema.field(weight_column).type):
         if close is not None:
@@ -118,12 +122,14 @@ def batches_source(
                     values = _column_values(batch, features)
                 ids = _object_ids(batch.column(id_column)) if id_column else None
                 weights = _weights(batch.column(weight_column)) if weight_column else None
+                keys = tuple(batch.column(name) for name in key_columns) if key_columns else None
                 start += batch.num_rows
                 for first in range(0, batch.num_rows, step):
                     yield Block(
                         values[first : first + step],
                         None if ids is None else ids[first : first + step],
                         None if weights is None else weights[first : first + step],
+                        None if keys is None else tuple(key[first : first + step] for key in keys),
                     )
         except errors as exc:
             raise fail(exc, start) from None
@@ -143,9 +149,10 @@ def batches_source(
         size_bytes=size_bytes,
         named=list_column is None,
         id_column=id_column,
-        notes=split.notes,
+        notes=split.notes + column_notes,
         line_of=line_of,
         file_columns=tuple(names),
+        key_columns=tuple(key_columns),
     )
 
 
@@ -179,9 +186,3 @@ def _first_null(column: Any) -> int:
 
     valid = np.asarray(column.is_valid().to_numpy(zero_copy_only=False))
     return int(np.argmin(valid))
-
-
-def short(text: str, limit: int = 100) -> str:
-    """``text`` cut to about ``limit`` characters: an error line never quotes a whole cell or record."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."

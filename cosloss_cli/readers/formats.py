@@ -178,3 +178,15 @@ def _named_path(path: str) -> str:
     from ..storage import url_path
 
     return url_path(path)
+
+
+def short(text: str, limit: int = 100) -> str:
+    """``text`` cut to about ``limit`` characters: an error line never quotes a whole cell or record."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def listing(names: list[str], limit: int = 100) -> str:
+    """Names for an error, cut to about ``limit`` characters."""
+    text = ", ".join(names)
+    return text if len(text) <= limit else text[: limit - 3].rsplit(", ", 1)[0] + ", ..."

@@ -20,8 +20,9 @@ from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from ..errors import DataError
-from .arrow_batches import batches_source, short
+from .arrow_batches import batches_source
 from .base import ReadOptions, Source
+from .formats import short
 from .names import looks_like_id
 from .streams import GZIP_MAGIC, PeekableReader, check_readable, file_size, is_regular_file, open_binary, read_exactly
 

@@ -10,6 +10,7 @@ import functools
 import io
 import math
 import mmap
+import operator
 import os
 import stat
 import sys
@@ -25,7 +26,7 @@ from ..core import check_dtype
 from ..errors import DataError, InputUsageError
 from ..shown import clip
 from .base import Block, CountedBlocks, ReadOptions, Source, block_count, rows_per_block
-from .streams import file_size, is_regular_file, open_binary, read_exactly
+from .streams import GZIP_MAGIC, file_size, is_regular_file, open_binary, peeked, read_exactly
 
 Header = tuple[tuple[int, ...], bool, np.dtype]
 
@@ -55,6 +56,9 @@ def open_npy(path: str, options: ReadOptions) -> Source:
     if small is not None:
         return small
     stream = open_binary(path)
+    magic, stream = peeked(stream, len(GZIP_MAGIC))
+    if magic == GZIP_MAGIC:
+        return _gzip_source(path, stream, options)
     try:
         shape, fortran, dtype = _read_header(stream, path)
         offset = stream.tell() if is_regular_file(path) else None
@@ -71,6 +75,43 @@ def open_npy(path: str, options: ReadOptions) -> Source:
             return _array_source(path, "npy", np.empty(shape, dtype), options)
         return _fortran_source(path, offset, shape, dtype, options)
     return _stream_source(path, "npy", stream, shape, fortran, dtype, options)
+
+
+def _gzip_source(path: str, stream: BinaryIO, options: ReadOptions) -> Source:
+    """A gzip-compressed NPY (``.npy.gz``, or gzip on stdin), decompressed as its blocks are read."""
+    import gzip
+    import zlib
+
+    unzipped: BinaryIO = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
+    try:
+        shape, fortran, dtype = _read_header(unzipped, path)
+    except (OSError, EOFError, zlib.error) as exc:
+        if path != "-":
+            stream.close()
+        raise DataError(f"corrupt or truncated gzip data: {exc}", path=path, hint="was it fully written?") from None
+    except BaseException:
+        if path != "-":
+            stream.close()
+        raise
+    source = _stream_source(path, "npy", unzipped, shape, fortran, dtype, options)
+    if path != "-":
+        source = source._replace(blocks=_closing(source.blocks, stream))
+    return source
+
+
+def _closing(blocks: Iterator[Block], stream: BinaryIO) -> CountedBlocks:
+    """``blocks`` that close ``stream`` (the file under a gzip stream, which does not close it) at their end."""
+
+    def run() -> Iterator[Block]:
+        try:
+            yield from blocks
+        finally:
+            close = getattr(blocks, "close", None)
+            if close is not None:
+                close()
+            stream.close()
+
+    return CountedBlocks(run(), operator.length_hint(blocks))
 
 
 def open_npz(path: str, options: ReadOptions) -> Source:

@@ -8,6 +8,8 @@ Text formats (CSV, TSV, JSON) have no signature: they are never refused here.
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 
 from ..errors import DataError, InputUsageError
@@ -83,7 +85,7 @@ def signature(data: bytes) -> str | None:
 
 
 def peek(path: str) -> bytes | None:
-    """The first bytes of a local file or of stdin (without consuming them); None for URLs or when unknown."""
+    """The first bytes of a regular file or of stdin (without consuming them); None for URLs, FIFOs or when unknown."""
     if path == "-":
         buffer = getattr(sys.stdin, "buffer", None)
         peeker = getattr(buffer, "peek", None)
@@ -96,6 +98,8 @@ def peek(path: str) -> bytes | None:
     if "://" in path:
         return None
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None  # a FIFO's bytes, once read, are gone: its reader must see them
         with open(path, "rb") as handle:
             return handle.read(_PEEK)
     except OSError:
@@ -120,7 +124,6 @@ def check_signature(path: str, fmt: str, data: bytes | None, forced: bool) -> No
     if found in _ACCEPTS[fmt]:
         return
     assert found is not None
-    label = READERS[fmt].label
     if found == "gzip":
         hint = "decompress it first (gunzip); cosloss decompresses CSV, TSV, JSON Lines, JSON and NPY itself"
     elif found == "feather1":
@@ -128,4 +131,4 @@ def check_signature(path: str, fmt: str, data: bytes | None, forced: bool) -> No
     else:
         hint = f"read it with --input-format {_READ_AS[found]}"
     error = InputUsageError if forced else DataError
-    raise error(f"is {_WHAT[found]}, not {label}", path=path, hint=hint)
+    raise error(f"is {_WHAT[found]}, not a valid {READERS[fmt].extensions[0]} file", path=path, hint=hint)

@@ -108,3 +108,18 @@ def read_exactly(stream: BinaryIO, size: int) -> bytes:
         chunks.append(chunk)
         remaining -= len(chunk)
     return b"".join(chunks)
+
+
+def peeked(stream: BinaryIO, size: int) -> tuple[bytes, BinaryIO]:
+    """(the first ``size`` bytes of ``stream``, a stream that still starts with them).
+
+    Buffered files and pipes are peeked without consuming; other streams (an in-memory
+    stdin) are read and replayed.
+    """
+    peek = getattr(stream, "peek", None)
+    if peek is not None:
+        data = bytes(peek(size)[:size])
+        if len(data) >= size:
+            return data, stream
+    data = read_exactly(stream, size)
+    return data, io.BufferedReader(PeekableReader(data, stream))
