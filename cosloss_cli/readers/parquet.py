@@ -101,7 +101,12 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
             # its own small array: freed and reused from the pool's cache, where one array
             # per large batch meant fresh pages (faulted in and zeroed by the kernel) each time.
             whole_group_rows = None if list_column else step
-            for batch in _record_batches(parquet, read_columns, batch_rows, whole_group_rows):
+            batch_size, cut = batch_rows, step
+            if list_column:
+                # One small block per batch, decoded and summed while in cache: less CPU and
+                # under half the memory of large batches cut into blocks (bench/RESULTS.md, round 9).
+                batch_size = cut = min(step, rows_per_block(width, _SMALL_BATCH_BYTES))
+            for batch in _record_batches(parquet, read_columns, batch_size, whole_group_rows):
                 if batch.num_rows == 0:
                     continue
                 if list_column:
@@ -112,12 +117,12 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
                 weights = _weights(batch.column(weight_column)) if weight_column else None
                 keys = tuple(batch.column(name) for name in key_columns) if key_columns else None
                 start += batch.num_rows
-                for first in range(0, batch.num_rows, step):
+                for first in range(0, batch.num_rows, cut):
                     yield Block(
-                        values[first : first + step],
-                        None if ids is None else ids[first : first + step],
-                        None if weights is None else weights[first : first + step],
-                        None if keys is None else tuple(key[first : first + step] for key in keys),
+                        values[first : first + cut],
+                        None if ids is None else ids[first : first + cut],
+                        None if weights is None else weights[first : first + cut],
+                        None if keys is None else tuple(key[first : first + cut] for key in keys),
                     )
         except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
             raise DataError(f"cannot read row group data: {exc}", path=path, hint="was it fully written?") from None
