@@ -456,6 +456,25 @@ def _html_name(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return value
 
 
+def _group_names(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in (value or "").split(",") if part.strip()))
+    if value is not None and not names:
+        raise click.BadParameter("give one or more column names separated by commas")
+    return names
+
+
+def group_by_option(function: F) -> F:
+    """``--group-by NAME[,NAME]``: the figures of each group of rows (slices)."""
+    return click.option(
+        "--group-by",
+        "group_by",
+        metavar="NAME[,NAME]",
+        callback=_group_names,
+        help="Figures per group of rows: NAME is a column of the labels (or predictions), or a hive key of "
+        "a dataset; text, numbers and booleans are keys, nulls a group of their own. Never a vector component.",
+    )(function)
+
+
 def report_option(function: F) -> F:
     """``--report FILE.html``: a self-contained page of the result to share (needs matplotlib)."""
     return click.option(

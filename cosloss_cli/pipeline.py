@@ -149,6 +149,8 @@ class LossResult(NamedTuple):
     histogram: tuple[Float64Array, np.ndarray] | None = None
     #: The four sums behind ``loss``; they merge across results (``batch`` pools them).
     weighted_sums: WeightedSums | None = None
+    #: ``--group-by``: the figures of each group of rows (see :mod:`cosloss_cli.groups`).
+    groups: tuple[dict[str, Any], ...] | None = None
 
     # No field is called ``index`` or ``count``: they would hide the tuple methods of that name.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 import numpy as np
@@ -66,6 +66,7 @@ def result_header(result: LossResult) -> dict[str, Any]:
         **summary_fields(result.summary),
         **figure_fields(result),
         **_unmatched_field(result.unmatched),
+        **({} if result.groups is None else {"groups": list(result.groups)}),
     }
 
 
@@ -300,6 +301,37 @@ def render_table(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> 
         edges, counts = result.histogram
         console.print(Text("histogram", style="table.title"))
         console.print(sparkline(counts, edges, width=min(view.width, 80), color=view.color))
+    if result.groups is not None:
+        print_groups(console, result.groups, view.max_rows)
+
+
+#: The figures of the groups table (``--group-by``), each group a row.
+GROUP_COLUMNS = ("count", "mean", "ci_low", "ci_high", "std", "median", "p95", "max")
+
+
+def print_groups(console: Any, groups: Sequence[dict[str, Any]], max_rows: int = 20) -> None:
+    """A row per group (the first and last ``max_rows`` of many), its key columns first."""
+    from rich.table import Table
+
+    names = list(groups[0]["key"]) if groups else []
+    table = Table()
+    for name in names:
+        table.add_column(printable(name), style="cyan")
+    for column in GROUP_COLUMNS:
+        table.add_column(column, justify="right")
+    shown = list(groups) if len(groups) <= 2 * max(max_rows, 1) else [*groups[:max_rows], *groups[-max_rows:]]
+    for number, group in enumerate(shown):
+        if len(shown) < len(groups) and number == max_rows:
+            table.add_row(*(["..."] * (len(names) + len(GROUP_COLUMNS))))
+        keys = ["null" if value is None else printable(str(value)) for value in group["key"].values()]
+        table.add_row(*keys, *(_group_cell(group.get(column)) for column in GROUP_COLUMNS))
+    print_titled(console, f"by {', '.join(names)}: {len(groups)} groups", table)
+
+
+def _group_cell(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return str(value) if isinstance(value, int) else f"{value:.4g}"
 
 
 def print_titled(console: Any, title: str, table: Any) -> None:

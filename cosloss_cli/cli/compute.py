@@ -21,6 +21,7 @@ from ..options import (
     common_options,
     compute_options,
     distribution_options,
+    group_by_option,
     input_options,
     min_matched_option,
     output_options,
@@ -30,6 +31,7 @@ from ..options import (
     weight_options,
 )
 from ..output import FILE_EXTENSIONS, RESULT_WRITERS, emit, view_for
+from ..readers.base import ReadOptions
 from ..status import ExitStatus
 from ..terminal import Environment
 from .edge import (
@@ -77,6 +79,7 @@ TABLE_BINS = 20
     metavar="FILE",
     help=f"Also write the per-vector losses to FILE ({' '.join(FILE_EXTENSIONS)}).",
 )
+@group_by_option
 @report_option
 @common_options
 @click.pass_context
@@ -97,6 +100,7 @@ def compute(
     output: OutputChoice,
     max_rows: int,
     output_file: str | None,
+    group_by: tuple[str, ...],
     report_file: str | None,
     verbosity: Verbosity,
 ) -> None:
@@ -136,6 +140,7 @@ def compute(
             verbosity,
             env,
             report_file=report_file,
+            group_by=group_by,
         )
     if check_threshold(mean, fail_above):
         sys.exit(int(ExitStatus.THRESHOLD_EXCEEDED))
@@ -168,6 +173,7 @@ def run_compute(
     env: Environment,
     *,
     report_file: str | None = None,
+    group_by: tuple[str, ...] = (),
 ) -> float:
     """The body of ``compute``: read, compute, write; returns the mean loss for ``--fail-above``."""
     from ..pipeline import compute_opened, join_read_options, open_pair
@@ -190,6 +196,15 @@ def run_compute(
     if output.format == "json" and not output.losses and not output_file and not report_file:
         # Nothing will print the losses one by one: beyond a bound they are spilled to disk.
         computation = computation._replace(keep_losses=False)
+    key_columns = None
+    if group_by:  # read first (only those columns); a group column is never a vector component
+        from ..groups import key_columns_for
+
+        joined = bool(computation.join_on)
+        key_columns, side = key_columns_for(
+            group_by, labels, [predictions], inputs.labels, inputs.predictions, joined=joined
+        )
+        inputs = exclude_groups(inputs, group_by, side)
     label_options, prediction_options = join_read_options(inputs.labels, inputs.predictions, computation)
     label_options = label_options._replace(weight_column=figures.weight_column)  # the labels' column only
     label_source, prediction_source = open_pair(labels, predictions, label_options, prediction_options)
@@ -203,6 +218,11 @@ def run_compute(
         sources = (label_source, prediction_source)
         result = compute_opened(sources, computation, progress, label_options, prediction_options, figures)
     check_distinct(labels, predictions, label_options, prediction_options or label_options)  # after data errors
+    if key_columns is not None:
+        from ..groups import loss_groups
+
+        found, group_notes = loss_groups(result, key_columns, resamples=figures.resamples, seed=figures.seed)
+        result = result._replace(groups=tuple(found), notes=(*result.notes, *group_notes))
     summary = result.summary
     print_notes(result.notes, verbosity.quiet)
     warn_counts(summary.zero_vectors, summary.omitted, verbosity.quiet)
@@ -224,3 +244,16 @@ def run_compute(
         write_text_file(report_file, page, storage_options=inputs.labels.storage_options)
     emit(RESULT_WRITERS, output.format, result, view_for(env, losses=output.losses, max_rows=max_rows))
     return summary.mean
+
+
+def exclude_groups(inputs: Inputs, names: tuple[str, ...], side: str) -> Inputs:
+    """``inputs`` with the group columns left out of the vectors of the side that has them."""
+    if side == "labels":
+        return inputs._replace(labels=_excluding(inputs.labels, names))
+    return inputs._replace(predictions=_excluding(inputs.predictions, names))
+
+
+def _excluding(options: ReadOptions, names: tuple[str, ...]) -> ReadOptions:
+    partition = set(options.partition_keys)
+    extra = [name for name in names if name not in partition]
+    return options._replace(exclude_columns=[*(options.exclude_columns or []), *extra] or None)
