@@ -632,8 +632,13 @@ def _slab_pass(slabs: Any, state: _Reduction, progress: ProgressCallback | None)
         losses = losses_from_sums(merged, eps=options.eps, normalize=options.normalize)
         reduced = _ReducedBlock(merged, losses, 0 if merged.plain else int(merged.zero_vectors().sum()))
         label_ids, prediction_ids = slabs.ids(group)
+        label_keys, prediction_keys = slabs.keys(group)
         no_values = np.empty((rows, 0))
-        state.add(offset, Block(no_values, label_ids), Block(no_values, prediction_ids), reduced)
+        lblock, pblock = (
+            Block(no_values, label_ids, None, label_keys),
+            Block(no_values, prediction_ids, None, prediction_keys),
+        )
+        state.add(offset, lblock, pblock, reduced)
         offset += rows
         if progress is not None:
             progress(rows)

@@ -91,6 +91,24 @@ def test_shuffled_rows_are_matched_by_a_unique_text_column(
     assert f"Note: rows matched by column {column!r}" in result.stderr
 
 
+def test_shuffled_rows_are_matched_when_large_row_groups_are_read_by_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row groups read a slab of columns at a time carry the shared text column too."""
+    from cosloss_cli.readers import parquet
+
+    monkeypatch.setattr(parquet, "_WHOLE_GROUP_BYTES", 0)  # every row group counts as large
+    labels, predictions, expected = _vectors(30, 12)
+    keys = [f"q{i}" for i in range(30)]
+    order = np.random.default_rng(3).permutation(30)
+    lpath = _write(_frame(labels, query=keys), tmp_path / "l.parquet")
+    ppath = _write(_frame(predictions, query=keys).iloc[order], tmp_path / "p.parquet")
+    result = run_cli(["compute", lpath, ppath, "--json"])
+    assert result.exit_code == ExitStatus.OK, result.stderr
+    assert _mean(result) == pytest.approx(expected, rel=1e-6)
+    assert "Note: rows matched by column 'query'" in result.stderr
+
+
 @pytest.mark.parametrize("ext", ["csv", "parquet"])
 def test_integer_label_beside_float_columns_is_refused(tmp_path: Path, ext: str) -> None:
     """A wide float file with an integer class column: not component 769, but an error naming it."""

@@ -891,6 +891,17 @@ class ColumnSlabs:
             found.append(_object_ids(table.column(0).combine_chunks()))
         return found[0], found[1]
 
+    def keys(self, group: int) -> tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]:
+        """Each file's key columns of row group ``group`` (:attr:`Source.key_columns`; None without any)."""
+        found: list[tuple[Any, ...] | None] = []
+        for side, source in enumerate((self.labels, self.predictions)):
+            if not source.key_columns:
+                found.append(None)
+                continue
+            table = self._read(side, group, list(source.key_columns))
+            found.append(tuple(column.combine_chunks() for column in table.columns))
+        return found[0], found[1]
+
     def _read(self, side: int, group: int, names: list[str]) -> Any:
         import pyarrow as pa
 
