@@ -1,10 +1,11 @@
 """Hostile inputs through the real executable under an address-space limit of 1 GiB.
 
 Each example writes a labels file meant to hurt: CSV lines of thousands of cells, empty
-cells, control characters, huge and tiny ids, NPY and Parquet bytes mutated or cut
-short mid-file. The only outcomes allowed: the right answer (against the float64
-reference, whenever a strict reading of the bytes has one), or exit 1 or 2 with exactly
-one ``Error:`` line and nothing on stdout; never a signal, a traceback or partial output.
+cells, control characters, huge and tiny ids, JSON Lines records of long vectors, nulls
+and odd ids, NPY and Parquet bytes mutated or cut short mid-file. The only outcomes
+allowed: the right answer (against the float64 reference, whenever a strict reading of
+the bytes has one), or exit 1 or 2 with exactly one ``Error:`` line and nothing on
+stdout; never a signal, a traceback or partial output.
 Examples are few by default (each starts a process); ``make fuzz`` raises them.
 """
 
@@ -62,10 +63,48 @@ def hostile_csv(draw: st.DrawFn) -> bytes:
     return data
 
 
+def jsonl_reference(data: bytes) -> np.ndarray | None:
+    """The vectors of strict JSON Lines records ``{"id": ..., "embedding": [numbers]}``, or None."""
+    try:
+        lines = [line for line in data.decode("utf-8").split("\n") if line.strip()]
+        records = [json.loads(line) for line in lines]
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not records or not all(isinstance(r, dict) and isinstance(r.get("embedding"), list) for r in records):
+        return None
+    vectors = [r["embedding"] for r in records]
+    if len({len(v) for v in vectors}) != 1 or not vectors[0]:
+        return None
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for v in vectors for x in v):
+        return None
+    return np.array(vectors, dtype=np.float64)
+
+
+@st.composite
+def hostile_jsonl(draw: st.DrawFn) -> bytes:
+    """JSON Lines of ``{"id", "embedding"}`` records: long vectors, nulls, odd ids, maybe cut short."""
+    rows = draw(st.integers(1, 4))
+    width = draw(st.sampled_from([1, 3, 5, 20_000]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    lines = []
+    for row in rng.standard_normal((rows, width)).tolist():
+        if draw(st.booleans()):
+            row[draw(st.integers(0, width - 1))] = None
+        ident = draw(st.sampled_from([2**63 - 1, -(2**63), 10**30, 1e308, 5e-324, "", "\x01", None]))
+        lines.append(json.dumps({"id": ident, "embedding": row}))
+    data = ("\n".join(lines) + "\n").encode()
+    if draw(st.booleans()):
+        data = data[: draw(st.integers(1, len(data)))]
+    return data
+
+
 @st.composite
 def hostile_files(draw: st.DrawFn) -> tuple[str, bytes, np.ndarray | None]:
     """(suffix, bytes, the values a strict reading finds in them or None)."""
-    kind = draw(st.sampled_from(["csv", "npy", "parquet"]))
+    kind = draw(st.sampled_from(["csv", "jsonl", "npy", "parquet"]))
+    if kind == "jsonl":
+        data = draw(hostile_jsonl())
+        return ".jsonl", data, jsonl_reference(data)
     if kind == "csv":
         data = draw(hostile_csv())
         reference = csv_reference(data)
