@@ -123,3 +123,12 @@ def test_a_thread_that_cannot_start_is_out_of_memory_not_a_bug(monkeypatch: pyte
     result = run_cli(["compute", "sample_data/labels.csv", "sample_data/predictions.csv"])
     assert result.exit_code == 1
     assert result.stderr == "Error: out of memory: cannot start a thread (is the address space limited, ulimit -v?)\n"
+
+
+def test_grouped_figures_keep_every_loss(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--group-by`` groups the losses one by one: they are held even with --no-losses."""
+    monkeypatch.setattr(pipeline, "SPILL_LOSSES", 1)  # the sample's few rows would spill
+    args = ["sample_data/weighted_labels.csv", "sample_data/weighted_predictions.csv", "--group-by", "weight"]
+    held = _run(*args)
+    spilled = _run(*args, "--no-losses")
+    assert spilled["groups"] == held["groups"]

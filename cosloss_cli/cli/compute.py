@@ -193,8 +193,8 @@ def run_compute(
         require_matplotlib()  # before the work
         report_weights = figures.weights if isinstance(figures.weights, str) else None
         check_report([report_file], [labels, predictions, report_weights])
-    if output.format == "json" and not output.losses and not output_file and not report_file:
-        # Nothing will print the losses one by one: beyond a bound they are spilled to disk.
+    if output.format == "json" and not output.losses and not output_file and not report_file and not group_by:
+        # Nothing will print or group the losses one by one: beyond a bound they are spilled to disk.
         computation = computation._replace(keep_losses=False)
     key_columns = None
     if group_by:  # read first (only those columns); a group column is never a vector component
