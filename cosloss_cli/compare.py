@@ -196,6 +196,8 @@ class CompareResult(NamedTuple):
     tail_options: TailOptions = TailOptions()
     #: Whether gates were applied (``gates_passed`` is None in JSON without them).
     gated: bool = False
+    #: ``group_by``: the comparison of each group of rows (see :mod:`cosloss_cli.compare_groups`).
+    groups: tuple[dict[str, Any], ...] | None = None
 
     @property
     def baseline(self) -> str:
@@ -203,8 +205,10 @@ class CompareResult(NamedTuple):
 
     @property
     def passed(self) -> bool:
-        """Whether every gate of every candidate passed (True without gates)."""
-        return all(item.passed for item in self.comparisons)
+        """Whether every gate of every candidate passed, overall and in each group (True without gates)."""
+        from .compare_groups import group_passed
+
+        return all(item.passed for item in self.comparisons) and group_passed(self.groups)
 
     @property
     def rows(self) -> int:
@@ -279,6 +283,8 @@ class CompareResult(NamedTuple):
             "comparisons": [_comparison_fields(item, len(self.models) > 2, self) for item in self.comparisons],
             "gates_passed": self.passed if self.gated else None,
         }
+        if self.groups is not None:
+            document["groups"] = list(self.groups)
         if include_losses:
             document["losses"] = {name: [number(x) for x in values.tolist()] for name, values in self.losses.items()}
             document["ids"] = None if self.ids is None else [json_value(x) for x in self.ids]
@@ -387,6 +393,7 @@ def start_compare_files(
     gates: GateOptions | None = None,
     baseline_losses: str | None = None,
     baseline_column: str | None = None,
+    group_by: Sequence[str] = (),
 ) -> Callable[[], CompareResult]:
     """Read every file and start the paired tests; call the result for the :class:`CompareResult`.
 
@@ -423,6 +430,10 @@ def start_compare_files(
     earlier ``compute -o`` or ``compare -o`` (``baseline_column`` names the model's
     column of a ``compare`` file), matched to the rows by id or position (see
     :mod:`cosloss_cli.baseline`); every file of ``predictions`` is then a candidate.
+
+    ``group_by``: column names (of the labels, else of the predictions; hive keys too)
+    whose values split the rows into groups, each compared as the whole is
+    (:mod:`cosloss_cli.compare_groups`); those columns are never vector components.
     """
     saved = None
     if baseline_losses is not None:
@@ -438,6 +449,17 @@ def start_compare_files(
         options = options._replace(strict=strict)
     read_options = read_options or ReadOptions()
     with _labels_path(labels, read_options) as labels_path:
+        key_columns = None
+        if group_by:
+            from .groups import excluding, key_columns_for
+
+            key_columns, side = key_columns_for(
+                group_by, labels_path, predictions, read_options, prediction_read_options, joined=bool(options.join_on)
+            )
+            if side == "labels":
+                read_options = excluding(read_options, group_by)
+            else:
+                prediction_read_options = excluding(prediction_read_options or read_options, group_by)
         results = [
             _compute(labels, labels_path, path, read_options, options, prediction_read_options, progress)
             for path in predictions
@@ -447,7 +469,22 @@ def start_compare_files(
     if saved is not None:
         results = [_saved_baseline(saved, results[0]), *results]
     settings = CompareSettings(confidence, resamples, seed, options.nan_policy)
-    return _start_compare(labels, model_names, results, settings, tests, tail or TailOptions(), gates or GateOptions())
+    gates = gates or GateOptions()
+    started = _start_compare(labels, model_names, results, settings, tests, tail or TailOptions(), gates)
+    if key_columns is None:
+        return started
+    columns, joined = key_columns, bool(options.join_on)
+    return lambda: _with_groups(started(), columns, joined, gates)
+
+
+def _with_groups(
+    result: CompareResult, columns: dict[str, np.ndarray], joined: bool, gates: GateOptions
+) -> CompareResult:
+    """``result`` with the comparison of each group of its rows, and the groups' notes among its notes."""
+    from .compare_groups import compared_groups, group_comparisons
+
+    found, notes = group_comparisons(result, compared_groups(result, columns, joined), gates)
+    return result._replace(groups=tuple(found), source_notes=(*result.source_notes, *notes))
 
 
 def _saved_baseline(saved: Any, candidate: LossResult) -> LossResult:

@@ -188,6 +188,8 @@ def render_table(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) 
     print_titled(console, f"paired tests against {printable(result.baseline)}", tests)
     _render_tail(console, result)
     _render_gates(console, result)
+    if result.groups is not None:
+        _render_groups(console, result, view.max_rows)
 
 
 #: Half the width of the differences' histogram: the bars share it out per bin.
@@ -270,3 +272,43 @@ GATE_RULES = {
 def escape_cell(value: Any) -> str:
     """A value as table text, control characters escaped (a name cannot move the cursor)."""
     return printable(str(value))
+
+
+def _render_groups(console: Any, result: CompareResult, max_rows: int) -> None:
+    """A row per group and candidate (the first and last ``max_rows`` groups of many), its key columns first.
+
+    Each model's mean per group is in the JSON; the table keeps to what a verdict needs.
+    """
+    from rich.text import Text
+
+    groups = list(result.groups or ())
+    names = list(groups[0]["key"]) if groups else []
+    level = f"{result.settings.confidence * 100:g}%"
+    baseline = printable(result.baseline)
+    titles = ["candidate", "rows", "mean diff", f"{level} CI", "p (Holm)", "worse", "verdict"]
+    if result.gated:
+        titles.append("gates")
+    table = _table(*names, *titles)
+    shown = groups if len(groups) <= 2 * max(max_rows, 1) else [*groups[:max_rows], *groups[-max_rows:]]
+    for number, group in enumerate(shown):
+        if len(shown) < len(groups) and number == max_rows:
+            table.add_row(*(["..."] * (len(names) + len(titles))))
+        keys = ["null" if value is None else printable(str(value)) for value in group["key"].values()]
+        for item in group["comparisons"]:
+            verdict = item["verdict"] or MISSING
+            share = item["worse_share"]
+            gates = ["failed" if any(not gate["passed"] for gate in item["gates"]) else "passed"]
+            table.add_row(
+                *keys,
+                Text(printable(item["candidate"])),
+                str(group["count"]),
+                _figure(item["mean_difference"]),
+                _interval(item["ci_low"], item["ci_high"]),
+                _p_value(item["p_value_holm"]),
+                MISSING if share is None else f"{share:.1%}",
+                Text(verdict, style=VERDICT_STYLES.get(verdict, "")),
+                *(gates if result.gated else []),
+            )
+    title = f"by {', '.join(printable(name) for name in names)}: {len(groups)} groups, candidate - {baseline}"
+    worse_by = result.tail_options.worse_by
+    print_titled(console, f"{title} (p: t-test, Holm over every group; worse: by > {worse_by:g})", table)

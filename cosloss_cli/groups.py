@@ -131,6 +131,13 @@ def _read_columns(path: str, names: Sequence[str], options: ReadOptions) -> Any:
     return table.select([name for name in names if name in table.column_names])
 
 
+def excluding(options: ReadOptions, names: Sequence[str]) -> ReadOptions:
+    """``options`` leaving the columns ``names`` out of the vectors (a hive key is never one anyway)."""
+    partition = set(options.partition_keys)
+    extra = [name for name in names if name not in partition]
+    return options._replace(exclude_columns=[*(options.exclude_columns or []), *extra] or None)
+
+
 def _openable(path: str, options: ReadOptions) -> Any:
     if "://" in path:
         from .storage import is_url, open_input

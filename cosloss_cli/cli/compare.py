@@ -28,6 +28,7 @@ from ..options import (
     common_options,
     compute_options,
     distribution_options,
+    group_by_option,
     input_options,
     output_options,
     report_option,
@@ -153,6 +154,7 @@ def _non_negative_finite(ctx: click.Context, param: click.Parameter, value: floa
     metavar="FILE",
     help=f"Also write the per-row losses, a column per model, to FILE ({' '.join(FILE_EXTENSIONS)}).",
 )
+@group_by_option
 @report_option
 @common_options
 @click.pass_context
@@ -179,6 +181,7 @@ def compare(
     max_worse_share: float | None,
     output: OutputChoice,
     output_file: str | None,
+    group_by: tuple[str, ...],
     report_file: str | None,
     verbosity: Verbosity,
 ) -> None:
@@ -192,8 +195,9 @@ def compare(
     a verdict (the interval is below 0, above 0, or contains it). With 3 or more models
     the t-test p-values are also Holm-adjusted. The tail risk shows what a mean hides:
     percentiles of d, the share of rows worse by more than --worse-by, the --top K rows
-    made worst, and a histogram of d. Three gates exit with status 3 when they fail
-    (each says what it tests): --fail-if-worse, --require-non-inferior, --max-worse-share.
+    made worst, and a histogram of d. --group-by compares each group of rows too. Three
+    gates exit with status 3 when they fail (each says what it tests), overall and per
+    group: --fail-if-worse, --require-non-inferior, --max-worse-share.
     Every input is read as 'compute' reads it (a folder, glob or prefix of shards too).
 
     \b
@@ -204,6 +208,7 @@ def compare(
       cosloss compare labels.csv a.csv b.csv --axis 1 -o losses.parquet
       cosloss compare labels.parquet a.parquet shuffled.parquet --join-on id
       cosloss compare labels.parquet new.parquet --baseline-losses yesterday.parquet --id-column id
+      cosloss compare labels.parquet a.parquet b.parquet --group-by lang --max-worse-share 0.05
     """
     env = environment(ctx)
     with user_errors(verbosity.debug):
@@ -212,6 +217,8 @@ def compare(
         if baseline_column is not None and baseline_losses is None:
             raise InputUsageError("--baseline-column needs --baseline-losses FILE")
         _check_layout(runs, predictions, baseline_losses, output_file, jobs, report_file)
+        if runs and group_by:
+            raise InputUsageError("--group-by compares the groups of one run: it cannot be used with --runs")
         tail = {"worse_by": worse_by, "top": distribution.top, "bins": distribution.bins or 0}
         gates = {
             "fail_if_worse": fail_if_worse,
@@ -244,6 +251,7 @@ def compare(
             gates=gates,
             baseline=(baseline_losses, baseline_column),
             report_file=report_file,
+            group_by=group_by,
         )
     if report_failed_gates(result):
         sys.exit(int(ExitStatus.THRESHOLD_EXCEEDED))
@@ -291,6 +299,7 @@ def run_compare(
     gates: dict[str, Any] | None = None,
     baseline: tuple[str | None, str | None] = (None, None),
     report_file: str | None = None,
+    group_by: tuple[str, ...] = (),
 ) -> CompareResult:
     """The body of ``compare``: read every model, compare, warn, write.
 
@@ -331,6 +340,7 @@ def run_compare(
                 gates=GateOptions(**(gates or {})),
                 baseline_losses=baseline[0],
                 baseline_column=baseline[1],
+                group_by=group_by,
             )
     print_notes(result.source_notes, verbosity.quiet)
     _warn(result, verbosity.quiet)
@@ -448,4 +458,30 @@ def report_failed_gates(result: CompareResult) -> bool:
                 worse_by=result.tail_options.worse_by,
             )
             click.echo(f"cosloss: {item.candidate}: {text} ({GATE_OPTIONS[gate.rule]})", err=True)
+    for group in result.groups or ():
+        where = ", ".join(f"{name}={'null' if value is None else repr(value)}" for name, value in group["key"].items())
+        for entry in group["comparisons"]:
+            for gate in entry["gates"]:
+                if gate["passed"]:
+                    continue
+                failed = True
+                candidate = entry["candidate"]
+                if gate["value"] is None:
+                    click.echo(
+                        f"cosloss: {candidate} in group {where}: {GATE_OPTIONS[gate['rule']]} {gate['bound']:g} "
+                        "failed: its figure could not be computed (too few rows or NaN losses)",
+                        err=True,
+                    )
+                    continue
+                value = gate["value"]
+                shown = f"{value:.2%}" if gate["rule"] == "max_worse_share" else f"{value:.6g}"
+                text = GATE_WORDING[gate["rule"]].format(
+                    baseline=result.baseline,
+                    bound=gate["bound"],
+                    level=level,
+                    what=f"mean({candidate} - {result.baseline})",
+                    value=shown,
+                    worse_by=result.tail_options.worse_by,
+                )
+                click.echo(f"cosloss: {candidate} in group {where}: {text} ({GATE_OPTIONS[gate['rule']]})", err=True)
     return failed
