@@ -109,6 +109,22 @@ def test_shuffled_rows_are_matched_when_large_row_groups_are_read_by_columns(
     assert "Note: rows matched by column 'query'" in result.stderr
 
 
+def test_shuffled_rows_are_matched_in_a_csv_read_as_wide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CSV of more columns than pyarrow's reader takes is split by cosloss itself: its text key rides too."""
+    from cosloss_cli.readers import delimited
+
+    monkeypatch.setattr(delimited, "WIDE_COLUMNS", 4)  # every file here counts as wide
+    labels, predictions, expected = _vectors(25, 6)
+    keys = [f"s{i}" for i in range(25)]
+    order = np.random.default_rng(4).permutation(25)
+    lpath = _write(_frame(labels, sentence=keys), tmp_path / "l.csv")
+    ppath = _write(_frame(predictions, sentence=keys).iloc[order], tmp_path / "p.csv")
+    result = run_cli(["compute", lpath, ppath, "--json"])
+    assert result.exit_code == ExitStatus.OK, result.stderr
+    assert _mean(result) == pytest.approx(expected, rel=1e-6)
+    assert "Note: rows matched by column 'sentence'" in result.stderr
+
+
 @pytest.mark.parametrize("ext", ["csv", "parquet"])
 def test_integer_label_beside_float_columns_is_refused(tmp_path: Path, ext: str) -> None:
     """A wide float file with an integer class column: not component 769, but an error naming it."""

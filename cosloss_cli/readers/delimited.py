@@ -150,8 +150,10 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
             header,
             limit,
             lambda number, line: _check_line(number, line, delimiter, names, wanted, decimal),
+            key_positions=tuple(names.index(name) for name in key_columns),
         )
-        return _wide_source(path, fmt, raw, prefix, gzipped, layout, options, notes, id_column, names)
+        source = _wide_source(path, fmt, raw, prefix, gzipped, layout, options, notes, id_column, names)
+        return source._replace(key_columns=tuple(key_columns))
     # A column of list cells ("[0.1, 0.2]", numpy's "[0.1 0.2]") is the vectors, as in Parquet.
     list_column, width = _list_column(prefix, gzipped, limit, delimiter, header, names, features, options, path)
     if list_column is not None:

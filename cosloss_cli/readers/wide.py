@@ -48,6 +48,8 @@ class Layout(NamedTuple):
     max_line_bytes: int
     #: Checks one line the way the error re-scan of the pyarrow path does: a message or None.
     check_line: Callable[[int, str], str | None]
+    #: The cell positions of the key columns (``Source.key_columns``), carried as text on each block.
+    key_positions: tuple[int, ...] = ()
 
 
 def too_wide(path: str, line: int | str, width: int | None, limit: int) -> DataError:
@@ -115,7 +117,9 @@ def _block(lines: list[bytes], numbers: list[int], layout: Layout) -> Block:
         values = _numbers(cells.take(_indices(offsets + layout.features)), layout.decimal)
         if values is None:
             raise _problem(lines, numbers, layout)
-        ids = weights = None
+        ids = weights = keys = None
+        if layout.key_positions:
+            keys = tuple(cells.take(_indices(offsets[:, 0] + position)) for position in layout.key_positions)
         if layout.id_position is not None:
             ids = np.asarray(cells.take(_indices(offsets + layout.id_position)).to_pylist(), dtype=object)
         if layout.weight_position is not None:
@@ -124,7 +128,7 @@ def _block(lines: list[bytes], numbers: list[int], layout: Layout) -> Block:
                 raise _problem(lines, numbers, layout)
     except (pa.ArrowInvalid, UnicodeDecodeError, csv.Error):
         raise _problem(lines, numbers, layout) from None
-    return Block(values.reshape(count, len(layout.features)), ids, weights)
+    return Block(values.reshape(count, len(layout.features)), ids, weights, keys)
 
 
 def _cells(lines: list[bytes], layout: Layout) -> Any:
