@@ -309,23 +309,30 @@ def render_table(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> 
 GROUP_COLUMNS = ("count", "mean", "ci_low", "ci_high", "std", "median", "p95", "max")
 
 
-def print_groups(console: Any, groups: Sequence[dict[str, Any]], max_rows: int = 20) -> None:
-    """A row per group (the first and last ``max_rows`` of many), its key columns first."""
+def print_groups(console: Any, groups: Sequence[dict[str, Any]], max_rows: int = 20, *, pooled: bool = False) -> None:
+    """A row per group (the first and last ``max_rows`` of many), its key columns first.
+
+    ``pooled``: a batch's groups over every pair (no intervals: a batch draws none).
+    """
     from rich.table import Table
 
     names = list(groups[0]["key"]) if groups else []
     table = Table()
     for name in names:
         table.add_column(printable(name), style="cyan")
-    for column in GROUP_COLUMNS:
+    columns = [column for column in GROUP_COLUMNS if not (pooled and column in ("ci_low", "ci_high"))]
+    if pooled:
+        columns.insert(columns.index("median"), "p05")
+    for column in columns:
         table.add_column(column, justify="right")
     shown = list(groups) if len(groups) <= 2 * max(max_rows, 1) else [*groups[:max_rows], *groups[-max_rows:]]
     for number, group in enumerate(shown):
         if len(shown) < len(groups) and number == max_rows:
-            table.add_row(*(["..."] * (len(names) + len(GROUP_COLUMNS))))
+            table.add_row(*(["..."] * (len(names) + len(columns))))
         keys = ["null" if value is None else printable(str(value)) for value in group["key"].values()]
-        table.add_row(*keys, *(_group_cell(group.get(column)) for column in GROUP_COLUMNS))
-    print_titled(console, f"by {', '.join(names)}: {len(groups)} groups", table)
+        table.add_row(*keys, *(_group_cell(group.get(column)) for column in columns))
+    where = ", pooled over every pair" if pooled else ""
+    print_titled(console, f"by {', '.join(names)}: {len(groups)} groups{where}", table)
 
 
 def _group_cell(value: Any) -> str:

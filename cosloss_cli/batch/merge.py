@@ -45,6 +45,8 @@ class Overall(NamedTuple):
     #: ``matched`` of ``join_rows``; None without a join.
     matched: int | None = None
     join_rows: int | None = None
+    #: ``--group-by``: the figures of each group over every ok pair's rows (pooled; see :func:`pooled_groups`).
+    groups: tuple[dict[str, Any], ...] | None = None
 
 
 class PairRanked(NamedTuple):
@@ -84,7 +86,44 @@ def overall(
         **_pooled_loss(good),
         worst=_worst(good, top),
         **_matched(done),
+        groups=pooled_groups(good),
     )
+
+
+def pooled_groups(good: list[PairResult]) -> tuple[dict[str, Any], ...] | None:
+    """Each group's figures over the losses of every ok pair together (None without ``--group-by``).
+
+    The pairs' groups are matched by key (the same key in two pairs is one group), sorted
+    as ``compute --group-by`` sorts them, and each group's count, mean, std and
+    percentiles are those of all its losses at once (not averaged over pairs), as
+    :func:`cosloss_cli.groups.summaries` forms them. The group losses are held in memory
+    (8 bytes each, plus 8 for their group).
+    """
+    parts = [result.groups for result in good if result.groups is not None]
+    if not parts:
+        return None
+    import numpy as np
+
+    from ..groups import Groups, group_rows, summaries
+
+    names = parts[0].names
+    every_key = [key for part in parts for key in part.keys]
+    columns = {}
+    for at, name in enumerate(names):
+        values = np.empty(len(every_key), dtype=object)
+        values[:] = [key[at] for key in every_key]
+        columns[name] = values
+    merged = group_rows(columns)  # each pair's group -> its pooled group
+    codes, offset = [], 0
+    for part in parts:
+        codes.append(merged.codes[offset : offset + len(part.keys)][part.codes])
+        offset += len(part.keys)
+    losses = np.concatenate([part.losses for part in parts])
+    groups = Groups(names, np.concatenate(codes).astype(np.int64), merged.keys)
+    found = summaries(losses, groups, confidence=0.0, resamples=None, seed=0)
+    for entry in found:  # a batch draws no intervals
+        del entry["ci_low"], entry["ci_high"]
+    return tuple(found)
 
 
 def _matched(done: list[PairResult]) -> dict[str, Any]:

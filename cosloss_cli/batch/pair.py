@@ -50,6 +50,22 @@ class PairTask(NamedTuple):
     #: SIGTERM, --fail-fast). A task still running then writes no output file: checked
     #: once the file is written, just before it replaces any older one.
     stop_event: str | None = None
+    #: ``--group-by``: columns of each pair's labels (else predictions) whose values group its rows.
+    group_by: tuple[str, ...] = ()
+
+
+class PairGroups(NamedTuple):
+    """One pair's groups (``--group-by``): each kept loss's group and each group's key.
+
+    ``codes`` and ``losses`` are aligned (the pair's kept losses, in row order); ``keys``
+    are the pair's own groups, in its key order. The batch pools them over every pair
+    (:func:`~cosloss_cli.batch.merge.pooled_groups`).
+    """
+
+    names: tuple[str, ...]
+    keys: list[tuple[Any, ...]]
+    codes: np.ndarray
+    losses: np.ndarray
 
 
 class PairResult(NamedTuple):
@@ -86,6 +102,8 @@ class PairResult(NamedTuple):
     kept: np.ndarray | None = None
     #: Where the worker wrote them instead, with a ``spool_dir``.
     span: Span | None = None
+    #: ``--group-by``: the pair's groups and their losses.
+    groups: PairGroups | None = None
 
     @property
     def name(self) -> str:
@@ -105,15 +123,17 @@ def run_pair(task: PairTask, pair: Pair, checked: bool = False) -> PairResult:
         from ..core import exact_sum
         from ..pipeline import compute_pair
 
+        label_options, prediction_options, columns = _group_columns(task, pair)
         result = compute_pair(
             pair.labels,
             pair.predictions,
-            task.label_options,
+            label_options,
             task.compute,
             _figures(task),
-            task.prediction_options,
+            prediction_options,
             checked=checked,
         )
+        groups = None if columns is None else _pair_groups(result, columns)
         output = None
         if task.output_dir is not None:
             output = output_path(task.output_dir, pair.name, task.output_format)
@@ -146,7 +166,43 @@ def run_pair(task: PairTask, pair: Pair, checked: bool = False) -> PairResult:
         weighted_sums=result.weighted_sums,
         worst=result.worst,
         kept=kept if task.pool_losses else None,
+        groups=groups,
     )
+
+
+def _group_columns(task: PairTask, pair: Pair) -> tuple[ReadOptions, ReadOptions, dict[str, np.ndarray] | None]:
+    """The read options without the group columns, and those columns (None without ``group_by``)."""
+    if not task.group_by:
+        return task.label_options, task.prediction_options, None
+    from ..groups import excluding, key_columns_for
+
+    columns, side = key_columns_for(
+        task.group_by,
+        pair.labels,
+        [pair.predictions],
+        task.label_options,
+        task.prediction_options,
+        joined=bool(task.compute.join_on),
+    )
+    if side == "labels":
+        return excluding(task.label_options, task.group_by), task.prediction_options, columns
+    return task.label_options, excluding(task.prediction_options, task.group_by), columns
+
+
+def _pair_groups(result: Any, columns: dict[str, np.ndarray]) -> PairGroups:
+    """Each kept loss's group in the pair (rows as ``compute --group-by`` aligns them)."""
+    import numpy as np
+
+    from ..errors import DataError
+    from ..groups import aligned, group_rows, result_rows
+
+    rows = result_rows(result.losses, result.label_rows, result.axis)
+    size = next(iter(columns.values())).shape[0]
+    if (result.label_rows is None and size != rows.size) or (rows.size and int(rows.max()) >= size):
+        raise DataError(f"the --group-by columns have {size} rows, the vectors {result.losses.shape[0]}")
+    groups = group_rows(aligned(columns, rows, size))
+    keep = ~np.asarray(result.omitted, dtype=bool)
+    return PairGroups(groups.names, groups.keys, groups.codes[keep], np.asarray(result.losses, dtype=np.float64)[keep])
 
 
 def run_pairs(task: PairTask, pairs: list[Pair]) -> list[PairResult]:

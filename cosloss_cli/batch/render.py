@@ -106,6 +106,8 @@ def overall_object(summary: Overall) -> dict[str, Any]:
         obj.update(matched_rows=summary.matched, join_rows=summary.join_rows)
     if summary.worst:
         obj["worst"] = [_ranked_object(item) for item in summary.worst]
+    if summary.groups is not None:
+        obj["groups"] = list(summary.groups)
     return obj
 
 
@@ -213,6 +215,10 @@ def render_table(report: Report, out: TextIO, view: View) -> None:
     print_titled(console, "overall", _overall_table(summary))
     if worst is not None:
         print_titled(console, f"worst {len(summary.worst)}", worst)
+    if summary.groups is not None:
+        from ..render import print_groups
+
+        print_groups(console, summary.groups, view.max_rows, pooled=True)
 
 
 def _unwrapped(view: View, *tables: Any) -> View:

@@ -44,6 +44,7 @@ from ..options import (
     common_options,
     compute_options,
     distribution_options,
+    group_by_option,
     input_options,
     min_matched_option,
     output_options,
@@ -177,6 +178,7 @@ class Selection(NamedTuple):
     type=click.Choice(tuple(OUTPUT_DIR_FORMATS)),
     help="File format of --output-dir files  [default: csv]",
 )
+@group_by_option
 @common_options
 @click.pass_context
 def batch(
@@ -201,6 +203,7 @@ def batch(
     output: OutputChoice,
     output_dir: str | None,
     file_format: str | None,
+    group_by: tuple[str, ...],
     verbosity: Verbosity,
 ) -> None:
     """Loss of every pair of files in LABELS_DIR and PREDICTIONS_DIR, in parallel.
@@ -213,7 +216,7 @@ def batch(
     Each pair's std is the population standard deviation (ddof=0).
     Percentiles are per pair and pooled over every loss (exact); --top K lists the
     K largest losses over all pairs; --weight-column NAME weights each pair by its
-    labels file's column.
+    labels file's column. --group-by NAME gives each group's figures over every pair's rows.
 
     \b
     Examples:
@@ -223,6 +226,7 @@ def batch(
       cosloss batch labels/ preds/ --output-dir losses/ --output-format parquet
       cosloss batch labels/ preds/ --fail-above 0.1 -q        # CI gate
       cosloss batch labels/ preds/ --top 10 --weight-column w --reduction mean
+      cosloss batch labels/ preds/ --group-by lang --json | jq '.overall.groups'
       cosloss batch s3://bucket/labels s3://bucket/preds -r --scheduler tcp://10.0.0.5:8786
     """
     env = environment(ctx)
@@ -245,6 +249,7 @@ def batch(
             env,
             cluster,
             figures=figures,
+            group_by=group_by,
         )
     if status != ExitStatus.OK:
         sys.exit(int(status))
@@ -278,6 +283,7 @@ def run_batch(
     env: Environment,
     cluster: Cluster = LOCAL,
     figures: FigureOptions | None = None,
+    group_by: tuple[str, ...] = (),
 ) -> int:
     """The body of ``batch``; returns the exit status (``figures``: each pair's, see :func:`_figure_options`)."""
     quiet = verbosity.quiet
@@ -306,6 +312,7 @@ def run_batch(
         storage_options=storage_options,
         figures=figures,
         pool_losses=True,
+        group_by=group_by,
     )
     jobs = min(jobs or default_jobs(), len(discovery.pairs))
     if cluster_executor is not None:
