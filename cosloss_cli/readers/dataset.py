@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import CoslossError, DataError, InputUsageError
 from . import is_glob
 from .base import Block, ReadOptions, Source
-from .formats import FORMATS, detect_format, format_extension
+from .formats import detect_format, format_extension
 
 T = TypeVar("T")
 
@@ -269,10 +269,6 @@ def open_dataset(dataset: Dataset, options: ReadOptions, open_file: FileOpener) 
             )
     fmt = formats[0]
     file_options = file_options._replace(input_format=fmt)
-    if fmt == "arrow" and fmt not in FORMATS:  # a Hugging Face folder's stream files
-        from .arrow_stream import open_arrow_stream
-
-        open_file = open_arrow_stream
     chain = _Chain(dataset, file_options, open_file, hive, fmt)
     first = chain.first
     count = len(dataset.files)
