@@ -265,7 +265,7 @@ def comparison_figures(document: dict) -> list[object]:
     return [item[key] for key in keys] + [item["better"], item["worse"], item["ties"], item["tail"]["p99"]]
 
 
-@pytest.mark.parametrize("extension", [".parquet", ".csv"])
+@pytest.mark.parametrize("extension", [".parquet", ".csv", ".jsonl"])
 def test_saved_losses_as_the_baseline_give_the_same_statistics(team: dict, tmp_path: Path, extension: str) -> None:
     paths = team["paths"]
     saved = str(tmp_path / f"yesterday{extension}")
