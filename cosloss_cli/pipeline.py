@@ -815,7 +815,7 @@ class _Reduction:
             raise _nonfinite_error(found, (self.labels, self.predictions)[found.side], offset + found.where[0])
         if lblock.ids is not None and pblock.ids is not None:
             match_rows_by_id(lblock.ids, pblock.ids, self.labels, self.predictions, offset)
-        elif self.shared_keys and lblock.keys is not None and pblock.keys is not None:
+        if self.shared_keys and lblock.keys is not None and pblock.keys is not None:
             match_rows_by_keys(lblock, pblock, self.shared_keys, self.labels, self.predictions, offset)
         if pblock.ids is not None and self._keeps_ids():
             self.prediction_ids.append(pblock.ids)
@@ -985,14 +985,11 @@ def match_rows_by_id(
 
 
 def _shared_keys(labels: Source, predictions: Source) -> list[tuple[str, int, int]]:
-    """The key columns both inputs have (name, place in each side's ``keys``), unless both have ids.
+    """The key columns both inputs have: (name, place in the labels' ``keys``, in the predictions').
 
-    Ids on both sides are compared instead (:func:`match_rows_by_id`): a text column
-    that differs beside ids that agree is data (a reference and a generated sentence),
-    not evidence that the rows are out of order.
+    Compared even when both files have ids that agree: ids that repeat (a class, a
+    document with several rows) agree in more than one order.
     """
-    if labels.has_ids and predictions.has_ids:
-        return []
     theirs = {name: index for index, name in enumerate(predictions.key_columns)}
     return [(name, index, theirs[name]) for index, name in enumerate(labels.key_columns) if name in theirs]
 

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import example, given
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from cosloss_cli import cosine_loss
@@ -191,12 +191,16 @@ def test_a_unique_shared_column_without_partners_is_refused(tmp_path: Path) -> N
     assert "column 'text'" in _one_error(result.stderr) and "--exclude-columns text" in result.stderr
 
 
-def test_a_different_text_column_beside_agreeing_ids_changes_nothing(tmp_path: Path) -> None:
-    """Ids that agree say the rows are in order: a reference and a generated sentence may differ."""
+def test_a_different_text_column_beside_agreeing_ids_is_refused_until_excluded(tmp_path: Path) -> None:
+    """Ids that agree may repeat (several rows per document): a differing text column still refuses."""
     labels, predictions, expected = _vectors(6, 3)
-    lpath = _write(_frame(labels, id=range(6), text=[f"ref {i}" for i in range(6)]), tmp_path / "l.csv")
-    ppath = _write(_frame(predictions, id=range(6), text=[f"gen {i}" for i in range(6)]), tmp_path / "p.csv")
+    ids = [0, 0, 1, 1, 2, 2]
+    lpath = _write(_frame(labels, doc_id=ids, text=[f"ref {i}" for i in range(6)]), tmp_path / "l.csv")
+    ppath = _write(_frame(predictions, doc_id=ids, text=[f"gen {i}" for i in range(6)]), tmp_path / "p.csv")
     result = run_cli(["compute", lpath, ppath, "--json"])
+    assert result.exit_code == ExitStatus.DATA_ERROR
+    assert "column 'text'" in _one_error(result.stderr) and "--exclude-columns text" in result.stderr
+    result = run_cli(["compute", lpath, ppath, "--json", "--exclude-columns", "text"])
     assert result.exit_code == ExitStatus.OK, result.stderr
     assert _mean(result) == pytest.approx(expected, rel=1e-6)
 
@@ -329,6 +333,16 @@ _WRITERS = [_pandas_csv, _polars_csv, _pyarrow_csv, _pandas_parquet, _polars_par
 
 @property_settings(30)
 @given(layout=_layouts())
+@example(  # ids that repeat agree in two orders: the text key must still be compared
+    layout={
+        "rows": 4,
+        "width": 2,
+        "order": [3, 1, 2, 0],
+        "extras": [("doc_id", "integer", "both", 0), ("docid", "unique", "both", 0)],
+        "writers": (_pyarrow_csv, _pyarrow_csv),
+        "seed": 0,
+    }
+)
 @example(  # the trial's wide file with an integer class column, in small
     layout={
         "rows": 4,
@@ -368,6 +382,7 @@ def test_any_layout_gives_the_reference_mean_or_a_clean_refusal(tmp_path_factory
         writer(pa.table({name: columns[name] for name in names}), path)
         paths.append(str(path))
     result = run_cli(["compute", *paths, "--json"])
+    event(f"exit {result.exit_code}, {'shuffled' if (order != np.arange(rows)).any() else 'in order'}")
     if result.exit_code == ExitStatus.OK:
         expected = float(reference_losses(labels, predictions).mean())
         assert _mean(result) == pytest.approx(expected, rel=1e-9), (layout, result.stderr)
