@@ -252,3 +252,37 @@ for predictions in (a, b):
     subprocess.run({cosloss!r} + ["compute", labels, predictions, "--json", "--no-losses"], check=True)
 """
     return Peer(TWO_COMPUTES, code)
+
+
+def cosloss_run(name: str, cosloss: list[str], args: list[str], inputs: int) -> Peer:
+    """``cosloss ARGS`` as the baseline of one of its own features: the same command without it.
+
+    The script replaces itself with cosloss (``os.execv``), so the measured process is
+    cosloss itself after an interpreter start that imports nothing; ``args`` follow the
+    first ``inputs`` paths given.
+    """
+    code = f"""
+import os
+import sys
+command = {cosloss!r} + [{args[0]!r}] + sys.argv[1 : 1 + {inputs}] + {args[1:]!r}
+os.execv(command[0], command)
+"""
+    return Peer(name, code)
+
+
+#: The peer of ``compute --group-by``: a SQL GROUP BY over the per-row losses already computed.
+DUCKDB_GROUP_BY = Peer(
+    "DuckDB GROUP BY over a Parquet of (group, loss)",
+    """
+import sys
+import duckdb
+con = duckdb.connect()
+query = (
+    'SELECT "group", count(loss), avg(loss), stddev_pop(loss), min(loss), median(loss), max(loss), '
+    "quantile_cont(loss, [0.05, 0.25, 0.75, 0.95, 0.99]) "
+    f"FROM read_parquet('{sys.argv[3]}') GROUP BY 1 ORDER BY 1"
+)
+print(len(con.execute(query).fetchall()))
+""",
+    needs=("duckdb",),
+)

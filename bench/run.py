@@ -56,6 +56,8 @@ SCENARIOS = (
     "batch",
     "batch-cluster",
     "compare",
+    "compare-runs",
+    "compute-groups",
 )
 
 #: The scheduler file of the two-worker Dask cluster of the ``batch-cluster`` scenario
@@ -91,6 +93,14 @@ class Sizes:
     #: ``jsonl`` and ``arrow``: large enough that a process's fixed costs do not count.
     formats_rows: int = 200_000
     formats_dim: int = 256
+    #: ``compare-runs``: this many run folders of labels and 3 models, NPY rows x dim each.
+    runs: int = 30
+    runs_rows: int = 2000
+    runs_dim: int = 384
+    #: ``compute-groups``: one Parquet row group (``pq.write_table``) with an int64 ``group`` column.
+    groups_rows: int = 1_000_000
+    groups_dim: int = 256
+    groups: int = 1000
 
 
 QUICK = Sizes(npy_rows=250_000, npy_dim=256, parquet_rows=50_000, parquet_dim=256, csv_rows=25_000, csv_dim=128)
@@ -351,6 +361,60 @@ def make_models(folder: Path, rows: int, dim: int) -> list[str]:
     return [str(path) for path in paths]
 
 
+def make_runs(folder: Path, runs: int, rows: int, dim: int) -> tuple[str, str, str]:
+    """``runs`` folders of labels and models a, b, c (float32 NPY), and the same pairs as two folders of links.
+
+    ``compare --runs`` reads the run folders; ``batch`` reads the links: each model's
+    file against its run's labels, the 3 x ``runs`` pairs the comparison computes.
+    """
+    import numpy as np
+
+    root = folder / f"runs_{runs}"
+    labels_dir, predictions_dir = folder / f"runs_{runs}_labels", folder / f"runs_{runs}_predictions"
+    if not (predictions_dir / f"run_{runs - 1:02d}_c.npy").exists():
+        rng = _rng(9)
+        labels_dir.mkdir(exist_ok=True)
+        predictions_dir.mkdir(exist_ok=True)
+        for run in range(runs):
+            here = root / f"run_{run:02d}"
+            here.mkdir(parents=True, exist_ok=True)
+            labels = rng.standard_normal((rows, dim), dtype=np.float32)
+            np.save(here / "labels.npy", labels)
+            for model, scale in (("a", 0.5), ("b", 0.48), ("c", 0.52)):
+                noise = np.float32(scale) * rng.standard_normal(labels.shape, dtype=np.float32)
+                np.save(here / f"{model}.npy", labels + noise)
+                name = f"run_{run:02d}_{model}.npy"
+                (labels_dir / name).symlink_to(here / "labels.npy")
+                (predictions_dir / name).symlink_to(here / f"{model}.npy")
+    return str(root), str(labels_dir), str(predictions_dir)
+
+
+def make_parquet_groups(folder: Path, rows: int, dim: int, groups: int) -> tuple[str, str, str]:
+    """Labels with an int64 ``group`` column and predictions, one row group each (``pq.write_table``);
+    and a Parquet of ``group, loss`` (the per-row losses, for the SQL peer)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    stem = f"groups_{rows}_{dim}"
+    paths = [folder / f"{stem}_{name}.parquet" for name in ("labels", "predictions", "losses")]
+    if paths[-1].exists():
+        return str(paths[0]), str(paths[1]), str(paths[2])
+    labels = np.concatenate(list(_float_blocks(rows, dim, seed=11, noise=False)))
+    predictions = np.concatenate(list(_float_blocks(rows, dim, seed=11, noise=True)))
+    group = _rng(12).integers(0, groups, rows).astype(np.int64)
+    for path, block, extra in ((paths[0], labels, {"group": group}), (paths[1], predictions, {})):
+        vectors = pa.FixedSizeListArray.from_arrays(pa.array(block.ravel()), dim)
+        pq.write_table(pa.table({"v": vectors, **extra}), path)
+    losses = np.empty(rows)
+    for start in range(0, rows, 100_000):
+        a, b = labels[start : start + 100_000].astype(np.float64), predictions[start : start + 100_000]
+        norms = np.maximum(np.linalg.norm(a, axis=1), 1e-12) * np.maximum(np.linalg.norm(b, axis=1), 1e-12)
+        losses[start : start + 100_000] = 1 - np.einsum("ij,ij->i", a, b) / norms
+    pq.write_table(pa.table({"group": group, "loss": losses}), paths[2])
+    return str(paths[0]), str(paths[1]), str(paths[2])
+
+
 def make_csv(folder: Path, rows: int, dim: int) -> tuple[str, str]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -481,6 +545,24 @@ def scenario_rows(name: str, folder: Path, sizes: Sizes) -> list[tuple[str, Peer
     if name == "compare":
         files = make_models(folder, sizes.compare_rows, sizes.compare_dim)
         return [("cosloss compare --json --no-losses", peers.two_computes(COSLOSS), files, plain)]
+    if name == "compare-runs":
+        root, labels_dir, predictions_dir = make_runs(folder, sizes.runs, sizes.runs_rows, sizes.runs_dim)
+        batch = peers.cosloss_run(BATCH_90, COSLOSS, ["batch", "-j", "2", "--json", "-q"], 2)
+        runs = ["--runs", "--json", "-q"]
+        # the peer takes the two folders of links, cosloss the folder of runs (the first path)
+        return [
+            ("cosloss compare --runs --json -q", batch, [labels_dir, predictions_dir, root], runs),
+            ("cosloss compare --runs -j 2 --json -q", batch, [labels_dir, predictions_dir, root], [*runs, "-j", "2"]),
+        ]
+    if name == "compute-groups":
+        labels, predictions, losses = make_parquet_groups(folder, sizes.groups_rows, sizes.groups_dim, sizes.groups)
+        label = "cosloss --group-by group --json --no-losses"
+        extra = [*plain, "--group-by", "group"]
+        alone = peers.cosloss_run(WITHOUT_GROUPS, COSLOSS, ["compute", *plain, "--exclude-columns", "group"], 2)
+        return [
+            (label, alone, [labels, predictions, losses], extra),
+            (label, peers.DUCKDB_GROUP_BY, [labels, predictions, losses], extra),
+        ]
     raise ValueError(name)
 
 
@@ -520,6 +602,13 @@ def describe(name: str, sizes: Sizes) -> str:
         return f"{sizes.batch_pairs:,} pairs of NPY {sizes.batch_rows:,} x {sizes.batch_dim} f32"
     if name == "compare":
         return f"labels + 2 models, NPY {sizes.compare_rows:,} x {sizes.compare_dim} f32"
+    if name == "compare-runs":
+        return f"{sizes.runs} runs x (labels + 3 models), NPY {sizes.runs_rows:,} x {sizes.runs_dim} f32"
+    if name == "compute-groups":
+        return (
+            f"2 x Parquet {sizes.groups_rows:,} rows, fixed_size_list<f32>[{sizes.groups_dim}], one row group, "
+            f"int64 group column ({sizes.groups:,} groups)"
+        )
     return f"2 x NPY {sizes.small_rows:,} x {sizes.small_dim}"
 
 
@@ -603,7 +692,16 @@ TARGETS = (
     Target("small", peers.IMPORT_NUMPY.name, "cosloss --json", 1.3),
     Target("batch", peers.BATCH_LOOP.name, "cosloss batch -j 2 --json -q", 0.6),
     Target("compare", peers.TWO_COMPUTES, "cosloss compare --json --no-losses", 2.0),
+    Target("compare-runs", "cosloss batch -j 2 --json -q (the same 90 pairs)", "cosloss compare --runs --json -q", 2.0),
+    Target(
+        "compare-runs", "cosloss batch -j 2 --json -q (the same 90 pairs)", "cosloss compare --runs -j 2 --json -q", 2.0
+    ),
+    Target("compute-groups", "cosloss compute without --group-by", "cosloss --group-by group --json --no-losses", 1.2),
 )
+
+#: The peers that are cosloss itself without the feature measured.
+BATCH_90 = TARGETS[-3].peer
+WITHOUT_GROUPS = TARGETS[-1].peer
 
 
 def targets_table(rows: list[Row], sizes: Sizes) -> str:
@@ -712,6 +810,8 @@ def main(argv: list[str] | None = None) -> int:
         "compare_dim",
         "formats_rows",
         "formats_dim",
+        "runs_rows",
+        "groups_rows",
     ):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=None)
     args = parser.parse_args(argv)
@@ -823,8 +923,11 @@ def run_scenarios(
                     log(f"[{name}] {peer.name}: not installed, skipped")
                     continue
                 log(f"[{name}] {peer.name} vs {label}")
-                command = "batch" if name.startswith("batch") else "compare" if name == "compare" else "compute"
-                run_pairs(row, peer_command(peer, folder, files), [*COSLOSS, command, *files, *extra], repeat)
+                command = (
+                    "batch" if name.startswith("batch") else "compare" if name.startswith("compare") else "compute"
+                )
+                given = files[2:] if name == "compare-runs" else files[:2] if name == "compute-groups" else files
+                run_pairs(row, peer_command(peer, folder, files), [*COSLOSS, command, *given, *extra], repeat)
                 log(table([row], sizes).splitlines()[-1])
 
 

@@ -193,3 +193,24 @@ def test_refusals_and_schema(data: dict, tmp_path: Path) -> None:
     assert missing.exit_code == ExitStatus.USAGE_ERROR and "'nope'" in missing.stderr
     document = run_cli(["compare", *paths, "--group-by", "lang", "--fail-if-worse", "0.5", "--json", "-q"])
     validate(json.loads(document.stdout), "compare")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([3, -1, 3, 7, -1, 0], dtype=np.int64),
+        np.array([5, 1, 5, 2], dtype=np.uint8),
+        np.array([True, False, True]),
+        np.array([0.5, -2.0, 0.5, 1e300]),
+    ],
+    ids=["int64", "uint8", "bool", "float"],
+)
+def test_one_numeric_key_groups_as_pandas_does(values: np.ndarray) -> None:
+    """The path without pandas (one column of numbers) gives pandas' groups, codes and order."""
+    from cosloss_cli.groups import group_rows
+
+    found = group_rows({"k": values})
+    grouped = pd.DataFrame({"k": values}).groupby("k", dropna=False, sort=True)
+    assert found.codes.tolist() == grouped.ngroup().tolist()
+    assert [key[0] for key in found.keys] == [plain(key) for key in grouped.groups]
+    assert all(type(key[0]) in (int, float, bool) for key in found.keys)
