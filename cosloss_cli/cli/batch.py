@@ -33,7 +33,7 @@ from ..batch import (
     overall,
     read_manifest,
 )
-from ..errors import DataError, OutputError, OutputUsageError
+from ..errors import DataError, InputUsageError, OutputError, OutputUsageError
 from ..options import (
     CONTEXT_SETTINGS,
     Distribution,
@@ -234,6 +234,12 @@ def batch(
     with user_errors(verbosity.debug):
         _check_usage(selection, output, output_dir, file_format, verbosity.quiet)
         _check_cluster_usage(cluster, jobs)
+        if group_by and output.format not in ("json", "table"):
+            raise InputUsageError(
+                f"--group-by adds each group's figures to the overall ones, which --format {output.format} "
+                "does not print",
+                hint="use --json or the table",
+            )
         figures = _figure_options(weighting, distribution)
         status = run_batch(
             selection,
