@@ -272,16 +272,26 @@ class Comparison(NamedTuple):
     notes: tuple[str, ...] = ()
 
 
-def paired_comparison(
-    candidate: ArrayLike, baseline: ArrayLike, *, confidence: float, resamples: int | None, seed: int
-) -> Comparison:
-    """Compare two aligned arrays of losses row by row (see :class:`Comparison`)."""
+def paired_differences(candidate: ArrayLike, baseline: ArrayLike) -> tuple[Float64Array, Float64Array, Float64Array]:
+    """The candidate's and the baseline's losses as flat float64 arrays, and ``d = candidate - baseline``.
+
+    Raises ValueError when they are not aligned (not as many losses on both sides).
+    """
     c = np.asarray(candidate, dtype=np.float64).ravel()
     b = np.asarray(baseline, dtype=np.float64).ravel()
     if c.shape != b.shape:
         raise ValueError(f"candidate has {c.size} losses, baseline {b.size}: they must be aligned")
     with np.errstate(all="ignore"):
         d = c - b
+    return c, b, d
+
+
+def paired_comparison(
+    candidate: ArrayLike, baseline: ArrayLike, *, confidence: float, resamples: int | None, seed: int
+) -> Comparison:
+    """Compare two aligned arrays of losses row by row (see :class:`Comparison`)."""
+    c, b, d = paired_differences(candidate, baseline)
+    with np.errstate(all="ignore"):
         mean = finite_or_none(float(np.mean(d))) if d.size else None
     empty = Comparison(
         rows=d.size,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from .distribution import quantiles_by_rank
+from .stats import paired_differences
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -66,12 +67,7 @@ def tail_risk(
     >>> round(risk.percentiles["p99"], 6)
     0.582
     """
-    c = np.asarray(candidate, dtype=np.float64).ravel()
-    b = np.asarray(baseline, dtype=np.float64).ravel()
-    if c.shape != b.shape:
-        raise ValueError(f"candidate has {c.size} losses, baseline {b.size}: they must be aligned")
-    with np.errstate(all="ignore"):
-        d = c - b
+    _, _, d = paired_differences(candidate, baseline)
     finite = bool(np.isfinite(d).all())
     worse_count = int(np.count_nonzero(d > worse_by))
     if d.size == 0 or not finite:
