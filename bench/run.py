@@ -893,7 +893,7 @@ def write_docs_results(page: Path, text: str, command: str) -> None:
     head, rest = current.split(RESULTS_START, 1)
     tail = rest.split(RESULTS_END, 1)[1]
     stamp = f"Written by `{command}` on {time.strftime('%Y-%m-%d', time.gmtime())}.\n\n"
-    page.write_text(f"{head}{RESULTS_START}\n{stamp}{text.rstrip()}\n{RESULTS_END}{tail}", encoding="utf-8")
+    page.write_text(f"{head}{RESULTS_START}\n{stamp}{text.rstrip()}\n\n{RESULTS_END}{tail}", encoding="utf-8")
 
 
 def run_scenarios(

@@ -225,3 +225,11 @@ def test_every_exit_status_is_documented_and_in_the_man_pages() -> None:
     documented = {int(code) for code in re.findall(r"^\| (\d+) \|", table, re.M)}
     manual = {int(code) for code, _ in _generator().EXIT_STATUS}
     assert documented == manual == {int(status) for status in ExitStatus}
+
+
+def test_no_text_is_glued_to_a_table() -> None:
+    """A line right after a table's last row would be read as one more row of it."""
+    for page, text in PAGES.items():
+        prose = re.sub(r"```.*?```", "", text, flags=re.S)
+        glued = re.findall(r"^\|.*\|\n([^|\n<].*)$", prose, re.M)
+        assert glued == [], f"{page}: a blank line is needed before {glued[0]!r}"
