@@ -298,7 +298,8 @@ def test_weight_usage_errors_are_exit_2(tmp_path: Path) -> None:
     assert missing.exit_code == ExitStatus.USAGE_ERROR
     assert "no column named 'weight' for --weight-column" in missing.stderr and "'a', 'b'" in missing.stderr
     npy = run_cli(["compute", str(tmp_path / "l.npy"), p_csv, "--weight-column", "w"])
-    assert npy.exit_code == ExitStatus.USAGE_ERROR and "--weight-column needs labels with columns (CSV, TSV, Parquet" in npy.stderr
+    assert npy.exit_code == ExitStatus.USAGE_ERROR
+    assert "--weight-column needs labels with columns (CSV, TSV, Parquet" in npy.stderr
     both = run_cli(["compute", l_csv, p_csv, "--weight-column", "a", "--weights", str(tmp_path / "w.csv")])
     assert both.exit_code == ExitStatus.USAGE_ERROR and "not both" in both.stderr
     axis0 = run_cli(["compute", l_csv, p_csv, "--axis", "0", "--weights", str(tmp_path / "w.csv")])
