@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # setup.py and the C file too: a changed kernel is rebuilt by the next make.
-BUILD_INPUTS := pyproject.toml setup.py cosloss_cli/_kernel.c
+BUILD_INPUTS := pyproject.toml setup.py cosloss_cli/core/_kernel.c
 
 $(VENV)/.installed: $(BUILD_INPUTS) | $(BIN)/python
 	$(PIP) install $(EDITABLE) .

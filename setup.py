@@ -1,6 +1,6 @@
 """Build the optional C kernel; everything else about the package is in pyproject.toml.
 
-``cosloss_cli/_kernel.c`` sums float32/float64 vectors in one pass (see its header).
+``cosloss_cli/core/_kernel.c`` sums float32/float64 vectors in one pass (see its header).
 It is optional: where no C compiler is found the install still succeeds, with a
 warning, and cosloss uses its pure-numpy path, which gives the same results to the
 last few bits and is about twice as slow on large files.
@@ -23,6 +23,6 @@ class BuildExtension(build_ext):
 
 
 setup(
-    ext_modules=[Extension("cosloss_cli._kernel", ["cosloss_cli/_kernel.c"], optional=True)],
+    ext_modules=[Extension("cosloss_cli.core._kernel", ["cosloss_cli/core/_kernel.c"], optional=True)],
     cmdclass={"build_ext": BuildExtension},
 )

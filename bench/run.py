@@ -616,7 +616,7 @@ def machine() -> str:
     import numpy
     import pyarrow
 
-    from cosloss_cli.core import native_kernel_in_use
+    from cosloss_cli.core.cosine import native_kernel_in_use
 
     cpu = platform.processor() or platform.machine()
     try:

@@ -64,7 +64,7 @@ The library API, imported lazily so that ``cosloss --help`` does not pay for num
 
 :func:`compare_files` and :class:`CompareResult`
     One labels file against several models' predictions, the first as baseline: the
-    paired statistics of :mod:`cosloss_cli.compare` (see :func:`compare_files`).
+    paired statistics of :mod:`cosloss_cli.compare.models` (see :func:`compare_files`).
 """
 
 from __future__ import annotations
@@ -87,19 +87,19 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "cosine_loss":
-        from .core import cosine_loss
+        from .io.frames import cosine_loss
 
         return cosine_loss
     if name in ("compute_files", "ComputeOptions", "LossResult"):
-        from . import pipeline
+        from .pipeline import compute as pipeline
 
         return getattr(pipeline, name)
     if name in ("compare_files", "CompareResult"):
-        from . import compare
+        from .compare import models as compare
 
         return getattr(compare, name)
     if name == "ReadOptions":
-        from .readers import ReadOptions
+        from .io import ReadOptions
 
         return ReadOptions
     raise AttributeError(f"module 'cosloss_cli' has no attribute {name!r}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .base.shown import scrub, shown_path
 from .status import ExitStatus
 
 
@@ -26,8 +27,6 @@ class CoslossError(Exception):
 
     def __str__(self) -> str:
         """``path: message (hint)`` on one line, the path shown and the text scrubbed of secrets."""
-        from .shown import scrub, shown_path
-
         text = scrub(self.message)
         if self.path:
             text = f"{shown_path(self.path)}: {text}"
@@ -83,7 +82,7 @@ class IdMatchError(DataError):
 class UnmatchedRowsError(DataError):
     """Rows matched by id, and some have no partner: any (``--strict``), or too many (``--min-matched``).
 
-    Where a join raises it, ``unmatched`` holds the counts (:class:`cosloss_cli.join.Unmatched`)
+    Where a join raises it, ``unmatched`` holds the counts (:class:`cosloss_cli.pairing.join.Unmatched`)
     and ``keys`` every unmatched id of each side, which ``batch`` compares across pairs.
     """
 

@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, settings
 
+from cosloss_cli.base.terminal import Environment
 from cosloss_cli.cli import cli
-from cosloss_cli.terminal import Environment
 
 #: Tables honour ``COLUMNS``; a value exported by the shell that runs the suite must not
 #: change the tables the tests compare (tests that need it set it themselves).
@@ -76,7 +76,7 @@ def each_kernel(request: pytest.FixtureRequest) -> Any:
     Module-scoped so that hypothesis tests can use it; the numpy path is forced by
     unsetting ``core._native``, as a build without a compiler would have it.
     """
-    from cosloss_cli import core
+    from cosloss_cli.core import cosine as core
 
     saved = core._native
     if request.param == "native" and saved is None:

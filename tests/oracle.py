@@ -1,6 +1,6 @@
 """The one reference loss every test module checks cosloss against.
 
-Written from the contract, in float64, independently of :mod:`cosloss_cli.core`: for
+Written from the contract, in float64, independently of :mod:`cosloss_cli.core.cosine`: for
 labels ``L`` and predictions ``P`` along ``axis``, the loss of a pair of vectors is
 ``1 - sum(L*P) / (max(|L|, sqrt(eps)) * max(|P|, sqrt(eps)))``, clipped into [0, 2].
 The rules, stated once for every test:

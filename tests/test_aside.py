@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from cosloss_cli.aside import aside
+from cosloss_cli.base.aside import aside
 
 
 @pytest.mark.parametrize("background", [True, False])

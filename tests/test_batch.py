@@ -595,7 +595,7 @@ def test_subfolders_left_out_without_recursive_are_named_with_a_hint(monkeypatch
 def test_pair_progress_counts_pairs_and_rows():
     import io
 
-    from cosloss_cli.progress import pair_progress
+    from cosloss_cli.render.progress import pair_progress
 
     stream = io.StringIO()
     with pair_progress(True, 3, stream=stream) as advance:
@@ -654,8 +654,8 @@ def _pairs(*names):
 
 def test_runner_works_on_any_executor_and_orders_results_naturally():
     from cosloss_cli.batch import BatchRunner, PairTask
-    from cosloss_cli.pipeline import ComputeOptions
-    from cosloss_cli.readers import ReadOptions
+    from cosloss_cli.io import ReadOptions
+    from cosloss_cli.pipeline.result import ComputeOptions
 
     task = PairTask(ReadOptions(), ReadOptions(), ComputeOptions())
     seen = []
@@ -681,11 +681,11 @@ def test_json_document_is_written_in_parts_as_one_dumps_would_write_it(tmp_path,
     """The pairs are encoded before the pooled percentiles are waited for; the text is unchanged."""
     from cosloss_cli.batch import InProcess, PairTask, Report, overall
     from cosloss_cli.batch.render import overall_object, pair_object, write_json
-    from cosloss_cli.figures import FigureOptions
-    from cosloss_cli.output import View
-    from cosloss_cli.pipeline import ComputeOptions
-    from cosloss_cli.readers import ReadOptions
-    from cosloss_cli.render import SCHEMA_VERSION
+    from cosloss_cli.io import ReadOptions
+    from cosloss_cli.pipeline.result import ComputeOptions
+    from cosloss_cli.render.output import View
+    from cosloss_cli.render.result import SCHEMA_VERSION
+    from cosloss_cli.stats.figures import FigureOptions
 
     discovery = discover_pairs(str(tmp_path / "labels"), str(tmp_path / "predictions"), recursive=True)
     task = PairTask(ReadOptions(), ReadOptions(), ComputeOptions(), figures=FigureOptions(confidence=0))
@@ -748,7 +748,7 @@ def _sleep_through_sigterm(seconds: float) -> str:
 
 
 def test_a_worker_that_cannot_stop_is_killed_after_the_grace_period(monkeypatch):
-    import cosloss_cli.batch.workers as workers
+    import cosloss_cli.base.workers as workers
 
     monkeypatch.setattr(workers, "STOP_GRACE_SECONDS", 0.2)
     worker = workers.Worker(_sleep_through_sigterm, lambda: None)
@@ -762,7 +762,7 @@ def test_a_worker_that_cannot_stop_is_killed_after_the_grace_period(monkeypatch)
 
 
 def test_workers_answer_in_order_and_exit_when_their_pipes_close():
-    import cosloss_cli.batch.workers as workers
+    import cosloss_cli.base.workers as workers
 
     pool = [workers.Worker(_sleep_through_sigterm, lambda: None) for _ in range(3)]
     for worker in pool:
@@ -783,7 +783,7 @@ def test_workers_answer_in_order_and_exit_when_their_pipes_close():
 )
 def test_format_extension_is_the_longest_listed_ending(path: str) -> None:
     """What the suffix parsing must equal: the longest known extension the lowered name ends with."""
-    from cosloss_cli.readers.formats import _EXTENSIONS, format_extension
+    from cosloss_cli.io.formats import _EXTENSIONS, format_extension
 
     endings = [ext for ext in _EXTENSIONS if path.lower().endswith(ext)]
     assert format_extension(path) == (max(endings, key=len) if endings else None)

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cosloss_cli.render.writers import remove_temporaries
 from cosloss_cli.status import ExitStatus
-from cosloss_cli.writers import remove_temporaries
 
 from .conftest import EXECUTABLE, ROOT, run_cli
 from .oracle import reference_losses

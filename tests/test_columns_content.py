@@ -95,7 +95,7 @@ def test_shuffled_rows_are_matched_when_large_row_groups_are_read_by_columns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Row groups read a slab of columns at a time carry the shared text column too."""
-    from cosloss_cli.readers import parquet
+    from cosloss_cli.io import parquet
 
     monkeypatch.setattr(parquet, "_WHOLE_GROUP_BYTES", 0)  # every row group counts as large
     labels, predictions, expected = _vectors(30, 12)
@@ -111,7 +111,7 @@ def test_shuffled_rows_are_matched_when_large_row_groups_are_read_by_columns(
 
 def test_shuffled_rows_are_matched_in_a_csv_read_as_wide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A CSV of more columns than pyarrow's reader takes is split by cosloss itself: its text key rides too."""
-    from cosloss_cli.readers import delimited
+    from cosloss_cli.io import delimited
 
     monkeypatch.setattr(delimited, "WIDE_COLUMNS", 4)  # every file here counts as wide
     labels, predictions, expected = _vectors(25, 6)

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from cosloss_cli.stats import holm
+from cosloss_cli.stats.intervals import holm
 from cosloss_cli.status import ExitStatus
 
 from .conftest import TERMINAL, run_cli, run_executable, without_paths
@@ -362,7 +362,7 @@ def test_the_real_executable(models) -> None:
 def test_progress_bar_counts_every_models_rows_on_a_terminal_only(models, monkeypatch) -> None:
     from contextlib import contextmanager
 
-    from cosloss_cli import progress
+    from cosloss_cli.render import progress
 
     bars: list[dict] = []
 

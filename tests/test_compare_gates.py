@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cosloss_cli.compare import Gate, GateOptions, TailOptions, apply_gates, compare_files
-from cosloss_cli.stats import Comparison
+from cosloss_cli.base.terminal import terminal_width
+from cosloss_cli.compare.models import Gate, GateOptions, TailOptions, apply_gates, compare_files
+from cosloss_cli.stats.intervals import Comparison
+from cosloss_cli.stats.tail import tail_risk
 from cosloss_cli.status import ExitStatus
-from cosloss_cli.tail import tail_risk
-from cosloss_cli.terminal import terminal_width
 
 from .conftest import TERMINAL, run_cli, run_executable
 from .oracle import reference_losses
@@ -183,7 +183,7 @@ def test_to_frame_is_indexed_like_loss_results_and_has_a_long_form(tmp_path: Pat
         frame = pd.DataFrame(labels + rng.normal(size=labels.shape), columns=columns).assign(doc=ids)
         frame.to_parquet(tmp_path / f"{name}.parquet")
         paths.append(str(tmp_path / f"{name}.parquet"))
-    from cosloss_cli.readers import ReadOptions
+    from cosloss_cli.io import ReadOptions
 
     result = compare_files(str(tmp_path / "l.parquet"), paths, read_options=ReadOptions(id_column="doc"))
     wide = result.to_frame()
@@ -213,7 +213,7 @@ def test_compare_prints_the_notes_compute_prints(tmp_path: Path) -> None:
 
 
 def test_a_note_when_the_interval_and_the_t_test_disagree() -> None:
-    from cosloss_cli.compare import CompareSettings, ModelComparison, _disagreement
+    from cosloss_cli.compare.models import CompareSettings, ModelComparison, _disagreement
 
     s = Comparison(30, -0.01, -0.02, 0.001, -0.018, -0.002, 20, 10, 0, 0.003, 0.01, -0.5, "no clear difference")
     notes = _disagreement(ModelComparison("a", "b", s), CompareSettings(0.95, None, 0, "raise"))

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from cosloss_cli.stats import mean_ci
+from cosloss_cli.stats.intervals import mean_ci
 from cosloss_cli.status import ExitStatus
 
 from .conftest import run_cli, run_executable
@@ -167,7 +167,7 @@ def test_a_gate_failing_in_one_group_names_it_and_exits_3(data: dict, tmp_path: 
 def test_beyond_the_interval_limit_only_intervals_and_tests_are_null(
     data: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("cosloss_cli.compare_groups.MAX_GROUPS_WITH_CI", 3)
+    monkeypatch.setattr("cosloss_cli.compare.models.MAX_GROUPS_WITH_CI", 3)
     paths = write(data, tmp_path, ["lang"])[:3]
     result = run_cli(["compare", *paths, "--group-by", "lang", "--json", "--no-losses"])
     assert result.exit_code == ExitStatus.OK, result.stderr
@@ -207,7 +207,7 @@ def test_refusals_and_schema(data: dict, tmp_path: Path) -> None:
 )
 def test_one_numeric_key_groups_as_pandas_does(values: np.ndarray) -> None:
     """The path without pandas (one column of numbers) gives pandas' groups, codes and order."""
-    from cosloss_cli.groups import group_rows
+    from cosloss_cli.stats.groups import group_rows
 
     found = group_rows({"k": values})
     grouped = pd.DataFrame({"k": values}).groupby("k", dropna=False, sort=True)

@@ -20,9 +20,9 @@ import pytest
 from scipy import stats as scipy_stats
 
 from cosloss_cli import CompareResult, ComputeOptions, ReadOptions, compare_files
-from cosloss_cli.compare import unique_names
+from cosloss_cli.compare.models import unique_names
 from cosloss_cli.errors import DataError, InputUsageError, NonFiniteError, ShapeMismatchError
-from cosloss_cli.stats import holm, mean_ci
+from cosloss_cli.stats.intervals import holm, mean_ci
 from cosloss_cli.status import ExitStatus
 
 from .conftest import ROOT, without_paths
@@ -377,7 +377,8 @@ def test_progress_counts_every_models_rows(npy_models) -> None:
 
 def test_importing_the_library_layer_loads_neither_scipy_nor_pandas() -> None:
     """scipy and pandas are imported by the functions that use them, not at start-up."""
-    code = "import sys, cosloss_cli.compare, cosloss_cli.stats; print(sorted({'scipy', 'pandas'} & set(sys.modules)))"
+    code = "import sys, cosloss_cli.compare.models, cosloss_cli.stats.intervals; "
+    code += "print(sorted({'scipy', 'pandas'} & set(sys.modules)))"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert run.stdout.strip() == "[]"
 
@@ -386,7 +387,7 @@ def test_importing_the_library_layer_loads_neither_scipy_nor_pandas() -> None:
 
 
 def test_paired_tests_in_the_stats_process_are_those_computed_here(npy_models) -> None:
-    from cosloss_cli.stats_process import stats_process
+    from cosloss_cli.stats.process import stats_process
 
     labels, paths, _, _ = npy_models
     here = compare_files(labels, paths, seed=3)
@@ -400,7 +401,7 @@ def test_paired_tests_run_here_when_the_stats_process_dies(npy_models) -> None:
     import os
     import signal
 
-    from cosloss_cli.stats_process import StatsProcess
+    from cosloss_cli.stats.process import StatsProcess
 
     labels, paths, _, _ = npy_models
     worker = StatsProcess()

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cosloss_cli.runs_render import trend_line
+from cosloss_cli.compare.runs_render import trend_line
 from cosloss_cli.status import ExitStatus
 
 from .conftest import run_cli, run_executable
@@ -173,7 +173,7 @@ def test_trend_line() -> None:
 
 def test_the_stats_process_takes_many_submissions_in_order() -> None:
     """Several runs' tests under way at once: sent in order on one thread, answered in order."""
-    from cosloss_cli.stats_process import stats_process
+    from cosloss_cli.stats.process import stats_process
 
     payloads = [np.full(50_000, float(i)) for i in range(6)]  # large enough to be sent in pieces
     with stats_process() as tests:

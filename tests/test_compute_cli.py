@@ -372,7 +372,8 @@ def test_zero_vector_warning_goes_to_stderr_and_quiet_hides_it(tmp_path) -> None
 
 
 def test_version_says_which_kernel_sums(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cosloss_cli import __version__, core
+    from cosloss_cli import __version__
+    from cosloss_cli.core import cosine as core
 
     monkeypatch.setattr(core, "_native", object())
     assert run_cli(["--version"]).stdout == f"cosloss, version {__version__} (C kernel)\n"
@@ -418,7 +419,7 @@ def test_help_imports_no_heavy_modules() -> None:
 
 
 def test_progress_bar_draws_rows_and_rate(capsys) -> None:
-    from cosloss_cli.progress import row_progress
+    from cosloss_cli.render.progress import row_progress
 
     stream = io.StringIO()
     with row_progress(True, 1000, "computing", stream=stream) as advance:
@@ -510,7 +511,7 @@ def test_table_lines_have_no_trailing_spaces(args: list[str]) -> None:
 
 
 def test_input_options_build_one_read_options_per_side() -> None:
-    from cosloss_cli.options import _inputs
+    from cosloss_cli.cli.options import _inputs
 
     inputs = _inputs(
         {"input_format": "csv", "labels_format": None, "predictions_format": "npy", "key": "k", "header": True}

@@ -10,14 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from cosloss_cli.core import (
-    DEFAULT_EPS,
-    block_sums,
-    cosine_loss,
-    losses_from_sums,
-    summarize,
-)
+from cosloss_cli.core.cosine import DEFAULT_EPS, block_sums, losses_from_sums, summarize
 from cosloss_cli.errors import DataError, InputUsageError, ParameterError, ShapeMismatchError, UsageError
+from cosloss_cli.io.frames import cosine_loss
 
 from .conftest import GoldenCase, golden_cases, property_settings
 from .oracle import reference_losses
@@ -156,7 +151,7 @@ def test_validation_errors_name_the_problem() -> None:
     ],
 )
 def test_parameters_are_checked_before_any_arithmetic(keywords: dict, message: str, monkeypatch) -> None:
-    import cosloss_cli.core as core
+    import cosloss_cli.core.cosine as core
 
     monkeypatch.setattr(core, "block_sums", lambda *a: pytest.fail("computed before validating"))
     with pytest.raises(ParameterError, match=message):
@@ -172,7 +167,8 @@ def test_parameters_are_checked_before_any_arithmetic(keywords: dict, message: s
     ],
 )
 def test_compute_files_refuses_bad_options_before_reading(tmp_path, options: dict, message: str) -> None:
-    from cosloss_cli.pipeline import ComputeOptions, compute_files
+    from cosloss_cli.pipeline.compute import compute_files
+    from cosloss_cli.pipeline.result import ComputeOptions
 
     path = tmp_path / "a.npy"
     np.save(path, np.array([[1.0, np.nan], [1.0, 2.0]]))  # "bogus" once behaved like "propagate" here
@@ -190,8 +186,8 @@ def test_parameter_errors_are_usage_errors_exit_2() -> None:
 def test_nan_policies_are_the_literal_type() -> None:
     import typing
 
-    from cosloss_cli.params import NAN_POLICIES
-    from cosloss_cli.pipeline import ComputeOptions
+    from cosloss_cli.core.params import NAN_POLICIES
+    from cosloss_cli.pipeline.result import ComputeOptions
 
     assert NAN_POLICIES == typing.get_args(typing.get_type_hints(ComputeOptions)["nan_policy"])
 
@@ -291,7 +287,7 @@ def test_property_blocks_merge_like_one_pass(pair: tuple, pieces: int) -> None:
 @pytest.mark.parametrize("rows", [1, 2, 7, 128, 129, 1000, 4097])
 def test_plain_sums_and_summary_shortcuts_are_bit_identical(rows: int) -> None:
     """The small-pair shortcuts (plain sums, summary without numpy's wrappers) change no bit."""
-    from cosloss_cli import core
+    from cosloss_cli.core import cosine as core
 
     rng = np.random.default_rng(rows)
     for dtype in (np.float32, np.float64):

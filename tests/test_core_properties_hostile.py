@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cosloss_cli.core import DEFAULT_EPS, Sums, block_sums, cosine_loss, losses_from_sums, summarize
+from cosloss_cli.core.cosine import DEFAULT_EPS, Sums, block_sums, losses_from_sums, summarize
+from cosloss_cli.io.frames import cosine_loss
 
 from .conftest import property_settings
 from .oracle import reference_losses

@@ -442,7 +442,7 @@ def test_files_of_one_vector_each_are_rows(tmp_path: Path) -> None:
 
 def test_only_one_file_is_open_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Memory stays that of one file: each file is opened once the one before is read."""
-    from cosloss_cli.readers import dataset
+    from cosloss_cli.io import dataset
 
     _, labels, predictions = vectors(24, rows=1000)
     for k in range(10):
@@ -479,7 +479,7 @@ def test_reading_lists_of_any_length_does_not_import_pandas(tmp_path: Path) -> N
     )
     np.save(tmp_path / "p.npy", predictions)
     code = (
-        "import sys; from cosloss_cli.readers import open_source, ReadOptions; "
+        "import sys; from cosloss_cli.io import open_source, ReadOptions; "
         "s = open_source(sys.argv[1], ReadOptions()); print(s.shape[1], 'pandas' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "l")], capture_output=True, text=True)

@@ -17,7 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cosloss_cli.distribution import (
+from cosloss_cli.errors import InputUsageError
+from cosloss_cli.stats.distribution import (
     BARS,
     NARROW_RANGE,
     PERCENTILES,
@@ -28,7 +29,6 @@ from cosloss_cli.distribution import (
     pooled_percentiles,
     sparkline,
 )
-from cosloss_cli.errors import InputUsageError
 from cosloss_cli.status import ExitStatus
 
 from .conftest import property_settings
@@ -73,7 +73,7 @@ def test_median_and_percentiles_from_one_partition_are_numpys(losses: list[float
 @pytest.mark.parametrize("size", [2047, 2048, 2049, 5001])
 def test_median_and_percentiles_sorted_or_partitioned_are_numpys(size: int) -> None:
     """Small sets are sorted, larger ones partitioned: the same figures either side of the switch."""
-    from cosloss_cli.distribution import SORT_MAX_VALUES
+    from cosloss_cli.stats.distribution import SORT_MAX_VALUES
 
     assert 2047 <= SORT_MAX_VALUES < 2049
     rng = np.random.default_rng(size)
@@ -124,7 +124,7 @@ def test_the_distribution_module_loads_neither_numpy_ma_nor_rich() -> None:
     code = textwrap.dedent(
         """
         import json, sys
-        from cosloss_cli.distribution import TopK, histogram, percentiles, pooled_percentiles
+        from cosloss_cli.stats.distribution import TopK, histogram, percentiles, pooled_percentiles
         percentiles([0.5, 1.0]); pooled_percentiles([[0.5], [1.0]]); histogram([0.5, 1.0])
         top = TopK(1); top.update([0.5, 1.0], 0); top.result()
         print(json.dumps([m for m in ("numpy.ma", "rich", "pandas", "pyarrow") if m in sys.modules]))

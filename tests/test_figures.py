@@ -21,8 +21,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cosloss_cli.errors import DataError, InputUsageError, ParameterError
-from cosloss_cli.pipeline import compute_files
-from cosloss_cli.readers import ReadOptions
+from cosloss_cli.io import ReadOptions
+from cosloss_cli.pipeline.compute import compute_files
 from cosloss_cli.status import ExitStatus
 
 from .conftest import ROOT, property_settings, run_cli
@@ -479,10 +479,10 @@ def test_batch_percentiles_per_pair_and_pooled_top_and_weights(
 def test_batch_pooled_percentiles_spilled_to_disk_are_exact(
     batch_tree: tuple[Path, dict[str, np.ndarray], dict[str, np.ndarray]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import cosloss_cli.pooled
+    import cosloss_cli.stats.pooled
 
-    monkeypatch.setattr(cosloss_cli.pooled, "IN_MEMORY_VALUES", 10)
-    monkeypatch.setattr(cosloss_cli.pooled, "CHUNK_VALUES", 16)  # many chunks per pass
+    monkeypatch.setattr(cosloss_cli.stats.pooled, "IN_MEMORY_VALUES", 10)
+    monkeypatch.setattr(cosloss_cli.stats.pooled, "CHUNK_VALUES", 16)  # many chunks per pass
     root, losses, _ = batch_tree
     document = json_of(["batch", str(root / "labels"), str(root / "predictions"), "-j", "1", "--weight-column", "w"])
     every = np.concatenate([losses[name] for name in "abc"])
@@ -491,7 +491,7 @@ def test_batch_pooled_percentiles_spilled_to_disk_are_exact(
 
 
 def test_pooled_losses_select_exactly_with_negative_values_and_ties() -> None:
-    from cosloss_cli.pooled import PooledLosses
+    from cosloss_cli.stats.pooled import PooledLosses
 
     rng = np.random.default_rng(9)
     parts = [rng.normal(size=n) for n in (1, 50, 333, 1000)] + [np.array([0.0, -0.0, 2.0, 2.0, 2.0, -7.5])]
@@ -508,7 +508,7 @@ def test_pooled_losses_select_exactly_with_negative_values_and_ties() -> None:
 
 def test_pooled_losses_copy_what_they_are_not_given() -> None:
     """The runner gives a worker's array away (kept as is); anything else is copied, views included."""
-    from cosloss_cli.pooled import PooledLosses
+    from cosloss_cli.stats.pooled import PooledLosses
 
     pooled = PooledLosses()
     given, lent, view_source = np.array([0.5, 1.0]), np.array([0.25, 1.5]), np.array([[0.1, 0.2], [0.3, 0.4]])
@@ -573,7 +573,8 @@ def _large_pair(tmp_path: Path, rows: int) -> tuple[str, str]:
 def test_a_large_input_draws_the_interval_on_a_thread_with_the_same_result(tmp_path: Path, monkeypatch) -> None:
     import threading
 
-    from cosloss_cli import figures, stats
+    from cosloss_cli.stats import figures
+    from cosloss_cli.stats import intervals as stats
 
     labels, predictions = _large_pair(tmp_path, figures.BACKGROUND_LOSSES + 10)
     names: list[str] = []
@@ -592,7 +593,8 @@ def test_a_large_input_draws_the_interval_on_a_thread_with_the_same_result(tmp_p
 
 
 def test_an_error_in_the_interval_thread_reaches_the_caller(tmp_path: Path, monkeypatch) -> None:
-    from cosloss_cli import figures, stats
+    from cosloss_cli.stats import figures
+    from cosloss_cli.stats import intervals as stats
 
     labels, predictions = _large_pair(tmp_path, figures.BACKGROUND_LOSSES + 10)
 
@@ -622,7 +624,7 @@ def test_select_ranks_is_a_full_sort_s_to_the_bit(values: list[float], data: st.
     The values are cut into pieces (the workers' files) and binned in chunks of a few
     values, so that pieces and chunks end anywhere.
     """
-    import cosloss_cli.pooled as pooled
+    import cosloss_cli.stats.pooled as pooled
 
     array = np.array(values)
     ranks = sorted(set(data.draw(st.lists(st.integers(0, array.size - 1), min_size=1, max_size=8))))
@@ -643,7 +645,7 @@ def test_select_ranks_is_a_full_sort_s_to_the_bit(values: list[float], data: st.
 
 def test_select_ranks_of_many_clustered_losses_matches_a_partition() -> None:
     """2 million losses bunched in a few bins, as a batch's are: the default path, exact."""
-    from cosloss_cli.pooled import SELECT_MIN_VALUES, select_ranks
+    from cosloss_cli.stats.pooled import SELECT_MIN_VALUES, select_ranks
 
     rng = np.random.default_rng(3)
     values = np.concatenate([rng.normal(0.107, 0.025, 1_000_000), np.full(500_000, 0.25), rng.random(500_000) * 1e-9])
@@ -661,7 +663,7 @@ def test_select_ranks_of_many_clustered_losses_matches_a_partition() -> None:
 @pytest.mark.parametrize("size", [10, 1 << 17])
 def test_select_ranks_with_a_nan_gives_nan_for_every_rank(size: int) -> None:
     """A NaN loss (--nan-policy propagate) makes every pooled percentile NaN, as np.percentile does."""
-    from cosloss_cli.pooled import select_ranks
+    from cosloss_cli.stats.pooled import select_ranks
 
     values = np.linspace(0.0, 2.0, size)
     values[size // 3] = np.nan
@@ -674,15 +676,15 @@ def test_pooled_losses_read_the_workers_files_and_only_what_results_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Spans of the workers' files (-j N): exact, bytes no result names are never read, the folder goes."""
-    from cosloss_cli.batch.spool import spool
-    from cosloss_cli.pooled import PooledLosses
+    from cosloss_cli.base.spool import spool
+    from cosloss_cli.stats.pooled import PooledLosses
 
     rng = np.random.default_rng(5)
     parts = [rng.random(n) * 2 for n in (3, 700, 1, 250)]
     every = np.concatenate(parts)
     expected = {key: float(np.percentile(every, q)) for key, q in PERCENTILES.items()}
     for memory in (10**6, 100, 0):  # read whole; read span by span; spilled to a file on the way
-        monkeypatch.setattr("cosloss_cli.pooled.CHUNK_VALUES", 64)  # several reads per span
+        monkeypatch.setattr("cosloss_cli.stats.pooled.CHUNK_VALUES", 64)  # several reads per span
         pooled = PooledLosses(memory_values=memory)
         folder = pooled.spool_folder()
         spans = spool(folder, parts[:2])
@@ -704,7 +706,7 @@ def test_spool_writes_every_byte_through_short_writes(
     """Short writes resume where they stopped; empty and non-contiguous arrays keep their place."""
     import os
 
-    from cosloss_cli.batch import spool as spool_module
+    from cosloss_cli.base import spool as spool_module
 
     real_writev = os.writev
 
@@ -725,8 +727,8 @@ def test_spool_writes_every_byte_through_short_writes(
 
 def test_pooled_losses_map_whole_files_and_spill_beyond_memory(tmp_path: Path) -> None:
     """A worker's file that the spans cover whole is mapped; one beyond memory spills all, mapped ones too."""
-    from cosloss_cli.batch.spool import Span
-    from cosloss_cli.pooled import PooledLosses
+    from cosloss_cli.base.spool import Span
+    from cosloss_cli.stats.pooled import PooledLosses
 
     rng = np.random.default_rng(8)
     first, second, extra = rng.random(300) * 2, rng.random(200) * 2, rng.random(50) * 2
@@ -751,8 +753,8 @@ def test_pooled_losses_map_whole_files_and_spill_beyond_memory(tmp_path: Path) -
 
 
 def test_pooled_losses_see_nan_in_the_workers_files() -> None:
-    from cosloss_cli.batch.spool import spool
-    from cosloss_cli.pooled import PooledLosses
+    from cosloss_cli.base.spool import spool
+    from cosloss_cli.stats.pooled import PooledLosses
 
     pooled = PooledLosses()
     (span,) = spool(pooled.spool_folder(), [np.array([0.5, math.nan])])
@@ -768,7 +770,7 @@ def test_batch_on_workers_leaves_no_files_behind(
 ) -> None:
     import tempfile
 
-    from cosloss_cli.pooled import PooledLosses
+    from cosloss_cli.stats.pooled import PooledLosses
 
     root, losses, _ = batch_tree
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))

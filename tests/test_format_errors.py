@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pytest
 
-from cosloss_cli.readers.formats import READERS
+from cosloss_cli.io.formats import READERS
 from cosloss_cli.status import ExitStatus
 from tests.conftest import run_cli, run_executable
 from tests.oracle import reference_losses

@@ -28,8 +28,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cosloss_cli.errors import CoslossError
-from cosloss_cli.pipeline import ComputeOptions, compute_files
-from cosloss_cli.readers import ReadOptions, open_source
+from cosloss_cli.io import ReadOptions, open_source
+from cosloss_cli.pipeline.compute import compute_files
+from cosloss_cli.pipeline.result import ComputeOptions
 
 from .conftest import property_settings
 from .oracle import reference_losses

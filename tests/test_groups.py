@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cosloss_cli.groups import MAX_GROUPS_WITH_CI, group_rows, summaries
-from cosloss_cli.stats import mean_ci
+from cosloss_cli.stats.groups import MAX_GROUPS_WITH_CI, group_rows, summaries
+from cosloss_cli.stats.intervals import mean_ci
 from cosloss_cli.status import ExitStatus
 
 from .conftest import run_cli, run_executable
@@ -77,7 +77,7 @@ def test_groups_equal_pandas_groupby(data: dict, tmp_path: Path, writer: str) ->
     predictions = pd.DataFrame(data["predictions"], columns=COLUMNS)
     if writer == "pyarrow-feather":
         pytest.importorskip("pyarrow.feather")
-        from cosloss_cli.readers import detect_format
+        from cosloss_cli.io import detect_format
 
         try:
             detect_format("x.feather", None)

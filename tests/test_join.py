@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 
 from cosloss_cli import compare_files, compute_files
 from cosloss_cli.errors import DataError, InputUsageError
-from cosloss_cli.join import _Spill
-from cosloss_cli.pipeline import ComputeOptions
-from cosloss_cli.readers import ReadOptions
+from cosloss_cli.io import ReadOptions
+from cosloss_cli.pairing.join import _Spill
+from cosloss_cli.pipeline.result import ComputeOptions
 from cosloss_cli.status import ExitStatus
 
 from .conftest import property_settings, run_cli
@@ -420,11 +420,11 @@ def test_batch_joins_each_pair(tmp_path: Path) -> None:
 _MEASURE = textwrap.dedent(
     """
     import json, sys
-    from cosloss_cli import join
-    from cosloss_cli.pipeline import ComputeOptions, compute_sources, join_read_options
+    from cosloss_cli.pairing import join
+    from cosloss_cli.pipeline.compute import ComputeOptions, compute_sources, join_read_options
 
     join.MAPPED_BUDGET_BYTES = 1 << 20  # what a spill larger than memory gets: dropped after every block
-    from cosloss_cli.readers import ReadOptions, open_source
+    from cosloss_cli.io import ReadOptions, open_source
 
     labels, predictions = sys.argv[1], sys.argv[2]
     options = ComputeOptions(join_on="id", threads=2)
@@ -498,7 +498,7 @@ def test_spill_of_known_small_size_stays_in_memory_and_larger_goes_to_a_file() -
 
 def test_list_values_of_a_sliced_fixed_size_list_array() -> None:
     """The reader takes a fixed-size list's child values directly: a slice must give its own rows."""
-    from cosloss_cli.readers.parquet import _list_values
+    from cosloss_cli.io.parquet import _list_values
 
     values = np.arange(24, dtype=np.float32)
     array = pa.FixedSizeListArray.from_arrays(pa.array(values), 4)
@@ -514,7 +514,7 @@ def test_predictions_row_groups_decoded_in_parallel_give_the_sequential_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     """The predictions' row groups decoded on two threads: the same losses to the last bit, in order."""
-    from cosloss_cli import pipeline
+    from cosloss_cli.pipeline import compute as pipeline
 
     data = Data(seed=5, rows=2_000)
     values, pids = data.predictions(drop=7, extra=5)
@@ -573,7 +573,7 @@ def test_predictions_decoded_in_parallel_report_a_bad_row_as_the_sequential_read
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A vector of the wrong length in a later row group: the same error, naming the same row."""
-    from cosloss_cli import pipeline
+    from cosloss_cli.pipeline import compute as pipeline
 
     data = Data(seed=9, rows=900)
     values, pids = data.predictions()
@@ -619,7 +619,7 @@ def test_the_lookup_of_integer_ids_finds_each_ids_row(
     dense: bool, data: st.DataObject, low: int, spread: int, label_dtype: str
 ) -> None:
     """The table of a narrow range of ids and the binary search give the rows a dict gives."""
-    from cosloss_cli import join
+    from cosloss_cli.pairing import join
 
     count = data.draw(st.integers(1, 60))
     pool = data.draw(st.lists(st.integers(0, count * spread), min_size=count, max_size=count, unique=True))
@@ -658,7 +658,7 @@ def source_of(ids: np.ndarray) -> Any:
 
 @pytest.mark.parametrize("ids", [[3, 1, 2, 1], [7, 7]], ids=["dense", "one id"])
 def test_a_duplicated_prediction_id_in_the_table_is_refused_naming_both_rows(ids: list[int]) -> None:
-    from cosloss_cli import join
+    from cosloss_cli.pairing import join
 
     with pytest.raises(
         DataError, match=r"id 1 appears more than once \(row 1 and row 3\)|id 7 appears .*row 0 and row 1"

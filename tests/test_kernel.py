@@ -1,4 +1,4 @@
-"""The C kernel (cosloss_cli/_kernel.c) against an exact reference and the numpy path.
+"""The C kernel (cosloss_cli/core/_kernel.c) against an exact reference and the numpy path.
 
 The kernel is optional (built where a C compiler exists); these tests skip, saying
 so, where it was not built. Everything else in the suite runs on both paths through
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cosloss_cli import core
+from cosloss_cli.core import cosine as core
 
 from .conftest import property_settings
 
@@ -228,7 +228,7 @@ def test_outputs_must_be_writable_float64() -> None:
 
 
 def test_cosloss_native_0_selects_the_numpy_path() -> None:
-    code = "from cosloss_cli import core; print(core.native_kernel_in_use())"
+    code = "from cosloss_cli.core import cosine as core; print(core.native_kernel_in_use())"
     env = {**os.environ, "COSLOSS_NATIVE": "0"}
     off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

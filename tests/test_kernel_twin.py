@@ -1,7 +1,7 @@
 """The C kernel and its numpy twin are whole: the same functions, run through both.
 
-Every function the C module exports is in :mod:`cosloss_cli._fallback` and in the
-:class:`cosloss_cli.core.Kernel` protocol (mypy checks both modules against it); here
+Every function the C module exports is in :mod:`cosloss_cli.core._fallback` and in the
+:class:`cosloss_cli.core.cosine.Kernel` protocol (mypy checks both modules against it); here
 each is run through both on the same inputs. The sums may differ in their last bits
 (another order of float64 additions); ``plain``, ``plain_losses`` and ``fsum`` must
 give the same bits, and misuse the same kind of error.
@@ -17,7 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cosloss_cli import _fallback, core
+from cosloss_cli.core import _fallback
+from cosloss_cli.core import cosine as core
 
 from .conftest import property_settings
 

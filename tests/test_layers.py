@@ -1,26 +1,118 @@
-"""The layers of docs/design.md, checked on the imports of every module.
+"""The layers of the package, from ONE table: every module in it, no import running back up.
 
-Each rule says which modules a layer must not import (at any depth of the file, lazy
-imports included), so the diagram cannot silently stop being true.
+:data:`LAYERS` lists every module of ``cosloss_cli``, layer by layer from the ground
+up. A module may import a module of its own layer or of a layer below it, never one
+above (lazy and type-checking imports included), and no modules may import each other
+in a circle. A module that is not in the table fails here, so a new module is placed
+on purpose. The diagram of ``docs/design.md`` is generated from the same table
+(``python tests/test_layers.py`` rewrites it; a test checks that it is current).
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "cosloss_cli"
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "cosloss_cli"
+DESIGN = ROOT / "docs" / "design.md"
+START, END = "<!-- layers:start -->", "<!-- layers:end -->"
+
+#: layer -> (what it holds, its modules, names relative to ``cosloss_cli``; "" is the package).
+#: From the ground up: each layer may import its own and those above it in this table.
+LAYERS: dict[str, tuple[str, list[str]]] = {
+    "base": (
+        "errors, exit statuses, how values are shown, the terminal, threads and processes",
+        ["errors", "status", "base", "base.shown", "base.values", "base.terminal", "base.aside", "base.workers"]
+        + ["base.spool"],
+    ),
+    "core": (
+        "the math: sums and losses, the C kernel and its numpy twin, reductions, parameters",
+        ["core", "core._kernel", "core._fallback", "core.params", "core.cosine", "core.reduction"],
+    ),
+    "io": (
+        "inputs: formats, readers, datasets, object storage, frames, the output guard",
+        ["io", "io.base", "io.formats", "io.streams", "io.storage", "io.guard", "io.names", "io.list_cells"]
+        + ["io.wide", "io.delimited", "io.npy", "io.parquet", "io.dataset", "io.weights"]
+        + ["io.frames", "io.sniff", "io.arrow_batches", "io.arrow_ipc", "io.jsonl", "io.hdf5", "io.safetensors"],
+    ),
+    "stats": (
+        "statistics of losses: distribution, intervals, pooled, tail risk, the figures",
+        ["stats", "stats.distribution", "stats.saddlepoint", "stats.intervals", "stats.tail", "stats.pooled"]
+        + ["stats.figures", "stats.groups", "stats.process"],
+    ),
+    "pairing": (
+        "two inputs aligned: columns paired, rows matched by id or key, shapes checked",
+        ["pairing", "pairing.align", "pairing.join"],
+    ),
+    "pipeline": (
+        "one route from two inputs to a LossResult",
+        ["pipeline", "pipeline.result", "pipeline.threads", "pipeline.spilled", "pipeline.small_pairs"]
+        + ["pipeline.compute"],
+    ),
+    "render": (
+        "results as tables, JSON, NDJSON, CSV and files; progress",
+        ["render", "render.output", "render.progress", "render.result", "render.writers"],
+    ),
+    "batch": (
+        "many pairs of files: pairing, running, merging, their renderers",
+        ["batch", "batch.stop", "batch.pairing", "batch.pair", "batch.split", "batch.merge", "batch.runner"]
+        + ["batch.cluster", "batch.render"],
+    ),
+    "compare": (
+        "models compared on the same labels, runs of them, saved baselines, their renderers",
+        ["compare", "compare.baseline", "compare.models", "compare.render", "compare.runs", "compare.runs_render"],
+    ),
+    "library": ("the public names, loaded lazily", [""]),
+    "cli": (
+        "one thin module per command, the option groups, the error edge",
+        ["cli.edge", "cli.options", "cli.report", "cli.compute", "cli.batch", "cli.runs", "cli.compare", "cli"]
+        + ["__main__"],
+    ),
+}
+
+#: Modules that must not import a third-party package (at any depth): what keeps
+#: ``cosloss --help`` free of numpy, and click at the edge.
+THIRD_PARTY_BANS: dict[str, list[str]] = {
+    "core": ["click", "rich"],
+    "io": ["click", "rich"],
+    "stats": ["click"],
+    "pairing": ["click", "rich"],
+    "pipeline": ["click", "rich"],
+    "batch": ["click"],
+    "render": ["click"],
+    "compare": ["click"],
+    "errors": ["numpy", "click"],
+    "core.params": ["numpy", "click"],
+    "render.output": ["numpy", "click"],
+    "cli.options": ["numpy"],
+}
+
+#: Commands never import each other (each is loaded alone by the lazy group).
+COMMANDS = ["cli.compute", "cli.batch", "cli.compare"]
+
+
+def full(name: str) -> str:
+    return "cosloss_cli" + (f".{name}" if name else "")
 
 
 def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    parts = path.relative_to(ROOT).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_of(path: Path) -> set[str]:
-    """Every module ``path`` imports, relative imports resolved to full names."""
+LAYER_OF = {full(module): layer for layer, (_, modules) in LAYERS.items() for module in modules}
+RANK = {layer: rank for rank, layer in enumerate(LAYERS)}
+#: the modules on disk (the C kernel is one too: a Python module where it is built)
+FOUND = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+KNOWN = set(FOUND) | {name for name in LAYER_OF if (PACKAGE / name.replace(".", "/")[12:]).with_suffix(".c").exists()}
+
+
+def imported(path: Path) -> set[str]:
+    """Every name ``path`` imports (relative imports resolved), ``module.name`` for each name of a ``from``."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     found: set[str] = set()
@@ -28,8 +120,8 @@ def imports_of(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = package.split(".")
             if node.level:
+                base = package.split(".")
                 base = base[: len(base) - node.level + 1]
                 target = ".".join([*base, node.module] if node.module else base)
             else:
@@ -39,45 +131,138 @@ def imports_of(path: Path) -> set[str]:
     return found
 
 
-MODULES = {module_name(path): imports_of(path) for path in sorted(PACKAGE.rglob("*.py"))}
-
-#: layer (a module or a package prefix) -> what it must not import.
-RULES = {
-    "cosloss_cli.core": ["click", "rich", "cosloss_cli.readers", "cosloss_cli.pipeline", "cosloss_cli.cli"],
-    "cosloss_cli._fallback": ["cosloss_cli.core", "click"],
-    "cosloss_cli.params": ["numpy", "click"],
-    "cosloss_cli.errors": ["numpy", "click"],
-    "cosloss_cli.readers": ["click", "rich", "cosloss_cli.pipeline", "cosloss_cli.cli", "cosloss_cli.batch"],
-    "cosloss_cli.pipeline": ["click", "rich", "cosloss_cli.cli", "cosloss_cli.render", "cosloss_cli.batch"],
-    "cosloss_cli.batch": ["click", "cosloss_cli.cli"],
-    "cosloss_cli.render": ["click", "cosloss_cli.cli"],
-    "cosloss_cli.writers": ["click", "cosloss_cli.cli"],
-    "cosloss_cli.output": ["numpy", "click", "cosloss_cli.cli"],
-    "cosloss_cli.options": ["numpy", "cosloss_cli.cli"],
-    "cosloss_cli.cli.compute": ["cosloss_cli.cli.batch"],
-    "cosloss_cli.cli.batch": ["cosloss_cli.cli.compute"],
-}
+def own_modules(names: set[str]) -> set[str]:
+    """The package's modules among imported names (``pkg.mod.name`` -> ``pkg.mod``)."""
+    modules = set()
+    for name in names:
+        while name and name not in KNOWN:
+            name = name.rpartition(".")[0]
+        if name:
+            modules.add(name)
+    return modules
 
 
-def in_layer(module: str, layer: str) -> bool:
-    return module == layer or module.startswith(layer + ".")
+IMPORTS = {name: own_modules(imported(path)) - {name} for name, path in FOUND.items()}
 
 
-@pytest.mark.parametrize("layer", sorted(RULES))
-def test_layer_does_not_import_what_is_above_it(layer: str) -> None:
-    members = [name for name in MODULES if in_layer(name, layer)]
-    assert members, f"no module {layer}: the diagram of docs/design.md names a module that is gone"
-    broken = [
-        (name, imported)
-        for name in members
-        for imported in MODULES[name]
-        if any(in_layer(imported, forbidden) for forbidden in RULES[layer])
+def test_every_module_is_in_the_table_once() -> None:
+    listed = [full(module) for _, modules in LAYERS.values() for module in modules]
+    assert len(listed) == len(set(listed)), "a module is in two layers"
+    assert sorted(set(FOUND) - set(listed)) == [], "new modules: place each in a layer of LAYERS"
+    assert sorted(set(listed) - KNOWN) == [], "modules of LAYERS that are gone"
+
+
+def back_imports(imports: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{module} ({LAYER_OF[module]}) -> {target} ({LAYER_OF[target]})"
+        for module, targets in imports.items()
+        for target in targets
+        if module in LAYER_OF and target in LAYER_OF and RANK[LAYER_OF[target]] > RANK[LAYER_OF[module]]
+    )
+
+
+def circles(imports: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(imports.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(imports):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_runs_back_up() -> None:
+    assert back_imports(IMPORTS) == []
+
+
+def test_no_modules_import_each_other_in_a_circle() -> None:
+    assert circles(IMPORTS) == []
+
+
+def test_a_back_import_or_a_circle_is_found() -> None:
+    """The checks above would pass vacuously if they could not see one: add one on paper."""
+    assert back_imports({**IMPORTS, "cosloss_cli.core.cosine": {"cosloss_cli.pipeline.compute"}}) == [
+        "cosloss_cli.core.cosine (core) -> cosloss_cli.pipeline.compute (pipeline)"
     ]
-    assert broken == []
+    looped = {**IMPORTS, "cosloss_cli.io.base": IMPORTS["cosloss_cli.io.base"] | {"cosloss_cli.io.npy"}}
+    assert ["cosloss_cli.io.base", "cosloss_cli.io.npy"] in circles(looped)
 
 
 def test_the_import_graph_is_read() -> None:
-    """The rules above would pass vacuously if imports were not found: check known edges."""
-    assert "cosloss_cli.batch" in MODULES["cosloss_cli.cli.batch"]
-    assert "cosloss_cli.readers" in MODULES["cosloss_cli.pipeline"]
-    assert "cosloss_cli._kernel" in MODULES["cosloss_cli.core"]
+    assert "cosloss_cli.batch" in IMPORTS["cosloss_cli.cli.batch"]
+    assert "cosloss_cli.io" in IMPORTS["cosloss_cli.pipeline.compute"]
+    assert "cosloss_cli.core._kernel" in IMPORTS["cosloss_cli.core.cosine"]
+
+
+@pytest.mark.parametrize("place", sorted(THIRD_PARTY_BANS))
+def test_third_party_packages_stay_where_they_belong(place: str) -> None:
+    members = [name for name in FOUND if name == full(place) or name.startswith(full(place) + ".")]
+    assert members
+    banned = THIRD_PARTY_BANS[place]
+    found = sorted(
+        (name, target)
+        for name in members
+        for target in imported(FOUND[name])
+        if any(target == ban or target.startswith(ban + ".") for ban in banned)
+    )
+    assert found == []
+
+
+def test_commands_do_not_import_each_other() -> None:
+    commands = {full(name) for name in COMMANDS}
+    assert [(name, sorted(IMPORTS[name] & commands)) for name in sorted(commands) if IMPORTS[name] & commands] == []
+
+
+def diagram() -> str:
+    """The layers as text, the top one first: what ``docs/design.md`` shows."""
+    lines = ["```text"]
+    for layer, (holds, modules) in reversed(LAYERS.items()):
+        folders: dict[str, list[str]] = {}
+        for module in modules:
+            folder, _, name = module.rpartition(".") if "." in module else ("", "", module)
+            if module and (PACKAGE / module.replace(".", "/")).is_dir():
+                folder, name = module.replace(".", "/"), "__init__"
+            folders.setdefault(folder.replace(".", "/"), []).append(name or "__init__")
+        places = "; ".join(
+            f"{folder}/: {', '.join(names)}" if folder else ", ".join(names) for folder, names in folders.items()
+        )
+        lines += [f"{layer:<9}{holds}", f"{'':<9}  {places}", f"{'':<9}  | imports only from the layers below"]
+    lines[-1:] = ["```"]
+    return "\n".join(lines)
+
+
+def test_the_design_page_shows_the_table() -> None:
+    text = DESIGN.read_text(encoding="utf-8")
+    assert START in text and END in text
+    shown = text.split(START, 1)[1].split(END, 1)[0].strip()
+    assert shown == diagram(), "run: python tests/test_layers.py"
+
+
+if __name__ == "__main__":
+    text = DESIGN.read_text(encoding="utf-8")
+    before, rest = text.split(START, 1)
+    after = rest.split(END, 1)[1]
+    DESIGN.write_text(f"{before}{START}\n{diagram()}\n{END}{after}", encoding="utf-8")
+    sys.exit(0)

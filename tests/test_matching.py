@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cosloss_cli import compute_files, cosine_loss
-from cosloss_cli.pipeline import LossResult
+from cosloss_cli.pipeline.result import LossResult
 from cosloss_cli.status import ExitStatus
 
 from .conftest import run_cli, without_paths

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cosloss_cli.pipeline import ComputeOptions, compute_files
-from cosloss_cli.readers import ReadOptions
+from cosloss_cli.io import ReadOptions
+from cosloss_cli.pipeline.compute import compute_files
+from cosloss_cli.pipeline.result import ComputeOptions
 
 MB = 1024 * 1024
 BLOCK_BYTES = 256 * 1024
@@ -37,9 +38,9 @@ _MEASURE = textwrap.dedent(
     """
     import json, sys
     import scipy.special, scipy.stats  # the interval of the mean's code: an import, not data
-    from cosloss_cli.figures import FigureOptions
-    from cosloss_cli.pipeline import ComputeOptions, compute_sources
-    from cosloss_cli.readers import ReadOptions, open_source
+    from cosloss_cli.stats.figures import FigureOptions
+    from cosloss_cli.pipeline.compute import ComputeOptions, compute_sources
+    from cosloss_cli.io import ReadOptions, open_source
 
     labels, predictions, block_bytes, axis = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     options = ReadOptions(block_bytes=block_bytes)
@@ -118,7 +119,7 @@ def test_npy_figures_allocate_a_fixed_working_set(npy_pair: tuple[Path, Path]) -
     """The worst rows, histogram and interval add their working set, which does not grow with the rows."""
     import scipy.stats  # noqa: F401  # its import allocates; the figures' working set is what is measured
 
-    from cosloss_cli.stats import BATCH_VALUES
+    from cosloss_cli.stats.intervals import BATCH_VALUES
 
     peak = _numpy_peak(npy_pair, top=100, bins=20)
     # One batch of bootstrap draws (BATCH_VALUES counts, and their products) on top of the above.

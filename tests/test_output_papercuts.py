@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cosloss_cli.compare_render import _p_value
+from cosloss_cli.compare.render import _p_value
 from cosloss_cli.status import ExitStatus
 
 from .conftest import TERMINAL, run_cli

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cosloss_cli import writers
+from cosloss_cli.render import writers
 from cosloss_cli.status import ExitStatus
 
 from .conftest import EXECUTABLE, run_cli, run_executable_without_root_powers
@@ -70,7 +70,7 @@ def test_failure_mid_write_keeps_the_older_file(tmp_path, pair, ext, monkeypatch
         raise Boom(28, "No space left on device")
 
     for name in ("write_csv", "write_json", "write_ndjson"):
-        monkeypatch.setattr(f"cosloss_cli.render.{name}", lambda result, text, *a, **kw: explode(text.buffer))
+        monkeypatch.setattr(f"cosloss_cli.render.result.{name}", lambda result, text, *a, **kw: explode(text.buffer))
     monkeypatch.setattr(writers, "write_parquet", lambda result, handle, *a: explode(handle))
     monkeypatch.setattr(writers.np, "save", lambda handle, *a, **k: explode(handle))
     result = run_cli(["compute", *pair, "--json", "-o", str(old)])
@@ -87,7 +87,7 @@ def test_ctrl_c_inside_the_writer(tmp_path, pair, monkeypatch):
         text.flush()
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("cosloss_cli.render.write_csv", interrupted)
+    monkeypatch.setattr("cosloss_cli.render.result.write_csv", interrupted)
     result = run_cli(["compute", *pair, "--json", "-o", str(old)])
     assert result.exit_code == ExitStatus.INTERRUPTED
     assert "Interrupted." in result.stderr and "Traceback" not in result.stderr
@@ -216,7 +216,7 @@ def test_sigterm_inside_the_writer(tmp_path, pair, monkeypatch):
         text.write('{"schema_version": 1, "losses": [0.1')
         raise Terminated
 
-    monkeypatch.setattr("cosloss_cli.render.write_json", terminated)
+    monkeypatch.setattr("cosloss_cli.render.result.write_json", terminated)
     result = run_cli(["compute", *pair, "--format", "csv", "-o", str(old)])
     assert result.exit_code == ExitStatus.TERMINATED
     assert "Terminated." in result.stderr and "Traceback" not in result.stderr

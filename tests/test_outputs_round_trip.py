@@ -39,7 +39,7 @@ def test_compute_csv_quotes_a_lone_carriage_return(with_ids: tuple[str, str], tm
 
 
 def test_csv_without_special_characters_is_unchanged(tmp_path: Path) -> None:
-    from cosloss_cli.output import csv_writer
+    from cosloss_cli.render.output import csv_writer
 
     text = __import__("io").StringIO()
     csv_writer(text).writerows([["id", "loss"], ["a b", "0.5"], ["c,d", "1.0"], ["e\rf", "2"]])

@@ -17,8 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cosloss_cli.pipeline import ComputeOptions, compute_files
-from cosloss_cli.readers import ReadOptions, parquet
+from cosloss_cli.io import ReadOptions, parquet
+from cosloss_cli.pipeline.compute import compute_files
+from cosloss_cli.pipeline.result import ComputeOptions
 
 from .oracle import reference_losses
 

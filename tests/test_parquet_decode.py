@@ -20,8 +20,8 @@ import pytest
 
 from cosloss_cli import compute_files
 from cosloss_cli.errors import DataError
-from cosloss_cli.readers import ReadOptions, open_source
-from cosloss_cli.readers import parquet as parquet_reader
+from cosloss_cli.io import ReadOptions, open_source
+from cosloss_cli.io import parquet as parquet_reader
 
 
 def write_list_file(path: Path, rows: int, width: int, *, ids: Any = None, null_vector: int | None = None) -> None:
@@ -127,7 +127,7 @@ def test_the_labels_use_two_threads_only_when_the_predictions_are_held_in_memory
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_memory: bool
 ) -> None:
     """Predictions spilled to a file (larger than the budget) keep the labels' one-thread memory."""
-    from cosloss_cli import join
+    from cosloss_cli.pairing import join
 
     if not in_memory:
         monkeypatch.setattr(join, "MAPPED_BUDGET_BYTES", 1024)
@@ -149,7 +149,8 @@ def test_each_label_block_is_summed_on_a_worker_thread_from_the_rows_in_place(
     Either way the prediction rows are read where they are held (the rows given to the
     sums, not a gathered copy), and the results are the same.
     """
-    from cosloss_cli import join, pipeline
+    from cosloss_cli.pairing import join
+    from cosloss_cli.pipeline import compute as pipeline
 
     write_list_file(tmp_path / "l.parquet", 900, 16, ids=np.arange(900))
     write_list_file(tmp_path / "p.parquet", 900, 16, ids=np.random.default_rng(1).permutation(900))
@@ -254,8 +255,8 @@ def test_a_reader_dropped_midway_does_not_hold_up_the_exit(tmp_path: Path) -> No
     write_list_file(path, 900, 16, ids=np.arange(900))
     script = textwrap.dedent(
         f"""
-        from cosloss_cli.readers import ReadOptions, open_source
-        from cosloss_cli.readers import parquet
+        from cosloss_cli.io import ReadOptions, open_source
+        from cosloss_cli.io import parquet
         parquet._LOOKAHEAD_BYTES = 1  # the later row groups wait for room
         blocks = open_source({str(path)!r}, ReadOptions(id_column="id", block_bytes=640, decode_threads=2)).blocks
         next(blocks)  # then exit with the reader alive and its threads waiting

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cosloss_cli.readers import parquet
+from cosloss_cli.io import parquet
 from tests.conftest import run_cli, run_executable
 from tests.oracle import reference_losses
 from tests.test_wide_lines import limited

@@ -21,7 +21,7 @@ import pytest
 
 from cosloss_cli import compute_files
 from cosloss_cli.errors import DataError
-from cosloss_cli.readers import npy
+from cosloss_cli.io import npy
 
 from .conftest import run_executable, without_paths
 from .oracle import reference_losses

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from cosloss_cli.terminal import Environment
+from cosloss_cli.base.terminal import Environment
 
 from .conftest import run_cli
 from .docs_pages import PAGES, ROOT, Example, console_examples

@@ -20,12 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cosloss_cli.core import cosine_loss
-from cosloss_cli.errors import DataError, InputUsageError
-from cosloss_cli.readers import ReadOptions
-from cosloss_cli.readers.delimited import line_of_row
-from cosloss_cli.readers.weights import read_weights
-from cosloss_cli.reduction import (
+from cosloss_cli.core.reduction import (
     DEFAULT_REDUCTION,
     NO_LOSSES,
     REDUCTIONS,
@@ -34,6 +29,11 @@ from cosloss_cli.reduction import (
     check_weights,
     reduce_losses,
 )
+from cosloss_cli.errors import DataError, InputUsageError
+from cosloss_cli.io import ReadOptions
+from cosloss_cli.io.delimited import line_of_row
+from cosloss_cli.io.frames import cosine_loss
+from cosloss_cli.io.weights import read_weights
 from cosloss_cli.status import ExitStatus
 
 from .conftest import property_settings

@@ -1,4 +1,4 @@
-"""The interval of the mean with a computed bootstrap distribution (cosloss_cli.saddlepoint).
+"""The interval of the mean with a computed bootstrap distribution (cosloss_cli.stats.saddlepoint).
 
 The reference is ``scipy.stats.bootstrap(..., method="BCa")`` with many resamples: its
 ends carry Monte Carlo noise of about ``0.16 / (0.06 * sqrt(B))`` standard errors of
@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from cosloss_cli import saddlepoint
-from cosloss_cli.pipeline import compute_files
-from cosloss_cli.saddlepoint import MIN_DISTINCT, saddlepoint_mean_ci, smooth_enough
+from cosloss_cli.pipeline.compute import compute_files
+from cosloss_cli.stats import saddlepoint
+from cosloss_cli.stats.saddlepoint import MIN_DISTINCT, saddlepoint_mean_ci, smooth_enough
 
 from .test_figures import json_of
 
@@ -173,7 +173,7 @@ def test_too_few_or_too_coarse_losses_draw_scipys_resamples(rows: int, tmp_path:
 def test_normal_functions_match_the_standard_library() -> None:
     from statistics import NormalDist
 
-    from cosloss_cli.saddlepoint import normal_cdf, normal_ppf
+    from cosloss_cli.stats.saddlepoint import normal_cdf, normal_ppf
 
     normal = NormalDist()
     levels = [*np.linspace(1e-6, 1 - 1e-6, 2001), 1e-300, 1e-20, 0.01, 0.025, 0.5, 0.975, 1 - 1e-12]

@@ -378,8 +378,8 @@ def test_small_npy_files_read_in_one_go_equal_the_general_reader(
     array: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``batch`` reads small NPY files in one open; the arrays and errors must be the general reader's."""
-    from cosloss_cli.pipeline import compute_files
-    from cosloss_cli.readers import npy
+    from cosloss_cli.io import npy
+    from cosloss_cli.pipeline.compute import compute_files
 
     labels, predictions = tmp_path / "l.npy", tmp_path / "p.npy"
     np.save(labels, array)
@@ -402,7 +402,7 @@ def test_small_npy_files_read_in_one_go_equal_the_general_reader(
 
 
 def test_small_npy_with_an_unusual_or_broken_header_takes_the_general_path(tmp_path: Path) -> None:
-    from cosloss_cli.readers import npy
+    from cosloss_cli.io import npy
 
     path = tmp_path / "a.npy"
     np.save(path, np.ones((2, 3), dtype=np.float32))
@@ -470,7 +470,7 @@ def test_the_progress_bar_follows_the_cluster_pairs(
 ) -> None:
     from contextlib import contextmanager
 
-    from cosloss_cli import progress
+    from cosloss_cli.render import progress
     from tests.conftest import TERMINAL
 
     advanced: list[int] = []

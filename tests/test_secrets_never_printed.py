@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cosloss_cli.shown import shown_path
+from cosloss_cli.base.shown import shown_path
 
 from .conftest import ROOT, run_cli, run_executable
 from .servers import SAMPLES_BUCKET
@@ -90,8 +90,8 @@ def test_compare_and_batch_errors_never_show_a_secret(local: tuple[str, str], tm
 
 
 def test_library_messages_quoting_a_url_are_scrubbed() -> None:
+    from cosloss_cli.base.shown import scrub
     from cosloss_cli.errors import DataError
-    from cosloss_cli.shown import scrub
 
     message = f"HTTPError: 403 for url: {DEAD} (token {TOKEN})"
     assert_no_secret(str(DataError(message, path=DEAD, hint=f"see {DEAD}")), scrub(message))
@@ -143,7 +143,7 @@ def test_working_urls_never_show_a_secret_in_any_output(served: tuple[str, dict[
 
 
 def test_short_query_values_are_not_hidden_outside_their_url() -> None:
-    from cosloss_cli.shown import remember, scrub
+    from cosloss_cli.base.shown import remember, scrub
 
     remember(["https://h/a.npy?format=json&v=2"], fresh=True)
     assert scrub("pass --json, version 2") == "pass --json, version 2"

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cosloss_cli import pipeline
-from cosloss_cli.pipeline import compute_files
+from cosloss_cli.pipeline import compute as pipeline
+from cosloss_cli.pipeline.compute import compute_files
 
 from .conftest import property_settings
 
@@ -140,7 +140,7 @@ def test_plain_rows_give_the_general_paths_results(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: dict[str, Any]
 ) -> None:
     """``batch``'s pairs (no interval, no ranked rows, no histogram) take ``plain_rows``, to the same bits."""
-    from cosloss_cli import small_pairs
+    from cosloss_cli.pipeline import small_pairs
 
     rng = np.random.default_rng(5)
     labels, predictions = saved_pair(
@@ -161,7 +161,7 @@ def test_plain_rows_give_the_general_paths_results(
 
 def test_plain_rows_leave_what_is_not_plain_to_the_general_path(tmp_path: Path) -> None:
     """A zero vector is not plain: the general steps give its loss of 1 and count it."""
-    from cosloss_cli.small_pairs import plain_rows
+    from cosloss_cli.pipeline.small_pairs import plain_rows
 
     labels = np.ones((4, 3), dtype=np.float32)
     predictions = labels.copy()
@@ -226,8 +226,8 @@ def test_small_files_read_the_same_without_readv(tmp_path: Path, monkeypatch: py
     import os
     import threading
 
-    from cosloss_cli.readers import ReadOptions
-    from cosloss_cli.readers.npy import open_small_npy
+    from cosloss_cli.io import ReadOptions
+    from cosloss_cli.io.npy import open_small_npy
 
     rng = np.random.default_rng(4)
     labels, predictions = saved_pair(

@@ -1,6 +1,6 @@
 """``compute --json --no-losses`` keeps no loss per row in memory beyond a bound.
 
-Past ``SPILL_LOSSES`` losses they go to disk (``cosloss_cli.spilled``), and every figure
+Past ``SPILL_LOSSES`` losses they go to disk (``cosloss_cli.pipeline.spilled``), and every figure
 is found from there: these tests lower the bound so that small files spill, and compare
 each figure with the run that holds the losses (``--losses``). The memory itself is
 checked on a gzip bomb of narrow rows under an address-space limit.
@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cosloss_cli import pipeline
-from cosloss_cli.pipeline import ComputeOptions, compute_files
-from cosloss_cli.readers import ReadOptions
+from cosloss_cli.io import ReadOptions
+from cosloss_cli.pipeline import compute as pipeline
+from cosloss_cli.pipeline.compute import compute_files
+from cosloss_cli.pipeline.result import ComputeOptions
 from tests.conftest import run_cli, run_executable
 from tests.test_wide_lines import limited
 
@@ -114,7 +115,7 @@ def test_a_gzip_bomb_of_narrow_rows_fits_in_a_gibibyte_with_no_losses(tmp_path: 
 
 def test_a_thread_that_cannot_start_is_out_of_memory_not_a_bug(monkeypatch: pytest.MonkeyPatch) -> None:
     """Under an address-space limit a thread's stack may not fit: one clean line, no 'internal error'."""
-    from cosloss_cli import pipeline as module
+    from cosloss_cli.pipeline import compute as module
 
     def no_thread(*args: object, **kwargs: object) -> None:
         raise RuntimeError("can't start new thread")

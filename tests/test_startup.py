@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cosloss_cli.pipeline import ComputeOptions, compute_files
-from cosloss_cli.readers import ReadOptions, open_source
+from cosloss_cli.io import ReadOptions, open_source
+from cosloss_cli.pipeline.compute import compute_files
+from cosloss_cli.pipeline.result import ComputeOptions
 from cosloss_cli.status import ExitStatus
 
 #: Never needed by ``compute`` of two small NPY files with ``--json``.
@@ -35,8 +36,8 @@ NOT_FOR_SMALL_NPY_JSON = (
     "zipfile",
     "concurrent.futures",
     "cosloss_cli.batch",
-    "cosloss_cli.progress",
-    "cosloss_cli.writers",
+    "cosloss_cli.render.progress",
+    "cosloss_cli.render.writers",
     "dataclasses",
     "numpy.typing",
 )
@@ -104,7 +105,7 @@ def test_help_loads_no_numpy_and_no_pool(args: list[str]) -> None:
 def test_dir_lists_the_lazy_api_without_importing_it() -> None:
     report = _loaded_after(
         "import cosloss_cli\nassert set(cosloss_cli.__all__) <= set(dir(cosloss_cli)), dir(cosloss_cli)\n",
-        ("numpy", "cosloss_cli.core", "cosloss_cli.pipeline"),
+        ("numpy", "cosloss_cli.core.cosine", "cosloss_cli.pipeline.compute"),
     )
     assert report["loaded"] == []
 
@@ -126,7 +127,7 @@ def test_compute_of_a_small_npy_pair_loads_little_and_starts_no_thread(
         # numpy.random, which the interval needs, imports zlib itself (0.2 ms).
         tuple(
             m
-            for m in (*NOT_FOR_SMALL_NPY_JSON, "scipy", "numpy.ma", "cosloss_cli.compare", "tempfile")
+            for m in (*NOT_FOR_SMALL_NPY_JSON, "scipy", "numpy.ma", "cosloss_cli.compare.models", "tempfile")
             if not (m == "zlib" and not interval)
         ),
     )

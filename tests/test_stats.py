@@ -1,4 +1,4 @@
-"""cosloss_cli.stats against scipy on the same arrays: the bootstrap CI, paired tests, Holm.
+"""cosloss_cli.stats.intervals against scipy on the same arrays: the bootstrap CI, paired tests, Holm.
 
 Every figure is checked against scipy (the independent reference the issue names): the
 small-sample CI is scipy.stats.bootstrap's to the last bit, the grouped resampler for
@@ -20,8 +20,8 @@ import pytest
 from scipy import stats as scipy_stats
 from scipy.special import ndtr
 
-from cosloss_cli import stats
-from cosloss_cli.stats import (
+from cosloss_cli.stats import intervals as stats
+from cosloss_cli.stats.intervals import (
     BETTER,
     NO_CLEAR_DIFFERENCE,
     WORSE,
@@ -91,7 +91,7 @@ def test_exact_bootstrap_means_are_scipys_bit_for_bit(n: int, seed: int) -> None
 def test_the_interval_imports_no_scipy() -> None:
     """compute draws it by default: importing scipy.stats would cost 0.6 s at every run."""
     code = (
-        "import sys, numpy as np; from cosloss_cli.stats import mean_ci; "
+        "import sys, numpy as np; from cosloss_cli.stats.intervals import mean_ci; "
         "mean_ci(np.arange(100.0) ** 2, confidence=0.95, resamples=500, seed=0); "
         "mean_ci(np.arange(9000.0) ** 2, confidence=0.95, resamples=500, seed=0); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'numpy.ma')))"
@@ -386,7 +386,7 @@ def test_holm_caps_at_one_passes_none_through_and_counts_only_present_p_values()
 @pytest.mark.parametrize("n", [12, 50, 51, 2000])
 def test_signed_rank_test_is_scipys_default_wilcoxon(n: int) -> None:
     """Naming "asymptotic" above 50 rows is what scipy's "auto" picks: the same p-value, ties and zeros too."""
-    from cosloss_cli.stats import signed_rank_test
+    from cosloss_cli.stats.intervals import signed_rank_test
 
     rng = np.random.default_rng(n)
     d = np.round(rng.normal(0.01, 0.05, size=n), 2)  # rounded: ties and zeros

@@ -22,10 +22,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cosloss_cli import storage
 from cosloss_cli.errors import DataError, InputUsageError, OutputError
-from cosloss_cli.pipeline import compute_files, open_pair
-from cosloss_cli.readers import ReadOptions, open_source
+from cosloss_cli.io import ReadOptions, open_source, storage
+from cosloss_cli.pipeline.compute import compute_files, open_pair
 from cosloss_cli.status import ExitStatus
 from tests.conftest import ROOT, run_executable
 from tests.servers import SAMPLES_BUCKET, TEST_SECRET_KEY
@@ -94,7 +93,7 @@ def test_redact_removes_userinfo_option_secrets_and_environment_secrets(monkeypa
 
 
 def test_detect_format_ignores_an_https_query_string() -> None:
-    from cosloss_cli.readers import detect_format
+    from cosloss_cli.io import detect_format
 
     assert detect_format("https://h/x/labels.parquet?X-Amz-Signature=abc&b=c.csv", None) == "parquet"
     assert detect_format("s3://b/k/labels.csv.gz", None) == "csv"
@@ -511,9 +510,9 @@ def test_url_userinfo_is_never_printed(tmp_path: Path) -> None:
 
 def test_local_paths_do_not_import_storage_or_fsspec() -> None:
     code = (
-        "import sys; from cosloss_cli.pipeline import compute_files; "
+        "import sys; from cosloss_cli.pipeline.compute import compute_files; "
         "compute_files('sample_data/labels.csv', 'sample_data/predictions.csv'); "
-        "print(sorted(m for m in ('fsspec', 's3fs', 'cosloss_cli.storage') if m in sys.modules))"
+        "print(sorted(m for m in ('fsspec', 's3fs', 'cosloss_cli.io.storage') if m in sys.modules))"
     )
     import subprocess
 

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from cosloss_cli import compute_files
+from cosloss_cli.core.reduction import loss_weights
 from cosloss_cli.errors import DataError
-from cosloss_cli.reduction import loss_weights
 from cosloss_cli.status import ExitStatus
 
 from .conftest import run_cli, run_executable

@@ -1,7 +1,7 @@
 """CSV/TSV lines of very many cells: read with memory that follows their bytes, or refused.
 
 pyarrow's CSV reader keeps kilobytes per column, so a file of 125,000 columns took
-gigabytes; such files are read by :mod:`cosloss_cli.readers.wide`, which must give the
+gigabytes; such files are read by :mod:`cosloss_cli.io.wide`, which must give the
 same numbers and the same errors as the pyarrow path. A line over ``--max-line-bytes``
 is refused with its line number, width and the limit.
 """
@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cosloss_cli.readers import delimited
+from cosloss_cli.io import delimited
 from tests.conftest import property_settings, run_cli, run_executable
 from tests.oracle import reference_losses
 

@@ -14,9 +14,10 @@ order, so results are identical for any number of jobs.
 
 from __future__ import annotations
 
+from ..io.formats import natural_key
 from .merge import Overall, Report, in_name_order, overall
 from .pair import PairResult, PairTask, run_pair
-from .pairing import MAX_LISTED, Discovery, Pair, discover_pairs, is_safe_name, natural_key, read_manifest
+from .pairing import MAX_LISTED, Discovery, Pair, discover_pairs, is_safe_name, read_manifest
 from .runner import BatchRunner, Executor, InProcess, LocalPool, default_jobs, local_executor
 
 __all__ = [

@@ -21,10 +21,10 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..errors import OutputError, UsageError
+from ..errors import UsageError
 from .pair import PairResult, PairTask, run_pairs
 from .pairing import Pair
 from .runner import pairs_per_task
@@ -49,31 +49,6 @@ def require_distributed() -> None:
             "--scheduler and --scheduler-file need dask.distributed, which is not installed",
             hint="pip install 'cosloss[distributed]'",
         ) from None
-
-
-def stop_check(name: str) -> Callable[[], None]:
-    """In a task on a worker: a function raising :class:`BatchStopped` once the client has set
-    the event ``name`` (it stopped: Ctrl-C, SIGTERM, --fail-fast), so no file is written after.
-
-    Dask cannot stop a task's thread that is already running: without this, a task
-    cancelled by a client that has exited went on to write its output file, a minute later.
-    """
-
-    def check() -> None:
-        from distributed import Event
-
-        try:
-            stopped = Event(name).is_set()  # type: ignore[no-untyped-call]
-        except Exception:  # no scheduler to ask: the run is gone, and so is the reason to write
-            stopped = True
-        if stopped:
-            raise BatchStopped("the batch was stopped before this pair's file was written")
-
-    return check
-
-
-class BatchStopped(OutputError):
-    """The client stopped the batch while this pair ran: its output file is not written."""
 
 
 def _absolute_path(path: str) -> str:

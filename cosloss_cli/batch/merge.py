@@ -11,11 +11,12 @@ import math
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..io.formats import natural_key
 from .pair import PairResult
-from .pairing import Discovery, Pair, natural_key
+from .pairing import Discovery, Pair
 
 if TYPE_CHECKING:
-    from ..figures import Ranked
+    from ..stats.figures import Ranked
 
 
 class Overall(NamedTuple):
@@ -63,7 +64,7 @@ def overall(
 ) -> Overall:
     """Pooled mean (sum of pair sums / total count) and mean of pair means, in name order.
 
-    ``percentiles`` are the pooled ones (:class:`~cosloss_cli.pooled.PooledLosses`);
+    ``percentiles`` are the pooled ones (:class:`~cosloss_cli.stats.pooled.PooledLosses`);
     ``top`` is how many of the pairs' worst rows to keep, the largest first (equal
     losses in name order, then row order).
     """
@@ -96,7 +97,7 @@ def pooled_groups(good: list[PairResult]) -> tuple[dict[str, Any], ...] | None:
     The pairs' groups are matched by key (the same key in two pairs is one group), sorted
     as ``compute --group-by`` sorts them, and each group's count, mean, std and
     percentiles are those of all its losses at once (not averaged over pairs), as
-    :func:`cosloss_cli.groups.summaries` forms them. The group losses are held in memory
+    :func:`cosloss_cli.stats.groups.summaries` forms them. The group losses are held in memory
     (8 bytes each, plus 8 for their group).
     """
     parts = [result.groups for result in good if result.groups is not None]
@@ -104,7 +105,7 @@ def pooled_groups(good: list[PairResult]) -> tuple[dict[str, Any], ...] | None:
         return None
     import numpy as np
 
-    from ..groups import Groups, group_rows, summaries
+    from ..stats.groups import Groups, group_rows, summaries
 
     names = parts[0].names
     every_key = [key for part in parts for key in part.keys]
@@ -138,7 +139,7 @@ def _pooled_loss(good: list[PairResult]) -> dict[str, Any]:
     """The reduction of all weighted losses: the pairs' four sums added, in name order."""
     if not good:
         return {}
-    from ..reduction import NO_LOSSES
+    from ..core.reduction import NO_LOSSES
 
     reduction, sums = good[0].reduction, NO_LOSSES
     for result in good:
@@ -160,7 +161,7 @@ def in_name_order(results: Iterable[PairResult]) -> list[PairResult]:
 
 
 class Report(NamedTuple):
-    """A finished batch, as the writers of :data:`~cosloss_cli.output.BATCH_WRITERS` take it.
+    """A finished batch, as the writers of :data:`~cosloss_cli.render.output.BATCH_WRITERS` take it.
 
     ``pending``: the pooled percentiles, still being computed on a thread when the report
     is handed over (``overall`` has none yet); writers ask :meth:`final` for them as late

@@ -1,6 +1,6 @@
 """One pair of a batch: what it is computed with, how, and what comes back.
 
-Each pair goes through the same :func:`~cosloss_cli.pipeline.compute_files` as
+Each pair goes through the same :func:`~cosloss_cli.pipeline.compute.compute_files` as
 ``compute``; a pair that fails becomes an ``error`` result with its message, so the
 other pairs still run.
 """
@@ -11,20 +11,21 @@ import math
 import os
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from ..errors import CoslossError, OutputError, UnmatchedRowsError
-from ..output import OUTPUT_DIR_FORMATS
+from ..base.spool import spool
+from ..errors import CoslossError, DataError, OutputError, UnmatchedRowsError
+from ..render.output import OUTPUT_DIR_FORMATS
 from .pairing import Pair, check_inside, is_remote, output_path
 
 if TYPE_CHECKING:  # numpy and the pipeline load when a pair runs
     import numpy as np
 
-    from ..core import Summary
-    from ..figures import FigureOptions, Ranked
-    from ..join import Unmatched
-    from ..pipeline import ComputeOptions
-    from ..readers import ReadOptions
-    from ..reduction import WeightedSums
-    from .spool import Span
+    from ..base.spool import Span
+    from ..core.cosine import Summary
+    from ..core.reduction import WeightedSums
+    from ..io import ReadOptions
+    from ..pairing.join import Unmatched
+    from ..pipeline.result import ComputeOptions
+    from ..stats.figures import FigureOptions, Ranked
 
 
 class PairTask(NamedTuple):
@@ -41,10 +42,10 @@ class PairTask(NamedTuple):
     #: Weights (a column of each labels file), reduction, ``top``; None: ``compute``'s defaults
     #: without the interval of the mean.
     figures: FigureOptions | None = None
-    #: Send the kept losses back for the pooled percentiles (:class:`~cosloss_cli.pooled.PooledLosses`).
+    #: Send the kept losses back for the pooled percentiles (:class:`~cosloss_cli.stats.pooled.PooledLosses`).
     pool_losses: bool = False
     #: With ``pool_losses``: a folder of this machine where each worker writes them instead
-    #: (:mod:`~cosloss_cli.batch.spool`); the result says where. None: in the result.
+    #: (:mod:`~cosloss_cli.base.spool`); the result says where. None: in the result.
     spool_dir: str | None = None
     #: On a Dask cluster: the name of the event the client sets when it stops (Ctrl-C,
     #: SIGTERM, --fail-fast). A task still running then writes no output file: checked
@@ -91,7 +92,7 @@ class PairResult(NamedTuple):
     #: Every unmatched id of the labels and of the predictions (also of a pair that failed
     #: for them); the runner takes them out into :class:`~cosloss_cli.batch.split.SplitRows`.
     unmatched_keys: tuple[np.ndarray, np.ndarray] | None = None
-    #: The pair's figures (see :class:`~cosloss_cli.pipeline.LossResult`).
+    #: The pair's figures (see :class:`~cosloss_cli.pipeline.result.LossResult`).
     percentiles: dict[str, float] | None = None
     reduction: str = "sum_by_nonzero_weights"
     weighted: bool = False
@@ -120,8 +121,8 @@ def run_pair(task: PairTask, pair: Pair, checked: bool = False) -> PairResult:
     ``checked``: the task's options are known to pass their checks (:func:`_options_hold`).
     """
     try:
-        from ..core import exact_sum
-        from ..pipeline import compute_pair
+        from ..core.cosine import exact_sum
+        from ..pipeline.compute import compute_pair
 
         label_options, prediction_options, columns = _group_columns(task, pair)
         result = compute_pair(
@@ -174,7 +175,7 @@ def _group_columns(task: PairTask, pair: Pair) -> tuple[ReadOptions, ReadOptions
     """The read options without the group columns, and those columns (None without ``group_by``)."""
     if not task.group_by:
         return task.label_options, task.prediction_options, None
-    from ..groups import excluding, key_columns_for
+    from ..stats.groups import excluding, key_columns_for
 
     columns, side = key_columns_for(
         task.group_by,
@@ -193,8 +194,7 @@ def _pair_groups(result: Any, columns: dict[str, np.ndarray]) -> PairGroups:
     """Each kept loss's group in the pair (rows as ``compute --group-by`` aligns them)."""
     import numpy as np
 
-    from ..errors import DataError
-    from ..groups import aligned, group_rows, result_rows
+    from ..stats.groups import aligned, group_rows, result_rows
 
     rows = result_rows(result.losses, result.label_rows, result.axis)
     size = next(iter(columns.values())).shape[0]
@@ -217,8 +217,6 @@ def run_pairs(task: PairTask, pairs: list[Pair]) -> list[PairResult]:
     kept = [result.kept for result in results if result.kept is not None]
     if task.spool_dir is None or not kept:
         return results
-    from .spool import spool
-
     try:
         spans = iter(spool(task.spool_dir, kept))
     except OSError:  # a full disk: sent back after all
@@ -232,8 +230,8 @@ def _options_hold(task: PairTask) -> bool:
     A small pair spent 3 % of its time checking the same options again. When they do
     not pass, each pair is computed unchecked and reports the error as it would alone.
     """
-    from ..figures import check_figure_options
-    from ..pipeline import check_options
+    from ..pipeline.compute import check_options
+    from ..stats.figures import check_figure_options
 
     try:
         check_figure_options(_figures(task))
@@ -245,20 +243,20 @@ def _options_hold(task: PairTask) -> bool:
 
 def _figures(task: PairTask) -> FigureOptions:
     """The figures a task asks of each pair (none besides the summary when it says nothing)."""
-    from ..figures import FigureOptions
+    from ..stats.figures import FigureOptions
 
     return task.figures if task.figures is not None else FigureOptions(confidence=0)
 
 
 def _write_output(task: PairTask, target: str, result: Any) -> None:
     """Write a pair's losses file whole or not at all; a URL needs no folders created."""
-    from ..writers import write_losses_file
+    from ..render.writers import write_losses_file
 
     assert task.output_dir is not None
     fmt = OUTPUT_DIR_FORMATS[task.output_format]
     stopped = None
     if task.stop_event is not None:
-        from .cluster import stop_check
+        from .stop import stop_check
 
         stopped = stop_check(task.stop_event)
     if is_remote(target):

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import functools
 import os
 import posixpath
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from ..base.shown import url_location
 from ..errors import DataError, InputUsageError, OutputError
-from ..readers.formats import format_extension, strip_format_extension
-from ..shown import url_location
+from ..io.formats import format_extension, natural_key, strip_format_extension
 
 #: Unmatched files listed one by one in warnings before "... and N more".
 MAX_LISTED = 10
@@ -45,16 +43,6 @@ class Discovery(NamedTuple):
         return len(self.unmatched_labels) + len(self.unmatched_predictions)
 
 
-@functools.lru_cache(maxsize=1 << 16)  # a batch sorts its names several times
-def natural_key(name: str) -> tuple[str | int, ...]:
-    """Sort key of a name with runs of digits compared as numbers: ``m/5`` before ``m/10``.
-
-    >>> sorted(["m/10", "m/5", "m/b", "m/a2"], key=natural_key)
-    ['m/5', 'm/10', 'm/a2', 'm/b']
-    """
-    return tuple(int(part) if i % 2 else part for i, part in enumerate(re.split(r"(\d+)", name)))
-
-
 def discover_pairs(
     labels_dir: str,
     predictions_dir: str,
@@ -75,7 +63,7 @@ def discover_pairs(
     Folders in ``exclude`` (e.g. the output folder) are not searched.
 
     Either folder may be a URL (``s3://bucket/prefix``): its objects are listed with
-    :func:`cosloss_cli.storage.scan` under the same rules, with ``storage_options``.
+    :func:`cosloss_cli.io.storage.scan` under the same rules, with ``storage_options``.
     """
     for folder in (labels_dir, predictions_dir):
         if not is_remote(folder) and not os.path.isdir(folder):
@@ -104,7 +92,7 @@ def is_remote(path: str) -> bool:
     """``scheme://...``; the storage module (and fsspec) load only for such paths."""
     if "://" not in path:
         return False
-    from ..storage import is_url
+    from ..io.storage import is_url
 
     return is_url(path)
 
@@ -119,7 +107,7 @@ def _listing(
     """(relative posix path, path or URL) of the files of a local folder or an object prefix."""
     if not is_remote(folder):
         return _scan(folder, recursive, {os.path.realpath(path) for path in exclude if not is_remote(path)}, skipped)
-    from ..storage import scan
+    from ..io.storage import scan
 
     found, not_searched = scan(folder, recursive, (), storage_options)
     inside = [path.rstrip("/") + "/" for path in exclude if is_remote(path)]
@@ -237,7 +225,7 @@ def _manifest_rows(url: str, storage_options: Mapping[str, Any] | None) -> list[
     """The CSV rows of a manifest in object storage (a small object: read whole)."""
     import io
 
-    from ..storage import open_input
+    from ..io.storage import open_input
 
     with open_input(url, storage_options) as handle:
         text = handle.read().decode("utf-8-sig")

@@ -1,6 +1,6 @@
 """Renderers of a batch: pair objects as JSON / NDJSON / CSV, and a rich table.
 
-Every writer has the signature of :data:`cosloss_cli.output.BATCH_WRITERS`:
+Every writer has the signature of :data:`cosloss_cli.render.output.BATCH_WRITERS`:
 ``writer(report, out, view)`` (a pair line: ``writer(result, out, view)``).
 
 The pair object is the same in the JSON document, on each NDJSON line and (flattened)
@@ -16,22 +16,21 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from ..distribution import PERCENTILES
-from ..output import View, csv_writer
-from ..reduction import DEFAULT_REDUCTION
-from ..render import (
+from ..base.shown import printable, scrub, shown_path
+from ..base.values import json_value, number
+from ..core.reduction import DEFAULT_REDUCTION
+from ..render.output import View, csv_writer
+from ..render.result import (
     SCHEMA_VERSION,
     SUMMARY_KEYS,
     format_stat,
-    json_value,
     nested_losses,
-    number,
     percentile_fields,
     print_titled,
     summary_fields,
     table_console,
 )
-from ..shown import printable, scrub, shown_path
+from ..stats.distribution import PERCENTILES
 from .merge import Overall, PairRanked, Report
 from .pair import PairResult
 
@@ -216,7 +215,7 @@ def render_table(report: Report, out: TextIO, view: View) -> None:
     if worst is not None:
         print_titled(console, f"worst {len(summary.worst)}", worst)
     if summary.groups is not None:
-        from ..render import print_groups
+        from ..render.result import print_groups
 
         print_groups(console, summary.groups, view.max_rows, pooled=True)
 

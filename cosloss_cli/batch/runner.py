@@ -21,14 +21,15 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..io.formats import natural_key
 from .merge import in_name_order
 from .pair import PairResult, PairTask, run_pair, run_pairs
-from .pairing import Pair, natural_key
+from .pairing import Pair
 
 if TYPE_CHECKING:  # the worker processes load when a batch runs
-    from ..pooled import PooledLosses
+    from ..base.workers import Worker
+    from ..stats.pooled import PooledLosses
     from .split import SplitRows
-    from .workers import Worker
 
 
 class Executor(Protocol):
@@ -195,8 +196,8 @@ class LocalPool:
     def submit(self, task: PairTask, pairs: Iterable[Pair]) -> Iterator[PairResult]:
         from multiprocessing.connection import wait
 
-        from .. import pipeline  # noqa: F401  (loaded before the fork: workers start warm)
-        from .workers import WorkerDied
+        from ..base.workers import WorkerDied
+        from ..pipeline import compute as pipeline  # noqa: F401  (loaded before the fork: workers start warm)
 
         feed = _Feed(task, pairs, self.total_pairs, self.jobs)
         gc.freeze()  # the objects made so far are never collected: no scans of them, no copies in the forks
@@ -263,7 +264,7 @@ class _Feed:
 
     def next(self) -> tuple[list[Pair], bytes] | None:
         """The next task (its pairs and its payload), the same until :meth:`taken`; None: no more."""
-        from .workers import task_payload
+        from ..base.workers import task_payload
 
         if self._next is None:
             if self.again:
@@ -279,7 +280,7 @@ class _Feed:
 
 
 def _new_worker() -> Worker:
-    from .workers import Worker
+    from ..base.workers import Worker
 
     return Worker(_run_in_worker, _worker_init)
 

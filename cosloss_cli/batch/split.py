@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import CoslossError, DataError
-from ..join import show_id
+from ..io import open_source
+from ..pairing.join import join_read_options, show_id
 
 if TYPE_CHECKING:
-    from ..readers import ReadOptions
+    from ..io import ReadOptions
 
 #: Formats of ids that compare as numbers; any other kind on either side compares as text.
 _NUMERIC = "iuf"
@@ -47,9 +48,6 @@ class SplitRows:
         A file that cannot be read, or has no column ``join_on``, adds nothing: it is
         reported as a file without a partner all the same.
         """
-        from ..join import join_read_options
-        from ..readers import open_source
-
         ids: list[np.ndarray] = []
         try:
             source = open_source(path, join_read_options(options, join_on))

@@ -17,9 +17,9 @@ from typing import NoReturn
 import click
 
 from .. import __version__
-from ..options import CONTEXT_SETTINGS
 from ..status import ExitStatus
 from .edge import Terminated, on_sigterm, silence_stdout
+from .options import CONTEXT_SETTINGS
 
 __all__ = ["Terminated", "cli", "main", "run"]
 
@@ -53,7 +53,7 @@ def print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> N
     """``--version``, with which kernel sums the vectors (the C one is built only where a compiler was)."""
     if not value or ctx.resilient_parsing:
         return
-    from ..core import native_kernel_in_use
+    from ..core.cosine import native_kernel_in_use
 
     kernel = "C kernel" if native_kernel_in_use() else "numpy kernel; the C kernel is not built or COSLOSS_NATIVE=0"
     click.echo(f"cosloss, version {__version__} ({kernel})")

@@ -2,7 +2,7 @@
 
 A thin click layer: pairing and the parallel runner are in :mod:`cosloss_cli.batch`,
 the output formats in :mod:`cosloss_cli.batch.render`. Options shared with ``compute``
-come from the same decorators in :mod:`cosloss_cli.options`.
+come from the same decorators in :mod:`cosloss_cli.cli.options`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TextIO, TypeVar
 
 import click
 
+from ..base.shown import scrub, shown_path
+from ..base.terminal import Environment
 from ..batch import (
     MAX_LISTED,
     BatchRunner,
@@ -33,8 +35,22 @@ from ..batch import (
     overall,
     read_manifest,
 )
+from ..batch.pairing import is_remote, is_safe_name
 from ..errors import DataError, InputUsageError, OutputError, OutputUsageError
-from ..options import (
+from ..render.output import (
+    BATCH_WRITERS,
+    OUTPUT_DIR_FORMATS,
+    PAIR_ENCODERS,
+    PAIR_WRITERS,
+    View,
+    emit,
+    stdout,
+    view_for,
+    writer,
+)
+from ..status import ExitStatus
+from .edge import Terminated, check_threshold, environment, user_errors, warn, warn_counts
+from .options import (
     CONTEXT_SETTINGS,
     Distribution,
     Inputs,
@@ -51,28 +67,13 @@ from ..options import (
     threshold_option,
     weight_options,
 )
-from ..output import (
-    BATCH_WRITERS,
-    OUTPUT_DIR_FORMATS,
-    PAIR_ENCODERS,
-    PAIR_WRITERS,
-    View,
-    emit,
-    stdout,
-    view_for,
-    writer,
-)
-from ..shown import scrub, shown_path
-from ..status import ExitStatus
-from ..terminal import Environment
-from .edge import Terminated, check_threshold, environment, user_errors, warn, warn_counts
 
 if TYPE_CHECKING:
     from ..batch.cluster import DaskExecutor
     from ..batch.split import SplitRows
-    from ..figures import FigureOptions
-    from ..pipeline import ComputeOptions
-    from ..pooled import PooledLosses
+    from ..pipeline.result import ComputeOptions
+    from ..stats.figures import FigureOptions
+    from ..stats.pooled import PooledLosses
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -263,7 +264,7 @@ def batch(
 
 def _figure_options(weighting: Weighting, distribution: Distribution) -> FigureOptions:
     """Each pair's figures: weights from a column of its labels, the reduction, its worst rows; no interval."""
-    from ..figures import FigureOptions, check_figure_options
+    from ..stats.figures import FigureOptions, check_figure_options
 
     return check_figure_options(
         FigureOptions(
@@ -328,7 +329,7 @@ def run_batch(
         task = task._replace(compute=task.compute._replace(threads=1))  # the workers use the cores
 
     from ..batch.split import SplitRows
-    from ..pooled import PooledLosses
+    from ..stats.pooled import PooledLosses
 
     out = stdout()  # the progress bar may redirect sys.stdout while it is drawn
     with contextlib.ExitStack() as stack:
@@ -403,9 +404,9 @@ def _run_pairs(
     this process is idle then, while at the end it would be the only one working (2,000
     pairs: 35 ms).
     """
-    from ..aside import aside
-    from ..figures import BACKGROUND_LOSSES
-    from ..progress import pair_progress
+    from ..base.aside import aside
+    from ..render.progress import pair_progress
+    from ..stats.figures import BACKGROUND_LOSSES
 
     with pair_progress(env.stderr_isatty and not verbosity.quiet, len(discovery.pairs)) as advance:
         write_pair = writer(PAIR_WRITERS, output.format) if output.format in PAIR_WRITERS else None
@@ -538,8 +539,7 @@ def _nothing_found(selection: Selection) -> str:
 
 def _check_output_dir(output_dir: str, discovery: Discovery, extension: str, manifest: str | None) -> None:
     """Refuse (exit 2) an ``--output-dir`` where a pair's file would replace an input, before any is read."""
-    from ..batch.pairing import is_remote
-    from ..guard import check_output_files
+    from ..io.guard import check_output_files
 
     if not is_remote(output_dir) and not os.path.isdir(output_dir):
         return  # a folder still to be made holds no input
@@ -550,8 +550,6 @@ def _check_output_dir(output_dir: str, discovery: Discovery, extension: str, man
 
 def _targets(output_dir: str, pairs: list[Pair], extension: str) -> dict[Pair, str]:
     """Each pair's ``--output-dir`` file (:func:`~cosloss_cli.batch.pairing.output_path`, without its checks)."""
-    from ..batch.pairing import is_remote, is_safe_name
-
     remote = is_remote(output_dir)
     targets = {}
     for pair in pairs:
@@ -570,8 +568,6 @@ class OutputFiles:
     """
 
     def __init__(self, output_dir: str, pairs: list[Pair], extension: str):
-        from ..batch.pairing import is_remote
-
         self.targets = {} if is_remote(output_dir) else _targets(output_dir, pairs, extension)
         self.before = {target: _stamp(target) for target in self.targets.values()}
 
@@ -585,7 +581,7 @@ class OutputFiles:
         return found
 
     def remove_temporaries(self) -> None:
-        from ..writers import remove_temporaries
+        from ..render.writers import remove_temporaries
 
         remove_temporaries(self.targets.values())
 
@@ -601,7 +597,7 @@ def _stamp(path: str) -> tuple[int, int, int] | None:
 def _prepare_output_dir(output_dir: str, storage_options: dict[str, Any] | None) -> None:
     """A local output folder is created now; a URL only needs its backend (objects need no folders)."""
     if "://" in output_dir:
-        from ..storage import filesystem, is_url
+        from ..io.storage import filesystem, is_url
 
         if is_url(output_dir):
             filesystem(output_dir, storage_options)  # a missing backend names its extra before the work

@@ -1,8 +1,8 @@
 """The ``cosloss compare`` command: several models' predictions against the same labels, row by row.
 
-A thin click layer over :func:`cosloss_cli.compare.compare_files` (reading, the paired
-statistics) and :mod:`cosloss_cli.compare_render` (the output formats). Options shared
-with ``compute`` come from the same decorators in :mod:`cosloss_cli.options`.
+A thin click layer over :func:`cosloss_cli.compare.models.compare_files` (reading, the paired
+statistics) and :mod:`cosloss_cli.compare.render` (the output formats). Options shared
+with ``compute`` come from the same decorators in :mod:`cosloss_cli.cli.options`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..base.terminal import Environment
 from ..errors import InputUsageError
-from ..options import (
+from ..io import open_source
+from ..render.output import COMPARE_FILE_WRITERS, COMPARE_WRITERS, FILE_EXTENSIONS, emit, view_for
+from ..status import ExitStatus
+from .edge import environment, print_notes, refuse_interactive_stdin, user_errors, warn
+from .options import (
     CONTEXT_SETTINGS,
     Bootstrap,
     Distribution,
@@ -34,14 +39,10 @@ from ..options import (
     report_option,
     strict_option,
 )
-from ..output import COMPARE_FILE_WRITERS, COMPARE_WRITERS, FILE_EXTENSIONS, emit, view_for
-from ..status import ExitStatus
-from ..terminal import Environment
-from .edge import environment, print_notes, refuse_interactive_stdin, user_errors, warn
 
 if TYPE_CHECKING:
-    from ..compare import CompareResult
-    from ..pipeline import ComputeOptions
+    from ..compare.models import CompareResult
+    from ..pipeline.result import ComputeOptions
 
 
 def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
@@ -304,24 +305,24 @@ def run_compare(
     """The body of ``compare``: read every model, compare, warn, write.
 
     The paired tests run in a process started first, which imports scipy.stats (0.6-1 s)
-    while the files are read here (:mod:`cosloss_cli.stats_process`).
+    while the files are read here (:mod:`cosloss_cli.stats.process`).
     """
     if output_file:
-        from ..guard import check_outputs
-        from ..writers import output_format_for
+        from ..io.guard import check_outputs
+        from ..render.writers import output_format_for
 
         output_format_for(output_file)  # a bad name is refused before the work
         check_outputs([output_file], [labels, *predictions, baseline[0]])  # and so is an input's name
     if report_file:
-        from ..guard import check_outputs as check_report
-        from ..report import require_matplotlib
+        from ..io.guard import check_outputs as check_report
+        from .report import require_matplotlib
 
         require_matplotlib()
         check_report([report_file], [labels, *predictions, baseline[0]])
-    from ..stats_process import stats_process
+    from ..stats.process import stats_process
 
     with stats_process() as tests:
-        from ..compare import GateOptions, TailOptions, compare_files
+        from ..compare.models import GateOptions, TailOptions, compare_files
 
         with _progress(labels, predictions, inputs, verbosity, env) as progress:
             result = compare_files(
@@ -345,14 +346,14 @@ def run_compare(
     print_notes(result.source_notes, verbosity.quiet)
     _warn(result, verbosity.quiet)
     if output_file:
-        from ..writers import write_losses_file
+        from ..render.writers import write_losses_file
 
         write_losses_file(
             output_file, result, storage_options=inputs.labels.storage_options, registry=COMPARE_FILE_WRITERS
         )
     if report_file:
-        from ..report import compare_report
-        from ..writers import write_text_file
+        from ..render.writers import write_text_file
+        from .report import compare_report
 
         page = compare_report(result, result.to_json_dict(include_losses=False))
         write_text_file(report_file, page, storage_options=inputs.labels.storage_options)
@@ -366,8 +367,7 @@ def _progress(
     """A bar over every model's rows, on a terminal only and for inputs big enough to wait for (as compute)."""
     if not env.stderr_isatty or verbosity.quiet or labels == "-":
         return nullcontext()
-    from ..progress import MIN_BYTES_FOR_PROGRESS, row_progress
-    from ..readers import open_source
+    from ..render.progress import MIN_BYTES_FOR_PROGRESS, row_progress
 
     size = sum(os.path.getsize(path) for path in (labels, *predictions) if os.path.isfile(path))
     if size < MIN_BYTES_FOR_PROGRESS:

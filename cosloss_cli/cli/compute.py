@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..options import (
+from ..base.terminal import Environment
+from ..io import check_distinct
+from ..io.base import ReadOptions
+from ..render.output import FILE_EXTENSIONS, RESULT_WRITERS, emit, view_for
+from ..status import ExitStatus
+from .edge import check_threshold, environment, print_notes, refuse_interactive_stdin, user_errors, warn, warn_counts
+from .options import (
     CONTEXT_SETTINGS,
     Bootstrap,
     Distribution,
@@ -30,23 +36,10 @@ from ..options import (
     threshold_option,
     weight_options,
 )
-from ..output import FILE_EXTENSIONS, RESULT_WRITERS, emit, view_for
-from ..readers.base import ReadOptions
-from ..status import ExitStatus
-from ..terminal import Environment
-from .edge import (
-    check_threshold,
-    environment,
-    print_notes,
-    refuse_interactive_stdin,
-    user_errors,
-    warn,
-    warn_counts,
-)
 
 if TYPE_CHECKING:
-    from ..figures import FigureOptions
-    from ..pipeline import ComputeOptions
+    from ..pipeline.result import ComputeOptions
+    from ..stats.figures import FigureOptions
 
 #: Bins of the histogram the table draws when ``--bins`` is not given.
 TABLE_BINS = 20
@@ -150,7 +143,7 @@ def figure_options(
     weighting: Weighting, distribution: Distribution, bootstrap: Bootstrap, output: OutputChoice
 ) -> FigureOptions:
     """The figures to compute: the option records as one FigureOptions (the table always draws a histogram)."""
-    from ..figures import FigureOptions, check_figure_options
+    from ..stats.figures import FigureOptions, check_figure_options
 
     bins = distribution.bins
     if bins is None and output.format == "table":
@@ -176,19 +169,18 @@ def run_compute(
     group_by: tuple[str, ...] = (),
 ) -> float:
     """The body of ``compute``: read, compute, write; returns the mean loss for ``--fail-above``."""
-    from ..pipeline import compute_opened, join_read_options, open_pair
-    from ..readers import check_distinct
+    from ..pipeline.compute import compute_opened, join_read_options, open_pair
 
     if output_file:
-        from ..guard import check_outputs
-        from ..writers import output_format_for
+        from ..io.guard import check_outputs
+        from ..render.writers import output_format_for
 
         output_format_for(output_file)  # a bad name is refused before the work
         weights = figures.weights if isinstance(figures.weights, str) else None
         check_outputs([output_file], [labels, predictions, weights])  # and so is an input's name
     if report_file:
-        from ..guard import check_outputs as check_report
-        from ..report import require_matplotlib
+        from ..io.guard import check_outputs as check_report
+        from .report import require_matplotlib
 
         require_matplotlib()  # before the work
         report_weights = figures.weights if isinstance(figures.weights, str) else None
@@ -198,7 +190,7 @@ def run_compute(
         computation = computation._replace(keep_losses=False)
     key_columns = None
     if group_by:  # read first (only those columns); a group column is never a vector component
-        from ..groups import key_columns_for
+        from ..stats.groups import key_columns_for
 
         joined = bool(computation.join_on)
         key_columns, side = key_columns_for(
@@ -210,7 +202,7 @@ def run_compute(
     label_source, prediction_source = open_pair(labels, predictions, label_options, prediction_options)
     bar: AbstractContextManager[Callable[[int], None] | None] = nullcontext()
     if env.stderr_isatty and not verbosity.quiet:
-        from ..progress import MIN_BYTES_FOR_PROGRESS, row_progress  # a bar is only ever drawn on a terminal
+        from ..render.progress import MIN_BYTES_FOR_PROGRESS, row_progress  # a bar is only ever drawn on a terminal
 
         size = (label_source.size_bytes or 0) + (prediction_source.size_bytes or 0)
         bar = row_progress(size >= MIN_BYTES_FOR_PROGRESS, label_source.shape[0], "computing")
@@ -219,7 +211,7 @@ def run_compute(
         result = compute_opened(sources, computation, progress, label_options, prediction_options, figures)
     check_distinct(labels, predictions, label_options, prediction_options or label_options)  # after data errors
     if key_columns is not None:
-        from ..groups import loss_groups
+        from ..stats.groups import loss_groups
 
         found, group_notes = loss_groups(result, key_columns, resamples=figures.resamples, seed=figures.seed)
         result = result._replace(groups=tuple(found), notes=(*result.notes, *group_notes))
@@ -232,13 +224,13 @@ def run_compute(
         # a line per loss has no summary to say it next to the mean: said here
         print_notes((f"{result.unmatched.matched_text()} by id (--join-on {computation.join_on})",), verbosity.quiet)
     if output_file:
-        from ..writers import write_losses_file
+        from ..render.writers import write_losses_file
 
         write_losses_file(output_file, result, storage_options=inputs.labels.storage_options)
     if report_file:
-        from ..render import result_header
-        from ..report import compute_report
-        from ..writers import write_text_file
+        from ..render.result import result_header
+        from ..render.writers import write_text_file
+        from .report import compute_report
 
         page = compute_report(result, result_header(result))
         write_text_file(report_file, page, storage_options=inputs.labels.storage_options)

@@ -16,10 +16,10 @@ from typing import Any, NoReturn
 
 import click
 
+from ..base.shown import remember, scrub, shown_path
+from ..base.terminal import Environment
 from ..errors import CoslossError, InputUsageError
-from ..shown import remember, scrub, shown_path
 from ..status import ExitStatus
-from ..terminal import Environment
 
 
 class Terminated(BaseException):
@@ -89,7 +89,7 @@ def user_errors(debug: bool) -> Iterator[None]:
     """Turn every failure into an ``Error:`` line and the right exit status.
 
     The command's arguments are read first for URL secrets, so that any message quoting
-    a piece of one (a library's, a traceback) hides it (:func:`~cosloss_cli.shown.scrub`).
+    a piece of one (a library's, a traceback) hides it (:func:`~cosloss_cli.base.shown.scrub`).
     """
     remember(_arguments(click.get_current_context(silent=True)), fresh=True)
     try:

@@ -1,6 +1,6 @@
 """``cosloss compare --runs``: the models of every run of a tree, compared run by run.
 
-The CLI side of :mod:`cosloss_cli.runs`: discover, compare on worker processes with a
+The CLI side of :mod:`cosloss_cli.compare.runs`: discover, compare on worker processes with a
 progress bar over the runs on a terminal, write the results, and say what failed.
 """
 
@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..output import RUNS_WRITERS, emit, view_for
+from ..render.output import RUNS_WRITERS, emit, view_for
 from .edge import warn
 
 if TYPE_CHECKING:
-    from ..options import Bootstrap, Inputs, OutputChoice, Verbosity
-    from ..pipeline import ComputeOptions
-    from ..terminal import Environment
+    from ..base.terminal import Environment
+    from ..pipeline.result import ComputeOptions
+    from .options import Bootstrap, Inputs, OutputChoice, Verbosity
 
 
 def run_many(
@@ -34,9 +34,9 @@ def run_many(
     gates: dict[str, Any],
 ) -> tuple[int, bool]:
     """Compare every run under ``root``; returns (runs failed, whether a gate failed)."""
-    from ..compare import GateOptions, TailOptions
-    from ..progress import pair_progress
-    from ..runs import RunsSettings, compare_runs, comparison_rows, discover_runs, runs_document
+    from ..compare.models import GateOptions, TailOptions
+    from ..compare.runs import RunsSettings, compare_runs, comparison_rows, discover_runs, runs_document
+    from ..render.progress import pair_progress
 
     runs = discover_runs(root, names, labels_name)
     settings = RunsSettings(

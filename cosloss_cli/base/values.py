@@ -1,0 +1,24 @@
+"""Scalars as JSON values: NaN and infinities as null, numpy scalars as Python ones."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def number(value: float) -> float | None:
+    """A float for JSON: NaN and infinities become None (null)."""
+    return value if math.isfinite(value) else None
+
+
+def json_value(value: Any) -> Any:
+    """An id or other scalar as a JSON-safe value."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if isinstance(value, float):
+        return number(value)
+    return str(value)

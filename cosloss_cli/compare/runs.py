@@ -1,0 +1,264 @@
+"""Many runs in one command: the same models compared on each run of a tree (``compare --runs``).
+
+An evaluation team keeps a tree of runs, one folder a day (or a checkpoint), each holding
+the labels and one predictions file per model::
+
+    runs/2026-12-01/labels.parquet  runs/2026-12-01/A.parquet  runs/2026-12-01/B.parquet
+    runs/2026-12-02/labels.parquet  ...
+
+Each run is compared exactly as ``cosloss compare LABELS A B`` compares it (this module
+calls :func:`cosloss_cli.compare.models.start_compare_files`), and the results are collected, one
+per run and candidate, with the trend of each candidate's mean difference over the runs.
+By default the runs are read here while one stats process, which imports scipy once,
+runs their paired tests; ``jobs`` > 1 spreads the runs over worker processes instead. A run that fails is reported with
+its error, as ``batch`` reports a failed pair; the others still count.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, NamedTuple
+
+from ..errors import CoslossError, InputUsageError
+from ..io import ReadOptions, format_extension, strip_format_extension
+from ..io.formats import natural_key
+from ..pipeline.result import ComputeOptions
+from ..render.result import SCHEMA_VERSION
+from .models import CompareResult, GateOptions, TailOptions, start_compare_files
+
+#: The stem of the labels file in each run folder, unless told (``--labels-name``).
+DEFAULT_LABELS_NAME = "labels"
+
+
+class Run(NamedTuple):
+    """One run folder: its name, its labels file, and its model files by model name."""
+
+    name: str
+    labels: str
+    models: dict[str, str]
+
+
+class RunResult(NamedTuple):
+    """One run's comparison (the ``compare --json`` document without losses), or why it failed."""
+
+    name: str
+    document: dict[str, Any] | None
+    error: str | None = None
+
+
+class RunsSettings(NamedTuple):
+    """Everything a worker needs to compare one run as ``compare`` would (picklable)."""
+
+    read_options: ReadOptions
+    prediction_read_options: ReadOptions
+    options: ComputeOptions
+    confidence: float
+    resamples: int | None
+    seed: int
+    tail: TailOptions
+    gates: GateOptions
+
+
+def discover_runs(root: str, names: Sequence[str] | None = None, labels_name: str = DEFAULT_LABELS_NAME) -> list[Run]:
+    """The runs under ``root``: its sub-folders (natural order), each with a labels file and model files.
+
+    Model files are the data files whose name (without extension) is not ``labels_name``;
+    ``names`` chooses the models and their order (the first is the baseline). Without it
+    every run must hold the same models, taken in natural order. Folders and files whose
+    names start with ``.`` or ``_`` are skipped, as a dataset skips them.
+    """
+    if not os.path.isdir(root):
+        raise InputUsageError("--runs needs a folder of run folders", path=root)
+    runs = []
+    for entry in sorted(os.scandir(root), key=lambda item: natural_key(item.name)):
+        if not entry.is_dir() or entry.name.startswith((".", "_")):
+            continue
+        runs.append(_run(entry.path, entry.name, labels_name))
+    if not runs:
+        raise InputUsageError("no run folders found", path=root, hint="put each run's files in a folder of its own")
+    return [_chosen(run, names, runs[0]) for run in runs]
+
+
+def _run(folder: str, name: str, labels_name: str) -> Run:
+    labels, models = None, {}
+    for entry in sorted(os.scandir(folder), key=lambda item: natural_key(item.name)):
+        if entry.name.startswith((".", "_")) or format_extension(entry.name) is None:
+            continue
+        stem = strip_format_extension(entry.name)
+        if stem == labels_name:
+            labels = entry.path
+        elif stem in models:
+            raise InputUsageError(f"two files for model {stem!r}", path=folder)
+        else:
+            models[stem] = entry.path
+    if labels is None:
+        raise InputUsageError(
+            f"no labels file (named {labels_name}.*) in the run folder",
+            path=folder,
+            hint="name the labels file's stem with --labels-name",
+        )
+    return Run(name, labels, models)
+
+
+def _chosen(run: Run, names: Sequence[str] | None, first: Run) -> Run:
+    """The run with the models asked for, in that order; every run must have the same models."""
+    wanted = list(names) if names else list(first.models)
+    if not names and list(run.models) != wanted:
+        raise InputUsageError(
+            f"run {run.name!r} holds models {', '.join(run.models)}, run {first.name!r} {', '.join(wanted)}",
+            hint="choose the models and their order with --names A,B,...",
+        )
+    missing = [name for name in wanted if name not in run.models]
+    if missing:
+        raise InputUsageError(
+            f"run {run.name!r} has no file for model(s) {', '.join(missing)}",
+            hint=f"its models are {', '.join(run.models) or 'none'}",
+        )
+    if len(wanted) < 2:
+        raise InputUsageError("compare needs at least 2 models per run (a baseline and a candidate)")
+    return run._replace(models={name: run.models[name] for name in wanted})
+
+
+#: Bytes of losses held by runs whose paired tests are under way: past it, the oldest run is
+#: finished before the next is read (memory stays bounded however big and many the runs).
+IN_FLIGHT_BYTES = 64 * 1024 * 1024
+
+
+def compare_run(run: Run, settings: RunsSettings) -> RunResult:
+    """One run compared as ``compare`` compares it; a data error becomes the run's error."""
+    return _finished(run, _started(run, settings, None))
+
+
+def _started(run: Run, settings: RunsSettings, tests: Any) -> Callable[[], CompareResult] | str:
+    """Read the run and start its paired tests (in ``tests``, a stats process, if given); or its error."""
+    try:
+        return start_compare_files(
+            run.labels,
+            list(run.models.values()),
+            names=list(run.models),
+            confidence=settings.confidence,
+            resamples=settings.resamples,
+            seed=settings.seed,
+            read_options=settings.read_options,
+            prediction_read_options=settings.prediction_read_options,
+            options=settings.options,
+            tail=settings.tail,
+            gates=settings.gates,
+            tests=tests,
+        )
+    except CoslossError as exc:
+        return str(exc)
+
+
+def _finished(run: Run, started: Callable[[], CompareResult] | str) -> RunResult:
+    if isinstance(started, str):
+        return RunResult(run.name, None, started)
+    return RunResult(run.name, started().to_json_dict(include_losses=False))
+
+
+def compare_runs(
+    runs: Sequence[Run], settings: RunsSettings, jobs: int = 1, on_done: Callable[[RunResult], None] | None = None
+) -> list[RunResult]:
+    """Every run compared, in the runs' order.
+
+    ``jobs`` 1: in this process, with the paired tests in one stats process that imports
+    scipy while the first runs are read (:mod:`cosloss_cli.stats.process`); more: that many
+    worker processes share the runs out (each imports scipy once).
+    """
+    results: list[RunResult] = []
+    for result in _in_workers(runs, settings, jobs) if jobs > 1 and len(runs) > 1 else _here(runs, settings):
+        if on_done is not None:
+            on_done(result)
+        results.append(result)
+    return results
+
+
+def _here(runs: Sequence[Run], settings: RunsSettings) -> Iterator[RunResult]:
+    """The runs read here one after another, their tests in the stats process meanwhile."""
+    from collections import deque
+
+    from ..stats.process import stats_process
+
+    with stats_process() as tests:
+        pending: deque[tuple[Run, Callable[[], CompareResult] | str, int]] = deque()
+        held = 0
+        for run in runs:
+            started = _started(run, settings, tests)
+            size = sum(os.path.getsize(path) for path in run.models.values() if os.path.isfile(path))
+            pending.append((run, started, size))
+            held += size
+            while held > IN_FLIGHT_BYTES and len(pending) > 1:
+                done, begun, size = pending.popleft()
+                held -= size
+                yield _finished(done, begun)
+        while pending:
+            done, begun, _ = pending.popleft()
+            yield _finished(done, begun)
+
+
+def _in_workers(runs: Sequence[Run], settings: RunsSettings, jobs: int) -> Iterator[RunResult]:
+    with ProcessPoolExecutor(max_workers=min(jobs, len(runs))) as pool:
+        futures: list[Future[RunResult]] = [pool.submit(compare_run, run, settings) for run in runs]
+        try:
+            for future in futures:
+                yield future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def trend(results: Sequence[RunResult]) -> dict[str, list[float | None]]:
+    """Each candidate's mean difference from the baseline per run (None where a run failed or has none)."""
+    candidates: list[str] = []
+    for result in results:
+        for item in (result.document or {}).get("comparisons", []):
+            if item["candidate"] not in candidates:
+                candidates.append(item["candidate"])
+    series: dict[str, list[float | None]] = {name: [] for name in candidates}
+    for result in results:
+        found = {item["candidate"]: item["mean_difference"] for item in (result.document or {}).get("comparisons", [])}
+        for name in candidates:
+            series[name].append(found.get(name))
+    return series
+
+
+def runs_document(root: str, results: Sequence[RunResult]) -> dict[str, Any]:
+    """The JSON document of ``compare --runs``: a ``compare`` document per run, and the trends."""
+    gated = [item for r in results if r.document for item in r.document["comparisons"] if item["gates"]]
+    failed_runs = [r for r in results if r.error is not None]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "root": root,
+        "runs": [{"run": r.name, **(r.document if r.document is not None else {"error": r.error})} for r in results],
+        "trend": trend(results),
+        "failed": len(failed_runs),
+        "gates_passed": all(gate["passed"] for item in gated for gate in item["gates"]) if gated else None,
+    }
+
+
+def comparison_rows(results: Sequence[RunResult]) -> Iterator[dict[str, Any]]:
+    """A flat record per run and candidate (NDJSON and CSV): the comparison's figures and its gates' outcome."""
+    for result in results:
+        if result.document is None:
+            yield {"run": result.name, "error": result.error}
+            continue
+        for item in result.document["comparisons"]:
+            tail = item.get("tail") or {}
+            yield {
+                "run": result.name,
+                "baseline": item["baseline"],
+                "candidate": item["candidate"],
+                "count": result.document["count"],
+                "mean_difference": item["mean_difference"],
+                "ci_low": item["ci_low"],
+                "ci_high": item["ci_high"],
+                "p_value_t": item["p_value_t"],
+                "p_value_wilcoxon": item["p_value_wilcoxon"],
+                "verdict": item["verdict"],
+                "p99": tail.get("p99"),
+                "worse_share": tail.get("worse_share"),
+                "gates_passed": all(gate["passed"] for gate in item["gates"]) if item["gates"] else None,
+            }

@@ -1,0 +1,887 @@
+"""From two files to losses: open both, align their row blocks, reduce them in the core.
+
+This is the library entry point the CLI calls for one pair of files (``compute``) and
+that ``batch`` calls once per pair. It owns the checks that need both inputs (shapes,
+ids, the NaN policy) and the scheduling of blocks onto threads; the arithmetic is in
+:mod:`cosloss_cli.core.cosine`, the file formats in :mod:`cosloss_cli.io`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from ..base.aside import aside
+from ..core.cosine import Sums, block_sums, losses_from_sums, normalize_axis, summarize
+from ..core.params import NAN_POLICIES, NanPolicy, check_axis, check_choice, check_eps, check_flag
+from ..errors import (
+    DataError,
+    IdMatchError,
+    InputUsageError,
+    NonFiniteError,
+    ParameterError,
+    RowIdsDifferError,
+    RowsOutOfOrderError,
+    UnmatchedRowsError,
+)
+from ..io import Block, ReadOptions, Source, check_distinct, format_extension, open_source
+from ..io.base import DEFAULT_BLOCK_BYTES
+from ..io.npy import read_small_npy, rows_per_array_block, small_npy_source
+from ..io.parquet import row_group_blocks
+from ..pairing import join
+from ..pairing.align import (
+    aligned,
+    check_columns_and_ids,
+    check_shapes,
+    match_rows_by_id,
+    match_rows_by_keys,
+    pair_columns,
+    shared_keys,
+    source_shape_text,
+)
+from ..pairing.join import LABEL_BLOCK_BYTES, RowJoin, check_join_sources
+from ..pairing.join import join_read_options as with_join_column
+from ..stats.distribution import median_and_percentiles
+from ..stats.figures import BACKGROUND_LOSSES, FigureOptions, FigureState, check_figure_options, read_weights_for
+from .result import ComputeOptions, LossResult
+from .small_pairs import PlainRows, needs_only_the_losses, plain_rows
+from .spilled import SPILL_LOSSES, SpilledLosses
+from .threads import map_ordered, prefetched
+
+if TYPE_CHECKING:
+    from ..core.cosine import BoolArray, Float64Array
+    from ..pairing.join import Match, RowJoin
+    from .spilled import SpilledLosses
+
+__all__ = [
+    "NAN_POLICIES",
+    "ComputeOptions",
+    "LossResult",
+    "NanPolicy",
+    "compute_files",
+    "compute_pair",
+    "compute_sources",
+    "open_pair",
+]
+
+#: Called after each block with the number of rows (along axis 0) just processed.
+ProgressCallback = Callable[[int], None]
+
+
+def compute_files(
+    labels: str,
+    predictions: str,
+    read_options: ReadOptions | None = None,
+    options: ComputeOptions | None = None,
+    progress: ProgressCallback | None = None,
+    prediction_read_options: ReadOptions | None = None,
+    **settings: Any,
+) -> LossResult:
+    """Compute the losses between two files (``-`` for stdin on one side).
+
+    Options are keywords named as the CLI's: ``axis``, ``eps``, ``normalize``,
+    ``nan_policy``, ``threads`` (how to compute) and ``input_format``, ``key``, ``header``,
+    ``id_column``, ``columns`` (a list or ``"a,b,c"``), ``delimiter``, ``decimal``,
+    ``detect_ids`` (how to read), ``join_on``, ``strict`` (match rows by the id in that
+    column, in any order; see :mod:`cosloss_cli.pairing.join`), and the figures of
+    :class:`~cosloss_cli.stats.figures.FigureOptions`: ``weights`` (a file, a number or an
+    array of one weight per row), ``weight_column`` (a column of the labels file),
+    ``reduction``, ``top``, ``best``, ``bins``, ``confidence`` (0: no interval),
+    ``resamples``, ``seed``. They override ``read_options`` and ``options``, which stay
+    for reuse. ``read_options`` apply to both files unless ``prediction_read_options``
+    are given for the predictions; a ``weight_column`` applies to the labels only.
+
+    >>> compute_files("sample_data/labels.csv", "sample_data/predictions.csv", axis=1).summary.count
+    2
+    """
+    read_settings, compute_settings, figure_settings = _split_settings(settings)
+    read_options = (read_options or ReadOptions())._replace(**read_settings)
+    prediction_read_options = (prediction_read_options or read_options)._replace(**read_settings)
+    options = (options or ComputeOptions())._replace(**compute_settings)
+    figures = FigureOptions(**figure_settings)
+    result = compute_pair(labels, predictions, read_options, options, figures, prediction_read_options, progress)
+    check_distinct(labels, predictions, read_options, prediction_read_options)  # last: any error in the data first
+    return result
+
+
+def compute_pair(
+    labels: str,
+    predictions: str,
+    read_options: ReadOptions,
+    options: ComputeOptions,
+    figures: FigureOptions,
+    prediction_read_options: ReadOptions | None = None,
+    progress: ProgressCallback | None = None,
+    checked: bool = False,
+) -> LossResult:
+    """:func:`compute_files` with its options given as the objects, not as keywords.
+
+    What ``batch`` calls for each pair: sorting keywords into options and copying them
+    cost a small pair a sixth of its time. ``checked``: the caller has checked
+    ``options`` and ``figures`` (``batch`` does once per task, not once per pair).
+    """
+    if not checked:
+        figures = check_figure_options(figures)
+    prediction_read_options = prediction_read_options or read_options
+    # The weights are a column of the labels only; the predictions are read as without them.
+    if figures.weight_column:
+        read_options = read_options._replace(weight_column=figures.weight_column)
+    if prediction_read_options.weight_column is not None:
+        prediction_read_options = prediction_read_options._replace(weight_column=None)
+    if options.join_on is not None:
+        read_options, prediction_read_options = join_read_options(read_options, prediction_read_options, options)
+    small = _small_pair(
+        labels, predictions, read_options, prediction_read_options or read_options, options, figures, progress, checked
+    )
+    if small is not None:
+        return small
+    sources = open_pair(labels, predictions, read_options, prediction_read_options)
+    return compute_opened(sources, options, progress, read_options, prediction_read_options, figures)
+
+
+def _small_pair(
+    labels: str,
+    predictions: str,
+    read_options: ReadOptions,
+    prediction_read_options: ReadOptions,
+    options: ComputeOptions,
+    figures: FigureOptions,
+    progress: ProgressCallback | None,
+    checked: bool = False,
+) -> LossResult | None:
+    """Two small plain 2-D NPY files of one block each, without the block pipeline; None: any other pair.
+
+    Why: ``batch`` over thousands of 256 KB pairs spent more of a pair in the general
+    path's steps (format detection, the checks of named columns and ids, the
+    generators that prefetch, align and schedule blocks) than in reading and summing
+    it. This reads both files as :func:`open_pair` would (the same small-file reader);
+    when no figure needs more than the losses, :func:`~cosloss_cli.pipeline.small_pairs.plain_rows`
+    computes them, else their only block goes to the same :class:`_Reduction` and figures.
+    Either way the result is the general path's to the bit (tested). Anything else returns None
+    before any work is repeated: other formats or options, vectors that are not rows
+    (``axis`` 0, N-D, 1-D), several blocks, and sums that are not plain (a NaN, an
+    infinity, a zero or extreme vector: the general path words their errors).
+    """
+    if (
+        options.join_on is not None
+        or figures.weights is not None
+        or figures.weight_column is not None
+        or not _plain_npy(labels, read_options)
+        or not _plain_npy(predictions, prediction_read_options)
+    ):
+        return None
+    label_scratch, prediction_scratch = _small_pair_buffers()  # nothing read into them outlives this call
+    label_file = read_small_npy(labels, label_scratch)
+    prediction_file = read_small_npy(predictions, prediction_scratch) if label_file is not None else None
+    if label_file is None or prediction_file is None:
+        return None
+    if not checked:
+        check_options(options)  # before the shape checks, as compute_sources orders them
+    lvalues, pvalues = label_file.array, prediction_file.array
+    shape = lvalues.shape
+    if (
+        len(shape) != 2  # 1-D files are one vector, N-D ones have other axes: the general path
+        or shape[1] < 2  # vectors of one value: the general path's note
+        or shape != pvalues.shape
+        or normalize_axis(options.axis, 2) != 1
+        or rows_per_array_block(shape, read_options) < shape[0]
+        or rows_per_array_block(shape, prediction_read_options) < shape[0]
+    ):
+        return None
+    if needs_only_the_losses(figures, options.normalize):
+        plain = plain_rows(lvalues, pvalues, options.eps, figures.reduction)
+        if plain is None:
+            return None
+        if progress is not None:
+            progress(shape[0])
+        return _plain_result(labels, predictions, shape, plain, figures)
+    label_source = small_npy_source(labels, label_file, read_options)
+    prediction_source = small_npy_source(predictions, prediction_file, prediction_read_options)
+    lblock, pblock = next(label_source.blocks), next(prediction_source.blocks)
+    figure_state = FigureState(figures, label_source, options.nan_policy, per_row=True)
+    state = _Reduction(label_source, prediction_source, options, 1, figure_state)
+    reduced = state.reduce(lblock, pblock)
+    if not reduced.sums.plain:
+        return None
+    state.add(0, lblock, pblock, reduced)
+    if progress is not None:
+        progress(len(lblock))
+    return state.finish()
+
+
+def _plain_result(
+    labels: str, predictions: str, shape: tuple[int, ...], plain: PlainRows, figures: FigureOptions
+) -> LossResult:
+    """The result of a small pair from :func:`~.small_pairs.plain_rows`: the general path's fields."""
+    losses = plain.losses
+    return LossResult(
+        labels=labels,
+        predictions=predictions,
+        axis=1,
+        shape=shape,
+        losses=losses,
+        omitted=np.zeros(losses.shape, dtype=bool),
+        summary=plain.summary,
+        reduction=figures.reduction,
+        loss=plain.loss,
+        percentiles=plain.percentiles,
+        confidence=float(figures.confidence),
+        weighted_sums=plain.weighted_sums,
+    )
+
+
+_small_pair_scratch = threading.local()
+
+
+def _small_pair_buffers() -> tuple[np.ndarray, np.ndarray]:
+    """This thread's two read buffers of :func:`_small_pair`, one per input (pages touched only as used)."""
+    from ..io.npy import SMALL_FILE_BYTES
+
+    buffers: tuple[np.ndarray, np.ndarray] | None = getattr(_small_pair_scratch, "buffers", None)
+    if buffers is None or buffers[0].size < SMALL_FILE_BYTES:
+        buffers = (np.empty(SMALL_FILE_BYTES, dtype=np.uint8), np.empty(SMALL_FILE_BYTES, dtype=np.uint8))
+        _small_pair_scratch.buffers = buffers
+    return buffers
+
+
+def _plain_npy(path: str, options: ReadOptions) -> bool:
+    """A local file read as NPY with nothing an NPY file cannot have (ids, named columns, weights)."""
+    if path == "-" or "://" in path or options.id_column or options.columns or options.weight_column:
+        return False
+    fmt = options.input_format.lower() if options.input_format else format_extension(path)
+    return fmt in ("npy", ".npy")
+
+
+def compute_opened(
+    sources: tuple[Source, Source],
+    options: ComputeOptions,
+    progress: ProgressCallback | None = None,
+    read_options: ReadOptions | None = None,
+    prediction_read_options: ReadOptions | None = None,
+    figures: FigureOptions | None = None,
+) -> LossResult:
+    """:func:`compute_sources` on a pair :func:`open_pair` opened with these read options.
+
+    When both files have the same id column and list their rows in different orders,
+    the rows are matched by that id instead of refusing (see :func:`_matched_by_id`).
+    """
+    labels, predictions = sources
+    try:
+        return compute_sources(labels, predictions, options, progress, read_options, figures)
+    except RowIdsDifferError as exc:
+        positional_weights = figures is not None and figures.weights is not None
+        stdin = "-" in (labels.path, predictions.path)
+        if options.join_on is not None or exc.shared_id_column is None or stdin or positional_weights:
+            raise
+        read_options = read_options or ReadOptions()
+        if isinstance(exc, RowsOutOfOrderError):
+            return _matched_by_key(
+                labels.path, predictions.path, read_options, prediction_read_options, options, figures, exc
+            )
+        return _matched_by_id(
+            labels.path, predictions.path, read_options, prediction_read_options, options, figures, exc
+        )
+
+
+def _matched_by_key(
+    labels: str,
+    predictions: str,
+    read_options: ReadOptions,
+    prediction_read_options: ReadOptions | None,
+    options: ComputeOptions,
+    figures: FigureOptions | None,
+    mismatch: RowsOutOfOrderError,
+) -> LossResult:
+    """A column both files have besides the vectors differs row by row: match the rows by it if it can be.
+
+    Its values must be unique on both sides and every row must find its partner, as
+    for a shared id column (:func:`_matched_by_id`); else the refusal names the column
+    and the first row where it differs.
+    """
+    try:
+        return _matched_by_id(labels, predictions, read_options, prediction_read_options, options, figures, mismatch)
+    except (IdMatchError, UnmatchedRowsError) as exc:
+        raise RowsOutOfOrderError(
+            f"{mismatch.message}; matching the rows by it fails: {exc.message}",
+            path=mismatch.path,
+            hint=mismatch.hint,
+        ) from None
+
+
+def _matched_by_id(
+    labels: str,
+    predictions: str,
+    read_options: ReadOptions,
+    prediction_read_options: ReadOptions | None,
+    options: ComputeOptions,
+    figures: FigureOptions | None,
+    mismatch: RowIdsDifferError,
+) -> LossResult:
+    """Both files have the same id column, in different orders: match the rows by it.
+
+    Never a guess: every row must find its partner (``strict``); rows without one are
+    an error that says how to leave them out (``--join-on``). Files are read again from
+    the start, so stdin (which cannot be) keeps the refusal.
+    """
+    column = mismatch.shared_id_column
+    assert column is not None
+    options = options._replace(join_on=column, strict=True)
+    read_options, prediction_read_options = join_read_options(read_options, prediction_read_options, options)
+    label_source, prediction_source = open_pair(labels, predictions, read_options, prediction_read_options)
+    try:
+        result = compute_sources(label_source, prediction_source, options, None, read_options, figures)
+    except UnmatchedRowsError as exc:
+        if isinstance(mismatch, RowsOutOfOrderError):
+            raise
+        raise DataError(
+            f"the files list their rows in different orders ({mismatch.message}), and matching them by "
+            f"{column!r} leaves rows without a partner: {exc.message}",
+            path=exc.path,
+            hint=f"pass --join-on {column} to leave such rows out, or fix the files",
+        ) from None
+    note = f"rows matched by id (column {column!r}): the two files list them in different orders"
+    if isinstance(mismatch, RowsOutOfOrderError):
+        note = (
+            f"rows matched by column {column!r} (unique in both files, not a vector component): "
+            "the two files list them in different orders"
+        )
+    return result._replace(notes=(*result.notes, note))
+
+
+def _split_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Keyword options of :func:`compute_files`: ReadOptions, ComputeOptions and FigureOptions fields."""
+    read: dict[str, Any] = {}
+    compute: dict[str, Any] = {}
+    figures: dict[str, Any] = {}
+    for name, value in settings.items():
+        if name in ComputeOptions._fields:
+            compute[name] = value
+        elif name in FigureOptions._fields:
+            figures[name] = value
+        elif name in ReadOptions._fields:
+            listed = name in ("columns", "exclude_columns")
+            if listed and isinstance(value, str):
+                value = [part.strip() for part in value.split(",") if part.strip()]
+            read[name] = list(value) if listed and value is not None else value
+        else:
+            fields = {*ComputeOptions._fields, *ReadOptions._fields, *FigureOptions._fields}
+            known = ", ".join(sorted(fields - {"block_bytes", "decode_threads", "partition_keys"}))
+            raise TypeError(f"compute_files() got an unexpected keyword argument {name!r} (options: {known})")
+    return read, compute, figures
+
+
+def join_read_options(
+    read_options: ReadOptions, prediction_read_options: ReadOptions | None, options: ComputeOptions
+) -> tuple[ReadOptions, ReadOptions | None]:
+    """The read options of both sides with ``options.join_on`` as their id column.
+
+    The labels' blocks are at most :data:`~cosloss_cli.pairing.join.LABEL_BLOCK_BYTES` then:
+    each block's prediction rows are gathered into a copy, and smaller blocks (and the
+    smaller record batches the reader decodes for them) keep less in flight: a peak of
+    440 MB instead of 540-610 MB at 200,000 x 256, for no measurable time.
+    """
+    if options.join_on is None:
+        return read_options, prediction_read_options
+    predictions = with_join_column(prediction_read_options or read_options, options.join_on)
+    labels = with_join_column(read_options, options.join_on)
+    labels = labels._replace(block_bytes=min(labels.block_bytes, LABEL_BLOCK_BYTES), decode_threads=options.threads)
+    return labels, predictions
+
+
+def open_pair(
+    labels: str, predictions: str, read_options: ReadOptions, prediction_read_options: ReadOptions | None = None
+) -> tuple[Source, Source]:
+    """Open both inputs (``-`` for stdin on one side), as :func:`compute_files` reads them."""
+    if labels == predictions == "-":
+        raise InputUsageError("only one of the two inputs can be stdin ('-')")
+    return open_source(labels, read_options), open_source(predictions, prediction_read_options or read_options)
+
+
+def compute_sources(
+    labels: Source,
+    predictions: Source,
+    options: ComputeOptions,
+    progress: ProgressCallback | None = None,
+    read_options: ReadOptions | None = None,
+    figures: FigureOptions | None = None,
+) -> LossResult:
+    """Compute the losses between two opened sources, block by block.
+
+    Every option is checked here, before any block is read (a wrong ``nan_policy``
+    or ``eps`` is a usage error, not a late surprise on a worker thread). With
+    ``options.join_on`` the sources must have been opened with that column as their id
+    column (:func:`join_read_options`); rows are then matched by id. ``figures`` say
+    what to compute besides the summary (default: the percentiles and the 95% interval
+    of the mean); a ``weight_column`` in them must have been given to the labels' reader
+    (see :func:`compute_files`).
+    """
+    check_options(options)
+    join = _row_join(labels, predictions, options)
+    check_columns_and_ids(labels, predictions, read_options)
+    check_shapes(labels, predictions, same_rows=join is None)
+    labels, predictions = pair_columns(labels, predictions, read_options)
+    file_ndim = 1 if labels.one_vector else labels.ndim
+    file_axis = normalize_axis(options.axis, file_ndim)
+    axis = 1 if labels.one_vector else file_axis
+    width = labels.shape[axis]
+    if width == 0:
+        raise DataError(f"the vectors along axis {file_axis} have length 0: nothing to compare", path=labels.path)
+
+    figures = figures or FigureOptions()
+    per_row_weights = isinstance(figures.weights, str) or np.ndim(figures.weights) > 0
+    if join is not None and per_row_weights:
+        raise InputUsageError(
+            "weights given by position (a weights file, or an array) cannot follow rows matched by id (--join-on)",
+            hint="put the weights in a column of the labels file: --weight-column NAME",
+        )
+    loss_shape = (1,) if labels.one_vector else labels.shape[:axis] + labels.shape[axis + 1 :]
+    if 0 in loss_shape:
+        if axis != 0 and labels.shape[0] == 0:
+            raise DataError("has no rows: nothing to compare", path=labels.path)
+        raise DataError(
+            f"shape {source_shape_text(labels)} holds no vectors along axis {file_axis}: "
+            "another axis has size 0, so there is nothing to compare",
+            path=labels.path,
+        )
+    notes = (_LENGTH_ONE_NOTE.format(axis=file_axis),) if width == 1 else ()
+    weights = read_weights_for(figures, labels, loss_shape)
+    figure_state = FigureState(figures, labels, options.nan_policy, axis != 0, weights, loss_shape)
+    state = _Reduction(labels, predictions, options, axis, figure_state)
+    if join is not None:
+        with join:
+            _join_pass(join, state, options, progress)
+        join.check()
+        return _noted(join.finish(state.finish()), notes)
+    slabs = _column_slabs(labels, predictions, axis, read_options)
+    if slabs is not None:
+        try:
+            _slab_pass(slabs, state, progress)
+        finally:
+            slabs.close()
+        return _noted(state.finish(), notes)
+    pairs = aligned(prefetched(labels.blocks), prefetched(predictions.blocks), labels, predictions)
+    for (offset, (lblock, pblock)), reduced in map_ordered(
+        lambda item: state.reduce(*item[1]), _with_offsets(pairs), options.threads
+    ):
+        state.add(offset, lblock, pblock, reduced)
+        if progress is not None:
+            progress(len(lblock))
+    return _noted(state.finish(), notes)
+
+
+#: Vectors of one value: their cosine is their signs' product, which is rarely what was meant.
+_LENGTH_ONE_NOTE = (
+    "the vectors along axis {axis} have length 1, so each loss is 0, 1 or 2 (same sign, a zero, "
+    "opposite signs): to compare the values as one long vector, use --axis 0"
+)
+
+
+def _noted(result: LossResult, notes: tuple[str, ...]) -> LossResult:
+    """``result`` with ``notes`` after the readers' own."""
+    return result._replace(notes=(*result.notes, *notes)) if notes else result
+
+
+def _column_slabs(labels: Source, predictions: Source, axis: int, read_options: ReadOptions | None) -> Any:
+    """Parquet files with a row group too large to read row-wise in bounded memory, read by columns; else None."""
+    if axis != 1 or labels.format != "parquet":
+        return None
+    from ..io.parquet import column_slabs
+
+    return column_slabs(labels, predictions, read_options.block_bytes if read_options else DEFAULT_BLOCK_BYTES)
+
+
+def _slab_pass(slabs: Any, state: _Reduction, progress: ProgressCallback | None) -> None:
+    """Each row group's rows summed a slab of columns at a time (see ``readers.parquet.ColumnSlabs``).
+
+    The sums of a row are added slab by slab as ``axis=0``'s blocks add theirs; its
+    first NaN or infinity is the one of the lowest row, then column, over every slab.
+    """
+    options = state.options
+    width = len(state.labels.columns or ())
+    offset = 0
+    for group, rows in enumerate(slabs.sizes):
+        if not rows:
+            continue
+        merged: Sums | None = None
+        found: _Found | None = None
+        for first, lvalues, pvalues in slabs.slabs(group):
+            sums = block_sums(lvalues, pvalues, 1)
+            if options.nan_policy == "raise" and not sums.plain and sums.nonfinite.any():
+                row = int(np.argmax(sums.nonfinite))
+                here = _first_nonfinite(Block(lvalues[row : row + 1]), Block(pvalues[row : row + 1]))
+                candidate = _Found(here.side, (row, first + here.where[1]), here.value, width)
+                found = candidate if found is None or candidate.where < found.where else found
+            merged = sums if merged is None else merged.merge(sums)
+        if found is not None:
+            raise _nonfinite_error(found, (state.labels, state.predictions)[found.side], offset + found.where[0])
+        assert merged is not None
+        losses = losses_from_sums(merged, eps=options.eps, normalize=options.normalize)
+        reduced = _ReducedBlock(merged, losses, 0 if merged.plain else int(merged.zero_vectors().sum()))
+        label_ids, prediction_ids = slabs.ids(group)
+        label_keys, prediction_keys = slabs.keys(group)
+        no_values = np.empty((rows, 0))
+        lblock, pblock = (
+            Block(no_values, label_ids, None, label_keys),
+            Block(no_values, prediction_ids, None, prediction_keys),
+        )
+        state.add(offset, lblock, pblock, reduced)
+        offset += rows
+        if progress is not None:
+            progress(rows)
+
+
+class _JoinedBlock(NamedTuple):
+    """A label block of a join once looked up, gathered and summed (on a worker thread): what the pass keeps.
+
+    Not the vectors: results wait here for the blocks before them, at a few dozen bytes
+    a row (see ``readers.parquet._Blocks.map_on_decoders``).
+    """
+
+    match: Match
+    #: The rows that have a partner: how many, their ids and weights, their results.
+    rows: int = 0
+    ids: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    reduced: _ReducedBlock | None = None
+    #: The first NaN or infinity when it stops the run (``nan_policy="raise"``).
+    found: _Found | None = None
+
+    @property
+    def nbytes(self) -> int:
+        arrays: list[Any] = [*self.match[1:], self.ids, self.weights]
+        if self.reduced is not None:
+            arrays += [self.reduced.losses, self.reduced.sums.nonfinite]
+        return sum(int(getattr(array, "nbytes", 0)) for array in arrays)
+
+
+def _joined_block(join: RowJoin, state: _Reduction, block: Block) -> _JoinedBlock:
+    """Look a label block up, gather its partners and sum the pairs: all of a block's work, on any thread."""
+    match = join.match(block)
+    if not match.taken.size:
+        return _JoinedBlock(match)
+    lblock, vectors, rows = join.partners(block, match)
+    reduced = state.reduce(lblock, Block(vectors), rows)
+    found = None
+    if state.refused(reduced):
+        partners = vectors if rows is None else np.take(vectors, rows, axis=0)
+        found = _first_nonfinite(lblock, Block(partners))
+    return _JoinedBlock(match, len(lblock), lblock.ids, lblock.weights, reduced, found)
+
+
+def _join_pass(join: RowJoin, state: _Reduction, options: ComputeOptions, progress: ProgressCallback | None) -> None:
+    """Keep the predictions, then take the labels' blocks matched by id, in the labels' order.
+
+    Predictions held in memory (Parquet row groups decoded on both cores) leave the
+    labels' row groups to be decoded on both cores too, each block's whole work done on
+    the thread that decoded it. Else (predictions spilled to a file) the labels are read
+    on one thread, for the memory of that case, and their blocks worked on a pool.
+    """
+    labels, predictions = state.labels, state.predictions
+    in_memory = _parallel_blocks(predictions)
+    if in_memory is None:
+        getattr(labels.blocks, "one_thread", lambda: None)()
+    join.keep_predictions(in_memory or prefetched(predictions.blocks))
+    work = functools.partial(_joined_block, join, state)
+    map_on_decoders = getattr(labels.blocks, "map_on_decoders", None)
+    results = map_on_decoders(work) if map_on_decoders is not None else None
+    if results is None:
+        results = (result for _, result in map_ordered(work, prefetched(labels.blocks), options.threads))
+    offset = 0
+    for result in results:
+        label_rows = join.record(result.match)
+        if result.reduced is None:
+            continue
+        if result.found is not None:
+            found = result.found
+            position = found.where[0]
+            if found.side == 0:
+                raise _nonfinite_error(found, labels, int(label_rows[position]))
+            raise _nonfinite_error(found, predictions, int(result.match.taken[position]))
+        state.take(offset, result.rows, result.ids, result.weights, result.reduced)
+        offset += result.rows
+        if progress is not None:
+            progress(result.rows)
+
+
+def _parallel_blocks(source: Source) -> Iterator[Block] | None:
+    """A join's predictions when they are kept in memory: Parquet row groups decoded on both cores, else None."""
+    if source.format != "parquet":
+        return None
+    all_rows = getattr(source.blocks, "all_rows", None)  # a dataset of Parquet files
+    if all_rows is not None:
+        blocks: Iterator[Block] | None = all_rows(join.MAPPED_BUDGET_BYTES)
+        return blocks
+    return row_group_blocks(source, join.MAPPED_BUDGET_BYTES)
+
+
+def _row_join(labels: Source, predictions: Source, options: ComputeOptions) -> RowJoin | None:
+    """The join of the rows by id that ``options.join_on`` asks for (its inputs checked), or None."""
+    if options.join_on is None:
+        return None
+    check_join_sources(labels, predictions, options.join_on)
+    return RowJoin(labels, predictions, strict=options.strict, min_matched=options.min_matched)
+
+
+def check_options(options: ComputeOptions) -> None:
+    """Refuse options the computation is not defined for (:class:`ParameterError`)."""
+    check_axis(options.axis)
+    check_eps(options.eps)
+    check_flag("normalize", options.normalize)
+    check_choice("nan_policy", options.nan_policy, NAN_POLICIES)
+    if isinstance(options.threads, bool) or not isinstance(options.threads, int) or options.threads < 1:
+        raise ParameterError(f"threads must be an integer >= 1, not {options.threads!r}")
+    check_flag("strict", options.strict)
+    check_flag("keep_losses", options.keep_losses)
+    matched = options.min_matched
+    if isinstance(matched, bool) or not isinstance(matched, (int, float)) or not 0 <= matched <= 1:
+        raise ParameterError(f"min_matched must be a number from 0 to 1, not {matched!r}")
+    if options.join_on is not None and (not isinstance(options.join_on, str) or not options.join_on):
+        raise ParameterError(f"join_on must be a column name, not {options.join_on!r}")
+
+
+class _ReducedBlock(NamedTuple):
+    """What a worker thread makes of one block: its sums, and its losses unless ``axis == 0``."""
+
+    sums: Sums
+    losses: Float64Array | None
+    zero_vectors: int
+
+
+class _Reduction:
+    """Accumulates block results: losses per block, or merged sums for ``axis == 0``."""
+
+    def __init__(self, labels: Source, predictions: Source, options: ComputeOptions, axis: int, figures: FigureState):
+        self.labels = labels
+        self.figures = figures
+        self.predictions = predictions
+        self.options = options
+        self.axis = axis
+        self.rows = 0
+        self.loss_blocks: list[Float64Array] = []
+        self.nonfinite_blocks: list[BoolArray] = []
+        self.zero_vectors = 0
+        self.merged: Sums | None = None
+        self.label_ids: list[np.ndarray] = []
+        self.prediction_ids: list[np.ndarray] = []
+        #: The losses once spilled to disk (``keep_losses`` off, beyond SPILL_LOSSES), and
+        #: the losses held until then.
+        self.spilled: SpilledLosses | None = None
+        self.held = 0
+        self.loss_shape: tuple[int, ...] = (0,)
+        self.had_ids = False
+        #: Ids are kept for the worst and best rows' ids, else dropped once losses are spilled.
+        self.ranked = bool(figures.options.top or figures.options.best)
+        self.shared_keys = shared_keys(labels, predictions)
+
+    def reduce(self, lblock: Block, pblock: Block, rows: np.ndarray | None = None) -> _ReducedBlock:
+        """The per-block work, run on the worker threads (numpy and the kernel release the GIL).
+
+        ``rows``: label row i is paired with prediction row ``rows[i]`` (see ``core.block_sums``).
+        """
+        sums = block_sums(lblock.values, pblock.values, self.axis, rows)
+        if self.axis == 0:
+            return _ReducedBlock(sums, None, 0)
+        losses = losses_from_sums(sums, eps=self.options.eps, normalize=self.options.normalize)
+        return _ReducedBlock(sums, losses, 0 if sums.plain else int(sums.zero_vectors().sum()))
+
+    def refused(self, reduced: _ReducedBlock) -> bool:
+        """Whether a block's NaN or infinity stops the run (``nan_policy="raise"``)."""
+        sums = reduced.sums
+        return self.options.nan_policy == "raise" and not sums.plain and bool(sums.nonfinite.any())
+
+    def add(self, offset: int, lblock: Block, pblock: Block, reduced: _ReducedBlock) -> None:
+        """Take in one block pair's results, in file order (on the calling thread): rows paired by position."""
+        if self.refused(reduced):
+            found = _first_nonfinite(lblock, pblock)
+            raise _nonfinite_error(found, (self.labels, self.predictions)[found.side], offset + found.where[0])
+        if lblock.ids is not None and pblock.ids is not None:
+            match_rows_by_id(lblock.ids, pblock.ids, self.labels, self.predictions, offset)
+        if self.shared_keys and lblock.keys is not None and pblock.keys is not None:
+            match_rows_by_keys(lblock, pblock, self.shared_keys, self.labels, self.predictions, offset)
+        if pblock.ids is not None and self._keeps_ids():
+            self.prediction_ids.append(pblock.ids)
+        self.take(offset, len(lblock), lblock.ids, lblock.weights, reduced)
+
+    def take(
+        self, offset: int, rows: int, ids: np.ndarray | None, weights: np.ndarray | None, reduced: _ReducedBlock
+    ) -> None:
+        """Keep the results of ``rows`` rows from row ``offset`` on, their ids and weights (in file order)."""
+        sums = reduced.sums
+        self.rows += rows
+        if ids is not None:
+            self.had_ids = True
+            if self._keeps_ids():
+                self.label_ids.append(ids)
+        if reduced.losses is None:
+            self.merged = sums if self.merged is None else self.merged.merge(sums)
+            return
+        self.zero_vectors += reduced.zero_vectors
+        self.figures.add(offset, reduced.losses, sums.nonfinite, weights)
+        if self.spilled is None and not self.options.keep_losses and self.held + reduced.losses.size > SPILL_LOSSES:
+            self._spill()
+        if self.spilled is not None:
+            self.spilled.add(reduced.losses, sums.nonfinite)
+            self.loss_shape = (self.rows, *reduced.losses.shape[1:])
+            return
+        self.loss_blocks.append(reduced.losses)
+        self.nonfinite_blocks.append(sums.nonfinite)
+        self.held += reduced.losses.size
+
+    def _keeps_ids(self) -> bool:
+        return self.spilled is None or self.ranked
+
+    def _spill(self) -> None:
+        """From now on, losses go to disk (see :mod:`cosloss_cli.pipeline.spilled`), those held so far first."""
+        self.spilled = SpilledLosses(omit=self.options.nan_policy == "omit")
+        for losses, nonfinite in zip(self.loss_blocks, self.nonfinite_blocks, strict=True):
+            self.spilled.add(losses, nonfinite)
+        self.loss_blocks.clear()
+        self.nonfinite_blocks.clear()
+        if not self.ranked:
+            self.label_ids.clear()
+            self.prediction_ids.clear()
+
+    def _finish_spilled(self, spilled: SpilledLosses) -> LossResult:
+        """The result of losses spilled to disk: every figure, no loss (see :mod:`cosloss_cli.pipeline.spilled`)."""
+        options = self.figures.options
+        try:
+            summary, found = spilled.summary(self.zero_vectors)
+            interval = spilled.interval(summary, options.confidence)
+            bins = spilled.histogram(int(options.bins)) if options.bins else None
+            ids = self._ids()
+            figures = self.figures.finish_spilled(self.loss_shape, ids, found, interval, bins)
+        finally:
+            spilled.close()
+        id_column = self.labels.id_column or self.predictions.id_column if self.had_ids else None
+        return LossResult(
+            labels=self.labels.path,
+            predictions=self.predictions.path,
+            axis=self.axis,
+            shape=self._file_shape(),
+            losses=np.empty(0),
+            omitted=np.empty(0, dtype=bool),
+            summary=summary,
+            ids=None,
+            notes=self.labels.notes + self.predictions.notes,
+            id_column=id_column,
+            **figures._asdict(),
+        )
+
+    def finish(self) -> LossResult:
+        if self.rows == 0:
+            raise DataError("has no rows: nothing to compare", path=self.labels.path)
+        if self.spilled is not None:
+            return self._finish_spilled(self.spilled)
+        if self.axis == 0:
+            assert self.merged is not None
+            losses = losses_from_sums(self.merged, eps=self.options.eps, normalize=self.options.normalize)
+            nonfinite = self.merged.nonfinite
+            self.zero_vectors = int(self.merged.zero_vectors().sum())
+            self.figures.add(0, losses, nonfinite)
+        else:
+            losses = _joined(self.loss_blocks)
+            nonfinite = _joined(self.nonfinite_blocks)
+        shape = self._file_shape()
+        if self.labels.one_vector:
+            losses, nonfinite = losses.reshape(1), nonfinite.reshape(1)
+        omitted = nonfinite if self.options.nan_policy == "omit" else np.zeros_like(nonfinite)
+        # Nothing to leave out unless "omit" (a small pair's copy and mask cost more than its sums).
+        counted = losses[~omitted] if self.options.nan_policy == "omit" else losses.ravel()
+        omitted_count = losses.size - counted.size
+        ids = self._ids()
+        # Three passes over all the losses, at once on a large input (see cosloss_cli.base.aside).
+        interval = self.figures.start_interval(counted)
+        large = counted.size >= BACKGROUND_LOSSES
+        ordered = aside(lambda: median_and_percentiles(counted), background=large, name="cosloss-order")
+        # The summary's sums while the partition runs; its median is the partition's.
+        summary = summarize(counted, zero_vectors=self.zero_vectors, omitted=omitted_count, median=math.nan)
+        median, found = ordered()
+        summary = summary._replace(median=median)
+        figures, losses = self.figures.finish(losses, counted, ids, interval, found)
+        return LossResult(
+            labels=self.labels.path,
+            predictions=self.predictions.path,
+            axis=0 if self.labels.one_vector else self.axis,
+            shape=shape,
+            losses=losses,
+            omitted=omitted,
+            summary=summary,
+            ids=ids,
+            notes=self.labels.notes + self.predictions.notes,
+            id_column=self.labels.id_column or self.predictions.id_column if ids is not None else None,
+            **figures._asdict(),
+        )
+
+    def _file_shape(self) -> tuple[int, ...]:
+        rest = tuple(int(n) for n in self.labels.shape[1:] if n is not None)
+        if self.labels.one_vector:
+            return rest
+        return (self.rows, *rest)
+
+    def _ids(self) -> np.ndarray | None:
+        label_ids = np.concatenate(self.label_ids) if self.label_ids else None
+        prediction_ids = np.concatenate(self.prediction_ids) if self.prediction_ids else None
+        ids = label_ids if label_ids is not None else prediction_ids  # equal when both: add() checked
+        if ids is not None and self.axis != 1:
+            return None  # ids name rows; with a loss per column they do not apply
+        return ids
+
+
+def _joined(blocks: list[np.ndarray]) -> np.ndarray:
+    """The blocks as one array: the only block itself (a small file's), else a concatenation."""
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+
+
+class _Found(NamedTuple):
+    """The first NaN or infinity of a pair of blocks: which input (0 labels, 1 predictions), where, what."""
+
+    side: int
+    where: tuple[int, ...]
+    value: float
+    width: int | None
+
+
+def _first_nonfinite(lblock: Block, pblock: Block) -> _Found:
+    """Find the first NaN or infinity of a pair of blocks (the labels' first at the same place)."""
+    found = []
+    for side, block in enumerate((lblock, pblock)):
+        bad = np.argwhere(~np.isfinite(np.asarray(block.values, dtype=np.float64)))
+        if bad.size:
+            where = tuple(int(i) for i in bad[0])
+            width = block.values.shape[1] if block.values.ndim == 2 else None
+            found.append(_Found(side, where, float(block.values[where]), width))
+    return min(found, key=lambda item: item.where)
+
+
+def _nonfinite_error(found: _Found, source: Source, row: int) -> NonFiniteError:
+    """Name the file, row (``row``: the block's row ``found.where[0]`` in the file) and column of a NaN or infinity."""
+    where = found.where
+    if source.columns and len(where) == 2 and len(source.columns) == found.width:
+        place = f"{source.where(row)}, column {source.columns[where[1]]!r}"
+    elif len(where) == 2:
+        place = f"{source.where(row)}, column {where[1]}"
+    else:
+        place = f"index {(row, *where[1:])}"
+    return NonFiniteError(
+        f"{place} is {_value_name(found.value)}",
+        path=source.path,
+        hint="fix the data, or pass --nan-policy omit (skip such vectors) or propagate (NaN losses)",
+    )
+
+
+def _value_name(value: float) -> str:
+    if math.isnan(value):
+        return "NaN (or empty)"
+    return "+Inf" if value > 0 else "-Inf"
+
+
+def _with_offsets(pairs: Iterable[tuple[Block, Block]]) -> Iterator[tuple[int, tuple[Block, Block]]]:
+    offset = 0
+    for pair in pairs:
+        yield offset, pair
+        offset += len(pair[0])

@@ -1,0 +1,365 @@
+"""``--group-by``: the figures of each group of rows (slices), as the overall summary has them.
+
+An evaluation team wants the loss per language, per source or per bucket, not only
+overall. The group keys are read from the labels (or, when only they have it, the
+predictions) with the library made for the format, only those columns (a Parquet or
+Arrow file reads no vector data for them), in the same row order as the vectors, hive
+keys of a dataset included. The losses are then grouped with numpy in one pass over a
+sort: memory grows with the rows and the groups, never with Python objects per row.
+
+Keys may be numbers, text or booleans; a null is a group of its own. Several names make
+the key a tuple. Up to :data:`MAX_GROUPS` groups; the interval of each group's mean (the
+same BCa interval as the overall one) is computed for up to :data:`MAX_GROUPS_WITH_CI`
+groups, else it is null and a note says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..errors import DataError, InputUsageError
+from ..io import ReadOptions, detect_format
+from ..io.dataset import dataset_of
+from .distribution import PERCENTILES
+
+#: More groups than this are refused: a slice per row is not a breakdown.
+MAX_GROUPS = 1_000_000
+
+#: Groups whose mean gets its interval (one interval costs about a millisecond).
+MAX_GROUPS_WITH_CI = 100
+
+#: The formats whose columns can be read by name.
+KEYED_FORMATS = ("csv", "tsv", "parquet", "arrow", "feather", "ipc", "jsonl", "json")
+
+
+class Groups(NamedTuple):
+    """Each row's group (``codes``, 0-based) and each group's key values, groups in key order."""
+
+    names: tuple[str, ...]
+    codes: np.ndarray
+    keys: list[tuple[Any, ...]]
+
+    def key_dict(self, group: int) -> dict[str, Any]:
+        return dict(zip(self.names, self.keys[group], strict=True))
+
+
+def parse_group_by(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"lang,source"`` or a list -> names; empty parts are refused."""
+    if value is None:
+        return ()
+    names = [part.strip() for part in (value.split(",") if isinstance(value, str) else value)]
+    if not names or any(not name for name in names):
+        raise InputUsageError("--group-by needs column names separated by commas")
+    return tuple(dict.fromkeys(names))
+
+
+def read_key_columns(path: str, names: Sequence[str], options: ReadOptions) -> dict[str, np.ndarray] | None:
+    """The columns ``names`` of the file or dataset ``path``, in its row order; None if it has none of them.
+
+    A dataset's files are read in the order its rows are read (``Dataset.files``; hive
+    keys count as columns). Raises :class:`InputUsageError` for a format without named columns.
+    """
+    dataset = dataset_of(path, options) if path != "-" else None
+    files = [(file.path, dict(file.partition)) for file in dataset.files] if dataset else [(path, {})]
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    found: set[str] = set()
+    for file_path, partition in files:
+        table = _read_columns(file_path, names, options)
+        rows = table.num_rows
+        for name in names:
+            if name in table.column_names:
+                parts[name].append(_values(table.column(name)))
+                found.add(name)
+            elif name in partition:
+                value = partition[name]
+                parts[name].append(np.full(rows, value, dtype=object))
+                found.add(name)
+            else:
+                parts[name].append(np.full(rows, None, dtype=object))
+    if not found:
+        return None
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise InputUsageError(f"no column named {missing[0]!r} for --group-by", path=path)
+    return {name: _joined(parts[name]) for name in names}
+
+
+def _read_columns(path: str, names: Sequence[str], options: ReadOptions) -> Any:
+    """A pyarrow table of the columns of ``names`` that one file has (zero columns: its row count only)."""
+    import pyarrow as pa
+
+    fmt = detect_format(path, options.input_format)
+    if fmt not in KEYED_FORMATS:
+        raise InputUsageError(
+            f"--group-by reads a column by name, and a {fmt.upper()} file has no named columns",
+            path=path,
+            hint="give the group of each row in a CSV, Parquet or Arrow file",
+        )
+    source = _openable(path, options)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(source)
+        present = [name for name in names if name in parquet.schema_arrow.names]
+        if not present:
+            return pa.table({"_rows": pa.nulls(parquet.metadata.num_rows)}).select([])
+        return parquet.read(columns=present)
+    if fmt in ("csv", "tsv"):
+        import pyarrow.csv as pacsv
+
+        delimiter = options.delimiter or ("\t" if fmt == "tsv" else ",")
+        empty_is_null = pacsv.ConvertOptions(strings_can_be_null=True)  # an empty cell is a missing key
+        table = pacsv.read_csv(
+            source, parse_options=pacsv.ParseOptions(delimiter=delimiter), convert_options=empty_is_null
+        )
+        if delimiter == "," and table.num_columns == 1 and ";" in table.column_names[0]:
+            semicolons = pacsv.ParseOptions(delimiter=";")
+            table = pacsv.read_csv(_openable(path, options), parse_options=semicolons, convert_options=empty_is_null)
+        return table.select([name for name in names if name in table.column_names])
+    if fmt in ("arrow", "feather", "ipc"):
+        import pyarrow.feather as feather
+
+        table = feather.read_table(source, memory_map=isinstance(source, str))
+        return table.select([name for name in names if name in table.column_names])
+    import pyarrow.json as pajson
+
+    table = pajson.read_json(source)
+    return table.select([name for name in names if name in table.column_names])
+
+
+def excluding(options: ReadOptions, names: Sequence[str]) -> ReadOptions:
+    """``options`` leaving the columns ``names`` out of the vectors (a hive key is never one anyway)."""
+    partition = set(options.partition_keys)
+    extra = [name for name in names if name not in partition]
+    return options._replace(exclude_columns=[*(options.exclude_columns or []), *extra] or None)
+
+
+def _openable(path: str, options: ReadOptions) -> Any:
+    if "://" in path:
+        from ..io.storage import is_url, open_input
+
+        if is_url(path):
+            return open_input(path, options.storage_options, random_access=True)
+    return path
+
+
+def _values(column: Any) -> np.ndarray:
+    """A pyarrow column as numpy: numbers stay numbers, text and nulls become objects."""
+    import pyarrow as pa
+
+    # One array's to_numpy: a chunked column's imports pandas, which a numeric key never needs.
+    if column.null_count == 0 and (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+        return np.asarray(column.combine_chunks().to_numpy(zero_copy_only=False))
+    if column.null_count == 0 and pa.types.is_boolean(column.type):
+        return np.asarray(column.combine_chunks().to_numpy(zero_copy_only=False))
+    return np.array(column.to_pylist(), dtype=object)
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    if not parts:
+        return np.empty(0, dtype=object)
+    if all(part.dtype == parts[0].dtype and part.dtype != object for part in parts):
+        return np.concatenate(parts)
+    return np.concatenate([part.astype(object) for part in parts])
+
+
+def group_rows(columns: dict[str, np.ndarray]) -> Groups:
+    """Each row's group and each group's key, groups in sorted key order, nulls last (as pandas sorts).
+
+    One column of numbers or booleans without NaN is grouped by ``np.unique`` (the same
+    order as pandas', without importing it); other keys by pandas' ``groupby``.
+    """
+    names = tuple(columns)
+    if len(names) == 1 and _plain_numbers(columns[names[0]]):
+        uniques, codes = np.unique(columns[names[0]], return_inverse=True)
+        if uniques.size > MAX_GROUPS:
+            raise DataError(f"--group-by {names[0]} makes {uniques.size:,} groups: more than {MAX_GROUPS:,}")
+        return Groups(names, codes.reshape(-1).astype(np.int64), [(_plain(value),) for value in uniques])
+    import pandas as pd
+
+    frame = pd.DataFrame({name: columns[name] for name in names})
+    grouped = frame.groupby(list(names), dropna=False, sort=True)
+    codes = grouped.ngroup().to_numpy(dtype=np.int64)
+    count = int(codes.max()) + 1 if codes.size else 0
+    if count > MAX_GROUPS:
+        raise DataError(f"--group-by {','.join(names)} makes {count:,} groups: more than {MAX_GROUPS:,}")
+    first = np.full(count, -1, dtype=np.int64)
+    order = np.arange(codes.size)[::-1]
+    first[codes[order]] = order  # the first row of each group
+    keys = [tuple(_plain(columns[name][row]) for name in names) for row in first.tolist()]
+    return Groups(names, codes, keys)
+
+
+def _plain_numbers(values: np.ndarray) -> bool:
+    """Whether ``values`` are integers, booleans, or floats without NaN (no object, no null)."""
+    if values.dtype.kind in "biu":
+        return True
+    return values.dtype.kind == "f" and not bool(np.isnan(values).any())
+
+
+def _plain(value: Any) -> Any:
+    """A key value for JSON and tables: numpy scalars as Python ones, NaN and None as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def aligned(columns: dict[str, np.ndarray], rows: np.ndarray, size: int) -> dict[str, np.ndarray]:
+    """The key columns on the result's rows (``rows``: the file row of each result row)."""
+    out = {}
+    for name, values in columns.items():
+        if values.shape[0] != size:
+            raise DataError(
+                f"the --group-by column {name!r} has {values.shape[0]} rows, the vectors {size}",
+                hint="group by a column of the file whose rows the losses are",
+            )
+        out[name] = values[rows]
+    return out
+
+
+def summaries(
+    losses: np.ndarray, groups: Groups, *, confidence: float, resamples: int | None, seed: int
+) -> list[dict[str, Any]]:
+    """Per group: count, mean, std (ddof=0), min, median, max, p05..p99, and the interval of the mean.
+
+    ``losses`` are the result's losses in row order (NaN where omitted: left out of
+    their group's figures). Equal to pandas' ``groupby`` (mean, ``std(ddof=0)``,
+    ``quantile`` with linear interpolation) to rounding.
+    """
+    from .intervals import finite_or_none, mean_ci
+
+    count = len(groups.keys)
+    keep = ~np.isnan(losses)
+    codes, values = groups.codes[keep], losses[keep]
+    # By group, then by value: a stable sort of the values, then a stable sort of the group
+    # codes (a radix sort when they fit 16 bits), as np.lexsort orders them but faster.
+    order = np.argsort(values, kind="stable")
+    narrow = np.int16 if count <= np.iinfo(np.int16).max else np.int32 if count <= np.iinfo(np.int32).max else np.int64
+    order = order[np.argsort(codes[order].astype(narrow), kind="stable")]
+    codes, values = codes[order], values[order]
+    sizes = np.bincount(codes, minlength=count)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    with np.errstate(all="ignore"):
+        sums = np.bincount(codes, weights=values, minlength=count)
+        means = sums / sizes
+        deviations = values - means[codes]
+        stds = np.sqrt(np.bincount(codes, weights=deviations * deviations, minlength=count) / sizes)
+    figures = {
+        "min": _at(values, starts, sizes, 0.0),
+        "median": _quantile(values, starts, sizes, 0.5),
+        "max": _at(values, starts, sizes, 1.0),
+        **{key: _quantile(values, starts, sizes, q / 100) for key, q in PERCENTILES.items()},
+    }
+    with_ci = confidence > 0 and count <= MAX_GROUPS_WITH_CI
+    out = []
+    for group in range(count):
+        n = int(sizes[group])
+        entry: dict[str, Any] = {"key": groups.key_dict(group), "count": n}
+        entry["mean"] = finite_or_none(float(means[group])) if n else None
+        entry["std"] = finite_or_none(float(stds[group])) if n else None
+        for key, column in figures.items():
+            entry[key] = finite_or_none(float(column[group])) if n else None
+        if with_ci and n:
+            segment = values[starts[group] : starts[group] + n]
+            low, high = mean_ci(segment, confidence=confidence, resamples=resamples, seed=seed)
+            entry["ci_low"], entry["ci_high"] = finite_or_none(low), finite_or_none(high)
+        else:
+            entry["ci_low"] = entry["ci_high"] = None
+        out.append(entry)
+    return out
+
+
+def _at(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray, where: float) -> np.ndarray:
+    """The first (0.0) or last (1.0) sorted value of each group (NaN for an empty group)."""
+    index = starts + np.where(where == 0.0, 0, np.maximum(sizes - 1, 0))
+    return np.where(sizes > 0, values[np.minimum(index, max(values.size - 1, 0))] if values.size else np.nan, np.nan)
+
+
+def _quantile(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray, q: float) -> np.ndarray:
+    """Each group's ``q`` quantile of its sorted values, numpy's (and pandas') linear method."""
+    if values.size == 0:
+        return np.full(sizes.shape, np.nan)
+    virtual = (np.maximum(sizes, 1) - 1) * q
+    below = np.floor(virtual).astype(np.int64)
+    above = np.minimum(below + 1, np.maximum(sizes - 1, 0))
+    fraction = virtual - below
+    low = values[np.minimum(starts + below, values.size - 1)]
+    high = values[np.minimum(starts + above, values.size - 1)]
+    step = high - low
+    result = np.where(fraction >= 0.5, high - step * (1 - fraction), low + step * fraction)
+    return np.where(sizes > 0, result, np.nan)
+
+
+def too_many_for_intervals(groups: Groups, confidence: float) -> str | None:
+    """The note when groups are too many for an interval each."""
+    if confidence > 0 and len(groups.keys) > MAX_GROUPS_WITH_CI:
+        return (
+            f"{len(groups.keys):,} groups: the interval of each group's mean is computed for up to "
+            f"{MAX_GROUPS_WITH_CI} groups (null here)"
+        )
+    return None
+
+
+# ----------------------------------------------------------------------------- on results
+
+
+def key_columns_for(
+    names: Sequence[str],
+    labels: str,
+    predictions: Sequence[str],
+    read_options: ReadOptions,
+    prediction_read_options: ReadOptions | None,
+    *,
+    joined: bool,
+) -> tuple[dict[str, np.ndarray], str]:
+    """The key columns from the labels, else from the (first) predictions file; and which side they came from.
+
+    With rows matched by id the predictions' rows are not the losses' rows: their
+    columns cannot be used then.
+    """
+    columns = read_key_columns(labels, names, read_options)
+    if columns is not None:
+        return columns, "labels"
+    if not joined and predictions:
+        columns = read_key_columns(predictions[0], names, prediction_read_options or read_options)
+        if columns is not None:
+            return columns, "predictions"
+    where = "the labels" if joined else "the labels or the predictions"
+    raise InputUsageError(
+        f"no column named {names[0]!r} for --group-by in {where}",
+        hint="with --join-on the group column must be in the labels" if joined else None,
+    )
+
+
+def result_rows(losses: np.ndarray, label_rows: np.ndarray | None, axis: int) -> np.ndarray:
+    """The file row of each loss: its own position, or with rows matched by id the labels' row."""
+    if losses.ndim != 1 or axis != 1:
+        raise InputUsageError("--group-by needs a loss per row (2-D inputs, --axis 1)")
+    if label_rows is not None and label_rows.shape[0] == losses.shape[0]:
+        return np.asarray(label_rows, dtype=np.int64)
+    return np.arange(losses.shape[0], dtype=np.int64)
+
+
+def loss_groups(
+    result: Any, columns: dict[str, np.ndarray], *, resamples: int | None = None, seed: int = 0
+) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """The per-group figures of a :class:`~cosloss_cli.pipeline.result.LossResult`, and notes.
+
+    ``columns`` are the key columns in file row order (:func:`key_columns_for`). The
+    interval of each group's mean is drawn as the result's is (its ``confidence``; none
+    when that is 0).
+    """
+    rows = result_rows(result.losses, result.label_rows, result.axis)
+    size = next(iter(columns.values())).shape[0]
+    groups = group_rows(aligned(columns, rows, size))
+    losses = np.where(result.omitted, np.nan, result.losses).astype(np.float64)
+    confidence = float(result.confidence or 0.0)
+    found = summaries(losses, groups, confidence=confidence, resamples=resamples, seed=seed)
+    note = too_many_for_intervals(groups, confidence)
+    return found, (note,) if note else ()
