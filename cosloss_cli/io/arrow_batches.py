@@ -16,15 +16,12 @@ from typing import Any
 from ..errors import DataError
 from .base import Block, ReadOptions, Source, rows_per_block
 from .formats import short
-from .names import split_ids, without_weight_column
 from .parquet import (
-    _choose_columns,
     _column_values,
-    _is_numeric,
     _list_values,
     _object_ids,
-    _pandas_index_columns,
     _weights,
+    schema_columns,
 )
 
 #: The errors reading a batch may raise (pyarrow's are added when it is imported).
@@ -64,32 +61,13 @@ def batches_source(
             return explain(exc, done)
         return DataError(f"cannot read the data: {short(str(exc))}", path=path)
 
-    names = list(schema.names)
-    usable = without_weight_column(names, options.weight_column, path, options.partition_keys)
-    split = split_ids(
-        usable,
-        id_column=options.id_column,
-        columns=options.columns,
-        detect=options.detect_ids,
-        index_columns=_pandas_index_columns(schema),
-        path=path,
-    )
-    id_column = split.id_column
-    data = [n for n in usable if n != id_column and n not in split.others]
     try:
-        list_column, features, left_out, column_notes = _choose_columns(schema, options, path, data)
+        id_column, list_column, features, key_columns, column_notes = schema_columns(schema, options, path)
     except BaseException:
         if close is not None:
             close()
         raise
-    key_columns = [*split.others, *left_out]
     weight_column = options.weight_column
-    if weight_column is not None and not _is_numeric(schema.field(weight_column).type):
-        if close is not None:
-            close()
-        raise DataError(
-            f"the weight column {weight_column!r} has type {schema.field(weight_column).type}, not numbers", path=path
-        )
     held: list[Any] = []
     if list_column is None:
         width = len(features)
@@ -149,9 +127,9 @@ def batches_source(
         size_bytes=size_bytes,
         named=list_column is None,
         id_column=id_column,
-        notes=split.notes + column_notes,
+        notes=column_notes,
         line_of=line_of,
-        file_columns=tuple(names),
+        file_columns=tuple(schema.names),
         key_columns=tuple(key_columns),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
@@ -51,27 +51,10 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
         _restore_pool(pa, previous_pool)
 
     schema = parquet.schema_arrow
-    names = list(schema.names)
     # A file without the id column simply has no ids; the pipeline checks that one file has them.
-    usable = without_weight_column(names, options.weight_column, path, options.partition_keys)
-    split = split_ids(
-        usable,
-        id_column=options.id_column,
-        columns=options.columns,
-        detect=options.detect_ids,
-        index_columns=_pandas_index_columns(schema),
-        path=path,
-    )
-    id_column = split.id_column
-    data = [n for n in usable if n != id_column and n not in split.others]
-    list_column, features, left_out, column_notes = _choose_columns(schema, options, path, data)
-    key_columns = [*split.others, *left_out]
+    id_column, list_column, features, key_columns, column_notes = schema_columns(schema, options, path)
     width = _list_width(parquet, list_column, path) if list_column else len(features)
     weight_column = options.weight_column
-    if weight_column is not None and not _is_numeric(schema.field(weight_column).type):
-        raise DataError(
-            f"the weight column {weight_column!r} has type {schema.field(weight_column).type}, not numbers", path=path
-        )
     extra_columns = [name for name in (id_column, weight_column) if name is not None] + key_columns
     read_columns = ([list_column] if list_column else features) + extra_columns
     rows = parquet.metadata.num_rows
@@ -140,8 +123,8 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
         size_bytes=file_size(path),
         named=list_column is None,
         id_column=id_column,
-        notes=split.notes + column_notes,
-        file_columns=tuple(names),
+        notes=column_notes,
+        file_columns=tuple(schema.names),
         key_columns=tuple(key_columns),
     )
 
@@ -677,6 +660,44 @@ def _is_list(arrow_type: Any) -> bool:
     import pyarrow.types as t
 
     return bool(t.is_list(arrow_type) or t.is_large_list(arrow_type) or t.is_fixed_size_list(arrow_type))
+
+
+class SchemaColumns(NamedTuple):
+    """What each column of an Arrow schema is for: ids, the vectors, and the columns carried beside them."""
+
+    id_column: str | None
+    #: The list column holding the vectors, or None when ``features`` are the components.
+    list_column: str | None
+    features: list[str]
+    #: Columns left out of the vectors but carried on each block (other id-like and text columns).
+    key_columns: list[str]
+    notes: tuple[str, ...]
+
+
+def schema_columns(schema: Any, options: ReadOptions, path: str) -> SchemaColumns:
+    """Decide, from a file's Arrow schema alone, which column is what (Parquet, Arrow IPC, JSON Lines).
+
+    Raises :class:`DataError` for a weight column that does not hold numbers.
+    """
+    usable = without_weight_column(list(schema.names), options.weight_column, path, options.partition_keys)
+    split = split_ids(
+        usable,
+        id_column=options.id_column,
+        columns=options.columns,
+        detect=options.detect_ids,
+        index_columns=_pandas_index_columns(schema),
+        path=path,
+    )
+    data = [n for n in usable if n != split.id_column and n not in split.others]
+    list_column, features, left_out, column_notes = _choose_columns(schema, options, path, data)
+    weight_column = options.weight_column
+    if weight_column is not None and not _is_numeric(schema.field(weight_column).type):
+        raise DataError(
+            f"the weight column {weight_column!r} has type {schema.field(weight_column).type}, not numbers", path=path
+        )
+    return SchemaColumns(
+        split.id_column, list_column, features, [*split.others, *left_out], (*split.notes, *column_notes)
+    )
 
 
 def _choose_columns(
