@@ -112,14 +112,16 @@ def _read_columns(path: str, names: Sequence[str], options: ReadOptions) -> Any:
         import pyarrow.csv as pacsv
 
         delimiter = options.delimiter or ("\t" if fmt == "tsv" else ",")
-        empty_is_null = pacsv.ConvertOptions(strings_can_be_null=True)  # an empty cell is a missing key
-        table = pacsv.read_csv(
-            source, parse_options=pacsv.ParseOptions(delimiter=delimiter), convert_options=empty_is_null
-        )
-        if delimiter == "," and table.num_columns == 1 and ";" in table.column_names[0]:
-            semicolons = pacsv.ParseOptions(delimiter=";")
-            table = pacsv.read_csv(_openable(path, options), parse_options=semicolons, convert_options=empty_is_null)
-        return table.select([name for name in names if name in table.column_names])
+        header = pacsv.open_csv(source, parse_options=pacsv.ParseOptions(delimiter=delimiter)).schema.names
+        if delimiter == "," and len(header) == 1 and ";" in header[0]:
+            delimiter, header = ";", header[0].split(";")
+        present = [name for name in names if name in header]
+        # Only the key columns are converted (the vectors' pass converts the rest); an
+        # empty cell is a missing key. One column is converted even without keys: the rows.
+        convert = pacsv.ConvertOptions(strings_can_be_null=True, include_columns=present or header[:1])
+        parse = pacsv.ParseOptions(delimiter=delimiter)
+        table = pacsv.read_csv(_openable(path, options), parse_options=parse, convert_options=convert)
+        return table.select(present)
     if fmt in ("arrow", "feather", "ipc"):
         import pyarrow.feather as feather
 
