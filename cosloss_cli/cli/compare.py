@@ -308,17 +308,17 @@ def run_compare(
     while the files are read here (:mod:`cosloss_cli.stats.process`).
     """
     if output_file:
-        from ..io.guard import check_outputs
         from ..render.writers import output_format_for
 
         output_format_for(output_file)  # a bad name is refused before the work
-        check_outputs([output_file], [labels, *predictions, baseline[0]])  # and so is an input's name
     if report_file:
-        from ..io.guard import check_outputs as check_report
         from .report import require_matplotlib
 
         require_matplotlib()
-        check_report([report_file], [labels, *predictions, baseline[0]])
+    if output_file or report_file:
+        from ..io.guard import check_outputs
+
+        check_outputs([output_file, report_file], [labels, *predictions, baseline[0]])  # and so is an input's name
     from ..stats.process import stats_process
 
     with stats_process() as tests:

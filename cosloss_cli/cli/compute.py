@@ -172,19 +172,18 @@ def run_compute(
     from ..pipeline.compute import compute_opened, join_read_options, open_pair
 
     if output_file:
-        from ..io.guard import check_outputs
         from ..render.writers import output_format_for
 
         output_format_for(output_file)  # a bad name is refused before the work
-        weights = figures.weights if isinstance(figures.weights, str) else None
-        check_outputs([output_file], [labels, predictions, weights])  # and so is an input's name
     if report_file:
-        from ..io.guard import check_outputs as check_report
         from .report import require_matplotlib
 
         require_matplotlib()  # before the work
-        report_weights = figures.weights if isinstance(figures.weights, str) else None
-        check_report([report_file], [labels, predictions, report_weights])
+    if output_file or report_file:
+        from ..io.guard import check_outputs
+
+        weights = figures.weights if isinstance(figures.weights, str) else None
+        check_outputs([output_file, report_file], [labels, predictions, weights])  # and so is an input's name
     if output.format == "json" and not output.losses and not output_file and not report_file and not group_by:
         # Nothing will print or group the losses one by one: beyond a bound they are spilled to disk.
         computation = computation._replace(keep_losses=False)
