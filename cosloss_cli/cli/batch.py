@@ -57,13 +57,11 @@ from .options import (
     OutputChoice,
     Verbosity,
     Weighting,
-    common_options,
-    compute_options,
     distribution_options,
-    group_by_option,
-    input_options,
+    final_options,
     min_matched_option,
     output_options,
+    reading_options,
     threshold_option,
     weight_options,
 )
@@ -148,8 +146,7 @@ class Selection(NamedTuple):
     "without a partner id (that pair fails).",
 )
 @min_matched_option(1.0, "; a pair below it fails: unmatched rows in a batch are a layout error")
-@input_options
-@compute_options
+@reading_options
 @weight_options(files=False)
 @distribution_options(best=False, bins=False)
 @threshold_option
@@ -179,8 +176,7 @@ class Selection(NamedTuple):
     type=click.Choice(tuple(OUTPUT_DIR_FORMATS)),
     help="File format of --output-dir files  [default: csv]",
 )
-@group_by_option
-@common_options
+@final_options(report=False)
 @click.pass_context
 def batch(
     ctx: click.Context,

@@ -19,7 +19,7 @@ import click
 from ..base.terminal import Environment
 from ..errors import InputUsageError
 from ..io import open_source
-from ..render.output import COMPARE_FILE_WRITERS, COMPARE_WRITERS, FILE_EXTENSIONS, emit, view_for
+from ..render.output import COMPARE_FILE_WRITERS, COMPARE_WRITERS, emit, view_for
 from ..status import ExitStatus
 from .edge import environment, print_notes, refuse_interactive_stdin, user_errors, warn
 from .options import (
@@ -30,13 +30,11 @@ from .options import (
     OutputChoice,
     Verbosity,
     bootstrap_options,
-    common_options,
-    compute_options,
     distribution_options,
-    group_by_option,
-    input_options,
+    final_options,
+    output_file_option,
     output_options,
-    report_option,
+    reading_options,
     strict_option,
 )
 
@@ -67,8 +65,7 @@ def _non_negative_finite(ctx: click.Context, param: click.Parameter, value: floa
 @click.command("compare", context_settings=CONTEXT_SETTINGS)
 @click.argument("labels")
 @click.argument("predictions", nargs=-1, metavar="PREDICTIONS_A PREDICTIONS_B [PREDICTIONS_C]...")
-@input_options
-@compute_options
+@reading_options
 @strict_option
 @bootstrap_options(can_be_off=False)
 @click.option(
@@ -148,16 +145,8 @@ def _non_negative_finite(ctx: click.Context, param: click.Parameter, value: floa
     losses=True,
     losses_help="JSON with every model's per-row losses; --no-losses leaves them out (huge inputs).",
 )
-@click.option(
-    "--output",
-    "-o",
-    "output_file",
-    metavar="FILE",
-    help=f"Also write the per-row losses, a column per model, to FILE ({' '.join(FILE_EXTENSIONS)}).",
-)
-@group_by_option
-@report_option
-@common_options
+@output_file_option("the per-row losses, a column per model,")
+@final_options()
 @click.pass_context
 def compare(
     ctx: click.Context,
@@ -307,18 +296,10 @@ def run_compare(
     The paired tests run in a process started first, which imports scipy.stats (0.6-1 s)
     while the files are read here (:mod:`cosloss_cli.stats.process`).
     """
-    if output_file:
-        from ..render.writers import output_format_for
-
-        output_format_for(output_file)  # a bad name is refused before the work
-    if report_file:
-        from .report import require_matplotlib
-
-        require_matplotlib()
     if output_file or report_file:
-        from ..io.guard import check_outputs
+        from .report import check_outputs_first
 
-        check_outputs([output_file, report_file], [labels, *predictions, baseline[0]])  # and so is an input's name
+        check_outputs_first(output_file, report_file, [labels, *predictions, baseline[0]])
     from ..stats.process import stats_process
 
     with stats_process() as tests:

@@ -12,7 +12,7 @@ import click
 from ..base.terminal import Environment
 from ..io import check_distinct
 from ..io.base import ReadOptions
-from ..render.output import FILE_EXTENSIONS, RESULT_WRITERS, emit, view_for
+from ..render.output import RESULT_WRITERS, emit, view_for
 from ..status import ExitStatus
 from .edge import check_threshold, environment, print_notes, refuse_interactive_stdin, user_errors, warn, warn_counts
 from .options import (
@@ -24,14 +24,12 @@ from .options import (
     Verbosity,
     Weighting,
     bootstrap_options,
-    common_options,
-    compute_options,
     distribution_options,
-    group_by_option,
-    input_options,
+    final_options,
     min_matched_option,
+    output_file_option,
     output_options,
-    report_option,
+    reading_options,
     strict_option,
     threshold_option,
     weight_options,
@@ -48,8 +46,7 @@ TABLE_BINS = 20
 @click.command("compute", context_settings=CONTEXT_SETTINGS)
 @click.argument("labels")
 @click.argument("predictions")
-@input_options
-@compute_options
+@reading_options
 @weight_options()
 @distribution_options()
 @bootstrap_options
@@ -65,16 +62,8 @@ TABLE_BINS = 20
 @click.option(
     "--max-rows", type=click.IntRange(min=0), default=20, show_default=True, help="Losses shown in the table."
 )
-@click.option(
-    "--output",
-    "-o",
-    "output_file",
-    metavar="FILE",
-    help=f"Also write the per-vector losses to FILE ({' '.join(FILE_EXTENSIONS)}).",
-)
-@group_by_option
-@report_option
-@common_options
+@output_file_option("the per-vector losses")
+@final_options()
 @click.pass_context
 def compute(
     ctx: click.Context,
@@ -171,19 +160,11 @@ def run_compute(
     """The body of ``compute``: read, compute, write; returns the mean loss for ``--fail-above``."""
     from ..pipeline.compute import compute_opened, join_read_options, open_pair
 
-    if output_file:
-        from ..render.writers import output_format_for
-
-        output_format_for(output_file)  # a bad name is refused before the work
-    if report_file:
-        from .report import require_matplotlib
-
-        require_matplotlib()  # before the work
     if output_file or report_file:
-        from ..io.guard import check_outputs
+        from .report import check_outputs_first
 
         weights = figures.weights if isinstance(figures.weights, str) else None
-        check_outputs([output_file, report_file], [labels, predictions, weights])  # and so is an input's name
+        check_outputs_first(output_file, report_file, [labels, predictions, weights])
     if output.format == "json" and not output.losses and not output_file and not report_file and not group_by:
         # Nothing will print or group the losses one by one: beyond a bound they are spilled to disk.
         computation = computation._replace(keep_losses=False)

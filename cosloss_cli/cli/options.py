@@ -19,6 +19,7 @@ from ..core.params import NAN_POLICIES, WEIGHTED_REDUCTIONS
 from ..errors import CoslossError
 from ..io.base import DEFAULT_MAX_LINE_BYTES, ReadOptions
 from ..io.formats import FORMATS
+from ..render.output import FILE_EXTENSIONS
 
 if TYPE_CHECKING:  # the pipeline imports numpy; a record is built only when a command runs
     from ..pipeline.result import ComputeOptions
@@ -430,11 +431,10 @@ def bootstrap_options(function: F | None = None, *, can_be_off: bool = True) -> 
     )(function)
 
 
-def strict_option(function: F) -> F:
-    """``--strict``: anything without a partner is an error (here: rows under ``--join-on``)."""
-    return click.option(
-        "--strict", is_flag=True, help="With --join-on: a row without a partner id is an error (exit 1)."
-    )(function)
+#: ``--strict``: anything without a partner is an error (here: rows under ``--join-on``).
+strict_option = click.option(
+    "--strict", is_flag=True, help="With --join-on: a row without a partner id is an error (exit 1)."
+)
 
 
 def min_matched_option(default: float, why: str) -> Callable[[F], F]:
@@ -463,38 +463,54 @@ def _group_names(ctx: click.Context, param: click.Parameter, value: str | None) 
     return names
 
 
-def group_by_option(function: F) -> F:
-    """``--group-by NAME[,NAME]``: the figures of each group of rows (slices)."""
+#: ``--group-by NAME[,NAME]``: the figures of each group of rows (slices).
+group_by_option = click.option(
+    "--group-by",
+    "group_by",
+    metavar="NAME[,NAME]",
+    callback=_group_names,
+    help="Figures per group of rows: NAME is a column of the labels (or predictions), or a hive key of "
+    "a dataset; text, numbers and booleans are keys, nulls a group of their own. Never a vector component.",
+)
+
+#: ``--report FILE.html``: a self-contained page of the result to share (needs matplotlib).
+report_option = click.option(
+    "--report",
+    "report_file",
+    metavar="FILE.html",
+    callback=_html_name,
+    help="Also write a self-contained HTML report (summary, histograms, worst rows, gates) to FILE.html; "
+    "needs the 'report' extra (matplotlib).",
+)
+
+#: ``--fail-above``: the CI gate, checked after the results are printed (not part of the math).
+threshold_option = click.option(
+    "--fail-above",
+    type=float,
+    metavar="X",
+    help="Exit with status 3 if the mean loss is above X (results are still printed).",
+)
+
+
+def output_file_option(what: str) -> Callable[[F], F]:
+    """``--output``/``-o FILE``: ``what`` also written to FILE, in the format its extension names."""
     return click.option(
-        "--group-by",
-        "group_by",
-        metavar="NAME[,NAME]",
-        callback=_group_names,
-        help="Figures per group of rows: NAME is a column of the labels (or predictions), or a hive key of "
-        "a dataset; text, numbers and booleans are keys, nulls a group of their own. Never a vector component.",
-    )(function)
+        "--output",
+        "-o",
+        "output_file",
+        metavar="FILE",
+        help=f"Also write {what} to FILE ({' '.join(FILE_EXTENSIONS)}).",
+    )
 
 
-def report_option(function: F) -> F:
-    """``--report FILE.html``: a self-contained page of the result to share (needs matplotlib)."""
-    return click.option(
-        "--report",
-        "report_file",
-        metavar="FILE.html",
-        callback=_html_name,
-        help="Also write a self-contained HTML report (summary, histograms, worst rows, gates) to FILE.html; "
-        "needs the 'report' extra (matplotlib).",
-    )(function)
+def reading_options(function: F) -> F:
+    """The groups every command starts with: how the inputs are read, then the math (``inputs``, ``computation``)."""
+    return input_options(compute_options(function))
 
 
-def threshold_option(function: F) -> F:
-    """``--fail-above``: the CI gate, checked after the results are printed (not part of the math)."""
-    return click.option(
-        "--fail-above",
-        type=float,
-        metavar="X",
-        help="Exit with status 3 if the mean loss is above X (results are still printed).",
-    )(function)
+def final_options(*, report: bool = True) -> Callable[[F], F]:
+    """The options every command ends with: ``--group-by``, ``--report`` (when ``report``), ``--quiet``, ``--debug``."""
+    return _stack([group_by_option, *([report_option] if report else []), common_options])
 
 
 def _output_choice(values: dict[str, Any]) -> OutputChoice:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputUsageError
+from ..io.guard import check_outputs
+from ..render.writers import output_format_for
 
 if TYPE_CHECKING:
     from ..compare.models import CompareResult
@@ -60,6 +62,16 @@ def require_matplotlib() -> None:
             "--report draws its charts with matplotlib, which is not installed",
             hint="pip install 'cosloss[report]'",
         ) from exc
+
+
+def check_outputs_first(output_file: str | None, report_file: str | None, inputs: list[str | None]) -> None:
+    """``-o FILE`` and ``--report FILE.html``, refused before any work: an output name without a
+    format, a report without matplotlib, or an output that is one of the ``inputs``."""
+    if output_file:
+        output_format_for(output_file)
+    if report_file:
+        require_matplotlib()
+    check_outputs([output_file, report_file], inputs)
 
 
 # ----------------------------------------------------------------------------- the pages
