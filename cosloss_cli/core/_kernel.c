@@ -49,6 +49,16 @@ typedef float f32x4 __attribute__((vector_size(16)));
 #define LOAD_f64(dst, src) memcpy(&(dst), (src), sizeof(dst))
 #define LANES_SUM(a, b) ((((a)[0] + (b)[0]) + ((a)[1] + (b)[1])) + (((a)[2] + (b)[2]) + ((a)[3] + (b)[3])))
 
+/* D, X, Y += u*v, u*u, v*v for the entries U of a and V of b widened to double: the scalar step of
+   every sum (a row's tail in ROW, each column in COLUMNS, each row down a column in ROWS_BY_COLUMN). */
+#define ADD_PRODUCTS(D, X, Y, U, V)                                                                  \
+    do {                                                                                             \
+        double u_ = (double)(U), v_ = (double)(V);                                                   \
+        (D) += u_ * v_;                                                                              \
+        (X) += u_ * u_;                                                                              \
+        (Y) += v_ * v_;                                                                              \
+    } while (0)
+
 /* The signature every kernel shares (kernel_fn below). */
 #define KERNEL(NAME)                                                                                 \
     MULTI_ARCH static void NAME(const char *a_rows, const char *b_rows, Py_ssize_t rows,            \
@@ -78,12 +88,8 @@ typedef float f32x4 __attribute__((vector_size(16)));
             y1 += v1 * v1;                                                                           \
         }                                                                                            \
         double dt = 0.0, xt = 0.0, yt = 0.0;                                                         \
-        for (; j < width; j++) {                                                                     \
-            double u = (double)a[j], v = (double)b[j];                                               \
-            dt += u * v;                                                                             \
-            xt += u * u;                                                                             \
-            yt += v * v;                                                                             \
-        }                                                                                            \
+        for (; j < width; j++)                                                                       \
+            ADD_PRODUCTS(dt, xt, yt, a[j], b[j]);                                                    \
         dot[i] = LANES_SUM(d0, d1) + dt;                                                             \
         ll[i] = LANES_SUM(x0, x1) + xt;                                                              \
         pp[i] = LANES_SUM(y0, y1) + yt;                                                              \
@@ -142,12 +148,8 @@ typedef float f32x4 __attribute__((vector_size(16)));
         for (Py_ssize_t i = 0; i < rows; i++) {                                                      \
             const TA *a = (const TA *)(a_rows + i * astride);                                        \
             const TB *b = (const TB *)(b_rows + i * bstride);                                        \
-            for (Py_ssize_t j = 0; j < width; j++) {                                                 \
-                double u = (double)a[j], v = (double)b[j];                                           \
-                dot[j] += u * v;                                                                     \
-                ll[j] += u * u;                                                                      \
-                pp[j] += v * v;                                                                      \
-            }                                                                                        \
+            for (Py_ssize_t j = 0; j < width; j++)                                                   \
+                ADD_PRODUCTS(dot[j], ll[j], pp[j], a[j], b[j]);                                      \
         }                                                                                            \
     }
 
@@ -177,12 +179,8 @@ typedef float f32x4 __attribute__((vector_size(16)));
                 const TB *b = (const TB *)(b_rows + j * bstride) + r0;                               \
                 int lane = j < lanes_width ? (int)(j % 8) : 8;                                       \
                 double *restrict d = acc[0][lane], *restrict x = acc[1][lane], *restrict y = acc[2][lane]; \
-                for (Py_ssize_t r = 0; r < n; r++) {                                                 \
-                    double u = (double)a[r], v = (double)b[r];                                       \
-                    d[r] += u * v;                                                                   \
-                    x[r] += u * u;                                                                   \
-                    y[r] += v * v;                                                                   \
-                }                                                                                    \
+                for (Py_ssize_t r = 0; r < n; r++)                                                   \
+                    ADD_PRODUCTS(d[r], x[r], y[r], a[r], b[r]);                                      \
             }                                                                                        \
             for (Py_ssize_t r = 0; r < n; r++) {                                                     \
                 dot[r0 + r] = COMBINE(acc[0], r);                                                    \
