@@ -72,65 +72,33 @@ print(float((1 - torch.nn.functional.cosine_similarity(a, b, dim=1)).mean()))
     needs=("torch",),
 )
 
-DUCKDB_LIST = Peer(
-    "DuckDB list_cosine_distance, POSITIONAL JOIN",
-    """
-import sys
-import duckdb
-con = duckdb.connect()
-query = (
-    "SELECT avg(list_cosine_distance(l.v::FLOAT[], p.v::FLOAT[])) "
-    f"FROM read_parquet('{sys.argv[1]}') l POSITIONAL JOIN read_parquet('{sys.argv[2]}') p"
-)
-print(con.execute(query).fetchone()[0])
-""",
-    needs=("duckdb",),
-)
 
-DUCKDB_JOIN = Peer(
-    "DuckDB list_cosine_distance, JOIN USING (id)",
-    """
-import sys
-import duckdb
-con = duckdb.connect()
-query = (
-    "SELECT avg(list_cosine_distance(l.v::FLOAT[], p.v::FLOAT[])) "
-    f"FROM read_parquet('{sys.argv[1]}') l JOIN read_parquet('{sys.argv[2]}') p USING (id)"
-)
-print(con.execute(query).fetchone()[0])
-""",
-    needs=("duckdb",),
-)
+def _duckdb_peer(name: str, *, folders: bool, by_id: bool) -> Peer:
+    """DuckDB's list_cosine_distance over two Parquet inputs: one query for the four layouts.
 
-DUCKDB_DATASET = Peer(
-    "DuckDB read_parquet('dir/*.parquet'), POSITIONAL JOIN",
+    ``folders``: each input is a folder of shards (``dir/*.parquet``); ``by_id``: rows
+    matched with ``JOIN USING (id)``, else by position (``POSITIONAL JOIN``).
     """
+    shards = "/*.parquet" if folders else ""
+    left, right = (f"read_parquet('{{sys.argv[{arg}]}}{shards}')" for arg in (1, 2))
+    join = f"{left} l JOIN {right} p USING (id)" if by_id else f"{left} l POSITIONAL JOIN {right} p"
+    code = f"""
 import sys
 import duckdb
 con = duckdb.connect()
 query = (
     "SELECT avg(list_cosine_distance(l.v::FLOAT[], p.v::FLOAT[])) "
-    f"FROM read_parquet('{sys.argv[1]}/*.parquet') l POSITIONAL JOIN read_parquet('{sys.argv[2]}/*.parquet') p"
+    f"FROM {join}"
 )
 print(con.execute(query).fetchone()[0])
-""",
-    needs=("duckdb",),
-)
+"""
+    return Peer(name, code, needs=("duckdb",))
 
-DUCKDB_DATASET_JOIN = Peer(
-    "DuckDB read_parquet('dir/*.parquet'), JOIN USING (id)",
-    """
-import sys
-import duckdb
-con = duckdb.connect()
-query = (
-    "SELECT avg(list_cosine_distance(l.v::FLOAT[], p.v::FLOAT[])) "
-    f"FROM read_parquet('{sys.argv[1]}/*.parquet') l JOIN read_parquet('{sys.argv[2]}/*.parquet') p USING (id)"
-)
-print(con.execute(query).fetchone()[0])
-""",
-    needs=("duckdb",),
-)
+
+DUCKDB_LIST = _duckdb_peer("DuckDB list_cosine_distance, POSITIONAL JOIN", folders=False, by_id=False)
+DUCKDB_JOIN = _duckdb_peer("DuckDB list_cosine_distance, JOIN USING (id)", folders=False, by_id=True)
+DUCKDB_DATASET = _duckdb_peer("DuckDB read_parquet('dir/*.parquet'), POSITIONAL JOIN", folders=True, by_id=False)
+DUCKDB_DATASET_JOIN = _duckdb_peer("DuckDB read_parquet('dir/*.parquet'), JOIN USING (id)", folders=True, by_id=True)
 
 POLARS_LIST = Peer(
     "polars list arithmetic",
@@ -169,31 +137,23 @@ print(both.select((1 - dot / (ll * pp)).mean()).item())
     needs=("polars",),
 )
 
-PYARROW_CSV = Peer(
-    "pyarrow.csv.read_csv of both (parse only)",
-    """
-import sys
-import pyarrow.csv as pacsv
-rows = 0
-for path in sys.argv[1:3]:
-    rows += pacsv.read_csv(path).num_rows
-print(rows)
-""",
-    needs=("pyarrow",),
-)
 
-PYARROW_JSON = Peer(
-    "pyarrow.json.read_json of both (parse only)",
-    """
+def _pyarrow_parse_peer(name: str, module: str, read: str) -> Peer:
+    """pyarrow's own parser of a text format (``pyarrow.csv``...) run over both inputs: the parsing floor."""
+    alias = "pa" + module
+    code = f"""
 import sys
-import pyarrow.json as pajson
+import pyarrow.{module} as {alias}
 rows = 0
 for path in sys.argv[1:3]:
-    rows += pajson.read_json(path).num_rows
+    rows += {alias}.{read}(path).num_rows
 print(rows)
-""",
-    needs=("pyarrow",),
-)
+"""
+    return Peer(name, code, needs=("pyarrow",))
+
+
+PYARROW_CSV = _pyarrow_parse_peer("pyarrow.csv.read_csv of both (parse only)", "csv", "read_csv")
+PYARROW_JSON = _pyarrow_parse_peer("pyarrow.json.read_json of both (parse only)", "json", "read_json")
 
 READ_PASS_ARROW = Peer(
     "one read pass (memory-mapped Arrow IPC + sum)",
