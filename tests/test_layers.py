@@ -235,6 +235,19 @@ def test_commands_do_not_import_each_other() -> None:
     assert [(name, sorted(IMPORTS[name] & commands)) for name in sorted(commands) if IMPORTS[name] & commands] == []
 
 
+def test_the_readme_shows_the_layers_in_order() -> None:
+    """The contributor's map in the README: one line of layers, the ground first, in the order of
+    :data:`LAYERS` (without ``library``, the package's own ``__init__``), each a folder."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme.index("## Where things live") < readme.index("## Development")
+    section = readme.split("## Where things live", 1)[1].split("\n## ", 1)[0]
+    line = next(text for text in section.splitlines() if "<-" in text)
+    shown = [name.strip() for step in line.split("<-") for name in step.split(",")]
+    assert shown == [layer for layer in LAYERS if layer != "library"]
+    assert all((PACKAGE / layer).is_dir() for layer in shown)
+    assert "(docs/design.md)" in section
+
+
 def diagram() -> str:
     """The layers as text, the top one first: what ``docs/design.md`` shows."""
     lines = ["```text"]
