@@ -206,7 +206,7 @@ def compare(
         computation = computation._replace(strict=strict)
         if baseline_column is not None and baseline_losses is None:
             raise InputUsageError("--baseline-column needs --baseline-losses FILE")
-        _check_layout(runs, predictions, baseline_losses, output_file, jobs, report_file)
+        _check_layout(runs, predictions, baseline_losses, output_file, jobs)
         if runs and group_by:
             raise InputUsageError("--group-by compares the groups of one run: it cannot be used with --runs")
         tail = {"worse_by": worse_by, "top": distribution.top, "bins": distribution.bins or 0}
@@ -219,7 +219,19 @@ def compare(
             from .runs import run_many
 
             failed, gates_failed = run_many(
-                labels, labels_name, inputs, computation, bootstrap, names, output, verbosity, env, jobs, tail, gates
+                labels,
+                labels_name,
+                inputs,
+                computation,
+                bootstrap,
+                names,
+                output,
+                verbosity,
+                env,
+                jobs,
+                tail,
+                gates,
+                report_file=report_file,
             )
             if failed:
                 sys.exit(int(ExitStatus.DATA_ERROR))
@@ -253,7 +265,6 @@ def _check_layout(
     baseline_losses: str | None,
     output_file: str | None,
     jobs: int | None,
-    report: str | None = None,
 ) -> None:
     """``--runs`` takes a folder and nothing else positional; without it, predictions files are needed."""
     if runs:
@@ -261,7 +272,7 @@ def _check_layout(
             raise InputUsageError(
                 "with --runs, give only the folder of runs: each run folder holds its labels and models"
             )
-        for given, name in ((baseline_losses, "--baseline-losses"), (output_file, "--output"), (report, "--report")):
+        for given, name in ((baseline_losses, "--baseline-losses"), (output_file, "--output")):
             if given is not None:
                 raise InputUsageError(f"{name} compares one run: it cannot be used with --runs")
     elif not predictions:

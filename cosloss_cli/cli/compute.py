@@ -212,7 +212,7 @@ def run_compute(
         from ..render.writers import write_text_file
         from .report import compute_report
 
-        page = compute_report(result, result_header(result))
+        page = compute_report(result, result_header(result), max_rows)
         write_text_file(report_file, page, storage_options=inputs.labels.storage_options)
     emit(RESULT_WRITERS, output.format, result, view_for(env, losses=output.losses, max_rows=max_rows))
     return summary.mean

@@ -479,8 +479,8 @@ report_option = click.option(
     "report_file",
     metavar="FILE.html",
     callback=_html_name,
-    help="Also write a self-contained HTML report (summary, histograms, worst rows, gates) to FILE.html; "
-    "needs the 'report' extra (matplotlib).",
+    help="Also write a self-contained HTML report (summary, histograms, worst rows, gates, groups; "
+    "with --runs each candidate's trend) to FILE.html; needs the 'report' extra (matplotlib).",
 )
 
 #: ``--fail-above``: the CI gate, checked after the results are printed (not part of the math).

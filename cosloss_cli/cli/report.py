@@ -3,8 +3,11 @@
 What a reviewer needs without a terminal: the summary (the same figures as ``--json``,
 built from the same document, so the numbers cannot differ), histograms of the losses
 and of the paired differences, the worst rows with their ids, the gates and whether
-they passed. Charts are drawn by matplotlib (the optional ``report`` extra) and inlined
-as SVG with text as paths, so the page needs no network, no fonts and no scripts.
+they passed, the ``--group-by`` groups (a table, cut as the terminal cuts it, and a chart
+of each group's mean with its interval) and, for ``compare --runs``, each candidate's
+trend over the runs with a table per run and candidate. Charts are drawn by matplotlib
+(the optional ``report`` extra) and inlined as SVG with text as paths, so the page needs no
+network, no fonts and no scripts.
 
 Every value is escaped (file names, ids and model names are the user's data); each
 number in a table carries its full-precision value in ``data-value`` beside the rounded
@@ -16,7 +19,8 @@ from __future__ import annotations
 import html
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,14 +42,30 @@ REPORT_BINS = 30
 #: Worst rows listed when the command was not asked for any (``--top``).
 REPORT_TOP = 10
 
+#: Groups shown at each end of a long list of groups (the terminal's default ``--max-rows``).
+REPORT_GROUPS = 20
+
+#: The figures of a group, in the order of their columns; any other figure a group has follows.
+GROUP_FIGURES: tuple[str, ...] = ("count", "mean", "loss", "ci_low", "ci_high", "std", "min", "p05", "p25")
+GROUP_FIGURES += ("median", "p75", "p95", "p99", "max")
+
+#: A row of a chart of intervals: its name, the value, the interval's low and high ends.
+ForestRow = tuple[str, float | None, float | None, float | None]
+
+#: The columns of a group's comparison with one candidate.
+GROUP_COMPARISON: tuple[str, ...] = ("mean_difference", "ci_low", "ci_high", "p_value_t", "p_value_wilcoxon")
+GROUP_COMPARISON += ("p_value_holm",)
+GROUP_COMPARISON += ("verdict", "worse_count", "worse_share")
+
 STYLE = """
+tr.cut td { text-align: center; color: #57606a; font-style: italic; }
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 72rem;
        color: #1f2328; padding: 0 1rem; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #d0d7de; }
 table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.85rem; display: block; overflow-x: auto; }
 th, td { border: 1px solid #d0d7de; padding: 0.25rem 0.6rem; }
 th { background: #f6f8fa; text-align: left; }
-td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td { white-space: nowrap; } td.number { text-align: right; font-variant-numeric: tabular-nums; }
 .passed { color: #1a7f37; font-weight: 600; } .failed { color: #cf222e; font-weight: 600; }
 .better { color: #1a7f37; } .worse { color: #cf222e; }
 figure { margin: 0.5rem 0 1.5rem; } figcaption { font-size: 0.85rem; color: #57606a; }
@@ -77,8 +97,12 @@ def check_outputs_first(output_file: str | None, report_file: str | None, inputs
 # ----------------------------------------------------------------------------- the pages
 
 
-def compute_report(result: LossResult, document: dict[str, Any]) -> str:
-    """The page of one ``compute`` result; ``document`` is its ``--json`` document without losses."""
+def compute_report(result: LossResult, document: dict[str, Any], max_rows: int = REPORT_GROUPS) -> str:
+    """The page of one ``compute`` result; ``document`` is its ``--json`` document without losses.
+
+    ``max_rows``: with more than twice as many groups, the first and last ``max_rows``
+    are shown (``--max-rows``, as the terminal's table of groups).
+    """
     from ..stats.distribution import histogram
 
     title = f"cosloss compute: {document['labels']} vs {document['predictions']}"
@@ -101,10 +125,12 @@ def compute_report(result: LossResult, document: dict[str, Any]) -> str:
         parts.append("<h2>Worst rows</h2>")
         columns = ["index", *(["id"] if any("id" in row for row in worst) else []), "loss"]
         parts.append(_rows_table(columns, worst))
+    if document.get("groups") is not None:
+        parts.extend(_loss_groups(document["groups"], document.get("confidence"), max_rows))
     return _page(title, parts)
 
 
-def compare_report(result: CompareResult, document: dict[str, Any]) -> str:
+def compare_report(result: CompareResult, document: dict[str, Any], max_rows: int = REPORT_GROUPS) -> str:
     """The page of one ``compare`` result; ``document`` is its ``--json`` document without losses."""
     from ..stats.distribution import histogram
     from ..stats.tail import tail_risk
@@ -155,6 +181,8 @@ def compare_report(result: CompareResult, document: dict[str, Any]) -> str:
             parts.append(f"<h3>{html.escape(item['candidate'])}: the rows made worst</h3>")
             columns = ["index", *(["id"] if any("id" in row for row in worst) else [])]
             parts.append(_rows_table([*columns, "difference", "baseline", "candidate"], worst))
+    if document.get("groups") is not None:
+        parts.extend(_compared_groups(document, max_rows))
     return _page(title, parts)
 
 
@@ -190,6 +218,206 @@ def _worst_differences(result: CompareResult, candidate: str, baseline: str) -> 
         }
         for row in rows
     ]
+
+
+def runs_report(document: dict[str, Any]) -> str:
+    """The page of ``compare --runs``: ``document`` is its ``--json`` document (``runs_document``).
+
+    Each candidate's trend over the runs (mean difference with its interval, and the
+    baseline's mean loss), in the order of the runs in the document (the table's); a row
+    per run and candidate with the JSON's figures; the models of each run; the failed gates.
+    """
+    runs = document["runs"]
+    failed = document["failed"]
+    title = f"cosloss compare --runs: {document['root']} ({len(runs)} runs" + (f", {failed} failed)" if failed else ")")
+    parts = [_header(title)]
+    if document.get("gates_passed") is not None:
+        verdict = "passed" if document["gates_passed"] else "failed"
+        parts.append(f'<p>Gates: <span class="{verdict}">{verdict}</span></p>')
+    names = [str(run["run"]) for run in runs]
+    parts.append("<h2>Trend per candidate</h2>")
+    for candidate in document["trend"]:
+        found = [_comparison_of(run, candidate) for run in runs]
+        differences = [(None, None, None) if item is None else _interval_of(item) for item in found]
+        baseline = [
+            None if item is None else _model_mean(run, item["baseline"]) for run, item in zip(runs, found, strict=True)
+        ]
+        baselines = sorted({item["baseline"] for item in found if item is not None})
+        caption = (
+            f"{candidate}: mean difference from {', '.join(baselines)} per run with its interval "
+            "(above 0: the candidate is worse), and the baseline's mean loss; runs in the table's order"
+        )
+        parts.append(_figure(_trend_svg(names, differences, baseline), caption))
+    parts.append("<h2>Each run</h2>")
+    columns = ["run", "baseline", "candidate", "count", "baseline_mean", "mean_difference", "ci_low", "ci_high"]
+    columns += ["p_value_t", "p_value_wilcoxon", "p_value_holm", "verdict", "p99", "worse_share", "gates_passed"]
+    columns += ["error"] if failed else []
+    records: list[dict[str, Any]] = []
+    for run in runs:
+        if "error" in run:
+            records.append({"run": run["run"], "verdict": "error", "error": run["error"]})
+            continue
+        for item in run["comparisons"]:
+            tail = item.get("tail") or {}
+            gates = item.get("gates") or []
+            records.append(
+                {
+                    **{key: item.get(key) for key in columns if key in item},
+                    "run": run["run"],
+                    "count": run["count"],
+                    "baseline_mean": _model_mean(run, item["baseline"]),
+                    "p99": tail.get("p99"),
+                    "worse_share": tail.get("worse_share"),
+                    "gates_passed": all(gate["passed"] for gate in gates) if gates else None,
+                }
+            )
+    rows = [[record.get(column) for column in columns] for record in records]
+    parts.append(_grid_table(columns, rows))
+    models = [
+        [run["run"], model["name"], *(model.get(key) for key in ("count", "mean", "ci_low", "ci_high", "median"))]
+        for run in runs
+        for model in run.get("models", [])
+    ]
+    parts.append("<h2>Models of each run</h2>")
+    parts.append(_grid_table(["run", "model", "count", "mean", "ci_low", "ci_high", "median"], models))
+    gated = [
+        [run["run"], item["candidate"], gate["rule"], gate["bound"], gate["value"], gate["passed"]]
+        for run in runs
+        for item in run.get("comparisons", [])
+        for gate in item.get("gates", [])
+    ]
+    if gated:
+        failing = [row for row in gated if not row[-1]]
+        parts.append("<h2>Failed gates</h2>")
+        if failing:
+            parts.append(_grid_table(["run", "candidate", "rule", "bound", "value", "passed"], failing))
+        else:
+            parts.append(f"<p>Every gate passed ({len(gated)} in all).</p>")
+    return _page(title, parts)
+
+
+def _comparison_of(run: dict[str, Any], candidate: str) -> dict[str, Any] | None:
+    return next((item for item in run.get("comparisons", []) if item["candidate"] == candidate), None)
+
+
+def _model_mean(run: dict[str, Any], name: str) -> float | None:
+    return next((model.get("mean") for model in run.get("models", []) if model["name"] == name), None)
+
+
+def _interval_of(item: dict[str, Any]) -> tuple[float | None, float | None, float | None]:
+    return item.get("mean_difference"), item.get("ci_low"), item.get("ci_high")
+
+
+# ----------------------------------------------------------------------------- groups
+
+
+def _cut(items: Sequence[Any], max_rows: int) -> tuple[list[Any], list[Any], int]:
+    """The first and last ``max_rows`` of more than twice as many items, and how many are left out.
+
+    The rule of the terminal's table of groups, so that both show the same groups.
+    """
+    keep = max(max_rows, 1)
+    if len(items) <= 2 * keep:
+        return list(items), [], 0
+    return list(items[:keep]), list(items[-keep:]), len(items) - 2 * keep
+
+
+def _key_cells(key: dict[str, Any]) -> list[Any]:
+    """A group's key values as cells: a missing value is shown as ``null``, as the terminal shows it."""
+    return ["null" if value is None else value for value in key.values()]
+
+
+def _key_text(key: dict[str, Any]) -> str:
+    return ", ".join(f"{name}={'null' if value is None else value}" for name, value in key.items())
+
+
+def _loss_groups(groups: Sequence[dict[str, Any]], confidence: float | None, max_rows: int) -> list[str]:
+    """``compute --group-by``: a row per group (key columns, then its figures) and a chart of the means."""
+    names = list(groups[0]["key"]) if groups else []
+    figures = [key for key in GROUP_FIGURES if any(key in group for group in groups)]
+    figures += [key for group in groups for key in group if key != "key" and key not in figures]
+    figures = list(dict.fromkeys(figures))
+    head, tail, left_out = _cut(groups, max_rows)
+    rows = [[*_key_cells(group["key"]), *(group.get(key) for key in figures)] for group in head + tail]
+    parts = [f"<h2>By {html.escape(', '.join(names))}: {len(groups)} groups</h2>"]
+    parts.append(_grid_table([*names, *figures], rows, cut_after=len(head) if left_out else None, left_out=left_out))
+    if groups:
+        level = "" if not confidence else f" with its {confidence * 100:g}% interval"
+        shown: list[ForestRow] = [
+            (_key_text(group["key"]), group.get("mean"), group.get("ci_low"), group.get("ci_high"))
+            for group in head + tail
+        ]
+        shown = _with_gap(shown, len(head), left_out)
+        caption = f"mean loss per group of {', '.join(names)}{level}" + _left_out_words(left_out, len(groups))
+        parts.append(_figure(_forest_svg(shown, "mean loss", zero_line=False), caption))
+    return parts
+
+
+def _compared_groups(document: dict[str, Any], max_rows: int) -> list[str]:
+    """``compare --group-by``: a row per group and candidate, the failed gates, a chart per candidate."""
+    groups = document["groups"]
+    baseline = document["baseline"]
+    names = list(groups[0]["key"]) if groups else []
+    gated = any(entry["gates"] for group in groups for entry in group["comparisons"])
+    columns = [*names, "candidate", "count", "baseline_mean", "candidate_mean", *GROUP_COMPARISON]
+    columns += ["gates_passed"] if gated else []
+    head, tail, left_out = _cut(groups, max_rows)
+    rows: list[list[Any]] = []
+    cut_after = None
+    for number, group in enumerate(head + tail):
+        if left_out and number == len(head):
+            cut_after = len(rows)
+        means = {model["name"]: model.get("mean") for model in group.get("models", [])}
+        for entry in group["comparisons"]:
+            row = [*_key_cells(group["key"]), entry["candidate"], group["count"], means.get(baseline)]
+            row += [means.get(entry["candidate"]), *(entry.get(key) for key in GROUP_COMPARISON)]
+            if gated:
+                row.append(all(gate["passed"] for gate in entry["gates"]) if entry["gates"] else None)
+            rows.append(row)
+    title = f"By {', '.join(names)}: {len(groups)} groups, candidate - {baseline}"
+    parts = [f"<h2>{html.escape(title)}</h2>"]
+    parts.append(_grid_table(columns, rows, cut_after=cut_after, left_out=left_out))
+    failing = [
+        [*_key_cells(group["key"]), entry["candidate"], gate["rule"], gate["bound"], gate["value"], gate["passed"]]
+        for group in groups
+        for entry in group["comparisons"]
+        for gate in entry["gates"]
+        if not gate["passed"]
+    ]
+    if failing:
+        first, last, cut = _cut(failing, max_rows)
+        parts.append(f"<h3>Failed gates in the groups ({len(failing)})</h3>")
+        gate_columns = [*names, "candidate", "rule", "bound", "value", "passed"]
+        parts.append(_grid_table(gate_columns, first + last, cut_after=len(first) if cut else None, left_out=cut))
+    elif gated:
+        parts.append("<p>Every gate passed in every group.</p>")
+    level = f"{document['confidence'] * 100:g}%"
+    parts.append(f"<h3>Mean difference per group, a chart per candidate against {html.escape(baseline)}</h3>")
+    candidates = list(dict.fromkeys(entry["candidate"] for group in groups for entry in group["comparisons"]))
+    for candidate in candidates:
+        shown: list[ForestRow] = []
+        for group in head + tail:
+            entry = next((item for item in group["comparisons"] if item["candidate"] == candidate), None)
+            found = (None, None, None) if entry is None else _interval_of(entry)
+            shown.append((_key_text(group["key"]), *found))
+        shown = _with_gap(shown, len(head), left_out)
+        caption = (
+            f"{candidate}: mean difference from {baseline} per group of {', '.join(names)} with its {level} "
+            "interval (right of 0: the candidate is worse)" + _left_out_words(left_out, len(groups))
+        )
+        parts.append(_figure(_forest_svg(shown, f"mean({candidate} - {baseline})", zero_line=True), caption))
+    return parts
+
+
+def _with_gap(rows: list[ForestRow], at: int, left_out: int) -> list[ForestRow]:
+    """The rows of a chart with an empty row naming the groups left out, where the table's cut is."""
+    if not left_out:
+        return rows
+    return [*rows[:at], (f"... {left_out} left out", None, None, None), *rows[at:]]
+
+
+def _left_out_words(left_out: int, total: int) -> str:
+    return f"; the first and last {(total - left_out) // 2} of {total} groups" if left_out else ""
 
 
 # ----------------------------------------------------------------------------- HTML pieces
@@ -238,26 +466,112 @@ def _rows_table(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _grid_table(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], cut_after: int | None = None, left_out: int = 0
+) -> str:
+    """A table of rows given as lists (group keys may share a name with a figure); maybe a cut line.
+
+    ``cut_after``: the row after which ``left_out`` rows are not shown, said in one line
+    spanning the table (the JSON output has them all).
+    """
+    head = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
+    lines = ["<tr>" + "".join(_cell(value) for value in row) + "</tr>" for row in rows]
+    if cut_after is not None:
+        words = f"... {left_out} group{'s' if left_out != 1 else ''} left out here (the JSON output has them all)"
+        lines.insert(cut_after, f'<tr class="cut"><td colspan="{len(columns)}">{words}</td></tr>')
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
+
+
 def _figure(svg: str, caption: str) -> str:
     return f"<figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
 def _histogram_svg(edges: Sequence[float], counts: Sequence[int], what: str, zero_line: bool = False) -> str:
     """A histogram drawn by matplotlib (Agg), as inline SVG with its text as paths (no fonts needed)."""
+    with _chart((7.0, 2.6)) as (drawn, axes):
+        axes.stairs(counts, edges, fill=True, color="#4c72b0", alpha=0.85)
+        if zero_line:
+            axes.axvline(0.0, color="#cf222e", linewidth=1)
+        axes.set_xlabel(what)
+        axes.set_ylabel("rows")
+    return drawn.svg
+
+
+def _forest_svg(rows: Sequence[ForestRow], what: str, zero_line: bool) -> str:
+    """A point per row (name, value, low, high) with its interval as a bar, the first row on top."""
+    count = max(len(rows), 1)
+    with _chart((7.0, min(1.0 + 0.26 * count, 14.0))) as (drawn, axes):
+        where = np.arange(len(rows))[::-1]
+        values = np.array([np.nan if v is None else v for _, v, _, _ in rows], dtype=float)
+        low = np.array([np.nan if lo is None or v is None else v - lo for _, v, lo, _ in rows], dtype=float)
+        high = np.array([np.nan if hi is None or v is None else hi - v for _, v, _, hi in rows], dtype=float)
+        axes.errorbar(values, where, xerr=np.vstack([low, high]), fmt="o", color="#4c72b0", ecolor="#4c72b0", capsize=3)
+        if zero_line:
+            axes.axvline(0.0, color="#cf222e", linewidth=1)
+        axes.set_yticks(where, [_chart_text(name, 40) for name, *_ in rows])
+        axes.set_ylim(-0.7, len(rows) - 0.3)
+        axes.set_xlabel(_chart_text(what, 80))
+    return drawn.svg
+
+
+def _trend_svg(
+    runs: Sequence[str],
+    differences: Sequence[tuple[float | None, float | None, float | None]],
+    baseline: Sequence[float | None],
+) -> str:
+    """Above: the mean difference per run with its interval (0 marked); below: the baseline's mean loss."""
+    import matplotlib.pyplot as plt
+
+    where = np.arange(len(runs))
+    with _chart((7.0, 4.2), rows=2) as (drawn, (top, bottom)):
+        values = np.array([np.nan if v is None else v for v, _, _ in differences], dtype=float)
+        low = np.array([np.nan if lo is None or v is None else v - lo for v, lo, _ in differences], dtype=float)
+        high = np.array([np.nan if hi is None or v is None else hi - v for v, _, hi in differences], dtype=float)
+        top.errorbar(where, values, yerr=np.vstack([low, high]), fmt="o-", color="#4c72b0", capsize=3)
+        top.axhline(0.0, color="#cf222e", linewidth=1)
+        top.set_ylabel("mean difference")
+        plt.setp(top.get_xticklabels(), visible=False)
+        bottom.plot(where, [np.nan if v is None else v for v in baseline], "s-", color="#57606a")
+        bottom.set_ylabel("baseline mean")
+        step = max(1, len(runs) // 20)
+        bottom.set_xticks(where[::step], [_chart_text(name, 24) for name in runs[::step]])
+        if len(runs) > 6:
+            plt.setp(bottom.get_xticklabels(), rotation=45, ha="right")
+        bottom.set_xlabel("run")
+    return drawn.svg
+
+
+def _chart_text(text: str, width: int) -> str:
+    """A name as chart text: control characters escaped, ``$`` not read as mathtext, long names cut."""
+    from ..base.shown import printable
+
+    shown = printable(str(text))
+    if len(shown) > width:
+        shown = shown[: width - 1] + "…"
+    return shown.replace("$", r"\$")
+
+
+class _Drawn:
+    """The SVG text of a chart, set when its ``with _chart(...)`` block ends."""
+
+    svg = ""
+
+
+@contextmanager
+def _chart(size: tuple[float, float], rows: int = 1) -> Iterator[tuple[_Drawn, Any]]:
+    """A matplotlib figure (Agg) to draw on; on leaving, its SVG (text as paths, no fonts) is in ``.svg``."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
+    drawn = _Drawn()
     with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "cosloss"}):
-        figure, axes = plt.subplots(figsize=(7.0, 2.6))
+        figure, axes = plt.subplots(rows, 1, figsize=size, sharex=rows > 1)
         try:
-            axes.stairs(counts, edges, fill=True, color="#4c72b0", alpha=0.85)
-            if zero_line:
-                axes.axvline(0.0, color="#cf222e", linewidth=1)
-            axes.set_xlabel(what)
-            axes.set_ylabel("rows")
-            axes.spines[["top", "right"]].set_visible(False)
+            yield drawn, axes
+            for each in np.atleast_1d(axes):
+                each.spines[["top", "right"]].set_visible(False)
             figure.tight_layout()
             buffer = io.StringIO()
             figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
@@ -268,4 +582,4 @@ def _histogram_svg(edges: Sequence[float], counts: Sequence[int], what: str, zer
     start, end = text.find("<metadata>"), text.find("</metadata>")
     if 0 <= start < end:  # matplotlib's RDF block: namespaces and a tool name, nothing a reader sees
         text = text[:start] + text[end + len("</metadata>") :]
-    return text
+    drawn.svg = text

@@ -32,8 +32,17 @@ def run_many(
     jobs: int | None,
     tail: dict[str, Any],
     gates: dict[str, Any],
+    *,
+    report_file: str | None = None,
 ) -> tuple[int, bool]:
-    """Compare every run under ``root``; returns (runs failed, whether a gate failed)."""
+    """Compare every run under ``root``; returns (runs failed, whether a gate failed).
+
+    ``report_file``: also write the ``--report`` page, from the JSON document.
+    """
+    if report_file:
+        from .report import check_outputs_first
+
+        check_outputs_first(None, report_file, [root])  # before the work
     from ..compare.models import GateOptions, TailOptions
     from ..compare.runs import RunsSettings, compare_runs, comparison_rows, discover_runs, runs_document
     from ..render.progress import pair_progress
@@ -60,6 +69,12 @@ def run_many(
         if result.error is not None:
             warn(f"run {result.name}: {result.error}", verbosity.quiet)
     gates_failed = _report_gates(document)
+    if report_file:
+        from ..render.writers import write_text_file
+        from .report import runs_report
+
+        document_json = {key: value for key, value in document.items() if key != "rows"}
+        write_text_file(report_file, runs_report(document_json), storage_options=inputs.labels.storage_options)
     if output.format == "json":
         document.pop("rows")  # the JSON document holds each run's whole comparison instead
     emit(RUNS_WRITERS, output.format, document, view_for(env))
