@@ -386,8 +386,8 @@ def test_holm_caps_at_one_passes_none_through_and_counts_only_present_p_values()
 @pytest.mark.parametrize("n", [12, 50, 51, 2000])
 def test_signed_rank_test_is_scipys_default_wilcoxon(n: int) -> None:
     """Naming "asymptotic" above 50 rows is what scipy's "auto" picks: the same p-value, ties and zeros too."""
-    from cosloss_cli.stats.intervals import signed_rank_test
+    from cosloss_cli.stats.paired import signed_rank_p_value
 
     rng = np.random.default_rng(n)
     d = np.round(rng.normal(0.01, 0.05, size=n), 2)  # rounded: ties and zeros
-    assert signed_rank_test(d).pvalue == pytest.approx(float(scipy_stats.wilcoxon(d).pvalue), rel=1e-12)
+    assert signed_rank_p_value(d) == pytest.approx(float(scipy_stats.wilcoxon(d).pvalue), rel=1e-12)

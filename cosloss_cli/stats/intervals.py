@@ -1,8 +1,9 @@
 """Statistics of losses: bootstrap confidence intervals of a mean and paired comparisons.
 
 This is what ``cosloss compare`` reports and what ``compute``'s interval of the mean
-uses. The tests come from scipy (``ttest_rel``, ``wilcoxon``) so that a reviewer can
-reproduce every number with scipy on the same losses; scipy is imported inside the
+uses. The tests are scipy's (``ttest_rel``, ``wilcoxon``), so that a reviewer can
+reproduce every number with scipy on the same losses, computed by
+:mod:`cosloss_cli.stats.paired` on ``scipy.special`` alone; scipy is imported inside the
 functions that need it, never at the start of a command.
 
 Three things are written here rather than taken from scipy:
@@ -27,7 +28,7 @@ import math
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -319,7 +320,7 @@ def paired_comparison(
         result = result._replace(notes=("the bootstrap distribution is degenerate (too few distinct differences)",))
     if d.min() == d.max():
         return _constant_difference(result, d)
-    return _with_tests(result, c, b, d, confidence)
+    return _with_tests(result, d, confidence)
 
 
 def _constant_difference(result: Comparison, d: Float64Array) -> Comparison:
@@ -333,8 +334,10 @@ def _constant_difference(result: Comparison, d: Float64Array) -> Comparison:
         return result._replace(
             notes=("every row is a tie: the differences have no variance, so no p-values or effect size",)
         )
+    from .paired import signed_rank_p_value
+
     with quiet():
-        p_value = finite_or_none(float(signed_rank_test(d).pvalue))
+        p_value = finite_or_none(signed_rank_p_value(d))
     note = (
         f"every row differs by the same {float(d[0])!r}: the differences have no variance, "
         "so no t-test p-value, t interval or effect size"
@@ -342,42 +345,24 @@ def _constant_difference(result: Comparison, d: Float64Array) -> Comparison:
     return result._replace(p_value_wilcoxon=p_value, notes=(note,))
 
 
-def _with_tests(result: Comparison, c: Float64Array, b: Float64Array, d: Float64Array, confidence: float) -> Comparison:
-    """Add the paired t-test, its interval, the Wilcoxon signed-rank test and Cohen's d_z."""
-    from scipy import stats
+def _with_tests(result: Comparison, d: Float64Array, confidence: float) -> Comparison:
+    """Add the paired t-test, its interval, the Wilcoxon signed-rank test and Cohen's d_z.
+
+    The tests are scipy's (:mod:`cosloss_cli.stats.paired`), without importing scipy.stats.
+    """
+    from .paired import paired_t_test, signed_rank_p_value
 
     with quiet():
-        t_test = stats.ttest_rel(c, b)
-        t_interval = t_test.confidence_interval(confidence_level=confidence)
-        wilcoxon = signed_rank_test(d)
+        t_test = paired_t_test(d, confidence)
+        p_value_wilcoxon = signed_rank_p_value(d)
         effect = float(np.mean(d) / np.std(d, ddof=1))
     return result._replace(
-        t_ci_low=finite_or_none(float(t_interval.low)),
-        t_ci_high=finite_or_none(float(t_interval.high)),
-        p_value_t=finite_or_none(float(t_test.pvalue)),
-        p_value_wilcoxon=finite_or_none(float(wilcoxon.pvalue)),
+        t_ci_low=finite_or_none(t_test.low),
+        t_ci_high=finite_or_none(t_test.high),
+        p_value_t=finite_or_none(t_test.p_value),
+        p_value_wilcoxon=finite_or_none(p_value_wilcoxon),
         effect_size=finite_or_none(effect),
     )
-
-
-#: Above this many differences scipy's ``wilcoxon(method="auto")`` uses the normal
-#: approximation ("asymptotic") whatever the data (scipy >= 1.13; the threshold is scipy's).
-WILCOXON_EXACT_MAX_ROWS = 50
-
-
-def signed_rank_test(d: Float64Array) -> Any:
-    """``scipy.stats.wilcoxon(d)`` with its defaults: the same p-value to the last bit.
-
-    Above :data:`WILCOXON_EXACT_MAX_ROWS` differences, ``method="auto"`` resolves to
-    ``"asymptotic"``; naming it skips the checks ``auto`` makes first (0.06 s of 0.26 s at
-    a million rows; the ranking is the rest). Smaller samples keep ``auto``, which picks
-    the exact distribution or a permutation test by the data.
-    """
-    from scipy import stats
-
-    if d.size > WILCOXON_EXACT_MAX_ROWS:
-        return stats.wilcoxon(d, method="asymptotic")
-    return stats.wilcoxon(d)
 
 
 def _verdict(low: float | None, high: float | None) -> str:
