@@ -703,7 +703,7 @@ def test_json_document_is_written_in_parts_as_one_dumps_would_write_it(tmp_path,
     expected = {
         "schema_version": SCHEMA_VERSION,
         "pairs": [pair_object(result) for result in results],
-        "overall": overall_object(summary._replace(percentiles=percentiles)),
+        "overall": overall_object(summary.with_percentiles(percentiles)),
         "unmatched": {"labels": discovery.unmatched_labels, "predictions": discovery.unmatched_predictions},
     }
     assert out.getvalue() == json.dumps(expected, allow_nan=False) + "\n"

@@ -178,7 +178,9 @@ def test_weight_column_with_an_explicit_id_column_in_tsv_and_read_options(tmp_pa
     library = compute_files(
         str(tmp_path / "l.tsv"), str(tmp_path / "p.tsv"), ReadOptions(weight_column="w", id_column="name")
     )
-    assert library.weighted and library.loss == pytest.approx(document["loss"] / np.count_nonzero(left["w"]))
+    assert library.figures.weighted and library.figures.loss == pytest.approx(
+        document["loss"] / np.count_nonzero(left["w"])
+    )
 
 
 def test_weight_column_of_labels_read_from_stdin(tmp_path: Path) -> None:
@@ -321,9 +323,9 @@ def test_library_takes_weights_as_numbers_arrays_and_files(tmp_path: Path) -> No
     plain = compute_files(str(labels), str(predictions), axis=1)
     scalar = compute_files(str(labels), str(predictions), axis=1, weights=2.0, reduction="sum")
     array = compute_files(str(labels), str(predictions), axis=1, weights=[2.0, 0.0], reduction="mean")
-    assert scalar.loss == pytest.approx(2 * plain.losses.sum(), rel=1e-15) and scalar.weighted
-    assert array.loss == pytest.approx(plain.losses[0], rel=1e-15)
-    assert plain.loss == plain.summary.mean and not plain.weighted
+    assert scalar.figures.loss == pytest.approx(2 * plain.losses.sum(), rel=1e-15) and scalar.figures.weighted
+    assert array.figures.loss == pytest.approx(plain.losses[0], rel=1e-15)
+    assert plain.figures.loss == plain.summary.mean and not plain.figures.weighted
     with pytest.raises(DataError, match="has 2 weights, but .* has more rows"):
         compute_files(
             str(ROOT / "sample_data" / "weighted_labels.csv"),
@@ -345,24 +347,24 @@ def test_percentiles_top_best_histogram_against_numpy_over_many_blocks(pair: tup
     np.testing.assert_allclose(result.losses, losses, rtol=1e-6, atol=1e-7)
     exact = result.losses  # the reference ranks the very losses the tool computed
     for key, q in PERCENTILES.items():
-        assert result.percentiles is not None
-        assert result.percentiles[key] == np.percentile(exact, q)
+        assert result.figures.percentiles is not None
+        assert result.figures.percentiles[key] == np.percentile(exact, q)
     worst = np.argsort(-exact, kind="stable")[:15]
     best = np.argsort(exact, kind="stable")[:12]
-    assert [item.index for item in result.worst] == worst.tolist()
-    assert [item.loss for item in result.worst] == exact[worst].tolist()
-    assert [item.index for item in result.best] == best.tolist()
-    assert result.histogram is not None
+    assert [item.index for item in result.figures.worst] == worst.tolist()
+    assert [item.loss for item in result.figures.worst] == exact[worst].tolist()
+    assert [item.index for item in result.figures.best] == best.tolist()
+    assert result.figures.histogram is not None
     counts, edges = np.histogram(exact, bins=7, range=(0.0, 2.0))
-    np.testing.assert_array_equal(result.histogram[1], counts)
-    np.testing.assert_array_equal(result.histogram[0], edges)
-    assert math.isnan(result.ci_low) and result.confidence == 0
+    np.testing.assert_array_equal(result.figures.histogram[1], counts)
+    np.testing.assert_array_equal(result.figures.histogram[0], edges)
+    assert math.isnan(result.figures.ci_low) and result.figures.confidence == 0
 
 
 def test_ties_are_ranked_by_index(pair: tuple[Path, Path, np.ndarray]) -> None:
     labels, predictions, _ = pair
     result = compute_files(str(labels), str(predictions), top=3000, confidence=0, block_bytes=16 * 1024)
-    tied = [item.index for item in result.worst if 100 <= item.index < 110 or item.index == 50]
+    tied = [item.index for item in result.figures.worst if 100 <= item.index < 110 or item.index == 50]
     assert tied == [50, *range(100, 110)]
 
 
@@ -588,8 +590,8 @@ def test_a_large_input_draws_the_interval_on_a_thread_with_the_same_result(tmp_p
     result = compute_files(labels, predictions, resamples=500, seed=3)
     assert "cosloss-interval" in names
     expected = stats.mean_ci(result.kept(), confidence=0.95, resamples=500, seed=3)
-    assert (result.ci_low, result.ci_high) == expected
-    assert result.ci_low < result.summary.mean < result.ci_high
+    assert (result.figures.ci_low, result.figures.ci_high) == expected
+    assert result.figures.ci_low < result.summary.mean < result.figures.ci_high
 
 
 def test_an_error_in_the_interval_thread_reaches_the_caller(tmp_path: Path, monkeypatch) -> None:

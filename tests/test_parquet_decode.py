@@ -118,7 +118,7 @@ def test_a_join_gives_the_same_result_whatever_the_labels_decoding_threads(tmp_p
     one = compute_files(*paths, join_on="id", threads=1, block_bytes=640)
     other = compute_files(*paths, join_on="id", threads=threads, block_bytes=640)
     np.testing.assert_array_equal(one.losses, other.losses)
-    assert one.loss == other.loss and one.summary == other.summary
+    assert one.figures.loss == other.figures.loss and one.summary == other.summary
     assert list(one.ids) == list(other.ids) and one.unmatched == other.unmatched
 
 
@@ -170,7 +170,7 @@ def test_each_label_block_is_summed_on_a_worker_thread_from_the_rows_in_place(
     spilled = compute_files(*paths, join_on="id", threads=2, block_bytes=640)
     assert len(calls) > 10 and all(name.startswith("cosloss-block") and in_place for name, in_place in calls)
     np.testing.assert_array_equal(held.losses, spilled.losses)
-    assert held.loss == spilled.loss and held.summary == spilled.summary
+    assert held.figures.loss == spilled.figures.loss and held.summary == spilled.summary
 
 
 @pytest.mark.parametrize("slow_group", [0, 1, 3])
@@ -207,10 +207,19 @@ def test_label_row_groups_finished_out_of_order_give_the_one_thread_result(
     two = compute_files(*paths, threads=2, **options)
     assert finished != sorted(finished)  # the slow row group was done after a later one
     np.testing.assert_array_equal(one.losses, two.losses)
-    assert one.loss == two.loss and one.summary == two.summary and one.percentiles == two.percentiles
-    assert (one.ci_low, one.ci_high, one.worst, one.best) == (two.ci_low, two.ci_high, two.worst, two.best)
-    assert one.histogram is not None and two.histogram is not None
-    np.testing.assert_array_equal(one.histogram[1], two.histogram[1])
+    assert (
+        one.figures.loss == two.figures.loss
+        and one.summary == two.summary
+        and one.figures.percentiles == two.figures.percentiles
+    )
+    assert (one.figures.ci_low, one.figures.ci_high, one.figures.worst, one.figures.best) == (
+        two.figures.ci_low,
+        two.figures.ci_high,
+        two.figures.worst,
+        two.figures.best,
+    )
+    assert one.figures.histogram is not None and two.figures.histogram is not None
+    np.testing.assert_array_equal(one.figures.histogram[1], two.figures.histogram[1])
     assert list(one.ids) == list(two.ids) and list(one.label_rows) == list(two.label_rows)
     assert one.unmatched == two.unmatched and one.unmatched.label_ids == (-7, -8)
 

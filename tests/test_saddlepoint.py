@@ -166,8 +166,8 @@ def test_too_few_or_too_coarse_losses_draw_scipys_resamples(rows: int, tmp_path:
     reference = stats.bootstrap(
         (result.losses,), np.mean, method="BCa", n_resamples=10000, rng=np.random.default_rng(0)
     ).confidence_interval
-    assert result.ci_low == pytest.approx(reference.low, rel=1e-12)
-    assert result.ci_high == pytest.approx(reference.high, rel=1e-12)
+    assert result.figures.ci_low == pytest.approx(reference.low, rel=1e-12)
+    assert result.figures.ci_high == pytest.approx(reference.high, rel=1e-12)
 
 
 def test_normal_functions_match_the_standard_library() -> None:

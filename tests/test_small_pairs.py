@@ -128,7 +128,7 @@ def test_a_plain_small_pair_takes_the_small_path(tmp_path: Path, monkeypatch: py
     rows: list[int] = []
     monkeypatch.setattr(pipeline, "open_pair", None)  # the general path would fail at once
     result = compute_files(str(labels), str(predictions), progress=rows.append, top=2)
-    assert result.summary.count == 100 and rows == [100] and len(result.worst) == 2
+    assert result.summary.count == 100 and rows == [100] and len(result.figures.worst) == 2
 
 
 @pytest.mark.parametrize(
@@ -211,12 +211,19 @@ def test_results_do_not_share_the_read_buffers(tmp_path: Path) -> None:
         )
         paths.append((str(labels), str(predictions)))
     one_by_one = [compute_files(*pair, top=3, best=2, bins=3) for pair in paths]
-    snapshot = [(r.losses.copy(), r.summary, r.worst, r.best, r.percentiles) for r in one_by_one]
+    snapshot = [
+        (r.losses.copy(), r.summary, r.figures.worst, r.figures.best, r.figures.percentiles) for r in one_by_one
+    ]
     with ThreadPoolExecutor(3) as pool:
         threaded = list(pool.map(lambda pair: compute_files(*pair, top=3, best=2, bins=3), paths * 3))
     for result, (losses, summary, worst, best, found) in zip(one_by_one, snapshot, strict=True):
         assert result.losses.tobytes() == losses.tobytes()
-        assert (result.summary, result.worst, result.best, result.percentiles) == (summary, worst, best, found)
+        assert (result.summary, result.figures.worst, result.figures.best, result.figures.percentiles) == (
+            summary,
+            worst,
+            best,
+            found,
+        )
     for result, expected in zip(threaded, one_by_one * 3, strict=True):
         assert_same_results(result, expected)
 

@@ -127,7 +127,7 @@ def test_library_weights_per_loss_with_omitted_losses(tmp_path: Path, reduction:
         return
     total = float((losses[kept] * w[kept]).sum())
     denominator = w[kept].sum() if reduction == "mean" else np.count_nonzero(w[kept])
-    assert result.loss == pytest.approx(total / denominator, rel=1e-13)
+    assert result.figures.loss == pytest.approx(total / denominator, rel=1e-13)
 
 
 PER_ROW = [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]

@@ -15,8 +15,8 @@ from ..io.formats import natural_key
 from .pair import PairResult
 from .pairing import Discovery, Pair
 
-if TYPE_CHECKING:
-    from ..stats.figures import Ranked
+if TYPE_CHECKING:  # numpy loads when the pairs run
+    from ..stats.figures import Figures
 
 
 class Overall(NamedTuple):
@@ -34,14 +34,10 @@ class Overall(NamedTuple):
     mean_of_means: float
     zero_vectors: int
     omitted: int
-    #: p05 ... p99 of every loss of every ok pair together (exact; not averaged).
-    percentiles: dict[str, float] | None = None
-    #: TF's reduction of every weighted loss of every ok pair (the pairs' sums merged).
-    reduction: str = "sum_by_nonzero_weights"
-    weighted: bool = False
-    loss: float = math.nan
-    #: The largest losses over all pairs, with their pair's name (``--top``).
-    worst: tuple[PairRanked, ...] = ()
+    #: The pooled figures: ``percentiles`` of every loss of every ok pair together (exact, not
+    #: averaged), TF's ``reduction`` and ``loss`` of all their weighted losses (the pairs'
+    #: sums merged), and their ``worst`` rows, each with its pair's name (``--top``).
+    figures: Figures
     #: Rows matched by id (``--join-on``), over every pair that joined (failed ones too):
     #: ``matched`` of ``join_rows``; None without a join.
     matched: int | None = None
@@ -49,14 +45,9 @@ class Overall(NamedTuple):
     #: ``--group-by``: the figures of each group over every ok pair's rows (pooled; see :func:`pooled_groups`).
     groups: tuple[dict[str, Any], ...] | None = None
 
-
-class PairRanked(NamedTuple):
-    """One of the worst losses of a batch: the pair's name, the row's index and id, the loss."""
-
-    name: str
-    index: Any  # an int, or a tuple for N-D losses (hides tuple.index)
-    id: Any
-    loss: float
+    def with_percentiles(self, percentiles: dict[str, float]) -> Overall:
+        """These totals with the pooled percentiles, worked out after them (see :class:`Report`)."""
+        return self._replace(figures=self.figures._replace(percentiles=percentiles))
 
 
 def overall(
@@ -83,9 +74,7 @@ def overall(
         mean_of_means=math.fsum(means) / len(means) if means else math.nan,
         zero_vectors=sum(result.summary.zero_vectors for result in good if result.summary is not None),
         omitted=sum(result.summary.omitted for result in good if result.summary is not None),
-        percentiles=percentiles,
-        **_pooled_loss(good),
-        worst=_worst(good, top),
+        figures=_pooled_figures(good, percentiles, top),
         **_matched(done),
         groups=pooled_groups(good),
     )
@@ -135,24 +124,33 @@ def _matched(done: list[PairResult]) -> dict[str, Any]:
     return {"matched": sum(u.matched for u in joined), "join_rows": sum(u.rows for u in joined)}
 
 
-def _pooled_loss(good: list[PairResult]) -> dict[str, Any]:
-    """The reduction of all weighted losses: the pairs' four sums added, in name order."""
-    if not good:
-        return {}
+def _pooled_figures(good: list[PairResult], percentiles: dict[str, float] | None, top: int) -> Figures:
+    """The figures of every ok pair's losses together, in name order.
+
+    The reduction of all weighted losses is the pairs' four sums added; the worst rows
+    are the pairs' own, the largest first (ties in name, then row, order).
+    """
     from ..core.reduction import NO_LOSSES
+    from ..stats.figures import Figures, PairRanked
 
-    reduction, sums = good[0].reduction, NO_LOSSES
-    for result in good:
-        if result.weighted_sums is not None:
-            sums = sums.merge(result.weighted_sums)
-    loss = math.nan if reduction == "none" else sums.reduce(reduction)
-    return {"reduction": reduction, "weighted": any(result.weighted for result in good), "loss": loss}
+    pairs = [(result.name, result.figures) for result in good if result.figures is not None]
+    if not pairs:
+        return Figures(percentiles=percentiles)
 
-
-def _worst(good: list[PairResult], top: int) -> tuple[PairRanked, ...]:
-    ranked: list[tuple[str, Ranked]] = [(result.name, item) for result in good for item in result.worst]
-    ranked.sort(key=lambda pair: -pair[1].loss)  # stable: ties stay in name, then row, order
-    return tuple(PairRanked(name, item.index, item.id, item.loss) for name, item in ranked[:top])
+    reduction, sums = pairs[0][1].reduction, NO_LOSSES
+    for _, figures in pairs:
+        if figures.weighted_sums is not None:
+            sums = sums.merge(figures.weighted_sums)
+    ranked = [PairRanked(name, *item) for name, figures in pairs for item in figures.worst]
+    ranked.sort(key=lambda item: -item.loss)  # stable: ties stay in name, then row, order
+    return Figures(
+        reduction=reduction,
+        weighted=any(figures.weighted for _, figures in pairs),
+        loss=math.nan if reduction == "none" else sums.reduce(reduction),
+        percentiles=percentiles,
+        worst=tuple(ranked[:top]),
+        weighted_sums=sums,
+    )
 
 
 def in_name_order(results: Iterable[PairResult]) -> list[PairResult]:
@@ -177,4 +175,4 @@ class Report(NamedTuple):
 
     def final(self) -> Overall:
         """``overall`` with the pooled percentiles (waited for, if they are still being computed)."""
-        return self.overall if self.pending is None else self.overall._replace(percentiles=self.pending())
+        return self.overall if self.pending is None else self.overall.with_percentiles(self.pending())

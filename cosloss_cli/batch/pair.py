@@ -7,7 +7,6 @@ other pairs still run.
 
 from __future__ import annotations
 
-import math
 import os
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -21,11 +20,10 @@ if TYPE_CHECKING:  # numpy and the pipeline load when a pair runs
 
     from ..base.spool import Span
     from ..core.cosine import Summary
-    from ..core.reduction import WeightedSums
     from ..io import ReadOptions
     from ..pairing.join import Unmatched
     from ..pipeline.result import ComputeOptions
-    from ..stats.figures import FigureOptions, Ranked
+    from ..stats.figures import FigureOptions, Figures
 
 
 class PairTask(NamedTuple):
@@ -92,13 +90,8 @@ class PairResult(NamedTuple):
     #: Every unmatched id of the labels and of the predictions (also of a pair that failed
     #: for them); the runner takes them out into :class:`~cosloss_cli.batch.split.SplitRows`.
     unmatched_keys: tuple[np.ndarray, np.ndarray] | None = None
-    #: The pair's figures (see :class:`~cosloss_cli.pipeline.result.LossResult`).
-    percentiles: dict[str, float] | None = None
-    reduction: str = "sum_by_nonzero_weights"
-    weighted: bool = False
-    loss: float = math.nan
-    weighted_sums: WeightedSums | None = None
-    worst: tuple[Ranked, ...] = ()
+    #: The pair's figures, its result's own (None for a pair that failed).
+    figures: Figures | None = None
     #: The kept losses, when the task pools them; the runner takes them out as it pools them.
     kept: np.ndarray | None = None
     #: Where the worker wrote them instead, with a ``spool_dir``.
@@ -160,12 +153,7 @@ def run_pair(task: PairTask, pair: Pair, checked: bool = False) -> PairResult:
         ids=result.ids if task.keep_losses else None,
         unmatched=result.unmatched,
         unmatched_keys=result.unmatched_keys,
-        percentiles=result.percentiles,
-        reduction=result.reduction,
-        weighted=result.weighted,
-        loss=result.loss,
-        weighted_sums=result.weighted_sums,
-        worst=result.worst,
+        figures=result.figures,
         kept=kept if task.pool_losses else None,
         groups=groups,
     )

@@ -27,11 +27,13 @@ from ..render.result import (
     nested_losses,
     percentile_fields,
     print_titled,
+    ranked_fields,
     summary_fields,
     table_console,
 )
 from ..stats.distribution import PERCENTILES
-from .merge import Overall, PairRanked, Report
+from ..stats.figures import PairRanked, Ranked
+from .merge import Overall, Report
 from .pair import PairResult
 
 #: The figures of each pair besides its summary: TF's reduction and the percentiles.
@@ -48,9 +50,10 @@ def pair_object(result: PairResult, *, include_losses: bool = False, with_output
     """One pair as a JSON-ready dict: the same keys whether it succeeded or failed."""
     stats = summary_fields(result.summary) if result.summary is not None else dict.fromkeys(SUMMARY_KEYS)
     figures = dict.fromkeys(FIGURE_KEYS)
-    if result.ok:
-        figures.update(reduction=result.reduction, weighted=result.weighted, loss=number(result.loss))
-        figures.update(percentile_fields(result.percentiles))
+    if result.figures is not None:
+        pair = result.figures
+        figures.update(reduction=pair.reduction, weighted=pair.weighted, loss=number(pair.loss))
+        figures.update(percentile_fields(pair.percentiles))
     obj: dict[str, Any] = {
         "name": result.name,
         "labels": shown_path(result.pair.labels),
@@ -88,6 +91,7 @@ def _loss_fields(result: PairResult) -> dict[str, Any]:
 
 def overall_object(summary: Overall) -> dict[str, Any]:
     """The pooled figures; ``worst`` (with each row's pair name) when ``--top`` asked for it."""
+    figures = summary.figures
     obj: dict[str, Any] = {
         "pairs": summary.pairs,
         "ok": summary.ok,
@@ -96,23 +100,29 @@ def overall_object(summary: Overall) -> dict[str, Any]:
         "count": summary.count,
         "mean": number(summary.mean),
         "mean_of_means": number(summary.mean_of_means),
-        "reduction": summary.reduction,
-        "weighted": summary.weighted,
-        "loss": number(summary.loss),
-        **percentile_fields(summary.percentiles),
+        "reduction": figures.reduction,
+        "weighted": figures.weighted,
+        "loss": number(figures.loss),
+        **percentile_fields(figures.percentiles),
     }
     if summary.matched is not None:
         obj.update(matched_rows=summary.matched, join_rows=summary.join_rows)
-    if summary.worst:
-        obj["worst"] = [_ranked_object(item) for item in summary.worst]
+    if figures.worst:
+        obj["worst"] = [_ranked_object(item) for item in figures.worst]
     if summary.groups is not None:
         obj["groups"] = list(summary.groups)
     return obj
 
 
-def _ranked_object(item: PairRanked) -> dict[str, Any]:
-    index = list(item.index) if isinstance(item.index, tuple) else item.index
-    return {"name": item.name, "index": index, "id": json_value(item.id), "loss": number(item.loss)}
+def _ranked_object(item: Ranked | PairRanked) -> dict[str, Any]:
+    """One of the worst rows of the batch: its pair's name, then as ``compute`` lists it."""
+    return {"name": _pair_name(item), **ranked_fields(item)}
+
+
+def _pair_name(item: Ranked | PairRanked) -> str:
+    """The pair a pooled worst row is of (every pooled row names one)."""
+    assert isinstance(item, PairRanked), item
+    return item.name
 
 
 def pair_json(result: PairResult, view: View) -> str:
@@ -193,7 +203,8 @@ def render_table(report: Report, out: TextIO, view: View) -> None:
     for result in results:
         if result.summary is not None:
             s = result.summary
-            p95 = (result.percentiles or {}).get("p95", math.nan)
+            percentiles = result.figures.percentiles if result.figures is not None else None
+            p95 = (percentiles or {}).get("p95", math.nan)
             cells = [str(s.count), format_stat(s.mean), format_stat(s.min), format_stat(p95), format_stat(s.max)]
         else:
             cells = ["-"] * 5
@@ -203,7 +214,8 @@ def render_table(report: Report, out: TextIO, view: View) -> None:
         status = Text(result.status, style="green" if result.ok else "bold red")
         table.add_row(Text(printable(result.name)), *cells, status)
     summary = report.final()
-    worst = _worst_table(summary.worst, view) if summary.worst else None
+    pooled_worst = summary.figures.worst
+    worst = _worst_table(pooled_worst, view) if pooled_worst else None
     console = table_console(out, _unwrapped(view, table, worst))
     print_titled(console, "pairs", table)
     failed = [result for result in results if not result.ok]
@@ -213,7 +225,7 @@ def render_table(report: Report, out: TextIO, view: View) -> None:
             console.print(Text(f"  {printable(result.name)}: {printable(scrub(result.error or ''))}"), soft_wrap=True)
     print_titled(console, "overall", _overall_table(summary))
     if worst is not None:
-        print_titled(console, f"worst {len(summary.worst)}", worst)
+        print_titled(console, f"worst {len(pooled_worst)}", worst)
     if summary.groups is not None:
         from ..render.result import print_groups
 
@@ -251,15 +263,16 @@ def _overall_table(summary: Overall) -> Any:
     if summary.matched is not None:
         table.add_row("matched", f"{summary.matched} of {summary.join_rows} rows")
     table.add_row("mean of pair means", format_stat(summary.mean_of_means))
-    for name, value in percentile_fields(summary.percentiles).items():
+    figures = summary.figures
+    for name, value in percentile_fields(figures.percentiles).items():
         table.add_row(f"pooled {name}", format_stat(math.nan if value is None else value))
-    if summary.weighted or summary.reduction != DEFAULT_REDUCTION:
-        loss = "weighted losses listed" if summary.reduction == "none" else format_stat(summary.loss)
-        table.add_row(f"pooled loss ({summary.reduction})", loss)
+    if figures.weighted or figures.reduction != DEFAULT_REDUCTION:
+        loss = "weighted losses listed" if figures.reduction == "none" else format_stat(figures.loss)
+        table.add_row(f"pooled loss ({figures.reduction})", loss)
     return table
 
 
-def _worst_table(worst: tuple[PairRanked, ...], view: View) -> Any:
+def _worst_table(worst: tuple[Ranked, ...] | tuple[PairRanked, ...], view: View) -> Any:
     """The worst rows over all pairs: pair name, index (id when the pair has ids), loss."""
     from rich.table import Table
     from rich.text import Text
@@ -274,5 +287,5 @@ def _worst_table(worst: tuple[PairRanked, ...], view: View) -> Any:
     for item in worst:
         index = ", ".join(map(str, item.index)) if isinstance(item.index, tuple) else str(item.index)
         ident = [Text("" if item.id is None else printable(str(item.id)))] if with_ids else []
-        table.add_row(Text(printable(item.name)), index, *ident, format_stat(item.loss))
+        table.add_row(Text(printable(_pair_name(item))), index, *ident, format_stat(item.loss))
     return table

@@ -47,7 +47,14 @@ from ..pairing.align import (
 from ..pairing.join import LABEL_BLOCK_BYTES, RowJoin, check_join_sources
 from ..pairing.join import join_read_options as with_join_column
 from ..stats.distribution import median_and_percentiles
-from ..stats.figures import BACKGROUND_LOSSES, FigureOptions, FigureState, check_figure_options, read_weights_for
+from ..stats.figures import (
+    BACKGROUND_LOSSES,
+    FigureOptions,
+    Figures,
+    FigureState,
+    check_figure_options,
+    read_weights_for,
+)
 from .result import ComputeOptions, LossResult
 from .small_pairs import PlainRows, needs_only_the_losses, plain_rows
 from .spilled import SPILL_LOSSES, SpilledLosses
@@ -227,11 +234,13 @@ def _plain_result(
         losses=losses,
         omitted=np.zeros(losses.shape, dtype=bool),
         summary=plain.summary,
-        reduction=figures.reduction,
-        loss=plain.loss,
-        percentiles=plain.percentiles,
-        confidence=float(figures.confidence),
-        weighted_sums=plain.weighted_sums,
+        figures=Figures(
+            reduction=figures.reduction,
+            loss=plain.loss,
+            percentiles=plain.percentiles,
+            confidence=float(figures.confidence),
+            weighted_sums=plain.weighted_sums,
+        ),
     )
 
 
@@ -769,7 +778,7 @@ class _Reduction:
             ids=None,
             notes=self.labels.notes + self.predictions.notes,
             id_column=id_column,
-            **figures._asdict(),
+            figures=figures,
         )
 
     def finish(self) -> LossResult:
@@ -814,7 +823,7 @@ class _Reduction:
             ids=ids,
             notes=self.labels.notes + self.predictions.notes,
             id_column=self.labels.id_column or self.predictions.id_column if ids is not None else None,
-            **figures._asdict(),
+            figures=figures,
         )
 
     def _file_shape(self) -> tuple[int, ...]:

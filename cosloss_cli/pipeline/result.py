@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -10,11 +9,10 @@ import numpy as np
 
 from ..core.cosine import DEFAULT_EPS, Summary
 from ..core.params import NanPolicy
-from ..stats.figures import Figures, Ranked
+from ..stats.figures import Figures
 
 if TYPE_CHECKING:
     from ..core.cosine import BoolArray, Float64Array
-    from ..core.reduction import WeightedSums
     from ..pairing.join import Unmatched
 
 
@@ -40,10 +38,13 @@ class ComputeOptions(NamedTuple):
 
 
 class LossResult(NamedTuple):
-    """Per-vector losses of one pair of inputs and their summary.
+    """Per-vector losses of one pair of inputs, their summary and their figures.
 
     ``losses`` has the input shape without ``axis``; entries that were omitted under
-    ``nan_policy="omit"`` are NaN there and True in ``omitted``.
+    ``nan_policy="omit"`` are NaN there and True in ``omitted``. The figures beyond the
+    summary are one :class:`~cosloss_cli.stats.figures.Figures` record, ``figures``
+    (``result.figures.loss``, ``result.figures.percentiles``...); the names they had as
+    fields of the result (``result.loss``) still read them, for code written before.
     """
 
     labels: str
@@ -65,25 +66,11 @@ class LossResult(NamedTuple):
     #: Rows matched by id: every unmatched id of the labels and of the predictions (``batch``
     #: looks for them in its other pairs).
     unmatched_keys: tuple[np.ndarray, np.ndarray] | None = None
-    # The figures of :class:`~cosloss_cli.stats.figures.Figures` (see there), field for field.
-    #: TF's reduction, whether weights were given, and the reduced loss (NaN for ``none``,
-    #: whose weighted losses are then ``losses``); ``summary.mean`` stays unweighted.
-    reduction: str = Figures().reduction
-    weighted: bool = False
-    loss: float = math.nan
-    #: p05 p25 p75 p95 p99 of the counted losses (numpy's linear method).
-    percentiles: dict[str, float] | None = None
-    #: The bootstrap (BCa) interval of the mean at this confidence (0: not computed; NaN ends).
-    confidence: float = 0.0
-    ci_low: float = math.nan
-    ci_high: float = math.nan
-    #: The largest / smallest losses (``top`` / ``best`` of them), in order.
-    worst: tuple[Ranked, ...] = ()
-    best: tuple[Ranked, ...] = ()
-    #: (edges, counts) when ``bins`` was given.
-    histogram: tuple[Float64Array, np.ndarray] | None = None
-    #: The four sums behind ``loss``; they merge across results (``batch`` pools them).
-    weighted_sums: WeightedSums | None = None
+    #: What was computed beyond the summary: TF's weighted reduction and loss, percentiles,
+    #: the interval of the mean, the worst and best rows, the histogram (see
+    #: :class:`~cosloss_cli.stats.figures.Figures`); ``summary.mean`` stays unweighted, and
+    #: for reduction ``none`` the weighted losses are ``losses``.
+    figures: Figures = Figures()
     #: ``--group-by``: the figures of each group of rows (see :mod:`cosloss_cli.stats.groups`).
     groups: tuple[dict[str, Any], ...] | None = None
 
@@ -109,3 +96,19 @@ class LossResult(NamedTuple):
         if self.ids is not None and len(self.ids) == len(losses):
             index = pd.Index(self.ids, name=self.id_column or "id")
         return pd.DataFrame({"loss": losses}, index=index)
+
+
+def _figure(result: LossResult, name: str) -> Any:
+    """``result.loss`` and every other figure, read from ``result.figures`` as before they moved there.
+
+    Why this way: the figures are one record (:class:`Figures`), so a new figure is added
+    in one place; a property per figure would list them all again on
+    :class:`LossResult`. It is set apart from the class, out of type checkers' sight on
+    purpose: typed code reads ``result.figures.loss``, and a misspelt name stays an error.
+    """
+    if name in Figures._fields:
+        return getattr(result.figures, name)
+    raise AttributeError(f"{type(result).__name__!r} object has no attribute {name!r}")
+
+
+LossResult.__getattr__ = _figure  # type: ignore[attr-defined]

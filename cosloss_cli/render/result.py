@@ -22,7 +22,7 @@ from ..core.cosine import Summary, shape_text
 from ..core.reduction import DEFAULT_REDUCTION
 from ..pipeline.result import LossResult
 from ..stats.distribution import PERCENTILES
-from ..stats.figures import Ranked
+from ..stats.figures import Figures, PairRanked, Ranked
 from .output import DEFAULT_VIEW, View, csv_writer
 
 SCHEMA_VERSION = 1
@@ -50,27 +50,27 @@ def result_header(result: LossResult) -> dict[str, Any]:
         "axis": result.axis,
         "shape": list(result.shape),
         **summary_fields(result.summary),
-        **figure_fields(result),
+        **figure_fields(result.figures),
         **_unmatched_field(result.unmatched),
         **({} if result.groups is None else {"groups": list(result.groups)}),
     }
 
 
-def figure_fields(result: LossResult) -> dict[str, Any]:
+def figure_fields(figures: Figures) -> dict[str, Any]:
     """The reduction, percentiles and interval of the mean; worst/best rows and histogram if asked for.
 
     ``loss`` is TF's reduced loss (null for reduction ``none``); ``mean`` stays the
     unweighted mean. ``ci_low``/``ci_high`` are null when ``confidence`` is 0 (off).
     """
-    fields: dict[str, Any] = {"reduction": result.reduction, "weighted": result.weighted, "loss": number(result.loss)}
-    fields.update(percentile_fields(result.percentiles))
-    fields.update(confidence=result.confidence, ci_low=number(result.ci_low), ci_high=number(result.ci_high))
-    for key in ("worst", "best"):
-        ranked = getattr(result, key)
+    fields: dict[str, Any] = {"reduction": figures.reduction, "weighted": figures.weighted}
+    fields["loss"] = number(figures.loss)
+    fields.update(percentile_fields(figures.percentiles))
+    fields.update(confidence=figures.confidence, ci_low=number(figures.ci_low), ci_high=number(figures.ci_high))
+    for key, ranked in (("worst", figures.worst), ("best", figures.best)):
         if ranked:
             fields[key] = [ranked_fields(item) for item in ranked]
-    if result.histogram is not None:
-        edges, counts = result.histogram
+    if figures.histogram is not None:
+        edges, counts = figures.histogram
         fields["histogram"] = {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
     return fields
 
@@ -81,7 +81,7 @@ def percentile_fields(values: dict[str, float] | None) -> dict[str, Any]:
     return {key: number(values.get(key, math.nan)) for key in PERCENTILES}
 
 
-def ranked_fields(item: Ranked) -> dict[str, Any]:
+def ranked_fields(item: Ranked | PairRanked) -> dict[str, Any]:
     """One of the worst/best rows: ``{"index", "id", "loss"}`` (an N-D index is a list)."""
     index = list(item.index) if isinstance(item.index, tuple) else item.index
     return {"index": index, "id": json_value(item.id), "loss": number(item.loss)}
@@ -274,15 +274,16 @@ def render_table(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> 
             table.add_row(*map(Text, row))  # ids as text: "[b]" is an id, not markup
         console.print(table)
     print_titled(console, "summary", _summary_table(result))
-    for title, ranked in ((f"worst {len(result.worst)}", result.worst), (f"best {len(result.best)}", result.best)):
+    figures = result.figures
+    for title, ranked in ((f"worst {len(figures.worst)}", figures.worst), (f"best {len(figures.best)}", figures.best)):
         if ranked:
             print_titled(console, title, _ranked_table(ranked, result.ids is not None))
-    if result.histogram is not None:
+    if figures.histogram is not None:
         from rich.text import Text
 
         from ..stats.distribution import sparkline
 
-        edges, counts = result.histogram
+        edges, counts = figures.histogram
         console.print(Text("histogram", style="table.title"))
         console.print(sparkline(counts, edges, width=min(view.width, 80), color=view.color))
     if result.groups is not None:
@@ -361,14 +362,15 @@ def _summary_table(result: LossResult) -> Any:
     if result.unmatched is not None:  # rows matched by id: how many of them the mean is over
         table.add_row("matched", f"{result.unmatched.matched} of {result.unmatched.rows} rows")
     table.add_row("std", format_stat(summary.std))
-    for name, value in quantile_rows(summary, result.percentiles):
+    figures = result.figures
+    for name, value in quantile_rows(summary, figures.percentiles):
         table.add_row(name, format_stat(value))
-    if result.confidence:
-        interval = f"{format_stat(result.ci_low)} to {format_stat(result.ci_high)}"
-        table.add_row(f"mean {result.confidence:.0%} CI", interval)
-    if result.weighted or result.reduction != DEFAULT_REDUCTION:
-        loss = "weighted losses listed" if result.reduction == "none" else format_stat(result.loss)
-        table.add_row(f"loss ({result.reduction})", loss)
+    if figures.confidence:
+        interval = f"{format_stat(figures.ci_low)} to {format_stat(figures.ci_high)}"
+        table.add_row(f"mean {figures.confidence:.0%} CI", interval)
+    if figures.weighted or figures.reduction != DEFAULT_REDUCTION:
+        loss = "weighted losses listed" if figures.reduction == "none" else format_stat(figures.loss)
+        table.add_row(f"loss ({figures.reduction})", loss)
     table.add_row("zero vectors", str(summary.zero_vectors))
     table.add_row("omitted", str(summary.omitted))
     return table
@@ -385,7 +387,7 @@ def quantile_rows(summary: Summary, values: dict[str, float] | None) -> list[tup
     return rows
 
 
-def _ranked_table(ranked: tuple[Ranked, ...], with_ids: bool) -> Any:
+def _ranked_table(ranked: tuple[Ranked, ...] | tuple[PairRanked, ...], with_ids: bool) -> Any:
     """The worst or best rows: index (and id) and loss."""
     from rich.table import Table
     from rich.text import Text

@@ -68,6 +68,15 @@ class Ranked(NamedTuple):
     loss: float
 
 
+class PairRanked(NamedTuple):
+    """One of the worst losses of several results (a batch's pairs): the result's name, then as :class:`Ranked`."""
+
+    name: str
+    index: Any  # an int, or a tuple for N-D losses (hides tuple.index)
+    id: Any
+    loss: float
+
+
 #: From this many losses on, the interval of the mean and the partition for the median and
 #: percentiles run on threads of their own while the summary's sums are worked out
 #: (see :mod:`cosloss_cli.base.aside`).
@@ -75,11 +84,17 @@ BACKGROUND_LOSSES = 100_000
 
 
 class Figures(NamedTuple):
-    """The figures :class:`~cosloss_cli.pipeline.result.LossResult` gains (its fields of the same names).
+    """The figures of a result beyond its summary: one record, held whole by every result that has them.
+
+    :class:`~cosloss_cli.pipeline.result.LossResult`, a batch's
+    :class:`~cosloss_cli.batch.pair.PairResult` and its pooled
+    :class:`~cosloss_cli.batch.merge.Overall` each hold one as ``figures``, so a new figure
+    is a field here (and its renderer), not a copy in each of them.
 
     ``loss`` is the reduced loss (NaN for reduction ``none``, which has none); ``mean``
     of the summary stays the unweighted mean. ``ci_low``/``ci_high`` are NaN when the
     interval is off (``confidence`` 0) or cannot be formed (fewer than 2 losses, NaN).
+    ``worst`` of a batch's pooled figures names each row's pair (:class:`PairRanked`).
     """
 
     reduction: str = DEFAULT_REDUCTION
@@ -89,7 +104,7 @@ class Figures(NamedTuple):
     confidence: float = 0.0
     ci_low: float = math.nan
     ci_high: float = math.nan
-    worst: tuple[Ranked, ...] = ()
+    worst: tuple[Ranked, ...] | tuple[PairRanked, ...] = ()
     best: tuple[Ranked, ...] = ()
     histogram: tuple[Float64Array, np.ndarray] | None = None
     #: The sums behind ``loss``, which merge across results (``batch``'s pooled loss).

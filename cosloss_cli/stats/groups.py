@@ -361,7 +361,7 @@ def loss_groups(
     size = next(iter(columns.values())).shape[0]
     groups = group_rows(aligned(columns, rows, size))
     losses = np.where(result.omitted, np.nan, result.losses).astype(np.float64)
-    confidence = float(result.confidence or 0.0)
+    confidence = float(result.figures.confidence or 0.0)
     found = summaries(losses, groups, confidence=confidence, resamples=resamples, seed=seed)
     note = too_many_for_intervals(groups, confidence)
     return found, (note,) if note else ()
