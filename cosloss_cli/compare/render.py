@@ -18,7 +18,7 @@ from ..base.shown import printable, shown_path
 from ..base.values import json_value
 from ..core.cosine import shape_text
 from ..render.output import DEFAULT_VIEW, View, csv_writer
-from ..render.result import _float_texts, print_titled, table_console
+from ..render.result import float_texts, print_titled, table_console
 from ..stats.distribution import sparkline
 from ..stats.intervals import BETTER, WORSE
 from ..stats.tail import DIFFERENCE_PERCENTILES
@@ -44,7 +44,7 @@ def _row_chunks(result: CompareResult) -> Iterator[tuple[list[int], list[Any] | 
     for start in range(0, result.rows, _CHUNK):
         stop = min(start + _CHUNK, result.rows)
         ids = None if result.ids is None else [json_value(v) for v in result.ids[start:stop]]
-        texts = [_float_texts(values[start:stop]) for values in result.losses.values()]
+        texts = [float_texts(values[start:stop]) for values in result.losses.values()]
         yield result.positions[start:stop].tolist(), ids, texts
 
 

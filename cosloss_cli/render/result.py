@@ -122,8 +122,12 @@ def write_json(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> No
 _TEXT_CHUNK = 65536
 
 
-def _float_texts(values: np.ndarray) -> Iterator[str]:
-    """``float_text`` of each value; ``repr`` of Python floats when all are finite (5x faster)."""
+def float_texts(values: np.ndarray) -> Iterator[str]:
+    """The JSON text of each value of an array (:func:`float_text`: ``null`` for NaN and infinities).
+
+    ``repr`` of Python floats when all are finite (5x faster): the losses' columns of
+    every writer of many floats (``compute``'s and ``compare``'s).
+    """
     items = values.tolist()
     if np.isfinite(values).all():
         return map(repr, items)
@@ -133,7 +137,7 @@ def _float_texts(values: np.ndarray) -> Iterator[str]:
 def _write_floats(out: TextIO, values: np.ndarray) -> None:
     """Comma-separated full-precision floats (``null`` for NaN/Inf), a chunk at a time."""
     for start in range(0, values.size, _TEXT_CHUNK):
-        out.write((", " if start else "") + ", ".join(_float_texts(values[start : start + _TEXT_CHUNK])))
+        out.write((", " if start else "") + ", ".join(float_texts(values[start : start + _TEXT_CHUNK])))
 
 
 def _write_plain_ndjson(result: LossResult, out: TextIO) -> None:
@@ -141,7 +145,7 @@ def _write_plain_ndjson(result: LossResult, out: TextIO) -> None:
     kept = np.nonzero(~result.omitted)[0]
     for start in range(0, kept.size, _TEXT_CHUNK):
         index = kept[start : start + _TEXT_CHUNK]
-        texts = _float_texts(result.losses[index])
+        texts = float_texts(result.losses[index])
         out.write("".join(f'{{"index": {i}, "loss": {t}}}\n' for i, t in zip(index.tolist(), texts, strict=True)))
 
 
