@@ -498,13 +498,13 @@ def test_spill_of_known_small_size_stays_in_memory_and_larger_goes_to_a_file() -
 
 def test_list_values_of_a_sliced_fixed_size_list_array() -> None:
     """The reader takes a fixed-size list's child values directly: a slice must give its own rows."""
-    from cosloss_cli.io.parquet import _list_values
+    from cosloss_cli.io.parquet import list_values
 
     values = np.arange(24, dtype=np.float32)
     array = pa.FixedSizeListArray.from_arrays(pa.array(values), 4)
-    np.testing.assert_array_equal(_list_values(array.slice(2, 3), 4, 0, "x"), values.reshape(6, 4)[2:5])
+    np.testing.assert_array_equal(list_values(array.slice(2, 3), 4, 0, "x"), values.reshape(6, 4)[2:5])
     with_null = pa.FixedSizeListArray.from_arrays(pa.array(values), 4, mask=pa.array([False, True] * 3))
-    got = _list_values(with_null.slice(1, 2), 4, 0, "x")
+    got = list_values(with_null.slice(1, 2), 4, 0, "x")
     assert np.isnan(got[0]).all()
     np.testing.assert_array_equal(got[1], values[8:12])
 

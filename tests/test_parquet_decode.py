@@ -60,8 +60,8 @@ def test_blocks_decoded_on_two_threads_are_the_sequential_blocks(
     """Same boundaries, values, dtypes and ids, whether the later row groups wait or run ahead."""
     monkeypatch.setattr(parquet_reader, "_LOOKAHEAD_BYTES", lookahead)
     threads_used = []
-    in_order = parquet_reader._in_order
-    monkeypatch.setattr(parquet_reader, "_in_order", lambda *a: threads_used.append(a[2]) or in_order(*a))
+    in_order = parquet_reader.in_order
+    monkeypatch.setattr(parquet_reader, "in_order", lambda *a: threads_used.append(a[2]) or in_order(*a))
     path = tmp_path / "l.parquet"
     write_list_file(path, 900, 16, ids=ids(900), null_vector=400)
     sequential, parallel = blocks_of(path, 1), blocks_of(path, 2)
@@ -132,8 +132,8 @@ def test_the_labels_use_two_threads_only_when_the_predictions_are_held_in_memory
     if not in_memory:
         monkeypatch.setattr(join, "MAPPED_BUDGET_BYTES", 1024)
     threads_used = []
-    in_order = parquet_reader._in_order
-    monkeypatch.setattr(parquet_reader, "_in_order", lambda *a: threads_used.append(a[2]) or in_order(*a))
+    in_order = parquet_reader.in_order
+    monkeypatch.setattr(parquet_reader, "in_order", lambda *a: threads_used.append(a[2]) or in_order(*a))
     write_list_file(tmp_path / "l.parquet", 900, 16, ids=np.arange(900))
     write_list_file(tmp_path / "p.parquet", 900, 16, ids=np.arange(900)[::-1].copy())
     result = compute_files(str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet"), join_on="id", threads=2)

@@ -55,9 +55,7 @@ class SplitRows:
                 if source.id_column == join_on:
                     ids = [np.asarray(block.ids) for block in source.blocks if block.ids is not None]
             finally:
-                close = getattr(source.blocks, "close", None)
-                if close is not None:
-                    close()
+                source.blocks.close()
         except (CoslossError, OSError):
             return
         if not ids:

@@ -42,7 +42,7 @@ def read_saved_losses(path: str, column: str | None = None, read_options: ReadOp
     )
     found = open_source(path, base._replace(detect_ids=True))  # the header or schema: its column names
     names = list(found.file_columns or found.columns or [])
-    _close(found)
+    found.blocks.close()
     key = next((name for name in KEY_COLUMNS if name in names), None)
     if key is None:
         raise DataError(
@@ -117,9 +117,3 @@ def _texts(keys: np.ndarray) -> np.ndarray:
 def _listed(names: list[str], limit: int = 100) -> str:
     text = ", ".join(names) or "none"
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _close(source: object) -> None:
-    close = getattr(getattr(source, "blocks", None), "close", None)
-    if close is not None:
-        close()

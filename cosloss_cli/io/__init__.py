@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from ..errors import InputUsageError
-from .base import DEFAULT_BLOCK_BYTES, Block, ReadOptions, Source
+from .base import DEFAULT_BLOCK_BYTES, Block, Blocks, BlockStream, ReadOptions, Source
 from .formats import FORMATS, READERS, detect_format, format_extension, is_glob, reader, strip_format_extension
 from .sniff import check_signature, peek
 
@@ -21,6 +21,8 @@ __all__ = [
     "FORMATS",
     "READERS",
     "Block",
+    "BlockStream",
+    "Blocks",
     "ReadOptions",
     "Source",
     "check_distinct",

@@ -10,19 +10,13 @@ functions: one set of rules, so a file reads the same whichever of these formats
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from ..errors import DataError
-from .base import Block, ReadOptions, Source, rows_per_block
+from .base import Block, GeneratedBlocks, ReadOptions, Source, rows_per_block
 from .formats import short
-from .parquet import (
-    _column_values,
-    _list_values,
-    _object_ids,
-    _weights,
-    schema_columns,
-)
+from .parquet import batch_blocks, column_values, list_values, schema_columns
 
 #: The errors reading a batch may raise (pyarrow's are added when it is imported).
 _READ_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError)
@@ -84,7 +78,7 @@ def batches_source(
             raise
     step = rows_per_block(width, options.block_bytes)
 
-    def blocks() -> Iterator[Block]:
+    def blocks() -> Generator[Block, None, None]:
         start = 0
         try:
             for batch in itertools.chain(held, batches):
@@ -95,20 +89,12 @@ def batches_source(
                     if vector_required and column.null_count:
                         row = start + _first_null(column)
                         raise DataError(f"{name_of(row)} has no vector {list_column!r}", path=path)
-                    values = _list_values(column, width, start, path, where)
+                    values = list_values(column, width, start, path, where)
                 else:
-                    values = _column_values(batch, features)
-                ids = _object_ids(batch.column(id_column)) if id_column else None
-                weights = _weights(batch.column(weight_column)) if weight_column else None
-                keys = tuple(batch.column(name) for name in key_columns) if key_columns else None
+                    values = column_values(batch, features)
+                cut_blocks = batch_blocks(batch, values, id_column, weight_column, key_columns, step)
                 start += batch.num_rows
-                for first in range(0, batch.num_rows, step):
-                    yield Block(
-                        values[first : first + step],
-                        None if ids is None else ids[first : first + step],
-                        None if weights is None else weights[first : first + step],
-                        None if keys is None else tuple(key[first : first + step] for key in keys),
-                    )
+                yield from cut_blocks
         except errors as exc:
             raise fail(exc, start) from None
         finally:
@@ -120,7 +106,7 @@ def batches_source(
         path,
         fmt,
         (rows, width),
-        blocks(),
+        GeneratedBlocks(blocks()),
         columns=[list_column] if list_column else features,
         has_ids=id_column is not None,
         has_weights=weight_column is not None,

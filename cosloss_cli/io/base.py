@@ -6,11 +6,13 @@ costs about a millisecond at import, and every command imports this module.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     import numpy as np
+
+T = TypeVar("T")
 
 #: Default size of one block of one input, in bytes of float64 values: large enough that
 #: per-block overhead is negligible (the core converts and sums a block in cache-sized
@@ -104,7 +106,7 @@ class Source(NamedTuple):
     path: str
     format: str
     shape: tuple[int | None, ...]
-    blocks: Iterator[Block]
+    blocks: BlockStream
     dtype: Any = None
     columns: list[str] | None = None
     has_ids: bool = False
@@ -135,24 +137,115 @@ class Source(NamedTuple):
         return f"line {self.line_of(row)}" if self.line_of is not None else f"row {row}"
 
 
-class CountedBlocks:
-    """The blocks of a reader that knows how many it will yield.
+@runtime_checkable
+class BlockStream(Protocol):
+    """What the pipeline may ask of a reader's blocks (``Source.blocks``), beyond iterating them.
 
-    ``operator.length_hint`` (PEP 424) reads the count: the pipeline reads an input of
-    one block in place instead of starting a prefetch thread for it. ``cheap`` says
-    that making a block costs next to nothing (a memory-mapped window): such inputs are
-    read in place too, as a thread handing blocks over would cost more than it saves.
+    Every reader's blocks derive from :class:`Blocks`, which gives the defaults; a reader
+    overrides what it can do better. ``__length_hint__`` (PEP 424) is the count of blocks
+    left, when the reader knows it: an input of one block is read in place instead of on
+    a prefetch thread (``pipeline.threads.prefetched``). ``cheap`` says that making a
+    block costs next to nothing (a memory-mapped window) or that the blocks are decoded
+    on threads of their own: such inputs are read in place too. ``one_thread``,
+    ``map_on_decoders`` and ``all_rows`` are how a join steers a reader that decodes on
+    several threads (Parquet row groups, the files of a dataset); each must be called
+    before the first block is read. ``close`` closes the reader's file now rather than
+    when the blocks are collected.
     """
 
-    __slots__ = ("_blocks", "_left", "cheap")
+    @property
+    def cheap(self) -> bool: ...
 
-    def __init__(self, blocks: Iterator[Block], count: int, cheap: bool = False):
-        self._blocks = blocks
-        self._left = count
-        self.cheap = cheap
+    def __iter__(self) -> BlockStream: ...
 
-    def __iter__(self) -> CountedBlocks:
+    def __next__(self) -> Block: ...
+
+    def __length_hint__(self) -> int: ...
+
+    def one_thread(self) -> None:
+        """Decode on the calling thread only (a join's labels, when its predictions are spilled to a file)."""
+
+    def map_on_decoders(self, func: Callable[[Block], T]) -> Iterator[T] | None:
+        """``func`` of every block, called on the thread that decoded it, in order; None: read the blocks."""
+
+    def all_rows(self, max_bytes: int) -> Iterator[Block] | None:
+        """Every row in one block, decoded on several threads; None: read the blocks (or over ``max_bytes``)."""
+
+    def close(self) -> None:
+        """Close the reader's file now; the blocks end."""
+
+
+class Blocks:
+    """The defaults of :class:`BlockStream`: the base of every reader's blocks.
+
+    On its own, a stream of no blocks (a placeholder for a source that is not read).
+    Its subclasses yield a reader's blocks: :class:`GeneratedBlocks` those of a
+    generator, others their own (``parquet``'s row groups, a dataset's files).
+    """
+
+    __slots__ = ()
+
+    @property
+    def cheap(self) -> bool:
+        return False
+
+    def __iter__(self) -> Blocks:
         return self
+
+    def __next__(self) -> Block:
+        raise StopIteration
+
+    def __length_hint__(self) -> int:
+        result: int = NotImplemented  # unknown: ``operator.length_hint`` takes its default (PEP 424)
+        return result
+
+    def one_thread(self) -> None:
+        """Nothing to do: the blocks are made on the thread that asks for them."""
+
+    def map_on_decoders(self, func: Callable[[Block], T]) -> Iterator[T] | None:
+        """None: the blocks are not decoded on threads of their own."""
+        return None
+
+    def all_rows(self, max_bytes: int) -> Iterator[Block] | None:
+        """None: no faster way to every row than the blocks."""
+        return None
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+class GeneratedBlocks(Blocks):
+    """The blocks of a reader's generator; closing them closes the generator (and so its file) now."""
+
+    __slots__ = ("_blocks",)
+
+    def __init__(self, blocks: Generator[Block, None, None]):
+        self._blocks = blocks
+
+    def __next__(self) -> Block:
+        return next(self._blocks)
+
+    def close(self) -> None:
+        self._blocks.close()
+
+
+class CountedBlocks(GeneratedBlocks):
+    """The blocks of a reader that knows how many it will yield (``__length_hint__``).
+
+    ``cheap``: see :class:`BlockStream`; an array's blocks, memory-mapped windows or
+    views, are.
+    """
+
+    __slots__ = ("_left", "_cheap")
+
+    def __init__(self, blocks: Generator[Block, None, None], count: int, cheap: bool = False):
+        super().__init__(blocks)
+        self._left = count
+        self._cheap = cheap
+
+    @property
+    def cheap(self) -> bool:
+        return self._cheap
 
     def __next__(self) -> Block:
         block = next(self._blocks)
@@ -161,12 +254,6 @@ class CountedBlocks:
 
     def __length_hint__(self) -> int:
         return self._left
-
-    def close(self) -> None:
-        """Close the reader's generator (and so its file) now, as closing it directly would."""
-        close = getattr(self._blocks, "close", None)
-        if close is not None:
-            close()
 
 
 def block_count(rows: int, step: int) -> int:

@@ -31,13 +31,13 @@ from urllib.parse import unquote
 import numpy as np
 
 from ..errors import CoslossError, DataError, InputUsageError
-from .base import Block, ReadOptions, Source
+from .base import Block, Blocks, BlockStream, ReadOptions, Source
 from .formats import detect_format, format_extension, is_glob, natural_key
 from .parquet import files_row_group_blocks
 
 T = TypeVar("T")
 
-#: Opens one file of a known format: ``readers.open_file``.
+#: Opens one file of a known format: ``io.open_file``.
 FileOpener = Callable[[str, ReadOptions], Source]
 
 
@@ -162,7 +162,7 @@ def _local_glob(pattern: str) -> Dataset:
 
 def _remote_dataset(url: str, options: ReadOptions) -> Dataset | None:
     """A glob or a prefix of object storage (fsspec), or None for one object."""
-    from .storage import _storage_error, filesystem, url_path
+    from .storage import filesystem, storage_error, url_path
 
     named = url_path(url)
     glob_pattern = is_glob(named.split("://", 1)[1])
@@ -188,7 +188,7 @@ def _remote_dataset(url: str, options: ReadOptions) -> Dataset | None:
     except CoslossError:
         raise
     except Exception as exc:
-        raise _storage_error(exc, url, options.storage_options, "cannot list") from None
+        raise storage_error(exc, url, options.storage_options, "cannot list") from None
     found: list[DataFile] = []
     for name in entries:
         name = name.rstrip("/")
@@ -339,7 +339,7 @@ class _Hive:
         weight = None
         if self.weight_key is not None:
             weight = _weight_value(values[self.weight_key], self.weight_key, file)
-        blocks = _with_keys(source.blocks, id_value if self.id_key else _NO_VALUE, weight)
+        blocks = _WithKeys(source.blocks, id_value if self.id_key else _NO_VALUE, weight)
         return source._replace(
             blocks=blocks,
             has_ids=source.has_ids or self.id_key is not None,
@@ -358,18 +358,37 @@ def _weight_value(text: str | None, key: str, file: DataFile) -> float:
         raise DataError(f"the weight key {key}={text} is not a number", path=file.path) from None
 
 
-def _with_keys(blocks: Iterator[Block], id_value: Any, weight: float | None) -> Iterator[Block]:
-    for block in blocks:
+class _WithKeys(Blocks):
+    """A file's blocks with the hive key's value as the ids (or weights) of every row.
+
+    Asked to decode on one thread, or to close, the file's own blocks are.
+    """
+
+    __slots__ = ("_blocks", "_id_value", "_weight")
+
+    def __init__(self, blocks: BlockStream, id_value: Any, weight: float | None):
+        self._blocks = blocks
+        self._id_value = id_value
+        self._weight = weight
+
+    def __next__(self) -> Block:
+        block = next(self._blocks)
         rows = len(block)
         ids = block.ids
-        if id_value is not _NO_VALUE:
+        if self._id_value is not _NO_VALUE:
             ids = np.empty(rows, dtype=object)
-            ids[:] = [id_value] * rows if rows else []
-        weights = block.weights if weight is None else np.full(rows, weight)
-        yield Block(block.values, ids, weights, block.keys)
+            ids[:] = [self._id_value] * rows if rows else []
+        weights = block.weights if self._weight is None else np.full(rows, self._weight)
+        return Block(block.values, ids, weights, block.keys)
+
+    def one_thread(self) -> None:
+        self._blocks.one_thread()
+
+    def close(self) -> None:
+        self._blocks.close()
 
 
-class _Chain:
+class _Chain(Blocks):
     """The blocks of every file of a dataset in order, one file open at a time.
 
     The first file with rows is opened at once (its shape and columns are the
@@ -392,7 +411,7 @@ class _Chain:
         self._starts: list[int] = []
         self._names: list[str] = []
         self._sources: list[Source] = []
-        self._blocks: Iterator[Block] | None = None
+        self._blocks: BlockStream | None = None
         first = None
         while first is None:
             self._index += 1
@@ -403,9 +422,6 @@ class _Chain:
             first = self._open_next(dataset.files[self._index], first=True)
         self.first: Source = first
         self._start(first, dataset.files[self._index])
-
-    def __iter__(self) -> _Chain:
-        return self
 
     def __next__(self) -> Block:
         while True:
@@ -427,7 +443,7 @@ class _Chain:
         self._starts.append(self._rows)
         self._names.append(file.name)
         # Only what names a row: the reader (a Parquet file's footer) is not kept alive.
-        self._sources.append(source._replace(blocks=iter(()), columns=None, file_columns=None, notes=()))
+        self._sources.append(source._replace(blocks=Blocks(), columns=None, file_columns=None, notes=()))
         self._blocks = source.blocks
 
     def _opened(self, file: DataFile, check: bool = True) -> Source:
@@ -435,7 +451,7 @@ class _Chain:
         if check:
             _check_agrees(self.first, source, self._dataset, file)
         if self._one_thread:
-            getattr(source.blocks, "one_thread", lambda: None)()
+            source.blocks.one_thread()
         return source
 
     def _open_next(self, file: DataFile, first: bool = False) -> Source | None:
@@ -448,18 +464,17 @@ class _Chain:
             raise
 
     def _close_current(self) -> None:
-        close = getattr(self._blocks, "close", None)
-        if close is not None:
-            close()
+        if self._blocks is not None:
+            self._blocks.close()
         self._blocks = None
 
     def __length_hint__(self) -> int:
         return len(self._dataset.files) - self._index + 1
 
     def one_thread(self) -> None:
-        """Decode every file on one thread (see ``readers.parquet._Blocks.one_thread``)."""
+        """Decode every file on one thread (see ``io.parquet._Blocks.one_thread``)."""
         self._one_thread = True
-        getattr(self.first.blocks, "one_thread", lambda: None)()
+        self.first.blocks.one_thread()
 
     def close(self) -> None:
         self._close_current()
@@ -468,7 +483,7 @@ class _Chain:
         """``func`` of every block, called on the thread that decoded it, in order; None: read block by block.
 
         A join's labels (``ReadOptions.decode_threads`` > 1, before any block is read): as
-        ``readers.parquet._Blocks.map_on_decoders`` does with the row groups of one file,
+        ``io.parquet._Blocks.map_on_decoders`` does with the row groups of one file,
         the files are decoded on that many threads at once, each block looked up, gathered
         and summed where it was decoded. Local Parquet files only: their footers say where
         each file starts, for messages that name a row.
@@ -476,11 +491,11 @@ class _Chain:
         threads = self._options.decode_threads
         if threads <= 1 or self._one_thread or self._rows or not self._locate_by_footers():
             return None
-        from .parquet import _in_order
+        from .parquet import in_order
 
         self._close_current()
         self._index = len(self._dataset.files)  # the chain's own blocks are not read
-        return _in_order(_FileParts(self), len(self._dataset.files), threads, func)
+        return in_order(_FileParts(self), len(self._dataset.files), threads, func)
 
     def _locate_by_footers(self) -> bool:
         """Record where every file starts from the Parquet footers; False if they cannot tell."""
@@ -504,7 +519,7 @@ class _Chain:
         """Every row in one block, the files' row groups decoded on both cores; None: read block by block.
 
         For a join's predictions, which are all kept anyway (see
-        ``readers.parquet.row_group_blocks``): local Parquet files of a list column whose
+        ``io.parquet.row_group_blocks``): local Parquet files of a list column whose
         ids are a column of the files (not a hive key), before any block is read.
         """
         if self._format != "parquet" or self._rows or self._hive.id_key or self._hive.weight_key:
@@ -544,7 +559,7 @@ def _total_rows(dataset: Dataset, fmt: str) -> int | None:
 
 
 class _FileParts:
-    """The files of a dataset as parts that threads decode at once (``readers.parquet._in_order``).
+    """The files of a dataset as parts that threads decode at once (``io.parquet._in_order``).
 
     Each part is a whole file, opened, checked against the first and read on the thread
     that asks for it, its own row groups on that one thread.
@@ -568,14 +583,10 @@ class _FileParts:
         try:
             yield from source.blocks
         finally:
-            close = getattr(source.blocks, "close", None)
-            if close is not None:
-                close()
+            source.blocks.close()
 
     def close(self) -> None:
-        close = getattr(self._chain.first.blocks, "close", None)
-        if close is not None:
-            close()
+        self._chain.first.blocks.close()
 
 
 def _row_count(path: str, fmt: str, options: ReadOptions) -> int | None:

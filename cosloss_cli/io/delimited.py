@@ -13,14 +13,14 @@ import io
 import math
 import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..base.shown import clip
 from ..errors import DataError, InputUsageError
-from .base import DEFAULT_MAX_LINE_BYTES, Block, ReadOptions, Source
+from .base import Block, GeneratedBlocks, ReadOptions, Source
 from .list_cells import cell_width, choose_list_column, vectors_of
 from .names import choose_components, split_ids, without_weight_column
 from .streams import GZIP_MAGIC, PeekableReader, file_size, is_regular_file, open_binary, read_exactly
@@ -179,6 +179,7 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
     weight_column = options.weight_column
     if weight_column is not None:
         column_types[arrow[weight_column]] = pa.float64()  # an empty cell: NaN, refused with its line
+    parsing = _Parsing(path, gzipped, delimiter, names, features, header, decimal, limit)
     try:
         reader = pacsv.open_csv(
             stream,
@@ -200,9 +201,9 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
             ),
         )
     except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as exc:
-        raise _explain(exc, path, gzipped, delimiter, names, features, header, decimal=decimal, limit=limit) from None
+        raise _explain(exc, parsing) from None
 
-    def blocks() -> Iterator[Block]:
+    def blocks() -> Generator[Block, None, None]:
         rows_done = 0
         try:
             while True:
@@ -240,7 +241,7 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
                 keys = tuple(batch.column(arrow[name]) for name in key_columns) if key_columns else None
                 yield Block(values, ids, weights, keys)
         except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as exc:
-            raise _explain(exc, path, gzipped, delimiter, names, features, header, rows_done, decimal, limit) from None
+            raise _explain(exc, parsing, rows_done) from None
         finally:
             reader.close()
 
@@ -248,7 +249,7 @@ def open_delimited(path: str, fmt: str, options: ReadOptions) -> Source:
         path,
         fmt,
         (None, len(features) if list_column is None else width),
-        blocks(),
+        GeneratedBlocks(blocks()),
         columns=features,
         has_ids=id_column is not None,
         has_weights=weight_column is not None,
@@ -308,7 +309,7 @@ def _wide_source(
 
     features = [names[int(i)] for i in layout.features]
 
-    def blocks() -> Iterator[Block]:
+    def blocks() -> Generator[Block, None, None]:
         try:
             yield from wide_blocks(handle, layout, options.block_bytes)
         except (OSError, EOFError, zlib.error) as exc:
@@ -319,7 +320,7 @@ def _wide_source(
         path,
         fmt,
         (None, len(features)),
-        blocks(),
+        GeneratedBlocks(blocks()),
         columns=features,
         has_ids=id_column is not None,
         has_weights=layout.weight_position is not None,
@@ -556,28 +557,31 @@ def _listing(names: list[str], limit: int = 12) -> str:
     return clip(names, quote=False, most=limit)
 
 
-def _explain(
-    exc: BaseException,
-    path: str,
-    gzipped: bool,
-    delimiter: str,
-    names: list[str],
-    features: list[str],
-    header: bool,
-    rows_done: int = 0,
-    decimal: str = ".",
-    limit: int = DEFAULT_MAX_LINE_BYTES,
-) -> DataError:
+class _Parsing(NamedTuple):
+    """How a CSV/TSV file is parsed: what a parse error is explained with, the file read again."""
+
+    path: str
+    gzipped: bool
+    delimiter: str
+    names: list[str]
+    features: list[str]
+    header: bool
+    decimal: str
+    limit: int
+
+
+def _explain(exc: BaseException, parsing: _Parsing, rows_done: int = 0) -> DataError:
     """Turn a pyarrow parse error into one that names the line, column and value.
 
     A file on disk is re-scanned to find the line; a stream (stdin, a FIFO) cannot be
     read again, so the message says how many data rows were read before the problem.
     """
+    path, header = parsing.path, parsing.header
     if isinstance(exc, (EOFError, zlib.error)) or "gzip" in str(exc).lower() or "compress" in str(exc).lower():
         return DataError(f"corrupt or truncated gzip data ({exc})", path=path, hint="was it fully written?")
     if is_regular_file(path):
         try:
-            found = _scan_for_problem(path, gzipped, delimiter, names, features, header, decimal, limit)
+            found = _scan_for_problem(parsing)
         except DataError as problem:
             return problem
         except csv.Error as scan_exc:
@@ -594,17 +598,9 @@ def _explain(
     )
 
 
-def _scan_for_problem(
-    path: str,
-    gzipped: bool,
-    delimiter: str,
-    names: list[str],
-    features: list[str],
-    header: bool,
-    decimal: str = ".",
-    limit: int = DEFAULT_MAX_LINE_BYTES,
-) -> str | None:
+def _scan_for_problem(parsing: _Parsing) -> str | None:
     """Find the first ragged row, non-numeric cell or undecodable byte, with its line."""
+    path, gzipped, delimiter, names, features, header, decimal, limit = parsing
     opener = gzip.open if gzipped else open
     wanted = _positions(names, features)
     with opener(path, "rb") as handle:

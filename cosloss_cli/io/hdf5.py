@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ from ..core.cosine import check_dtype
 from ..errors import DataError, InputUsageError
 from .base import Block, CountedBlocks, ReadOptions, Source, block_count
 from .formats import listing
-from .npy import _layout
+from .npy import array_layout
 from .streams import check_readable, file_size
 
 #: The install command a missing h5py is reported with.
@@ -58,9 +58,9 @@ def open_hdf5(path: str, options: ReadOptions) -> Source:
     except BaseException:
         handle.close()
         raise
-    shape, one_vector, _, step = _layout(file_shape, options)
+    shape, one_vector, _, step = array_layout(file_shape, options)
 
-    def blocks() -> Iterator[Block]:
+    def blocks() -> Generator[Block, None, None]:
         try:
             for start in range(0, shape[0], step):
                 if one_vector:

@@ -16,7 +16,7 @@ import stat
 import sys
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import BinaryIO, NamedTuple
 
 import numpy as np
@@ -25,7 +25,7 @@ from numpy.lib import format as npformat
 from ..base.shown import clip
 from ..core.cosine import check_dtype
 from ..errors import DataError, InputUsageError
-from .base import Block, CountedBlocks, ReadOptions, Source, block_count, rows_per_block
+from .base import Block, BlockStream, CountedBlocks, ReadOptions, Source, block_count, rows_per_block
 from .streams import GZIP_MAGIC, file_size, is_regular_file, open_binary, peeked, read_exactly
 
 Header = tuple[tuple[int, ...], bool, np.dtype]
@@ -68,11 +68,11 @@ def open_npy(path: str, options: ReadOptions) -> Source:
         stream.close()
         _check_size(path, offset, shape, dtype)
         if not fortran and 0 not in shape:
-            return _mapped_source(path, "npy", offset, shape, dtype, options)
+            return mapped_source(path, "npy", offset, shape, dtype, options)
         if math.prod(shape) == 0:
-            return _array_source(path, "npy", np.empty(shape, dtype), options)
+            return array_source(path, "npy", np.empty(shape, dtype), options)
         return _fortran_source(path, offset, shape, dtype, options)
-    return _stream_source(path, "npy", stream, shape, fortran, dtype, options)
+    return stream_source(path, "npy", stream, shape, fortran, dtype, options)
 
 
 def _gzip_source(path: str, stream: BinaryIO, options: ReadOptions) -> Source:
@@ -91,22 +91,20 @@ def _gzip_source(path: str, stream: BinaryIO, options: ReadOptions) -> Source:
         if path != "-":
             stream.close()
         raise
-    source = _stream_source(path, "npy", unzipped, shape, fortran, dtype, options)
+    source = stream_source(path, "npy", unzipped, shape, fortran, dtype, options)
     if path != "-":
         source = source._replace(blocks=_closing(source.blocks, stream))
     return source
 
 
-def _closing(blocks: Iterator[Block], stream: BinaryIO) -> CountedBlocks:
+def _closing(blocks: BlockStream, stream: BinaryIO) -> CountedBlocks:
     """``blocks`` that close ``stream`` (the file under a gzip stream, which does not close it) at their end."""
 
-    def run() -> Iterator[Block]:
+    def run() -> Generator[Block, None, None]:
         try:
             yield from blocks
         finally:
-            close = getattr(blocks, "close", None)
-            if close is not None:
-                close()
+            blocks.close()
             stream.close()
 
     return CountedBlocks(run(), operator.length_hint(blocks))
@@ -150,7 +148,7 @@ def open_npz(path: str, options: ReadOptions) -> Source:
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError, zlib.error) as exc:
         archive.close()  # RuntimeError: an encrypted member; NotImplementedError: unsupported compression
         raise DataError(f"array {key!r} cannot be read: {exc}", path=path) from None
-    return _stream_source(path, "npz", member, shape, fortran, dtype, options)  # type: ignore[arg-type]
+    return stream_source(path, "npz", member, shape, fortran, dtype, options)  # type: ignore[arg-type]
 
 
 class SmallArray(NamedTuple):
@@ -203,10 +201,10 @@ def read_small_npy(path: str, scratch: np.ndarray | None = None) -> SmallArray |
 
 def small_npy_source(path: str, small: SmallArray, options: ReadOptions) -> Source:
     """The Source of a small file's array, as :func:`open_small_npy` opens it."""
-    file_shape, one_vector, _, step = _layout(small.array.shape, options)
+    file_shape, one_vector, _, step = array_layout(small.array.shape, options)
     array = small.array.reshape(file_shape)
 
-    def blocks() -> Iterator[Block]:
+    def blocks() -> Generator[Block, None, None]:
         for start in range(0, file_shape[0], step):
             yield Block(array[start : start + step])
 
@@ -217,7 +215,7 @@ def small_npy_source(path: str, small: SmallArray, options: ReadOptions) -> Sour
 
 def rows_per_array_block(shape: tuple[int, ...], options: ReadOptions) -> int:
     """How many rows of an array of this shape one block holds, as its Source splits it."""
-    return _layout(shape, options)[3]
+    return array_layout(shape, options)[3]
 
 
 def _read_small_file(path: str, scratch: np.ndarray | None) -> tuple[np.ndarray, int] | None:
@@ -329,14 +327,18 @@ def _logical_shape(shape: tuple[int, ...]) -> tuple[tuple[int, ...], bool]:
     return shape, False
 
 
-def _layout(file_shape: tuple[int, ...], options: ReadOptions) -> tuple[tuple[int, ...], bool, int, int]:
-    """(logical shape, one vector?, values per row, rows per block) of an array."""
+def array_layout(file_shape: tuple[int, ...], options: ReadOptions) -> tuple[tuple[int, ...], bool, int, int]:
+    """(logical shape, one vector?, values per row, rows per block) of an array.
+
+    How every array format (NPY, HDF5, safetensors) cuts an array into blocks, so that
+    one array reads the same whichever file holds it.
+    """
     return _layout_of(file_shape, options.block_bytes)
 
 
 @functools.lru_cache(maxsize=64)
 def _layout_of(file_shape: tuple[int, ...], block_bytes: int) -> tuple[tuple[int, ...], bool, int, int]:
-    """:func:`_layout`, cached by shape: ``batch`` asks it of every pair, mostly of one shape."""
+    """:func:`array_layout`, cached by shape: ``batch`` asks it of every pair, mostly of one shape."""
     shape, one_vector = _logical_shape(file_shape)
     row_items = math.prod(shape[1:])
     return shape, one_vector, row_items, rows_per_block(row_items, block_bytes)
@@ -347,7 +349,7 @@ def _source(
     fmt: str,
     shape: tuple[int, ...],
     step: int,
-    blocks: Iterator[Block],
+    blocks: Generator[Block, None, None],
     dtype: np.dtype,
     one_vector: bool,
     mapped: bool = False,
@@ -361,11 +363,12 @@ def _source(
     return Source(path, fmt, shape, counted, dtype=dtype, size_bytes=file_size(path), one_vector=one_vector)
 
 
-def _array_source(path: str, fmt: str, array: np.ndarray, options: ReadOptions) -> Source:
-    shape, one_vector, _, step = _layout(tuple(array.shape), options)
+def array_source(path: str, fmt: str, array: np.ndarray, options: ReadOptions) -> Source:
+    """The Source of an array in memory (an empty one, a file's tensor), its blocks views of it."""
+    shape, one_vector, _, step = array_layout(tuple(array.shape), options)
     array = array.reshape(shape)
 
-    def blocks() -> Iterator[Block]:
+    def blocks() -> Generator[Block, None, None]:
         for start in range(0, shape[0], step):
             yield Block(array[start : start + step])
 
@@ -379,7 +382,7 @@ def _array_source(path: str, fmt: str, array: np.ndarray, options: ReadOptions) 
 _WINDOW_FLAGS = mmap.MAP_SHARED if hasattr(mmap, "MAP_SHARED") else 0
 
 
-def _mapped_source(
+def mapped_source(
     path: str, fmt: str, offset: int, file_shape: tuple[int, ...], dtype: np.dtype, options: ReadOptions
 ) -> Source:
     """A C-order array on disk, a block of rows at a time: mapped windows under a lease, else reads.
@@ -396,10 +399,10 @@ def _mapped_source(
     blocks are read with ``preadv`` (:func:`_read_blocks`): slower, as every value is
     copied, but a file that shrinks is a short read, which is reported.
     """
-    shape, one_vector, row_items, step = _layout(file_shape, options)
+    shape, one_vector, row_items, step = array_layout(file_shape, options)
     row_bytes = row_items * dtype.itemsize
 
-    def blocks() -> Iterator[Block]:
+    def blocks() -> Generator[Block, None, None]:
         try:
             with open(path, "rb") as handle:
                 if not _take_lease(handle.fileno()):
@@ -434,7 +437,7 @@ def _fortran_source(
 ) -> Source:
     """A Fortran-order array on disk: mapped whole under a read lease (its rows are strided), else read whole.
 
-    As :func:`_mapped_source`: a mapped page of a file that shrinks would be SIGBUS, so the
+    As :func:`mapped_source`: a mapped page of a file that shrinks would be SIGBUS, so the
     map is made only under a lease (the map holds the open file, and so the lease, until
     it is unmapped), checked before each block; without one the values are read into
     memory, and a file that ends early is reported.
@@ -443,7 +446,7 @@ def _fortran_source(
     try:
         if not _take_lease(handle.fileno()):
             handle.seek(offset)
-            return _stream_source(path, "npy", handle, file_shape, True, dtype, options)
+            return stream_source(path, "npy", handle, file_shape, True, dtype, options)
         count = math.prod(file_shape)
         mapped = mmap.mmap(handle.fileno(), offset + count * dtype.itemsize, access=mmap.ACCESS_READ)
     except OSError as exc:
@@ -453,11 +456,11 @@ def _fortran_source(
         handle.close()
         raise
     whole = np.frombuffer(mapped, dtype=dtype, count=count, offset=offset).reshape(file_shape, order="F")
-    shape, one_vector, _, step = _layout(file_shape, options)
+    shape, one_vector, _, step = array_layout(file_shape, options)
     array = whole.reshape(shape)
     del whole, mapped
 
-    def blocks() -> Iterator[Block]:
+    def blocks() -> Generator[Block, None, None]:
         nonlocal array
         try:
             for start in range(0, shape[0], step):
@@ -505,7 +508,7 @@ def _lease_broken(descriptor: int) -> bool:
 
 def _read_blocks(
     descriptor: int, path: str, offset: int, shape: tuple[int, ...], step: int, row_bytes: int, dtype: np.dtype
-) -> Iterator[Block]:
+) -> Generator[Block, None, None]:
     """The blocks read with ``preadv`` into recycled buffers; a file written to meanwhile is refused.
 
     A file that ends early is a short read, and one whose size or modification time
@@ -574,7 +577,7 @@ class _BufferPool:
             self._free.append(buffer)
 
 
-def _stream_source(
+def stream_source(
     path: str,
     fmt: str,
     stream: BinaryIO,
@@ -583,10 +586,15 @@ def _stream_source(
     dtype: np.dtype,
     options: ReadOptions,
 ) -> Source:
-    shape, one_vector, row_items, step = _layout(file_shape, options)
+    """The Source of an array read from ``stream`` a block at a time (pipes, archives, URLs).
+
+    The data starts at the stream's position; a Fortran-order array is read whole first.
+    The stream is closed at the end (unless it is stdin).
+    """
+    shape, one_vector, row_items, step = array_layout(file_shape, options)
     row_bytes = row_items * dtype.itemsize
 
-    def blocks() -> Iterator[Block]:
+    def blocks() -> Generator[Block, None, None]:
         try:
             if fortran and len(file_shape) > 1:
                 data = _read_values(stream, math.prod(shape) * dtype.itemsize, path)
@@ -634,5 +642,5 @@ def open_remote_npy(path: str, options: ReadOptions) -> Source:
     except BaseException:
         stream.close()
         raise
-    source = _stream_source(path, "npy", stream, shape, fortran, dtype, options)
+    source = stream_source(path, "npy", stream, shape, fortran, dtype, options)
     return source._replace(size_bytes=size)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
 from ..base.shown import clip
 from ..errors import DataError, InputUsageError
-from .base import Block, ReadOptions, Source, rows_per_block
+from .base import Block, Blocks, ReadOptions, Source, rows_per_block
 from .names import NUMERIC_KINDS, choose_components, split_ids, without_weight_column
 from .streams import check_readable, file_size
 
@@ -72,13 +72,13 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
     groups = parquet.metadata.num_row_groups
     parallel = list_column is not None and options.decode_threads > 1 and weight_column is None and local and groups > 1
 
-    def blocks(parallel: bool, transform: Callable[[Block], Any] | None = None) -> Iterator[Any]:
+    def blocks(parallel: bool, transform: Callable[[Block], Any] | None = None) -> Generator[Any, None, None]:
         start = 0
         try:
             if parallel:
                 assert list_column is not None
                 parts = _RowGroupParts(path, list_column, id_column, width, (batch_rows, step))
-                yield from _in_order(parts, groups, options.decode_threads, transform)
+                yield from in_order(parts, groups, options.decode_threads, transform)
                 return
             # Numeric columns of whole row groups are cut into single blocks, each made into
             # its own small array: freed and reused from the pool's cache, where one array
@@ -93,30 +93,23 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
                 if batch.num_rows == 0:
                     continue
                 if list_column:
-                    values = _list_values(batch.column(list_column), width, start, path)
+                    values = list_values(batch.column(list_column), width, start, path)
                 else:
-                    values = _column_values(batch, features)
-                ids = _object_ids(batch.column(id_column)) if id_column else None
-                weights = _weights(batch.column(weight_column)) if weight_column else None
-                keys = tuple(batch.column(name) for name in key_columns) if key_columns else None
+                    values = column_values(batch, features)
+                cut_blocks = batch_blocks(batch, values, id_column, weight_column, key_columns, cut)
                 start += batch.num_rows
-                for first in range(0, batch.num_rows, cut):
-                    yield Block(
-                        values[first : first + cut],
-                        None if ids is None else ids[first : first + cut],
-                        None if weights is None else weights[first : first + cut],
-                        None if keys is None else tuple(key[first : first + cut] for key in keys),
-                    )
+                yield from cut_blocks
         except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
             raise DataError(f"cannot read row group data: {exc}", path=path, hint="was it fully written?") from None
         finally:
             parquet.close()
 
+    whole = ListColumn(path, list_column, id_column, width) if list_column and local else None
     return Source(
         path,
         "parquet",
         (rows, width),
-        _Blocks(blocks, parallel),
+        _Blocks(blocks, parallel, whole),
         columns=[list_column] if list_column else features,
         has_ids=id_column is not None,
         has_weights=weight_column is not None,
@@ -129,18 +122,57 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
     )
 
 
-class _Blocks:
+def batch_blocks(
+    batch: Any,
+    values: np.ndarray,
+    id_column: str | None,
+    weight_column: str | None,
+    key_columns: list[str],
+    step: int,
+) -> Iterator[Block]:
+    """The blocks of ``step`` rows of one record batch whose vectors are ``values``.
+
+    Its ids, weights and key columns are taken from the batch now (an error in them is
+    raised here), the blocks cut (views, no copies) as they are asked for: Parquet and
+    every format read into Arrow batches (``arrow_batches``) make their blocks alike.
+    """
+    ids = _object_ids(batch.column(id_column)) if id_column else None
+    weights = _weights(batch.column(weight_column)) if weight_column else None
+    keys = tuple(batch.column(name) for name in key_columns) if key_columns else None
+    whole = Block(values, ids, weights, keys)
+    return (whole.slice(first, first + step) for first in range(0, batch.num_rows, step))
+
+
+class ListColumn(NamedTuple):
+    """A local Parquet file (or a dataset's first one) of vectors in a list column, as decoded whole."""
+
+    path: str
+    column: str
+    id_column: str | None
+    width: int
+
+
+class _Blocks(Blocks):
     """A reader's blocks, decoded on several threads unless :meth:`one_thread` is called first.
 
     ``make(parallel)`` makes the generator of blocks when the first one is asked for.
     Blocks decoded on threads of their own are ``cheap`` to take: the pipeline reads them
     in place rather than through one more thread (``pipeline.threads.prefetched``).
+    ``whole``: a local file's list column, which :meth:`all_rows` can decode whole.
     """
 
-    def __init__(self, make: Callable[[bool, Callable[[Block], Any] | None], Iterator[Any]], parallel: bool):
+    __slots__ = ("_make", "_blocks", "parallel", "_whole")
+
+    def __init__(
+        self,
+        make: Callable[[bool, Callable[[Block], Any] | None], Generator[Any, None, None]],
+        parallel: bool,
+        whole: ListColumn | None = None,
+    ):
         self._make = make
-        self._blocks: Iterator[Block] | None = None
+        self._blocks: Generator[Block, None, None] | None = None
         self.parallel = parallel
+        self._whole = whole
 
     def one_thread(self) -> None:
         """Decode on one thread after all (before the first block): a join's predictions spilled to a file."""
@@ -158,15 +190,21 @@ class _Blocks:
         """
         if not self.parallel or self._blocks is not None:
             return None
-        self._blocks = iter(())
+        self._blocks = _no_blocks()
         return self._make(True, func)
+
+    def all_rows(self, max_bytes: int) -> Iterator[Block] | None:
+        """Every row as one block, the row groups decoded on both cores (see :func:`row_group_blocks`).
+
+        Instead of the blocks (before the first one): a join's predictions, all kept anyway.
+        """
+        if self._whole is None or self._blocks is not None:
+            return None
+        return row_group_blocks(self._whole, max_bytes)
 
     @property
     def cheap(self) -> bool:
         return self.parallel
-
-    def __iter__(self) -> _Blocks:
-        return self
 
     def __next__(self) -> Block:
         if self._blocks is None:
@@ -174,12 +212,16 @@ class _Blocks:
         return next(self._blocks)
 
     def close(self) -> None:
-        close = getattr(self._blocks, "close", None)
-        if close is not None:
-            close()
+        if self._blocks is not None:
+            self._blocks.close()
 
 
-def row_group_blocks(source: Source, max_bytes: int, threads: int = 2) -> Iterator[Block] | None:
+def _no_blocks() -> Generator[Block, None, None]:
+    """A generator of no blocks: what is left of blocks handed over to :meth:`_Blocks.map_on_decoders`."""
+    yield from ()
+
+
+def row_group_blocks(whole: ListColumn, max_bytes: int, threads: int = 2) -> Iterator[Block] | None:
     """All the rows of a local Parquet file of list vectors as one block, its row groups decoded on ``threads`` threads.
 
     For a pass that keeps every row anyway (the predictions of a join): one reader
@@ -187,22 +229,17 @@ def row_group_blocks(source: Source, max_bytes: int, threads: int = 2) -> Iterat
     of the pass. Here each thread has its own ``ParquetFile`` and decodes whole row groups
     in small record batches, each copied into its rows of one array allocated up front
     (see :func:`_decode_into`); the one block holds the same values (as the list's own
-    float type, or float64) and ids as ``source.blocks``, in file order. Integer ids
+    float type, or float64) and ids as the file's blocks, in file order. Integer ids
     without nulls come as int64 arrays rather than Python objects (a tenth of the pass
-    went into ``to_pylist``). None when this does not apply: not a local file, not a list
-    column, one row group, or more than ``max_bytes`` of data in all (uncompressed): the
-    caller would not keep it all in memory.
+    went into ``to_pylist``). None when this does not apply: one row group, or more than
+    ``max_bytes`` of data in all (uncompressed): the caller would not keep it all in memory.
     """
-    if source.format != "parquet" or source.named or not source.columns or "://" in source.path:
-        return None
-    if source.path == "-" or source.shape[0] is None:
-        return None
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        metadata = pq.read_metadata(source.path)
-        value_type = pq.read_schema(source.path).field(source.columns[0]).type.value_type
+        metadata = pq.read_metadata(whole.path)
+        value_type = pq.read_schema(whole.path).field(whole.column).type.value_type
     except (pa.ArrowException, OSError, ValueError, KeyError, AttributeError):
         return None  # the ordinary reader reports it
     groups = metadata.num_row_groups
@@ -213,8 +250,8 @@ def row_group_blocks(source: Source, max_bytes: int, threads: int = 2) -> Iterat
     starts = [0]
     for index in range(groups):
         starts.append(starts[-1] + metadata.row_group(index).num_rows)
-    parts = [(source.path, index) for index in range(groups)]
-    return _parallel_row_groups(source, parts, starts, dtype, threads)
+    parts = [(whole.path, index) for index in range(groups)]
+    return _parallel_row_groups(whole, parts, starts, dtype, threads)
 
 
 def files_row_group_blocks(
@@ -232,6 +269,7 @@ def files_row_group_blocks(
     import pyarrow.parquet as pq
 
     list_column = source.columns[0]
+    whole = ListColumn(source.path, list_column, source.id_column, int(source.shape[1] or 0))
     wanted = [list_column] + ([source.id_column] if source.id_column else [])
     parts: list[tuple[str, int]] = []
     starts = [0]
@@ -256,7 +294,7 @@ def files_row_group_blocks(
     if total > max_bytes or len(parts) < 2:
         return None
     dtype = np.dtype(_NUMPY_TYPES[str(value_type)]) if pa.types.is_floating(value_type) else np.dtype(np.float64)
-    return _parallel_row_groups(source, parts, starts, dtype, threads)
+    return _parallel_row_groups(whole, parts, starts, dtype, threads)
 
 
 #: Rows of a record batch when a list column is decoded into an array of all the rows, in
@@ -267,7 +305,7 @@ _SMALL_BATCH_BYTES = 2 * 1024 * 1024
 
 
 def _parallel_row_groups(
-    source: Source, parts: list[tuple[str, int]], starts: list[int], dtype: np.dtype, threads: int
+    whole: ListColumn, parts: list[tuple[str, int]], starts: list[int], dtype: np.dtype, threads: int
 ) -> Iterator[Block]:
     """Row groups ``parts`` (file, index) decoded on a pool of threads into one array (see :func:`row_group_blocks`).
 
@@ -278,8 +316,7 @@ def _parallel_row_groups(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    list_column = source.columns[0] if source.columns else ""
-    width = int(source.shape[1] or 0)
+    list_column, width = whole.column, whole.width
     values = np.empty((starts[-1], width), dtype=dtype)
     # The row of its own file each part starts at (for messages).
     file_rows: list[int] = []
@@ -305,7 +342,7 @@ def _parallel_row_groups(
                 _restore_pool(pa, previous)
         try:
             return _decode_into(
-                parquet, index, list_column, source.id_column, values, starts[part], path, file_rows[part]
+                parquet, index, list_column, whole.id_column, values, starts[part], path, file_rows[part]
             )
         except (pa.ArrowException, OSError, ValueError, EOFError):
             failed.append(path)
@@ -320,12 +357,12 @@ def _parallel_row_groups(
                 for future in pending:
                     future.cancel()
     except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
-        where = failed[0] if failed else source.path
+        where = failed[0] if failed else whole.path
         raise DataError(f"cannot read row group data: {exc}", path=where, hint="was it fully written?") from None
     finally:
         for parquet in opened:
             parquet.close()
-    yield Block(values, _joined_ids(ids) if source.id_column else None)
+    yield Block(values, _joined_ids(ids) if whole.id_column else None)
 
 
 def _decode_into(
@@ -351,7 +388,7 @@ def _decode_into(
     for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=[index], columns=columns, use_threads=False):
         rows = batch.num_rows
         shown = row if file_row is None else file_row + row - start  # the row in its own file
-        out[row : row + rows] = _list_values(batch.column(list_column), out.shape[1], shown, path)
+        out[row : row + rows] = list_values(batch.column(list_column), out.shape[1], shown, path)
         if id_column:
             ids.append(_arrow_ids(batch.column(id_column)))
         row += rows
@@ -367,7 +404,7 @@ def _joined_ids(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts)
 
 
-#: How far the decoding threads of :func:`_in_order` may run ahead of the consumer, in
+#: How far the decoding threads of :func:`in_order` may run ahead of the consumer, in
 #: bytes of decoded blocks (or of the results a transform made of them); each MB of it
 #: is resident. Blocks handed over whole to the join's labels' pass (200,000 x 256) kept
 #: the second thread waiting for room half the time, where 32 MB more of them cost more
@@ -418,7 +455,7 @@ class _RowGroupParts:
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            values = _list_values(batch.column(self.list_column), self.width, row, self.path)
+            values = list_values(batch.column(self.list_column), self.width, row, self.path)
             ids = _object_ids(batch.column(self.id_column)) if self.id_column else None
             row += batch.num_rows
             for first in range(0, batch.num_rows, self.step):
@@ -470,16 +507,14 @@ _END = object()
 
 
 class Parts(Protocol):
-    """What :func:`_in_order` decodes: the blocks of part ``index`` (a row group, a file), on any thread."""
+    """What :func:`in_order` decodes: the blocks of part ``index`` (a row group, a file), on any thread."""
 
     def blocks(self, index: int) -> Iterator[Block]: ...
 
     def close(self) -> None: ...
 
 
-def _in_order(
-    parts: Parts, groups: int, threads: int, transform: Callable[[Block], Any] | None = None
-) -> Iterator[Any]:
+def in_order(parts: Parts, groups: int, threads: int, transform: Callable[[Block], Any] | None = None) -> Iterator[Any]:
     """The blocks of every row group in file order, the row groups decoded on ``threads`` threads.
 
     The labels' pass of a join decoded one row group at a time on one thread, and that
@@ -539,7 +574,7 @@ def _in_order(
 
 
 def _nbytes(item: Any) -> int:
-    """The room a block (its values), or what a transform made of it, takes in :func:`_in_order`'s queues."""
+    """The room a block (its values), or what a transform made of it, takes in :func:`in_order`'s queues."""
     return int(item.values.nbytes if isinstance(item, Block) else item.nbytes)
 
 
@@ -793,7 +828,7 @@ def _list_width(parquet: Any, column: str, path: str) -> int:
     raise DataError(f"every vector in list column {column!r} is null: nothing to compare", path=path)
 
 
-def _list_values(
+def list_values(
     column: Any, width: int, start: int, path: str, where: Callable[[int], str] | None = None
 ) -> np.ndarray:
     """A list column as a (rows, width) float64 array; null lists and nulls become NaN.
@@ -853,7 +888,7 @@ _NUMPY_TYPES = {"halffloat": "float16", "float": "float32", "double": "float64"}
 }
 
 
-def _column_values(batch: Any, features: list[str]) -> np.ndarray:
+def column_values(batch: Any, features: list[str]) -> np.ndarray:
     import pyarrow as pa
 
     selected = batch.select(features)
@@ -943,7 +978,7 @@ class ColumnSlabs:
         columns = table.columns
         types = {str(column.type) for column in columns}
         if len(types) != 1 or types.pop() not in ("float", "double") or any(column.null_count for column in columns):
-            return _column_values(table.combine_chunks().to_batches()[0], names)
+            return column_values(table.combine_chunks().to_batches()[0], names)
         dtype = np.float32 if str(columns[0].type) == "float" else np.float64
         shape = (table.num_rows, len(names))
         buffer = self._buffers[side]

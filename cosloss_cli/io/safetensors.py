@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+import operator
+from collections.abc import Generator
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -20,7 +21,7 @@ from ..core.cosine import check_dtype
 from ..errors import DataError, InputUsageError
 from .base import Block, CountedBlocks, ReadOptions, Source
 from .formats import listing
-from .npy import _array_source, _mapped_source, _stream_source
+from .npy import array_source, mapped_source, stream_source
 from .streams import file_size, is_regular_file, open_binary, read_exactly
 
 #: A header longer than this is not a safetensors file (the format itself caps it at 100 MB).
@@ -61,12 +62,12 @@ def open_safetensors(path: str, options: ReadOptions) -> Source:
         if is_regular_file(path):
             stream.close()
             if math.prod(shape) == 0:
-                source = _array_source(path, "safetensors", np.empty(shape, dtype), options)
+                source = array_source(path, "safetensors", np.empty(shape, dtype), options)
             else:
-                source = _mapped_source(path, "safetensors", data_start + begin, shape, dtype, options)
+                source = mapped_source(path, "safetensors", data_start + begin, shape, dtype, options)
         else:
             _skip(stream, begin, path)
-            source = _stream_source(path, "safetensors", stream, shape, False, dtype, options)
+            source = stream_source(path, "safetensors", stream, shape, False, dtype, options)
     except BaseException:
         if path != "-":
             stream.close()
@@ -153,9 +154,12 @@ def _skip(stream: BinaryIO, count: int, path: str) -> None:
 def _widened(source: Source) -> Source:
     """A bfloat16 tensor's blocks (read as uint16) as float32: its 16 bits are a float32's top half."""
 
-    def blocks() -> Iterator[Block]:
-        for block in source.blocks:
-            yield Block((block.values.astype(np.uint32) << 16).view(np.float32))
+    def blocks() -> Generator[Block, None, None]:
+        try:
+            for block in source.blocks:
+                yield Block((block.values.astype(np.uint32) << 16).view(np.float32))
+        finally:
+            source.blocks.close()
 
-    count = getattr(source.blocks, "__length_hint__", lambda: 0)()
+    count = operator.length_hint(source.blocks)
     return source._replace(blocks=CountedBlocks(blocks(), count), dtype=np.dtype(np.float32))

@@ -172,7 +172,7 @@ def filesystem(url: str, storage_options: Mapping[str, Any] | None = None) -> tu
     except ValueError as exc:
         raise InputUsageError(f"cannot use this URL: {redact(str(exc), storage_options)}", path=_display(url)) from None
     except Exception as exc:  # a backend's own configuration errors (bad option names, types)
-        raise _storage_error(exc, url, storage_options, "cannot connect") from None
+        raise storage_error(exc, url, storage_options, "cannot connect") from None
     return fs, str(path)
 
 
@@ -198,8 +198,12 @@ def _missing_backend(url: str, protocol: str, module: str) -> InputUsageError:
     return InputUsageError(f"{protocol}:// URLs need {module}, which is not installed", path=_display(url), hint=hint)
 
 
-def _storage_error(exc: BaseException, url: str, storage_options: Mapping[str, Any] | None, doing: str) -> CoslossError:
-    """One line naming the URL, without a secret: missing input is a usage error, the rest data errors."""
+def storage_error(exc: BaseException, url: str, storage_options: Mapping[str, Any] | None, doing: str) -> CoslossError:
+    """A storage failure as one line naming the URL, without a secret: missing input is a usage error.
+
+    ``doing`` says what failed (``cannot list``, ``cannot open``...); the dataset reader
+    lists prefixes with it too.
+    """
     shown = _display(url)
     if isinstance(exc, CoslossError):
         return exc
@@ -252,9 +256,9 @@ def _info(url: str, storage_options: Mapping[str, Any] | None) -> dict[str, Any]
     try:
         info = fs.info(path)
     except Exception as exc:
-        raise _storage_error(exc, url, storage_options, "cannot open") from None
+        raise storage_error(exc, url, storage_options, "cannot open") from None
     if info.get("type") == "directory":
-        raise _storage_error(IsADirectoryError(path), url, storage_options, "cannot open")
+        raise storage_error(IsADirectoryError(path), url, storage_options, "cannot open")
     return dict(info)
 
 
@@ -264,7 +268,7 @@ def exists(url: str, storage_options: Mapping[str, Any] | None = None) -> bool:
     try:
         return bool(fs.exists(path))
     except Exception as exc:
-        raise _storage_error(exc, url, storage_options, "cannot open") from None
+        raise storage_error(exc, url, storage_options, "cannot open") from None
 
 
 def size(url: str, storage_options: Mapping[str, Any] | None = None) -> int | None:
@@ -289,7 +293,7 @@ def open_input(url: str, storage_options: Mapping[str, Any] | None = None, *, ra
             handle.close()
             raise IsADirectoryError(path)
     except Exception as exc:
-        raise _storage_error(exc, url, storage_options, "cannot open") from None
+        raise storage_error(exc, url, storage_options, "cannot open") from None
     return _GuardedFile(handle, url, storage_options)  # type: ignore[return-value]
 
 
@@ -306,7 +310,7 @@ class _GuardedFile:
         try:
             return bytes(self._handle.read(size))
         except Exception as exc:
-            raise _storage_error(exc, self._url, self._options, "cannot read") from None
+            raise storage_error(exc, self._url, self._options, "cannot read") from None
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(memoryview(buffer)))
@@ -374,7 +378,7 @@ def scan(
     except CoslossError:
         raise
     except Exception as exc:
-        raise _storage_error(exc, root, storage_options, "cannot list") from None
+        raise storage_error(exc, root, storage_options, "cannot list") from None
     found: list[tuple[str, str]] = []
     skipped: list[str] = []
     for entry in entries:
@@ -424,7 +428,7 @@ def atomic_output_url(
         try:
             fs.put_file(temporary, path)
         except Exception as exc:
-            error = _storage_error(exc, url, storage_options, "cannot write")
+            error = storage_error(exc, url, storage_options, "cannot write")
             raise OutputError(error.message, path=error.path, hint=error.hint) from None
     finally:
         try:

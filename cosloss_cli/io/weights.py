@@ -54,9 +54,7 @@ def read_weights(
             _check_layout(source, column)
             weights = _gather(source, _line_finder(source, options))
     finally:
-        close = getattr(source.blocks, "close", None)
-        if close is not None:
-            close()
+        source.blocks.close()
     if expected_rows is not None and weights.size != expected_rows:
         labels = labels_path or "the labels"
         raise DataError(

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..core.cosine import shape_text
 from ..errors import DataError, InputUsageError, RowIdsDifferError, RowsOutOfOrderError, ShapeMismatchError
-from ..io import Block, ReadOptions, Source
+from ..io import Block, Blocks, BlockStream, ReadOptions, Source
 from ..io.names import pair_names
 
 
@@ -145,15 +145,14 @@ def pair_columns(labels: Source, predictions: Source, read_options: ReadOptions 
     )
 
 
-class _Reordered:
+class _Reordered(Blocks):
     """Blocks with their columns put in another order; keeps the reader's length hint."""
 
-    def __init__(self, blocks: Iterator[Block], order: list[int]):
+    __slots__ = ("_blocks", "_order")
+
+    def __init__(self, blocks: BlockStream, order: list[int]):
         self._blocks = blocks
         self._order = np.asarray(order, dtype=np.intp)
-
-    def __iter__(self) -> _Reordered:
-        return self
 
     def __next__(self) -> Block:
         block = next(self._blocks)
@@ -163,9 +162,7 @@ class _Reordered:
         return operator.length_hint(self._blocks)
 
     def close(self) -> None:
-        close = getattr(self._blocks, "close", None)
-        if close is not None:
-            close()
+        self._blocks.close()
 
 
 def check_columns_and_ids(labels: Source, predictions: Source, read_options: ReadOptions | None) -> None:

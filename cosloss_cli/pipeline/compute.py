@@ -32,7 +32,6 @@ from ..errors import (
 from ..io import Block, ReadOptions, Source, check_distinct, format_extension, open_source
 from ..io.base import DEFAULT_BLOCK_BYTES
 from ..io.npy import read_small_npy, rows_per_array_block, small_npy_source
-from ..io.parquet import row_group_blocks
 from ..pairing import join
 from ..pairing.align import (
     aligned,
@@ -548,7 +547,7 @@ class _JoinedBlock(NamedTuple):
     """A label block of a join once looked up, gathered and summed (on a worker thread): what the pass keeps.
 
     Not the vectors: results wait here for the blocks before them, at a few dozen bytes
-    a row (see ``readers.parquet._Blocks.map_on_decoders``).
+    a row (see ``io.parquet._Blocks.map_on_decoders``).
     """
 
     match: Match
@@ -593,11 +592,10 @@ def _join_pass(join: RowJoin, state: _Reduction, options: ComputeOptions, progre
     labels, predictions = state.labels, state.predictions
     in_memory = _parallel_blocks(predictions)
     if in_memory is None:
-        getattr(labels.blocks, "one_thread", lambda: None)()
+        labels.blocks.one_thread()
     join.keep_predictions(in_memory or prefetched(predictions.blocks))
     work = functools.partial(_joined_block, join, state)
-    map_on_decoders = getattr(labels.blocks, "map_on_decoders", None)
-    results = map_on_decoders(work) if map_on_decoders is not None else None
+    results = labels.blocks.map_on_decoders(work)
     if results is None:
         results = (result for _, result in map_ordered(work, prefetched(labels.blocks), options.threads))
     offset = 0
@@ -619,13 +617,7 @@ def _join_pass(join: RowJoin, state: _Reduction, options: ComputeOptions, progre
 
 def _parallel_blocks(source: Source) -> Iterator[Block] | None:
     """A join's predictions when they are kept in memory: Parquet row groups decoded on both cores, else None."""
-    if source.format != "parquet":
-        return None
-    all_rows = getattr(source.blocks, "all_rows", None)  # a dataset of Parquet files
-    if all_rows is not None:
-        blocks: Iterator[Block] | None = all_rows(join.MAPPED_BUDGET_BYTES)
-        return blocks
-    return row_group_blocks(source, join.MAPPED_BUDGET_BYTES)
+    return source.blocks.all_rows(join.MAPPED_BUDGET_BYTES)
 
 
 def _row_join(labels: Source, predictions: Source, options: ComputeOptions) -> RowJoin | None:

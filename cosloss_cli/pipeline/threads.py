@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..io import Block
+from ..io import Block, BlockStream
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -64,19 +64,19 @@ def _chain_first(first: T, second: T, rest: Iterator[T]) -> Iterator[T]:
 _END = object()
 
 
-def prefetched(blocks: Iterator[Block], depth: int = 2) -> Iterator[Block]:
+def prefetched(blocks: BlockStream, depth: int = 2) -> Iterator[Block]:
     """Read the next blocks on a background thread while this one is computed.
 
     Parsing (pyarrow) and decompression release the GIL, so reading both inputs and
     reducing blocks overlap. Errors raised by the reader are re-raised here. An input
-    known to be one block (see ``readers.base.CountedBlocks``) is read in place: there
+    known to be one block (``__length_hint__``, see ``io.base.BlockStream``) is read in place: there
     is nothing to overlap, and a thread would cost more than the read. So is an input of
     memory-mapped blocks (``cheap``): mapping a window costs little, and handing blocks
     over between threads cost CPU time and 50 MB of blocks in flight (profiled on
     2 x 2 GB NPY); and one whose blocks are decoded on threads of their own (Parquet
     row groups, ``ReadOptions.decode_threads``).
     """
-    if operator.length_hint(blocks, 2) <= 1 or getattr(blocks, "cheap", False):
+    if operator.length_hint(blocks, 2) <= 1 or blocks.cheap:
         yield from blocks
         return
     import queue  # only inputs of several blocks pay for these
