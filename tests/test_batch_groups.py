@@ -110,11 +110,3 @@ def test_a_pair_without_the_column_fails_alone(pairs: tuple[Path, pd.DataFrame])
     result = run_cli(["batch", str(root / "labels"), str(root / "predictions"), "--group-by", "nope", "-j", "1"])
     assert result.exit_code == ExitStatus.DATA_ERROR
     assert "'nope'" in result.stdout + result.stderr
-
-
-def test_formats_without_the_overall_figures_are_refused(pairs: tuple[Path, pd.DataFrame]) -> None:
-    root, _ = pairs
-    args = ["batch", str(root / "labels"), str(root / "predictions"), "--group-by", "lang"]
-    for fmt in ("ndjson", "csv"):
-        result = run_cli([*args, "--format", fmt])
-        assert result.exit_code == ExitStatus.USAGE_ERROR and f"--format {fmt}" in result.stderr

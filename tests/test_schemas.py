@@ -56,9 +56,13 @@ def validate(document: Any, name: str) -> None:
     validator(name).validate(document)
 
 
-def validate_lines(text: str, name: str) -> int:
-    """Validate each NDJSON line of ``name``'s output; how many there were."""
-    lines = validator(name, "pair" if name == "batch" else "line")
+#: The NDJSON line of each command with --group-by: a line per group (per group and candidate in compare).
+GROUP_LINES = {"compute": "group", "batch": "group", "compare": "group_line"}
+
+
+def validate_lines(text: str, name: str, groups: bool = False) -> int:
+    """Validate each NDJSON line of ``name``'s output (with ``groups``, of ``--group-by``); how many there were."""
+    lines = validator(name, GROUP_LINES[name] if groups else "pair" if name == "batch" else "line")
     for line in text.splitlines():
         lines.validate(json.loads(line))
     return len(text.splitlines())
@@ -168,6 +172,6 @@ def test_each_json_example_follows_its_schema(example: Any) -> None:
     words = shlex.split(example.command)
     name = "compare-runs" if words[1] == "compare" and "--runs" in words else words[1]
     if "ndjson" in example.command:
-        assert validate_lines(example.expected, name) >= 1
+        assert validate_lines(example.expected, name, groups="--group-by" in words) >= 1
     else:
         validate(json.loads(example.expected), name)

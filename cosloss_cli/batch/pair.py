@@ -163,9 +163,9 @@ def _group_columns(task: PairTask, pair: Pair) -> tuple[ReadOptions, ReadOptions
     """The read options without the group columns, and those columns (None without ``group_by``)."""
     if not task.group_by:
         return task.label_options, task.prediction_options, None
-    from ..stats.groups import excluding, key_columns_for
+    from ..stats.groups import excluding_both, key_columns_for
 
-    columns, side = key_columns_for(
+    columns, _ = key_columns_for(
         task.group_by,
         pair.labels,
         [pair.predictions],
@@ -173,9 +173,7 @@ def _group_columns(task: PairTask, pair: Pair) -> tuple[ReadOptions, ReadOptions
         task.prediction_options,
         joined=bool(task.compute.join_on),
     )
-    if side == "labels":
-        return excluding(task.label_options, task.group_by), task.prediction_options, columns
-    return task.label_options, excluding(task.prediction_options, task.group_by), columns
+    return (*excluding_both(task.label_options, task.prediction_options, task.group_by), columns)
 
 
 def _pair_groups(result: Any, columns: dict[str, np.ndarray]) -> PairGroups:

@@ -21,15 +21,19 @@ from ..base.values import json_value, number
 from ..core.reduction import DEFAULT_REDUCTION
 from ..render.output import View, csv_writer
 from ..render.result import (
+    GROUP_FIELDS,
     SCHEMA_VERSION,
     SUMMARY_KEYS,
     format_stat,
+    group_names,
     nested_losses,
     percentile_fields,
     print_titled,
     ranked_fields,
     summary_fields,
     table_console,
+    write_group_csv,
+    write_group_lines,
 )
 from ..stats.distribution import PERCENTILES
 from ..stats.figures import PairRanked, Ranked
@@ -138,7 +142,13 @@ def write_pair_line(result: PairResult, out: TextIO, view: View) -> None:
 
 
 def write_nothing_more(report: Report, out: TextIO, view: View) -> None:
-    """NDJSON: every pair's line was written as it finished (:func:`write_pair_line`)."""
+    """NDJSON: every pair's line was written as it finished (:func:`write_pair_line`).
+
+    With ``--group-by`` (``view.groups``) no pair lines were written: a line per pooled
+    group now, the objects of the JSON's ``overall.groups``.
+    """
+    if view.groups:
+        write_group_lines(out, report.final().groups or ())
 
 
 def write_json(report: Report, out: TextIO, view: View) -> None:
@@ -164,7 +174,15 @@ def write_json(report: Report, out: TextIO, view: View) -> None:
 
 
 def write_csv(report: Report, out: TextIO, view: View) -> None:
-    """One row per pair; empty cells for the statistics of failed pairs."""
+    """One row per pair; empty cells for the statistics of failed pairs.
+
+    With ``--group-by`` (``view.groups``): a row per pooled group instead, its key
+    columns then the figures of ``overall.groups``.
+    """
+    if view.groups:
+        groups = report.final().groups or ()
+        write_group_csv(out, group_names(groups, view.groups), groups, GROUP_FIELDS)
+        return
     writer = csv_writer(out)
     columns = CSV_COLUMNS + (JOIN_COLUMNS if _joined(report.results) else ())
     writer.writerow(columns)

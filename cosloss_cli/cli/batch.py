@@ -36,7 +36,7 @@ from ..batch import (
     read_manifest,
 )
 from ..batch.pairing import is_remote, is_safe_name
-from ..errors import DataError, InputUsageError, OutputError, OutputUsageError
+from ..errors import DataError, OutputError, OutputUsageError
 from ..render.output import (
     BATCH_WRITERS,
     OUTPUT_DIR_FORMATS,
@@ -231,12 +231,6 @@ def batch(
     with user_errors(verbosity.debug):
         _check_usage(selection, output, output_dir, file_format, verbosity.quiet)
         _check_cluster_usage(cluster, jobs)
-        if group_by and output.format not in ("json", "table"):
-            raise InputUsageError(
-                f"--group-by adds each group's figures to the overall ones, which --format {output.format} "
-                "does not print",
-                hint="use --json or the table",
-            )
         figures = _figure_options(weighting, distribution)
         status = run_batch(
             selection,
@@ -303,7 +297,10 @@ def run_batch(
         _prepare_output_dir(output_dir, storage_options)
         outputs = OutputFiles(output_dir, discovery.pairs, file_format or "csv")
     view = view_for(
-        env, losses=output.losses and output.format in ("json", "ndjson"), with_output=output_dir is not None
+        env,
+        losses=output.losses and output.format in ("json", "ndjson"),
+        with_output=output_dir is not None,
+        groups=group_by,
     )
     task = PairTask(
         label_options=inputs.labels,
@@ -405,7 +402,8 @@ def _run_pairs(
     from ..stats.figures import BACKGROUND_LOSSES
 
     with pair_progress(env.stderr_isatty and not verbosity.quiet, len(discovery.pairs)) as advance:
-        write_pair = writer(PAIR_WRITERS, output.format) if output.format in PAIR_WRITERS else None
+        # With --group-by, NDJSON is a line per pooled group, written at the end.
+        write_pair = writer(PAIR_WRITERS, output.format) if output.format in PAIR_WRITERS and not view.groups else None
         encode = writer(PAIR_ENCODERS, output.format) if output.format in PAIR_ENCODERS else None
 
         def on_result(result: PairResult) -> None:

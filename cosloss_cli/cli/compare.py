@@ -349,7 +349,7 @@ def run_compare(
 
         page = compare_report(result, result.to_json_dict(include_losses=False))
         write_text_file(report_file, page, storage_options=inputs.labels.storage_options)
-    emit(COMPARE_WRITERS, output.format, result, view_for(env, losses=output.losses))
+    emit(COMPARE_WRITERS, output.format, result, view_for(env, losses=output.losses, groups=group_by))
     return result
 
 

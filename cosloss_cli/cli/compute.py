@@ -11,7 +11,6 @@ import click
 
 from ..base.terminal import Environment
 from ..io import check_distinct
-from ..io.base import ReadOptions
 from ..render.output import RESULT_WRITERS, emit, view_for
 from ..status import ExitStatus
 from .edge import check_threshold, environment, print_notes, refuse_interactive_stdin, user_errors, warn, warn_counts
@@ -170,13 +169,13 @@ def run_compute(
         computation = computation._replace(keep_losses=False)
     key_columns = None
     if group_by:  # read first (only those columns); a group column is never a vector component
-        from ..stats.groups import key_columns_for
+        from ..stats.groups import excluding_both, key_columns_for
 
         joined = bool(computation.join_on)
-        key_columns, side = key_columns_for(
+        key_columns, _ = key_columns_for(
             group_by, labels, [predictions], inputs.labels, inputs.predictions, joined=joined
         )
-        inputs = exclude_groups(inputs, group_by, side)
+        inputs = Inputs(*excluding_both(inputs.labels, inputs.predictions, group_by))
     label_options, prediction_options = join_read_options(inputs.labels, inputs.predictions, computation)
     label_options = label_options._replace(weight_column=figures.weight_column)  # the labels' column only
     label_source, prediction_source = open_pair(labels, predictions, label_options, prediction_options)
@@ -214,18 +213,6 @@ def run_compute(
 
         page = compute_report(result, result_header(result), max_rows)
         write_text_file(report_file, page, storage_options=inputs.labels.storage_options)
-    emit(RESULT_WRITERS, output.format, result, view_for(env, losses=output.losses, max_rows=max_rows))
+    view = view_for(env, losses=output.losses, max_rows=max_rows, groups=group_by)
+    emit(RESULT_WRITERS, output.format, result, view)
     return summary.mean
-
-
-def exclude_groups(inputs: Inputs, names: tuple[str, ...], side: str) -> Inputs:
-    """``inputs`` with the group columns left out of the vectors of the side that has them."""
-    if side == "labels":
-        return inputs._replace(labels=_excluding(inputs.labels, names))
-    return inputs._replace(predictions=_excluding(inputs.predictions, names))
-
-
-def _excluding(options: ReadOptions, names: tuple[str, ...]) -> ReadOptions:
-    partition = set(options.partition_keys)
-    extra = [name for name in names if name not in partition]
-    return options._replace(exclude_columns=[*(options.exclude_columns or []), *extra] or None)

@@ -450,15 +450,12 @@ def start_compare_files(
     with _labels_path(labels, read_options) as labels_path:
         key_columns = None
         if group_by:
-            from ..stats.groups import excluding, key_columns_for
+            from ..stats.groups import excluding_both, key_columns_for
 
-            key_columns, side = key_columns_for(
+            key_columns, _ = key_columns_for(
                 group_by, labels_path, predictions, read_options, prediction_read_options, joined=bool(options.join_on)
             )
-            if side == "labels":
-                read_options = excluding(read_options, group_by)
-            else:
-                prediction_read_options = excluding(prediction_read_options or read_options, group_by)
+            read_options, prediction_read_options = excluding_both(read_options, prediction_read_options, group_by)
         results = [
             _compute(labels, labels_path, path, read_options, options, prediction_read_options, progress)
             for path in predictions

@@ -18,7 +18,7 @@ from ..base.shown import printable, shown_path
 from ..base.values import json_value
 from ..core.cosine import shape_text
 from ..render.output import DEFAULT_VIEW, View, csv_writer
-from ..render.result import float_texts, print_titled, table_console
+from ..render.result import float_texts, group_names, print_titled, table_console, write_group_csv, write_group_lines
 from ..stats.distribution import sparkline
 from ..stats.intervals import BETTER, WORSE
 from ..stats.tail import DIFFERENCE_PERCENTILES
@@ -48,8 +48,54 @@ def _row_chunks(result: CompareResult) -> Iterator[tuple[list[int], list[Any] | 
         yield result.positions[start:stop].tolist(), ids, texts
 
 
+#: The fields of a group's comparison with one candidate (``--group-by``), after its ``key``:
+#: the CSV columns (NDJSON lines also hold the ``gates`` themselves).
+GROUP_FIELDS = (
+    "count",
+    "baseline",
+    "candidate",
+    "mean_difference",
+    "ci_low",
+    "ci_high",
+    "p_value_t",
+    "p_value_wilcoxon",
+    "p_value_holm",
+    "verdict",
+    "worse_count",
+    "worse_share",
+    "gates_passed",
+)
+
+
+def group_records(result: CompareResult) -> Iterator[dict[str, Any]]:
+    """A flat record per group and candidate: the group's key and count, then the comparison.
+
+    The fields are those of the JSON's ``groups[].comparisons[]``, with the group's
+    ``key`` and ``count`` first and the ``baseline`` named; ``gates_passed`` is whether
+    every gate passed in that group (null without gates).
+    """
+    baseline = next(iter(result.losses))
+    for group in result.groups or ():
+        for item in group["comparisons"]:
+            gates = item["gates"]
+            yield {
+                "key": group["key"],
+                "count": group["count"],
+                "baseline": baseline,
+                **item,
+                "gates_passed": all(gate["passed"] for gate in gates) if gates else None,
+            }
+
+
 def write_ndjson(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) -> None:
-    """A line per compared row: ``{"index": 0, "id": ..., "a": 0.1, "b": 0.08}`` (``id`` only with ids)."""
+    """A line per compared row: ``{"index": 0, "id": ..., "a": 0.1, "b": 0.08}`` (``id`` only with ids).
+
+    On stdout with ``--group-by`` (``view.groups``): a line per group and candidate
+    instead (:func:`group_records`).
+    """
+    if view.groups and result.groups is not None:
+        write_group_lines(out, group_records(result))
+        return
     keys = [json.dumps(name) for name in result.losses]
     for positions, ids, texts in _row_chunks(result):
         lines = []
@@ -61,7 +107,14 @@ def write_ndjson(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) 
 
 
 def write_csv(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) -> None:
-    """``index[,id],a,b``: a row per compared row, a column per model (full precision; NaN as ``nan``)."""
+    """``index[,id],a,b``: a row per compared row, a column per model (full precision; NaN as ``nan``).
+
+    On stdout with ``--group-by`` (``view.groups``): a row per group and candidate
+    instead, the key columns then :data:`GROUP_FIELDS`.
+    """
+    if view.groups and result.groups is not None:
+        write_group_csv(out, group_names(result.groups, view.groups), group_records(result), GROUP_FIELDS)
+        return
     writer = csv_writer(out)
     writer.writerow(["index", *(["id"] if result.ids is not None else []), *result.losses])
     for start in range(0, result.rows, _CHUNK):

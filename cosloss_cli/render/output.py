@@ -101,6 +101,9 @@ class View(NamedTuple):
     with_output: bool = False
     #: Whether stdout is a terminal: off one, tables never wrap a name (scripts cut lines).
     terminal: bool = False
+    #: ``--group-by``'s names, on stdout: NDJSON and CSV write a record per group (per group
+    #: and candidate in ``compare``) instead of one per loss; ``--output`` files keep the losses.
+    groups: tuple[str, ...] = ()
 
 
 #: The view of a writer called without one (library use, loss files).

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
 import numpy as np
@@ -186,8 +186,50 @@ def iter_rows(result: LossResult, positions: np.ndarray | None = None) -> Iterat
         yield index, ident, float(flat[position])
 
 
+#: The figures of each group (``--group-by``) in JSON's order, after its ``key``: the CSV columns.
+GROUP_FIELDS = ("count", "mean", "std", "min", "median", "max", *PERCENTILES, "ci_low", "ci_high")
+
+
+def write_group_lines(out: TextIO, records: Iterable[dict[str, Any]]) -> None:
+    """A JSON line per record (``--group-by --format ndjson``): the objects of the JSON's groups."""
+    out.write("".join(json.dumps(record, allow_nan=False) + "\n" for record in records))
+
+
+def write_group_csv(
+    out: TextIO, names: Sequence[str], records: Iterable[dict[str, Any]], fields: Sequence[str]
+) -> None:
+    """A CSV row per record (``--group-by --format csv``): a column per key, then ``fields``.
+
+    The key columns take the ``--group-by`` names; one that is also a figure's name is
+    written ``key.NAME``. Nulls are empty cells, floats full precision.
+    """
+    writer = csv_writer(out)
+    writer.writerow([f"key.{name}" if name in fields else name for name in names] + list(fields))
+    for record in records:
+        keys = [_csv_cell(record["key"].get(name)) for name in names]
+        writer.writerow(keys + [_csv_cell(record.get(field)) for field in fields])
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    return repr(value) if isinstance(value, float) else value
+
+
+def group_names(groups: Sequence[dict[str, Any]] | None, fallback: Sequence[str] = ()) -> list[str]:
+    """The ``--group-by`` names of a result's groups (``fallback`` when there are none)."""
+    return list(groups[0]["key"]) if groups else list(fallback)
+
+
 def write_ndjson(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> None:
-    """One line per loss: ``{"index": i, "loss": x}`` plus ``"id"`` when there are ids."""
+    """One line per loss: ``{"index": i, "loss": x}`` plus ``"id"`` when there are ids.
+
+    On stdout with ``--group-by`` (``view.groups``): one line per group instead, the
+    objects of the JSON's ``groups``.
+    """
+    if view.groups and result.groups is not None:
+        write_group_lines(out, result.groups)
+        return
     if result.losses.ndim == 1 and result.ids is None:
         _write_plain_ndjson(result, out)
         return
@@ -205,7 +247,14 @@ def write_ndjson(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> 
 
 
 def write_csv(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> None:
-    """``index,loss`` (or ``id,loss``; ``index_0,index_1,...,loss`` for N-D losses)."""
+    """``index,loss`` (or ``id,loss``; ``index_0,index_1,...,loss`` for N-D losses).
+
+    On stdout with ``--group-by`` (``view.groups``): a row per group instead, its key
+    columns then :data:`GROUP_FIELDS`.
+    """
+    if view.groups and result.groups is not None:
+        write_group_csv(out, group_names(result.groups, view.groups), result.groups, GROUP_FIELDS)
+        return
     writer = csv_writer(out)
     nd = result.losses.ndim != 1
     if result.ids is not None:

@@ -136,8 +136,21 @@ def _read_columns(path: str, names: Sequence[str], options: ReadOptions) -> Any:
 def excluding(options: ReadOptions, names: Sequence[str]) -> ReadOptions:
     """``options`` leaving the columns ``names`` out of the vectors (a hive key is never one anyway)."""
     partition = set(options.partition_keys)
-    extra = [name for name in names if name not in partition]
+    extra = [name for name in names if name not in partition and name not in (options.exclude_columns or ())]
     return options._replace(exclude_columns=[*(options.exclude_columns or []), *extra] or None)
+
+
+def excluding_both(
+    label_options: ReadOptions, prediction_options: ReadOptions | None, names: Sequence[str]
+) -> tuple[ReadOptions, ReadOptions]:
+    """Both sides' options leaving the group columns out of their vectors.
+
+    The key is read from one side, but a predictions file written from the same frame as
+    the labels holds the group column too: on either side it is a key, never a vector
+    component, nor a text column to note as "not a vector component". Excluding a name
+    that one side lacks is no error as long as the other side has it.
+    """
+    return excluding(label_options, names), excluding(prediction_options or label_options, names)
 
 
 def _openable(path: str, options: ReadOptions) -> Any:
