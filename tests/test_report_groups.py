@@ -272,7 +272,7 @@ def test_runs_report_has_a_trend_per_candidate_and_the_jsons_numbers(runs: Path,
     page = Report(text)
     assert_offline_and_charted(page, 2)  # B and C, each over the runs
     assert [caption.split(":")[0] for caption in page.captions()] == ["B", "C"]
-    assert all("runs in the table's order" in caption for caption in page.captions())
+    assert all(caption.endswith("the mean loss of A; runs in the order of the table") for caption in page.captions())
     table = page.table_with("run", "candidate", "baseline_mean", "mean_difference", "error")
     records = page.records(table)
     names = [run["run"] for run in document["runs"]]

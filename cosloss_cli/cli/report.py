@@ -245,7 +245,8 @@ def runs_report(document: dict[str, Any]) -> str:
         baselines = sorted({item["baseline"] for item in found if item is not None})
         caption = (
             f"{candidate}: mean difference from {', '.join(baselines)} per run with its interval "
-            "(above 0: the candidate is worse), and the baseline's mean loss; runs in the table's order"
+            f"(above 0: the candidate is worse), and the mean loss of {', '.join(baselines)}; "
+            "runs in the order of the table"
         )
         parts.append(_figure(_trend_svg(names, differences, baseline), caption))
     parts.append("<h2>Each run</h2>")
