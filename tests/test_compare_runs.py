@@ -171,16 +171,6 @@ def test_trend_line() -> None:
     assert trend_line([None, None]) == "  "
 
 
-def test_the_stats_process_takes_many_submissions_in_order() -> None:
-    """Several runs' tests under way at once: sent in order on one thread, answered in order."""
-    from cosloss_cli.stats.process import stats_process
-
-    payloads = [np.full(50_000, float(i)) for i in range(6)]  # large enough to be sent in pieces
-    with stats_process() as tests:
-        pending = [tests.submit(np.sum, payload) for payload in payloads]
-        assert [result() for result in pending] == [50_000.0 * i for i in range(6)]
-
-
 def test_the_documents_match_their_schemas(tree: Path) -> None:
     from .test_schemas import validate, validator
 

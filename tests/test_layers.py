@@ -42,7 +42,7 @@ LAYERS: dict[str, tuple[str, list[str]]] = {
     "stats": (
         "statistics of losses: distribution, intervals, pooled, tail risk, the figures",
         ["stats", "stats.distribution", "stats.saddlepoint", "stats.paired", "stats.intervals", "stats.tail"]
-        + ["stats.pooled", "stats.figures", "stats.groups", "stats.process"],
+        + ["stats.pooled", "stats.figures", "stats.groups"],
     ),
     "pairing": (
         "two inputs aligned: columns paired, rows matched by id or key, shapes checked",

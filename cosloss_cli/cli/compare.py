@@ -103,8 +103,7 @@ def _non_negative_finite(ctx: click.Context, param: click.Parameter, value: floa
     "-j",
     type=click.IntRange(min=1),
     metavar="N",
-    help="With --runs: compare N runs at a time in worker processes [default: 1, the runs read here while "
-    "one helper process runs their paired tests].",
+    help="With --runs: compare N runs at a time in worker processes [default: 1].",
 )
 @distribution_options(best=False)
 @click.option(
@@ -302,39 +301,31 @@ def run_compare(
     report_file: str | None = None,
     group_by: tuple[str, ...] = (),
 ) -> CompareResult:
-    """The body of ``compare``: read every model, compare, warn, write.
-
-    The paired tests run in a process started first, which imports scipy.stats (0.6-1 s)
-    while the files are read here (:mod:`cosloss_cli.stats.process`).
-    """
+    """The body of ``compare``: read every model, compare, warn, write."""
     if output_file or report_file:
         from .report import check_outputs_first
 
         check_outputs_first(output_file, report_file, [labels, *predictions, baseline[0]])
-    from ..stats.process import stats_process
+    from ..compare.models import GateOptions, TailOptions, compare_files
 
-    with stats_process() as tests:
-        from ..compare.models import GateOptions, TailOptions, compare_files
-
-        with _progress(labels, predictions, inputs, verbosity, env) as progress:
-            result = compare_files(
-                labels,
-                predictions,
-                names=names,
-                confidence=bootstrap.confidence,
-                resamples=bootstrap.resamples,
-                seed=bootstrap.seed,
-                read_options=inputs.labels,
-                prediction_read_options=inputs.predictions,
-                options=computation,
-                progress=progress,
-                tests=tests,
-                tail=TailOptions(**(tail or {})),
-                gates=GateOptions(**(gates or {})),
-                baseline_losses=baseline[0],
-                baseline_column=baseline[1],
-                group_by=group_by,
-            )
+    with _progress(labels, predictions, inputs, verbosity, env) as progress:
+        result = compare_files(
+            labels,
+            predictions,
+            names=names,
+            confidence=bootstrap.confidence,
+            resamples=bootstrap.resamples,
+            seed=bootstrap.seed,
+            read_options=inputs.labels,
+            prediction_read_options=inputs.predictions,
+            options=computation,
+            progress=progress,
+            tail=TailOptions(**(tail or {})),
+            gates=GateOptions(**(gates or {})),
+            baseline_losses=baseline[0],
+            baseline_column=baseline[1],
+            group_by=group_by,
+        )
     print_notes(result.source_notes, verbosity.quiet)
     _warn(result, verbosity.quiet)
     if output_file:

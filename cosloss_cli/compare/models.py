@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
     from ..core.cosine import Float64Array
     from ..pairing.join import Unmatched
-    from ..stats.process import StatsProcess
 
 #: Column names of the per-row outputs besides the models' (``index[,id],a,b``).
 RESERVED_NAMES = ("index", "id")
@@ -387,7 +386,6 @@ def start_compare_files(
     progress: ProgressCallback | None = None,
     join_on: str | None = None,
     strict: bool | None = None,
-    tests: StatsProcess | None = None,
     tail: TailOptions | None = None,
     gates: GateOptions | None = None,
     baseline_losses: str | None = None,
@@ -396,9 +394,9 @@ def start_compare_files(
 ) -> Callable[[], CompareResult]:
     """Read every file and start the paired tests; call the result for the :class:`CompareResult`.
 
-    Split in two so that a command comparing many runs reads the next run while the
-    stats process tests the previous one (``compare --runs``); :func:`compare_files` is
-    both halves at once.
+    Split in two so that the paired tests of a large comparison run on a thread while
+    the models are summarized, and are waited for only when the result is asked for;
+    :func:`compare_files` is both halves at once.
 
     ``labels`` or one of ``predictions`` may be ``-`` (stdin; labels from stdin are
     spooled to a temporary file, as they are read once per model). With
@@ -414,10 +412,6 @@ def start_compare_files(
     resamples (None, the default: the intervals' bootstrap distributions are computed,
     not drawn; see :func:`cosloss_cli.stats.intervals.mean_ci`), and the errors of ``compute`` (a
     :class:`DataError` naming the files when their shapes or row counts differ).
-
-    ``tests``: a started :class:`~cosloss_cli.stats.process.StatsProcess` to run the paired
-    tests in (the command's, which imports scipy.stats while the files are read); None:
-    they run in this process.
 
     ``tail`` says how to report the spread of each candidate's differences
     (:class:`TailOptions`: ``worse_by``, ``top`` rows, histogram ``bins``; its percentiles
@@ -466,7 +460,7 @@ def start_compare_files(
         results = [_saved_baseline(saved, results[0]), *results]
     settings = CompareSettings(confidence, resamples, seed, options.nan_policy)
     gates = gates or GateOptions()
-    started = _start_compare(labels, model_names, results, settings, tests, tail or TailOptions(), gates)
+    started = _start_compare(labels, model_names, results, settings, tail or TailOptions(), gates)
     if key_columns is None:
         return started
     columns, joined = key_columns, bool(options.join_on)
@@ -657,8 +651,7 @@ def _on_common_label_rows(results: list[LossResult], predictions: Sequence[str])
 
 
 def paired_tests(losses: dict[str, Float64Array], names: list[str], draw: dict[str, Any]) -> list[Comparison]:
-    """Each later model against the first: :func:`~cosloss_cli.stats.intervals.paired_comparison` (a module-level
-    function, so that the stats process can be sent it)."""
+    """Each later model against the first: :func:`~cosloss_cli.stats.intervals.paired_comparison`."""
     return [paired_comparison(losses[name], losses[names[0]], **draw) for name in names[1:]]
 
 
@@ -677,7 +670,6 @@ def _start_compare(
     names: list[str],
     results: list[LossResult],
     settings: CompareSettings,
-    tests: StatsProcess | None,
     tail: TailOptions,
     gates: GateOptions,
 ) -> Callable[[], CompareResult]:
@@ -687,17 +679,13 @@ def _start_compare(
         omitted |= result.omitted.ravel()
     index = np.nonzero(~omitted)[0]
     losses = {name: result.losses.ravel()[index] for name, result in zip(names, results, strict=True)}
-    # The paired tests in the stats process, or on a thread, while the models are summarized
-    # here: Wilcoxon's ranking (a sort of every difference, 0.17 s for a million rows) runs
-    # without the GIL.
-    if tests is not None:
-        paired = tests.submit(paired_tests, losses, names, settings.draw())
-    else:
-        paired = aside(
-            lambda: paired_tests(losses, names, settings.draw()),
-            background=index.size >= BACKGROUND_LOSSES,
-            name="cosloss-paired-tests",
-        )
+    # The paired tests on a thread while the models are summarized here: Wilcoxon's ranking
+    # (a sort of every difference, 0.17 s for a million rows) runs without the GIL.
+    paired = aside(
+        lambda: paired_tests(losses, names, settings.draw()),
+        background=index.size >= BACKGROUND_LOSSES,
+        name="cosloss-paired-tests",
+    )
     models = tuple(
         _model_summary(name, result, losses[name], int(omitted.sum()), settings)
         for name, result in zip(names, results, strict=True)

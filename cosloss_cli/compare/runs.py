@@ -7,17 +7,16 @@ the labels and one predictions file per model::
     runs/2026-12-02/labels.parquet  ...
 
 Each run is compared exactly as ``cosloss compare LABELS A B`` compares it (this module
-calls :func:`cosloss_cli.compare.models.start_compare_files`), and the results are collected, one
+calls :func:`cosloss_cli.compare.models.compare_files`), and the results are collected, one
 per run and candidate, with the trend of each candidate's mean difference over the runs.
-By default the runs are read here while one stats process, which imports scipy once,
-runs their paired tests; ``jobs`` > 1 spreads the runs over worker processes instead. A run that fails is reported with
+``jobs`` > 1 spreads the runs over worker processes. A run that fails is reported with
 its error, as ``batch`` reports a failed pair; the others still count.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, NamedTuple
 
@@ -26,7 +25,7 @@ from ..io import ReadOptions, format_extension, strip_format_extension
 from ..io.formats import natural_key
 from ..pipeline.result import ComputeOptions
 from ..render.result import SCHEMA_VERSION
-from .models import CompareResult, GateOptions, TailOptions, start_compare_files
+from .models import GateOptions, TailOptions, compare_files
 
 #: The stem of the labels file in each run folder, unless told (``--labels-name``).
 DEFAULT_LABELS_NAME = "labels"
@@ -121,20 +120,10 @@ def _chosen(run: Run, names: Sequence[str] | None, first: Run) -> Run:
     return run._replace(models={name: run.models[name] for name in wanted})
 
 
-#: Bytes of losses held by runs whose paired tests are under way: past it, the oldest run is
-#: finished before the next is read (memory stays bounded however big and many the runs).
-IN_FLIGHT_BYTES = 64 * 1024 * 1024
-
-
 def compare_run(run: Run, settings: RunsSettings) -> RunResult:
     """One run compared as ``compare`` compares it; a data error becomes the run's error."""
-    return _finished(run, _started(run, settings, None))
-
-
-def _started(run: Run, settings: RunsSettings, tests: Any) -> Callable[[], CompareResult] | str:
-    """Read the run and start its paired tests (in ``tests``, a stats process, if given); or its error."""
     try:
-        return start_compare_files(
+        result = compare_files(
             run.labels,
             list(run.models.values()),
             names=list(run.models),
@@ -146,16 +135,10 @@ def _started(run: Run, settings: RunsSettings, tests: Any) -> Callable[[], Compa
             options=settings.options,
             tail=settings.tail,
             gates=settings.gates,
-            tests=tests,
         )
     except CoslossError as exc:
-        return str(exc)
-
-
-def _finished(run: Run, started: Callable[[], CompareResult] | str) -> RunResult:
-    if isinstance(started, str):
-        return RunResult(run.name, None, started)
-    return RunResult(run.name, started().to_json_dict(include_losses=False))
+        return RunResult(run.name, None, str(exc))
+    return RunResult(run.name, result.to_json_dict(include_losses=False))
 
 
 def compare_runs(
@@ -163,39 +146,19 @@ def compare_runs(
 ) -> list[RunResult]:
     """Every run compared, in the runs' order.
 
-    ``jobs`` 1: in this process, with the paired tests in one stats process that imports
-    scipy while the first runs are read (:mod:`cosloss_cli.stats.process`); more: that many
-    worker processes share the runs out (each imports scipy once).
+    ``jobs`` 1: one after the other in this process; more: that many worker processes
+    share the runs out.
     """
     results: list[RunResult] = []
-    for result in _in_workers(runs, settings, jobs) if jobs > 1 and len(runs) > 1 else _here(runs, settings):
+    if jobs > 1 and len(runs) > 1:
+        done: Iterable[RunResult] = _in_workers(runs, settings, jobs)
+    else:
+        done = (compare_run(run, settings) for run in runs)
+    for result in done:
         if on_done is not None:
             on_done(result)
         results.append(result)
     return results
-
-
-def _here(runs: Sequence[Run], settings: RunsSettings) -> Iterator[RunResult]:
-    """The runs read here one after another, their tests in the stats process meanwhile."""
-    from collections import deque
-
-    from ..stats.process import stats_process
-
-    with stats_process() as tests:
-        pending: deque[tuple[Run, Callable[[], CompareResult] | str, int]] = deque()
-        held = 0
-        for run in runs:
-            started = _started(run, settings, tests)
-            size = sum(os.path.getsize(path) for path in run.models.values() if os.path.isfile(path))
-            pending.append((run, started, size))
-            held += size
-            while held > IN_FLIGHT_BYTES and len(pending) > 1:
-                done, begun, size = pending.popleft()
-                held -= size
-                yield _finished(done, begun)
-        while pending:
-            done, begun, _ = pending.popleft()
-            yield _finished(done, begun)
 
 
 def _in_workers(runs: Sequence[Run], settings: RunsSettings, jobs: int) -> Iterator[RunResult]:

@@ -4,6 +4,6 @@ Holds :mod:`.distribution` (percentiles, worst rows, histogram), :mod:`.interval
 (bootstrap intervals and paired comparisons), :mod:`.paired` (their t-test and
 Wilcoxon test), :mod:`.saddlepoint`, :mod:`.tail`,
 :mod:`.pooled` (exact percentiles of many pairs), :mod:`.figures` (what a result asks
-for) and :mod:`.process` (the paired tests in a process of their own). May import
+for). May import
 :mod:`cosloss_cli.core`, :mod:`cosloss_cli.io` (weights files) and the base.
 """
