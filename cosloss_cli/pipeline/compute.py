@@ -61,6 +61,7 @@ from .threads import map_ordered, prefetched
 
 if TYPE_CHECKING:
     from ..core.cosine import BoolArray, Float64Array
+    from ..io.parquet import ColumnSlabs
     from ..pairing.join import Match, RowJoin
     from .spilled import SpilledLosses
 
@@ -494,7 +495,9 @@ def _noted(result: LossResult, notes: tuple[str, ...]) -> LossResult:
     return result._replace(notes=(*result.notes, *notes)) if notes else result
 
 
-def _column_slabs(labels: Source, predictions: Source, axis: int, read_options: ReadOptions | None) -> Any:
+def _column_slabs(
+    labels: Source, predictions: Source, axis: int, read_options: ReadOptions | None
+) -> ColumnSlabs | None:
     """Parquet files with a row group too large to read row-wise in bounded memory, read by columns; else None."""
     if axis != 1 or labels.format != "parquet":
         return None
@@ -503,8 +506,8 @@ def _column_slabs(labels: Source, predictions: Source, axis: int, read_options: 
     return column_slabs(labels, predictions, read_options.block_bytes if read_options else DEFAULT_BLOCK_BYTES)
 
 
-def _slab_pass(slabs: Any, state: _Reduction, progress: ProgressCallback | None) -> None:
-    """Each row group's rows summed a slab of columns at a time (see ``readers.parquet.ColumnSlabs``).
+def _slab_pass(slabs: ColumnSlabs, state: _Reduction, progress: ProgressCallback | None) -> None:
+    """Each row group's rows summed a slab of columns at a time (see ``io.parquet.ColumnSlabs``).
 
     The sums of a row are added slab by slab as ``axis=0``'s blocks add theirs; its
     first NaN or infinity is the one of the lowest row, then column, over every slab.
