@@ -5,6 +5,9 @@ serve. May import :mod:`cosloss_cli.core` and the base, never a layer above.
 
 Each format lives in its own module, registered in :data:`READERS` (formats.py), and
 imports its heavy dependency (pyarrow, h5py) only when a file of that format is opened.
+This package itself imports no numpy: every ``--help`` loads it (the option groups of
+:mod:`cosloss_cli.cli.options` read its formats), so the dataset reader is imported
+when a folder, a glob or a URL is opened.
 """
 
 from __future__ import annotations

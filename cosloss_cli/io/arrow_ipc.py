@@ -19,6 +19,7 @@ from ..errors import DataError
 from .arrow_batches import batches_source
 from .base import ReadOptions, Source
 from .formats import short
+from .storage import open_input
 from .streams import PeekableReader, check_readable, file_size, is_regular_file, read_exactly
 
 _FILE_MAGIC = b"ARROW1"
@@ -36,8 +37,6 @@ def open_arrow(path: str, options: ReadOptions) -> Source:
         elif path == "-":
             source, file_format = _stdin(pa)
         else:
-            from .storage import open_input
-
             source = pa.PythonFile(open_input(path, options.storage_options, random_access=True), mode="r")
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"cannot open: {short(str(exc))}", path=path) from None

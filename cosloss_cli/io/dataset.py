@@ -33,7 +33,8 @@ import numpy as np
 from ..errors import CoslossError, DataError, InputUsageError
 from .base import Block, Blocks, BlockStream, ReadOptions, Source
 from .formats import detect_format, format_extension, is_glob, natural_key
-from .parquet import files_row_group_blocks
+from .parquet import files_row_group_blocks, in_order
+from .storage import filesystem, is_url, open_input, storage_error, url_path
 
 T = TypeVar("T")
 
@@ -86,8 +87,6 @@ def dataset_of(path: str, options: ReadOptions) -> Dataset | None:
     if path == "-":
         return None
     if "://" in path:
-        from .storage import is_url
-
         if is_url(path):
             return _remote_dataset(path, options)
         return None
@@ -162,8 +161,6 @@ def _local_glob(pattern: str) -> Dataset:
 
 def _remote_dataset(url: str, options: ReadOptions) -> Dataset | None:
     """A glob or a prefix of object storage (fsspec), or None for one object."""
-    from .storage import filesystem, storage_error, url_path
-
     named = url_path(url)
     glob_pattern = is_glob(named.split("://", 1)[1])
     if not glob_pattern and not named.endswith("/") and format_extension(named) is not None:
@@ -491,8 +488,6 @@ class _Chain(Blocks):
         threads = self._options.decode_threads
         if threads <= 1 or self._one_thread or self._rows or not self._locate_by_footers():
             return None
-        from .parquet import in_order
-
         self._close_current()
         self._index = len(self._dataset.files)  # the chain's own blocks are not read
         return in_order(_FileParts(self), len(self._dataset.files), threads, func)
@@ -598,8 +593,6 @@ def _row_count(path: str, fmt: str, options: ReadOptions) -> int | None:
 
     try:
         if "://" in path:
-            from .storage import open_input
-
             with open_input(path, options.storage_options, random_access=True) as handle:
                 return int(pq.read_metadata(handle).num_rows)
         return int(pq.read_metadata(path).num_rows)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import InputUsageError
+from .storage import url_path
 
 if TYPE_CHECKING:
     from .base import ReadOptions, Source
@@ -177,8 +178,6 @@ def _named_path(path: str) -> str:
     """The part of ``path`` that ends in the file name: an https URL without its query string."""
     if "://" not in path:
         return path
-    from .storage import url_path
-
     return url_path(path)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from ..base.shown import shown_path, url_location
 from ..errors import OutputUsageError
+from .storage import is_url
 
 #: A local file's identity: (device, inode).
 FileId = tuple[int, int]
@@ -104,8 +105,6 @@ def _identities(paths: Iterable[str | None]) -> dict[FileId | str, str]:
 def _identity(path: str) -> FileId | str | None:
     """(device, inode) of an existing regular file, the location of a URL, else None."""
     if "://" in path:
-        from .storage import is_url
-
         if is_url(path):
             return url_location(path).rstrip("/")
     try:

@@ -19,6 +19,7 @@ from ..errors import DataError, InputUsageError
 from .base import Block, CountedBlocks, ReadOptions, Source, block_count
 from .formats import listing
 from .npy import array_layout
+from .storage import open_input
 from .streams import check_readable, file_size
 
 #: The install command a missing h5py is reported with.
@@ -36,8 +37,6 @@ def open_hdf5(path: str, options: ReadOptions) -> Source:
         if path == "-":
             handle = h5py.File(io.BytesIO(sys.stdin.buffer.read()), "r")
         elif "://" in path:
-            from .storage import open_input
-
             handle = h5py.File(open_input(path, options.storage_options, random_access=True), "r")
         else:
             handle = h5py.File(path, "r")

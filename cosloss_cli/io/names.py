@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from ..base.shown import clip
-from ..errors import DataError
+from ..errors import DataError, InputUsageError
 
 #: Column names taken as row ids (compared without case), besides names ending in ``_id``.
 ID_NAMES = frozenset({"id", "ids", "key", "index", "uuid", "uid"})
@@ -103,8 +103,6 @@ def without_weight_column(
     if weight_column is None:
         return list(names)
     if weight_column not in names:
-        from ..errors import InputUsageError
-
         shown = clip(list(names), most=12)
         raise InputUsageError(
             f"no column named {weight_column!r} for --weight-column", path=path, hint=f"columns: {shown}"

@@ -13,6 +13,7 @@ from ..base.shown import clip
 from ..errors import DataError, InputUsageError
 from .base import Block, Blocks, ReadOptions, Source, rows_per_block
 from .names import NUMERIC_KINDS, choose_components, split_ids, without_weight_column
+from .storage import open_input
 from .streams import check_readable, file_size
 
 T = TypeVar("T")
@@ -607,8 +608,6 @@ def _remote_parquet(path: str, options: ReadOptions) -> Any:
     row group of the iteration up front, the whole object in memory.
     """
     import pyarrow.parquet as pq
-
-    from .storage import open_input
 
     remote = open_input(path, options.storage_options, random_access=True)
     return pq.ParquetFile(remote, buffer_size=1 << 20, pre_buffer=False)

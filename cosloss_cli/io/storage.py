@@ -1,9 +1,9 @@
 """Object storage (``s3://``, ``gs://``, ``az://``, ``https://``, ``memory://``) through fsspec.
 
-Local paths never reach this module's imports: :func:`is_url` is a regular expression,
-and fsspec (with its backend, s3fs, gcsfs or adlfs) is imported only when a URL is
-opened. Every failure becomes a :mod:`cosloss_cli.errors` exception that names the URL
-with any secret removed (:func:`cosloss_cli.base.shown.shown_path`, :func:`redact`), so no
+Local paths never import fsspec: :func:`is_url` is a regular expression, and fsspec
+(with its backend, s3fs, gcsfs or adlfs) is imported only when a URL is opened. Every
+failure becomes a :mod:`cosloss_cli.errors` exception that names the URL with any
+secret removed (:func:`cosloss_cli.base.shown.shown_path`, :func:`redact`), so no
 access key, token or password ever reaches a message, a log or ``--debug`` output.
 
 Credentials and endpoints come from where the backend looks for them (the ``AWS_*``

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from typing import Any, BinaryIO
 
 from ..errors import DataError, InputUsageError
+from .storage import check_readable as check_object
+from .storage import is_url, open_input
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -18,9 +20,7 @@ def check_readable(path: str, storage_options: Mapping[str, Any] | None = None) 
     """Raise a clear error unless ``path`` is ``-`` or a readable file (or FIFO), or object."""
     if path == "-":
         return
-    if _is_url(path):
-        from .storage import check_readable as check_object
-
+    if is_url(path):
         return check_object(path, storage_options)
     try:
         mode = os.stat(path).st_mode
@@ -38,14 +38,12 @@ def check_readable(path: str, storage_options: Mapping[str, Any] | None = None) 
 
 def is_regular_file(path: str) -> bool:
     """True for a seekable on-disk file (mmap and random access are possible)."""
-    return path != "-" and not _is_url(path) and os.path.isfile(path)
+    return path != "-" and not is_url(path) and os.path.isfile(path)
 
 
 def open_binary(path: str, storage_options: Mapping[str, Any] | None = None) -> BinaryIO:
     """Open ``path`` (or stdin for ``-``, or a URL by ranged reads) for binary reading."""
-    if _is_url(path):
-        from .storage import open_input
-
+    if is_url(path):
         return open_input(path, storage_options)
     check_readable(path)
     if path == "-":
@@ -61,15 +59,6 @@ def open_binary(path: str, storage_options: Mapping[str, Any] | None = None) -> 
 def file_size(path: str) -> int | None:
     """Size in bytes of a regular file, else ``None`` (stdin, FIFOs, URLs: their reader knows)."""
     return os.path.getsize(path) if is_regular_file(path) else None
-
-
-def _is_url(path: str) -> bool:
-    """``scheme://...``: read through :mod:`cosloss_cli.io.storage`, imported only for such paths."""
-    if "://" not in path:
-        return False
-    from .storage import is_url
-
-    return is_url(path)
 
 
 class PeekableReader(io.RawIOBase):

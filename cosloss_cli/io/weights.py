@@ -122,7 +122,8 @@ def _weight_blocks(source: Source) -> Iterator[np.ndarray]:
 
 
 def _line_finder(source: Source, options: ReadOptions) -> LineOf | None:
-    """Lines are known for CSV/TSV files on disk (found only when a weight is bad)."""
+    """Lines are known for CSV/TSV files on disk, found only when a weight is bad (so the CSV reader
+    is imported only then, not by every run that reads weights)."""
     if source.format not in ("csv", "tsv"):
         return None
     from .delimited import line_of_row
