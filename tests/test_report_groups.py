@@ -1,4 +1,4 @@
-"""``--report`` with ``--group-by`` and with ``compare --runs``: the page holds what the JSON holds.
+"""``--report`` with ``--group-by``, of ``compare --runs`` and of ``batch``: the page holds what the JSON holds.
 
 Each page is parsed with the standard library's HTML parser: every chart is an inline SVG
 inside a figure whose caption names it, every number of the group and run tables is the
@@ -65,7 +65,7 @@ class Report(HTMLParser):
         elif tag in ("h2", "h3"):
             self._heading = []
         elif tag == "table":
-            self.tables.append({"header": [], "rows": [], "cuts": []})
+            self.tables.append({"header": [], "rows": [], "cuts": [], "lines": []})
         elif tag == "tr":
             self._row, self._cut = [], found.get("class") == "cut"
         elif tag in ("td", "th"):
@@ -77,6 +77,7 @@ class Report(HTMLParser):
             self._cell = None
         elif tag == "tr" and self._row is not None:
             table = self.tables[-1]
+            table["lines"].append(self._row)
             if self._cut:
                 table["cuts"].append((len(table["rows"]), self._row[0][0]))
             elif not table["header"]:
@@ -259,15 +260,21 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_runs_report_has_a_trend_per_candidate_and_the_jsons_numbers(runs: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "runs"
+@pytest.fixture(scope="module")
+def runs_page(runs: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    """The JSON and the page of ``compare --runs`` with a gate, on a copy of the runs where day-9 fails."""
+    copy = tmp_path_factory.mktemp("broken") / "runs"
     shutil.copytree(runs, copy)
     (copy / "day-9" / "B.npy").write_bytes(b"\x93NUMPY broken")  # a failed run: a gap and an error row
-    report = tmp_path / "runs.html"
+    report = copy.parent / "runs.html"
     args = ["compare", "--runs", str(copy), "--max-worse-share", "0.1", "--json"]
     proc = run_executable([*args, "--report", str(report)])
     assert proc.returncode == ExitStatus.DATA_ERROR, proc.stderr
-    document = json.loads(proc.stdout)
+    return json.loads(proc.stdout), report
+
+
+def test_runs_report_has_a_trend_per_candidate_and_the_jsons_numbers(runs_page) -> None:
+    document, report = runs_page
     text = report.read_text(encoding="utf-8")
     page = Report(text)
     assert_offline_and_charted(page, 2)  # B and C, each over the runs
@@ -323,3 +330,108 @@ def test_runs_report_is_refused_inside_the_runs_and_without_matplotlib(runs: Pat
     missing = run_cli(["compare", "--runs", str(runs), "--report", str(tmp_path / "r.html")])
     assert missing.exit_code == ExitStatus.USAGE_ERROR and missing.stdout == ""
     assert "pip install 'cosloss[report]'" in missing.stderr and not (tmp_path / "r.html").exists()
+
+
+def test_a_browser_reads_the_runs_page_as_the_parser_does(runs_page, tmp_path: Path) -> None:
+    """Where Chromium is installed: the DOM it builds, offline, holds the same charts, captions and cells."""
+    import subprocess
+
+    from .test_report import CHROMIUM_FLAGS
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no Chromium here (the HTML parser tests above check the page)")
+    _, report = runs_page
+    proc = subprocess.run(
+        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", report.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    drawn, written = Report(proc.stdout), Report(report.read_text(encoding="utf-8"))
+    assert drawn.svgs == written.svgs == 2 and drawn.captions() == written.captions()
+    assert [table["rows"] for table in drawn.tables] == [table["rows"] for table in written.tables]
+    assert drawn.resources == [] and len(drawn.tables[0]["rows"]) == 7
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """labels/ and predictions/ of three Parquet pairs with a ``lang`` column, and one pair that fails."""
+    root = tmp_path_factory.mktemp("batch")
+    rng = np.random.default_rng(3)
+    for side in ("labels", "predictions"):
+        (root / side).mkdir()
+    for number, rows in enumerate((30, 45, 25)):
+        labels = rng.normal(size=(rows, len(COLUMNS)))
+        lang = np.array(["en", "de"])[np.arange(rows) % 2]
+        pd.DataFrame(labels, columns=COLUMNS).assign(lang=lang).to_parquet(root / "labels" / f"p{number}.parquet")
+        predictions = labels + (0.5 + 0.3 * number) * rng.normal(size=labels.shape)
+        pd.DataFrame(predictions, columns=COLUMNS).to_parquet(root / "predictions" / f"p{number}.parquet")
+    pd.DataFrame(rng.normal(size=(5, 3)), columns=COLUMNS[:3]).assign(lang="en").to_parquet(
+        root / "labels" / "broken.parquet"
+    )
+    pd.DataFrame(rng.normal(size=(5, 4)), columns=COLUMNS[:4]).to_parquet(root / "predictions" / "broken.parquet")
+    return root / "labels", root / "predictions"
+
+
+def test_batch_report_has_the_overall_figures_each_pair_the_pooled_histogram(pairs, tmp_path: Path) -> None:
+    labels, predictions = pairs
+    report = tmp_path / "batch.html"
+    args = ["batch", str(labels), str(predictions), "--top", "4", "--group-by", "lang", "--json", "-j", "1"]
+    result = run_cli([*args, "--report", str(report)])
+    assert result.exit_code == ExitStatus.DATA_ERROR, result.stderr  # the broken pair
+    document = json.loads(result.stdout)
+    overall = document["overall"]
+    page = Report(report.read_text(encoding="utf-8"))
+    assert_offline_and_charted(page, 2)  # the pooled losses, the groups' means
+    assert page.captions()[0] == f"{overall['count']} losses of 3 pairs in 30 bins" and overall["count"] == 100
+    assert page.captions()[1].startswith("mean loss per group of lang")
+    (summary,) = [table for table in page.tables if table["lines"][0][0][0] == "pairs"]
+    figures = {line[0][0]: line[1] for line in summary["lines"]}
+    assert list(figures) == [key for key in overall if key not in ("reduction", "weighted", "worst", "groups")]
+    assert all(same(cell, overall[key]) for key, cell in figures.items())
+    table = page.table_with("name", "status", "count", "mean", "p99")
+    records = page.records(table)
+    assert [record["name"][0] for record in records] == [pair["name"] for pair in document["pairs"]]
+    for record, pair in zip(records, document["pairs"], strict=True):
+        assert set(record) <= set(pair) and {"count", "mean", "std", "p05", "p99", "status"} <= set(record)
+        for key, cell in record.items():
+            assert same(cell, pair[key]), (pair["name"], key)
+    assert records[0]["status"][0] == "error" and records[0]["error"][0] == document["pairs"][0]["error"]
+    worst = page.records(page.table_with("name", "index", "loss"))
+    assert [(w["name"][0], w["index"][1], w["loss"][1]) for w in worst] == [
+        (row["name"], repr(row["index"]), repr(row["loss"])) for row in overall["worst"]
+    ]
+    groups = page.records(page.table_with("lang", "count", "mean", "p95"))
+    assert len(groups) == len(overall["groups"]) == 2
+    for record, group in zip(groups, overall["groups"], strict=True):
+        assert all(same(record[key], value) for key, value in group.items() if key != "key")
+
+
+@pytest.mark.parametrize("spread", [2.0, 0.05])  # the loss range [0, 2], and a narrow range of its own
+def test_the_pooled_histogram_is_the_histogram_of_every_loss(spread: float) -> None:
+    """Chunk by chunk, in memory and spilled to disk, as ``histogram`` bins every loss at once."""
+    from cosloss_cli.cli.report import REPORT_BINS, pooled_histogram
+    from cosloss_cli.stats.distribution import histogram
+    from cosloss_cli.stats.pooled import PooledLosses
+
+    rng = np.random.default_rng(4)
+    parts = [0.3 + spread * rng.random(size) / 2 for size in (50, 700, 1)]
+    pooled = PooledLosses(memory_values=60)  # the second part spills
+    try:
+        for part in parts:
+            pooled.add(part)
+        pooled.add(np.array([np.nan]))  # not binned
+        edges, counts = pooled_histogram(pooled.chunks)
+    finally:
+        pooled.close()
+    expected_edges, expected_counts = histogram(np.concatenate(parts), REPORT_BINS)
+    assert edges == expected_edges.tolist() and counts == expected_counts.tolist()
+    assert pooled_histogram(lambda: [np.array([np.nan])]) is None
+
+
+def test_a_batch_report_is_refused_inside_an_input_folder(pairs) -> None:
+    labels, predictions = pairs
+    result = run_cli(["batch", str(labels), str(predictions), "--report", str(predictions / "batch.html")])
+    assert result.exit_code == ExitStatus.USAGE_ERROR and "inside the input folder" in result.stderr
+    assert result.stdout == "" and not (predictions / "batch.html").exists()

@@ -176,7 +176,7 @@ class Selection(NamedTuple):
     type=click.Choice(tuple(OUTPUT_DIR_FORMATS)),
     help="File format of --output-dir files  [default: csv]",
 )
-@final_options(report=False)
+@final_options()
 @click.pass_context
 def batch(
     ctx: click.Context,
@@ -201,6 +201,7 @@ def batch(
     output_dir: str | None,
     file_format: str | None,
     group_by: tuple[str, ...],
+    report_file: str | None,
     verbosity: Verbosity,
 ) -> None:
     """Loss of every pair of files in LABELS_DIR and PREDICTIONS_DIR, in parallel.
@@ -224,6 +225,7 @@ def batch(
       cosloss batch labels/ preds/ --fail-above 0.1 -q        # CI gate
       cosloss batch labels/ preds/ --top 10 --weight-column w --reduction mean
       cosloss batch labels/ preds/ --group-by lang --json | jq '.overall.groups'
+      cosloss batch labels/ preds/ --report batch.html
       cosloss batch s3://bucket/labels s3://bucket/preds -r --scheduler tcp://10.0.0.5:8786
     """
     env = environment(ctx)
@@ -247,9 +249,27 @@ def batch(
             cluster,
             figures=figures,
             group_by=group_by,
+            report_file=report_file,
         )
     if status != ExitStatus.OK:
         sys.exit(int(status))
+
+
+def _write_report(
+    path: str, report: Report, pooled: PooledLosses, view: View, storage_options: dict[str, Any] | None
+) -> None:
+    """``--report``: the page of the batch, from its JSON document (without losses) and the pooled losses."""
+    import io
+    import json
+
+    from ..batch.render import write_json
+    from ..render.writers import write_text_file
+    from .report import batch_report, pooled_histogram
+
+    text = io.StringIO()
+    write_json(report._replace(encoded=None), text, view._replace(losses=False))
+    page = batch_report(json.loads(text.getvalue()), pooled_histogram(pooled.chunks))
+    write_text_file(path, page, storage_options=storage_options)
 
 
 def _figure_options(weighting: Weighting, distribution: Distribution) -> FigureOptions:
@@ -281,9 +301,14 @@ def run_batch(
     cluster: Cluster = LOCAL,
     figures: FigureOptions | None = None,
     group_by: tuple[str, ...] = (),
+    report_file: str | None = None,
 ) -> int:
     """The body of ``batch``; returns the exit status (``figures``: each pair's, see :func:`_figure_options`)."""
     quiet = verbosity.quiet
+    if report_file:
+        from .report import check_outputs_first
+
+        check_outputs_first(None, report_file, [selection.labels_dir, selection.predictions_dir, selection.manifest])
     storage_options = inputs.labels.storage_options
     cluster_executor = _cluster_executor(cluster)  # a wrong address is an error before the listing
     discovery = _find_pairs(selection, inputs, output_dir)
@@ -359,7 +384,10 @@ def run_batch(
         split.check(task.compute.join_on)
         warn_counts(summary.zero_vectors, summary.omitted, quiet)
         _warn_unmatched_rows(results, quiet)
-        emit(BATCH_WRITERS, output.format, Report(results, summary, discovery, percentiles, encoded), view, out)
+        report = Report(results, summary, discovery, percentiles, encoded)
+        emit(BATCH_WRITERS, output.format, report, view, out)
+        if report_file:
+            _write_report(report_file, report, pooled, view, storage_options)
 
     failed = [result for result in results if not result.ok]
     if runner.stopped_early:

@@ -4,10 +4,11 @@ What a reviewer needs without a terminal: the summary (the same figures as ``--j
 built from the same document, so the numbers cannot differ), histograms of the losses
 and of the paired differences, the worst rows with their ids, the gates and whether
 they passed, the ``--group-by`` groups (a table, cut as the terminal cuts it, and a chart
-of each group's mean with its interval) and, for ``compare --runs``, each candidate's
-trend over the runs with a table per run and candidate. Charts are drawn by matplotlib
-(the optional ``report`` extra) and inlined as SVG with text as paths, so the page needs no
-network, no fonts and no scripts.
+of each group's mean with its interval), for ``compare --runs`` each candidate's trend
+over the runs with a table per run and candidate, and for ``batch`` a row per pair and the
+histogram of every loss of the batch. Charts are drawn by matplotlib (the optional
+``report`` extra) and inlined as SVG with text as paths, so the page needs no network, no
+fonts and no scripts.
 
 Every value is escaped (file names, ids and model names are the user's data); each
 number in a table carries its full-precision value in ``data-value`` beside the rounded
@@ -19,7 +20,7 @@ from __future__ import annotations
 import html
 import io
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -297,6 +298,61 @@ def runs_report(document: dict[str, Any]) -> str:
     return _page(title, parts)
 
 
+def batch_report(document: dict[str, Any], histogram: tuple[list[float], list[int]] | None) -> str:
+    """The page of ``batch``: ``document`` is its ``--json`` document without losses.
+
+    The overall figures (every loss of every ok pair), the histogram of those losses
+    (``histogram``: from :func:`pooled_histogram`), a row per pair with its figures or its
+    error, the worst rows with their pair (``--top``) and the pooled groups (``--group-by``).
+    """
+    overall, pairs = document["overall"], document["pairs"]
+    title = f"cosloss batch: {overall['ok']} of {overall['pairs']} pairs ok"
+    title += f", {overall['failed']} failed" if overall["failed"] else ""
+    parts = [_header(title), "<h2>Overall: every loss of every ok pair</h2>"]
+    keys = ["pairs", "ok", "failed", "skipped", "count", "mean", "mean_of_means", "loss"]
+    keys += [key for key in ("p05", "p25", "p75", "p95", "p99", "matched_rows", "join_rows") if key in overall]
+    parts.append(_pairs_table([(key, overall.get(key)) for key in keys]))
+    if histogram is not None:
+        edges, counts = histogram
+        parts.append("<h2>Distribution of the pooled losses</h2>")
+        caption = f"{sum(counts)} losses of {overall['ok']} pairs in {len(counts)} bins"
+        parts.append(_figure(_histogram_svg(edges, counts, "loss"), caption))
+    parts.append("<h2>Pairs</h2>")
+    scalar = (str, int, float, bool, type(None))
+    columns = [key for pair in pairs for key, value in pair.items() if isinstance(value, scalar)]
+    columns = [key for key in dict.fromkeys(columns) if key not in ("labels", "predictions", "error")]
+    columns += ["error"] if any(pair.get("error") for pair in pairs) else []
+    parts.append(_rows_table(columns, pairs))
+    if overall.get("worst"):
+        parts.append("<h2>Worst rows of every pair</h2>")
+        worst = overall["worst"]
+        ids = ["id"] if any("id" in row for row in worst) else []
+        parts.append(_rows_table(["name", "index", *ids, "loss"], worst))
+    if overall.get("groups") is not None:
+        parts.extend(_loss_groups(overall["groups"], None, REPORT_GROUPS))
+    return _page(title, parts)
+
+
+def pooled_histogram(chunks: Callable[[], Iterable[np.ndarray]]) -> tuple[list[float], list[int]] | None:
+    """(edges, counts) of every finite loss of a batch, as :func:`~cosloss_cli.stats.distribution.histogram`
+    bins them all together: two passes over ``chunks()`` (the range, then the counts). None without losses."""
+    from ..stats.distribution import histogram_range
+
+    low, high = math.inf, -math.inf
+    for chunk in chunks():
+        finite = chunk[np.isfinite(chunk)]
+        if finite.size:
+            low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+    if low > high:
+        return None
+    span = histogram_range(np.array([low, high]))
+    counts = np.zeros(REPORT_BINS, dtype=np.int64)
+    for chunk in chunks():
+        counts += np.histogram(chunk[np.isfinite(chunk)], bins=REPORT_BINS, range=span)[0]
+    edges = np.histogram_bin_edges(np.empty(0), bins=REPORT_BINS, range=span)
+    return edges.tolist(), counts.tolist()
+
+
 def _comparison_of(run: dict[str, Any], candidate: str) -> dict[str, Any] | None:
     return next((item for item in run.get("comparisons", []) if item["candidate"] == candidate), None)
 
@@ -343,7 +399,9 @@ def _loss_groups(groups: Sequence[dict[str, Any]], confidence: float | None, max
     parts = [f"<h2>By {html.escape(', '.join(names))}: {len(groups)} groups</h2>"]
     parts.append(_grid_table([*names, *figures], rows, cut_after=len(head) if left_out else None, left_out=left_out))
     if groups:
-        level = "" if not confidence else f" with its {confidence * 100:g}% interval"
+        level = f" with its {confidence * 100:g}% interval" if confidence else ""
+        if confidence is None and any(group.get("ci_low") is not None for group in groups):
+            level = " with its interval"
         shown: list[ForestRow] = [
             (_key_text(group["key"]), group.get("mean"), group.get("ci_low"), group.get("ci_high"))
             for group in head + tail
