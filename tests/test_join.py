@@ -421,7 +421,7 @@ _MEASURE = textwrap.dedent(
     """
     import json, sys
     from cosloss_cli.pairing import join
-    from cosloss_cli.pipeline.compute import ComputeOptions, compute_sources, join_read_options
+    from cosloss_cli.pipeline.compute import ComputeOptions, _compute_sources, join_read_options
 
     join.MAPPED_BUDGET_BYTES = 1 << 20  # what a spill larger than memory gets: dropped after every block
     from cosloss_cli.io import ReadOptions, open_source
@@ -439,7 +439,7 @@ _MEASURE = textwrap.dedent(
                     return int(line.split()[1]) * 1024
 
     before = status("VmRSS")
-    result = compute_sources(lsource, psource, options, read_options=read)
+    result = _compute_sources(lsource, psource, options, read_options=read)
     print(json.dumps({"before": before, "after": status("VmHWM"), "count": result.summary.count}))
     """
 )

@@ -36,7 +36,7 @@ LAYERS: dict[str, tuple[str, list[str]]] = {
     "io": (
         "inputs: formats, readers, datasets, object storage, frames, the output guard",
         ["io", "io.base", "io.formats", "io.streams", "io.storage", "io.guard", "io.names", "io.list_cells"]
-        + ["io.wide", "io.delimited", "io.npy", "io.parquet", "io.dataset", "io.weights"]
+        + ["io.wide", "io.delimited", "io.npy", "io.parquet", "io.dataset", "io.weights", "io.group_columns"]
         + ["io.frames", "io.sniff", "io.arrow_batches", "io.arrow_ipc", "io.jsonl", "io.hdf5", "io.safetensors"],
     ),
     "stats": (

@@ -39,7 +39,7 @@ _MEASURE = textwrap.dedent(
     import json, sys
     import scipy.special, scipy.stats  # the interval of the mean's code: an import, not data
     from cosloss_cli.stats.figures import FigureOptions
-    from cosloss_cli.pipeline.compute import ComputeOptions, compute_sources
+    from cosloss_cli.pipeline.compute import ComputeOptions, _compute_sources
     from cosloss_cli.io import ReadOptions, open_source
 
     labels, predictions, block_bytes, axis = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -57,7 +57,7 @@ _MEASURE = textwrap.dedent(
     # With every figure of the distribution (the worst rows, a histogram, the 95% interval).
     figures = FigureOptions(top=100, bins=20)
     computation = ComputeOptions(axis=axis, threads=2)
-    result = compute_sources(lsource, psource, computation, read_options=options, figures=figures)
+    result = _compute_sources(lsource, psource, computation, read_options=options, figures=figures)
     print(json.dumps({"before": before, "after": status("VmHWM"), "count": result.summary.count}))
     """
 )

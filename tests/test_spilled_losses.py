@@ -120,7 +120,7 @@ def test_a_thread_that_cannot_start_is_out_of_memory_not_a_bug(monkeypatch: pyte
     def no_thread(*args: object, **kwargs: object) -> None:
         raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(module, "compute_opened", no_thread)
+    monkeypatch.setattr(module, "_compute_opened", no_thread)
     result = run_cli(["compute", "sample_data/labels.csv", "sample_data/predictions.csv"])
     assert result.exit_code == 1
     assert result.stderr == "Error: out of memory: cannot start a thread (is the address space limited, ulimit -v?)\n"

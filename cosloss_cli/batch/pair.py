@@ -1,6 +1,6 @@
 """One pair of a batch: what it is computed with, how, and what comes back.
 
-Each pair goes through the same :func:`~cosloss_cli.pipeline.compute.compute_files` as
+Each pair goes through the same :func:`~cosloss_cli.pipeline.compute.compute_pair` as
 ``compute``; a pair that fails becomes an ``error`` result with its message, so the
 other pairs still run.
 """
@@ -11,7 +11,7 @@ import os
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from ..base.spool import spool
-from ..errors import CoslossError, DataError, OutputError, UnmatchedRowsError
+from ..errors import CoslossError, OutputError, UnmatchedRowsError
 from ..render.output import OUTPUT_DIR_FORMATS
 from .pairing import Pair, check_inside, is_remote, output_path
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # numpy and the pipeline load when a pair runs
     from ..core.cosine import Summary
     from ..io import ReadOptions
     from ..pairing.join import Unmatched
-    from ..pipeline.result import ComputeOptions
+    from ..pipeline.result import ComputeOptions, LossResult
     from ..stats.figures import FigureOptions, Figures
 
 
@@ -108,26 +108,21 @@ class PairResult(NamedTuple):
         return self.status == "ok"
 
 
-def run_pair(task: PairTask, pair: Pair, checked: bool = False) -> PairResult:
-    """Compute one pair (and write its losses file); failures become an ``error`` result.
-
-    ``checked``: the task's options are known to pass their checks (:func:`_options_hold`).
-    """
+def run_pair(task: PairTask, pair: Pair) -> PairResult:
+    """Compute one pair (and write its losses file); failures become an ``error`` result."""
     try:
         from ..core.cosine import exact_sum
         from ..pipeline.compute import compute_pair
 
-        label_options, prediction_options, columns = _group_columns(task, pair)
         result = compute_pair(
             pair.labels,
             pair.predictions,
-            label_options,
+            task.label_options,
             task.compute,
             _figures(task),
-            prediction_options,
-            checked=checked,
+            task.prediction_options,
+            group_by=task.group_by,
         )
-        groups = None if columns is None else _pair_groups(result, columns)
         output = None
         if task.output_dir is not None:
             output = output_path(task.output_dir, pair.name, task.output_format)
@@ -155,40 +150,19 @@ def run_pair(task: PairTask, pair: Pair, checked: bool = False) -> PairResult:
         unmatched_keys=result.unmatched_keys,
         figures=result.figures,
         kept=kept if task.pool_losses else None,
-        groups=groups,
+        groups=None if result.grouping is None else _pair_groups(result),
     )
 
 
-def _group_columns(task: PairTask, pair: Pair) -> tuple[ReadOptions, ReadOptions, dict[str, np.ndarray] | None]:
-    """The read options without the group columns, and those columns (None without ``group_by``)."""
-    if not task.group_by:
-        return task.label_options, task.prediction_options, None
-    from ..stats.groups import excluding_both, key_columns_for
-
-    columns, _ = key_columns_for(
-        task.group_by,
-        pair.labels,
-        [pair.predictions],
-        task.label_options,
-        task.prediction_options,
-        joined=bool(task.compute.join_on),
-    )
-    return (*excluding_both(task.label_options, task.prediction_options, task.group_by), columns)
-
-
-def _pair_groups(result: Any, columns: dict[str, np.ndarray]) -> PairGroups:
-    """Each kept loss's group in the pair (rows as ``compute --group-by`` aligns them)."""
+def _pair_groups(result: LossResult) -> PairGroups:
+    """Each kept loss's group in the pair, as the route grouped the pair's rows."""
     import numpy as np
 
-    from ..stats.groups import aligned, group_rows, result_rows
-
-    rows = result_rows(result.losses, result.label_rows, result.axis)
-    size = next(iter(columns.values())).shape[0]
-    if (result.label_rows is None and size != rows.size) or (rows.size and int(rows.max()) >= size):
-        raise DataError(f"the --group-by columns have {size} rows, the vectors {result.losses.shape[0]}")
-    groups = group_rows(aligned(columns, rows, size))
+    grouping = result.grouping
+    assert grouping is not None
     keep = ~np.asarray(result.omitted, dtype=bool)
-    return PairGroups(groups.names, groups.keys, groups.codes[keep], np.asarray(result.losses, dtype=np.float64)[keep])
+    losses = np.asarray(result.losses, dtype=np.float64)[keep]
+    return PairGroups(grouping.names, grouping.keys, grouping.codes[keep], losses)
 
 
 def run_pairs(task: PairTask, pairs: list[Pair]) -> list[PairResult]:
@@ -198,8 +172,7 @@ def run_pairs(task: PairTask, pairs: list[Pair]) -> list[PairResult]:
     ``spool_dir``, the task's kept losses are written there together, and each result
     says where its own are.
     """
-    checked = _options_hold(task)
-    results = [run_pair(task, pair, checked) for pair in pairs]
+    results = [run_pair(task, pair) for pair in pairs]
     kept = [result.kept for result in results if result.kept is not None]
     if task.spool_dir is None or not kept:
         return results
@@ -210,23 +183,6 @@ def run_pairs(task: PairTask, pairs: list[Pair]) -> list[PairResult]:
     return [result if result.kept is None else result._replace(kept=None, span=next(spans)) for result in results]
 
 
-def _options_hold(task: PairTask) -> bool:
-    """Whether the task's options pass their checks, done once for a task's pairs.
-
-    A small pair spent 3 % of its time checking the same options again. When they do
-    not pass, each pair is computed unchecked and reports the error as it would alone.
-    """
-    from ..pipeline.compute import check_options
-    from ..stats.figures import check_figure_options
-
-    try:
-        check_figure_options(_figures(task))
-        check_options(task.compute)
-    except CoslossError:
-        return False
-    return True
-
-
 def _figures(task: PairTask) -> FigureOptions:
     """The figures a task asks of each pair (none besides the summary when it says nothing)."""
     from ..stats.figures import FigureOptions
@@ -234,7 +190,7 @@ def _figures(task: PairTask) -> FigureOptions:
     return task.figures if task.figures is not None else FigureOptions(confidence=0)
 
 
-def _write_output(task: PairTask, target: str, result: Any) -> None:
+def _write_output(task: PairTask, target: str, result: LossResult) -> None:
     """Write a pair's losses file whole or not at all; a URL needs no folders created."""
     from ..render.writers import write_losses_file
 

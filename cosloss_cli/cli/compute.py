@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 import click
 
 from ..base.terminal import Environment
-from ..io import check_distinct
 from ..render.output import RESULT_WRITERS, emit, view_for
 from ..status import ExitStatus
 from .edge import check_threshold, environment, print_notes, refuse_interactive_stdin, user_errors, warn, warn_counts
@@ -35,6 +32,7 @@ from .options import (
 )
 
 if TYPE_CHECKING:
+    from ..pipeline.compute import Progress
     from ..pipeline.result import ComputeOptions
     from ..stats.figures import FigureOptions
 
@@ -157,7 +155,7 @@ def run_compute(
     group_by: tuple[str, ...] = (),
 ) -> float:
     """The body of ``compute``: read, compute, write; returns the mean loss for ``--fail-above``."""
-    from ..pipeline.compute import compute_opened, join_read_options, open_pair
+    from ..pipeline.compute import compute_pair
 
     if output_file or report_file:
         from .report import check_outputs_first
@@ -167,33 +165,16 @@ def run_compute(
     if output.format == "json" and not output.losses and not output_file and not report_file and not group_by:
         # Nothing will print or group the losses one by one: beyond a bound they are spilled to disk.
         computation = computation._replace(keep_losses=False)
-    key_columns = None
-    if group_by:  # read first (only those columns); a group column is never a vector component
-        from ..stats.groups import excluding_both, key_columns_for
-
-        joined = bool(computation.join_on)
-        key_columns, _ = key_columns_for(
-            group_by, labels, [predictions], inputs.labels, inputs.predictions, joined=joined
-        )
-        inputs = Inputs(*excluding_both(inputs.labels, inputs.predictions, group_by))
-    label_options, prediction_options = join_read_options(inputs.labels, inputs.predictions, computation)
-    label_options = label_options._replace(weight_column=figures.weight_column)  # the labels' column only
-    label_source, prediction_source = open_pair(labels, predictions, label_options, prediction_options)
-    bar: AbstractContextManager[Callable[[int], None] | None] = nullcontext()
-    if env.stderr_isatty and not verbosity.quiet:
-        from ..render.progress import MIN_BYTES_FOR_PROGRESS, row_progress  # a bar is only ever drawn on a terminal
-
-        size = (label_source.size_bytes or 0) + (prediction_source.size_bytes or 0)
-        bar = row_progress(size >= MIN_BYTES_FOR_PROGRESS, label_source.shape[0], "computing")
-    with bar as progress:
-        sources = (label_source, prediction_source)
-        result = compute_opened(sources, computation, progress, label_options, prediction_options, figures)
-    check_distinct(labels, predictions, label_options, prediction_options or label_options)  # after data errors
-    if key_columns is not None:
-        from ..stats.groups import loss_groups
-
-        found, group_notes = loss_groups(result, key_columns, resamples=figures.resamples, seed=figures.seed)
-        result = result._replace(groups=tuple(found), notes=(*result.notes, *group_notes))
+    result = compute_pair(
+        labels,
+        predictions,
+        inputs.labels,
+        computation,
+        figures,
+        inputs.predictions,
+        progress=_progress(env, verbosity),
+        group_by=group_by,
+    )
     summary = result.summary
     print_notes(result.notes, verbosity.quiet)
     warn_counts(summary.zero_vectors, summary.omitted, verbosity.quiet)
@@ -216,3 +197,12 @@ def run_compute(
     view = view_for(env, losses=output.losses, max_rows=max_rows, groups=group_by)
     emit(RESULT_WRITERS, output.format, result, view)
     return summary.mean
+
+
+def _progress(env: Environment, verbosity: Verbosity) -> Progress | None:
+    """A bar of the rows computed, sized by the inputs, on a terminal only (and not with ``--quiet``)."""
+    if not env.stderr_isatty or verbosity.quiet:
+        return None
+    from ..render.progress import MIN_BYTES_FOR_PROGRESS, row_progress
+
+    return lambda rows, size_bytes: row_progress(size_bytes >= MIN_BYTES_FOR_PROGRESS, rows, "computing")

@@ -2,7 +2,7 @@
 
 The first predictions file is the baseline; every later one is a candidate compared with
 it on the same rows (paired statistics from :mod:`cosloss_cli.stats.intervals`). Each file is read
-and its losses computed exactly as ``compute`` does (:func:`pipeline.compute.compute_files`), so
+and its losses computed exactly as ``compute`` does (:func:`pipeline.compute.compute_pair`), so
 formats, ids, axes and NaN policies mean the same here. This module is the library layer
 of ``cosloss compare``: no click, no printing.
 """
@@ -26,10 +26,10 @@ from ..base.values import json_value, number
 from ..core.cosine import Summary, summarize
 from ..errors import CoslossError, DataError, InputUsageError, ShapeMismatchError
 from ..io import ReadOptions, detect_format, strip_format_extension
-from ..pipeline.compute import ProgressCallback, compute_files
+from ..pipeline.compute import ProgressCallback, compute_pair, reporting_to
 from ..pipeline.result import ComputeOptions, LossResult
 from ..render.result import SCHEMA_VERSION, summary_fields
-from ..stats.figures import BACKGROUND_LOSSES
+from ..stats.figures import BACKGROUND_LOSSES, FigureOptions
 from ..stats.groups import MAX_GROUPS_WITH_CI, Groups, group_rows
 from ..stats.intervals import (
     BETTER,
@@ -444,7 +444,7 @@ def start_compare_files(
     with _labels_path(labels, read_options) as labels_path:
         key_columns = None
         if group_by:
-            from ..stats.groups import excluding_both, key_columns_for
+            from ..io.group_columns import excluding_both, key_columns_for
 
             key_columns, _ = key_columns_for(
                 group_by, labels_path, predictions, read_options, prediction_read_options, joined=bool(options.join_on)
@@ -577,11 +577,17 @@ def _compute(
     prediction_read_options: ReadOptions | None,
     progress: ProgressCallback | None,
 ) -> LossResult:
-    """``compute_files`` for one model; errors name ``-`` rather than the spooled copy of stdin."""
+    """One model's losses, by the route of ``compute``; errors name ``-`` rather than the spooled copy of stdin."""
     try:
         # No interval per model here: the comparison draws its own (confidence=0 skips the bootstrap).
-        result = compute_files(
-            labels_path, predictions, read_options, options, progress, prediction_read_options, confidence=0
+        result = compute_pair(
+            labels_path,
+            predictions,
+            read_options,
+            options,
+            FigureOptions(confidence=0),
+            prediction_read_options,
+            progress=reporting_to(progress),
         )
     except CoslossError as exc:
         if labels_path != labels:

@@ -10,7 +10,7 @@ streams are gathered into one array.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,21 @@ from . import ReadOptions, Source, open_source
 
 if TYPE_CHECKING:
     from ..core.cosine import Float64Array
+
+
+def weights_for(weights: Any, labels: Source, loss_shape: tuple[int | None, ...] = (None,)) -> Any:
+    """Weights as the library or the CLI gives them, ready for the figures: a weights file read, else as given.
+
+    A file's count is checked against the labels' rows now when the labels know it
+    (NPY, Parquet) and the losses are one per row; a CSV's rows are counted as it
+    streams. Weights of N-D losses (``loss_shape``) may be laid out as TF takes them:
+    the figures check them against that shape.
+    """
+    if not isinstance(weights, str):
+        return weights
+    rows = labels.shape[0] if not labels.one_vector else 1
+    expected = rows if len(loss_shape) <= 1 else None
+    return read_weights(weights, expected_rows=expected, labels_path=labels.path, any_shape=True)
 
 
 def read_weights(

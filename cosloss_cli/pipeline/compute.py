@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import math
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -31,7 +32,9 @@ from ..errors import (
 )
 from ..io import Block, ReadOptions, Source, check_distinct, format_extension, open_source
 from ..io.base import DEFAULT_BLOCK_BYTES
+from ..io.group_columns import excluding_both, key_columns_for
 from ..io.npy import read_small_npy, rows_per_array_block, small_npy_source
+from ..io.weights import weights_for
 from ..pairing import join
 from ..pairing.align import (
     aligned,
@@ -52,8 +55,8 @@ from ..stats.figures import (
     Figures,
     FigureState,
     check_figure_options,
-    read_weights_for,
 )
+from ..stats.groups import group_figures, row_groups
 from .result import ComputeOptions, LossResult
 from .small_pairs import PlainRows, needs_only_the_losses, plain_rows
 from .spilled import SPILL_LOSSES, SpilledLosses
@@ -72,12 +75,24 @@ __all__ = [
     "NanPolicy",
     "compute_files",
     "compute_pair",
-    "compute_sources",
     "open_pair",
 ]
 
 #: Called after each block with the number of rows (along axis 0) just processed.
 ProgressCallback = Callable[[int], None]
+
+#: How a caller watches the route: called once the inputs are open, with the labels' rows
+#: (None: not known before the end, as for a CSV) and the bytes of both inputs, so that a
+#: bar can be sized; the context it returns lasts while the rows are computed and gives
+#: the :data:`ProgressCallback` of each block (None: nothing to report to).
+Progress = Callable[[int | None, int], AbstractContextManager[ProgressCallback | None]]
+
+
+def reporting_to(callback: ProgressCallback | None) -> Progress | None:
+    """The :data:`Progress` of a caller that only wants each block's rows (``compute_files``'s ``progress``)."""
+    if callback is None:
+        return None
+    return lambda rows, size_bytes: nullcontext(callback)
 
 
 def compute_files(
@@ -111,9 +126,9 @@ def compute_files(
     prediction_read_options = (prediction_read_options or read_options)._replace(**read_settings)
     options = (options or ComputeOptions())._replace(**compute_settings)
     figures = FigureOptions(**figure_settings)
-    result = compute_pair(labels, predictions, read_options, options, figures, prediction_read_options, progress)
-    check_distinct(labels, predictions, read_options, prediction_read_options)  # last: any error in the data first
-    return result
+    return compute_pair(
+        labels, predictions, read_options, options, figures, prediction_read_options, progress=reporting_to(progress)
+    )
 
 
 def compute_pair(
@@ -123,32 +138,74 @@ def compute_pair(
     options: ComputeOptions,
     figures: FigureOptions,
     prediction_read_options: ReadOptions | None = None,
-    progress: ProgressCallback | None = None,
-    checked: bool = False,
+    *,
+    progress: Progress | None = None,
+    group_by: Sequence[str] = (),
 ) -> LossResult:
-    """:func:`compute_files` with its options given as the objects, not as keywords.
+    """The one route from two inputs to a :class:`LossResult`: read, compute, summarize.
 
-    What ``batch`` calls for each pair: sorting keywords into options and copying them
-    cost a small pair a sixth of its time. ``checked``: the caller has checked
-    ``options`` and ``figures`` (``batch`` does once per task, not once per pair).
+    ``compute``, each pair of ``batch``, each model of ``compare`` and :func:`compute_files`
+    all come here, with their options as the objects (sorting keywords into options cost a
+    small pair of ``batch`` a sixth of its time). What differs between them is given:
+    ``progress`` (see :data:`Progress`), and ``group_by``, the names of the columns whose
+    values group the rows: they are read first (only those columns, from the labels, else
+    the predictions; :mod:`cosloss_cli.io.group_columns`), left out of the vectors, and each
+    group's figures are in the result's ``groups`` (each loss's group in ``grouping``).
+
+    The inputs are read (:mod:`cosloss_cli.io`) and paired (:mod:`cosloss_cli.pairing`),
+    their sums and losses computed (:mod:`cosloss_cli.core`), and the losses summarized
+    (:mod:`cosloss_cli.stats`); a small pair of NPY files takes a shorter road to the same
+    result (:func:`_small_pair`).
     """
-    if not checked:
-        figures = check_figure_options(figures)
+    figures = check_figure_options(figures)
     prediction_read_options = prediction_read_options or read_options
-    # The weights are a column of the labels only; the predictions are read as without them.
+    columns = None
+    if group_by:  # read first; a group column is never a vector component
+        columns, _ = key_columns_for(
+            group_by, labels, [predictions], read_options, prediction_read_options, joined=options.join_on is not None
+        )
+        read_options, prediction_read_options = excluding_both(read_options, prediction_read_options, group_by)
+    read_options, prediction_read_options = _sides(read_options, prediction_read_options, options, figures)
+    result = _small_pair(labels, predictions, read_options, prediction_read_options, options, figures, progress)
+    if result is None:
+        sources = open_pair(labels, predictions, read_options, prediction_read_options)
+        label_source, prediction_source = sources
+        size_bytes = (label_source.size_bytes or 0) + (prediction_source.size_bytes or 0)
+        with (progress or _unwatched)(label_source.shape[0], size_bytes) as report:
+            result = _compute_opened(sources, options, report, read_options, prediction_read_options, figures)
+    check_distinct(labels, predictions, read_options, prediction_read_options)  # after any error in the data
+    if columns is None:
+        return result
+    return _grouped(result, columns, figures)
+
+
+def _unwatched(rows: int | None, size_bytes: int) -> AbstractContextManager[ProgressCallback | None]:
+    """No progress to report (the :data:`Progress` of a caller that gives none)."""
+    return nullcontext()
+
+
+def _sides(
+    read_options: ReadOptions, prediction_read_options: ReadOptions, options: ComputeOptions, figures: FigureOptions
+) -> tuple[ReadOptions, ReadOptions]:
+    """Each side's read options: the weights are a column of the labels only, and the join's id column on both."""
     if figures.weight_column:
         read_options = read_options._replace(weight_column=figures.weight_column)
     if prediction_read_options.weight_column is not None:
         prediction_read_options = prediction_read_options._replace(weight_column=None)
-    if options.join_on is not None:
-        read_options, prediction_read_options = join_read_options(read_options, prediction_read_options, options)
-    small = _small_pair(
-        labels, predictions, read_options, prediction_read_options or read_options, options, figures, progress, checked
+    if options.join_on is None:
+        return read_options, prediction_read_options
+    labels, predictions = join_read_options(read_options, prediction_read_options, options)
+    return labels, predictions or labels
+
+
+def _grouped(result: LossResult, columns: dict[str, np.ndarray], figures: FigureOptions) -> LossResult:
+    """``result`` with each loss's group and each group's figures (the interval of each mean as the whole's)."""
+    grouping = row_groups(result.losses, result.label_rows, result.axis, columns)
+    confidence = float(result.figures.confidence or 0.0)
+    found, notes = group_figures(
+        result.losses, result.omitted, grouping, confidence=confidence, resamples=figures.resamples, seed=figures.seed
     )
-    if small is not None:
-        return small
-    sources = open_pair(labels, predictions, read_options, prediction_read_options)
-    return compute_opened(sources, options, progress, read_options, prediction_read_options, figures)
+    return result._replace(groups=tuple(found), grouping=grouping, notes=(*result.notes, *notes))
 
 
 def _small_pair(
@@ -158,8 +215,7 @@ def _small_pair(
     prediction_read_options: ReadOptions,
     options: ComputeOptions,
     figures: FigureOptions,
-    progress: ProgressCallback | None,
-    checked: bool = False,
+    progress: Progress | None,
 ) -> LossResult | None:
     """Two small plain 2-D NPY files of one block each, without the block pipeline; None: any other pair.
 
@@ -187,8 +243,7 @@ def _small_pair(
     prediction_file = read_small_npy(predictions, prediction_scratch) if label_file is not None else None
     if label_file is None or prediction_file is None:
         return None
-    if not checked:
-        check_options(options)  # before the shape checks, as compute_sources orders them
+    check_options(options)  # before the shape checks, as _compute_sources orders them
     lvalues, pvalues = label_file.array, prediction_file.array
     shape = lvalues.shape
     if (
@@ -204,8 +259,7 @@ def _small_pair(
         plain = plain_rows(lvalues, pvalues, options.eps, figures.reduction)
         if plain is None:
             return None
-        if progress is not None:
-            progress(shape[0])
+        _report_at_once(progress, shape[0], label_file.size + prediction_file.size)
         return _plain_result(labels, predictions, shape, plain, figures)
     label_source = small_npy_source(labels, label_file, read_options)
     prediction_source = small_npy_source(predictions, prediction_file, prediction_read_options)
@@ -216,9 +270,16 @@ def _small_pair(
     if not reduced.sums.plain:
         return None
     state.add(0, lblock, pblock, reduced)
-    if progress is not None:
-        progress(len(lblock))
+    _report_at_once(progress, shape[0], label_file.size + prediction_file.size)
     return state.finish()
+
+
+def _report_at_once(progress: Progress | None, rows: int, size_bytes: int) -> None:
+    """Tell ``progress`` of a small pair's rows, all computed at once."""
+    if progress is not None:
+        with progress(rows, size_bytes) as report:
+            if report is not None:
+                report(rows)
 
 
 def _plain_result(
@@ -266,7 +327,7 @@ def _plain_npy(path: str, options: ReadOptions) -> bool:
     return fmt in ("npy", ".npy")
 
 
-def compute_opened(
+def _compute_opened(
     sources: tuple[Source, Source],
     options: ComputeOptions,
     progress: ProgressCallback | None = None,
@@ -274,14 +335,14 @@ def compute_opened(
     prediction_read_options: ReadOptions | None = None,
     figures: FigureOptions | None = None,
 ) -> LossResult:
-    """:func:`compute_sources` on a pair :func:`open_pair` opened with these read options.
+    """:func:`_compute_sources` on a pair :func:`open_pair` opened with these read options.
 
     When both files have the same id column and list their rows in different orders,
     the rows are matched by that id instead of refusing (see :func:`_matched_by_id`).
     """
     labels, predictions = sources
     try:
-        return compute_sources(labels, predictions, options, progress, read_options, figures)
+        return _compute_sources(labels, predictions, options, progress, read_options, figures)
     except RowIdsDifferError as exc:
         positional_weights = figures is not None and figures.weights is not None
         stdin = "-" in (labels.path, predictions.path)
@@ -343,7 +404,7 @@ def _matched_by_id(
     read_options, prediction_read_options = join_read_options(read_options, prediction_read_options, options)
     label_source, prediction_source = open_pair(labels, predictions, read_options, prediction_read_options)
     try:
-        result = compute_sources(label_source, prediction_source, options, None, read_options, figures)
+        result = _compute_sources(label_source, prediction_source, options, None, read_options, figures)
     except UnmatchedRowsError as exc:
         if isinstance(mismatch, RowsOutOfOrderError):
             raise
@@ -411,7 +472,7 @@ def open_pair(
     return open_source(labels, read_options), open_source(predictions, prediction_read_options or read_options)
 
 
-def compute_sources(
+def _compute_sources(
     labels: Source,
     predictions: Source,
     options: ComputeOptions,
@@ -458,7 +519,7 @@ def compute_sources(
             path=labels.path,
         )
     notes = (_LENGTH_ONE_NOTE.format(axis=file_axis),) if width == 1 else ()
-    weights = read_weights_for(figures, labels, loss_shape)
+    weights = weights_for(figures.weights, labels, loss_shape)
     figure_state = FigureState(figures, labels, options.nan_policy, axis != 0, weights, loss_shape)
     state = _Reduction(labels, predictions, options, axis, figure_state)
     if join is not None:

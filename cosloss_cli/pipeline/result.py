@@ -14,6 +14,7 @@ from ..stats.figures import Figures
 if TYPE_CHECKING:
     from ..core.cosine import BoolArray, Float64Array
     from ..pairing.join import Unmatched
+    from ..stats.groups import Groups
 
 
 class ComputeOptions(NamedTuple):
@@ -73,6 +74,8 @@ class LossResult(NamedTuple):
     figures: Figures = Figures()
     #: ``--group-by``: the figures of each group of rows (see :mod:`cosloss_cli.stats.groups`).
     groups: tuple[dict[str, Any], ...] | None = None
+    #: ``--group-by``: each loss's group (``codes``, aligned with ``losses``) and the groups' keys.
+    grouping: Groups | None = None
 
     # No field is called ``index`` or ``count``: they would hide the tuple methods of that name.
 

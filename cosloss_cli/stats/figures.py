@@ -316,20 +316,3 @@ def _rows_first(weights: np.ndarray, ndim: int) -> np.ndarray:
 
 def _weights_path(options: FigureOptions) -> str | None:
     return options.weights if isinstance(options.weights, str) else None
-
-
-def read_weights_for(options: FigureOptions, labels: Source, loss_shape: tuple[int | None, ...] = (None,)) -> Any:
-    """The weights of ``options`` ready for :class:`FigureState`: a weights file read, else as given.
-
-    A file's count is checked against the labels' rows now when the labels know it
-    (NPY, Parquet) and the losses are one per row; a CSV's rows are counted as it
-    streams. Weights of N-D losses (``loss_shape``) may be laid out as TF takes them:
-    :class:`FigureState` checks them against that shape.
-    """
-    if not isinstance(options.weights, str):
-        return options.weights
-    from ..io.weights import read_weights
-
-    rows = labels.shape[0] if not labels.one_vector else 1
-    expected = rows if len(loss_shape) <= 1 else None
-    return read_weights(options.weights, expected_rows=expected, labels_path=labels.path, any_shape=True)
