@@ -18,6 +18,7 @@ from ..errors import InputUsageError
 from .base import ReadOptions
 from .dataset import dataset_of
 from .formats import detect_format
+from .storage import is_url, open_input
 
 #: The formats whose columns can be read by name.
 KEYED_FORMATS = ("csv", "tsv", "parquet", "arrow", "feather", "ipc", "jsonl", "json")
@@ -121,8 +122,6 @@ def excluding_both(
 
 def _openable(path: str, options: ReadOptions) -> Any:
     if "://" in path:
-        from ..io.storage import is_url, open_input
-
         if is_url(path):
             return open_input(path, options.storage_options, random_access=True)
     return path
