@@ -72,6 +72,89 @@ def test_worker_processes_give_the_same_document(tree: Path) -> None:
     assert json.loads(one.stdout) == json.loads(two.stdout)
 
 
+def test_the_runs_are_spread_over_a_worker_per_cpu_by_default(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cosloss_cli.base import workers
+    from cosloss_cli.compare import runs
+
+    monkeypatch.setattr(runs, "usable_cpus", lambda: 3)
+    started: list[object] = []
+    real_worker = workers.Worker
+    monkeypatch.setattr(workers, "Worker", lambda *args: started.append(real_worker(*args)) or started[-1])
+    default = run_cli(["compare", "--runs", str(tree), "--json"])
+    one = run_cli(["compare", "--runs", str(tree), "--json", "-j", "1"])
+    assert default.exit_code == one.exit_code == ExitStatus.OK, default.stderr
+    assert len(started) == 3
+    assert json.loads(default.stdout) == json.loads(one.stdout)
+
+
+def test_a_run_whose_worker_dies_is_reported_and_the_others_count(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker comparing day-2 is killed: that run fails, a new worker compares the rest."""
+    import os
+    import signal
+
+    from cosloss_cli.compare import runs
+
+    parent = os.getpid()
+    real = runs.compare_files
+
+    def killed_on_day_2(labels: str, *args: object, **kwargs: object) -> object:
+        if "day-2" in labels and os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(labels, *args, **kwargs)
+
+    monkeypatch.setattr(runs, "compare_files", killed_on_day_2)
+    result = run_cli(["compare", "--runs", str(tree), "--json", "-j", "2"])
+    assert result.exit_code == ExitStatus.DATA_ERROR
+    document = json.loads(result.stdout)
+    assert document["failed"] == 1
+    assert document["runs"][1] == {"run": "day-2", "error": runs.WORKER_DIED}
+    for index in (0, 2, 3):
+        day = f"day-{index + 1}"
+        assert document["runs"][index] == {"run": day, **single(tree, day)}
+
+
+def test_ctrl_c_stops_the_workers_at_once(tree: Path, tmp_path: Path) -> None:
+    """A model of day-3 is a FIFO nobody writes to, so its worker blocks until stopped: no timing."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import time
+
+    from .conftest import EXECUTABLE
+
+    copy = tmp_path / "runs"
+    shutil.copytree(tree, copy)
+    (copy / "day-3" / "B.npy").unlink()
+    os.mkfifo(copy / "day-3" / "B.npy")
+    process = subprocess.Popen(
+        [EXECUTABLE, "compare", "--runs", str(copy), "--json", "-j", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        children: list[int] = []
+        listing = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+        while len(children) < 2 and time.monotonic() < deadline:
+            children = [int(pid) for pid in listing.read_text().split()] if listing.exists() else []
+            time.sleep(0.05)
+        assert len(children) == 2, "the workers were not started"
+        time.sleep(0.3)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == ExitStatus.INTERRUPTED, stderr
+    assert stdout == "" and "Traceback" not in stderr
+    for pid in children:
+        status = Path(f"/proc/{pid}/status")
+        assert not status.exists() or "zombie" in status.read_text(), f"worker {pid} outlived compare"
+
+
 def test_ndjson_and_csv_have_a_record_per_run_and_candidate(tree: Path) -> None:
     lines = run_cli(["compare", "--runs", str(tree), "--format", "ndjson", "-q"]).stdout.splitlines()
     rows = [json.loads(line) for line in lines]

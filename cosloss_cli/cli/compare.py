@@ -103,7 +103,7 @@ def _non_negative_finite(ctx: click.Context, param: click.Parameter, value: floa
     "-j",
     type=click.IntRange(min=1),
     metavar="N",
-    help="With --runs: compare N runs at a time in worker processes [default: 1].",
+    help="With --runs: compare N runs at a time in worker processes [default: the number of CPUs].",
 )
 @distribution_options(best=False)
 @click.option(

@@ -58,10 +58,9 @@ def run_many(
         tail=TailOptions(**tail),
         gates=GateOptions(**gates),
     )
-    workers = jobs or 1
     with pair_progress(env.stderr_isatty and not verbosity.quiet, len(runs)) as advance:
         results = compare_runs(
-            runs, settings, jobs=workers, on_done=None if advance is None else (lambda result: advance(0))
+            runs, settings, jobs=jobs, on_done=None if advance is None else (lambda result: advance(0))
         )
     document = runs_document(root, results)
     document["rows"] = list(comparison_rows(results))

@@ -9,15 +9,19 @@ the labels and one predictions file per model::
 Each run is compared exactly as ``cosloss compare LABELS A B`` compares it (this module
 calls :func:`cosloss_cli.compare.models.compare_files`), and the results are collected, one
 per run and candidate, with the trend of each candidate's mean difference over the runs.
-``jobs`` > 1 spreads the runs over worker processes. A run that fails is reported with
+The runs are spread over worker processes, one per CPU. A run that fails is reported with
 its error, as ``batch`` reports a failed pair; the others still count.
 """
 
 from __future__ import annotations
 
+import gc
+import importlib
 import os
+import signal
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, NamedTuple
 
 from ..errors import CoslossError, InputUsageError
@@ -142,18 +146,21 @@ def compare_run(run: Run, settings: RunsSettings) -> RunResult:
 
 
 def compare_runs(
-    runs: Sequence[Run], settings: RunsSettings, jobs: int = 1, on_done: Callable[[RunResult], None] | None = None
+    runs: Sequence[Run],
+    settings: RunsSettings,
+    jobs: int | None = None,
+    on_done: Callable[[RunResult], None] | None = None,
 ) -> list[RunResult]:
     """Every run compared, in the runs' order.
 
-    ``jobs`` 1: one after the other in this process; more: that many worker processes
-    share the runs out.
+    ``jobs``: that many worker processes share the runs out (None: one per CPU this
+    process may use); 1, or a single run: one after the other in this process.
     """
+    workers = min(jobs or usable_cpus(), len(runs))
     results: list[RunResult] = []
-    if jobs > 1 and len(runs) > 1:
-        done: Iterable[RunResult] = _in_workers(runs, settings, jobs)
-    else:
-        done = (compare_run(run, settings) for run in runs)
+    done: Iterable[RunResult] = (
+        _in_workers(runs, settings, workers) if workers > 1 else (compare_run(run, settings) for run in runs)
+    )
     for result in done:
         if on_done is not None:
             on_done(result)
@@ -161,16 +168,74 @@ def compare_runs(
     return results
 
 
+def usable_cpus() -> int:
+    """The number of CPUs this process may use (its affinity), as ``batch`` counts them."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+#: Why a run has no result when the worker comparing it ended (killed, out of memory).
+WORKER_DIED = "the worker process died (out of memory? try fewer --jobs)"
+
+
 def _in_workers(runs: Sequence[Run], settings: RunsSettings, jobs: int) -> Iterator[RunResult]:
-    with ProcessPoolExecutor(max_workers=min(jobs, len(runs))) as pool:
-        futures: list[Future[RunResult]] = [pool.submit(compare_run, run, settings) for run in runs]
-        try:
-            for future in futures:
-                yield future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    """The runs compared by ``jobs`` worker processes, each fed a run as it finishes one; yielded in order.
+
+    Workers are forked (:class:`~cosloss_cli.base.workers.Worker`, as ``batch``'s) after
+    this module has loaded the comparison, so they start warm; each has a second run
+    queued behind the one it compares, so it never waits for this process. On an error
+    or Ctrl-C here every worker is stopped at once.
+    """
+    from multiprocessing.connection import wait
+
+    from ..base.workers import Worker, WorkerDied, task_payload
+
+    todo = deque(range(len(runs)))
+    finished: dict[int, RunResult] = {}
+    shown = 0
+    gc.freeze()  # the objects made so far are never collected: no copies of them in the forks
+    workers = [Worker(compare_run, _worker_init) for _ in range(jobs)]
+    try:
+        while shown < len(runs):
+            for depth in (1, 2):  # a run to every idle worker first, then one queued behind each
+                for worker in workers:
+                    while todo and len(worker.pending) < depth:
+                        worker.send(task_payload(runs[todo[0]], settings), todo.popleft())
+            busy = {worker.connection: worker for worker in workers if worker.pending}
+            for connection in wait(list(busy)):
+                worker = busy[connection]  # type: ignore[index]
+                try:
+                    index, result = worker.receive()
+                except WorkerDied:
+                    index, *queued = worker.pending
+                    result = RunResult(runs[index].name, None, WORKER_DIED)
+                    todo.extendleft(reversed(queued))
+                    worker.pending.clear()
+                    worker.stop()
+                    workers[workers.index(worker)] = Worker(compare_run, _worker_init)
+                finished[index] = result
+            while shown in finished:
+                yield finished.pop(shown)
+                shown += 1
+    except BaseException:  # an interrupt, an error, or the caller closing this generator
+        for worker in workers:
+            worker.stop(now=True)
+        raise
+    for worker in workers:  # idle now: they exit when their pipes close
+        worker.stop()
+
+
+def _worker_init() -> None:
+    """Ctrl-C is the parent's to handle, SIGTERM ends the worker; scipy.special loads meanwhile.
+
+    The paired tests need scipy.special (0.15 s to import): a thread imports it while the
+    first run is read (the reading releases the GIL), and the tests wait for it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    threading.Thread(target=importlib.import_module, args=("scipy.special",), daemon=True).start()
 
 
 def trend(results: Sequence[RunResult]) -> dict[str, list[float | None]]:
