@@ -105,6 +105,14 @@ class Worker:
             self.process.join()
 
 
+def usable_cpus() -> int:
+    """The number of CPUs this process may use (its affinity): the default number of workers."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def task_payload(*args: Any) -> bytes:
     """A task as it travels to a worker."""
     return pickle.dumps(args, protocol=pickle.HIGHEST_PROTOCOL)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gc
 import itertools
-import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -46,10 +45,9 @@ class Executor(Protocol):
 
 def default_jobs() -> int:
     """The number of CPUs this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+    from ..base.workers import usable_cpus
+
+    return usable_cpus()
 
 
 def local_executor(jobs: int, total_pairs: int = 0) -> Executor:

@@ -59,6 +59,7 @@ from .options import (
     Weighting,
     distribution_options,
     final_options,
+    jobs_option,
     min_matched_option,
     output_options,
     reading_options,
@@ -150,13 +151,7 @@ class Selection(NamedTuple):
 @weight_options(files=False)
 @distribution_options(best=False, bins=False)
 @threshold_option
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="Worker processes, i.e. pairs in flight at most [default: the number of CPUs].",
-)
+@jobs_option("Worker processes, i.e. pairs in flight at most")
 @click.option("--fail-fast", is_flag=True, help="Stop starting new pairs after the first failed pair.")
 @cluster_options
 @output_options(

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -32,6 +32,7 @@ from .options import (
     bootstrap_options,
     distribution_options,
     final_options,
+    jobs_option,
     output_file_option,
     output_options,
     reading_options,
@@ -39,7 +40,7 @@ from .options import (
 )
 
 if TYPE_CHECKING:
-    from ..compare.models import CompareResult
+    from ..compare.models import CompareRequest, CompareResult
     from ..pipeline.result import ComputeOptions
 
 
@@ -98,13 +99,7 @@ def _non_negative_finite(ctx: click.Context, param: click.Parameter, value: floa
     metavar="STEM",
     help="With --runs: the name (without extension) of the labels file in each run folder.",
 )
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="With --runs: compare N runs at a time in worker processes [default: the number of CPUs].",
-)
+@jobs_option("With --runs: compare N runs at a time in worker processes")
 @distribution_options(best=False)
 @click.option(
     "--worse-by",
@@ -208,29 +203,23 @@ def compare(
         _check_layout(runs, predictions, baseline_losses, output_file, jobs)
         if runs and group_by:
             raise InputUsageError("--group-by compares the groups of one run: it cannot be used with --runs")
-        tail = {"worse_by": worse_by, "top": distribution.top, "bins": distribution.bins or 0}
-        gates = {
-            "fail_if_worse": fail_if_worse,
-            "require_non_inferior": require_non_inferior,
-            "max_worse_share": max_worse_share,
-        }
+        from ..compare.models import CompareRequest, GateOptions, TailOptions
+
+        request = CompareRequest(
+            read_options=inputs.labels,
+            prediction_read_options=inputs.predictions,
+            options=computation,
+            confidence=bootstrap.confidence,
+            resamples=bootstrap.resamples,
+            seed=bootstrap.seed,
+            tail=TailOptions(worse_by, distribution.top, distribution.bins or 0),
+            gates=GateOptions(fail_if_worse, require_non_inferior, max_worse_share),
+        )
         if runs:
             from .runs import run_many
 
             failed, gates_failed = run_many(
-                labels,
-                labels_name,
-                inputs,
-                computation,
-                bootstrap,
-                names,
-                output,
-                verbosity,
-                env,
-                jobs,
-                tail,
-                gates,
-                report_file=report_file,
+                labels, labels_name, request, names, output, verbosity, env, jobs, report_file=report_file
             )
             if failed:
                 sys.exit(int(ExitStatus.DATA_ERROR))
@@ -241,15 +230,12 @@ def compare(
             labels,
             list(predictions),
             inputs,
-            computation,
-            bootstrap,
+            request,
             names,
             output,
             output_file,
             verbosity,
             env,
-            tail=tail,
-            gates=gates,
             baseline=(baseline_losses, baseline_column),
             report_file=report_file,
             group_by=group_by,
@@ -287,16 +273,13 @@ def run_compare(
     labels: str,
     predictions: list[str],
     inputs: Inputs,
-    computation: ComputeOptions,
-    bootstrap: Bootstrap,
+    request: CompareRequest,
     names: list[str] | None,
     output: OutputChoice,
     output_file: str | None,
     verbosity: Verbosity,
     env: Environment,
     *,
-    tail: dict[str, Any] | None = None,
-    gates: dict[str, Any] | None = None,
     baseline: tuple[str | None, str | None] = (None, None),
     report_file: str | None = None,
     group_by: tuple[str, ...] = (),
@@ -306,25 +289,18 @@ def run_compare(
         from .report import check_outputs_first
 
         check_outputs_first(output_file, report_file, [labels, *predictions, baseline[0]])
-    from ..compare.models import GateOptions, TailOptions, compare_files
+    from ..compare.models import compare_files
 
     with _progress(labels, predictions, inputs, verbosity, env) as progress:
         result = compare_files(
             labels,
             predictions,
             names=names,
-            confidence=bootstrap.confidence,
-            resamples=bootstrap.resamples,
-            seed=bootstrap.seed,
-            read_options=inputs.labels,
-            prediction_read_options=inputs.predictions,
-            options=computation,
             progress=progress,
-            tail=TailOptions(**(tail or {})),
-            gates=GateOptions(**(gates or {})),
             baseline_losses=baseline[0],
             baseline_column=baseline[1],
             group_by=group_by,
+            **request._asdict(),
         )
     print_notes(result.source_notes, verbosity.quiet)
     _warn(result, verbosity.quiet)

@@ -492,6 +492,17 @@ threshold_option = click.option(
 )
 
 
+def jobs_option(what: str) -> Callable[[F], F]:
+    """``--jobs``/``-j N``: worker processes (``what`` they do), one per CPU unless told."""
+    return click.option(
+        "--jobs",
+        "-j",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help=f"{what} [default: the number of CPUs].",
+    )
+
+
 def output_file_option(what: str) -> Callable[[F], F]:
     """``--output``/``-o FILE``: ``what`` also written to FILE, in the format its extension names."""
     return click.option(

@@ -15,23 +15,19 @@ from .edge import warn
 
 if TYPE_CHECKING:
     from ..base.terminal import Environment
-    from ..pipeline.result import ComputeOptions
-    from .options import Bootstrap, Inputs, OutputChoice, Verbosity
+    from ..compare.models import CompareRequest
+    from .options import OutputChoice, Verbosity
 
 
 def run_many(
     root: str,
     labels_name: str,
-    inputs: Inputs,
-    computation: ComputeOptions,
-    bootstrap: Bootstrap,
+    request: CompareRequest,
     names: list[str] | None,
     output: OutputChoice,
     verbosity: Verbosity,
     env: Environment,
     jobs: int | None,
-    tail: dict[str, Any],
-    gates: dict[str, Any],
     *,
     report_file: str | None = None,
 ) -> tuple[int, bool]:
@@ -43,24 +39,13 @@ def run_many(
         from .report import check_outputs_first
 
         check_outputs_first(None, report_file, [root])  # before the work
-    from ..compare.models import GateOptions, TailOptions
-    from ..compare.runs import RunsSettings, compare_runs, comparison_rows, discover_runs, runs_document
+    from ..compare.runs import compare_runs, comparison_rows, discover_runs, runs_document
     from ..render.progress import pair_progress
 
     runs = discover_runs(root, names, labels_name)
-    settings = RunsSettings(
-        read_options=inputs.labels,
-        prediction_read_options=inputs.predictions,
-        options=computation,
-        confidence=bootstrap.confidence,
-        resamples=bootstrap.resamples,
-        seed=bootstrap.seed,
-        tail=TailOptions(**tail),
-        gates=GateOptions(**gates),
-    )
     with pair_progress(env.stderr_isatty and not verbosity.quiet, len(runs)) as advance:
         results = compare_runs(
-            runs, settings, jobs=jobs, on_done=None if advance is None else (lambda result: advance(0))
+            runs, request, jobs=jobs, on_done=None if advance is None else (lambda result: advance(0))
         )
     document = runs_document(root, results)
     document["rows"] = list(comparison_rows(results))
@@ -73,7 +58,7 @@ def run_many(
         from .report import runs_report
 
         document_json = {key: value for key, value in document.items() if key != "rows"}
-        write_text_file(report_file, runs_report(document_json), storage_options=inputs.labels.storage_options)
+        write_text_file(report_file, runs_report(document_json), storage_options=request.read_options.storage_options)
     if output.format == "json":
         document.pop("rows")  # the JSON document holds each run's whole comparison instead
     emit(RUNS_WRITERS, output.format, document, view_for(env))

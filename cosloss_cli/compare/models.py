@@ -112,6 +112,23 @@ class TailOptions(NamedTuple):
     bins: int = 0
 
 
+class CompareRequest(NamedTuple):
+    """How ``compare`` reads and compares, as its options say: keywords of :func:`compare_files`.
+
+    One record for a comparison and for each run of ``compare --runs`` (it travels to
+    their worker processes), so the two cannot be asked differently.
+    """
+
+    read_options: ReadOptions
+    prediction_read_options: ReadOptions | None
+    options: ComputeOptions
+    confidence: float = 0.95
+    resamples: int | None = None
+    seed: int = 0
+    tail: TailOptions = TailOptions()
+    gates: GateOptions = GateOptions()
+
+
 class ModelComparison(NamedTuple):
     """A candidate against the baseline.
 

@@ -170,6 +170,13 @@ def _interval(low: float | None, high: float | None) -> str:
     return f"[{_figure(low)}, {_figure(high)}]"
 
 
+def _estimate(name: str, value: float | None, low: float | None, high: float | None) -> list[Any]:
+    """The first cells of a model's or a candidate's row: its name, a mean and the interval of it."""
+    from rich.text import Text
+
+    return [Text(printable(name)), _figure(value), _interval(low, high)]
+
+
 def _table(*titles: str) -> Any:
     """A rich table whose first column is a model name (left, cyan) and the others figures (right)."""
     from rich.table import Table
@@ -212,9 +219,7 @@ def render_table(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) 
     for model in result.models:
         summary = model.summary
         models.add_row(
-            Text(printable(model.name)),
-            _figure(summary.mean),
-            _interval(model.ci_low, model.ci_high),
+            *_estimate(model.name, summary.mean, model.ci_low, model.ci_high),
             *(_figure(x) for x in (summary.std, summary.median, summary.min, summary.max)),
         )
     print_titled(console, "models", models)
@@ -225,9 +230,7 @@ def render_table(result: CompareResult, out: TextIO, view: View = DEFAULT_VIEW) 
     for item in result.comparisons:
         s = item.statistics
         differences.add_row(
-            Text(printable(item.candidate)),
-            _figure(s.mean_difference),
-            _interval(s.ci_low, s.ci_high),
+            *_estimate(item.candidate, s.mean_difference, s.ci_low, s.ci_high),
             str(s.better),
             str(s.worse),
             str(s.ties),

@@ -25,11 +25,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from ..errors import CoslossError, InputUsageError
-from ..io import ReadOptions, format_extension, strip_format_extension
+from ..io import format_extension, strip_format_extension
 from ..io.formats import natural_key
-from ..pipeline.result import ComputeOptions
 from ..render.result import SCHEMA_VERSION
-from .models import GateOptions, TailOptions, compare_files
+from .models import CompareRequest, compare_files
 
 #: The stem of the labels file in each run folder, unless told (``--labels-name``).
 DEFAULT_LABELS_NAME = "labels"
@@ -49,19 +48,6 @@ class RunResult(NamedTuple):
     name: str
     document: dict[str, Any] | None
     error: str | None = None
-
-
-class RunsSettings(NamedTuple):
-    """Everything a worker needs to compare one run as ``compare`` would (picklable)."""
-
-    read_options: ReadOptions
-    prediction_read_options: ReadOptions
-    options: ComputeOptions
-    confidence: float
-    resamples: int | None
-    seed: int
-    tail: TailOptions
-    gates: GateOptions
 
 
 def discover_runs(root: str, names: Sequence[str] | None = None, labels_name: str = DEFAULT_LABELS_NAME) -> list[Run]:
@@ -124,22 +110,10 @@ def _chosen(run: Run, names: Sequence[str] | None, first: Run) -> Run:
     return run._replace(models={name: run.models[name] for name in wanted})
 
 
-def compare_run(run: Run, settings: RunsSettings) -> RunResult:
+def compare_run(run: Run, settings: CompareRequest) -> RunResult:
     """One run compared as ``compare`` compares it; a data error becomes the run's error."""
     try:
-        result = compare_files(
-            run.labels,
-            list(run.models.values()),
-            names=list(run.models),
-            confidence=settings.confidence,
-            resamples=settings.resamples,
-            seed=settings.seed,
-            read_options=settings.read_options,
-            prediction_read_options=settings.prediction_read_options,
-            options=settings.options,
-            tail=settings.tail,
-            gates=settings.gates,
-        )
+        result = compare_files(run.labels, list(run.models.values()), names=list(run.models), **settings._asdict())
     except CoslossError as exc:
         return RunResult(run.name, None, str(exc))
     return RunResult(run.name, result.to_json_dict(include_losses=False))
@@ -147,7 +121,7 @@ def compare_run(run: Run, settings: RunsSettings) -> RunResult:
 
 def compare_runs(
     runs: Sequence[Run],
-    settings: RunsSettings,
+    settings: CompareRequest,
     jobs: int | None = None,
     on_done: Callable[[RunResult], None] | None = None,
 ) -> list[RunResult]:
@@ -156,6 +130,8 @@ def compare_runs(
     ``jobs``: that many worker processes share the runs out (None: one per CPU this
     process may use); 1, or a single run: one after the other in this process.
     """
+    from ..base.workers import usable_cpus
+
     workers = min(jobs or usable_cpus(), len(runs))
     results: list[RunResult] = []
     done: Iterable[RunResult] = (
@@ -168,19 +144,11 @@ def compare_runs(
     return results
 
 
-def usable_cpus() -> int:
-    """The number of CPUs this process may use (its affinity), as ``batch`` counts them."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
 #: Why a run has no result when the worker comparing it ended (killed, out of memory).
 WORKER_DIED = "the worker process died (out of memory? try fewer --jobs)"
 
 
-def _in_workers(runs: Sequence[Run], settings: RunsSettings, jobs: int) -> Iterator[RunResult]:
+def _in_workers(runs: Sequence[Run], settings: CompareRequest, jobs: int) -> Iterator[RunResult]:
     """The runs compared by ``jobs`` worker processes, each fed a run as it finishes one; yielded in order.
 
     Workers are forked (:class:`~cosloss_cli.base.workers.Worker`, as ``batch``'s) after
