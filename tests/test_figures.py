@@ -596,14 +596,13 @@ def test_a_large_input_draws_the_interval_on_a_thread_with_the_same_result(tmp_p
 
 def test_an_error_in_the_interval_thread_reaches_the_caller(tmp_path: Path, monkeypatch) -> None:
     from cosloss_cli.stats import figures
-    from cosloss_cli.stats import intervals as stats
 
     labels, predictions = _large_pair(tmp_path, figures.BACKGROUND_LOSSES + 10)
 
     def broken(*args: Any, **kwargs: Any) -> tuple[float, float]:
         raise MemoryError("no room for the resamples")
 
-    monkeypatch.setattr(stats, "mean_ci", broken)
+    monkeypatch.setattr(figures, "mean_ci", broken)
     with pytest.raises(MemoryError, match="no room for the resamples"):
         compute_files(labels, predictions, resamples=500)
 

@@ -12,6 +12,7 @@ from ..core.cosine import shape_text
 from ..errors import DataError, InputUsageError, RowIdsDifferError, RowsOutOfOrderError, ShapeMismatchError
 from ..io import Block, Blocks, BlockStream, ReadOptions, Source
 from ..io.names import pair_names
+from .join import show_id
 
 
 def match_rows_by_id(
@@ -70,8 +71,6 @@ def match_rows_by_keys(
         if at is None:
             continue
         row = offset + at
-        from .join import show_id
-
         raise RowsOutOfOrderError(
             f"rows are matched by position, and column {name!r} (in both files, not a vector component) differs: "
             f"{labels.where(row)} of labels has {show_id(lblock.keys[mine][at].as_py())}, "

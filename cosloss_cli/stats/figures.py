@@ -23,6 +23,7 @@ from ..base.aside import aside
 from ..core.reduction import DEFAULT_REDUCTION, NO_LOSSES, WeightedSums, check_reduction, check_weights, loss_weights
 from ..errors import DataError, InputUsageError, ParameterError
 from .distribution import TopK, histogram, percentiles
+from .intervals import MIN_RESAMPLES, mean_ci
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -130,8 +131,7 @@ def check_figure_options(options: FigureOptions) -> FigureOptions:
 
 
 def _check_resamples(resamples: int) -> None:
-    from .intervals import MIN_RESAMPLES  # the same floor as ``compare``'s intervals
-
+    """The same floor as ``compare``'s intervals."""
     if resamples < MIN_RESAMPLES:
         raise ParameterError(f"the bootstrap needs at least {MIN_RESAMPLES} resamples, not {resamples}")
 
@@ -290,8 +290,6 @@ class FigureState:
     def _interval(self, counted: Float64Array) -> tuple[float, float]:
         if not self.options.confidence:
             return math.nan, math.nan
-        from .intervals import mean_ci
-
         options = self.options
         return mean_ci(counted, confidence=options.confidence, resamples=options.resamples, seed=options.seed)
 

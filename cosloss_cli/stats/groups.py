@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import DataError, InputUsageError
 from .distribution import PERCENTILES
+from .intervals import finite_or_none, mean_ci
 
 #: More groups than this are refused: a slice per row is not a breakdown.
 MAX_GROUPS = 1_000_000
@@ -116,8 +117,6 @@ def summaries(
     their group's figures). Equal to pandas' ``groupby`` (mean, ``std(ddof=0)``,
     ``quantile`` with linear interpolation) to rounding.
     """
-    from .intervals import finite_or_none, mean_ci
-
     count = len(groups.keys)
     keep = ~np.isnan(losses)
     codes, values = groups.codes[keep], losses[keep]
