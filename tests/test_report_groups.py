@@ -435,3 +435,32 @@ def test_a_batch_report_is_refused_inside_an_input_folder(pairs) -> None:
     result = run_cli(["batch", str(labels), str(predictions), "--report", str(predictions / "batch.html")])
     assert result.exit_code == ExitStatus.USAGE_ERROR and "inside the input folder" in result.stderr
     assert result.stdout == "" and not (predictions / "batch.html").exists()
+
+
+def test_many_compared_groups_are_cut_in_the_table_the_gates_and_the_charts() -> None:
+    """50 groups, 2 candidates, every gate failed: the first and last 3 groups of each, with a line for the rest."""
+    from cosloss_cli.cli.report import _compared_groups
+
+    def entry(candidate: str, number: int) -> dict[str, Any]:
+        gate = {"rule": "max_worse_share", "bound": 0.0, "value": 0.5, "passed": False}
+        figures = dict.fromkeys(("ci_low", "ci_high", "p_value_t", "p_value_wilcoxon", "p_value_holm"), 0.5)
+        return {"candidate": candidate, "mean_difference": number / 100, **figures, "verdict": "worse"} | {
+            "worse_count": 1,
+            "worse_share": 0.5,
+            "gates": [gate],
+        }
+
+    groups = [
+        {"key": {"g": number}, "count": 2, "models": [], "comparisons": [entry("b", number), entry("c", number)]}
+        for number in range(50)
+    ]
+    page = Report("".join(_compared_groups({"groups": groups, "baseline": "a", "confidence": 0.9}, 3)))
+    table = page.table_with("g", "candidate", "mean_difference", "gates_passed")
+    assert [row[0][0] for row in table["rows"]] == [str(n) for n in (0, 0, 1, 1, 2, 2, 47, 47, 48, 48, 49, 49)]
+    assert table["cuts"] == [(6, "... 44 groups left out here (the JSON output has them all)")]
+    gates = page.table_with("g", "candidate", "rule", "bound", "value", "passed")
+    assert [row[0][0] for row in gates["rows"]] == ["0", "0", "1", "48", "49", "49"]  # 100 failed gates, cut
+    assert gates["cuts"] == [(3, "... 94 groups left out here (the JSON output has them all)")]
+    assert page.svgs == 2  # each interval above its estimate: drawn from its ends
+    assert all(caption.endswith("; the first and last 3 of 50 groups") for caption in page.captions())
+    assert "Failed gates in the groups (100)" in page.headings

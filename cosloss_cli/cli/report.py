@@ -561,10 +561,10 @@ def _forest_svg(rows: Sequence[ForestRow], what: str, zero_line: bool) -> str:
     count = max(len(rows), 1)
     with _chart((7.0, min(1.0 + 0.26 * count, 14.0))) as (drawn, axes):
         where = np.arange(len(rows))[::-1]
-        values = np.array([np.nan if v is None else v for _, v, _, _ in rows], dtype=float)
-        low = np.array([np.nan if lo is None or v is None else v - lo for _, v, lo, _ in rows], dtype=float)
-        high = np.array([np.nan if hi is None or v is None else hi - v for _, v, _, hi in rows], dtype=float)
-        axes.errorbar(values, where, xerr=np.vstack([low, high]), fmt="o", color="#4c72b0", ecolor="#4c72b0", capsize=3)
+        values, low, high = _floats([row[1:] for row in rows])
+        drawn_at = np.isfinite(low) & np.isfinite(high)
+        axes.hlines(where[drawn_at], low[drawn_at], high[drawn_at], color="#4c72b0")
+        axes.plot(values, where, "o", color="#4c72b0")
         if zero_line:
             axes.axvline(0.0, color="#cf222e", linewidth=1)
         axes.set_yticks(where, [_chart_text(name, 40) for name, *_ in rows])
@@ -583,10 +583,10 @@ def _trend_svg(
 
     where = np.arange(len(runs))
     with _chart((7.0, 4.2), rows=2) as (drawn, (top, bottom)):
-        values = np.array([np.nan if v is None else v for v, _, _ in differences], dtype=float)
-        low = np.array([np.nan if lo is None or v is None else v - lo for v, lo, _ in differences], dtype=float)
-        high = np.array([np.nan if hi is None or v is None else hi - v for v, _, hi in differences], dtype=float)
-        top.errorbar(where, values, yerr=np.vstack([low, high]), fmt="o-", color="#4c72b0", capsize=3)
+        values, low, high = _floats(differences)
+        drawn_at = np.isfinite(low) & np.isfinite(high)
+        top.vlines(where[drawn_at], low[drawn_at], high[drawn_at], color="#4c72b0")
+        top.plot(where, values, "o-", color="#4c72b0")
         top.axhline(0.0, color="#cf222e", linewidth=1)
         top.set_ylabel("mean difference")
         plt.setp(top.get_xticklabels(), visible=False)
@@ -598,6 +598,13 @@ def _trend_svg(
             plt.setp(bottom.get_xticklabels(), rotation=45, ha="right")
         bottom.set_xlabel("run")
     return drawn.svg
+
+
+def _floats(rows: Sequence[tuple[float | None, float | None, float | None]]) -> tuple[np.ndarray, ...]:
+    """Values, lows and highs as three float arrays, NaN for null; an interval is drawn as its two
+    ends, not as distances from the value (a bootstrap interval need not hold its estimate)."""
+    table = np.array([[np.nan if x is None else x for x in row] for row in rows], dtype=float).reshape(-1, 3)
+    return table[:, 0], table[:, 1], table[:, 2]
 
 
 def _chart_text(text: str, width: int) -> str:
