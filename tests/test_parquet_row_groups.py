@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,16 +22,30 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cosloss_cli import ComputeOptions, compute_files
+from cosloss_cli.core.cosine import block_sums, losses_from_sums
 from cosloss_cli.io import parquet
 from tests.conftest import run_cli, run_executable
 from tests.oracle import reference_losses
 from tests.test_wide_lines import limited
 
+#: Columns per slab in these tests: several slabs, as in the large files the path is for.
+SLAB = 8
+
 
 @pytest.fixture
 def small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every row group counts as large: the slab path reads the small files of these tests."""
+    """Every row group counts as large: the slab path reads these tests' small files, :data:`SLAB` columns a slab."""
     monkeypatch.setattr(parquet, "_WHOLE_GROUP_BYTES", 0)
+    column_slabs = parquet.column_slabs
+
+    def narrow(*args: Any) -> parquet.ColumnSlabs | None:
+        slabs = column_slabs(*args)
+        if slabs is not None:
+            slabs.columns = SLAB
+        return slabs
+
+    monkeypatch.setattr(parquet, "column_slabs", narrow)
 
 
 def _frame(values: np.ndarray, order: list[int] | None = None) -> pd.DataFrame:
@@ -107,3 +124,63 @@ def test_a_row_group_of_140_mb_fits_in_a_gibibyte(tmp_path: Path) -> None:
     document = json.loads(proc.stdout)
     assert document["count"] == 140_000
     assert document["max"] == pytest.approx(0.0, abs=1e-12)
+
+
+def _slab_reference(labels: np.ndarray, predictions: np.ndarray, width: int) -> np.ndarray:
+    """The losses of summing ``width`` columns at a time, each slab's sums merged by ``Sums.merge``."""
+    merged = None
+    for first in range(0, labels.shape[1], width):
+        sums = block_sums(labels[:, first : first + width], predictions[:, first : first + width], 1)
+        merged = sums if merged is None else merged.merge(sums)
+    assert merged is not None
+    return np.asarray(losses_from_sums(merged))
+
+
+@pytest.mark.usefixtures("small_threshold")
+@pytest.mark.parametrize("plain", [True, False])
+def test_slabs_are_read_and_summed_on_two_threads_bit_for_bit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plain: bool
+) -> None:
+    """The slabs go to both threads; their sums, added in place while plain, are those of ``Sums.merge``."""
+    rng = np.random.default_rng(14)
+    labels = rng.standard_normal((400, 60)).astype(np.float32)
+    predictions = rng.standard_normal((400, 60))
+    if not plain:  # plain slabs first, then slabs that are not (rescaled, a zero part), then plain again
+        predictions[9, 30:36] = 1e200  # its squares overflow: rescaled
+        labels[3, 40:48] = 0.0
+    _frame(labels).to_parquet(tmp_path / "l.parquet", index=False)
+    _frame(predictions).to_parquet(tmp_path / "p.parquet", index=False)
+    threads: set[int] = set()
+    read = parquet.ColumnSlabs.read
+
+    def recorded(self: parquet.ColumnSlabs, group: int, first: int) -> tuple[np.ndarray, np.ndarray]:
+        threads.add(threading.get_ident())
+        time.sleep(0.01)  # each slab long enough for the other thread to take the next
+        return read(self, group, first)
+
+    monkeypatch.setattr(parquet.ColumnSlabs, "read", recorded)
+    paths = str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet")
+    two = compute_files(*paths, options=ComputeOptions(axis=1, threads=2))
+    assert len(threads) == 2
+    one = compute_files(*paths, options=ComputeOptions(axis=1, threads=1))
+    expected = _slab_reference(labels, predictions, SLAB)
+    assert np.array_equal(two.losses, expected) and np.array_equal(one.losses, expected)
+    np.testing.assert_allclose(two.losses, reference_losses(labels, predictions, axis=1), rtol=1e-12)
+
+
+@pytest.mark.usefixtures("small_threshold")
+def test_a_damaged_column_read_on_a_worker_thread_is_one_error_line(tmp_path: Path) -> None:
+    values = np.random.default_rng(15).standard_normal((300, 40))
+    path = tmp_path / "damaged.parquet"
+    pq.write_table(pa.Table.from_pandas(_frame(values)), path, compression="none", use_dictionary=False)
+    # Garble the page header of a column of the fourth slab (8 columns a slab).
+    offset = pq.read_metadata(path).row_group(0).column(30).data_page_offset
+    with path.open("r+b") as file:
+        file.seek(offset)
+        file.write(b"\xff" * 24)
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.Table.from_pandas(_frame(values)), good)
+    done = run_cli(["compute", str(good), str(path)])
+    assert done.exit_code == 1, done.stderr
+    assert "damaged.parquet: cannot read row group data" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""

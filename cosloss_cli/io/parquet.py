@@ -909,31 +909,36 @@ class ColumnSlabs:
     every column's decoded pages at once (the row group and more, 570 MB for 200,000 x
     256 float32). Read a slab of columns at a time instead, the three sums of each row
     being added slab by slab (``core.Sums.merge``), memory follows the slab: rows x
-    ``columns`` x a few bytes, with the sums' 40 bytes a row.
+    ``columns`` x a few bytes per thread, with the sums' 40 bytes a row.
+
+    :meth:`read` is called on several threads at once (``pipeline.compute``), each
+    reading and summing a slab of its own: pyarrow decodes, and the kernel sums, without
+    the GIL, so both cores are busy where one slab after the other left the second core
+    waiting for the sums. Each thread has its own readers of both files (a reader is not
+    shared between threads) and its own arrays.
     """
 
     def __init__(self, labels: Source, predictions: Source, sizes: list[int], columns: int):
-        import pyarrow.parquet as pq
-
         self.labels, self.predictions = labels, predictions
         #: Rows of each row group (the same in both files).
         self.sizes = sizes
         self.columns = columns
-        self._files = [pq.ParquetFile(source.path, **_STREAMING) for source in (labels, predictions)]
-        #: Each side's array of a slab, reused from slab to slab (its pages stay mapped and cached).
-        self._buffers: list[np.ndarray | None] = [None, None]
+        self._local = threading.local()
+        self._opened: list[Any] = []
+        self._lock = threading.Lock()
 
-    def slabs(self, group: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """(first column, labels' values, predictions' values) of each slab of row group ``group``."""
-        label_names = list(self.labels.columns or ())
-        prediction_names = list(self.predictions.columns or ())
-        for first in range(0, len(label_names), self.columns):
-            stop = first + self.columns
-            yield (
-                first,
-                self._values(0, group, label_names[first:stop]),
-                self._values(1, group, prediction_names[first:stop]),
-            )
+    def firsts(self) -> range:
+        """The first column of each slab."""
+        return range(0, len(self.labels.columns or ()), self.columns)
+
+    def read(self, group: int, first: int) -> tuple[np.ndarray, np.ndarray]:
+        """The labels' and predictions' values of the slab at column ``first`` of row group ``group``.
+
+        Column-major; valid until this thread reads its next slab.
+        """
+        stop = first + self.columns
+        names = (self.labels.columns or [])[first:stop], (self.predictions.columns or [])[first:stop]
+        return self._values(0, group, list(names[0])), self._values(1, group, list(names[1]))
 
     def ids(self, group: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Each file's ids of row group ``group`` (None for a file without an id column)."""
@@ -957,21 +962,40 @@ class ColumnSlabs:
             found.append(tuple(column.combine_chunks() for column in table.columns))
         return found[0], found[1]
 
+    def _files(self) -> list[Any]:
+        """This thread's readers of both files, opened on first use with the decoding pool."""
+        files = getattr(self._local, "files", None)
+        if files is None:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            previous = _use_decoding_pool(pa)
+            try:
+                files = [pq.ParquetFile(source.path, **_STREAMING) for source in (self.labels, self.predictions)]
+            finally:
+                _restore_pool(pa, previous)
+            with self._lock:
+                self._opened.extend(files)
+            self._local.files = files
+            self._local.buffers = [None, None]
+        return files
+
     def _read(self, side: int, group: int, names: list[str]) -> Any:
         import pyarrow as pa
 
         source = (self.labels, self.predictions)[side]
         try:
-            return self._files[side].read_row_group(group, columns=names, use_threads=True)
+            return self._files()[side].read_row_group(group, columns=names, use_threads=True)
         except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
             problem = f"cannot read row group data: {exc}"
             raise DataError(problem, path=source.path, hint="was it fully written?") from None
 
     def _values(self, side: int, group: int, names: list[str]) -> np.ndarray:
-        """A slab's values, column-major; valid until the next slab of that side is read.
+        """A slab's values, column-major; valid until this thread reads that side's next slab.
 
         Columns of one float type without nulls are copied from their buffers into an
-        array kept for the next slab; anything else is converted as record batches are.
+        array kept for the thread's next slab; anything else is converted as record
+        batches are.
         """
         table = self._read(side, group, names)
         columns = table.columns
@@ -980,9 +1004,10 @@ class ColumnSlabs:
             return column_values(table.combine_chunks().to_batches()[0], names)
         dtype = np.float32 if str(columns[0].type) == "float" else np.float64
         shape = (table.num_rows, len(names))
-        buffer = self._buffers[side]
+        buffers: list[np.ndarray | None] = self._local.buffers
+        buffer = buffers[side]
         if buffer is None or buffer.dtype != dtype or buffer.shape[0] != shape[0] or buffer.shape[1] < shape[1]:
-            buffer = self._buffers[side] = np.empty((shape[0], self.columns), dtype=dtype, order="F")
+            buffer = buffers[side] = np.empty((shape[0], self.columns), dtype=dtype, order="F")
         out = buffer[:, : shape[1]]
         for j, column in enumerate(columns):
             start = 0
@@ -992,7 +1017,7 @@ class ColumnSlabs:
         return out
 
     def close(self) -> None:
-        for parquet in self._files:
+        for parquet in self._opened:
             parquet.close()
 
 

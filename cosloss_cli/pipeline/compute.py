@@ -570,8 +570,10 @@ def _column_slabs(
 def _slab_pass(slabs: ColumnSlabs, state: _Reduction, progress: ProgressCallback | None) -> None:
     """Each row group's rows summed a slab of columns at a time (see ``io.parquet.ColumnSlabs``).
 
-    The sums of a row are added slab by slab as ``axis=0``'s blocks add theirs; its
-    first NaN or infinity is the one of the lowest row, then column, over every slab.
+    The slabs are read and summed on ``options.threads`` threads, each slab on one of
+    them (pyarrow decodes, and the kernel sums, without the GIL); their sums are added
+    in column order, as ``axis=0``'s blocks add theirs. A row's first NaN or infinity
+    is the one of the lowest row, then column, over every slab.
     """
     options = state.options
     width = len(state.labels.columns or ())
@@ -579,19 +581,27 @@ def _slab_pass(slabs: ColumnSlabs, state: _Reduction, progress: ProgressCallback
     for group, rows in enumerate(slabs.sizes):
         if not rows:
             continue
+
+        def summed(first: int, group: int = group) -> tuple[Sums, _Found | None]:
+            lvalues, pvalues = slabs.read(group, first)
+            sums = block_sums(lvalues, pvalues, 1)
+            if options.nan_policy != "raise" or sums.plain or not sums.nonfinite.any():
+                return sums, None
+            row = int(np.argmax(sums.nonfinite))
+            here = _first_nonfinite(Block(lvalues[row : row + 1]), Block(pvalues[row : row + 1]))
+            return sums, _Found(here.side, (row, first + here.where[1]), here.value, width)
+
         merged: Sums | None = None
         found: _Found | None = None
-        for first, lvalues, pvalues in slabs.slabs(group):
-            sums = block_sums(lvalues, pvalues, 1)
-            if options.nan_policy == "raise" and not sums.plain and sums.nonfinite.any():
-                row = int(np.argmax(sums.nonfinite))
-                here = _first_nonfinite(Block(lvalues[row : row + 1]), Block(pvalues[row : row + 1]))
-                candidate = _Found(here.side, (row, first + here.where[1]), here.value, width)
-                found = candidate if found is None or candidate.where < found.where else found
-            merged = sums if merged is None else merged.merge(sums)
+        firsts = slabs.firsts()
+        for _, (sums, candidate) in map_ordered(summed, iter(firsts), options.threads):
+            if candidate is not None and (found is None or candidate.where < found.where):
+                found = candidate
+            merged = _added(merged, sums)
         if found is not None:
             raise _nonfinite_error(found, (state.labels, state.predictions)[found.side], offset + found.where[0])
         assert merged is not None
+        merged = _slabs_total(merged, len(firsts))
         losses = losses_from_sums(merged, eps=options.eps, normalize=options.normalize)
         reduced = _ReducedBlock(merged, losses, 0 if merged.plain else int(merged.zero_vectors().sum()))
         label_ids, prediction_ids = slabs.ids(group)
@@ -605,6 +615,32 @@ def _slab_pass(slabs: ColumnSlabs, state: _Reduction, progress: ProgressCallback
         offset += rows
         if progress is not None:
             progress(rows)
+
+
+def _added(merged: Sums | None, sums: Sums) -> Sums:
+    """``merged.merge(sums)`` (``sums`` alone at first), added in place while every slab so far is ``plain``.
+
+    Plain sums have every scale 1 and nothing nonfinite, so their merge is the three
+    sums added, bit for bit; ``Sums.merge`` made a dozen passes over fresh arrays per
+    slab (a tenth of the pass). The first slab's arrays are its own (``block_sums`` made
+    them) and take the others' in place; its ``plain`` then only says that the sums were
+    added that way: :func:`_slabs_total` clears it, as ``Sums.merge`` would have.
+    """
+    if merged is None:
+        return sums
+    if merged.plain and sums.plain:
+        for total, part in ((merged.dot, sums.dot), (merged.ll, sums.ll), (merged.pp, sums.pp)):
+            np.add(total, part, out=total)
+        return merged
+    return merged.merge(sums)
+
+
+def _slabs_total(merged: Sums, slabs: int) -> Sums:
+    """The sums of a row group's ``slabs`` slabs as :func:`_added` left them: not ``plain`` once added to.
+
+    A row's squared norms added over slabs may leave the range that ``plain`` promises.
+    """
+    return merged._replace(plain=False) if slabs > 1 and merged.plain else merged
 
 
 class _JoinedBlock(NamedTuple):
