@@ -96,9 +96,9 @@ def routes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     entered: list[str] = []
     first_step = pipeline._small_pair
 
-    def counted(labels: str, predictions: str, *args: Any) -> Any:
-        entered.append(Path(predictions).name)
-        return first_step(labels, predictions, *args)
+    def counted(inputs: Any, progress: Any) -> Any:
+        entered.append(Path(inputs.predictions).name)
+        return first_step(inputs, progress)
 
     monkeypatch.setattr(pipeline, "_small_pair", counted)
     return entered

@@ -166,17 +166,29 @@ def compute_pair(
         )
         read_options, prediction_read_options = excluding_both(read_options, prediction_read_options, group_by)
     read_options, prediction_read_options = _sides(read_options, prediction_read_options, options, figures)
-    result = _small_pair(labels, predictions, read_options, prediction_read_options, options, figures, progress)
+    inputs = _Inputs(labels, predictions, read_options, prediction_read_options, options, figures)
+    result = _small_pair(inputs, progress)
     if result is None:
         sources = open_pair(labels, predictions, read_options, prediction_read_options)
         label_source, prediction_source = sources
         size_bytes = (label_source.size_bytes or 0) + (prediction_source.size_bytes or 0)
         with (progress or _unwatched)(label_source.shape[0], size_bytes) as report:
-            result = _compute_opened(sources, options, report, read_options, prediction_read_options, figures)
+            result = _compute_opened(inputs, sources, report)
     check_distinct(labels, predictions, read_options, prediction_read_options)  # after any error in the data
     if columns is None:
         return result
     return _grouped(result, columns, figures)
+
+
+class _Inputs(NamedTuple):
+    """What each step of the route is given: both inputs, how each side is read, and the options."""
+
+    labels: str
+    predictions: str
+    label_options: ReadOptions
+    prediction_options: ReadOptions
+    options: ComputeOptions
+    figures: FigureOptions
 
 
 def _unwatched(rows: int | None, size_bytes: int) -> AbstractContextManager[ProgressCallback | None]:
@@ -208,15 +220,7 @@ def _grouped(result: LossResult, columns: dict[str, np.ndarray], figures: Figure
     return result._replace(groups=tuple(found), grouping=grouping, notes=(*result.notes, *notes))
 
 
-def _small_pair(
-    labels: str,
-    predictions: str,
-    read_options: ReadOptions,
-    prediction_read_options: ReadOptions,
-    options: ComputeOptions,
-    figures: FigureOptions,
-    progress: Progress | None,
-) -> LossResult | None:
+def _small_pair(inputs: _Inputs, progress: Progress | None) -> LossResult | None:
     """Two small plain 2-D NPY files of one block each, without the block pipeline; None: any other pair.
 
     Why: ``batch`` over thousands of 256 KB pairs spent more of a pair in the general
@@ -230,6 +234,7 @@ def _small_pair(
     (``axis`` 0, N-D, 1-D), several blocks, and sums that are not plain (a NaN, an
     infinity, a zero or extreme vector: the general path words their errors).
     """
+    labels, predictions, read_options, prediction_read_options, options, figures = inputs
     if (
         options.join_on is not None
         or figures.weights is not None
@@ -327,46 +332,27 @@ def _plain_npy(path: str, options: ReadOptions) -> bool:
     return fmt in ("npy", ".npy")
 
 
-def _compute_opened(
-    sources: tuple[Source, Source],
-    options: ComputeOptions,
-    progress: ProgressCallback | None = None,
-    read_options: ReadOptions | None = None,
-    prediction_read_options: ReadOptions | None = None,
-    figures: FigureOptions | None = None,
-) -> LossResult:
-    """:func:`_compute_sources` on a pair :func:`open_pair` opened with these read options.
+def _compute_opened(inputs: _Inputs, sources: tuple[Source, Source], progress: ProgressCallback | None) -> LossResult:
+    """:func:`_compute_sources` on the pair :func:`open_pair` opened as ``inputs`` say.
 
     When both files have the same id column and list their rows in different orders,
     the rows are matched by that id instead of refusing (see :func:`_matched_by_id`).
     """
     labels, predictions = sources
+    options, figures = inputs.options, inputs.figures
     try:
-        return _compute_sources(labels, predictions, options, progress, read_options, figures)
+        return _compute_sources(labels, predictions, options, progress, inputs.label_options, figures)
     except RowIdsDifferError as exc:
-        positional_weights = figures is not None and figures.weights is not None
         stdin = "-" in (labels.path, predictions.path)
-        if options.join_on is not None or exc.shared_id_column is None or stdin or positional_weights:
+        if options.join_on is not None or exc.shared_id_column is None or stdin or figures.weights is not None:
             raise
-        read_options = read_options or ReadOptions()
+        inputs = inputs._replace(labels=labels.path, predictions=predictions.path)
         if isinstance(exc, RowsOutOfOrderError):
-            return _matched_by_key(
-                labels.path, predictions.path, read_options, prediction_read_options, options, figures, exc
-            )
-        return _matched_by_id(
-            labels.path, predictions.path, read_options, prediction_read_options, options, figures, exc
-        )
+            return _matched_by_key(inputs, exc)
+        return _matched_by_id(inputs, exc)
 
 
-def _matched_by_key(
-    labels: str,
-    predictions: str,
-    read_options: ReadOptions,
-    prediction_read_options: ReadOptions | None,
-    options: ComputeOptions,
-    figures: FigureOptions | None,
-    mismatch: RowsOutOfOrderError,
-) -> LossResult:
+def _matched_by_key(inputs: _Inputs, mismatch: RowsOutOfOrderError) -> LossResult:
     """A column both files have besides the vectors differs row by row: match the rows by it if it can be.
 
     Its values must be unique on both sides and every row must find its partner, as
@@ -374,7 +360,7 @@ def _matched_by_key(
     and the first row where it differs.
     """
     try:
-        return _matched_by_id(labels, predictions, read_options, prediction_read_options, options, figures, mismatch)
+        return _matched_by_id(inputs, mismatch)
     except (IdMatchError, UnmatchedRowsError) as exc:
         raise RowsOutOfOrderError(
             f"{mismatch.message}; matching the rows by it fails: {exc.message}",
@@ -383,15 +369,7 @@ def _matched_by_key(
         ) from None
 
 
-def _matched_by_id(
-    labels: str,
-    predictions: str,
-    read_options: ReadOptions,
-    prediction_read_options: ReadOptions | None,
-    options: ComputeOptions,
-    figures: FigureOptions | None,
-    mismatch: RowIdsDifferError,
-) -> LossResult:
+def _matched_by_id(inputs: _Inputs, mismatch: RowIdsDifferError) -> LossResult:
     """Both files have the same id column, in different orders: match the rows by it.
 
     Never a guess: every row must find its partner (``strict``); rows without one are
@@ -400,11 +378,11 @@ def _matched_by_id(
     """
     column = mismatch.shared_id_column
     assert column is not None
-    options = options._replace(join_on=column, strict=True)
-    read_options, prediction_read_options = join_read_options(read_options, prediction_read_options, options)
-    label_source, prediction_source = open_pair(labels, predictions, read_options, prediction_read_options)
+    options = inputs.options._replace(join_on=column, strict=True)
+    read_options, prediction_read_options = join_read_options(inputs.label_options, inputs.prediction_options, options)
+    sources = open_pair(inputs.labels, inputs.predictions, read_options, prediction_read_options)
     try:
-        result = _compute_sources(label_source, prediction_source, options, None, read_options, figures)
+        result = _compute_sources(*sources, options, None, read_options, inputs.figures)
     except UnmatchedRowsError as exc:
         if isinstance(mismatch, RowsOutOfOrderError):
             raise
