@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cosloss_cli.status import ExitStatus
 
-from .conftest import run_cli, run_executable
+from .conftest import property_settings, run_cli, run_executable
 from .oracle import reference_losses
 from .test_schemas import validate_lines
 
@@ -191,3 +197,44 @@ def test_the_predictions_group_column_is_no_vector_component(files: dict, comman
     else:
         assert document["overall"]["count"] == ROWS
         assert document["overall"]["mean"] == pytest.approx(float(np.mean(files["losses"])), rel=1e-12)
+
+
+@property_settings(60)
+@given(
+    dtype=st.sampled_from(["int8", "int16", "int64", "uint8", "uint64", "bool"]),
+    data=st.data(),
+)
+def test_integer_keys_group_as_pandas_does(dtype: str, data: st.DataObject) -> None:
+    """Integer and boolean keys grouped without a sort: pandas' groups, codes and order, at the type's ends too."""
+    from cosloss_cli.stats.groups import group_rows
+
+    info = np.iinfo(dtype) if dtype != "bool" else None
+    low = data.draw(st.integers(info.min, info.max)) if info else 0
+    width = data.draw(st.sampled_from([1, 5, 300, 1 << 40]))
+    high = min(low + width, info.max) if info else 1
+    values = np.array(data.draw(st.lists(st.integers(low, high), min_size=1, max_size=40)), dtype=dtype)
+    found = group_rows({"k": values})
+    grouped = pd.DataFrame({"k": values}).groupby("k", sort=True)
+    assert found.codes.tolist() == grouped.ngroup().tolist()
+    assert [key[0] for key in found.keys] == [
+        key.item() if isinstance(key, np.generic) else key for key in grouped.groups
+    ]
+    assert all(type(key[0]) is (bool if dtype == "bool" else int) for key in found.keys)
+
+
+def test_a_numeric_key_is_read_without_pandas(tmp_path: Path) -> None:
+    """pyarrow's to_numpy imports pandas (a second of a run); an integer or boolean key never needs it."""
+    table = pa.table({"f0": [1.0, 2.0, 3.0], "bucket": pa.array([3, 1, 3]), "flag": [True, False, True]})
+    pq.write_table(table, tmp_path / "keys.parquet")
+    script = (
+        "import sys\n"
+        "from cosloss_cli.io import ReadOptions\n"
+        "from cosloss_cli.io.group_columns import read_key_columns\n"
+        "from cosloss_cli.stats.groups import group_rows\n"
+        f"columns = read_key_columns({str(tmp_path / 'keys.parquet')!r}, ['bucket', 'flag'], ReadOptions())\n"
+        "print(group_rows({'bucket': columns['bucket']}).keys, group_rows({'flag': columns['flag']}).keys)\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[(1,), (3,)] [(False,), (True,)]", "False"]

@@ -131,12 +131,23 @@ def _values(column: Any) -> np.ndarray:
     """A pyarrow column as numpy: numbers stay numbers, text and nulls become objects."""
     import pyarrow as pa
 
-    # One array's to_numpy: a chunked column's imports pandas, which a numeric key never needs.
+    # Numbers and booleans without nulls straight from the array's data buffer: pyarrow's
+    # to_numpy imports pandas (1 s), which a numeric key never needs.
     if column.null_count == 0 and (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
-        return np.asarray(column.combine_chunks().to_numpy(zero_copy_only=False))
+        return _buffer_values(column.combine_chunks())
     if column.null_count == 0 and pa.types.is_boolean(column.type):
-        return np.asarray(column.combine_chunks().to_numpy(zero_copy_only=False))
+        import pyarrow.compute as pc
+
+        return _buffer_values(pc.cast(column.combine_chunks(), pa.uint8())).astype(bool)
     return np.array(column.to_pylist(), dtype=object)
+
+
+def _buffer_values(array: Any) -> np.ndarray:
+    """A null-free pyarrow array of fixed-width numbers as a numpy view of its data buffer."""
+    dtype = np.dtype(array.type.to_pandas_dtype())
+    if len(array) == 0:
+        return np.empty(0, dtype=dtype)
+    return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize)
 
 
 def _joined(parts: list[np.ndarray]) -> np.ndarray:

@@ -59,6 +59,13 @@ def group_rows(columns: dict[str, np.ndarray]) -> Groups:
     order as pandas', without importing it); other keys by pandas' ``groupby``.
     """
     names = tuple(columns)
+    if len(names) == 1 and columns[names[0]].dtype.kind in "biu":
+        found = _dense_integers(columns[names[0]])
+        if found is not None:
+            uniques, codes = found
+            if uniques.size > MAX_GROUPS:
+                raise DataError(f"--group-by {names[0]} makes {uniques.size:,} groups: more than {MAX_GROUPS:,}")
+            return Groups(names, codes, [(_plain(value),) for value in uniques])
     if len(names) == 1 and _plain_numbers(columns[names[0]]):
         uniques, codes = np.unique(columns[names[0]], return_inverse=True)
         if uniques.size > MAX_GROUPS:
@@ -77,6 +84,34 @@ def group_rows(columns: dict[str, np.ndarray]) -> Groups:
     first[codes[order]] = order  # the first row of each group
     keys = [tuple(_plain(columns[name][row]) for name in names) for row in first.tolist()]
     return Groups(names, codes, keys)
+
+
+def _dense_integers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``np.unique(values, return_inverse=True)`` of integers or booleans whose range is at most the rows.
+
+    Without a sort: the values present are marked in a table over their range, and a
+    value's group is the count of values present below it. None when the range is wider
+    (then ``np.unique`` sorts).
+    """
+    if values.size == 0:
+        return None
+    numbers = values.view(np.uint8) if values.dtype.kind == "b" else values
+    low, high = int(numbers.min()), int(numbers.max())
+    span = high - low + 1
+    if span > max(values.size, 1 << 16):
+        return None
+    offsets = np.arange(span, dtype=np.int64)
+    if numbers.dtype.kind == "u":  # subtracted in their own type: a uint64 may not fit an int64
+        base = numbers.dtype.type(low)
+        shifted = (numbers - base).astype(np.int64)
+        every = offsets.astype(numbers.dtype) + base
+    else:
+        shifted = numbers.astype(np.int64) - low
+        every = offsets + low
+    present = np.zeros(span, dtype=bool)
+    present[shifted] = True
+    groups = np.cumsum(present, dtype=np.int64) - 1
+    return every[present].astype(values.dtype), groups[shifted]
 
 
 def _plain_numbers(values: np.ndarray) -> bool:
@@ -120,9 +155,10 @@ def summaries(
     count = len(groups.keys)
     keep = ~np.isnan(losses)
     codes, values = groups.codes[keep], losses[keep]
-    # By group, then by value: a stable sort of the values, then a stable sort of the group
-    # codes (a radix sort when they fit 16 bits), as np.lexsort orders them but faster.
-    order = np.argsort(values, kind="stable")
+    # By group, then by value: a sort of the values (equal values are alike, so an unstable
+    # sort orders them as well), then a stable sort of the group codes (a radix sort when
+    # they fit 16 bits), as np.lexsort orders them but faster.
+    order = np.argsort(values)
     narrow = np.int16 if count <= np.iinfo(np.int16).max else np.int32 if count <= np.iinfo(np.int32).max else np.int64
     order = order[np.argsort(codes[order].astype(narrow), kind="stable")]
     codes, values = codes[order], values[order]
