@@ -110,3 +110,89 @@ def test_a_pair_without_the_column_fails_alone(pairs: tuple[Path, pd.DataFrame])
     result = run_cli(["batch", str(root / "labels"), str(root / "predictions"), "--group-by", "nope", "-j", "1"])
     assert result.exit_code == ExitStatus.DATA_ERROR
     assert "'nope'" in result.stdout + result.stderr
+
+
+DRAWN = ["--resamples", "300", "--seed", "7", "--confidence", "0.9"]
+
+
+@pytest.mark.parametrize("draw", [[], DRAWN], ids=["computed", "drawn"])
+def test_each_pooled_group_has_the_interval_compute_draws_on_the_rows_together(
+    pairs: tuple[Path, pd.DataFrame], tmp_path: Path, draw: list[str]
+) -> None:
+    """Every figure of each pooled group, its interval too, is compute's on the pairs' rows in one file."""
+    root, _ = pairs
+    for side in ("labels", "predictions"):  # the pairs in name order, as one file
+        frames = [pd.read_parquet(path) for path in sorted((root / side).glob("p*.parquet"))]
+        pd.concat(frames, ignore_index=True).to_parquet(tmp_path / f"{side}.parquet", index=False)
+    options = ["--group-by", "lang", "--exclude-columns", "bucket,flag", *draw, "--json", "-q"]
+    batch = run_cli(["batch", str(root / "labels"), str(root / "predictions"), "-j", "1", *options])
+    assert batch.exit_code == ExitStatus.OK, batch.stderr
+    compute = run_cli(["compute", str(tmp_path / "labels.parquet"), str(tmp_path / "predictions.parquet"), *options])
+    assert compute.exit_code == ExitStatus.OK, compute.stderr
+    pooled, alone = json.loads(batch.stdout)["overall"]["groups"], json.loads(compute.stdout)["groups"]
+    assert [group["key"] for group in pooled] == [group["key"] for group in alone]
+    for mine, theirs in zip(pooled, alone, strict=True):
+        assert mine["ci_low"] is not None and mine["ci_low"] < mine["mean"] < mine["ci_high"]
+        for figure in (*FIGURES, "ci_low", "ci_high"):
+            assert mine[figure] == pytest.approx(theirs[figure], rel=1e-12, abs=1e-15), figure
+
+
+def _pair_groups(rng: np.random.Generator, rows: int, groups: int) -> tuple[list[tuple[int]], np.ndarray, np.ndarray]:
+    """One pair's keys (a shuffled subset, as a pair has its own), codes into them and losses."""
+    keys = rng.permutation(groups)[: max(1, groups - 1)]
+    codes = rng.integers(0, keys.size, rows)
+    return [(int(key),) for key in keys], codes, rng.gamma(2.0, 0.05, rows)
+
+
+def _pooled(memory: int, pairs: int, rows: int, groups: int, confidence: float = 0.95) -> tuple[dict, ...]:
+    from cosloss_cli.batch.groups import PooledGroups
+
+    rng = np.random.default_rng(3)
+    store = PooledGroups(memory_losses=memory)
+    try:
+        for number in range(pairs):
+            keys, codes, losses = _pair_groups(rng, rows, groups)
+            store.add(f"p{number}", ("g",), keys, codes, losses)
+        found, _ = store.figures(confidence=confidence, resamples=None, seed=0)
+    finally:
+        store.close()
+    assert found is not None
+    return found
+
+
+def test_spilled_buckets_give_the_figures_held_in_memory() -> None:
+    """Spilled to disk and summarized a bucket of groups at a time: the same figures to the bit."""
+    held = _pooled(memory=10**9, pairs=12, rows=300, groups=30)
+    spilled = _pooled(memory=500, pairs=12, rows=300, groups=30)
+    assert held == spilled
+    assert held[0]["ci_low"] is not None
+
+
+def test_a_group_larger_than_a_bucket_is_summarized_from_its_file() -> None:
+    """Its percentiles exact, its sums to rounding, its interval the normal one (a relative 1/n off)."""
+    held = _pooled(memory=10**9, pairs=6, rows=400, groups=2)
+    spilled = _pooled(memory=300, pairs=6, rows=400, groups=2)
+    for mine, theirs in zip(spilled, held, strict=True):
+        assert mine["key"] == theirs["key"] and mine["count"] == theirs["count"] > 300
+        for figure in ("min", "median", "max", "p05", "p25", "p75", "p95", "p99"):
+            assert mine[figure] == theirs[figure], figure
+        for figure in ("mean", "std"):
+            assert mine[figure] == pytest.approx(theirs[figure], rel=1e-12), figure
+        for figure in ("ci_low", "ci_high"):
+            assert mine[figure] == pytest.approx(theirs[figure], rel=0.02), figure
+
+
+def test_the_memory_of_pooled_groups_does_not_grow_with_the_pairs() -> None:
+    """Peak of adding the pairs and summarizing them: 4 times the pairs, about the same peak."""
+    import tracemalloc
+
+    def peak(pairs: int) -> int:
+        tracemalloc.start()
+        try:
+            _pooled(memory=20_000, pairs=pairs, rows=5_000, groups=200, confidence=0.0)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    once, four = peak(10), peak(40)
+    assert four < 1.3 * once, (once, four)

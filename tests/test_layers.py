@@ -59,8 +59,8 @@ LAYERS: dict[str, tuple[str, list[str]]] = {
     ),
     "batch": (
         "many pairs of files: pairing, running, merging, their renderers",
-        ["batch", "batch.stop", "batch.pairing", "batch.pair", "batch.split", "batch.merge", "batch.runner"]
-        + ["batch.cluster", "batch.render"],
+        ["batch", "batch.stop", "batch.pairing", "batch.pair", "batch.split", "batch.groups", "batch.merge"]
+        + ["batch.runner", "batch.cluster", "batch.render"],
     ),
     "compare": (
         "models compared on the same labels, runs of them, saved baselines, their renderers",

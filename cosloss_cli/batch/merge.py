@@ -42,7 +42,8 @@ class Overall(NamedTuple):
     #: ``matched`` of ``join_rows``; None without a join.
     matched: int | None = None
     join_rows: int | None = None
-    #: ``--group-by``: the figures of each group over every ok pair's rows (pooled; see :func:`pooled_groups`).
+    #: ``--group-by``: the figures of each group over every ok pair's rows (pooled; see
+    #: :class:`~cosloss_cli.batch.groups.PooledGroups`).
     groups: tuple[dict[str, Any], ...] | None = None
 
     def with_percentiles(self, percentiles: dict[str, float]) -> Overall:
@@ -51,13 +52,18 @@ class Overall(NamedTuple):
 
 
 def overall(
-    results: Iterable[PairResult], total_pairs: int, percentiles: dict[str, float] | None = None, top: int = 0
+    results: Iterable[PairResult],
+    total_pairs: int,
+    percentiles: dict[str, float] | None = None,
+    top: int = 0,
+    groups: tuple[dict[str, Any], ...] | None = None,
 ) -> Overall:
     """Pooled mean (sum of pair sums / total count) and mean of pair means, in name order.
 
     ``percentiles`` are the pooled ones (:class:`~cosloss_cli.stats.pooled.PooledLosses`);
     ``top`` is how many of the pairs' worst rows to keep, the largest first (equal
-    losses in name order, then row order).
+    losses in name order, then row order). ``groups``: the pooled groups' figures
+    (``--group-by``; :class:`~cosloss_cli.batch.groups.PooledGroups`).
     """
     done = in_name_order(results)
     good = [result for result in done if result.ok and result.summary is not None]
@@ -76,41 +82,8 @@ def overall(
         omitted=sum(result.summary.omitted for result in good if result.summary is not None),
         figures=_pooled_figures(good, percentiles, top),
         **_matched(done),
-        groups=pooled_groups(good),
+        groups=groups,
     )
-
-
-def pooled_groups(good: list[PairResult]) -> tuple[dict[str, Any], ...] | None:
-    """Each group's figures over the losses of every ok pair together (None without ``--group-by``).
-
-    The pairs' groups are matched by key (the same key in two pairs is one group), sorted
-    as ``compute --group-by`` sorts them, and each group's count, mean, std and
-    percentiles are those of all its losses at once (not averaged over pairs), as
-    :func:`cosloss_cli.stats.groups.summaries` forms them. The group losses are held in memory
-    (8 bytes each, plus 8 for their group).
-    """
-    parts = [result.groups for result in good if result.groups is not None]
-    if not parts:
-        return None
-    import numpy as np
-
-    from ..stats.groups import Groups, group_rows, summaries
-
-    names = parts[0].names
-    every_key = [key for part in parts for key in part.keys]
-    columns = {}
-    for at, name in enumerate(names):
-        values = np.empty(len(every_key), dtype=object)
-        values[:] = [key[at] for key in every_key]
-        columns[name] = values
-    merged = group_rows(columns)  # each pair's group -> its pooled group
-    codes, offset = [], 0
-    for part in parts:
-        codes.append(merged.codes[offset : offset + len(part.keys)][part.codes])
-        offset += len(part.keys)
-    losses = np.concatenate([part.losses for part in parts])
-    groups = Groups(names, np.concatenate(codes).astype(np.int64), merged.keys)
-    return tuple(summaries(losses, groups, confidence=0.0, resamples=None, seed=0))
 
 
 def _matched(done: list[PairResult]) -> dict[str, Any]:

@@ -58,7 +58,7 @@ class PairGroups(NamedTuple):
 
     ``codes`` and ``losses`` are aligned (the pair's kept losses, in row order); ``keys``
     are the pair's own groups, in its key order. The batch pools them over every pair
-    (:func:`~cosloss_cli.batch.merge.pooled_groups`).
+    (:class:`~cosloss_cli.batch.groups.PooledGroups`).
     """
 
     names: tuple[str, ...]

@@ -28,6 +28,7 @@ from .pairing import Pair
 if TYPE_CHECKING:  # the worker processes load when a batch runs
     from ..base.workers import Worker
     from ..stats.pooled import PooledLosses
+    from .groups import PooledGroups
     from .split import SplitRows
 
 
@@ -98,7 +99,7 @@ class BatchRunner:
     order (the NDJSON stream and the progress bar). The kept losses a pair sends back
     (or where its worker wrote them) go to ``pooled`` (the exact pooled percentiles) and
     are not kept in its result, nor are its unmatched ids (``--join-on``), which go to
-    ``split``. ``done`` and ``total`` can be read
+    ``split``; nor are its groups (``--group-by``), which go to ``groups``. ``done`` and ``total`` can be read
     after an interrupt to say how far the batch got. KeyboardInterrupt and any other
     exception cancel the executor before being re-raised.
     """
@@ -113,6 +114,7 @@ class BatchRunner:
         on_result: Callable[[PairResult], None] | None = None,
         pooled: PooledLosses | None = None,
         split: SplitRows | None = None,
+        groups: PooledGroups | None = None,
     ):
         self.pairs = list(pairs)
         self.split = split
@@ -121,6 +123,7 @@ class BatchRunner:
         self.fail_fast = fail_fast
         self.on_result = on_result
         self.pooled = pooled
+        self.groups = groups
         self.results: list[PairResult] = []
         self.stopped_early = False
 
@@ -144,6 +147,11 @@ class BatchRunner:
                     if self.split is not None:
                         self.split.add(result.name, result.unmatched_keys)
                     result = result._replace(unmatched_keys=None)
+                if result.groups is not None:  # pooled now, not kept: memory stays bounded
+                    if self.groups is not None:
+                        g = result.groups
+                        self.groups.add(result.name, g.names, g.keys, g.codes, g.losses)
+                    result = result._replace(groups=None)
                 if result.span is not None:
                     if self.pooled is not None:
                         self.pooled.add_span(result.span)

@@ -49,14 +49,16 @@ from ..render.output import (
     writer,
 )
 from ..status import ExitStatus
-from .edge import Terminated, check_threshold, environment, user_errors, warn, warn_counts
+from .edge import Terminated, check_threshold, environment, print_notes, user_errors, warn, warn_counts
 from .options import (
     CONTEXT_SETTINGS,
+    Bootstrap,
     Distribution,
     Inputs,
     OutputChoice,
     Verbosity,
     Weighting,
+    bootstrap_options,
     distribution_options,
     final_options,
     jobs_option,
@@ -69,6 +71,7 @@ from .options import (
 
 if TYPE_CHECKING:
     from ..batch.cluster import DaskExecutor
+    from ..batch.groups import PooledGroups
     from ..batch.split import SplitRows
     from ..pipeline.result import ComputeOptions
     from ..stats.figures import FigureOptions
@@ -150,6 +153,7 @@ class Selection(NamedTuple):
 @reading_options
 @weight_options(files=False)
 @distribution_options(best=False, bins=False)
+@bootstrap_options(interval="each group's mean loss (--group-by)")
 @threshold_option
 @jobs_option("Worker processes, i.e. pairs in flight at most")
 @click.option("--fail-fast", is_flag=True, help="Stop starting new pairs after the first failed pair.")
@@ -188,6 +192,7 @@ def batch(
     computation: ComputeOptions,
     weighting: Weighting,
     distribution: Distribution,
+    bootstrap: Bootstrap,
     fail_above: float | None,
     jobs: int | None,
     fail_fast: bool,
@@ -209,7 +214,8 @@ def batch(
     Each pair's std is the population standard deviation (ddof=0).
     Percentiles are per pair and pooled over every loss (exact); --top K lists the
     K largest losses over all pairs; --weight-column NAME weights each pair by its
-    labels file's column. --group-by NAME gives each group's figures over every pair's rows.
+    labels file's column. --group-by NAME gives each group's figures, the interval of its
+    mean too (--confidence), over every pair's rows.
 
     \b
     Examples:
@@ -245,6 +251,7 @@ def batch(
             figures=figures,
             group_by=group_by,
             report_file=report_file,
+            bootstrap=bootstrap,
         )
     if status != ExitStatus.OK:
         sys.exit(int(status))
@@ -297,8 +304,13 @@ def run_batch(
     figures: FigureOptions | None = None,
     group_by: tuple[str, ...] = (),
     report_file: str | None = None,
+    bootstrap: Bootstrap | None = None,
 ) -> int:
-    """The body of ``batch``; returns the exit status (``figures``: each pair's, see :func:`_figure_options`)."""
+    """The body of ``batch``; returns the exit status (``figures``: each pair's, see :func:`_figure_options`).
+
+    ``bootstrap``: how each pooled group's interval is drawn (``--group-by``; the default
+    options when None).
+    """
     quiet = verbosity.quiet
     if report_file:
         from .report import check_outputs_first
@@ -349,6 +361,11 @@ def run_batch(
         if outputs is not None:  # a killed worker's temporary files go when the run ends, however it ends
             stack.callback(outputs.remove_temporaries)
         pooled = stack.enter_context(contextlib.closing(PooledLosses()))  # its files go with the report
+        groups = None
+        if group_by:
+            from ..batch.groups import PooledGroups
+
+            groups = stack.enter_context(contextlib.closing(PooledGroups()))
         if isinstance(executor, LocalPool):  # the workers write the pairs' losses to files there
             task = task._replace(spool_dir=pooled.spool_folder())
         encoded: dict[Pair, str] = {}
@@ -368,6 +385,8 @@ def run_batch(
             out,
             encoded,
             outputs,
+            groups,
+            bootstrap or Bootstrap(0.95, None, 0),
         )
         if task.compute.join_on:  # rows left out that have a partner in another pair's files: refused
             for side, paths, options in (
@@ -411,6 +430,8 @@ def _run_pairs(
     out: TextIO,
     encoded: dict[Pair, str],
     outputs: OutputFiles | None = None,
+    groups: PooledGroups | None = None,
+    bootstrap: Bootstrap | None = None,
 ) -> tuple[list[PairResult], Overall, BatchRunner, Callable[[], dict[str, float]]]:
     """Run the pairs (progress bar, NDJSON lines as they finish): results, overall figures, runner.
 
@@ -418,7 +439,8 @@ def _run_pairs(
     without the GIL) while the pair objects are written, when the format shows them.
     For ``--format json`` each pair's object is encoded into ``encoded`` as it finishes:
     this process is idle then, while at the end it would be the only one working (2,000
-    pairs: 35 ms).
+    pairs: 35 ms). ``groups`` takes the pairs' groups (``--group-by``), whose pooled
+    figures are drawn with ``bootstrap``.
     """
     from ..base.aside import aside
     from ..render.progress import pair_progress
@@ -443,7 +465,14 @@ def _run_pairs(
                 advance(result.rows)
 
         runner = BatchRunner(
-            discovery.pairs, task, executor, fail_fast=fail_fast, on_result=on_result, pooled=pooled, split=split
+            discovery.pairs,
+            task,
+            executor,
+            fail_fast=fail_fast,
+            on_result=on_result,
+            pooled=pooled,
+            split=split,
+            groups=groups,
         )
         try:
             results = runner.run()
@@ -451,7 +480,13 @@ def _run_pairs(
             percentiles = aside(
                 pooled.percentiles, background=shown and pooled.size >= BACKGROUND_LOSSES, name="cosloss-pooled"
             )
-            summary = overall(results, len(discovery.pairs), top=figures.top if figures is not None else 0)
+            found = None
+            if groups is not None:
+                draw = bootstrap or Bootstrap(0.95, None, 0)
+                found, notes = groups.figures(confidence=draw.confidence, resamples=draw.resamples, seed=draw.seed)
+                print_notes(notes, verbosity.quiet)
+            top = figures.top if figures is not None else 0
+            summary = overall(results, len(discovery.pairs), top=top, groups=found)
         except KeyboardInterrupt:
             _stopped("Interrupted", runner, ExitStatus.INTERRUPTED, outputs)
         except Terminated:

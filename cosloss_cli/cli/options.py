@@ -367,24 +367,26 @@ def _confidence_level(ctx: click.Context, param: click.Parameter, value: float) 
 
 
 @overload
-def bootstrap_options(function: F, *, can_be_off: bool = True) -> F: ...
+def bootstrap_options(function: F, *, can_be_off: bool = True, interval: str = "the mean loss") -> F: ...
 
 
 @overload
-def bootstrap_options(function: None = None, *, can_be_off: bool = True) -> Callable[[F], F]: ...
+def bootstrap_options(
+    function: None = None, *, can_be_off: bool = True, interval: str = "the mean loss"
+) -> Callable[[F], F]: ...
 
 
-def bootstrap_options(function: F | None = None, *, can_be_off: bool = True) -> Any:
+def bootstrap_options(function: F | None = None, *, can_be_off: bool = True, interval: str = "the mean loss") -> Any:
     """``--confidence``, ``--resamples``, ``--seed``: the bootstrap interval of a mean (compute, compare).
 
     ``@bootstrap_options`` lets ``--confidence 0`` turn the interval off (compute);
     ``@bootstrap_options(can_be_off=False)`` is for a command whose results are the
     intervals (compare): there 0 is refused like any level outside (0, 1). Both draw no
     resamples unless ``--resamples`` is given: the bootstrap distribution of a mean is
-    computed (see ``saddlepoint.py``).
+    computed (see ``saddlepoint.py``). ``interval``: what the interval is of, for the help.
     """
     if function is None:
-        return functools.partial(bootstrap_options, can_be_off=can_be_off)
+        return functools.partial(bootstrap_options, can_be_off=can_be_off, interval=interval)
     if can_be_off:
         confidence = click.option(
             "--confidence",
@@ -393,7 +395,7 @@ def bootstrap_options(function: F | None = None, *, can_be_off: bool = True) -> 
             show_default=True,
             metavar="LEVEL",
             callback=_confidence,
-            help="Level of the bootstrap (BCa) interval of the mean loss; 0 turns it off.",
+            help=f"Level of the bootstrap (BCa) interval of {interval}; 0 turns it off.",
         )
     else:
         confidence = click.option(

@@ -350,7 +350,7 @@ GROUP_COLUMNS = ("count", "mean", "ci_low", "ci_high", "std", "median", "p95", "
 def print_groups(console: Any, groups: Sequence[dict[str, Any]], max_rows: int = 20, *, pooled: bool = False) -> None:
     """A row per group (the first and last ``max_rows`` of many), its key columns first.
 
-    ``pooled``: a batch's groups over every pair (no intervals: a batch draws none).
+    ``pooled``: a batch's groups, over every pair.
     """
     from rich.table import Table
 
@@ -358,9 +358,7 @@ def print_groups(console: Any, groups: Sequence[dict[str, Any]], max_rows: int =
     table = Table()
     for name in names:
         table.add_column(printable(name), style="cyan")
-    columns = [column for column in GROUP_COLUMNS if not (pooled and column in ("ci_low", "ci_high"))]
-    if pooled:
-        columns.insert(columns.index("median"), "p05")
+    columns = list(GROUP_COLUMNS)
     for column in columns:
         table.add_column(column, justify="right")
     shown = list(groups) if len(groups) <= 2 * max(max_rows, 1) else [*groups[:max_rows], *groups[-max_rows:]]

@@ -144,13 +144,22 @@ def aligned(columns: dict[str, np.ndarray], rows: np.ndarray, size: int) -> dict
 
 
 def summaries(
-    losses: np.ndarray, groups: Groups, *, confidence: float, resamples: int | None, seed: int
+    losses: np.ndarray,
+    groups: Groups,
+    *,
+    confidence: float,
+    resamples: int | None,
+    seed: int,
+    intervals: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Per group: count, mean, std (ddof=0), min, median, max, p05..p99, and the interval of the mean.
 
     ``losses`` are the result's losses in row order (NaN where omitted: left out of
     their group's figures). Equal to pandas' ``groupby`` (mean, ``std(ddof=0)``,
-    ``quantile`` with linear interpolation) to rounding.
+    ``quantile`` with linear interpolation) to rounding. Each group's figures depend on
+    its losses alone, whatever their order and the other groups. ``intervals``: whether
+    to draw them (None: with ``confidence``, for up to :data:`MAX_GROUPS_WITH_CI` groups);
+    a caller summarizing some of many groups at a time decides for all of them.
     """
     count = len(groups.keys)
     keep = ~np.isnan(losses)
@@ -175,7 +184,7 @@ def summaries(
         "max": _at(values, starts, sizes, 1.0),
         **{key: _quantile(values, starts, sizes, q / 100) for key, q in PERCENTILES.items()},
     }
-    with_ci = confidence > 0 and count <= MAX_GROUPS_WITH_CI
+    with_ci = confidence > 0 and (count <= MAX_GROUPS_WITH_CI if intervals is None else intervals)
     out = []
     for group in range(count):
         n = int(sizes[group])
