@@ -33,7 +33,8 @@ from ..errors import (
 from ..io import Block, ReadOptions, Source, check_distinct, format_extension, open_source
 from ..io.base import DEFAULT_BLOCK_BYTES
 from ..io.group_columns import excluding_both, key_columns_for
-from ..io.npy import read_small_npy, rows_per_array_block, small_npy_source
+from ..io.npy import SMALL_FILE_BYTES, read_small_npy, rows_per_array_block, small_npy_source
+from ..io.parquet import ColumnSlabs, column_slabs
 from ..io.weights import weights_for
 from ..pairing import join
 from ..pairing.align import (
@@ -46,7 +47,7 @@ from ..pairing.align import (
     shared_keys,
     source_shape_text,
 )
-from ..pairing.join import LABEL_BLOCK_BYTES, RowJoin, check_join_sources
+from ..pairing.join import LABEL_BLOCK_BYTES, Match, RowJoin, check_join_sources
 from ..pairing.join import join_read_options as with_join_column
 from ..stats.distribution import median_and_percentiles
 from ..stats.figures import (
@@ -64,9 +65,6 @@ from .threads import map_ordered, prefetched
 
 if TYPE_CHECKING:
     from ..core.cosine import BoolArray, Float64Array
-    from ..io.parquet import ColumnSlabs
-    from ..pairing.join import Match, RowJoin
-    from .spilled import SpilledLosses
 
 __all__ = [
     "NAN_POLICIES",
@@ -315,8 +313,6 @@ _small_pair_scratch = threading.local()
 
 def _small_pair_buffers() -> tuple[np.ndarray, np.ndarray]:
     """This thread's two read buffers of :func:`_small_pair`, one per input (pages touched only as used)."""
-    from ..io.npy import SMALL_FILE_BYTES
-
     buffers: tuple[np.ndarray, np.ndarray] | None = getattr(_small_pair_scratch, "buffers", None)
     if buffers is None or buffers[0].size < SMALL_FILE_BYTES:
         buffers = (np.empty(SMALL_FILE_BYTES, dtype=np.uint8), np.empty(SMALL_FILE_BYTES, dtype=np.uint8))
@@ -540,8 +536,6 @@ def _column_slabs(
     """Parquet files with a row group too large to read row-wise in bounded memory, read by columns; else None."""
     if axis != 1 or labels.format != "parquet":
         return None
-    from ..io.parquet import column_slabs
-
     return column_slabs(labels, predictions, read_options.block_bytes if read_options else DEFAULT_BLOCK_BYTES)
 
 

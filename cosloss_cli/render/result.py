@@ -21,7 +21,7 @@ from ..base.values import json_value, number
 from ..core.cosine import Summary, shape_text
 from ..core.reduction import DEFAULT_REDUCTION
 from ..pipeline.result import LossResult
-from ..stats.distribution import PERCENTILES
+from ..stats.distribution import PERCENTILES, sparkline
 from ..stats.figures import Figures, PairRanked, Ranked
 from .output import DEFAULT_VIEW, View, csv_writer
 
@@ -333,8 +333,6 @@ def render_table(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> 
             print_titled(console, title, _ranked_table(ranked, result.ids is not None))
     if figures.histogram is not None:
         from rich.text import Text
-
-        from ..stats.distribution import sparkline
 
         edges, counts = figures.histogram
         console.print(Text("histogram", style="table.title"))

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..base.shown import url_location
 from ..errors import OutputError, OutputUsageError
+from ..io.storage import atomic_output_url, is_url
 from ..pipeline.result import LossResult
 from .output import DEFAULT_VIEW, FILE_EXTENSIONS, FILE_WRITERS, RESULT_WRITERS, View, writer
 
@@ -50,8 +51,6 @@ def atomic_output(
     ``path``: an exception from it (a batch stopped meanwhile) removes them instead.
     """
     if "://" in path:
-        from ..io.storage import atomic_output_url, is_url
-
         if is_url(path):
             with atomic_output_url(path, storage_options, before_replace) as remote:
                 yield remote
