@@ -19,7 +19,6 @@ import gc
 import importlib
 import os
 import signal
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
@@ -152,14 +151,17 @@ def _in_workers(runs: Sequence[Run], settings: CompareRequest, jobs: int) -> Ite
     """The runs compared by ``jobs`` worker processes, each fed a run as it finishes one; yielded in order.
 
     Workers are forked (:class:`~cosloss_cli.base.workers.Worker`, as ``batch``'s) after
-    this module has loaded the comparison, so they start warm; each has a second run
-    queued behind the one it compares, so it never waits for this process. On an error
+    this module has loaded the comparison and scipy.special, so they start warm (one
+    import of scipy.special rather than one per worker); each has a second run queued
+    behind the one it compares, so it never waits for this process. On an error
     or Ctrl-C here every worker is stopped at once.
     """
     from multiprocessing.connection import wait
 
     from ..base.workers import Worker, WorkerDied, task_payload
 
+    # The paired tests need scipy.special: imported once here, not once in each worker.
+    importlib.import_module("scipy.special")
     todo = deque(range(len(runs)))
     finished: dict[int, RunResult] = {}
     shown = 0
@@ -196,14 +198,9 @@ def _in_workers(runs: Sequence[Run], settings: CompareRequest, jobs: int) -> Ite
 
 
 def _worker_init() -> None:
-    """Ctrl-C is the parent's to handle, SIGTERM ends the worker; scipy.special loads meanwhile.
-
-    The paired tests need scipy.special (0.15 s to import): a thread imports it while the
-    first run is read (the reading releases the GIL), and the tests wait for it.
-    """
+    """Ctrl-C is the parent's to handle; SIGTERM ends the worker."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    threading.Thread(target=importlib.import_module, args=("scipy.special",), daemon=True).start()
 
 
 def trend(results: Sequence[RunResult]) -> dict[str, list[float | None]]:

@@ -2,12 +2,12 @@
 
 ``compare`` reports scipy's numbers (``scipy.stats.ttest_rel(c, b)`` with its
 confidence interval, ``scipy.stats.wilcoxon(c - b)``), so that a reviewer can reproduce
-them with scipy. But ``import scipy.stats`` takes 0.6-1 s, longer than comparing a run of
-a few thousand rows; ``scipy.special``, which holds the distributions those tests end in
-(``stdtr``, ``stdtrit``, ``ndtr``), imports in a third of that. So the tests are written
-here with numpy and ``scipy.special``, in scipy 1.17's own arithmetic (the same
-expressions, in the same order), which gives scipy's figures to the last bit or within a
-few ulps (the tests compare every branch with scipy.stats):
+them with scipy. But importing scipy.stats takes longer than comparing a run of a few
+thousand rows, and ``scipy.special``, which holds the distributions those tests end in
+(``stdtr``, ``stdtrit``, ``ndtr``), imports in a fraction of that time (bench/RESULTS.md).
+So the tests are written here with numpy and ``scipy.special``, in scipy 1.17's own
+arithmetic (the same expressions, in the same order), which gives scipy's figures to the
+last bit (the tests compare every branch with scipy.stats to 1e-12):
 
 * the t-test (``ttest_1samp`` of the differences, ``_t_confidence_interval``): the mean,
   the variance with ``ddof=1`` as ``mean((d - mean)**2) * (n / (n - 1))``, the standard
