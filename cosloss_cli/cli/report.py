@@ -592,7 +592,7 @@ def _trend_svg(
         plt.setp(top.get_xticklabels(), visible=False)
         bottom.plot(where, [np.nan if v is None else v for v in baseline], "s-", color="#57606a")
         bottom.set_ylabel("baseline mean")
-        step = max(1, len(runs) // 20)
+        step = max(1, math.ceil(len(runs) / 12))  # a name every step-th run: 12 names at most
         bottom.set_xticks(where[::step], [_chart_text(name, 24) for name in runs[::step]])
         if len(runs) > 6:
             plt.setp(bottom.get_xticklabels(), rotation=45, ha="right")
