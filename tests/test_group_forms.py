@@ -238,3 +238,13 @@ def test_a_numeric_key_is_read_without_pandas(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["[(1,), (3,)] [(False,), (True,)]", "False"]
+
+
+def test_batch_says_which_options_group_by_leaves_unused(files: dict) -> None:
+    args = ["batch", files["L"], files["P"], "-j", "1"]
+    alone = run_cli([*args, "--exclude-columns", "bucket,lang", "--resamples", "500", "--json"])
+    assert alone.exit_code == ExitStatus.OK, alone.stderr
+    assert "--resamples and --seed draw the interval of each --group-by group; ignored" in alone.stderr
+    lines = run_cli([*args, *BUCKET, "--group-by", "lang", "--format", "ndjson", "--losses"])
+    assert lines.exit_code == ExitStatus.OK, lines.stderr
+    assert "NDJSON is a line per group" in lines.stderr and len(lines.stdout.splitlines()) == 3

@@ -234,6 +234,7 @@ def batch(
     with user_errors(verbosity.debug):
         _check_usage(selection, output, output_dir, file_format, verbosity.quiet)
         _check_cluster_usage(cluster, jobs)
+        _check_group_usage(group_by, output, bootstrap, verbosity.quiet)
         figures = _figure_options(weighting, distribution)
         status = run_batch(
             selection,
@@ -508,6 +509,14 @@ def _check_usage(
         raise click.UsageError("--output-format applies to --output-dir files; add --output-dir DIR")
     if output.losses and output.format not in ("json", "ndjson"):
         warn("--losses applies to --format json and ndjson; ignored", quiet)
+
+
+def _check_group_usage(group_by: tuple[str, ...], output: OutputChoice, bootstrap: Bootstrap, quiet: bool) -> None:
+    """Options that say nothing here: the groups' interval without groups, pair losses in a line per group."""
+    if not group_by and bootstrap != Bootstrap(0.95, None, 0):
+        warn("--confidence, --resamples and --seed draw the interval of each --group-by group; ignored", quiet)
+    if group_by and output.losses and output.format == "ndjson":
+        warn("--losses: with --group-by, NDJSON is a line per group (--output-dir writes the losses); ignored", quiet)
 
 
 def _check_cluster_usage(cluster: Cluster, jobs: int | None) -> None:
