@@ -160,7 +160,7 @@ class Selection(NamedTuple):
 @cluster_options
 @output_options(
     BATCH_WRITERS,
-    "a line per pair, as each finishes",
+    "a line per pair, as each finishes; per group at the end with --group-by",
     losses=False,
     losses_help="JSON/NDJSON: add each pair's per-vector losses (--no-losses: only the summaries).",
 )

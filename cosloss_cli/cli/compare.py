@@ -135,7 +135,7 @@ def _non_negative_finite(ctx: click.Context, param: click.Parameter, value: floa
 )
 @output_options(
     COMPARE_WRITERS,
-    "a line per row, a loss per model",
+    "a line per row, a loss per model; per group and candidate with --group-by",
     losses=True,
     losses_help="JSON with every model's per-row losses; --no-losses leaves them out (huge inputs).",
 )

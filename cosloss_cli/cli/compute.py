@@ -52,7 +52,7 @@ TABLE_BINS = 20
 @threshold_option
 @output_options(
     RESULT_WRITERS,
-    "a line per loss",
+    "a line per loss; per group with --group-by",
     losses=True,
     losses_help="JSON with the per-vector losses list; --no-losses leaves it out (huge inputs).",
 )
