@@ -199,7 +199,7 @@ def test_the_predictions_group_column_is_no_vector_component(files: dict, comman
         assert document["overall"]["mean"] == pytest.approx(float(np.mean(files["losses"])), rel=1e-12)
 
 
-@property_settings(60)
+@property_settings(30)
 @given(
     dtype=st.sampled_from(["int8", "int16", "int64", "uint8", "uint64", "bool"]),
     data=st.data(),
