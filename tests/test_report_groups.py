@@ -385,7 +385,7 @@ def test_batch_report_has_the_overall_figures_each_pair_the_pooled_histogram(pai
     page = Report(report.read_text(encoding="utf-8"))
     assert_offline_and_charted(page, 2)  # the pooled losses, the groups' means
     assert page.captions()[0] == f"{overall['count']} losses of 3 pairs in 30 bins" and overall["count"] == 100
-    assert page.captions()[1].startswith("mean loss per group of lang")
+    assert page.captions()[1] == "mean loss per group of lang with its 95% interval"
     (summary,) = [table for table in page.tables if table["lines"][0][0][0] == "pairs"]
     figures = {line[0][0]: line[1] for line in summary["lines"]}
     assert list(figures) == [key for key in overall if key not in ("reduction", "weighted", "worst", "groups")]

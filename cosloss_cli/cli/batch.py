@@ -259,9 +259,15 @@ def batch(
 
 
 def _write_report(
-    path: str, report: Report, pooled: PooledLosses, view: View, storage_options: dict[str, Any] | None
+    path: str,
+    report: Report,
+    pooled: PooledLosses,
+    view: View,
+    storage_options: dict[str, Any] | None,
+    confidence: float,
 ) -> None:
-    """``--report``: the page of the batch, from its JSON document (without losses) and the pooled losses."""
+    """``--report``: the page of the batch, from its JSON document (without losses) and the pooled losses;
+    ``confidence``: the level of the groups' intervals (the document does not hold it)."""
     import io
     import json
 
@@ -271,7 +277,7 @@ def _write_report(
 
     text = io.StringIO()
     write_json(report._replace(encoded=None), text, view._replace(losses=False))
-    page = batch_report(json.loads(text.getvalue()), pooled_histogram(pooled.chunks))
+    page = batch_report(json.loads(text.getvalue()), pooled_histogram(pooled.chunks), confidence)
     write_text_file(path, page, storage_options=storage_options)
 
 
@@ -402,7 +408,8 @@ def run_batch(
         report = Report(results, summary, discovery, percentiles, encoded)
         emit(BATCH_WRITERS, output.format, report, view, out)
         if report_file:
-            _write_report(report_file, report, pooled, view, storage_options)
+            confidence = (bootstrap or Bootstrap(0.95, None, 0)).confidence
+            _write_report(report_file, report, pooled, view, storage_options, confidence)
 
     failed = [result for result in results if not result.ok]
     if runner.stopped_early:

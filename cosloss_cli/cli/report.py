@@ -298,7 +298,9 @@ def runs_report(document: dict[str, Any]) -> str:
     return _page(title, parts)
 
 
-def batch_report(document: dict[str, Any], histogram: tuple[list[float], list[int]] | None) -> str:
+def batch_report(
+    document: dict[str, Any], histogram: tuple[list[float], list[int]] | None, confidence: float | None = None
+) -> str:
     """The page of ``batch``: ``document`` is its ``--json`` document without losses.
 
     The overall figures (every loss of every ok pair), the histogram of those losses
@@ -329,7 +331,7 @@ def batch_report(document: dict[str, Any], histogram: tuple[list[float], list[in
         ids = ["id"] if any("id" in row for row in worst) else []
         parts.append(_rows_table(["name", "index", *ids, "loss"], worst))
     if overall.get("groups") is not None:
-        parts.extend(_loss_groups(overall["groups"], None, REPORT_GROUPS))
+        parts.extend(_loss_groups(overall["groups"], confidence, REPORT_GROUPS))
     return _page(title, parts)
 
 
