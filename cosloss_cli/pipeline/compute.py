@@ -267,7 +267,7 @@ def _small_pair(inputs: _Inputs, progress: Progress | None) -> LossResult | None
     label_source = small_npy_source(labels, label_file, read_options)
     prediction_source = small_npy_source(predictions, prediction_file, prediction_read_options)
     lblock, pblock = next(label_source.blocks), next(prediction_source.blocks)
-    figure_state = FigureState(figures, label_source, options.nan_policy, per_row=True)
+    figure_state = FigureState(figures, options.nan_policy, per_row=True, labels_path=labels)
     state = _Reduction(label_source, prediction_source, options, 1, figure_state)
     reduced = state.reduce(lblock, pblock)
     if not reduced.sums.plain:
@@ -494,7 +494,16 @@ def _compute_sources(
         )
     notes = (_LENGTH_ONE_NOTE.format(axis=file_axis),) if width == 1 else ()
     weights = weights_for(figures.weights, labels, loss_shape)
-    figure_state = FigureState(figures, labels, options.nan_policy, axis != 0, weights, loss_shape)
+    figure_state = FigureState(
+        figures,
+        options.nan_policy,
+        axis != 0,
+        weights,
+        loss_shape,
+        labels_path=labels.path,
+        column=labels.has_weights,
+        line_of=labels.line_of,
+    )
     state = _Reduction(labels, predictions, options, axis, figure_state)
     if join is not None:
         with join:

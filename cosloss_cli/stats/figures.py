@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from ..base.aside import aside
-from ..core.reduction import DEFAULT_REDUCTION, NO_LOSSES, WeightedSums, check_reduction, check_weights, loss_weights
+from ..core.reduction import (
+    DEFAULT_REDUCTION,
+    NO_LOSSES,
+    LineOf,
+    WeightedSums,
+    check_reduction,
+    check_weights,
+    loss_weights,
+)
 from ..errors import DataError, InputUsageError, ParameterError
 from .distribution import TopK, histogram, percentiles
 from .intervals import MIN_RESAMPLES, mean_ci
@@ -29,7 +37,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..core.cosine import BoolArray, Float64Array
-    from ..io import Source
 
 #: The confidence level of the bootstrap interval of the mean unless told (0 turns it off).
 DEFAULT_CONFIDENCE = 0.95
@@ -145,21 +152,29 @@ class FigureState:
     (broadcast over the other axes of N-D losses), one per loss, or any layout TF
     broadcasts (:func:`~cosloss_cli.core.reduction.loss_weights`, for the losses'
     ``loss_shape``); weights are refused when the losses are per column (axis 0).
+
+    Of the labels input it knows only what its messages name: ``labels_path``, and
+    ``line_of``, the line of a row in a text file; ``column``: its blocks carry the
+    weights (a weight column).
     """
 
     def __init__(
         self,
         options: FigureOptions,
-        labels: Source,
         nan_policy: str,
         per_row: bool,
         weights: Any = None,
         loss_shape: tuple[int | None, ...] | None = None,
+        *,
+        labels_path: str,
+        column: bool = False,
+        line_of: LineOf | None = None,
     ) -> None:
         self.options = options
-        self.labels = labels
+        self.labels_path = labels_path
+        self.line_of = line_of
         self.omit = nan_policy == "omit"
-        self.column = labels.has_weights
+        self.column = column
         self.weighted = weights is not None or self.column
         if self.weighted and not per_row:
             raise InputUsageError(
@@ -207,15 +222,14 @@ class FigureState:
             part = self.array[row : row + rows]
             if part.shape[0] != rows:
                 raise DataError(
-                    f"has {self.array.size} weights, but {self.labels.path} has more rows",
+                    f"has {self.array.size} weights, but {self.labels_path} has more rows",
                     path=_weights_path(self.options),
                     hint="give one weight per row",
                 )
             return part
         if carried is None:  # the reader promised weights: a bug if they are missing
             raise AssertionError("a block of the labels came without its weights")
-        line_of = self.labels.line_of
-        return check_weights(carried, (rows,), first_row=row, path=self.labels.path, line_of=line_of)
+        return check_weights(carried, (rows,), first_row=row, path=self.labels_path, line_of=self.line_of)
 
     def start_interval(self, counted: Float64Array) -> Callable[[], tuple[float, float]]:
         """Begin the interval of the mean of ``counted``; call the result for ``(low, high)``.
@@ -282,7 +296,7 @@ class FigureState:
     def _check_weight_count(self) -> None:
         if self.array is not None and self.array.shape[0] != self.rows:
             raise DataError(
-                f"has {self.array.size} weights, but {self.labels.path} has {self.rows} rows",
+                f"has {self.array.size} weights, but {self.labels_path} has {self.rows} rows",
                 path=_weights_path(self.options),
                 hint="give one weight per row",
             )
