@@ -464,3 +464,19 @@ def test_many_compared_groups_are_cut_in_the_table_the_gates_and_the_charts() ->
     assert page.svgs == 2  # each interval above its estimate: drawn from its ends
     assert all(caption.endswith("; the first and last 3 of 50 groups") for caption in page.captions())
     assert "Failed gates in the groups (100)" in page.headings
+
+
+def test_a_runs_report_where_no_run_could_be_compared(tmp_path: Path) -> None:
+    """Every run broken: no chart, a line saying why, each run's error as the JSON has it."""
+    for run in ("r1", "r2"):
+        (tmp_path / "runs" / run).mkdir(parents=True)
+        for name in ("labels", "a", "b"):
+            (tmp_path / "runs" / run / f"{name}.npy").write_bytes(b"\x93NUMPY broken")
+    report = tmp_path / "runs.html"
+    result = run_cli(["compare", "--runs", str(tmp_path / "runs"), "--json", "--report", str(report)])
+    assert result.exit_code == ExitStatus.DATA_ERROR
+    document = json.loads(result.stdout)
+    page = Report(report.read_text(encoding="utf-8"))
+    assert page.svgs == 0 and "No run could be compared" in report.read_text(encoding="utf-8")
+    records = page.records(page.table_with("run", "verdict", "error"))
+    assert [(r["run"][0], r["error"][0]) for r in records] == [(run["run"], run["error"]) for run in document["runs"]]

@@ -237,6 +237,8 @@ def runs_report(document: dict[str, Any]) -> str:
         parts.append(f'<p>Gates: <span class="{verdict}">{verdict}</span></p>')
     names = [str(run["run"]) for run in runs]
     parts.append("<h2>Trend per candidate</h2>")
+    if not document["trend"]:
+        parts.append('<p class="note">No run could be compared: no trend to draw (each run says why below).</p>')
     for candidate in document["trend"]:
         found = [_comparison_of(run, candidate) for run in runs]
         differences = [(None, None, None) if item is None else _interval_of(item) for item in found]
