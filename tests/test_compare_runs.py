@@ -73,12 +73,12 @@ def test_worker_processes_give_the_same_document(tree: Path) -> None:
 
 
 def test_the_runs_are_spread_over_a_worker_per_cpu_by_default(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cosloss_cli.base import workers
+    from cosloss_cli.compare import runs
 
-    monkeypatch.setattr(workers, "usable_cpus", lambda: 3)
+    monkeypatch.setattr(runs, "usable_cpus", lambda: 3)
     started: list[object] = []
-    real_worker = workers.Worker
-    monkeypatch.setattr(workers, "Worker", lambda *args: started.append(real_worker(*args)) or started[-1])
+    real_worker = runs.Worker
+    monkeypatch.setattr(runs, "Worker", lambda *args: started.append(real_worker(*args)) or started[-1])
     default = run_cli(["compare", "--runs", str(tree), "--json"])
     one = run_cli(["compare", "--runs", str(tree), "--json", "-j", "1"])
     assert default.exit_code == one.exit_code == ExitStatus.OK, default.stderr

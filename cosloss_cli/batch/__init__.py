@@ -10,6 +10,11 @@ Parallelism: at most ``jobs`` pairs are in flight, so memory is bounded whatever
 number of pairs. Workers send back summaries (and losses only when they are asked
 for); every number of the report is computed from per-pair results combined in name
 order, so results are identical for any number of jobs.
+
+Imports: ``cosloss batch --help`` loads this package (the command imports it at its
+top), so its modules import no numpy at their top. What needs numpy (the core, the
+statistics, the pipeline, the writers of ``--output-dir``) is imported inside the
+functions that run a pair or merge the figures; every other import stands at the top.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from ..io.formats import natural_key
 from .pair import PairResult
 from .pairing import Discovery, Pair
 
-if TYPE_CHECKING:  # numpy loads when the pairs run
+if TYPE_CHECKING:
     from ..stats.figures import Figures
 
 

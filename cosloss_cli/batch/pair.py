@@ -10,15 +10,15 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from ..base.spool import spool
+from ..base.spool import Span, spool
 from ..errors import CoslossError, OutputError, UnmatchedRowsError
 from ..render.output import OUTPUT_DIR_FORMATS
 from .pairing import Pair, check_inside, is_remote, output_path
+from .stop import stop_check
 
-if TYPE_CHECKING:  # numpy and the pipeline load when a pair runs
+if TYPE_CHECKING:
     import numpy as np
 
-    from ..base.spool import Span
     from ..core.cosine import Summary
     from ..io import ReadOptions
     from ..pairing.join import Unmatched
@@ -198,8 +198,6 @@ def _write_output(task: PairTask, target: str, result: LossResult) -> None:
     fmt = OUTPUT_DIR_FORMATS[task.output_format]
     stopped = None
     if task.stop_event is not None:
-        from .stop import stop_check
-
         stopped = stop_check(task.stop_event)
     if is_remote(target):
         write_losses_file(target, result, fmt, task.storage_options, before_replace=stopped)

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from ..base.shown import url_location
 from ..errors import DataError, InputUsageError, OutputError
 from ..io.formats import format_extension, natural_key, strip_format_extension
+from ..io.storage import is_url, open_input, scan
 
 #: Unmatched files listed one by one in warnings before "... and N more".
 MAX_LISTED = 10
@@ -89,11 +90,9 @@ def discover_pairs(
 
 
 def is_remote(path: str) -> bool:
-    """``scheme://...``; the storage module (and fsspec) load only for such paths."""
+    """``scheme://...``: an object-storage URL (read through fsspec), not a local path."""
     if "://" not in path:
         return False
-    from ..io.storage import is_url
-
     return is_url(path)
 
 
@@ -107,8 +106,6 @@ def _listing(
     """(relative posix path, path or URL) of the files of a local folder or an object prefix."""
     if not is_remote(folder):
         return _scan(folder, recursive, {os.path.realpath(path) for path in exclude if not is_remote(path)}, skipped)
-    from ..io.storage import scan
-
     found, not_searched = scan(folder, recursive, (), storage_options)
     inside = [path.rstrip("/") + "/" for path in exclude if is_remote(path)]
     skipped += [url for url in not_searched if not any((url + "/").startswith(prefix) for prefix in inside)]
@@ -224,8 +221,6 @@ def _local_manifest_rows(path: str) -> list[list[str]]:
 def _manifest_rows(url: str, storage_options: Mapping[str, Any] | None) -> list[list[str]]:
     """The CSV rows of a manifest in object storage (a small object: read whole)."""
     import io
-
-    from ..io.storage import open_input
 
     with open_input(url, storage_options) as handle:
         text = handle.read().decode("utf-8-sig")

@@ -20,13 +20,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..base.workers import Worker, WorkerDied, task_payload, usable_cpus
 from ..io.formats import natural_key
 from .merge import in_name_order
 from .pair import PairResult, PairTask, run_pair, run_pairs
 from .pairing import Pair
 
-if TYPE_CHECKING:  # the worker processes load when a batch runs
-    from ..base.workers import Worker
+if TYPE_CHECKING:
     from ..stats.pooled import PooledLosses
     from .groups import PooledGroups
     from .split import SplitRows
@@ -46,8 +46,6 @@ class Executor(Protocol):
 
 def default_jobs() -> int:
     """The number of CPUs this process may use."""
-    from ..base.workers import usable_cpus
-
     return usable_cpus()
 
 
@@ -202,7 +200,6 @@ class LocalPool:
     def submit(self, task: PairTask, pairs: Iterable[Pair]) -> Iterator[PairResult]:
         from multiprocessing.connection import wait
 
-        from ..base.workers import WorkerDied
         from ..pipeline import compute as pipeline  # noqa: F401  (loaded before the fork: workers start warm)
 
         feed = _Feed(task, pairs, self.total_pairs, self.jobs)
@@ -270,8 +267,6 @@ class _Feed:
 
     def next(self) -> tuple[list[Pair], bytes] | None:
         """The next task (its pairs and its payload), the same until :meth:`taken`; None: no more."""
-        from ..base.workers import task_payload
-
         if self._next is None:
             if self.again:
                 chunk = self.again.popleft()
@@ -286,8 +281,6 @@ class _Feed:
 
 
 def _new_worker() -> Worker:
-    from ..base.workers import Worker
-
     return Worker(_run_in_worker, _worker_init)
 
 

@@ -16,16 +16,11 @@ rows matched.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from ..errors import CoslossError, DataError
-from ..io import open_source
+from ..io import ReadOptions, open_source
 from ..pairing.join import join_read_options, show_id
-
-if TYPE_CHECKING:
-    from ..io import ReadOptions
 
 #: Formats of ids that compare as numbers; any other kind on either side compares as text.
 _NUMERIC = "iuf"

@@ -26,6 +26,7 @@ from ..base.values import json_value, number
 from ..core.cosine import Summary, summarize
 from ..errors import CoslossError, DataError, InputUsageError, ShapeMismatchError
 from ..io import ReadOptions, detect_format, strip_format_extension
+from ..io.group_columns import excluding_both, key_columns_for
 from ..pipeline.compute import ProgressCallback, compute_pair, reporting_to
 from ..pipeline.result import ComputeOptions, LossResult
 from ..render.result import SCHEMA_VERSION, summary_fields
@@ -42,7 +43,7 @@ from ..stats.intervals import (
     paired_comparison,
 )
 from ..stats.tail import DEFAULT_WORSE_BY, TAIL_NOTE_SHARE, TailRisk, tail_risk
-from .baseline import align
+from .baseline import align, read_saved_losses
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -447,8 +448,6 @@ def start_compare_files(
     """
     saved = None
     if baseline_losses is not None:
-        from .baseline import read_saved_losses
-
         saved = read_saved_losses(baseline_losses, baseline_column, read_options)
     _check_settings(labels, predictions, confidence, resamples, saved is not None)
     model_names = unique_names([baseline_losses, *predictions] if baseline_losses else predictions, names)
@@ -461,8 +460,6 @@ def start_compare_files(
     with _labels_path(labels, read_options) as labels_path:
         key_columns = None
         if group_by:
-            from ..io.group_columns import excluding_both, key_columns_for
-
             key_columns, _ = key_columns_for(
                 group_by, labels_path, predictions, read_options, prediction_read_options, joined=bool(options.join_on)
             )

@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
+from ..base.workers import Worker, WorkerDied, task_payload, usable_cpus
 from ..errors import CoslossError, InputUsageError
 from ..io import format_extension, strip_format_extension
 from ..io.formats import natural_key
@@ -129,8 +130,6 @@ def compare_runs(
     ``jobs``: that many worker processes share the runs out (None: one per CPU this
     process may use); 1, or a single run: one after the other in this process.
     """
-    from ..base.workers import usable_cpus
-
     workers = min(jobs or usable_cpus(), len(runs))
     results: list[RunResult] = []
     done: Iterable[RunResult] = (
@@ -157,8 +156,6 @@ def _in_workers(runs: Sequence[Run], settings: CompareRequest, jobs: int) -> Ite
     or Ctrl-C here every worker is stopped at once.
     """
     from multiprocessing.connection import wait
-
-    from ..base.workers import Worker, WorkerDied, task_payload
 
     # The paired tests need scipy.special: imported once here, not once in each worker.
     importlib.import_module("scipy.special")
