@@ -826,7 +826,8 @@ def main(argv: list[str] | None = None) -> int:
 
     global PYCACHE, COSLOSS
     if args.cosloss_path:
-        code = "import sys; sys.path.insert(0, sys.argv.pop(1)); from cosloss_cli.cli import main; main(sys.argv[1:])"
+        # run(), as the console script calls it: the same start and the same exit as `cosloss`
+        code = "import sys; sys.path.insert(0, sys.argv.pop(1)); from cosloss_cli.cli import run; run()"
         COSLOSS = [PYTHON, "-c", code, str(Path(args.cosloss_path).resolve())]
     if args.data_dir:
         folder = Path(args.data_dir)
