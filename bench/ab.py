@@ -38,6 +38,9 @@ def commands(name: str, folder: Path, sizes: run.Sizes) -> list[tuple[str, list[
     """(label, cosloss arguments) of each distinct cosloss command of a row."""
     if name == "version":
         return [("cosloss --version", ["--version"])]
+    if name == "batch-large":  # batch over compare-runs' 90 pairs of 2,000 x 384
+        _, labels, predictions = run.make_runs(folder, sizes.runs, sizes.runs_rows, sizes.runs_dim)
+        return [("cosloss batch -j 2 --json -q (90 pairs)", ["batch", labels, predictions, "-j", "2", "--json", "-q"])]
     verb = "batch" if name.startswith("batch") else "compare" if name.startswith("compare") else "compute"
     seen: dict[str, list[str]] = {}
     for label, _peer, files, extra in run.scenario_rows(name, folder, sizes):
@@ -82,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--with", dest="with_tree", required=True, help="checkout with the trick")
     parser.add_argument("--without", dest="without_tree", required=True, help="checkout with the standard tool")
-    parser.add_argument("--only", required=True, help="comma-separated run.py rows, or version")
+    parser.add_argument("--only", required=True, help="comma-separated run.py rows, version, or batch-large")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--full", action="store_true", help="run.py's --full sizes")
     parser.add_argument("--data-dir", default=None, help="reuse (and keep) run.py's data files here")

@@ -285,8 +285,8 @@ def test_property_blocks_merge_like_one_pass(pair: tuple, pieces: int) -> None:
 
 
 @pytest.mark.parametrize("rows", [1, 2, 7, 128, 129, 1000, 4097])
-def test_plain_sums_and_summary_shortcuts_are_bit_identical(rows: int) -> None:
-    """The small-pair shortcuts (plain sums, summary without numpy's wrappers) change no bit."""
+def test_in_range_sums_and_summary_shortcuts_are_bit_identical(rows: int) -> None:
+    """The small-pair shortcuts (in-range sums, summary without numpy's wrappers) change no bit."""
     from cosloss_cli.core import cosine as core
 
     rng = np.random.default_rng(rows)
@@ -294,10 +294,10 @@ def test_plain_sums_and_summary_shortcuts_are_bit_identical(rows: int) -> None:
         labels = rng.standard_normal((rows, 64)).astype(dtype)
         predictions = (labels + rng.standard_normal((rows, 64))).astype(dtype)
         sums = core.block_sums(labels, predictions, 1)
-        assert sums.plain
+        assert sums.in_range
         for eps in (1e-12, 0.5):
             fast = core.losses_from_sums(sums, eps=eps)
-            general = core.losses_from_sums(sums._replace(plain=False), eps=eps)
+            general = core.losses_from_sums(sums._replace(in_range=False), eps=eps)
             assert fast.dtype == general.dtype and fast.shape == general.shape
             assert fast.tobytes() == general.tobytes()
         summary = core.summarize(fast)
@@ -308,6 +308,6 @@ def test_plain_sums_and_summary_shortcuts_are_bit_identical(rows: int) -> None:
     hostile[1] = 0.0
     hostile[2, 1] = np.nan
     hostile[3] *= 1e200
-    assert not core.block_sums(hostile, hostile[::-1].copy(), 1).plain
+    assert not core.block_sums(hostile, hostile[::-1].copy(), 1).in_range
     with_nan = np.array([0.5, np.nan, 0.25])
     assert all(math.isnan(v) for v in core.summarize(with_nan)[1:6])

@@ -294,7 +294,7 @@ def test_fsum_refuses_what_is_not_contiguous_float64() -> None:
         native.fsum(np.ones(6)[::2])
 
 
-# -- plain / plain_losses: a small pair's losses in one pass ---------------------------------
+# -- in_range / in_range_losses: a small pair's losses in one pass ---------------------------------
 
 
 @PROPERTY
@@ -303,20 +303,20 @@ def test_fsum_refuses_what_is_not_contiguous_float64() -> None:
     spoil=st.sampled_from(["none", "nan", "zero", "tiny", "huge"]),
     root_eps=st.sampled_from([1e-6, 1.0, 1e-150]),
 )
-def test_property_plain_and_its_losses_are_the_numpy_steps(
+def test_property_in_range_and_its_losses_are_the_numpy_steps(
     pair: tuple[np.ndarray, np.ndarray], spoil: str, root_eps: float
 ) -> None:
-    """The kernel's test of the plain case and its losses against core's numpy steps, to the bit."""
+    """The kernel's test of the in-range case and its losses against core's numpy steps, to the bit."""
     labels, predictions = (np.array(a, dtype=np.float64) for a in pair)
     if spoil != "none" and labels.size:
         labels[0] = {"nan": np.nan, "zero": 0.0, "tiny": 1e-170, "huge": 1e170}[spoil]
     dot, ll, pp = core._three_sums(labels, predictions, 1)
     with_kernel = core._in_range(dot, ll, pp)
-    losses = core._plain_losses(dot, ll, pp, root_eps) if with_kernel else None
+    losses = core._in_range_losses(dot, ll, pp, root_eps) if with_kernel else None
     core._native = None
     try:
         assert with_kernel == core._in_range(dot, ll, pp)
-        expected = core._plain_losses(dot, ll, pp, root_eps) if losses is not None else None
+        expected = core._in_range_losses(dot, ll, pp, root_eps) if losses is not None else None
     finally:
         core._native = native
     if losses is not None and expected is not None:
@@ -324,18 +324,18 @@ def test_property_plain_and_its_losses_are_the_numpy_steps(
         assert losses.tobytes() == expected.tobytes()
 
 
-def test_plain_helpers_refuse_what_they_cannot_read() -> None:
+def test_in_range_helpers_refuse_what_they_cannot_read() -> None:
     ones = np.ones(4)
     with pytest.raises(TypeError):
-        native.plain(ones.astype(np.float32), ones, ones, 1e-200, 1e300)
+        native.in_range(ones.astype(np.float32), ones, ones, 1e-200, 1e300)
     with pytest.raises(ValueError):
-        native.plain(ones, ones[:3], ones, 1e-200, 1e300)
+        native.in_range(ones, ones[:3], ones, 1e-200, 1e300)
     with pytest.raises((TypeError, ValueError, BufferError)):
-        native.plain_losses(ones, ones, ones, 1e-6, np.ones(8)[::2])
+        native.in_range_losses(ones, ones, ones, 1e-6, np.ones(8)[::2])
     read_only = np.ones(4)
     read_only.flags.writeable = False
     with pytest.raises((TypeError, ValueError, BufferError)):
-        native.plain_losses(ones, ones, ones, 1e-6, read_only)
+        native.in_range_losses(ones, ones, ones, 1e-6, read_only)
 
 
 @PROPERTY
@@ -375,7 +375,7 @@ def test_rows_read_in_place_are_checked_before_any_is_read(rows: np.ndarray, err
 
 @pytest.mark.parametrize("spoil", ["none", "nan", "huge", "tiny", "zero"])
 def test_block_sums_of_rows_in_place_are_those_of_the_gathered_rows(spoil: str) -> None:
-    """Including the rows the plain sums cannot take (rescaled from the gathered rows) and the numpy path."""
+    """Including the rows the in-range path cannot take (rescaled from the gathered rows) and the numpy path."""
     rng = np.random.default_rng(7)
     labels = rng.standard_normal((40, 19)).astype(np.float32)
     predictions = rng.standard_normal((60, 19))
@@ -392,4 +392,4 @@ def test_block_sums_of_rows_in_place_are_those_of_the_gathered_rows(spoil: str) 
             core._native = saved
         for field in ("dot", "ll", "pp", "scale_l", "scale_p", "nonfinite"):
             np.testing.assert_array_equal(getattr(gathered, field), getattr(in_place, field), err_msg=field)
-        assert gathered.plain == in_place.plain == (spoil == "none")
+        assert gathered.in_range == in_place.in_range == (spoil == "none")

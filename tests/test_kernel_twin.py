@@ -3,7 +3,7 @@
 Every function the C module exports is in :mod:`cosloss_cli.core._fallback` and in the
 :class:`cosloss_cli.core.cosine.Kernel` protocol (mypy checks both modules against it); here
 each is run through both on the same inputs. The sums may differ in their last bits
-(another order of float64 additions); ``plain``, ``plain_losses`` and ``fsum`` must
+(another order of float64 additions); ``in_range``, ``in_range_losses`` and ``fsum`` must
 give the same bits, and misuse the same kind of error.
 """
 
@@ -39,7 +39,7 @@ def public(module: object) -> set[str]:
 
 def test_both_export_the_protocols_functions() -> None:
     protocol = {name for name, _ in inspect.getmembers(core.Kernel, inspect.isfunction) if not name.startswith("_")}
-    assert protocol == {"row_sums", "row_sums_at", "column_sums", "plain", "plain_losses", "fsum"}
+    assert protocol == {"row_sums", "row_sums_at", "column_sums", "in_range", "in_range_losses", "fsum"}
     assert public(native) == protocol
     assert public(_fallback) - {"annotations"} == protocol
 
@@ -80,7 +80,7 @@ special = st.sampled_from([0.0, 1e-250, 1e305, math.inf, -math.inf, math.nan, -0
 @given(
     st.lists(st.tuples(st.one_of(finite, special), st.one_of(finite, special), st.one_of(finite, special)), max_size=40)
 )
-def test_plain_and_plain_losses_give_the_same_bits(triples: list[tuple[float, float, float]]) -> None:
+def test_in_range_and_its_losses_give_the_same_bits(triples: list[tuple[float, float, float]]) -> None:
     dot, ll, pp = (
         (np.array(column, dtype=np.float64) for column in zip(*triples, strict=True))
         if triples
@@ -91,10 +91,10 @@ def test_plain_and_plain_losses_give_the_same_bits(triples: list[tuple[float, fl
         )
     )
     ll, pp = np.abs(ll), np.abs(pp)
-    assert native.plain(dot, ll, pp, 1e-200, 1e300) == _fallback.plain(dot, ll, pp, 1e-200, 1e300)
+    assert native.in_range(dot, ll, pp, 1e-200, 1e300) == _fallback.in_range(dot, ll, pp, 1e-200, 1e300)
     out_native, out_twin = np.empty(dot.size), np.empty(dot.size)
-    native.plain_losses(dot, ll, pp, 1e-6, out_native)
-    _fallback.plain_losses(dot, ll, pp, 1e-6, out_twin)
+    native.in_range_losses(dot, ll, pp, 1e-6, out_native)
+    _fallback.in_range_losses(dot, ll, pp, 1e-6, out_twin)
     np.testing.assert_array_equal(out_native.view(np.int64), out_twin.view(np.int64))
 
 

@@ -407,11 +407,11 @@ def test_small_npy_with_an_unusual_or_broken_header_takes_the_general_path(tmp_p
     path = tmp_path / "a.npy"
     np.save(path, np.ones((2, 3), dtype=np.float32))
     data = path.read_bytes()
-    assert npy._plain_header(data) == ((2, 3), np.dtype("<f4"), 128)
-    assert npy._plain_header(data[:100]) is None  # header cut short
-    assert npy._plain_header(data.replace(b"<f4", b"|O8")) is None  # objects: numpy's checks decide
+    assert npy._simple_header(data) == ((2, 3), np.dtype("<f4"), 128)
+    assert npy._simple_header(data[:100]) is None  # header cut short
+    assert npy._simple_header(data.replace(b"<f4", b"|O8")) is None  # objects: numpy's checks decide
     np.save(path, np.array([["a", "b"]]))
-    assert npy._plain_header(path.read_bytes()) is None  # strings: not a plain numeric header
+    assert npy._simple_header(path.read_bytes()) is None  # strings: not a plain numeric header
 
 
 def test_many_small_pairs_give_identical_output_for_any_jobs(tmp_path: Path) -> None:

@@ -120,7 +120,7 @@ def test_property_small_pairs_give_the_general_paths_results(
     assert_same_results(fast, general)
 
 
-def test_a_plain_small_pair_takes_the_small_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_simple_small_pair_takes_the_small_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(0)
     labels, predictions = saved_pair(
         tmp_path, rng.random((100, 8), dtype=np.float32), rng.random((100, 8), dtype=np.float32)
@@ -136,10 +136,10 @@ def test_a_plain_small_pair_takes_the_small_path(tmp_path: Path, monkeypatch: py
     [{}, {"reduction": "sum"}, {"reduction": "none"}, {"nan_policy": "omit"}, {"eps": 1e-3}, {"axis": -1}],
     ids=["defaults", "sum", "none", "omit", "eps", "axis-1"],
 )
-def test_plain_rows_give_the_general_paths_results(
+def test_small_pair_figures_are_the_general_paths_results(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: dict[str, Any]
 ) -> None:
-    """``batch``'s pairs (no interval, no ranked rows, no histogram) take ``plain_rows``, to the same bits."""
+    """``batch``'s pairs (no interval, no ranked rows, no histogram) take ``small_pair_figures``, to the same bits."""
     from cosloss_cli.pipeline import small_pairs
 
     rng = np.random.default_rng(5)
@@ -150,23 +150,23 @@ def test_plain_rows_give_the_general_paths_results(
 
     def counted(*args: Any) -> Any:
         calls.append(1)
-        return small_pairs.plain_rows(*args)
+        return small_pairs.small_pair_figures(*args)
 
-    monkeypatch.setattr(pipeline, "plain_rows", counted)
+    monkeypatch.setattr(pipeline, "small_pair_figures", counted)
     fast, general = both_paths(labels, predictions, confidence=0, **settings)
     assert calls == [1]
     assert not isinstance(fast, str) and fast.summary.count == 300
     assert_same_results(fast, general)
 
 
-def test_plain_rows_leave_what_is_not_plain_to_the_general_path(tmp_path: Path) -> None:
-    """A zero vector is not plain: the general steps give its loss of 1 and count it."""
-    from cosloss_cli.pipeline.small_pairs import plain_rows
+def test_small_pair_figures_leave_sums_out_of_range_to_the_general_path(tmp_path: Path) -> None:
+    """A zero vector's sums are not in range: the general steps give its loss of 1 and count it."""
+    from cosloss_cli.pipeline.small_pairs import small_pair_figures
 
     labels = np.ones((4, 3), dtype=np.float32)
     predictions = labels.copy()
     predictions[2] = 0
-    assert plain_rows(labels, predictions, 1e-12, "sum_by_nonzero_weights") is None
+    assert small_pair_figures(labels, predictions, 1e-12, "sum_by_nonzero_weights") is None
     paths = saved_pair(tmp_path, labels, predictions)
     fast, general = both_paths(*paths, confidence=0)
     assert_same_results(fast, general)

@@ -5,7 +5,7 @@ one otherwise (or with ``COSLOSS_NATIVE=0``), as msgpack's ``fallback.py`` and
 markupsafe's ``_native.py`` do. Every function the C module exports is here, with the
 same arguments and results (``_kernel.pyi`` types both; the tests run each function
 through both). The sums are float64 sums as in C, added in another order, so they may
-differ in their last bits; ``plain``, ``plain_losses`` and ``fsum`` give the same bits.
+differ in their last bits; ``in_range``, ``in_range_losses`` and ``fsum`` give the same bits.
 """
 
 from __future__ import annotations
@@ -55,24 +55,24 @@ def column_sums(a: np.ndarray, b: np.ndarray, dot: np.ndarray, ll: np.ndarray, p
     pp += np.einsum("ij,ij->j", b, b, dtype=np.float64)
 
 
-def plain(dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, tiny: float, huge: float) -> bool:
+def in_range(dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, tiny: float, huge: float) -> bool:
     """Whether every squared norm is in (``tiny``, ``huge``) and every dot product finite.
 
-    >>> plain(np.array([1.0]), np.array([1.0]), np.array([2.0]), 1e-200, 1e300)
+    >>> in_range(np.array([1.0]), np.array([1.0]), np.array([2.0]), 1e-200, 1e300)
     True
-    >>> plain(np.array([np.inf]), np.array([1.0]), np.array([2.0]), 1e-200, 1e300)
+    >>> in_range(np.array([np.inf]), np.array([1.0]), np.array([2.0]), 1e-200, 1e300)
     False
     """
     return bool(np.all((ll > tiny) & (ll < huge) & (pp > tiny) & (pp < huge)) and np.all(np.isfinite(dot)))
 
 
-def plain_losses(dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, root_eps: float, out: np.ndarray) -> None:
+def in_range_losses(dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, root_eps: float, out: np.ndarray) -> None:
     """Write ``clip(1 - dot / max(sqrt(ll), root_eps) / max(sqrt(pp), root_eps), 0, 2)`` into ``out``.
 
     A non-finite cosine counts as 0 (loss 1). The same float64 operations in the same
     order as the C kernel's, so the same bits.
 
-    >>> out = np.empty(1); plain_losses(np.array([1.0]), np.array([1.0]), np.array([4.0]), 1e-6, out); out
+    >>> out = np.empty(1); in_range_losses(np.array([1.0]), np.array([1.0]), np.array([4.0]), 1e-6, out); out
     array([0.5])
     """
     with np.errstate(all="ignore"):

@@ -434,16 +434,16 @@ fail:
 }
 
 /*
- * plain(dot, ll, pp, tiny, huge) -> bool: every squared norm in (tiny, huge) and every dot
+ * in_range(dot, ll, pp, tiny, huge) -> bool: every squared norm in (tiny, huge) and every dot
  * product finite, the common case of core.block_sums (scales all 1, nothing non-finite),
  * in one pass instead of five numpy reductions.
  */
-static PyObject *plain(PyObject *self, PyObject *args)
+static PyObject *in_range(PyObject *self, PyObject *args)
 {
     (void)self;
     PyObject *objects[3];
     double tiny, huge;
-    if (!PyArg_ParseTuple(args, "OOOdd:plain", &objects[0], &objects[1], &objects[2], &tiny, &huge))
+    if (!PyArg_ParseTuple(args, "OOOdd:in_range", &objects[0], &objects[1], &objects[2], &tiny, &huge))
         return NULL;
     static const char *names[3] = {"dot", "ll", "pp"};
     Py_buffer views[3];
@@ -460,18 +460,18 @@ static PyObject *plain(PyObject *self, PyObject *args)
 }
 
 /*
- * plain_losses(dot, ll, pp, root_eps, out): core._plain_losses in one pass,
+ * in_range_losses(dot, ll, pp, root_eps, out): core._in_range_losses in one pass,
  *     out = clip(1 - dot / max(sqrt(ll), root_eps) / max(sqrt(pp), root_eps), 0, 2)
  * with a non-finite cosine taken as 0: the same float64 operations in the same order as
  * numpy's (sqrt and division correctly rounded, no contraction), so the same bits. For a
  * small pair's 1,000 rows the ten numpy calls it replaces cost more than their arithmetic.
  */
-static PyObject *plain_losses(PyObject *self, PyObject *args)
+static PyObject *in_range_losses(PyObject *self, PyObject *args)
 {
     (void)self;
     PyObject *objects[4];
     double root_eps;
-    if (!PyArg_ParseTuple(args, "OOOdO:plain_losses", &objects[0], &objects[1], &objects[2], &root_eps, &objects[3]))
+    if (!PyArg_ParseTuple(args, "OOOdO:in_range_losses", &objects[0], &objects[1], &objects[2], &root_eps, &objects[3]))
         return NULL;
     static const char *names[4] = {"dot", "ll", "pp", "out"};
     Py_buffer views[4];
@@ -596,12 +596,12 @@ static PyMethodDef methods[] = {
     {"column_sums", column_sums, METH_VARARGS,
      "column_sums(labels, predictions, dot, ll, pp)\n--\n\n"
      "Add each column's dot product and squared norms (float64) to dot, ll and pp."},
-    {"plain", plain, METH_VARARGS,
-     "plain(dot, ll, pp, tiny, huge)\n--\n\n"
+    {"in_range", in_range, METH_VARARGS,
+     "in_range(dot, ll, pp, tiny, huge)\n--\n\n"
      "Whether every squared norm is in (tiny, huge) and every dot product finite."},
-    {"plain_losses", plain_losses, METH_VARARGS,
-     "plain_losses(dot, ll, pp, root_eps, out)\n--\n\n"
-     "Write the clipped losses of plain sums to out (core._plain_losses in one pass)."},
+    {"in_range_losses", in_range_losses, METH_VARARGS,
+     "in_range_losses(dot, ll, pp, root_eps, out)\n--\n\n"
+     "Write the clipped losses of in-range sums to out (core._in_range_losses in one pass)."},
     {"fsum", fsum, METH_O,
      "fsum(values)\n--\n\n"
      "math.fsum of a contiguous float64 buffer, or None for NaN, infinities and overflow (ask math.fsum)."},

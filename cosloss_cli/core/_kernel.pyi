@@ -13,11 +13,11 @@ def row_sums_at(
 def column_sums(labels: np.ndarray, predictions: np.ndarray, dot: np.ndarray, ll: np.ndarray, pp: np.ndarray) -> None:
     """Add each column's dot product and squared norms (float64) to ``dot``, ``ll`` and ``pp``."""
 
-def plain(dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, tiny: float, huge: float) -> bool:
+def in_range(dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, tiny: float, huge: float) -> bool:
     """Whether every squared norm is in (tiny, huge) and every dot product finite."""
 
-def plain_losses(dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, root_eps: float, out: np.ndarray) -> None:
-    """Write the clipped losses of plain sums to ``out``."""
+def in_range_losses(dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, root_eps: float, out: np.ndarray) -> None:
+    """Write the clipped losses of in-range sums to ``out``."""
 
 def fsum(values: np.ndarray) -> float | None:
     """``math.fsum`` of a contiguous float64 buffer, or None for NaN, infinities and overflow."""

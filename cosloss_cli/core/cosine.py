@@ -65,9 +65,9 @@ class Kernel(Protocol):
 
     def column_sums(self, a: np.ndarray, b: np.ndarray, dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, /) -> None: ...
 
-    def plain(self, dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, tiny: float, huge: float, /) -> bool: ...
+    def in_range(self, dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, tiny: float, huge: float, /) -> bool: ...
 
-    def plain_losses(
+    def in_range_losses(
         self, dot: np.ndarray, ll: np.ndarray, pp: np.ndarray, root_eps: float, out: np.ndarray, /
     ) -> None: ...
 
@@ -115,7 +115,7 @@ class Sums(NamedTuple):
     nonfinite: BoolArray
     #: Every vector finite and its squared norm in (_TINY, _HUGE): scales all 1, nothing
     #: nonfinite (:func:`losses_from_sums` then skips the checks that cannot apply).
-    plain: bool = False
+    in_range: bool = False
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -207,8 +207,8 @@ def block_sums(labels: np.ndarray, predictions: np.ndarray, axis: int, rows: np.
     nonfinite: BoolArray = np.zeros(dot.shape, dtype=bool)
     # Four reductions decide the common case (every norm in range; NaN fails a comparison)
     # in fewer numpy calls than the element-wise mask, which is built only otherwise.
-    plain = bool(ll.size == 0 or _in_range(dot, ll, pp))
-    unsafe = None if plain else ~((ll > _TINY) & (ll < _HUGE) & (pp > _TINY) & (pp < _HUGE) & np.isfinite(dot))
+    in_range = bool(ll.size == 0 or _in_range(dot, ll, pp))
+    unsafe = None if in_range else ~((ll > _TINY) & (ll < _HUGE) & (pp > _TINY) & (pp < _HUGE) & np.isfinite(dot))
     if unsafe is not None and unsafe.any():
         if rows is not None:
             predictions = np.take(predictions, rows, axis=0)
@@ -229,7 +229,7 @@ def block_sums(labels: np.ndarray, predictions: np.ndarray, axis: int, rows: np.
         scale_l=scale_l.reshape(out_shape),
         scale_p=scale_p.reshape(out_shape),
         nonfinite=nonfinite.reshape(out_shape),
-        plain=plain,
+        in_range=in_range,
     )
 
 
@@ -237,9 +237,9 @@ _minimum, _maximum, _add = np.minimum.reduce, np.maximum.reduce, np.add.reduce
 
 
 def _in_range(dot: Float64Array, ll: Float64Array, pp: Float64Array) -> bool:
-    """Every squared norm in (_TINY, _HUGE) and the dot products finite: the plain case (one kernel pass)."""
+    """Every squared norm in (_TINY, _HUGE) and the dot products finite: the in-range case (one kernel pass)."""
     flat_dot, flat_ll, flat_pp = (np.ascontiguousarray(x, dtype=np.float64).reshape(-1) for x in (dot, ll, pp))
-    return bool((_native or _twin).plain(flat_dot, flat_ll, flat_pp, _TINY, _HUGE))
+    return bool((_native or _twin).in_range(flat_dot, flat_ll, flat_pp, _TINY, _HUGE))
 
 
 def _contiguous(*arrays: np.ndarray) -> bool:
@@ -419,8 +419,8 @@ def losses_from_sums(sums: Sums, *, eps: float = DEFAULT_EPS, normalize: bool = 
     raw ``1 - dot``, unclipped, as TF returns it for already-normalized inputs.
     ``eps`` was checked at the entry point (:func:`cosine_loss`, the pipeline).
     """
-    if normalize and sums.plain:
-        return _plain_losses(sums.dot, sums.ll, sums.pp, math.sqrt(eps))
+    if normalize and sums.in_range:
+        return _in_range_losses(sums.dot, sums.ll, sums.pp, math.sqrt(eps))
     with np.errstate(all="ignore"):
         if normalize:
             root_eps = math.sqrt(eps)
@@ -436,8 +436,8 @@ def losses_from_sums(sums: Sums, *, eps: float = DEFAULT_EPS, normalize: bool = 
     return result
 
 
-def plain_row_losses(labels: np.ndarray, predictions: np.ndarray, eps: float = DEFAULT_EPS) -> Float64Array | None:
-    """The normalized losses of the rows of two 2-D arrays when every sum is plain, else None.
+def in_range_row_losses(labels: np.ndarray, predictions: np.ndarray, eps: float = DEFAULT_EPS) -> Float64Array | None:
+    """The normalized losses of the rows of two 2-D arrays when every sum is in range, else None.
 
     Plain: every vector finite and its squared norm in (_TINY, _HUGE), the case of
     nearly every real file. The values are :func:`block_sums` then
@@ -449,33 +449,33 @@ def plain_row_losses(labels: np.ndarray, predictions: np.ndarray, eps: float = D
     if _native is not None and rows:
         layout = _native_layout(labels)
         if layout is not None and layout == _native_layout(predictions):
-            # :func:`_row_sums`, :func:`_in_range` and :func:`_plain_losses` in as few calls
+            # :func:`_row_sums`, :func:`_in_range` and :func:`_in_range_losses` in as few calls
             # (a small pair spent a quarter of its time between them): the C kernel reads
             # the arrays in place and never warns, so no error state is needed.
             dot, ll, pp = np.empty((3, rows), dtype=np.float64)
             _native.row_sums(labels, predictions, dot, ll, pp)
-            if not _native.plain(dot, ll, pp, _TINY, _HUGE):
+            if not _native.in_range(dot, ll, pp, _TINY, _HUGE):
                 return None
             out: Float64Array = np.empty(rows, dtype=np.float64)
-            _native.plain_losses(dot, ll, pp, math.sqrt(eps), out)
+            _native.in_range_losses(dot, ll, pp, math.sqrt(eps), out)
             return out
-    with np.errstate(all="ignore"):  # the numpy fallback's sums may overflow: then not plain
+    with np.errstate(all="ignore"):  # the numpy fallback's sums may overflow: then not in range
         dot, ll, pp = (column.reshape(-1) for column in _row_sums(labels, predictions))
     if ll.size == 0 or not _in_range(dot, ll, pp):
         return None
-    return _plain_losses(dot, ll, pp, math.sqrt(eps))
+    return _in_range_losses(dot, ll, pp, math.sqrt(eps))
 
 
-def _plain_losses(dot: Float64Array, ll: Float64Array, pp: Float64Array, root_eps: float) -> Float64Array:
-    """:func:`losses_from_sums` of plain sums (scales 1, all finite): the same values, in one kernel pass.
+def _in_range_losses(dot: Float64Array, ll: Float64Array, pp: Float64Array, root_eps: float) -> Float64Array:
+    """:func:`losses_from_sums` of in-range sums (scales 1, all finite): the same values, in one kernel pass.
 
     With every scale 1, ``root_eps / scale`` is ``root_eps`` and the ``where`` on the
-    scales and on ``nonfinite`` select everything, so the kernel's ``plain_losses``
+    scales and on ``nonfinite`` select everything, so the kernel's ``in_range_losses``
     (C or its numpy twin) gives the same bits.
     """
     flat_dot, flat_ll, flat_pp = (np.ascontiguousarray(x, dtype=np.float64).reshape(-1) for x in (dot, ll, pp))
     out: Float64Array = np.empty(flat_dot.size, dtype=np.float64)
-    (_native or _twin).plain_losses(flat_dot, flat_ll, flat_pp, root_eps, out)
+    (_native or _twin).in_range_losses(flat_dot, flat_ll, flat_pp, root_eps, out)
     return out.reshape(np.shape(dot))
 
 

@@ -39,18 +39,17 @@ if TYPE_CHECKING:
 
 #: The reductions, in TF's order; the names are TF's ``Reduction`` constants in lower case.
 #: Defined in :mod:`cosloss_cli.core.params`, which the CLI reads without importing numpy.
-Reduction = WeightedReduction
 REDUCTIONS: tuple[str, ...] = WEIGHTED_REDUCTIONS
 
 #: TF's default: with no weights (or all weights non-zero and equal to 1) the plain mean.
-DEFAULT_REDUCTION: Reduction = "sum_by_nonzero_weights"
+DEFAULT_REDUCTION: WeightedReduction = "sum_by_nonzero_weights"
 
 #: Given a 0-based row of a weights file, its 1-based line in that file (None if unknown).
 LineOf = Callable[[int], "int | None"]
 
 
-def check_reduction(reduction: str) -> Reduction:
-    """``reduction`` as a :data:`Reduction`, or an :class:`InputUsageError` listing the choices."""
+def check_reduction(reduction: str) -> WeightedReduction:
+    """``reduction`` as a :data:`WeightedReduction`, or an :class:`InputUsageError` listing the choices."""
     if reduction not in REDUCTIONS:
         raise InputUsageError(f"unknown reduction {reduction!r}", hint=f"choose one of {', '.join(REDUCTIONS)}")
     return reduction  # type: ignore[return-value]

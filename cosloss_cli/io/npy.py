@@ -187,7 +187,7 @@ def read_small_npy(path: str, scratch: np.ndarray | None = None) -> SmallArray |
     if read is None:
         return None
     data, size = read
-    header = _plain_header(data[:_HEADER_PEEK].tobytes())
+    header = _simple_header(data[:_HEADER_PEEK].tobytes())
     if header is None:
         return None
     shape, dtype, offset = header
@@ -257,7 +257,7 @@ def _buffer(size: int, scratch: np.ndarray | None) -> np.ndarray:
     return np.empty(size, dtype=np.uint8)
 
 
-def _plain_header(data: bytes) -> tuple[tuple[int, ...], np.dtype, int] | None:
+def _simple_header(data: bytes) -> tuple[tuple[int, ...], np.dtype, int] | None:
     """(shape, dtype, data offset) of a format 1.0 header of a plain C-order numeric array."""
     if data[:8] != b"\x93NUMPY\x01\x00" or len(data) < 10:
         return None
@@ -267,7 +267,7 @@ def _plain_header(data: bytes) -> tuple[tuple[int, ...], np.dtype, int] | None:
 
 @functools.lru_cache(maxsize=64)
 def _parsed_header(text: bytes, end: int) -> tuple[tuple[int, ...], np.dtype, int] | None:
-    """:func:`_plain_header` of one header's text, cached: a batch's files share a few headers."""
+    """:func:`_simple_header` of one header's text, cached: a batch's files share a few headers."""
     import re
 
     found = re.fullmatch(_PLAIN_HEADER, text.decode("latin-1"))

@@ -59,7 +59,7 @@ from ..stats.figures import (
 )
 from ..stats.groups import group_figures, row_groups
 from .result import ComputeOptions, LossResult
-from .small_pairs import PlainRows, needs_only_the_losses, plain_rows
+from .small_pairs import SmallPairFigures, needs_only_the_losses, small_pair_figures
 from .spilled import SPILL_LOSSES, SpilledLosses
 from .threads import map_ordered, prefetched
 
@@ -219,17 +219,17 @@ def _grouped(result: LossResult, columns: dict[str, np.ndarray], figures: Figure
 
 
 def _small_pair(inputs: _Inputs, progress: Progress | None) -> LossResult | None:
-    """Two small plain 2-D NPY files of one block each, without the block pipeline; None: any other pair.
+    """Two small simple 2-D NPY files of one block each, without the block pipeline; None: any other pair.
 
     Why: ``batch`` over thousands of 256 KB pairs spent more of a pair in the general
     path's steps (format detection, the checks of named columns and ids, the
     generators that prefetch, align and schedule blocks) than in reading and summing
     it. This reads both files as :func:`open_pair` would (the same small-file reader);
-    when no figure needs more than the losses, :func:`~cosloss_cli.pipeline.small_pairs.plain_rows`
-    computes them, else their only block goes to the same :class:`_Reduction` and figures.
+    when no figure needs more than the losses, :func:`~cosloss_cli.pipeline.small_pairs.small_pair_figures`
+    computes them, else their only block goes to the same :class:`_BlockReducer` and figures.
     Either way the result is the general path's to the bit (tested). Anything else returns None
     before any work is repeated: other formats or options, vectors that are not rows
-    (``axis`` 0, N-D, 1-D), several blocks, and sums that are not plain (a NaN, an
+    (``axis`` 0, N-D, 1-D), several blocks, and sums that are not in range (a NaN, an
     infinity, a zero or extreme vector: the general path words their errors).
     """
     labels, predictions, read_options, prediction_read_options, options, figures = inputs
@@ -237,8 +237,8 @@ def _small_pair(inputs: _Inputs, progress: Progress | None) -> LossResult | None
         options.join_on is not None
         or figures.weights is not None
         or figures.weight_column is not None
-        or not _plain_npy(labels, read_options)
-        or not _plain_npy(predictions, prediction_read_options)
+        or not _simple_npy(labels, read_options)
+        or not _simple_npy(predictions, prediction_read_options)
     ):
         return None
     label_scratch, prediction_scratch = _small_pair_buffers()  # nothing read into them outlives this call
@@ -259,18 +259,18 @@ def _small_pair(inputs: _Inputs, progress: Progress | None) -> LossResult | None
     ):
         return None
     if needs_only_the_losses(figures, options.normalize):
-        plain = plain_rows(lvalues, pvalues, options.eps, figures.reduction)
-        if plain is None:
+        found = small_pair_figures(lvalues, pvalues, options.eps, figures.reduction)
+        if found is None:
             return None
         _report_at_once(progress, shape[0], label_file.size + prediction_file.size)
-        return _plain_result(labels, predictions, shape, plain, figures)
+        return _small_pair_result(labels, predictions, shape, found, figures)
     label_source = small_npy_source(labels, label_file, read_options)
     prediction_source = small_npy_source(predictions, prediction_file, prediction_read_options)
     lblock, pblock = next(label_source.blocks), next(prediction_source.blocks)
     figure_state = FigureState(figures, options.nan_policy, per_row=True, labels_path=labels)
-    state = _Reduction(label_source, prediction_source, options, 1, figure_state)
+    state = _BlockReducer(label_source, prediction_source, options, 1, figure_state)
     reduced = state.reduce(lblock, pblock)
-    if not reduced.sums.plain:
+    if not reduced.sums.in_range:
         return None
     state.add(0, lblock, pblock, reduced)
     _report_at_once(progress, shape[0], label_file.size + prediction_file.size)
@@ -285,11 +285,11 @@ def _report_at_once(progress: Progress | None, rows: int, size_bytes: int) -> No
                 report(rows)
 
 
-def _plain_result(
-    labels: str, predictions: str, shape: tuple[int, ...], plain: PlainRows, figures: FigureOptions
+def _small_pair_result(
+    labels: str, predictions: str, shape: tuple[int, ...], found: SmallPairFigures, figures: FigureOptions
 ) -> LossResult:
-    """The result of a small pair from :func:`~.small_pairs.plain_rows`: the general path's fields."""
-    losses = plain.losses
+    """The result of a small pair from :func:`~.small_pairs.small_pair_figures`: the general path's fields."""
+    losses = found.losses
     return LossResult(
         labels=labels,
         predictions=predictions,
@@ -297,13 +297,13 @@ def _plain_result(
         shape=shape,
         losses=losses,
         omitted=np.zeros(losses.shape, dtype=bool),
-        summary=plain.summary,
+        summary=found.summary,
         figures=Figures(
             reduction=figures.reduction,
-            loss=plain.loss,
-            percentiles=plain.percentiles,
+            loss=found.loss,
+            percentiles=found.percentiles,
             confidence=float(figures.confidence),
-            weighted_sums=plain.weighted_sums,
+            weighted_sums=found.weighted_sums,
         ),
     )
 
@@ -320,7 +320,7 @@ def _small_pair_buffers() -> tuple[np.ndarray, np.ndarray]:
     return buffers
 
 
-def _plain_npy(path: str, options: ReadOptions) -> bool:
+def _simple_npy(path: str, options: ReadOptions) -> bool:
     """A local file read as NPY with nothing an NPY file cannot have (ids, named columns, weights)."""
     if path == "-" or "://" in path or options.id_column or options.columns or options.weight_column:
         return False
@@ -504,7 +504,7 @@ def _compute_sources(
         column=labels.has_weights,
         line_of=labels.line_of,
     )
-    state = _Reduction(labels, predictions, options, axis, figure_state)
+    state = _BlockReducer(labels, predictions, options, axis, figure_state)
     if join is not None:
         with join:
             _join_pass(join, state, options, progress)
@@ -548,7 +548,7 @@ def _column_slabs(
     return column_slabs(labels, predictions, read_options.block_bytes if read_options else DEFAULT_BLOCK_BYTES)
 
 
-def _slab_pass(slabs: ColumnSlabs, state: _Reduction, progress: ProgressCallback | None) -> None:
+def _slab_pass(slabs: ColumnSlabs, state: _BlockReducer, progress: ProgressCallback | None) -> None:
     """Each row group's rows summed a slab of columns at a time (see ``io.parquet.ColumnSlabs``).
 
     The slabs are read and summed on ``options.threads`` threads, each slab on one of
@@ -566,7 +566,7 @@ def _slab_pass(slabs: ColumnSlabs, state: _Reduction, progress: ProgressCallback
         def summed(first: int, group: int = group) -> tuple[Sums, _Found | None]:
             lvalues, pvalues = slabs.read(group, first)
             sums = block_sums(lvalues, pvalues, 1)
-            if options.nan_policy != "raise" or sums.plain or not sums.nonfinite.any():
+            if options.nan_policy != "raise" or sums.in_range or not sums.nonfinite.any():
                 return sums, None
             row = int(np.argmax(sums.nonfinite))
             here = _first_nonfinite(Block(lvalues[row : row + 1]), Block(pvalues[row : row + 1]))
@@ -584,7 +584,7 @@ def _slab_pass(slabs: ColumnSlabs, state: _Reduction, progress: ProgressCallback
         assert merged is not None
         merged = _slabs_total(merged, len(firsts))
         losses = losses_from_sums(merged, eps=options.eps, normalize=options.normalize)
-        reduced = _ReducedBlock(merged, losses, 0 if merged.plain else int(merged.zero_vectors().sum()))
+        reduced = _ReducedBlock(merged, losses, 0 if merged.in_range else int(merged.zero_vectors().sum()))
         label_ids, prediction_ids = slabs.ids(group)
         label_keys, prediction_keys = slabs.keys(group)
         no_values = np.empty((rows, 0))
@@ -599,17 +599,17 @@ def _slab_pass(slabs: ColumnSlabs, state: _Reduction, progress: ProgressCallback
 
 
 def _added(merged: Sums | None, sums: Sums) -> Sums:
-    """``merged.merge(sums)`` (``sums`` alone at first), added in place while every slab so far is ``plain``.
+    """``merged.merge(sums)`` (``sums`` alone at first), added in place while every slab so far is ``in_range``.
 
-    Plain sums have every scale 1 and nothing nonfinite, so their merge is the three
+    In-range sums have every scale 1 and nothing nonfinite, so their merge is the three
     sums added, bit for bit; ``Sums.merge`` made a dozen passes over fresh arrays per
     slab (a tenth of the pass). The first slab's arrays are its own (``block_sums`` made
-    them) and take the others' in place; its ``plain`` then only says that the sums were
+    them) and take the others' in place; its ``in_range`` then only says that the sums were
     added that way: :func:`_slabs_total` clears it, as ``Sums.merge`` would have.
     """
     if merged is None:
         return sums
-    if merged.plain and sums.plain:
+    if merged.in_range and sums.in_range:
         for total, part in ((merged.dot, sums.dot), (merged.ll, sums.ll), (merged.pp, sums.pp)):
             np.add(total, part, out=total)
         return merged
@@ -617,11 +617,11 @@ def _added(merged: Sums | None, sums: Sums) -> Sums:
 
 
 def _slabs_total(merged: Sums, slabs: int) -> Sums:
-    """The sums of a row group's ``slabs`` slabs as :func:`_added` left them: not ``plain`` once added to.
+    """The sums of a row group's ``slabs`` slabs as :func:`_added` left them: not ``in_range`` once added to.
 
-    A row's squared norms added over slabs may leave the range that ``plain`` promises.
+    A row's squared norms added over slabs may leave the range that ``in_range`` promises.
     """
-    return merged._replace(plain=False) if slabs > 1 and merged.plain else merged
+    return merged._replace(in_range=False) if slabs > 1 and merged.in_range else merged
 
 
 class _JoinedBlock(NamedTuple):
@@ -648,7 +648,7 @@ class _JoinedBlock(NamedTuple):
         return sum(int(getattr(array, "nbytes", 0)) for array in arrays)
 
 
-def _joined_block(join: RowJoin, state: _Reduction, block: Block) -> _JoinedBlock:
+def _joined_block(join: RowJoin, state: _BlockReducer, block: Block) -> _JoinedBlock:
     """Look a label block up, gather its partners and sum the pairs: all of a block's work, on any thread."""
     match = join.match(block)
     if not match.taken.size:
@@ -662,7 +662,7 @@ def _joined_block(join: RowJoin, state: _Reduction, block: Block) -> _JoinedBloc
     return _JoinedBlock(match, len(lblock), lblock.ids, lblock.weights, reduced, found)
 
 
-def _join_pass(join: RowJoin, state: _Reduction, options: ComputeOptions, progress: ProgressCallback | None) -> None:
+def _join_pass(join: RowJoin, state: _BlockReducer, options: ComputeOptions, progress: ProgressCallback | None) -> None:
     """Keep the predictions, then take the labels' blocks matched by id, in the labels' order.
 
     Predictions held in memory (Parquet row groups decoded on both cores) leave the
@@ -734,7 +734,7 @@ class _ReducedBlock(NamedTuple):
     zero_vectors: int
 
 
-class _Reduction:
+class _BlockReducer:
     """Accumulates block results: losses per block, or merged sums for ``axis == 0``."""
 
     def __init__(self, labels: Source, predictions: Source, options: ComputeOptions, axis: int, figures: FigureState):
@@ -769,12 +769,12 @@ class _Reduction:
         if self.axis == 0:
             return _ReducedBlock(sums, None, 0)
         losses = losses_from_sums(sums, eps=self.options.eps, normalize=self.options.normalize)
-        return _ReducedBlock(sums, losses, 0 if sums.plain else int(sums.zero_vectors().sum()))
+        return _ReducedBlock(sums, losses, 0 if sums.in_range else int(sums.zero_vectors().sum()))
 
     def refused(self, reduced: _ReducedBlock) -> bool:
         """Whether a block's NaN or infinity stops the run (``nan_policy="raise"``)."""
         sums = reduced.sums
-        return self.options.nan_policy == "raise" and not sums.plain and bool(sums.nonfinite.any())
+        return self.options.nan_policy == "raise" and not sums.in_range and bool(sums.nonfinite.any())
 
     def add(self, offset: int, lblock: Block, pblock: Block, reduced: _ReducedBlock) -> None:
         """Take in one block pair's results, in file order (on the calling thread): rows paired by position."""

@@ -3,7 +3,7 @@
 ``batch`` over 2,000 pairs of 256 KB files spent more of each pair in the general path's
 steps (format detection, the block pipeline, the figures' state) than in reading and
 summing it. ``pipeline.compute._small_pair`` reads such a pair with one open and one read per
-file, and when its sums are plain and no figure needs more than the losses, :func:`plain_rows`
+file, and when its sums are in range and no figure needs more than the losses, :func:`small_pair_figures`
 gives its losses and figures in a few calls. Both call the same functions as the general
 path (the kernel, :func:`~cosloss_cli.core.cosine.summarize`,
 :func:`~cosloss_cli.stats.distribution.order_figures`, the weighted sums), so every
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from ..core.cosine import Summary, plain_row_losses, summarize
+from ..core.cosine import Summary, in_range_row_losses, summarize
 from ..core.reduction import NO_LOSSES, WeightedSums
 from ..stats.distribution import order_figures
 
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from ..stats.figures import FigureOptions
 
 
-class PlainRows(NamedTuple):
-    """The losses of a pair of plain rows and every figure a result without options has."""
+class SmallPairFigures(NamedTuple):
+    """The losses of a small pair's rows and every figure a result without options has."""
 
     losses: Float64Array
     summary: Summary
@@ -40,7 +40,7 @@ class PlainRows(NamedTuple):
 
 
 def needs_only_the_losses(figures: FigureOptions, normalize: bool) -> bool:
-    """Figures :func:`plain_rows` gives: no weights, worst or best rows, histogram or interval.
+    """Figures :func:`small_pair_figures` gives: no weights, worst or best rows, histogram or interval.
 
     And normalized losses: TF's raw ``1 - dot`` takes the general steps.
     """
@@ -55,17 +55,19 @@ def needs_only_the_losses(figures: FigureOptions, normalize: bool) -> bool:
     )
 
 
-def plain_rows(labels: np.ndarray, predictions: np.ndarray, eps: float, reduction: str) -> PlainRows | None:
-    """The losses and figures of the rows of two 2-D arrays of one block, or None if a sum is not plain.
+def small_pair_figures(
+    labels: np.ndarray, predictions: np.ndarray, eps: float, reduction: str
+) -> SmallPairFigures | None:
+    """The losses and figures of the rows of two 2-D arrays of one block, or None if a sum is not in range.
 
     One block: the weighted sums of several blocks are added block by block in the general
     path, a different rounding than one sum over all the losses.
     """
-    losses = plain_row_losses(labels, predictions, eps)
+    losses = in_range_row_losses(labels, predictions, eps)
     if losses is None:
         return None
-    order = order_figures(losses, known_finite=True)  # plain losses are finite
+    order = order_figures(losses, known_finite=True)  # in-range sums give finite losses
     summary = summarize(losses, median=order.median, extremes=(order.min, order.max))
     sums = NO_LOSSES.merge(WeightedSums.of(losses))  # as the figures add a block to no losses
     loss = math.nan if reduction == "none" else sums.reduce(reduction)
-    return PlainRows(losses, summary, order.percentiles, sums, loss)
+    return SmallPairFigures(losses, summary, order.percentiles, sums, loss)
