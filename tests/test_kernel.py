@@ -235,6 +235,20 @@ def test_cosloss_native_0_selects_the_numpy_path() -> None:
     assert (off.stdout.strip(), on.stdout.strip()) == ("False", "True")
 
 
+def test_a_kernel_built_before_a_function_was_renamed_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stale build (its source changed since) leaves the sums to the numpy twin instead of failing."""
+    import types
+
+    stale = types.ModuleType("cosloss_cli.core._kernel")
+    for name in core.KERNEL_FUNCTIONS[:-1]:
+        setattr(stale, name, getattr(native, name))
+    monkeypatch.setitem(sys.modules, "cosloss_cli.core._kernel", stale)
+    monkeypatch.setattr(sys.modules["cosloss_cli.core"], "_kernel", stale)
+    assert core._load_native() is None
+    setattr(stale, core.KERNEL_FUNCTIONS[-1], getattr(native, core.KERNEL_FUNCTIONS[-1]))
+    assert core._load_native() is stale
+
+
 # -- fsum: batch's exact per-pair sums -------------------------------------------------------
 
 

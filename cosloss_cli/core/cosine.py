@@ -74,13 +74,23 @@ class Kernel(Protocol):
     def fsum(self, values: np.ndarray, /) -> float | None: ...
 
 
+#: The functions of :class:`Kernel`, which a built kernel must have to be used.
+KERNEL_FUNCTIONS: tuple[str, ...] = tuple(name for name in vars(Kernel) if not name.startswith("_"))
+
+
 def _load_native() -> Kernel | None:
-    """The C kernel module, or None when it was not built or ``COSLOSS_NATIVE=0``."""
+    """The C kernel module, or None when it was not built, is older than its source, or ``COSLOSS_NATIVE=0``.
+
+    A kernel built before a function was added or renamed lacks it: the numpy twin sums
+    then (``cosloss --version`` says so) rather than a command failing halfway.
+    """
     if os.environ.get("COSLOSS_NATIVE", "1") == "0":
         return None
     try:
         from . import _kernel
     except ImportError:
+        return None
+    if not all(hasattr(_kernel, name) for name in KERNEL_FUNCTIONS):
         return None
     return _kernel
 
