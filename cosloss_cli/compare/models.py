@@ -14,7 +14,7 @@ import posixpath
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -381,16 +381,7 @@ def _comparison_fields(item: ModelComparison, with_holm: bool, result: CompareRe
     return fields
 
 
-def compare_files(labels: str, predictions: Sequence[str], **settings: Any) -> CompareResult:
-    """Compare the losses of each predictions file against the same labels, the first as baseline.
-
-    The keywords are :func:`start_compare_files`'s; this reads, computes and waits for
-    the paired tests in one call.
-    """
-    return start_compare_files(labels, predictions, **settings)()
-
-
-def start_compare_files(
+def compare_files(
     labels: str,
     predictions: Sequence[str],
     *,
@@ -409,12 +400,8 @@ def start_compare_files(
     baseline_losses: str | None = None,
     baseline_column: str | None = None,
     group_by: Sequence[str] = (),
-) -> Callable[[], CompareResult]:
-    """Read every file and start the paired tests; call the result for the :class:`CompareResult`.
-
-    Split in two so that the paired tests of a large comparison run on a thread while
-    the models are summarized, and are waited for only when the result is asked for;
-    :func:`compare_files` is both halves at once.
+) -> CompareResult:
+    """Compare the losses of each predictions file against the same labels, the first as baseline.
 
     ``labels`` or one of ``predictions`` may be ``-`` (stdin; labels from stdin are
     spooled to a temporary file, as they are read once per model). With
@@ -474,11 +461,10 @@ def start_compare_files(
         results = [_saved_baseline(saved, results[0]), *results]
     settings = CompareSettings(confidence, resamples, seed, options.nan_policy)
     gates = gates or GateOptions()
-    started = _start_compare(labels, model_names, results, settings, tail or TailOptions(), gates)
+    result = _compared(labels, model_names, results, settings, tail or TailOptions(), gates)
     if key_columns is None:
-        return started
-    columns, joined = key_columns, bool(options.join_on)
-    return lambda: _with_groups(started(), columns, joined, gates)
+        return result
+    return _with_groups(result, key_columns, bool(options.join_on), gates)
 
 
 def _with_groups(
@@ -685,15 +671,15 @@ def _model_summary(
     )
 
 
-def _start_compare(
+def _compared(
     labels: str,
     names: list[str],
     results: list[LossResult],
     settings: CompareSettings,
     tail: TailOptions,
     gates: GateOptions,
-) -> Callable[[], CompareResult]:
-    """Summarize the models and start the paired tests; the returned call waits for them and assembles."""
+) -> CompareResult:
+    """The models summarized and each candidate against the baseline: paired tests, Holm, tail risk, gates."""
     omitted = np.zeros(results[0].losses.size, dtype=bool)
     for result in results:
         omitted |= result.omitted.ravel()
@@ -710,22 +696,7 @@ def _start_compare(
         _model_summary(name, result, losses[name], int(omitted.sum()), settings)
         for name, result in zip(names, results, strict=True)
     )
-    return lambda: _finish_compare(labels, names, results, settings, tail, gates, models, losses, index, paired())
-
-
-def _finish_compare(
-    labels: str,
-    names: list[str],
-    results: list[LossResult],
-    settings: CompareSettings,
-    tail: TailOptions,
-    gates: GateOptions,
-    models: tuple[ModelSummary, ...],
-    losses: dict[str, Float64Array],
-    index: np.ndarray,
-    statistics: list[Comparison],
-) -> CompareResult:
-    """The result, once the paired tests are known: Holm, the tail risk and the gates of each candidate."""
+    statistics = paired()
     baseline = names[0]
     adjusted = holm([s.p_value_t for s in statistics]) if len(statistics) > 1 else [None] * len(statistics)
     comparisons = []
