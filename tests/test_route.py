@@ -144,7 +144,7 @@ def test_the_route_forms_the_groups_from_the_names_it_is_given(tmp_path: Path) -
     import pandas as pd
 
     from cosloss_cli.io import ReadOptions
-    from cosloss_cli.pipeline.compute import compute_pair
+    from cosloss_cli.pipeline.compute import compute_files, compute_pair
     from cosloss_cli.pipeline.result import ComputeOptions
     from tests.oracle import reference_losses
 
@@ -161,6 +161,9 @@ def test_the_route_forms_the_groups_from_the_names_it_is_given(tmp_path: Path) -
     for group in result.groups:
         mine = expected[(left["lang"] == group["key"]["lang"]).to_numpy()]
         assert group["count"] == mine.size and group["mean"] == pytest.approx(mine.mean(), rel=1e-12)
+    library = compute_files(str(labels), str(predictions), axis=1, confidence=0, group_by="lang")
+    assert library.groups == result.groups
+    np.testing.assert_array_equal(library.grouping.codes, result.grouping.codes)
 
 
 @pytest.mark.parametrize("name", ["pair.npy", "pair.csv"])

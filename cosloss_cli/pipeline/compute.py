@@ -57,7 +57,7 @@ from ..stats.figures import (
     FigureState,
     check_figure_options,
 )
-from ..stats.groups import group_figures, row_groups
+from ..stats.groups import group_figures, parse_group_by, row_groups
 from .result import ComputeOptions, LossResult
 from .small_pairs import SmallPairFigures, needs_only_the_losses, small_pair_figures
 from .spilled import SPILL_LOSSES, SpilledLosses
@@ -100,6 +100,8 @@ def compute_files(
     options: ComputeOptions | None = None,
     progress: ProgressCallback | None = None,
     prediction_read_options: ReadOptions | None = None,
+    *,
+    group_by: str | Sequence[str] | None = None,
     **settings: Any,
 ) -> LossResult:
     """Compute the losses between two files (``-`` for stdin on one side).
@@ -115,6 +117,8 @@ def compute_files(
     ``resamples``, ``seed``. They override ``read_options`` and ``options``, which stay
     for reuse. ``read_options`` apply to both files unless ``prediction_read_options``
     are given for the predictions; a ``weight_column`` applies to the labels only.
+    ``group_by`` (a list of column names or ``"lang,source"``) gives the figures of each
+    group of rows in the result's ``groups``, as ``compute --group-by`` does.
 
     >>> compute_files("sample_data/labels.csv", "sample_data/predictions.csv", axis=1).summary.count
     2
@@ -125,7 +129,14 @@ def compute_files(
     options = (options or ComputeOptions())._replace(**compute_settings)
     figures = FigureOptions(**figure_settings)
     return compute_pair(
-        labels, predictions, read_options, options, figures, prediction_read_options, progress=reporting_to(progress)
+        labels,
+        predictions,
+        read_options,
+        options,
+        figures,
+        prediction_read_options,
+        progress=reporting_to(progress),
+        group_by=parse_group_by(group_by),
     )
 
 
@@ -414,7 +425,7 @@ def _split_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
             read[name] = list(value) if listed and value is not None else value
         else:
             fields = {*ComputeOptions._fields, *ReadOptions._fields, *FigureOptions._fields}
-            known = ", ".join(sorted(fields - {"block_bytes", "decode_threads", "partition_keys"}))
+            known = ", ".join(sorted({*fields, "group_by"} - {"block_bytes", "decode_threads", "partition_keys"}))
             raise TypeError(f"compute_files() got an unexpected keyword argument {name!r} (options: {known})")
     return read, compute, figures
 
