@@ -1,9 +1,11 @@
 """From two files to losses: open both, align their row blocks, reduce them in the core.
 
-This is the library entry point the CLI calls for one pair of files (``compute``) and
-that ``batch`` calls once per pair. It owns the checks that need both inputs (shapes,
-ids, the NaN policy) and the scheduling of blocks onto threads; the arithmetic is in
-:mod:`cosloss_cli.core.cosine`, the file formats in :mod:`cosloss_cli.io`.
+:func:`compute_pair` is the one route from two inputs to a :class:`LossResult`:
+``compute`` takes it for its pair, ``batch`` for each pair, ``compare`` for each model and
+the library's :func:`compute_files` for its keywords. It owns the checks that need both
+inputs (shapes, ids, the NaN policy) and the scheduling of blocks onto threads; the
+arithmetic is in :mod:`cosloss_cli.core.cosine`, the file formats in :mod:`cosloss_cli.io`,
+the figures in :mod:`cosloss_cli.stats`.
 """
 
 from __future__ import annotations
