@@ -184,3 +184,20 @@ def test_a_damaged_column_read_on_a_worker_thread_is_one_error_line(tmp_path: Pa
     assert done.exit_code == 1, done.stderr
     assert "damaged.parquet: cannot read row group data" in done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+@pytest.mark.usefixtures("small_threshold")
+def test_row_groups_of_slabs_keep_their_ids_in_order(tmp_path: Path) -> None:
+    """Each row group's slabs on the threads of its own pass; its ids and losses land at its rows."""
+    rng = np.random.default_rng(16)
+    labels, predictions = rng.standard_normal((2, 600, 30))
+    ids = [f"r{i}" for i in range(600)]
+    for name, values in (("l", labels), ("p", predictions)):
+        table = pa.Table.from_pandas(_frame(values).assign(id=ids), preserve_index=False)
+        pq.write_table(table, tmp_path / f"{name}.parquet", row_group_size=200)
+    result = run_cli(["compute", str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet"), "--json", "--top", "3"])
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    expected = reference_losses(labels, predictions, axis=1)
+    np.testing.assert_allclose(document["losses"], expected, rtol=1e-12)
+    assert [row["id"] for row in document["worst"]] == [f"r{i}" for i in np.argsort(-expected)[:3]]
