@@ -37,15 +37,13 @@ SLAB = 8
 def small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every row group counts as large: the slab path reads these tests' small files, :data:`SLAB` columns a slab."""
     monkeypatch.setattr(parquet, "_WHOLE_GROUP_BYTES", 0)
-    column_slabs = parquet.column_slabs
+    init = parquet.ColumnSlabs.__init__
 
-    def narrow(*args: Any) -> parquet.ColumnSlabs | None:
-        slabs = column_slabs(*args)
-        if slabs is not None:
-            slabs.columns = SLAB
-        return slabs
+    def narrow(self: parquet.ColumnSlabs, *args: Any) -> None:
+        init(self, *args)
+        self.columns = SLAB
 
-    monkeypatch.setattr(parquet, "column_slabs", narrow)
+    monkeypatch.setattr(parquet.ColumnSlabs, "__init__", narrow)
 
 
 def _frame(values: np.ndarray, order: list[int] | None = None) -> pd.DataFrame:
