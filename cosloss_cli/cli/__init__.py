@@ -29,6 +29,16 @@ class LazyGroup(click.Group):
 
     ``cosloss compute`` should not pay for importing ``batch`` and its process pool;
     ``lazy`` maps a command name to ``module:attribute``.
+
+    Every ``--help`` imports its command's module (``cosloss --help`` imports all three),
+    and a help page must not wait for numpy (``tests/test_startup.py``). So a command
+    module imports at its top only what its options and its help need (click, the option
+    groups, the output registries, the error edge, ``batch/``), and the library it runs,
+    which loads numpy, inside the function that runs it: :mod:`cosloss_cli.pipeline`,
+    ``stats``, ``compare``, ``render.result``, ``render.writers``, ``render.progress``
+    and the ``--report`` page (the same holds for ``ComputeOptions`` in ``cli/options.py``
+    and the kernel of ``--version`` here). docs/design.md lists every import kept in a
+    function, and why.
     """
 
     lazy: dict[str, str] = {

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TextIO, TypeVar
 
 import click
 
+from ..base.aside import aside
 from ..base.shown import scrub, shown_path
 from ..base.terminal import Environment
 from ..batch import (
@@ -37,6 +38,8 @@ from ..batch import (
 )
 from ..batch.pairing import is_remote, is_safe_name
 from ..errors import DataError, OutputError, OutputUsageError
+from ..io.guard import check_output_files
+from ..io.storage import filesystem, is_url
 from ..render.output import (
     BATCH_WRITERS,
     OUTPUT_DIR_FORMATS,
@@ -450,7 +453,6 @@ def _run_pairs(
     pairs: 35 ms). ``groups`` takes the pairs' groups (``--group-by``), whose pooled
     figures are drawn with ``bootstrap``.
     """
-    from ..base.aside import aside
     from ..render.progress import pair_progress
     from ..stats.figures import BACKGROUND_LOSSES
 
@@ -607,8 +609,6 @@ def _nothing_found(selection: Selection) -> str:
 
 def _check_output_dir(output_dir: str, discovery: Discovery, extension: str, manifest: str | None) -> None:
     """Refuse (exit 2) an ``--output-dir`` where a pair's file would replace an input, before any is read."""
-    from ..io.guard import check_output_files
-
     if not is_remote(output_dir) and not os.path.isdir(output_dir):
         return  # a folder still to be made holds no input
     targets = _targets(output_dir, discovery.pairs, extension).values()
@@ -665,8 +665,6 @@ def _stamp(path: str) -> tuple[int, int, int] | None:
 def _prepare_output_dir(output_dir: str, storage_options: dict[str, Any] | None) -> None:
     """A local output folder is created now; a URL only needs its backend (objects need no folders)."""
     if "://" in output_dir:
-        from ..io.storage import filesystem, is_url
-
         if is_url(output_dir):
             filesystem(output_dir, storage_options)  # a missing backend names its extra before the work
             return

@@ -19,6 +19,7 @@ from ..core.params import NAN_POLICIES, WEIGHTED_REDUCTIONS
 from ..errors import CoslossError
 from ..io.base import DEFAULT_MAX_LINE_BYTES, ReadOptions
 from ..io.formats import FORMATS
+from ..io.storage import parse_storage_options
 from ..render.output import FILE_EXTENSIONS
 
 if TYPE_CHECKING:  # the pipeline imports numpy; a record is built only when a command runs
@@ -155,11 +156,9 @@ def _inputs(values: dict[str, Any]) -> Inputs:
 
 
 def _storage_options(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, Any] | None:
-    """``--storage-option KEY=VALUE`` items as fsspec options; storage.py loads only when some are given."""
+    """``--storage-option KEY=VALUE`` items as fsspec options (fsspec itself loads only when a URL is opened)."""
     if not value:
         return None
-    from ..io.storage import parse_storage_options
-
     try:
         return parse_storage_options(value)
     except CoslossError as exc:

@@ -26,9 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..base.shown import printable
+from ..base.values import json_value
 from ..errors import InputUsageError
 from ..io.guard import check_outputs
 from ..render.writers import output_format_for
+from ..stats.distribution import histogram, histogram_range
+from ..stats.tail import largest, tail_risk
 
 if TYPE_CHECKING:
     from ..compare.models import CompareResult
@@ -104,8 +108,6 @@ def compute_report(result: LossResult, document: dict[str, Any], max_rows: int =
     ``max_rows``: with more than twice as many groups, the first and last ``max_rows``
     are shown (``--max-rows``, as the terminal's table of groups).
     """
-    from ..stats.distribution import histogram
-
     title = f"cosloss compute: {document['labels']} vs {document['predictions']}"
     parts = [_header(title), "<h2>Summary</h2>"]
     keys = ["count", "mean", "std", "min", "median", "max", "zero_vectors", "omitted"]
@@ -133,9 +135,6 @@ def compute_report(result: LossResult, document: dict[str, Any], max_rows: int =
 
 def compare_report(result: CompareResult, document: dict[str, Any], max_rows: int = REPORT_GROUPS) -> str:
     """The page of one ``compare`` result; ``document`` is its ``--json`` document without losses."""
-    from ..stats.distribution import histogram
-    from ..stats.tail import tail_risk
-
     title = f"cosloss compare: {document['labels']} ({len(document['models'])} models, {document['count']} rows)"
     parts = [_header(title)]
     if document.get("gates_passed") is not None:
@@ -189,9 +188,6 @@ def compare_report(result: CompareResult, document: dict[str, Any], max_rows: in
 
 def _worst_of(result: LossResult) -> list[dict[str, Any]]:
     """The :data:`REPORT_TOP` largest losses with their index and id, when the result lists none."""
-    from ..base.values import json_value
-    from ..stats.tail import largest
-
     flat = np.ravel(result.losses) if result.losses is not None else np.empty(0)
     if flat.size == 0:
         return []
@@ -204,9 +200,6 @@ def _worst_of(result: LossResult) -> list[dict[str, Any]]:
 
 
 def _worst_differences(result: CompareResult, candidate: str, baseline: str) -> list[dict[str, Any]]:
-    from ..base.values import json_value
-    from ..stats.tail import largest
-
     c, b = result.losses[candidate], result.losses[baseline]
     rows = largest(c - b, REPORT_TOP)
     return [
@@ -340,8 +333,6 @@ def batch_report(
 def pooled_histogram(chunks: Callable[[], Iterable[np.ndarray]]) -> tuple[list[float], list[int]] | None:
     """(edges, counts) of every finite loss of a batch, as :func:`~cosloss_cli.stats.distribution.histogram`
     bins them all together: two passes over ``chunks()`` (the range, then the counts). None without losses."""
-    from ..stats.distribution import histogram_range
-
     low, high = math.inf, -math.inf
     for chunk in chunks():
         finite = chunk[np.isfinite(chunk)]
@@ -613,8 +604,6 @@ def _floats(rows: Sequence[tuple[float | None, float | None, float | None]]) -> 
 
 def _chart_text(text: str, width: int) -> str:
     """A name as chart text: control characters escaped, ``$`` not read as mathtext, long names cut."""
-    from ..base.shown import printable
-
     shown = printable(str(text))
     if len(shown) > width:
         shown = shown[: width - 1] + "…"

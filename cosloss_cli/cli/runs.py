@@ -10,8 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..compare.runs import compare_runs, comparison_rows, discover_runs, runs_document
 from ..render.output import RUNS_WRITERS, emit, view_for
+from ..render.progress import pair_progress
+from ..render.writers import write_text_file
 from .edge import warn
+from .report import check_outputs_first, runs_report
 
 if TYPE_CHECKING:
     from ..base.terminal import Environment
@@ -36,12 +40,7 @@ def run_many(
     ``report_file``: also write the ``--report`` page, from the JSON document.
     """
     if report_file:
-        from .report import check_outputs_first
-
         check_outputs_first(None, report_file, [root])  # before the work
-    from ..compare.runs import compare_runs, comparison_rows, discover_runs, runs_document
-    from ..render.progress import pair_progress
-
     runs = discover_runs(root, names, labels_name)
     with pair_progress(env.stderr_isatty and not verbosity.quiet, len(runs)) as advance:
         results = compare_runs(
@@ -54,9 +53,6 @@ def run_many(
             warn(f"run {result.name}: {result.error}", verbosity.quiet)
     gates_failed = _report_gates(document)
     if report_file:
-        from ..render.writers import write_text_file
-        from .report import runs_report
-
         document_json = {key: value for key, value in document.items() if key != "rows"}
         write_text_file(report_file, runs_report(document_json), storage_options=request.read_options.storage_options)
     if output.format == "json":
