@@ -199,3 +199,30 @@ def test_row_groups_of_slabs_keep_their_ids_in_order(tmp_path: Path) -> None:
     expected = reference_losses(labels, predictions, axis=1)
     np.testing.assert_allclose(document["losses"], expected, rtol=1e-12)
     assert [row["id"] for row in document["worst"]] == [f"r{i}" for i in np.argsort(-expected)[:3]]
+
+
+@pytest.mark.usefixtures("small_threshold")
+def test_many_row_groups_of_slabs_keep_a_few_files_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each row group's pass has threads of its own, each with readers of both files: closed after the pass."""
+    rng = np.random.default_rng(17)
+    labels, predictions = rng.standard_normal((2, 400, 24))
+    for name, values in (("l", labels), ("p", predictions)):
+        pq.write_table(pa.Table.from_pandas(_frame(values)), tmp_path / f"{name}.parquet", row_group_size=10)
+    open_now: set[int] = set()
+    most = 0
+
+    class Counted(pq.ParquetFile):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            nonlocal most
+            super().__init__(*args, **kwargs)
+            open_now.add(id(self))
+            most = max(most, len(open_now))
+
+        def close(self, force: bool = False) -> None:
+            open_now.discard(id(self))
+            super().close(force=force)
+
+    monkeypatch.setattr(pq, "ParquetFile", Counted)
+    result = compute_files(str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet"), axis=1)
+    np.testing.assert_allclose(result.losses, reference_losses(labels, predictions, axis=1), rtol=1e-12)
+    assert most <= 8  # the two sources' own, and both files for each of at most three threads

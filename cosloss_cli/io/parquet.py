@@ -914,8 +914,9 @@ class ColumnSlabs:
     :meth:`read` is called on several threads at once (``pipeline.compute``), each
     reading and summing a slab of its own: pyarrow decodes, and the kernel sums, without
     the GIL, so both cores are busy where one slab after the other left the second core
-    waiting for the sums. Each thread has its own readers of both files (a reader is not
-    shared between threads) and its own arrays.
+    waiting for the sums. Each thread has its own readers of both files (as each thread
+    of :func:`_parallel_row_groups` has its own) and its own arrays, until
+    :meth:`release`.
     """
 
     def __init__(self, labels: Source, predictions: Source, sizes: list[int], columns: int):
@@ -926,6 +927,8 @@ class ColumnSlabs:
         self._local = threading.local()
         self._opened: list[Any] = []
         self._lock = threading.Lock()
+        #: Readers opened before the last :meth:`release` are closed: a thread opens new ones.
+        self._generation = 0
 
     def firsts(self) -> range:
         """The first column of each slab."""
@@ -962,10 +965,22 @@ class ColumnSlabs:
             found.append(tuple(column.combine_chunks() for column in table.columns))
         return found[0], found[1]
 
+    def release(self) -> None:
+        """Close every thread's readers (a row group's pass is over; its threads end with it).
+
+        Each pass has threads of its own: without this, a file of many large row groups
+        kept four readers open per row group (four file descriptors) until the end.
+        """
+        with self._lock:
+            opened, self._opened = self._opened, []
+            self._generation += 1
+        for parquet in opened:
+            parquet.close()
+
     def _files(self) -> list[Any]:
         """This thread's readers of both files, opened on first use with the decoding pool."""
         files = getattr(self._local, "files", None)
-        if files is None:
+        if files is None or self._local.generation != self._generation:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
@@ -976,7 +991,7 @@ class ColumnSlabs:
                 _restore_pool(pa, previous)
             with self._lock:
                 self._opened.extend(files)
-            self._local.files = files
+            self._local.files, self._local.generation = files, self._generation
             self._local.buffers = [None, None]
         return files
 
@@ -1017,8 +1032,7 @@ class ColumnSlabs:
         return out
 
     def close(self) -> None:
-        for parquet in self._opened:
-            parquet.close()
+        self.release()
 
 
 def column_slabs(labels: Source, predictions: Source, block_bytes: int) -> ColumnSlabs | None:

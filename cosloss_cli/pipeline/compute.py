@@ -600,6 +600,7 @@ def _slab_pass(slabs: ColumnSlabs, state: _BlockReducer, progress: ProgressCallb
         reduced = _ReducedBlock(merged, losses, 0 if merged.in_range else int(merged.zero_vectors().sum()))
         label_ids, prediction_ids = slabs.ids(group)
         label_keys, prediction_keys = slabs.keys(group)
+        slabs.release()
         no_values = np.empty((rows, 0))
         lblock, pblock = (
             Block(no_values, label_ids, None, label_keys),
