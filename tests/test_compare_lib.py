@@ -62,6 +62,25 @@ def npy_models(tmp_path: Path) -> tuple[str, list[str], np.ndarray, list[np.ndar
     return label_path, paths, labels, predictions
 
 
+def test_the_labels_are_read_once_for_every_model(npy_models, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three models of small NPY files: one read of the labels, one of each model; outside, every pair reads."""
+    from cosloss_cli.pipeline import compute
+
+    label_path, paths, labels, predictions = npy_models
+    reads: list[str] = []
+    real = compute.read_small_npy
+    monkeypatch.setattr(compute, "read_small_npy", lambda path, scratch=None: reads.append(path) or real(path, scratch))
+    result = compare_files(label_path, paths)
+    assert reads.count(label_path) == 1 and sorted(reads) == sorted([label_path, *paths])
+    for model, p in zip(result.models, predictions, strict=True):
+        np.testing.assert_allclose(model.summary.mean, reference_losses(labels, p).mean(), rtol=1e-12)
+    np.save(label_path, -labels)  # the same path, other labels: a later comparison reads them again
+    again = compare_files(label_path, paths)
+    assert reads.count(label_path) == 2
+    for model, p in zip(again.models, predictions, strict=True):
+        np.testing.assert_allclose(model.summary.mean, reference_losses(-labels, p).mean(), rtol=1e-12)
+
+
 def test_every_figure_against_an_independent_reference(npy_models) -> None:
     label_path, paths, labels, predictions = npy_models
     result = compare_files(label_path, paths, confidence=0.9, resamples=1000, seed=3)

@@ -27,7 +27,7 @@ from ..core.cosine import Summary, summarize
 from ..errors import CoslossError, DataError, InputUsageError, ShapeMismatchError
 from ..io import ReadOptions, detect_format, strip_format_extension
 from ..io.group_columns import excluding_both, key_columns_for
-from ..pipeline.compute import ProgressCallback, compute_pair, reporting_to
+from ..pipeline.compute import ProgressCallback, compute_pair, labels_read_once, reporting_to
 from ..pipeline.result import ComputeOptions, LossResult
 from ..render.result import SCHEMA_VERSION, summary_fields
 from ..stats.figures import BACKGROUND_LOSSES, FigureOptions
@@ -451,10 +451,11 @@ def compare_files(
                 group_by, labels_path, predictions, read_options, prediction_read_options, joined=bool(options.join_on)
             )
             read_options, prediction_read_options = excluding_both(read_options, prediction_read_options, group_by)
-        results = [
-            _compute(labels, labels_path, path, read_options, options, prediction_read_options, progress)
-            for path in predictions
-        ]
+        with labels_read_once():
+            results = [
+                _compute(labels, labels_path, path, read_options, options, prediction_read_options, progress)
+                for path in predictions
+            ]
     results = _on_common_label_rows(results, predictions)
     _check_aligned(results, predictions)
     if saved is not None:

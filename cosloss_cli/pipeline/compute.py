@@ -14,7 +14,7 @@ import functools
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -35,7 +35,7 @@ from ..errors import (
 from ..io import Block, ReadOptions, Source, check_distinct, format_extension, open_source
 from ..io.base import DEFAULT_BLOCK_BYTES
 from ..io.group_columns import excluding_both, key_columns_for
-from ..io.npy import SMALL_FILE_BYTES, read_small_npy, rows_per_array_block, small_npy_source
+from ..io.npy import SMALL_FILE_BYTES, SmallArray, read_small_npy, rows_per_array_block, small_npy_source
 from ..io.parquet import ColumnSlabs, column_slabs
 from ..io.weights import weights_for
 from ..pairing import join
@@ -75,6 +75,7 @@ __all__ = [
     "NanPolicy",
     "compute_files",
     "compute_pair",
+    "labels_read_once",
     "open_pair",
 ]
 
@@ -255,7 +256,7 @@ def _small_pair(inputs: _Inputs, progress: Progress | None) -> LossResult | None
     ):
         return None
     label_scratch, prediction_scratch = _small_pair_buffers()  # nothing read into them outlives this call
-    label_file = read_small_npy(labels, label_scratch)
+    label_file = _labels_file(labels, label_scratch)
     prediction_file = read_small_npy(predictions, prediction_scratch) if label_file is not None else None
     if label_file is None or prediction_file is None:
         return None
@@ -322,6 +323,35 @@ def _small_pair_result(
 
 
 _small_pair_scratch = threading.local()
+
+
+@contextmanager
+def labels_read_once() -> Iterator[None]:
+    """Within the block, a small NPY labels file is read by this thread's first pair only.
+
+    ``compare`` computes each model against the same labels, one after the other on one
+    thread: their first read stays in this thread's labels buffer (which no other pair
+    uses meanwhile) and the later models use it, so the models are compared with one
+    reading of the labels rather than one each. Outside the block every pair reads its
+    files.
+    """
+    _small_pair_scratch.kept = None
+    try:
+        yield
+    finally:
+        del _small_pair_scratch.kept
+
+
+def _labels_file(labels: str, scratch: np.ndarray) -> SmallArray | None:
+    """The labels of a small pair: read into ``scratch``, or as read already within :func:`labels_read_once`."""
+    keeping = hasattr(_small_pair_scratch, "kept")
+    kept: tuple[str, SmallArray | None] | None = getattr(_small_pair_scratch, "kept", None)
+    if kept is not None and kept[0] == labels:
+        return kept[1]
+    found = read_small_npy(labels, scratch)
+    if keeping:
+        _small_pair_scratch.kept = (labels, found)
+    return found
 
 
 def _small_pair_buffers() -> tuple[np.ndarray, np.ndarray]:
