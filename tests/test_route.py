@@ -164,6 +164,17 @@ def test_the_route_forms_the_groups_from_the_names_it_is_given(tmp_path: Path) -
     library = compute_files(str(labels), str(predictions), axis=1, confidence=0, group_by="lang")
     assert library.groups == result.groups
     np.testing.assert_array_equal(library.grouping.codes, result.grouping.codes)
+    pooled_later = compute_pair(  # what a batch's pair asks: the groups of its rows, not their figures
+        str(labels),
+        str(predictions),
+        ReadOptions(),
+        ComputeOptions(axis=1),
+        figures,
+        group_by=("lang",),
+        group_figures=False,
+    )
+    assert pooled_later.groups is None and pooled_later.grouping is not None
+    np.testing.assert_array_equal(pooled_later.grouping.codes, result.grouping.codes)
 
 
 @pytest.mark.parametrize("name", ["pair.npy", "pair.csv"])

@@ -122,6 +122,7 @@ def run_pair(task: PairTask, pair: Pair) -> PairResult:
             _figures(task),
             task.prediction_options,
             group_by=task.group_by,
+            group_figures=False,  # the batch's groups pool every pair's losses
         )
         output = None
         if task.output_dir is not None:

@@ -153,6 +153,7 @@ def compute_pair(
     *,
     progress: Progress | None = None,
     group_by: Sequence[str] = (),
+    group_figures: bool = True,
 ) -> LossResult:
     """The one route from two inputs to a :class:`LossResult`: read, compute, summarize.
 
@@ -161,8 +162,9 @@ def compute_pair(
     small pair of ``batch`` a sixth of its time). What differs between them is given:
     ``progress`` (see :data:`Progress`), and ``group_by``, the names of the columns whose
     values group the rows: they are read first (only those columns, from the labels, else
-    the predictions; :mod:`cosloss_cli.io.group_columns`), left out of the vectors, and each
-    group's figures are in the result's ``groups`` (each loss's group in ``grouping``).
+    the predictions; :mod:`cosloss_cli.io.group_columns`), left out of the vectors; each
+    loss's group is in the result's ``grouping``, and each group's figures in its ``groups``
+    unless ``group_figures`` is off (``batch`` pools the groups' losses over its pairs instead).
 
     The inputs are read (:mod:`cosloss_cli.io`) and paired (:mod:`cosloss_cli.pairing`),
     their sums and losses computed (:mod:`cosloss_cli.core`), and the losses summarized
@@ -189,7 +191,7 @@ def compute_pair(
     check_distinct(labels, predictions, read_options, prediction_read_options)  # after any error in the data
     if columns is None:
         return result
-    return _grouped(result, columns, figures)
+    return _grouped(result, columns, figures if group_figures else None)
 
 
 class _Inputs(NamedTuple):
@@ -222,9 +224,11 @@ def _sides(
     return labels, predictions or labels
 
 
-def _grouped(result: LossResult, columns: dict[str, np.ndarray], figures: FigureOptions) -> LossResult:
-    """``result`` with each loss's group and each group's figures (the interval of each mean as the whole's)."""
+def _grouped(result: LossResult, columns: dict[str, np.ndarray], figures: FigureOptions | None) -> LossResult:
+    """``result`` with each loss's group, and given ``figures`` each group's (each mean's interval as the whole's)."""
     grouping = row_groups(result.losses, result.label_rows, result.axis, columns)
+    if figures is None:
+        return result._replace(grouping=grouping)
     confidence = float(result.figures.confidence or 0.0)
     found, notes = group_figures(
         result.losses, result.omitted, grouping, confidence=confidence, resamples=figures.resamples, seed=figures.seed
