@@ -415,10 +415,10 @@ def test_small_npy_with_an_unusual_or_broken_header_takes_the_general_path(tmp_p
 
 
 def test_many_small_pairs_give_identical_output_for_any_jobs(tmp_path: Path) -> None:
-    """-j 2 sends several pairs per task (80 pairs: 10 a task, fewer at the end); the report must not change a bit."""
-    from cosloss_cli.batch.runner import guided_size
+    """-j 2 sends several pairs per task (80 pairs: 5 a task); the report must not change a bit."""
+    from cosloss_cli.batch.runner import pairs_per_task
 
-    assert guided_size(80, 2) == 10 and guided_size(7, 2) == 1
+    assert pairs_per_task(80, 2) == 5 and pairs_per_task(80, 3) == 3
     labels, predictions = _pairs_of_npy(tmp_path, pairs=80, rows=50, dim=8)
     outputs = {jobs: _run(["batch", labels, predictions, "--json", "-j", jobs]) for jobs in ("1", "2", "3")}
     assert all(result.returncode == ExitStatus.OK for result in outputs.values())

@@ -3,7 +3,7 @@
 Every loss of every pair is needed for the exact pooled percentiles. Sent back through
 the pool's result pipe, a pair of 1,000 rows costs 8 KB pickled in the worker, carried
 through the pipe and unpickled in the parent, whose work competes with the workers' on
-a small machine (45 ms of 0.35 s over 2,000 pairs on 2 cores). Instead each worker
+a small machine (measured: bench/RESULTS.md, round 10). Instead each worker
 process appends its pairs' losses to one file of raw float64 in a folder the parent
 owns, and the result carries only where they are (a :class:`Span`). The parent reads
 the files once at the end (:meth:`cosloss_cli.stats.pooled.PooledLosses.add_span`).
@@ -45,8 +45,8 @@ _open: dict[tuple[str, int], _Spool] = {}
 def spool(folder: str, losses: list[np.ndarray]) -> list[Span]:
     """Append each array of ``losses`` (float64) to this process's file in ``folder``; where each went.
 
-    One write for them all: a task's pairs are spooled together (a write per pair of
-    8 KB cost 8 µs, four times the bytes' copy), gathered from the arrays where they
+    One write for them all: a task's pairs are spooled together (one system call rather
+    than one per pair), gathered from the arrays where they
     are (``writev``) rather than joined first into a new buffer, whose fresh pages
     cost more page faults than the copy.
     """

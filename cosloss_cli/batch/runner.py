@@ -54,8 +54,7 @@ def local_executor(jobs: int, total_pairs: int = 0) -> Executor:
     return InProcess() if jobs <= 1 else LocalPool(jobs, total_pairs=total_pairs)
 
 
-#: Most pairs in one task of :func:`pairs_per_task` (the Dask runner's sizing; the local
-#: pool's guided schedule is :func:`guided_size`).
+#: Most pairs in one task of :func:`pairs_per_task` (the local pool's and the Dask runner's sizing).
 MAX_PAIRS_PER_TASK = 16
 
 
@@ -69,25 +68,6 @@ def pairs_per_task(pairs: int, workers: int, most: int = MAX_PAIRS_PER_TASK) -> 
     (16, 1, 1)
     """
     return max(1, min(most, pairs // max(1, workers * 8)))
-
-
-#: Most pairs in one task of the local pool's guided schedule (see :func:`guided_size`).
-MAX_GUIDED_PAIRS = 64
-
-
-def guided_size(left: int, workers: int, most: int = MAX_GUIDED_PAIRS) -> int:
-    """Pairs in the next task of the local pool: a quarter of what is left per worker, at most ``most``.
-
-    Guided self-scheduling: large tasks while many pairs are left (each task costs a
-    round trip, and on a 2-core VM the pipe write that wakes a worker cost the parent
-    0.2-0.4 ms), shrinking to single pairs at the end so the workers finish together.
-    2,000 pairs on 2 workers: 66 tasks instead of 125 of 16. Grouping never
-    changes a result.
-
-    >>> guided_size(2000, 2), guided_size(100, 2), guided_size(3, 2), guided_size(0, 2)
-    (64, 12, 1, 1)
-    """
-    return max(1, min(most, left // max(1, workers * 4)))
 
 
 class BatchRunner:
@@ -186,8 +166,8 @@ class LocalPool:
     """Up to ``jobs`` worker processes of this machine (:mod:`.workers`), fed tasks as they finish.
 
     A task is several pairs computed one after the other, as many as
-    :func:`guided_size` says for the ``total_pairs`` not yet sent (one at a time when
-    the total is not known): many small pairs then cost one round trip per task
+    :func:`pairs_per_task` says for ``total_pairs`` (one at a time when the total is
+    not known): many small pairs then cost one round trip per task
     instead of one per pair. Each worker has a second task queued while it runs one,
     so it never waits for the parent. Grouping never changes a result.
     """
@@ -254,7 +234,7 @@ class LocalPool:
 
 class _Feed:
     """The tasks of a batch in the order they are sent: first any to send again, then the
-    pairs not yet sent, in chunks of :func:`guided_size` pairs."""
+    pairs not yet sent, in chunks of :func:`pairs_per_task` pairs."""
 
     def __init__(self, task: PairTask, pairs: Iterable[Pair], total: int, jobs: int):
         self.task = task
@@ -271,7 +251,7 @@ class _Feed:
             if self.again:
                 chunk = self.again.popleft()
             else:
-                chunk = list(itertools.islice(self.waiting, guided_size(self.total - self.pulled, self.jobs)))
+                chunk = list(itertools.islice(self.waiting, pairs_per_task(self.total, self.jobs)))
                 self.pulled += len(chunk)
             self._next = (chunk, task_payload(self.task, chunk)) if chunk else None
         return self._next

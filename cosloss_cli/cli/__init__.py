@@ -106,8 +106,8 @@ BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1"}
 
 #: The cyclic collector's thresholds for the command's run. Importing numpy and the
 #: command's modules allocates ~30,000 container objects, which at Python's default
-#: (700, 10, 10) means dozens of collections that find nothing: 3.5 ms of a 100 ms
-#: small-file `compute` (measured). Cycles are still collected, only less often.
+#: (700, 10, 10) means dozens of collections that find nothing (a small-file `compute`
+#: spends less CPU without them). Cycles are still collected, only less often.
 GC_THRESHOLDS = (50_000, 50, 100)
 
 
@@ -148,8 +148,8 @@ def run() -> NoReturn:
     """The ``cosloss`` command: :func:`main`, then an exit without the interpreter's teardown.
 
     Once a command has finished, tearing down the modules and objects of numpy, click
-    and the command is the last thing it does: 19 ms of a 135 ms small-file ``compute``
-    (measured; 11 ms of them for numpy alone). What an exit must do still happens here:
+    and the command is the last thing it does (a sixth of a small-file ``compute``'s CPU,
+    bench/RESULTS.md round 10). What an exit must do still happens here:
     the atexit handlers run (temporary folders, multiprocessing, dask) and the standard
     streams are flushed. Every output file is closed by the command that wrote it.
     """

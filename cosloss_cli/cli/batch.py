@@ -446,15 +446,12 @@ def _run_pairs(
 ) -> tuple[list[PairResult], Overall, BatchRunner, Callable[[], dict[str, float]]]:
     """Run the pairs (progress bar, NDJSON lines as they finish): results, overall figures, runner.
 
-    And the pooled percentiles, begun: on a thread for many losses (2 million: 30 ms, mostly
-    without the GIL) while the pair objects are written, when the format shows them.
-    For ``--format json`` each pair's object is encoded into ``encoded`` as it finishes:
-    this process is idle then, while at the end it would be the only one working (2,000
-    pairs: 35 ms). ``groups`` takes the pairs' groups (``--group-by``), whose pooled
+    And the pooled percentiles, computed when asked for. For ``--format json`` each pair's
+    object is encoded into ``encoded`` as it finishes, while this process waits on the
+    workers rather than alone at the end. ``groups`` takes the pairs' groups (``--group-by``), whose pooled
     figures are drawn with ``bootstrap``.
     """
     from ..render.progress import pair_progress
-    from ..stats.figures import BACKGROUND_LOSSES
 
     with pair_progress(env.stderr_isatty and not verbosity.quiet, len(discovery.pairs)) as advance:
         # With --group-by, NDJSON is a line per pooled group, written at the end.
@@ -486,10 +483,7 @@ def _run_pairs(
         )
         try:
             results = runner.run()
-            shown = output.format in ("json", "table")  # NDJSON and CSV have no pooled row
-            percentiles = aside(
-                pooled.percentiles, background=shown and pooled.size >= BACKGROUND_LOSSES, name="cosloss-pooled"
-            )
+            percentiles = pooled.percentiles
             found = None
             if groups is not None:
                 draw = bootstrap or Bootstrap(0.95, None, 0)

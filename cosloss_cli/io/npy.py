@@ -112,7 +112,7 @@ def _closing(blocks: BlockStream, stream: BinaryIO) -> CountedBlocks:
 
 def open_npz(path: str, options: ReadOptions) -> Source:
     """Open one array of an ``.npz`` archive (``--key``, or its only array), streamed."""
-    import zipfile  # only archives need it: 10 ms off every other start
+    import zipfile  # only archives need it: not imported by every other start (measured)
     import zlib  # zipfile imports it anyway; a corrupt member raises zlib.error
 
     stream = open_binary(path, options.storage_options)
@@ -172,8 +172,8 @@ def read_small_npy(path: str, scratch: np.ndarray | None = None) -> SmallArray |
 
     The whole file is read into one new buffer rather than mapped: for the 256 KB files of
     a ``batch`` the map, its page-table entries and the unmap cost more than the copy, and
-    the copied values are in cache when the kernel reads them (0.10 ms a pair of files
-    against 0.16 ms mapped). Anything unusual (not a regular file, large, another header
+    the copied values are in cache when the kernel reads them (bench/RESULTS.md, round
+    10: twice the CPU of a batch of small files without it). Anything unusual (not a regular file, large, another header
     version, Fortran order, a truncated file, an unreadable one) returns None, and the
     general path reads it or reports the error, so both paths give the same arrays and
     the same messages.

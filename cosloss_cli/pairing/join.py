@@ -72,9 +72,8 @@ LABEL_BLOCK_BYTES = 2 * 1024 * 1024
 
 #: Integer ids whose range (max - min + 1) is at most this many times their count are
 #: looked up in a table of that range: 4 bytes an entry, so at most the 16 bytes an id
-#: of the sorted copy and its order. At 200,000 ids of 0..n-1 in any order, building it
-#: takes 2 ms where the sort took 16-25 ms (on one core, before the labels' pass), and
-#: looking up a block of 1,024 label ids 13 us where the binary search took 22 (measured).
+#: of the sorted copy and its order, and no sort before the labels' pass (its gain on the
+#: join row is within the noise of a loaded machine: bench/RESULTS.md, round 10).
 DENSE_SPAN_FACTOR = 4
 
 #: Formats without named columns, so without an id column to join on.
@@ -426,8 +425,8 @@ class RowJoin:
         """Whether a label id may appear twice: cheap tests before sorting every key.
 
         Equal ids are matched alike. Matched ones use one prediction row twice, so fewer
-        rows are used than were taken; unmatched ones are few, and sorted alone. Sorting
-        the 200,000 keys of a join took 20-35 ms after the pass, on one core.
+        rows are used than were taken; unmatched ones are few, and sorted alone: text ids
+        are then not searched with pandas, which the full check imports for them.
         """
         used = 0 if self._used is None else int(np.count_nonzero(self._used))
         if used != self._taken:

@@ -36,8 +36,8 @@ def percentiles(losses: ArrayLike) -> dict[str, float]:
 
     Pass the kept losses (omitted ones removed), as :func:`cosloss_cli.core.cosine.summarize`
     gets them; like the summary, a NaN among them (``--nan-policy propagate``) makes
-    every percentile NaN, and no losses give NaN. Computed with ``np.partition``
-    rather than ``np.percentile``, which imports ``numpy.ma`` (20 ms at every start).
+    every percentile NaN, and no losses give NaN. Computed from the one partition
+    that also gives the median (:func:`median_and_percentiles`).
 
     Examples
     --------
@@ -45,12 +45,6 @@ def percentiles(losses: ArrayLike) -> dict[str, float]:
     {'p05': 0.2, 'p25': 1.0, 'p75': 3.0, 'p95': 3.8, 'p99': 3.96}
     """
     return median_and_percentiles(losses)[1]
-
-
-#: Up to this many losses :func:`median_and_percentiles` sorts them rather than partitioning:
-#: for 1,000 (a ``batch`` pair) a sort takes 14 µs and the partition at the ranks 24 µs;
-#: they are even at about 4,000. Either gives the same order statistics.
-SORT_MAX_VALUES = 2048
 
 
 def median_and_percentiles(losses: ArrayLike) -> tuple[float, dict[str, float]]:
@@ -97,10 +91,7 @@ def order_figures(losses: ArrayLike, known_finite: bool = False, extremes: bool 
     if extremes:
         wanted += (0, size - 1)
     ranks, picks = _plan(size, _PERCENTILE_FRACTIONS, wanted)
-    if size <= SORT_MAX_VALUES:  # numpy's (SIMD) sort beats a partition at a dozen ranks on few values
-        found = np.sort(flat)[ranks].tolist()
-    else:
-        found = np.partition(flat, ranks)[ranks].tolist()  # np.unique imports numpy.ma
+    found = np.partition(flat, ranks)[ranks].tolist()
     by_rank = dict(zip(ranks, found, strict=True))
     median = by_rank[middle] if size % 2 else (by_rank[middle - 1] + by_rank[middle]) / 2  # np.median's mean
     low, high = (by_rank[0], by_rank[size - 1]) if extremes else (math.nan, math.nan)
@@ -123,8 +114,9 @@ def quantiles_by_rank(
 ) -> Float64Array:
     """``np.quantile(values, quantiles)`` (linear method) from the order statistics it needs.
 
-    Also what :mod:`cosloss_cli.stats.intervals` takes the ends of a bootstrap interval with:
-    ``np.quantile`` itself imports ``numpy.ma``, 20 ms at every start of a command.
+    The order statistics come from wherever the values are: a partition, or the pooled
+    selection over the workers' files (:mod:`cosloss_cli.stats.pooled`); also what
+    :mod:`cosloss_cli.stats.intervals` takes the ends of a bootstrap interval with.
     """
     ranks, picks = _plan(size, tuple(np.asarray(quantiles, dtype=np.float64).reshape(-1).tolist()))
     found = np.asarray(order_statistics(list(ranks)), dtype=np.float64).tolist()

@@ -170,8 +170,8 @@ class PooledLosses:
         """Add the losses the spans name: each file mapped when its spans are all of it, else read once.
 
         Mapped, the losses are neither copied nor counted in memory (they are the
-        files' pages in the page cache), which saves the copy of 16 MB into new
-        pages and of their concatenation at the end of a 2,000-pair batch (13 ms).
+        files' pages in the page cache), which saves copying them into new pages and
+        concatenating them at the end of a batch (it pays on a 2,000-pair batch).
         NaN among them (``--nan-policy propagate``) is found by the selection.
         """
         by_file: dict[str, list[Span]] = {}
@@ -235,11 +235,11 @@ def select_ranks(pieces: Sequence[np.ndarray], ranks: list[int]) -> np.ndarray:
 
     The pieces are only read (they may be read-only maps of the workers' files), so
     nothing is copied or concatenated. A partition at seven ranks of 2 million losses
-    (40 ms, serial, at the end of a batch) costs several selections over all of them.
+    (serial, at the end of a batch) costs several selections over all of them.
     Instead, one histogram of the values over [min, max] in :data:`SELECT_BINS` equal
     bins, taken a cache-sized chunk at a time, tells which bin holds each wanted rank
     and its rank among that bin's values; a second pass copies out only the values of
-    those bins, which are partitioned (2 million losses: 10 ms). The bin of a value,
+    those bins, which are partitioned (it pays on a 2,000-pair batch). The bin of a value,
     ``int((v - min) * scale)``, never decreases as ``v`` grows (each step is correctly
     rounded, hence monotonic), and both passes compute it the same way, so the result
     is the partition's to the bit whatever the rounding near a bin's edge.

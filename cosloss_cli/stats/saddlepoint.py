@@ -198,7 +198,7 @@ def _quantile(points: _Points, n: int, level: float, variance: float) -> float:
 
 
 def normal_cdf(x: float) -> float:
-    """The standard normal distribution function (``statistics.NormalDist().cdf``, whose import costs 4 ms)."""
+    """The standard normal distribution function, by ``erfc``: ``NormalDist().cdf`` loses the lower tail."""
     return 0.5 * math.erfc(-x / math.sqrt(2))
 
 
