@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TextIO, TypeVar
 
 import click
 
-from ..base.aside import aside
 from ..base.shown import scrub, shown_path
 from ..base.terminal import Environment
 from ..batch import (
