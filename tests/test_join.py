@@ -607,7 +607,6 @@ def _id_array(values: list[int | None], dtype: str) -> np.ndarray:
     return np.array(values, dtype=object) if None in values else np.array(values, dtype=dtype)
 
 
-@pytest.mark.parametrize("dense", [True, False], ids=["table", "sorted"])
 @given(
     data=st.data(),
     low=st.sampled_from([0, 1000, -50, 2**40]),
@@ -616,9 +615,9 @@ def _id_array(values: list[int | None], dtype: str) -> np.ndarray:
 )
 @property_settings(60)
 def test_the_lookup_of_integer_ids_finds_each_ids_row(
-    dense: bool, data: st.DataObject, low: int, spread: int, label_dtype: str
+    data: st.DataObject, low: int, spread: int, label_dtype: str
 ) -> None:
-    """The table of a narrow range of ids and the binary search give the rows a dict gives."""
+    """The binary search gives the rows a dict gives."""
     from cosloss_cli.pairing import join
 
     count = data.draw(st.integers(1, 60))
@@ -630,17 +629,10 @@ def test_the_lookup_of_integer_ids_finds_each_ids_row(
     label_ids = data.draw(st.lists(st.sampled_from(candidates), max_size=40)) if candidates else []
     if label_dtype == "int32" and not label_ids:
         return
-    factor = join.DENSE_SPAN_FACTOR if dense else 0
-    original, join.DENSE_SPAN_FACTOR = join.DENSE_SPAN_FACTOR, factor
-    try:
-        keys = np.array(prediction_ids, dtype=np.int64)
-        lookup = join._Lookup(keys, "int", source_of(keys))
-        span = max(prediction_ids) - min(prediction_ids) + 1
-        assert (lookup._dense is not None) == (span <= factor * count)
-        labels = _id_array(label_ids, label_dtype)
-        rows = lookup.rows(lookup.keys(labels)) if len(labels) else np.empty(0, dtype=np.intp)
-    finally:
-        join.DENSE_SPAN_FACTOR = original
+    keys = np.array(prediction_ids, dtype=np.int64)
+    lookup = join._Lookup(keys, "int", source_of(keys))
+    labels = _id_array(label_ids, label_dtype)
+    rows = lookup.rows(lookup.keys(labels)) if len(labels) else np.empty(0, dtype=np.intp)
     assert rows.tolist() == _expected_rows(prediction_ids, label_ids)
 
 

@@ -70,12 +70,6 @@ MAPPED_BUDGET_BYTES = 256 * 1024 * 1024
 #: Size of the labels' blocks in a join (in bytes of float64 values; see ``pipeline.compute.join_read_options``).
 LABEL_BLOCK_BYTES = 2 * 1024 * 1024
 
-#: Integer ids whose range (max - min + 1) is at most this many times their count are
-#: looked up in a table of that range: 4 bytes an entry, so at most the 16 bytes an id
-#: of the sorted copy and its order, and no sort before the labels' pass (its gain on the
-#: join row is within the noise of a loaded machine: bench/RESULTS.md, round 10).
-DENSE_SPAN_FACTOR = 4
-
 #: Formats without named columns, so without an id column to join on.
 _UNNAMED_FORMATS = ("npy", "npz")
 
@@ -475,9 +469,8 @@ class _Lookup:
     """From label ids to prediction rows: an index over the prediction ids.
 
     Built when the first label block shows the labels' kind of id: when it differs from
-    the predictions' (text against numbers), both sides are compared as text. Integer
-    ids of a narrow range are looked up in a :class:`_DenseIndex`; other numeric ids by
-    binary search in a sorted copy (numpy only: importing pandas costs more than the
+    the predictions' (text against numbers), both sides are compared as text. Numeric
+    ids are looked up by binary search in a sorted copy (numpy only: importing pandas costs more than the
     whole lookup of 200,000 ids); text ids in a ``pandas.Index`` (a hash table), as
     sorting Python strings is slow.
     """
@@ -494,10 +487,7 @@ class _Lookup:
         self._sorted: np.ndarray | None = None
         self._order: np.ndarray | None = None
         self._index: Any = None
-        self._dense = _DenseIndex.build(keys)
-        if self._dense is not None:
-            unique = self._dense.unique
-        elif keys.dtype.kind in "iuf":
+        if keys.dtype.kind in "iuf":
             unique = self._sort()
         else:
             import pandas as pd
@@ -520,11 +510,7 @@ class _Lookup:
     def rows(self, keys: np.ndarray) -> np.ndarray:
         """The prediction row of each key, -1 where there is none (a missing id matches nothing)."""
         nulls = _nulls(keys)
-        if self._dense is not None and (table_keys := self._dense.comparable(keys, nulls)) is not None:
-            rows = self._dense.rows(table_keys)
-        elif self._dense is not None or self._sorted is not None:
-            if self._sorted is None:  # ids the table cannot take (another integer type): searched
-                self._sort()
+        if self._sorted is not None:
             rows = self._search(keys, nulls)
         else:
             rows = np.asarray(self._index.get_indexer(keys), dtype=np.intp)
@@ -581,53 +567,6 @@ def _exactly_as(keys: np.ndarray, nulls: np.ndarray, dtype: np.dtype) -> tuple[n
     elif keys.dtype.kind == "u" and dtype.kind == "i":
         exact &= keys <= np.array(np.iinfo(dtype).max).astype(keys.dtype)
     return cast, exact
-
-
-class _DenseIndex:
-    """Integer ids of a narrow range: the row of id ``k`` at ``table[k - low]``, -1 for none.
-
-    What databases call a perfect hash join of dense integer keys (ids 0..n-1, or
-    row numbers from any start, in any order). See :data:`DENSE_SPAN_FACTOR`.
-    """
-
-    def __init__(self, keys: np.ndarray, low: int, high: int):
-        #: 64-bit, so that ``key - low`` cannot overflow (it is at most the range).
-        self.dtype = np.dtype(np.uint64 if keys.dtype.kind == "u" else np.int64)
-        self.low, self.high = low, high
-        self.table = np.full(high - low + 1, -1, dtype=np.int32 if keys.size < 2**31 else np.int64)
-        self.table[keys.astype(self.dtype) - self.dtype.type(low)] = np.arange(keys.size, dtype=self.table.dtype)
-        #: A duplicated id leaves fewer entries than ids (the last row of each id wins).
-        self.unique = int(np.count_nonzero(self.table >= 0)) == keys.size
-
-    @classmethod
-    def build(cls, keys: np.ndarray) -> _DenseIndex | None:
-        """The index of ``keys`` (integers, none missing), or None when their range is too wide."""
-        if keys.dtype.kind not in "iu" or not keys.size:
-            return None
-        low, high = int(keys.min()), int(keys.max())
-        if high - low + 1 > DENSE_SPAN_FACTOR * keys.size:
-            return None
-        return cls(keys, low, high)
-
-    def comparable(self, keys: np.ndarray, nulls: np.ndarray) -> np.ndarray | None:
-        """``keys`` in the table's integer type (a missing id as ``low``), or None when they do not fit it."""
-        if keys.dtype == self.dtype:
-            return keys
-        if keys.dtype.kind in "iu" and np.can_cast(keys.dtype, self.dtype, "safe"):
-            return keys.astype(self.dtype)
-        if keys.dtype == object:  # a block with a missing id: Python ints and None
-            present = ~nulls
-            if all(isinstance(v, (int, np.integer)) and self.low <= v <= self.high for v in keys[present]):
-                return np.where(present, keys, self.low).astype(self.dtype)
-        return None
-
-    def rows(self, keys: np.ndarray) -> np.ndarray:
-        """The row of each key (of the table's type), -1 for a key outside the range or not an id."""
-        inside = (keys >= self.low) & (keys <= self.high)
-        positions = np.where(inside, keys, self.low) - self.dtype.type(self.low)
-        rows: np.ndarray = self.table[positions].astype(np.intp)
-        rows[~inside] = -1
-        return rows
 
 
 def _first_duplicate(keys: np.ndarray) -> tuple[int, int] | None:
