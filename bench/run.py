@@ -160,7 +160,7 @@ def measure(command: list[str]) -> Measurement:
 def peer_command(peer: Peer, folder: Path, args: list[str]) -> list[str]:
     slug = "".join(c if c.isalnum() else "_" for c in peer.name)[:40]
     script = folder / f"peer_{slug}.py"
-    if not script.exists():
+    if not script.exists() or script.read_text() != peer.code:  # a peer that runs cosloss names its checkout
         script.write_text(peer.code)
     return [PYTHON, str(script), *args]
 
