@@ -13,6 +13,19 @@ def number(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def python_value(value: Any) -> Any:
+    """numpy scalars as Python values, and a NaN as None: an id or a key that is missing.
+
+    >>> python_value(np.int64(3)), python_value(np.float64("nan")), python_value("a")
+    (3, None, 'a')
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
 def json_value(value: Any) -> Any:
     """An id or other scalar as a JSON-safe value."""
     if isinstance(value, np.generic):

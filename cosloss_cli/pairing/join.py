@@ -44,7 +44,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 import numpy as np
 
 from ..base.shown import clip
-from ..base.values import json_value
+from ..base.values import json_value, python_value
 from ..errors import DataError, IdMatchError, InputUsageError, UnmatchedRowsError
 from ..io.base import Block, ReadOptions, Source
 
@@ -442,27 +442,18 @@ class RowJoin:
         return Unmatched(
             labels=self._unmatched_labels,
             predictions=int(unused.size),
-            label_ids=tuple(_plain(v) for v in self._unmatched_label_ids),
-            prediction_ids=tuple(_plain(v) for v in ids[unused[:SHOWN_IDS]]),
+            label_ids=tuple(python_value(v) for v in self._unmatched_label_ids),
+            prediction_ids=tuple(python_value(v) for v in ids[unused[:SHOWN_IDS]]),
             matched=self._taken,
         )
 
 
 def _first(ids: np.ndarray | None) -> tuple[Any, ...]:
-    return () if ids is None else tuple(_plain(v) for v in ids[:3])
+    return () if ids is None else tuple(python_value(v) for v in ids[:3])
 
 
 def _shown(ids: tuple[Any, ...], limit: int = 3) -> str:
     return ", ".join(show_id(v) for v in ids[:limit]) + (", ..." if len(ids) > limit else "") if ids else "none"
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars as Python values, and a NaN id as None (both are "no id")."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
 
 
 class _Lookup:

@@ -140,7 +140,7 @@ def _write_floats(out: TextIO, values: np.ndarray) -> None:
         out.write((", " if start else "") + ", ".join(float_texts(values[start : start + _TEXT_CHUNK])))
 
 
-def _write_plain_ndjson(result: LossResult, out: TextIO) -> None:
+def _write_index_ndjson(result: LossResult, out: TextIO) -> None:
     """The NDJSON lines of 1-D losses without ids, a chunk at a time."""
     kept = np.nonzero(~result.omitted)[0]
     for start in range(0, kept.size, _TEXT_CHUNK):
@@ -231,7 +231,7 @@ def write_ndjson(result: LossResult, out: TextIO, view: View = DEFAULT_VIEW) -> 
         write_group_lines(out, result.groups)
         return
     if result.losses.ndim == 1 and result.ids is None:
-        _write_plain_ndjson(result, out)
+        _write_index_ndjson(result, out)
         return
     lines: list[str] = []
     for index, ident, loss in iter_rows(result):

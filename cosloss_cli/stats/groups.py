@@ -14,12 +14,12 @@ groups, else it is null and a note says so.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..base.values import python_value
 from ..errors import DataError, InputUsageError
 from .distribution import PERCENTILES
 from .intervals import finite_or_none, mean_ci
@@ -65,12 +65,12 @@ def group_rows(columns: dict[str, np.ndarray]) -> Groups:
             uniques, codes = found
             if uniques.size > MAX_GROUPS:
                 raise DataError(f"--group-by {names[0]} makes {uniques.size:,} groups: more than {MAX_GROUPS:,}")
-            return Groups(names, codes, [(_plain(value),) for value in uniques])
-    if len(names) == 1 and _plain_numbers(columns[names[0]]):
+            return Groups(names, codes, [(python_value(value),) for value in uniques])
+    if len(names) == 1 and _numbers_without_nan(columns[names[0]]):
         uniques, codes = np.unique(columns[names[0]], return_inverse=True)
         if uniques.size > MAX_GROUPS:
             raise DataError(f"--group-by {names[0]} makes {uniques.size:,} groups: more than {MAX_GROUPS:,}")
-        return Groups(names, codes.reshape(-1).astype(np.int64), [(_plain(value),) for value in uniques])
+        return Groups(names, codes.reshape(-1).astype(np.int64), [(python_value(value),) for value in uniques])
     import pandas as pd
 
     frame = pd.DataFrame({name: columns[name] for name in names})
@@ -82,7 +82,7 @@ def group_rows(columns: dict[str, np.ndarray]) -> Groups:
     first = np.full(count, -1, dtype=np.int64)
     order = np.arange(codes.size)[::-1]
     first[codes[order]] = order  # the first row of each group
-    keys = [tuple(_plain(columns[name][row]) for name in names) for row in first.tolist()]
+    keys = [tuple(python_value(columns[name][row]) for name in names) for row in first.tolist()]
     return Groups(names, codes, keys)
 
 
@@ -114,20 +114,11 @@ def _dense_integers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return every[present].astype(values.dtype), groups[shifted]
 
 
-def _plain_numbers(values: np.ndarray) -> bool:
+def _numbers_without_nan(values: np.ndarray) -> bool:
     """Whether ``values`` are integers, booleans, or floats without NaN (no object, no null)."""
     if values.dtype.kind in "biu":
         return True
     return values.dtype.kind == "f" and not bool(np.isnan(values).any())
-
-
-def _plain(value: Any) -> Any:
-    """A key value for JSON and tables: numpy scalars as Python ones, NaN and None as None."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 def aligned(columns: dict[str, np.ndarray], rows: np.ndarray, size: int) -> dict[str, np.ndarray]:
