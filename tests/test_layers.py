@@ -95,6 +95,26 @@ THIRD_PARTY_BANS: dict[str, list[str]] = {
 COMMANDS = ["cli.compute", "cli.batch", "cli.compare"]
 
 
+#: The package's own imports that stay inside a function (module -> the modules it may
+#: import there, prefixes relative to ``cosloss_cli``); every other own import stands at
+#: the top. Each keeps numpy (or a rarely used reader) out of a start-up that never uses
+#: it, measured in bench/RESULTS.md (round 10); docs/design.md says why for each.
+_LIBRARY_OF_A_COMMAND = ("pipeline", "stats", "compare", "render.result", "render.writers", "render.progress")
+_COMMAND_BODIES = (*_LIBRARY_OF_A_COMMAND, "cli.report", "cli.runs", "batch.cluster", "batch.split")
+KEPT_IN_FUNCTIONS: dict[str, tuple[str, ...]] = {
+    "": ("",),  # the package's public names, loaded on first use
+    "cli": ("core.cosine",),  # --version
+    "cli.options": ("pipeline.result",),
+    **{command: (*_COMMAND_BODIES, "batch.groups", "batch.render") for command in COMMANDS},
+    **{f"batch.{name}": ("core", "stats", "pipeline", "pairing", "render") for name in ("groups", "merge", "pair")},
+    "batch.render": ("render.result",),
+    "batch.runner": ("pipeline",),  # the pipeline, loaded before the workers fork
+    "io": ("io.dataset",),
+    "io.weights": ("io.delimited",),
+    "core.cosine": ("core._kernel",),  # optional: the numpy twin sums where it is not built
+}
+
+
 def full(name: str) -> str:
     return "cosloss_cli" + (f".{name}" if name else "")
 
@@ -246,6 +266,40 @@ def test_the_readme_shows_the_layers_in_order() -> None:
     assert shown == [layer for layer in LAYERS if layer != "library"]
     assert all((PACKAGE / layer).is_dir() for layer in shown)
     assert "(docs/design.md)" in section
+
+
+def in_functions(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of each own import inside a function, outside ``if TYPE_CHECKING``."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found: list[tuple[int, str]] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and ast.unparse(child.test).endswith("TYPE_CHECKING"):
+                continue
+            if isinstance(child, ast.ImportFrom) and in_function and child.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - child.level + 1])
+                targets = [f"{base}.{child.module}"] if child.module else [f"{base}.{a.name}" for a in child.names]
+                found.extend((child.lineno, target) for target in targets)
+            elif isinstance(child, ast.Import) and in_function:
+                found.extend((child.lineno, a.name) for a in child.names if a.name.startswith("cosloss_cli"))
+            visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)))
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), False)
+    return found
+
+
+def test_own_imports_stand_at_the_top() -> None:
+    """A new import of the package's own modules inside a function fails here: move it to the
+    top, or add it to :data:`KEPT_IN_FUNCTIONS` with the start-up cost that it spares."""
+    misplaced = []
+    for name, path in FOUND.items():
+        allowed = [full(prefix) for prefix in KEPT_IN_FUNCTIONS.get(name[12:], ())]
+        for line, target in in_functions(path):
+            if not any(target == prefix or target.startswith(prefix + ".") for prefix in allowed):
+                misplaced.append(f"{path.relative_to(ROOT)}:{line} imports {target} in a function")
+    assert misplaced == []
 
 
 def diagram() -> str:
