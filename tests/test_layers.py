@@ -11,6 +11,7 @@ on purpose. The diagram of ``docs/design.md`` is generated from the same table
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from pathlib import Path
 
@@ -131,12 +132,18 @@ FOUND = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 KNOWN = set(FOUND) | {name for name in LAYER_OF if (PACKAGE / name.replace(".", "/")[12:]).with_suffix(".c").exists()}
 
 
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    """A module's syntax tree, parsed once for every check here."""
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
 def imported(path: Path) -> set[str]:
     """Every name ``path`` imports (relative imports resolved), ``module.name`` for each name of a ``from``."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -286,7 +293,7 @@ def in_functions(path: Path) -> list[tuple[int, str]]:
                 found.extend((child.lineno, a.name) for a in child.names if a.name.startswith("cosloss_cli"))
             visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)))
 
-    visit(ast.parse(path.read_text(encoding="utf-8")), False)
+    visit(parsed(path), False)
     return found
 
 
