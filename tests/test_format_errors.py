@@ -122,3 +122,29 @@ def test_compare_takes_keys_per_side(tmp_path):
     assert abs(means[0] - reference_losses(LABELS, PREDICTIONS).mean()) < 1e-12
     message = error_of(["compare", path, path, other, "--key", "labels"], ExitStatus.USAGE_ERROR)
     assert "the same array" in message
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_one_table_holding_both_sides_as_list_columns_takes_a_key_per_side(tmp_path, suffix):
+    """``--labels-key``/``--predictions-key`` name a table's list columns as they name an archive's arrays."""
+    import pandas as pd
+
+    path = str(tmp_path / f"eval{suffix}")
+    frame = pd.DataFrame({"id": range(20), "truth": list(LABELS), "model": list(PREDICTIONS)})
+    if suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:  # json.dumps writes every float exactly (pandas' to_json keeps 10 digits)
+        rows = ({"id": i, "truth": list(LABELS[i]), "model": list(PREDICTIONS[i])} for i in range(20))
+        (tmp_path / f"eval{suffix}").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    args = ["compute", path, path, "--labels-key", "truth", "--predictions-key", "model", "--json"]
+    result = run_cli(args)
+    assert result.exit_code == 0, result.stderr
+    assert abs(json.loads(result.stdout)["mean"] - reference_losses(LABELS, PREDICTIONS).mean()) < 1e-12
+    message = error_of(["compute", path, path, "--key", "truth"], ExitStatus.USAGE_ERROR)
+    assert "labels and predictions are the same array" in message
+    # A key naming no list column of the table is the other side's (an archive's array).
+    np.savez(tmp_path / "labels.npz", truth=LABELS)
+    args = ["compute", str(tmp_path / "labels.npz"), path, "--key", "truth", "--columns", "model", "--json"]
+    result = run_cli(args)
+    assert result.exit_code == 0, result.stderr
+    assert abs(json.loads(result.stdout)["mean"] - reference_losses(LABELS, PREDICTIONS).mean()) < 1e-12

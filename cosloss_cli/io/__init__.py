@@ -70,6 +70,10 @@ def open_file(path: str, options: ReadOptions) -> Source:
     return reader(fmt)(path, options)
 
 
+#: Formats of one table whose key (``--key``, ``--labels-key``...) names a list column.
+_KEYED_TABLES = ("parquet", "jsonl", "json", "arrow")
+
+
 def check_distinct(
     labels: str, predictions: str, labels_options: ReadOptions, predictions_options: ReadOptions
 ) -> None:
@@ -79,7 +83,9 @@ def check_distinct(
     mean of 0 with exit 0. For the formats whose files hold several arrays chosen by a
     key (NPZ, HDF5, safetensors), the same file (the same device and inode: a link or
     another spelling of the path counts) with the same key and format on both sides is
-    that mistake. A file of one table (CSV, Parquet...) against itself is a sanity check
+    that mistake. So is a table (Parquet, JSON Lines, Arrow) against itself with the same
+    key on both sides: a key names one of its list columns (``io.parquet.key_as_column``).
+    A file of one table (CSV, Parquet...) against itself without a key is a sanity check
     users run on purpose, and stays allowed.
     """
     if labels == "-" or predictions == "-" or "://" in labels or "://" in predictions:
@@ -89,10 +95,11 @@ def check_distinct(
     if labels_options.input_format != predictions_options.input_format:
         return
     try:
-        if not READERS[detect_format(labels, labels_options.input_format)].keyed:
-            return
+        fmt = detect_format(labels, labels_options.input_format)
     except InputUsageError:
         return  # the readers report it
+    if not (READERS[fmt].keyed or (labels_options.key is not None and fmt in _KEYED_TABLES)):
+        return
     try:
         first, second = os.stat(labels), os.stat(predictions)
     except OSError:

@@ -713,6 +713,7 @@ def schema_columns(schema: Any, options: ReadOptions, path: str) -> SchemaColumn
 
     Raises :class:`DataError` for a weight column that does not hold numbers.
     """
+    options = key_as_column(schema, options)
     usable = without_weight_column(list(schema.names), options.weight_column, path, options.partition_keys)
     split = split_ids(
         usable,
@@ -732,6 +733,21 @@ def schema_columns(schema: Any, options: ReadOptions, path: str) -> SchemaColumn
     return SchemaColumns(
         split.id_column, list_column, features, [*split.others, *left_out], (*split.notes, *column_notes)
     )
+
+
+def key_as_column(schema: Any, options: ReadOptions) -> ReadOptions:
+    """``options`` with the side's key (``--labels-key``, ``--key``...) as ``--columns`` when it names a list column.
+
+    One table holding both sides' vectors, as two list columns (``compute data.jsonl
+    data.jsonl --labels-key a --predictions-key b``), is read as NPZ, HDF5 and
+    safetensors files holding two arrays are. A key that names no list column of the
+    table is for the other side's file (``compute eval.npz predictions.parquet --key
+    labels``) and is not used here.
+    """
+    key = options.key
+    if key is None or options.columns or key not in schema.names or not _is_list(schema.field(key).type):
+        return options
+    return options._replace(columns=[key])
 
 
 def _choose_columns(
