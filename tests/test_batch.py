@@ -748,34 +748,31 @@ def _sleep_through_sigterm(seconds: float) -> str:
 
 
 def test_a_worker_that_cannot_stop_is_killed_after_the_grace_period(monkeypatch):
-    import multiprocessing
-
     import cosloss_cli.base.workers as workers
 
     monkeypatch.setattr(workers, "STOP_GRACE_SECONDS", 0.2)
-    running = workers.in_processes(_sleep_through_sigterm, [0.0, 60.0], 1, lambda: None, lambda item: "died")
-    assert next(running) == (0.0, "woke")  # answered: SIGTERM is blocked in the worker from now on
+    worker = workers.Worker(_sleep_through_sigterm, lambda: None)
+    worker.send(workers.task_payload(0.0), "started")  # answered: SIGTERM is blocked from now on
+    assert worker.receive() == ("started", "woke")
+    worker.send(workers.task_payload(60.0), "sleep")
     started = time.monotonic()
-    running.close()  # as an interrupt does: SIGTERM, then SIGKILL after the grace period
-    assert time.monotonic() - started < 10
-    assert not multiprocessing.active_children()
+    worker.stop(now=True)
+    assert time.monotonic() - started < 10 and not worker.process.is_alive()
+    assert worker.process.exitcode == -signal.SIGKILL
 
 
-def _twice_or_die(value: int) -> int:
-    if value == 3:
-        os._exit(9)  # as the kernel's OOM killer would end it: no result, no goodbye
-    return 2 * value
-
-
-def test_workers_give_every_result_and_the_item_whose_worker_dies_is_known():
-    """The items in flight when a worker died run again one at a time: only the dying one fails."""
-    import multiprocessing
-
+def test_workers_answer_in_order_and_exit_when_their_pipes_close():
     import cosloss_cli.base.workers as workers
 
-    found = dict(workers.in_processes(_twice_or_die, range(8), 2, lambda: None, lambda item: "died"))
-    assert found == {0: 0, 1: 2, 2: 4, 3: "died", 4: 8, 5: 10, 6: 12, 7: 14}
-    assert not multiprocessing.active_children()  # every worker has exited
+    pool = [workers.Worker(_sleep_through_sigterm, lambda: None) for _ in range(3)]
+    for worker in pool:
+        worker.send(workers.task_payload(0.0), "first")
+        worker.send(workers.task_payload(0.0), "second")
+    for worker in pool:
+        assert worker.receive() == ("first", "woke") and worker.receive() == ("second", "woke")
+    for worker in pool:  # each exits on EOF: no worker keeps another's pipe open
+        worker.stop()
+        assert worker.process.exitcode == 0
 
 
 @given(

@@ -13,14 +13,15 @@ pair (an output file being written is removed, never left partial) and exits.
 
 from __future__ import annotations
 
-import functools
 import gc
 import itertools
 import signal
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..base.workers import in_processes, usable_cpus
+from ..base.workers import Worker, WorkerDied, task_payload, usable_cpus
+from ..io.formats import natural_key
 from .merge import in_name_order
 from .pair import PairResult, PairTask, run_pair, run_pairs
 from .pairing import Pair
@@ -162,46 +163,105 @@ class InProcess:
 
 
 class LocalPool:
-    """Up to ``jobs`` worker processes of this machine (:func:`~cosloss_cli.base.workers.in_processes`).
+    """Up to ``jobs`` worker processes of this machine (:mod:`.workers`), fed tasks as they finish.
 
     A task is several pairs computed one after the other, as many as
     :func:`pairs_per_task` says for ``total_pairs`` (one at a time when the total is
-    not known): many small pairs then cost one round trip per task instead of one per
-    pair. Grouping never changes a result. A task whose worker dies fails its pairs.
+    not known): many small pairs then cost one round trip per task
+    instead of one per pair. Each worker has a second task queued while it runs one,
+    so it never waits for the parent. Grouping never changes a result.
     """
 
     def __init__(self, jobs: int, total_pairs: int = 0):
         self.jobs = jobs
         self.total_pairs = total_pairs
-        self._running: Generator[tuple[list[Pair], list[PairResult] | None], None, None] | None = None
+        self._workers: list[Worker] = []
 
     def submit(self, task: PairTask, pairs: Iterable[Pair]) -> Iterator[PairResult]:
+        from multiprocessing.connection import wait
+
         from ..pipeline import compute as pipeline  # noqa: F401  (loaded before the fork: workers start warm)
 
-        size = pairs_per_task(self.total_pairs, self.jobs)
-        left = iter(pairs)
-        chunks = iter(lambda: list(itertools.islice(left, size)), [])  # pulled as the workers have room
+        feed = _Feed(task, pairs, self.total_pairs, self.jobs)
         gc.freeze()  # the objects made so far are never collected: no scans of them, no copies in the forks
-        self._running = in_processes(functools.partial(_run_in_worker, task), chunks, self.jobs, _worker_init, _died)
-        for _, results in self._running:
-            if results is not None:  # None: the worker was asked to stop, not ours to report
-                yield from results
+        self._workers = [_new_worker() for _ in range(self.jobs)]
+        try:
+            while True:
+                for depth in (1, 2):  # a task to every idle worker first, then one queued behind each
+                    for worker in self._workers:
+                        while len(worker.pending) < depth and (item := feed.next()) and worker.can_take(item[1]):
+                            worker.send(item[1], item[0])
+                            feed.taken()
+                busy = {worker.connection: worker for worker in self._workers if worker.pending}
+                if not busy:
+                    break
+                ready = [busy[connection] for connection in wait(list(busy))]  # type: ignore[index]
+                for worker in sorted(ready, key=lambda w: natural_key(w.pending[0][0].name)):
+                    try:
+                        _, results = worker.receive()
+                    except WorkerDied:
+                        yield from self._replace(worker, feed)
+                        continue
+                    if results is not None:  # None: the worker was asked to stop, not ours to report
+                        yield from results
+        except BaseException:  # an interrupt, an error, or the caller closing this generator
+            self.cancel()
+            raise
+        workers, self._workers = self._workers, []
+        for worker in workers:  # idle now: they exit when their pipes close
+            worker.stop()
+
+    def _replace(self, worker: Worker, feed: _Feed) -> Iterator[PairResult]:
+        """A dead worker's running task, failed; the tasks queued behind it, sent again; a new worker."""
+        error = "the worker process died (out of memory? try fewer --jobs)"
+        running, *queued = worker.pending
+        worker.pending.clear()
+        worker.stop()
+        self._workers[self._workers.index(worker)] = _new_worker()
+        feed.again.extend(queued)  # never started: a worker takes tasks one after the other
+        yield from (PairResult(pair, "error", error=error) for pair in running)
 
     def cancel(self) -> None:
         """Stop every worker now (SIGTERM: a busy one stops its pair) and wait until they have exited."""
         previous = _ignore_interrupts()
         try:
-            running, self._running = self._running, None
-            if running is not None:
-                running.close()
+            workers, self._workers = self._workers, []
+            for worker in workers:
+                worker.stop(now=True)
         finally:
             _restore(previous)
 
 
-def _died(pairs: list[Pair]) -> list[PairResult]:
-    """The results of a task whose worker died (killed, out of memory) while computing it."""
-    error = "the worker process died (out of memory? try fewer --jobs)"
-    return [PairResult(pair, "error", error=error) for pair in pairs]
+class _Feed:
+    """The tasks of a batch in the order they are sent: first any to send again, then the
+    pairs not yet sent, in chunks of :func:`pairs_per_task` pairs."""
+
+    def __init__(self, task: PairTask, pairs: Iterable[Pair], total: int, jobs: int):
+        self.task = task
+        self.waiting = iter(pairs)
+        self.total = total
+        self.jobs = jobs
+        self.pulled = 0
+        self.again: deque[list[Pair]] = deque()
+        self._next: tuple[list[Pair], bytes] | None = None
+
+    def next(self) -> tuple[list[Pair], bytes] | None:
+        """The next task (its pairs and its payload), the same until :meth:`taken`; None: no more."""
+        if self._next is None:
+            if self.again:
+                chunk = self.again.popleft()
+            else:
+                chunk = list(itertools.islice(self.waiting, pairs_per_task(self.total, self.jobs)))
+                self.pulled += len(chunk)
+            self._next = (chunk, task_payload(self.task, chunk)) if chunk else None
+        return self._next
+
+    def taken(self) -> None:
+        self._next = None
+
+
+def _new_worker() -> Worker:
+    return Worker(_run_in_worker, _worker_init)
 
 
 def _ignore_interrupts() -> dict[int, Any]:

@@ -15,15 +15,15 @@ its error, as ``batch`` reports a failed pair; the others still count.
 
 from __future__ import annotations
 
-import functools
 import gc
 import importlib
 import os
 import signal
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from ..base.workers import in_processes, usable_cpus
+from ..base.workers import Worker, WorkerDied, task_payload, usable_cpus
 from ..errors import CoslossError, InputUsageError
 from ..io import format_extension, strip_format_extension
 from ..io.formats import natural_key
@@ -149,31 +149,49 @@ WORKER_DIED = "the worker process died (out of memory? try fewer --jobs)"
 def _in_workers(runs: Sequence[Run], settings: CompareRequest, jobs: int) -> Iterator[RunResult]:
     """The runs compared by ``jobs`` worker processes, each fed a run as it finishes one; yielded in order.
 
-    Workers are forked (:func:`~cosloss_cli.base.workers.in_processes`, as ``batch``'s) after
+    Workers are forked (:class:`~cosloss_cli.base.workers.Worker`, as ``batch``'s) after
     this module has loaded the comparison and scipy.special, so they start warm (one
-    import of scipy.special rather than one per worker). On an error or Ctrl-C here
-    every worker is stopped at once.
+    import of scipy.special rather than one per worker); each has a second run queued
+    behind the one it compares, so it never waits for this process. On an error
+    or Ctrl-C here every worker is stopped at once.
     """
+    from multiprocessing.connection import wait
+
     # The paired tests need scipy.special: imported once here, not once in each worker.
     importlib.import_module("scipy.special")
+    todo = deque(range(len(runs)))
     finished: dict[int, RunResult] = {}
     shown = 0
     gc.freeze()  # the objects made so far are never collected: no copies of them in the forks
-    work = functools.partial(_compare_item, settings)
-    for (index, _), result in in_processes(work, enumerate(runs), jobs, _worker_init, _died):
-        finished[index] = result
-        while shown in finished:
-            yield finished.pop(shown)
-            shown += 1
-
-
-def _compare_item(settings: CompareRequest, item: tuple[int, Run]) -> RunResult:
-    """:func:`compare_run` of a numbered run, in a worker."""
-    return compare_run(item[1], settings)
-
-
-def _died(item: tuple[int, Run]) -> RunResult:
-    return RunResult(item[1].name, None, WORKER_DIED)
+    workers = [Worker(compare_run, _worker_init) for _ in range(jobs)]
+    try:
+        while shown < len(runs):
+            for depth in (1, 2):  # a run to every idle worker first, then one queued behind each
+                for worker in workers:
+                    while todo and len(worker.pending) < depth:
+                        worker.send(task_payload(runs[todo[0]], settings), todo.popleft())
+            busy = {worker.connection: worker for worker in workers if worker.pending}
+            for connection in wait(list(busy)):
+                worker = busy[connection]  # type: ignore[index]
+                try:
+                    index, result = worker.receive()
+                except WorkerDied:
+                    index, *queued = worker.pending
+                    result = RunResult(runs[index].name, None, WORKER_DIED)
+                    todo.extendleft(reversed(queued))
+                    worker.pending.clear()
+                    worker.stop()
+                    workers[workers.index(worker)] = Worker(compare_run, _worker_init)
+                finished[index] = result
+            while shown in finished:
+                yield finished.pop(shown)
+                shown += 1
+    except BaseException:  # an interrupt, an error, or the caller closing this generator
+        for worker in workers:
+            worker.stop(now=True)
+        raise
+    for worker in workers:  # idle now: they exit when their pipes close
+        worker.stop()
 
 
 def _worker_init() -> None:
