@@ -1,11 +1,10 @@
 """Worker processes of a local batch, each fed through its own pipe.
 
 Why not ``concurrent.futures.ProcessPoolExecutor``: its call queue, feeder thread and
-manager thread cost the parent 0.4 ms of CPU per task and its futures more; over 2,000
-small pairs on 2 cores that was 45 ms of wall time and 60 ms of the parent's CPU taken
-from the workers (0.3 s in all). Here each worker has one duplex pipe: the parent sends
-it a task (pickled), the worker sends back the results, and the parent waits on every
-pipe at once. Nothing runs in the parent between messages.
+manager thread take the parent's CPU from the workers (with the executor, ``batch``'s
+rows cost 6 % more CPU and wall time: bench/RESULTS.md, round 10). Here each worker
+has one duplex pipe: the parent sends it a task (pickled), the worker sends back the
+results, and the parent waits on every pipe at once. Nothing runs in the parent between messages.
 
 A worker that dies (killed, out of memory) closes its pipe: the parent reads EOF, learns
 which tasks it had, and starts another worker in its place.
