@@ -193,7 +193,10 @@ def input_options(function: F) -> F:
             click.option("--predictions-format", type=format_choice, help="Format of the predictions input only."),
             storage_option,
             click.option(
-                "--key", metavar="NAME", help="Array to use from NPZ, HDF5 or safetensors files holding several."
+                "--key",
+                metavar="NAME",
+                help="Array to use from NPZ, HDF5 or safetensors files holding several; "
+                "in a Parquet, JSON Lines or Arrow table, the list column of that name.",
             ),
             click.option("--labels-key", metavar="NAME", help="Array of the labels file only (overrides --key)."),
             click.option(
