@@ -8,7 +8,6 @@ used; the error edge they share (``Error:`` lines, exit statuses, warnings) is
 from __future__ import annotations
 
 import atexit
-import gc
 import os
 import signal
 import sys
@@ -104,12 +103,6 @@ def cli(ctx: click.Context) -> None:
 #: a 2 x 2 GB NPY run, measured with perf). Set before numpy is imported.
 BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1"}
 
-#: The cyclic collector's thresholds for the command's run. Importing numpy and the
-#: command's modules allocates ~30,000 container objects, which at Python's default
-#: (700, 10, 10) means dozens of collections that find nothing (a small-file `compute`
-#: spends less CPU without them). Cycles are still collected, only less often.
-GC_THRESHOLDS = (50_000, 50, 100)
-
 
 def use_malloc_under_an_address_space_limit() -> None:
     """Under a limit on the address space (``ulimit -v``, RLIMIT_AS), pyarrow allocates with malloc.
@@ -128,20 +121,16 @@ def use_malloc_under_an_address_space_limit() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: the BLAS threads, the collector, signals, then click."""
+    """Console-script entry point: the BLAS threads, signals, then click."""
     for name, value in BLAS_THREADS.items():
         os.environ.setdefault(name, value)
     use_malloc_under_an_address_space_limit()
-    thresholds = gc.get_threshold()
-    gc.set_threshold(*GC_THRESHOLDS)
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
         cli.main(args=argv, prog_name="cosloss")
     except BrokenPipeError:
         silence_stdout()
         sys.exit(int(ExitStatus.OK))
-    finally:
-        gc.set_threshold(*thresholds)  # for callers that run main() in their own process
 
 
 def run() -> NoReturn:

@@ -556,11 +556,25 @@ def summarize(
         mean=float(mean),
         std=std,
         min=float(_minimum(flat)) if extremes is None else extremes[0],
-        median=float(np.median(flat)) if median is None else median,
+        median=_median(flat, known_finite=not math.isnan(total)) if median is None else median,
         max=float(_maximum(flat)) if extremes is None else extremes[1],
         zero_vectors=zero_vectors,
         omitted=omitted,
     )
+
+
+def _median(flat: Float64Array, known_finite: bool = False) -> float:
+    """``np.median`` without its NaN check, which imports numpy.ma (measured: bench/RESULTS.md, round 10).
+
+    ``known_finite``: the caller knows there is no NaN (the sum of the values is not NaN).
+    """
+    if not known_finite and np.isnan(flat).any():
+        return math.nan
+    middle = flat.size // 2
+    if flat.size % 2:
+        return float(np.partition(flat, middle)[middle])
+    low, high = np.partition(flat, (middle - 1, middle))[middle - 1 : middle + 1]
+    return float((low + high) / 2)
 
 
 def shape_text(shape: tuple[int | None, ...]) -> str:

@@ -37,7 +37,8 @@ def percentiles(losses: ArrayLike) -> dict[str, float]:
     Pass the kept losses (omitted ones removed), as :func:`cosloss_cli.core.cosine.summarize`
     gets them; like the summary, a NaN among them (``--nan-policy propagate``) makes
     every percentile NaN, and no losses give NaN. Computed from the one partition
-    that also gives the median (:func:`median_and_percentiles`).
+    that also gives the median (:func:`median_and_percentiles`), not ``np.percentile``,
+    which imports ``numpy.ma`` (measured: bench/RESULTS.md, round 10).
 
     Examples
     --------
@@ -116,7 +117,8 @@ def quantiles_by_rank(
 
     The order statistics come from wherever the values are: a partition, or the pooled
     selection over the workers' files (:mod:`cosloss_cli.stats.pooled`); also what
-    :mod:`cosloss_cli.stats.intervals` takes the ends of a bootstrap interval with.
+    :mod:`cosloss_cli.stats.intervals` takes the ends of a bootstrap interval with
+    (``np.quantile`` would import ``numpy.ma``).
     """
     ranks, picks = _plan(size, tuple(np.asarray(quantiles, dtype=np.float64).reshape(-1).tolist()))
     found = np.asarray(order_statistics(list(ranks)), dtype=np.float64).tolist()
