@@ -38,9 +38,9 @@ SMALL_FILE_BYTES = 4 * 1024 * 1024
 #: Bytes read to find a small file's header (numpy pads headers to 64 bytes; most are 128).
 _HEADER_PEEK = 512
 
-#: The header numpy writes for a plain array (format 1.0), parsed without ``ast``; any
+#: The header numpy writes for a simple array (format 1.0), parsed without ``ast``; any
 #: other header takes numpy's general parser.
-_PLAIN_HEADER = (
+_SIMPLE_HEADER = (
     r"\{'descr': '([<>|=]?[a-z]\d{1,2})', 'fortran_order': (True|False), "
     r"'shape': \(((?:\d+, ?)*\d*)\), \} *\n"
 )
@@ -159,7 +159,7 @@ class SmallArray(NamedTuple):
 
 
 def open_small_npy(path: str, options: ReadOptions, scratch: np.ndarray | None = None) -> Source | None:
-    """A small plain C-order file read with one open and one read; None: take the general path.
+    """A small simple C-order file read with one open and one read; None: take the general path.
 
     See :func:`read_small_npy`, which this reads with (``scratch`` included).
     """
@@ -168,7 +168,7 @@ def open_small_npy(path: str, options: ReadOptions, scratch: np.ndarray | None =
 
 
 def read_small_npy(path: str, scratch: np.ndarray | None = None) -> SmallArray | None:
-    """The array of a small plain C-order file, read with one open and one read; None: the general path.
+    """The array of a small simple C-order file, read with one open and one read; None: the general path.
 
     The whole file is read into one new buffer rather than mapped: for the 256 KB files of
     a ``batch`` the map, its page-table entries and the unmap cost more than the copy, and
@@ -258,7 +258,7 @@ def _buffer(size: int, scratch: np.ndarray | None) -> np.ndarray:
 
 
 def _simple_header(data: bytes) -> tuple[tuple[int, ...], np.dtype, int] | None:
-    """(shape, dtype, data offset) of a format 1.0 header of a plain C-order numeric array."""
+    """(shape, dtype, data offset) of a format 1.0 header of a simple C-order numeric array."""
     if data[:8] != b"\x93NUMPY\x01\x00" or len(data) < 10:
         return None
     end = 10 + int.from_bytes(data[8:10], "little")
@@ -270,7 +270,7 @@ def _parsed_header(text: bytes, end: int) -> tuple[tuple[int, ...], np.dtype, in
     """:func:`_simple_header` of one header's text, cached: a batch's files share a few headers."""
     import re
 
-    found = re.fullmatch(_PLAIN_HEADER, text.decode("latin-1"))
+    found = re.fullmatch(_SIMPLE_HEADER, text.decode("latin-1"))
     if found is None or found.group(2) == "True":
         return None
     try:
