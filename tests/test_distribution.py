@@ -71,8 +71,11 @@ def test_median_and_percentiles_from_one_partition_are_numpys(losses: list[float
 
 
 @pytest.mark.parametrize("size", [2047, 2048, 2049, 5001])
-def test_median_and_percentiles_of_one_partition_are_numpys(size: int) -> None:
-    """The median and percentiles from one partition: numpy's figures, ties and odd or even sizes alike."""
+def test_median_and_percentiles_sorted_or_partitioned_are_numpys(size: int) -> None:
+    """Small sets are sorted, larger ones partitioned: the same figures either side of the switch."""
+    from cosloss_cli.stats.distribution import SORT_MAX_VALUES
+
+    assert 2047 <= SORT_MAX_VALUES < 2049
     rng = np.random.default_rng(size)
     array = np.round(rng.gamma(2.0, 0.05, size), 3)  # many ties
     median, found = median_and_percentiles(array)

@@ -112,15 +112,24 @@ typedef float f32x4 __attribute__((vector_size(16)));
 /*
  * ROWS_AT(name, TA, TB): ROW for row i of a and row at[i] of b, for the rows of a join:
  * the prediction rows are read where they are held instead of being gathered (copied)
- * into a block first.
+ * into a block first. Rows in random order defeat the hardware prefetcher, so row
+ * at[i + AHEAD] is prefetched while row i is summed (it pays on the join row:
+ * bench/RESULTS.md, round 10).
  */
+#define AHEAD 4
 #define ROWS_AT(NAME, TA, TB)                                                                         \
     MULTI_ARCH static void NAME(const char *a_rows, const char *b_rows, const Py_ssize_t *at,        \
                                 Py_ssize_t rows, Py_ssize_t width, Py_ssize_t astride,               \
                                 Py_ssize_t bstride, double *restrict dot, double *restrict ll,       \
                                 double *restrict pp)                                                 \
     {                                                                                                \
+        Py_ssize_t row_bytes = width * (Py_ssize_t)sizeof(TB);                                       \
         for (Py_ssize_t i = 0; i < rows; i++) {                                                      \
+            if (i + AHEAD < rows) { /* random rows: ask for a later one while summing this one */    \
+                const char *next = b_rows + at[i + AHEAD] * bstride;                                 \
+                for (Py_ssize_t k = 0; k < row_bytes; k += 64)                                       \
+                    __builtin_prefetch(next + k, 0, 0);                                              \
+            }                                                                                        \
             const TA *a = (const TA *)(a_rows + i * astride);                                        \
             const TB *b = (const TB *)(b_rows + at[i] * bstride);                                    \
             ROW(TA, TB);                                                                             \
@@ -492,8 +501,8 @@ static PyObject *in_range_losses(PyObject *self, PyObject *args)
  *
  * Why: batch needs each pair's exact sum (the pooled mean is formed from them), and
  * math.fsum(array.tolist()) spends most of its time making and reading Python floats
- * (measured on batch's row: bench/RESULTS.md, round 10). This is CPython's own algorithm (Shewchuk's non-overlapping
- * partials, then the half-even fix-up across partials, as in mathmodule.c), so the
+ * (measured on batch's row: bench/RESULTS.md, round 10). This is CPython's own
+ * algorithm (Shewchuk's non-overlapping partials, then the half-even fix-up across partials, as in mathmodule.c), so the
  * result is math.fsum's: a correctly rounded sum is unique. NaN, infinities, an
  * intermediate overflow or more than FSUM_PARTIALS partials return None, and the
  * caller asks math.fsum, whose answers and errors for those cases stay its own.

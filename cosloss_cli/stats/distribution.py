@@ -48,6 +48,12 @@ def percentiles(losses: ArrayLike) -> dict[str, float]:
     return median_and_percentiles(losses)[1]
 
 
+#: Up to this many losses :func:`median_and_percentiles` sorts them rather than partitioning:
+#: numpy's (SIMD) sort beats a partition at a dozen ranks on few values (it pays on the
+#: batch row: bench/RESULTS.md, round 10). Either gives the same order statistics.
+SORT_MAX_VALUES = 2048
+
+
 def median_and_percentiles(losses: ArrayLike) -> tuple[float, dict[str, float]]:
     """The median (as ``np.median``) and :func:`percentiles`, from one partition of one copy.
 
@@ -92,7 +98,10 @@ def order_figures(losses: ArrayLike, known_finite: bool = False, extremes: bool 
     if extremes:
         wanted += (0, size - 1)
     ranks, picks = _plan(size, _PERCENTILE_FRACTIONS, wanted)
-    found = np.partition(flat, ranks)[ranks].tolist()
+    if size <= SORT_MAX_VALUES:
+        found = np.sort(flat)[ranks].tolist()
+    else:
+        found = np.partition(flat, ranks)[ranks].tolist()
     by_rank = dict(zip(ranks, found, strict=True))
     median = by_rank[middle] if size % 2 else (by_rank[middle - 1] + by_rank[middle]) / 2  # np.median's mean
     low, high = (by_rank[0], by_rank[size - 1]) if extremes else (math.nan, math.nan)
