@@ -13,6 +13,15 @@ def number(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def python_scalar(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (anything else as it is): what a message shows.
+
+    >>> python_scalar(np.int64(7)), python_scalar("a")
+    (7, 'a')
+    """
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def python_value(value: Any) -> Any:
     """numpy scalars as Python values, and a NaN as None: an id or a key that is missing.
 

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..base.values import python_scalar
 from ..errors import DataError, InputUsageError
 from ..io import ReadOptions, open_source
 
@@ -93,7 +94,7 @@ def align(saved: SavedLosses, ids: np.ndarray | None, positions: np.ndarray) -> 
     index = pd.Index(left)
     if not index.is_unique:
         repeated = index[index.duplicated()][0]
-        raise DataError(f"{saved.key} {repeated!r} appears more than once", path=saved.path)
+        raise DataError(f"{saved.key} {python_scalar(repeated)!r} appears more than once", path=saved.path)
     found = index.get_indexer(right)
     missing = found < 0
     aligned = np.full(len(found), np.nan)

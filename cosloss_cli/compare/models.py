@@ -22,7 +22,7 @@ import numpy as np
 
 from ..base.aside import aside
 from ..base.shown import shown_path, url_location
-from ..base.values import json_value, number
+from ..base.values import json_value, number, python_scalar
 from ..core.cosine import Summary, summarize
 from ..errors import CoslossError, DataError, InputUsageError, ShapeMismatchError
 from ..io import ReadOptions, detect_format, strip_format_extension
@@ -613,8 +613,8 @@ def _check_aligned(results: list[LossResult], predictions: Sequence[str]) -> Non
             if differ.size:
                 row = int(differ[0])
                 raise DataError(
-                    f"row ids differ at row {row}: {first.ids[row]!r} in {predictions[0]}, "
-                    f"{result.ids[row]!r} in {path}",
+                    f"row ids differ at row {row}: {python_scalar(first.ids[row])!r} in {predictions[0]}, "
+                    f"{python_scalar(result.ids[row])!r} in {path}",
                     hint="sort every file by id",
                 )
 

@@ -130,14 +130,18 @@ def batch_blocks(
     weight_column: str | None,
     key_columns: list[str],
     step: int,
+    *,
+    object_ids: bool = True,
 ) -> Iterator[Block]:
     """The blocks of ``step`` rows of one record batch whose vectors are ``values``.
 
     Its ids, weights and key columns are taken from the batch now (an error in them is
     raised here), the blocks cut (views, no copies) as they are asked for: Parquet and
     every format read into Arrow batches (``arrow_batches``) make their blocks alike.
+    ``object_ids`` off: int64 ids without nulls stay an int64 array (as a one-row-group
+    Parquet file's slabs give them) rather than one Python int per row.
     """
-    ids = _object_ids(batch.column(id_column)) if id_column else None
+    ids = (_object_ids if object_ids else _arrow_ids)(batch.column(id_column)) if id_column else None
     weights = _weights(batch.column(weight_column)) if weight_column else None
     keys = tuple(batch.column(name) for name in key_columns) if key_columns else None
     whole = Block(values, ids, weights, keys)

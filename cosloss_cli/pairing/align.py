@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..base.values import python_scalar
 from ..core.cosine import shape_text
 from ..errors import DataError, InputUsageError, RowIdsDifferError, RowsOutOfOrderError, ShapeMismatchError
 from ..io import Block, Blocks, BlockStream, ReadOptions, Source
@@ -25,6 +26,10 @@ def match_rows_by_id(
     id column both files share, if any: :func:`compute_files` then matches the rows by
     that id instead (see :func:`_matched_by_id`).
     """
+    if (label_ids.dtype == object) != (prediction_ids.dtype == object):
+        # int64 ids (an Arrow batch's) against Python objects (a text file's, a Parquet
+        # row group's): compared as objects, by the rules below.
+        label_ids, prediction_ids = label_ids.astype(object), prediction_ids.astype(object)
     if label_ids.dtype == object and prediction_ids.dtype == object and len(label_ids):
         if type(label_ids[0]) is not type(prediction_ids[0]):  # CSV ids are text, Parquet's may be numbers
             label_ids, prediction_ids = label_ids.astype(str).astype(object), prediction_ids.astype(str).astype(object)
@@ -37,9 +42,10 @@ def match_rows_by_id(
         return
     at = int(differ[0])
     row = offset + at
+    label_id, prediction_id = (python_scalar(ids[at]) for ids in (label_ids, prediction_ids))
     raise RowIdsDifferError(
         f"rows are matched by position, and their ids differ: {labels.where(row)} of labels has id "
-        f"{label_ids[at]!r}, {predictions.where(row)} of {predictions.path} has {prediction_ids[at]!r}",
+        f"{label_id!r}, {predictions.where(row)} of {predictions.path} has {prediction_id!r}",
         path=labels.path,
         hint=_join_hint(labels, predictions),
         shared_id_column=_shared_id_column(labels, predictions),
