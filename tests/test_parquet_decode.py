@@ -275,3 +275,37 @@ def test_a_reader_dropped_midway_does_not_hold_up_the_exit(tmp_path: Path) -> No
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "done"
+
+
+@pytest.mark.parametrize("with_ids", [False, True])
+def test_a_list_column_is_decoded_on_the_reading_thread_not_pyarrows_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_ids: bool
+) -> None:
+    """One column of vectors has nothing to spread over pyarrow's pool: no handoff per batch.
+
+    Numeric columns still are (each column on a thread of the pool), and the values are
+    the file's whatever the choice.
+    """
+    path = tmp_path / "vectors.parquet"
+    write_list_file(path, 700, 8, ids=np.arange(700, dtype=np.int64) if with_ids else None)
+    asked: list[bool] = []
+    iter_batches = pq.ParquetFile.iter_batches
+
+    def recording(self: Any, *args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs.get("use_threads", True))
+        return iter_batches(self, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", recording)
+    blocks = blocks_of(path, threads=1)
+    assert asked and not any(asked)
+    expected = pq.read_table(path).column("v").combine_chunks().flatten().to_numpy().reshape(700, 8)
+    np.testing.assert_array_equal(np.concatenate([block.values for block in blocks]), expected)
+
+    asked.clear()
+    wide = tmp_path / "columns.parquet"
+    table = pa.table({f"c{k}": np.arange(300, dtype=np.float64) + k for k in range(4)})
+    pq.write_table(table, wide, row_group_size=100)
+    monkeypatch.setattr(parquet_reader, "_WHOLE_GROUP_BYTES", 0)  # streamed in batches, not whole
+    values = np.concatenate([block.values for block in open_source(str(wide), ReadOptions(block_bytes=640)).blocks])
+    assert asked and all(asked)
+    np.testing.assert_array_equal(values, np.stack([table.column(k).to_numpy() for k in range(4)], axis=1))

@@ -90,7 +90,7 @@ def open_parquet(path: str, options: ReadOptions) -> Source:
                 # One small block per batch, decoded and summed while in cache: less CPU and
                 # under half the memory of large batches cut into blocks (bench/RESULTS.md, round 9).
                 batch_size = cut = min(step, rows_per_block(width, _SMALL_BATCH_BYTES))
-            for batch in _record_batches(parquet, read_columns, batch_size, whole_group_rows):
+            for batch in _record_batches(parquet, read_columns, batch_size, whole_group_rows, list_column is None):
                 if batch.num_rows == 0:
                     continue
                 if list_column:
@@ -668,7 +668,9 @@ def _decoding_pool(pa: Any) -> Any:
         return None
 
 
-def _record_batches(parquet: Any, columns: list[str], batch_rows: int, whole_group_rows: int | None) -> Iterator[Any]:
+def _record_batches(
+    parquet: Any, columns: list[str], batch_rows: int, whole_group_rows: int | None, use_threads: bool = True
+) -> Iterator[Any]:
     """The file's record batches: of ``batch_rows`` rows, or ``whole_group_rows`` if given.
 
     With ``whole_group_rows``, row groups up to ``_WHOLE_GROUP_BYTES`` are decoded whole,
@@ -676,6 +678,11 @@ def _record_batches(parquet: Any, columns: list[str], batch_rows: int, whole_gro
     rows: for many numeric columns that took less CPU than ``iter_batches``. Larger row
     groups, and every row group without it, are streamed ``batch_rows`` at a time, so
     memory stays bounded whatever the file's row group size.
+
+    ``use_threads`` off: the columns are decoded on the calling thread. pyarrow spreads
+    the columns of a batch over its pool; a list column of vectors is one column (with
+    ids, one small one beside it), so the pool only adds a handoff per batch, and the
+    caller runs on a thread of its own anyway (``pipeline.threads.prefetched``).
     """
     metadata = parquet.metadata
     for index in range(metadata.num_row_groups):
@@ -684,7 +691,7 @@ def _record_batches(parquet: Any, columns: list[str], batch_rows: int, whole_gro
             yield from group.to_batches(max_chunksize=whole_group_rows)
         else:
             yield from parquet.iter_batches(
-                batch_size=batch_rows, row_groups=[index], columns=columns, use_threads=True
+                batch_size=batch_rows, row_groups=[index], columns=columns, use_threads=use_threads
             )
 
 
