@@ -421,7 +421,7 @@ _MEASURE = textwrap.dedent(
     """
     import json, sys
     from cosloss_cli.pairing import join
-    from cosloss_cli.pipeline.compute import ComputeOptions, _compute_sources, join_read_options
+    from cosloss_cli.pipeline.blocks import ComputeOptions, _compute_sources, join_read_options
 
     join.MAPPED_BUDGET_BYTES = 1 << 20  # what a spill larger than memory gets: dropped after every block
     from cosloss_cli.io import ReadOptions, open_source
@@ -514,7 +514,7 @@ def test_predictions_row_groups_decoded_in_parallel_give_the_sequential_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     """The predictions' row groups decoded on two threads: the same losses to the last bit, in order."""
-    from cosloss_cli.pipeline import compute as pipeline
+    from cosloss_cli.pipeline import blocks as pipeline
 
     data = Data(seed=5, rows=2_000)
     values, pids = data.predictions(drop=7, extra=5)
@@ -573,7 +573,7 @@ def test_predictions_decoded_in_parallel_report_a_bad_row_as_the_sequential_read
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A vector of the wrong length in a later row group: the same error, naming the same row."""
-    from cosloss_cli.pipeline import compute as pipeline
+    from cosloss_cli.pipeline import blocks as pipeline
 
     data = Data(seed=9, rows=900)
     values, pids = data.predictions()

@@ -47,11 +47,12 @@ LAYERS: dict[str, tuple[str, list[str]]] = {
     ),
     "pairing": (
         "two inputs aligned: columns paired, rows matched by id or key, shapes checked",
-        ["pairing", "pairing.align", "pairing.join"],
+        ["pairing", "pairing.rows", "pairing.align", "pairing.join"],
     ),
     "pipeline": (
         "one route from two inputs to a LossResult",
         ["pipeline", "pipeline.result", "pipeline.threads", "pipeline.spilled", "pipeline.small_pairs"]
+        + ["pipeline.reducer", "pipeline.blocks"]
         + ["pipeline.compute"],
     ),
     "render": (
@@ -112,6 +113,7 @@ KEPT_IN_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "batch.runner": ("pipeline",),  # the pipeline, loaded before the workers fork
     "io": ("io.dataset",),
     "io.weights": ("io.delimited",),
+    "pipeline.compute": ("pipeline.blocks",),  # any pair but a small NPY one: start-up of a small compute
     "core.cosine": ("core._kernel",),  # optional: the numpy twin sums where it is not built
 }
 

@@ -39,7 +39,7 @@ _MEASURE = textwrap.dedent(
     import json, sys
     import scipy.special, scipy.stats  # the interval of the mean's code: an import, not data
     from cosloss_cli.stats.figures import FigureOptions
-    from cosloss_cli.pipeline.compute import ComputeOptions, _compute_sources
+    from cosloss_cli.pipeline.blocks import ComputeOptions, _compute_sources
     from cosloss_cli.io import ReadOptions, open_source
 
     labels, predictions, block_bytes, axis = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])

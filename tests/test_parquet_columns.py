@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cosloss_cli.io import ReadOptions, parquet
-from cosloss_cli.pipeline import compute as pipeline
+from cosloss_cli.pipeline import blocks
 from cosloss_cli.pipeline.compute import compute_files
 from cosloss_cli.pipeline.result import ComputeOptions
 
@@ -73,7 +73,7 @@ def test_large_row_groups_are_streamed_with_the_same_results(pair, monkeypatch: 
     by_slabs = _losses(labels_path, predictions_path)
     np.testing.assert_allclose(by_slabs, reference_losses(labels, predictions, axis=1), rtol=0, atol=1e-12)
     np.testing.assert_allclose(by_slabs, whole, rtol=1e-13, atol=1e-15)
-    monkeypatch.setattr(pipeline, "column_slabs", lambda *args: None)  # in record batches, row by row
+    monkeypatch.setattr(blocks, "column_slabs", lambda *args: None)  # in record batches, row by row
     assert np.array_equal(_losses(labels_path, predictions_path), whole)
 
 

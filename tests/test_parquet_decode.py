@@ -150,19 +150,19 @@ def test_each_label_block_is_summed_on_a_worker_thread_from_the_rows_in_place(
     sums, not a gathered copy), and the results are the same.
     """
     from cosloss_cli.pairing import join
-    from cosloss_cli.pipeline import compute as pipeline
+    from cosloss_cli.pipeline import reducer
 
     write_list_file(tmp_path / "l.parquet", 900, 16, ids=np.arange(900))
     write_list_file(tmp_path / "p.parquet", 900, 16, ids=np.random.default_rng(1).permutation(900))
     paths = str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet")
     calls: list[tuple[str, bool]] = []
-    reduce = pipeline._BlockReducer.reduce
+    reduce = reducer.BlockReducer.reduce
 
     def recorded(self: Any, lblock: Any, pblock: Any, rows: Any = None) -> Any:
         calls.append((threading.current_thread().name, rows is not None))
         return reduce(self, lblock, pblock, rows)
 
-    monkeypatch.setattr(pipeline._BlockReducer, "reduce", recorded)
+    monkeypatch.setattr(reducer.BlockReducer, "reduce", recorded)
     held = compute_files(*paths, join_on="id", threads=2, block_bytes=640)
     assert len(calls) > 10 and all(name.startswith("cosloss-parquet") and in_place for name, in_place in calls)
     monkeypatch.setattr(join, "MAPPED_BUDGET_BYTES", 1024)  # spilled to a file, the labels read on one thread

@@ -96,9 +96,9 @@ def routes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     entered: list[str] = []
     first_step = pipeline._small_pair
 
-    def counted(inputs: Any, progress: Any) -> Any:
+    def counted(inputs: Any, progress: Any, **kwargs: Any) -> Any:
         entered.append(Path(inputs.predictions).name)
-        return first_step(inputs, progress)
+        return first_step(inputs, progress, **kwargs)
 
     monkeypatch.setattr(pipeline, "_small_pair", counted)
     return entered

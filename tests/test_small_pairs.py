@@ -126,7 +126,9 @@ def test_a_simple_small_pair_takes_the_small_path(tmp_path: Path, monkeypatch: p
         tmp_path, rng.random((100, 8), dtype=np.float32), rng.random((100, 8), dtype=np.float32)
     )
     rows: list[int] = []
-    monkeypatch.setattr(pipeline, "open_pair", None)  # the general path would fail at once
+    from cosloss_cli.pipeline import blocks
+
+    monkeypatch.setattr(blocks, "open_pair", None)  # the general path would fail at once
     result = compute_files(str(labels), str(predictions), progress=rows.append, top=2)
     assert result.summary.count == 100 and rows == [100] and len(result.figures.worst) == 2
 

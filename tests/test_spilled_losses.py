@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from cosloss_cli.io import ReadOptions
-from cosloss_cli.pipeline import compute as pipeline
+from cosloss_cli.pipeline import reducer
 from cosloss_cli.pipeline.compute import compute_files
 from cosloss_cli.pipeline.result import ComputeOptions
 from tests.conftest import run_cli, run_executable
@@ -27,7 +27,7 @@ from tests.test_wide_lines import limited
 
 @pytest.fixture
 def small_bound(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline, "SPILL_LOSSES", 100)
+    monkeypatch.setattr(reducer, "SPILL_LOSSES", 100)
 
 
 def _pair(tmp_path: Path, nan_rows: tuple[int, ...] = ()) -> tuple[str, str]:
@@ -115,7 +115,7 @@ def test_a_gzip_bomb_of_narrow_rows_fits_in_a_gibibyte_with_no_losses(tmp_path: 
 
 def test_a_thread_that_cannot_start_is_out_of_memory_not_a_bug(monkeypatch: pytest.MonkeyPatch) -> None:
     """Under an address-space limit a thread's stack may not fit: one clean line, no 'internal error'."""
-    from cosloss_cli.pipeline import compute as module
+    from cosloss_cli.pipeline import blocks as module
 
     def no_thread(*args: object, **kwargs: object) -> None:
         raise RuntimeError("can't start new thread")
@@ -128,7 +128,7 @@ def test_a_thread_that_cannot_start_is_out_of_memory_not_a_bug(monkeypatch: pyte
 
 def test_grouped_figures_keep_every_loss(monkeypatch: pytest.MonkeyPatch) -> None:
     """``--group-by`` groups the losses one by one: they are held even with --no-losses."""
-    monkeypatch.setattr(pipeline, "SPILL_LOSSES", 1)  # the sample's few rows would spill
+    monkeypatch.setattr(reducer, "SPILL_LOSSES", 1)  # the sample's few rows would spill
     args = ["sample_data/weighted_labels.csv", "sample_data/weighted_predictions.csv", "--group-by", "weight"]
     held = _run(*args)
     spilled = _run(*args, "--no-losses")

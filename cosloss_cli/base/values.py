@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from .shown import clip
+
 
 def number(value: float) -> float | None:
     """A float for JSON: NaN and infinities become None (null)."""
@@ -20,6 +22,11 @@ def python_scalar(value: Any) -> Any:
     (7, 'a')
     """
     return value.item() if isinstance(value, np.generic) else value
+
+
+def show_id(value: Any) -> str:
+    """An id for a message, as the user wrote it: ``'doc-1'`` or ``7``, not ``np.int64(7)``."""
+    return clip(python_scalar(value))
 
 
 def python_value(value: Any) -> Any:

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..base.values import show_id
 from ..errors import CoslossError, DataError
 from ..io import ReadOptions, open_source
-from ..pairing.join import join_read_options, show_id
+from ..pairing.join import join_read_options
 
 #: Formats of ids that compare as numbers; any other kind on either side compares as text.
 _NUMERIC = "iuf"

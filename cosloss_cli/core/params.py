@@ -7,10 +7,10 @@ are derived from the ``Literal`` types the signatures use, so the two cannot dif
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Literal, get_args
 
-from ..errors import ParameterError
+from ..errors import InputUsageError, ParameterError
 
 NanPolicy = Literal["raise", "omit", "propagate"]
 #: ``nan_policy`` values: raise an error, omit the vectors, or propagate NaN losses.
@@ -58,3 +58,13 @@ def check_flag(name: str, value: object) -> None:
     """A yes/no parameter is a bool (a string such as 'false' would be true)."""
     if not isinstance(value, bool) and type(value).__name__ != "bool_":
         raise ParameterError(f"{name} must be True or False, not {value!r}")
+
+
+def parse_group_by(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"lang,source"`` or a list -> names; empty parts are refused."""
+    if value is None:
+        return ()
+    names = [part.strip() for part in (value.split(",") if isinstance(value, str) else value)]
+    if not names or any(not name for name in names):
+        raise InputUsageError("--group-by needs column names separated by commas")
+    return tuple(dict.fromkeys(names))

@@ -33,6 +33,7 @@ __all__ = [
     "format_extension",
     "is_glob",
     "open_file",
+    "open_pair",
     "open_source",
     "reader",
     "strip_format_extension",
@@ -52,6 +53,15 @@ def open_source(path: str, options: ReadOptions) -> Source:
         if dataset is not None:
             return open_dataset(dataset, options, open_file)
     return open_file(path, options)
+
+
+def open_pair(
+    labels: str, predictions: str, read_options: ReadOptions, prediction_read_options: ReadOptions | None = None
+) -> tuple[Source, Source]:
+    """Open both inputs (``-`` for stdin on one side), as ``compute_files`` reads them."""
+    if labels == predictions == "-":
+        raise InputUsageError("only one of the two inputs can be stdin ('-')")
+    return open_source(labels, read_options), open_source(predictions, prediction_read_options or read_options)
 
 
 def open_file(path: str, options: ReadOptions) -> Source:

@@ -43,8 +43,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
-from ..base.shown import clip
-from ..base.values import json_value, python_value
+from ..base.values import json_value, python_value, show_id
 from ..errors import DataError, IdMatchError, InputUsageError, UnmatchedRowsError
 from ..io.base import Block, ReadOptions, Source
 
@@ -131,13 +130,6 @@ def _examples(ids: tuple[Any, ...], limit: int = 3) -> str:
         return ""
     shown = ", ".join(show_id(v) for v in ids[:limit])
     return f" (ids {shown}{', ...' if len(ids) > limit else ''})"
-
-
-def show_id(value: Any) -> str:
-    """An id for a message, as the user wrote it: ``'doc-1'`` or ``7``, not ``np.int64(7)``."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    return clip(value)
 
 
 def join_read_options(options: ReadOptions, join_on: str) -> ReadOptions:

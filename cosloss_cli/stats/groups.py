@@ -14,7 +14,6 @@ groups, else it is null and a note says so.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -40,16 +39,6 @@ class Groups(NamedTuple):
 
     def key_dict(self, group: int) -> dict[str, Any]:
         return dict(zip(self.names, self.keys[group], strict=True))
-
-
-def parse_group_by(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    """``"lang,source"`` or a list -> names; empty parts are refused."""
-    if value is None:
-        return ()
-    names = [part.strip() for part in (value.split(",") if isinstance(value, str) else value)]
-    if not names or any(not name for name in names):
-        raise InputUsageError("--group-by needs column names separated by commas")
-    return tuple(dict.fromkeys(names))
 
 
 def group_rows(columns: dict[str, np.ndarray]) -> Groups:
