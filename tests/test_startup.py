@@ -40,6 +40,19 @@ NOT_FOR_SMALL_NPY_JSON = (
     "cosloss_cli.render.writers",
     "dataclasses",
     "numpy.typing",
+    # The block route and what only it uses: other formats, datasets, joins, groups, weights, threads.
+    "cosloss_cli.pipeline.blocks",
+    "cosloss_cli.pipeline.threads",
+    "cosloss_cli.io.dataset",
+    "cosloss_cli.io.parquet",
+    "cosloss_cli.io.names",
+    "cosloss_cli.io.group_columns",
+    "cosloss_cli.io.weights",
+    "cosloss_cli.pairing.align",
+    "cosloss_cli.pairing.join",
+    "cosloss_cli.stats.groups",
+    "urllib.parse",
+    "glob",
 )
 
 

@@ -2,10 +2,11 @@
 
 :func:`compute_pair` is the one route from two inputs to a :class:`LossResult`:
 ``compute`` takes it for its pair, ``batch`` for each pair, ``compare`` for each model and
-the library's :func:`compute_files` for its keywords. It owns the checks that need both
-inputs (shapes, ids, the NaN policy) and the scheduling of blocks onto threads; the
-arithmetic is in :mod:`cosloss_cli.core.cosine`, the file formats in :mod:`cosloss_cli.io`,
-the figures in :mod:`cosloss_cli.stats`.
+the library's :func:`compute_files` for its keywords. A small pair of NPY files takes
+the short road here; every other pair the block route of :mod:`cosloss_cli.pipeline.blocks`
+(the checks that need both inputs, the scheduling of blocks onto threads), imported only
+then. The arithmetic is in :mod:`cosloss_cli.core.cosine`, the file formats in
+:mod:`cosloss_cli.io`, the figures in :mod:`cosloss_cli.stats`.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def compute_pair(
     The inputs are read (:mod:`cosloss_cli.io`) and paired (:mod:`cosloss_cli.pairing`),
     their sums and losses computed (:mod:`cosloss_cli.core`), and the losses summarized
     (:mod:`cosloss_cli.stats`); a small pair of NPY files takes a shorter road to the same
-    result (:func:`_small_pair`).
+    result (:func:`_small_pair`), every other pair :func:`~cosloss_cli.pipeline.blocks.compute_blocks`.
     """
     figures = check_figure_options(figures)
     prediction_read_options = prediction_read_options or read_options
