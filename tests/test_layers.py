@@ -114,6 +114,7 @@ KEPT_IN_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "io": ("io.dataset",),
     "io.weights": ("io.delimited",),
     "pipeline.compute": ("pipeline.blocks",),  # any pair but a small NPY one: start-up of a small compute
+    "pipeline.reducer": ("pipeline.spilled",),  # millions of losses only: start-up of a small compute
     "core.cosine": ("core._kernel",),  # optional: the numpy twin sums where it is not built
 }
 

@@ -51,6 +51,8 @@ NOT_FOR_SMALL_NPY_JSON = (
     "cosloss_cli.pairing.align",
     "cosloss_cli.pairing.join",
     "cosloss_cli.stats.groups",
+    "cosloss_cli.pipeline.spilled",
+    "cosloss_cli.stats.pooled",
     "urllib.parse",
     "glob",
 )

@@ -23,10 +23,14 @@ from ..pairing.rows import match_rows_by_id, match_rows_by_keys, shared_keys
 from ..stats.distribution import median_and_percentiles
 from ..stats.figures import BACKGROUND_LOSSES, FigureOptions, FigureState
 from .result import ComputeOptions, LossResult
-from .spilled import SPILL_LOSSES, SpilledLosses
 
 if TYPE_CHECKING:
     from ..core.cosine import BoolArray, Float64Array
+    from .spilled import SpilledLosses
+
+#: Losses a computation that does not report them holds in memory before spilling them
+#: to disk (:mod:`cosloss_cli.pipeline.spilled`).
+SPILL_LOSSES = 4 * 1024 * 1024
 
 #: Called after each block with the number of rows (along axis 0) just processed.
 ProgressCallback = Callable[[int], None]
@@ -159,6 +163,8 @@ class BlockReducer:
 
     def _spill(self) -> None:
         """From now on, losses go to disk (see :mod:`cosloss_cli.pipeline.spilled`), those held so far first."""
+        from .spilled import SpilledLosses  # only millions of losses spill: not for a small compute's start-up
+
         self.spilled = SpilledLosses(omit=self.options.nan_policy == "omit")
         for losses, nonfinite in zip(self.loss_blocks, self.nonfinite_blocks, strict=True):
             self.spilled.add(losses, nonfinite)

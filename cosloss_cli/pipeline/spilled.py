@@ -1,7 +1,7 @@
 """The losses of a ``compute`` that does not report them one by one, kept on disk beyond a bound.
 
 ``compute --json --no-losses`` reports the summary, percentiles, interval, histogram and
-worst rows, but not the losses: past :data:`SPILL_LOSSES` of them, they go to the
+worst rows, but not the losses: past :data:`~cosloss_cli.pipeline.reducer.SPILL_LOSSES` of them, they go to the
 store ``batch`` pools its pairs' losses in (:class:`~cosloss_cli.stats.pooled.PooledLosses`: a
 temporary file beyond its memory bound, exact percentiles by a radix selection over
 it), and what needs every loss is found from that file a chunk at a time. Memory is
@@ -28,9 +28,6 @@ from ..stats.pooled import PooledLosses
 
 if TYPE_CHECKING:
     from ..core.cosine import BoolArray, Float64Array, Summary
-
-#: Losses a computation that does not report them holds in memory before spilling them.
-SPILL_LOSSES = 4 * 1024 * 1024
 
 
 class SpilledLosses:
