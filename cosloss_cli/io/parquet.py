@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import io
 import threading
 from collections.abc import Callable, Generator, Iterator
@@ -560,6 +561,8 @@ def in_order(parts: Parts, groups: int, threads: int, transform: Callable[[Block
     workers = [
         threading.Thread(target=work, name=f"cosloss-parquet-{n}", daemon=True) for n in range(min(threads, groups))
     ]
+    running = (budget, workers)
+    _RUNNING.append(running)
     for worker in workers:
         worker.start()
     try:
@@ -571,11 +574,31 @@ def in_order(parts: Parts, groups: int, threads: int, transform: Callable[[Block
                 budget.release(_nbytes(item))
                 yield item
     finally:
+        _RUNNING.remove(running)
         budget.stop()
         for worker in workers:
             worker.join(timeout=10)
         if not any(worker.is_alive() for worker in workers):
             parts.close()  # else left to the collector: a thread may still read them
+
+
+#: The decoders of every :func:`in_order` whose consumer has not finished: stopped at exit.
+_RUNNING: list[tuple[_Budget, list[threading.Thread]]] = []
+
+
+@atexit.register
+def _stop_decoders() -> None:
+    """Let decoding threads leave pyarrow before the interpreter ends.
+
+    Why: a consumer kept alive to the exit (a traceback, a global) leaves its daemon
+    threads inside pyarrow's C++ code, and pyarrow's static objects destroyed under a
+    running thread abort the process ("terminate called without an active exception").
+    Stopped here, each thread returns at its next block.
+    """
+    for budget, workers in list(_RUNNING):
+        budget.stop()
+        for worker in workers:
+            worker.join(timeout=5)
 
 
 def _nbytes(item: Any) -> int:
