@@ -179,3 +179,30 @@ def test_the_json_with_groups_matches_its_schema(data: dict, tmp_path: Path) -> 
         ["compute", str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet"), "--group-by", "lang", "--json"]
     )
     validate(json.loads(result.stdout), "compute")
+
+
+@pytest.mark.parametrize("max_rows", [0, 1, 2])
+def test_the_table_and_the_report_cut_the_same_groups(tmp_path: Path, max_rows: int) -> None:
+    """Many groups: the first and last ``--max-rows`` (at least one) and a row of dots, in both places."""
+    from cosloss_cli.render.result import first_and_last
+
+    groups = list(range(9))
+    head, tail, left_out = first_and_last(groups, max_rows)
+    keep = max(max_rows, 1)
+    assert (head, tail, left_out) == (groups[:keep], groups[-keep:], 9 - 2 * keep)
+    assert first_and_last(groups[:4], 2) == ([0, 1, 2, 3], [], 0)
+
+    rng = np.random.default_rng(7)
+    labels = rng.standard_normal((45, 3))
+    frame = pd.DataFrame(labels, columns=["a", "b", "c"])
+    frame["g"] = np.repeat(np.arange(9), 5)
+    frame.to_parquet(tmp_path / "l.parquet")
+    frame.assign(a=frame["a"] + 0.1).to_parquet(tmp_path / "p.parquet")
+    table = run_cli(
+        ["compute", str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet"), "--group-by", "g"]
+        + ["--max-rows", str(max_rows), "-q"]
+    )
+    assert table.exit_code == 0, table.output
+    groups_table = table.output.split("by g: 9 groups", 1)[1]
+    keys = [line.split("│")[1].strip() for line in groups_table.splitlines() if line.count("│") > 2]
+    assert keys == [*map(str, range(keep)), "...", *map(str, range(9 - keep, 9))]

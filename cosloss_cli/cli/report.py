@@ -30,6 +30,7 @@ from ..base.shown import printable
 from ..base.values import json_value
 from ..errors import InputUsageError
 from ..io.guard import check_outputs
+from ..render.result import first_and_last
 from ..render.writers import output_format_for
 from ..stats.distribution import histogram, histogram_range
 from ..stats.tail import largest, tail_risk
@@ -363,17 +364,6 @@ def _interval_of(item: dict[str, Any]) -> tuple[float | None, float | None, floa
 # ----------------------------------------------------------------------------- groups
 
 
-def _cut(items: Sequence[Any], max_rows: int) -> tuple[list[Any], list[Any], int]:
-    """The first and last ``max_rows`` of more than twice as many items, and how many are left out.
-
-    The rule of the terminal's table of groups, so that both show the same groups.
-    """
-    keep = max(max_rows, 1)
-    if len(items) <= 2 * keep:
-        return list(items), [], 0
-    return list(items[:keep]), list(items[-keep:]), len(items) - 2 * keep
-
-
 def _key_cells(key: dict[str, Any]) -> list[Any]:
     """A group's key values as cells: a missing value is shown as ``null``, as the terminal shows it."""
     return ["null" if value is None else value for value in key.values()]
@@ -389,7 +379,7 @@ def _loss_groups(groups: Sequence[dict[str, Any]], confidence: float | None, max
     figures = [key for key in GROUP_FIGURES if any(key in group for group in groups)]
     figures += [key for group in groups for key in group if key != "key" and key not in figures]
     figures = list(dict.fromkeys(figures))
-    head, tail, left_out = _cut(groups, max_rows)
+    head, tail, left_out = first_and_last(groups, max_rows)
     rows = [[*_key_cells(group["key"]), *(group.get(key) for key in figures)] for group in head + tail]
     parts = [f"<h2>By {html.escape(', '.join(names))}: {len(groups)} groups</h2>"]
     parts.append(_grid_table([*names, *figures], rows, cut_after=len(head) if left_out else None, left_out=left_out))
@@ -415,7 +405,7 @@ def _compared_groups(document: dict[str, Any], max_rows: int) -> list[str]:
     gated = any(entry["gates"] for group in groups for entry in group["comparisons"])
     columns = [*names, "candidate", "count", "baseline_mean", "candidate_mean", *GROUP_COMPARISON]
     columns += ["gates_passed"] if gated else []
-    head, tail, left_out = _cut(groups, max_rows)
+    head, tail, left_out = first_and_last(groups, max_rows)
     rows: list[list[Any]] = []
     cut_after = None
     for number, group in enumerate(head + tail):
@@ -439,7 +429,7 @@ def _compared_groups(document: dict[str, Any], max_rows: int) -> list[str]:
         if not gate["passed"]
     ]
     if failing:
-        first, last, cut = _cut(failing, max_rows)
+        first, last, cut = first_and_last(failing, max_rows)
         parts.append(f"<h3>Failed gates in the groups ({len(failing)})</h3>")
         gate_columns = [*names, "candidate", "rule", "bound", "value", "passed"]
         parts.append(_grid_table(gate_columns, first + last, cut_after=len(first) if cut else None, left_out=cut))

@@ -18,7 +18,15 @@ from ..base.shown import printable, shown_path
 from ..base.values import json_value
 from ..core.cosine import shape_text
 from ..render.output import DEFAULT_VIEW, View, csv_writer
-from ..render.result import float_texts, group_names, print_titled, table_console, write_group_csv, write_group_lines
+from ..render.result import (
+    first_and_last,
+    float_texts,
+    group_names,
+    print_titled,
+    table_console,
+    write_group_csv,
+    write_group_lines,
+)
 from ..stats.distribution import sparkline
 from ..stats.intervals import BETTER, WORSE
 from ..stats.tail import DIFFERENCE_PERCENTILES
@@ -344,9 +352,9 @@ def _render_groups(console: Any, result: CompareResult, max_rows: int) -> None:
     if result.gated:
         titles.append("gates")
     table = _table(*names, *titles)
-    shown = groups if len(groups) <= 2 * max(max_rows, 1) else [*groups[:max_rows], *groups[-max_rows:]]
-    for number, group in enumerate(shown):
-        if len(shown) < len(groups) and number == max_rows:
+    head, tail, left_out = first_and_last(groups, max_rows)
+    for number, group in enumerate(head + tail):
+        if left_out and number == len(head):
             table.add_row(*(["..."] * (len(names) + len(titles))))
         keys = ["null" if value is None else printable(str(value)) for value in group["key"].values()]
         for item in group["comparisons"]:

@@ -359,14 +359,26 @@ def print_groups(console: Any, groups: Sequence[dict[str, Any]], max_rows: int =
     columns = list(GROUP_COLUMNS)
     for column in columns:
         table.add_column(column, justify="right")
-    shown = list(groups) if len(groups) <= 2 * max(max_rows, 1) else [*groups[:max_rows], *groups[-max_rows:]]
-    for position, group in enumerate(shown):
-        if len(shown) < len(groups) and position == max_rows:
+    head, tail, left_out = first_and_last(groups, max_rows)
+    for position, group in enumerate(head + tail):
+        if left_out and position == len(head):
             table.add_row(*(["..."] * (len(names) + len(columns))))
         keys = ["null" if value is None else printable(str(value)) for value in group["key"].values()]
         table.add_row(*keys, *(_group_cell(group.get(column)) for column in columns))
     where = ", pooled over every pair" if pooled else ""
     print_titled(console, f"by {', '.join(names)}: {len(groups)} groups{where}", table)
+
+
+def first_and_last(items: Sequence[Any], max_rows: int) -> tuple[list[Any], list[Any], int]:
+    """The first and last ``max_rows`` (at least one) of more than twice as many items, and how many are left out.
+
+    One rule for every list of groups cut short: the terminal's tables and the HTML
+    report show the same groups.
+    """
+    keep = max(max_rows, 1)
+    if len(items) <= 2 * keep:
+        return list(items), [], 0
+    return list(items[:keep]), list(items[-keep:]), len(items) - 2 * keep
 
 
 def _group_cell(value: Any) -> str:
