@@ -114,6 +114,9 @@ KEPT_IN_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "io": ("io.dataset",),
     "io.weights": ("io.delimited",),
     "pipeline.compute": ("pipeline.blocks",),  # any pair but a small NPY one: start-up of a small compute
+    # rows matched by id, --group-by (and the dataset reader it needs): start-up of a compute by position
+    "pipeline.blocks": ("pairing.join", "io.group_columns", "stats.groups"),
+    "stats.intervals": ("stats.paired",),  # compare's tests: start-up of a compute
     "pipeline.reducer": ("pipeline.spilled",),  # millions of losses only: start-up of a small compute
     "core.cosine": ("core._kernel",),  # optional: the numpy twin sums where it is not built
 }

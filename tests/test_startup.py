@@ -235,3 +235,47 @@ def test_a_join_of_parquet_files_with_integer_ids_imports_neither_pandas_nor_pya
     )
     assert report["loaded"] == []
     assert json.loads(report["stdout"])["count"] == 900
+
+
+#: Never needed by ``compute`` of two Arrow IPC files whose rows pair by position.
+NOT_FOR_ARROW_BY_POSITION = (
+    "cosloss_cli.pairing.join",
+    "cosloss_cli.io.group_columns",
+    "cosloss_cli.io.dataset",
+    "cosloss_cli.stats.groups",
+    "cosloss_cli.stats.paired",
+    "cosloss_cli.pipeline.spilled",
+    "urllib.parse",
+    "glob",
+    "pandas",
+    "pyarrow.compute",
+    "scipy",
+    "rich",
+)
+
+
+def test_compute_of_two_arrow_files_by_position_loads_no_join_groups_or_dataset_reader(tmp_path: Path) -> None:
+    """Rows paired by position need no join, no ``--group-by`` reader (nor its dataset reader), no paired tests."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    rng = np.random.default_rng(11)
+    for name in ("labels", "predictions"):
+        values = rng.standard_normal((600, 16), dtype=np.float32)
+        vectors = pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), 16)
+        table = pa.table({"id": np.arange(600), "v": vectors})
+        with ipc.new_file(tmp_path / f"{name}.arrow", table.schema) as writer:
+            writer.write_table(table, max_chunksize=250)
+    report = _loaded_after(
+        f"""
+        from cosloss_cli.cli import main
+        try:
+            main(["compute", {str(tmp_path / "labels.arrow")!r}, {str(tmp_path / "predictions.arrow")!r},
+                  "--json", "--no-losses"])
+        except SystemExit as exit:
+            assert exit.code in (0, None), exit.code
+        """,
+        NOT_FOR_ARROW_BY_POSITION,
+    )
+    assert report["loaded"] == []
+    assert json.loads(report["stdout"])["count"] == 600

@@ -5,7 +5,10 @@ columns: the inputs are opened (:mod:`cosloss_cli.io`), their blocks aligned or 
 (:mod:`cosloss_cli.pairing`), reduced on threads and gathered in a
 :class:`~cosloss_cli.pipeline.reducer.BlockReducer`. :func:`compute_pair` imports this
 module only for such a pair, so that a small ``compute`` of two NPY files loads none of
-the readers, joins and groups it needs (bench/RESULTS.md, round 10).
+the readers, joins and groups it needs (bench/RESULTS.md, round 10). In turn, the join
+(:mod:`cosloss_cli.pairing.join`) and the ``--group-by`` columns and figures are imported
+by the functions that use them, so that a pair read by position (two Arrow files) loads
+neither, nor the dataset reader the groups need (bench/RESULTS.md, round 11).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -28,15 +31,10 @@ from ..errors import (
 )
 from ..io import Block, ReadOptions, Source, check_distinct, open_pair
 from ..io.base import DEFAULT_BLOCK_BYTES
-from ..io.group_columns import excluding_both, key_columns_for
 from ..io.parquet import ColumnSlabs, column_slabs
 from ..io.weights import weights_for
-from ..pairing import join
 from ..pairing.align import aligned, check_columns_and_ids, check_shapes, pair_columns, source_shape_text
-from ..pairing.join import LABEL_BLOCK_BYTES, Match, RowJoin, check_join_sources
-from ..pairing.join import join_read_options as with_join_column
 from ..stats.figures import FigureOptions, FigureState
-from ..stats.groups import group_figures, row_groups
 from .reducer import (
     BlockReducer,
     Found,
@@ -50,6 +48,9 @@ from .reducer import (
 )
 from .result import ComputeOptions, LossResult
 from .threads import map_ordered, prefetched
+
+if TYPE_CHECKING:
+    from ..pairing.join import Match, RowJoin
 
 
 def compute_blocks(
@@ -65,6 +66,8 @@ def compute_blocks(
     labels, predictions, read_options, prediction_read_options, options, figures = inputs
     columns = None
     if group_by:  # read first; a group column is never a vector component
+        from ..io.group_columns import excluding_both, key_columns_for  # --group-by only (and datasets)
+
         columns, _ = key_columns_for(
             group_by, labels, [predictions], read_options, prediction_read_options, joined=options.join_on is not None
         )
@@ -99,6 +102,8 @@ def _joined_sides(
 
 def _grouped(result: LossResult, columns: dict[str, np.ndarray], figures: FigureOptions | None) -> LossResult:
     """``result`` with each loss's group, and given ``figures`` each group's (each mean's interval as the whole's)."""
+    from ..stats.groups import group_figures, row_groups  # --group-by only
+
     grouping = row_groups(result.losses, result.label_rows, result.axis, columns)
     if figures is None:
         return result._replace(grouping=grouping)
@@ -192,6 +197,9 @@ def join_read_options(
     """
     if options.join_on is None:
         return read_options, prediction_read_options
+    from ..pairing.join import LABEL_BLOCK_BYTES  # rows matched by id only
+    from ..pairing.join import join_read_options as with_join_column
+
     predictions = with_join_column(prediction_read_options or read_options, options.join_on)
     labels = with_join_column(read_options, options.join_on)
     labels = labels._replace(block_bytes=min(labels.block_bytes, LABEL_BLOCK_BYTES), decode_threads=options.threads)
@@ -451,13 +459,17 @@ def _join_pass(join: RowJoin, state: BlockReducer, options: ComputeOptions, prog
 
 def _parallel_blocks(source: Source) -> Iterator[Block] | None:
     """A join's predictions when they are kept in memory: Parquet row groups decoded on both cores, else None."""
-    return source.blocks.all_rows(join.MAPPED_BUDGET_BYTES)
+    from ..pairing.join import MAPPED_BUDGET_BYTES  # rows matched by id only
+
+    return source.blocks.all_rows(MAPPED_BUDGET_BYTES)
 
 
 def _row_join(labels: Source, predictions: Source, options: ComputeOptions) -> RowJoin | None:
     """The join of the rows by id that ``options.join_on`` asks for (its inputs checked), or None."""
     if options.join_on is None:
         return None
+    from ..pairing.join import RowJoin, check_join_sources  # rows matched by id only
+
     check_join_sources(labels, predictions, options.join_on)
     return RowJoin(labels, predictions, strict=options.strict, min_matched=options.min_matched)
 

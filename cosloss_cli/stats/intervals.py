@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from .distribution import quantiles_by_rank
-from .paired import paired_t_test, signed_rank_p_value
 from .saddlepoint import saddlepoint_mean_ci, smooth_enough
 
 if TYPE_CHECKING:
@@ -334,6 +333,8 @@ def _constant_difference(result: Comparison, d: Float64Array) -> Comparison:
         return result._replace(
             notes=("every row is a tie: the differences have no variance, so no p-values or effect size",)
         )
+    from .paired import signed_rank_p_value  # compare's tests only: not for a compute's interval
+
     with quiet():
         p_value = finite_or_none(signed_rank_p_value(d))
     note = (
@@ -348,6 +349,8 @@ def _with_tests(result: Comparison, d: Float64Array, confidence: float) -> Compa
 
     The tests are scipy's (:mod:`cosloss_cli.stats.paired`), without importing scipy.stats.
     """
+    from .paired import paired_t_test, signed_rank_p_value  # compare's tests only: not for a compute's interval
+
     with quiet():
         t_test = paired_t_test(d, confidence)
         p_value_wilcoxon = signed_rank_p_value(d)
