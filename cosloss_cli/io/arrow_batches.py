@@ -92,7 +92,7 @@ def batches_source(
                     values = list_values(column, width, start, path, where)
                 else:
                     values = column_values(batch, features)
-                cut_blocks = batch_blocks(batch, values, id_column, weight_column, key_columns, step, object_ids=False)
+                cut_blocks = batch_blocks(batch, values, id_column, weight_column, key_columns, step)
                 start += batch.num_rows
                 yield from cut_blocks
         except errors as exc:

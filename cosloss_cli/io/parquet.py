@@ -131,18 +131,15 @@ def batch_blocks(
     weight_column: str | None,
     key_columns: list[str],
     step: int,
-    *,
-    object_ids: bool = True,
 ) -> Iterator[Block]:
     """The blocks of ``step`` rows of one record batch whose vectors are ``values``.
 
     Its ids, weights and key columns are taken from the batch now (an error in them is
     raised here), the blocks cut (views, no copies) as they are asked for: Parquet and
     every format read into Arrow batches (``arrow_batches``) make their blocks alike.
-    ``object_ids`` off: int64 ids without nulls stay an int64 array (as a one-row-group
-    Parquet file's slabs give them) rather than one Python int per row.
+    int64 ids without nulls stay an int64 array rather than one Python int per row.
     """
-    ids = (_object_ids if object_ids else _arrow_ids)(batch.column(id_column)) if id_column else None
+    ids = _arrow_ids(batch.column(id_column)) if id_column else None
     weights = _weights(batch.column(weight_column)) if weight_column else None
     keys = tuple(batch.column(name) for name in key_columns) if key_columns else None
     whole = Block(values, ids, weights, keys)
@@ -425,7 +422,7 @@ class _RowGroupParts:
     Each thread opens its own ``ParquetFile`` (a reader is not shared between threads).
     The blocks are those of ``open_parquet``'s ``blocks``: record batches of ``batch_rows``
     from the start of each row group, cut into blocks of ``step`` rows, the same values
-    and (Python object) ids.
+    and ids.
     """
 
     def __init__(self, path: str, list_column: str, id_column: str | None, width: int, rows: tuple[int, int]):
@@ -462,7 +459,7 @@ class _RowGroupParts:
             if batch.num_rows == 0:
                 continue
             values = list_values(batch.column(self.list_column), self.width, row, self.path)
-            ids = _object_ids(batch.column(self.id_column)) if self.id_column else None
+            ids = _arrow_ids(batch.column(self.id_column)) if self.id_column else None
             row += batch.num_rows
             for first in range(0, batch.num_rows, self.step):
                 yield Block(values[first : first + self.step], None if ids is None else ids[first : first + self.step])
@@ -604,13 +601,6 @@ def _stop_decoders() -> None:
 def _nbytes(item: Any) -> int:
     """The room a block (its values), or what a transform made of it, takes in :func:`in_order`'s queues."""
     return int(item.values.nbytes if isinstance(item, Block) else item.nbytes)
-
-
-def _object_ids(column: Any) -> np.ndarray:
-    """Ids of an Arrow column as Python objects (``to_pylist``; int64 without nulls 5x faster, the same ints)."""
-    if str(column.type) == "int64" and column.null_count == 0:
-        return _to_numpy(column).astype(object)
-    return np.asarray(column.to_pylist(), dtype=object)
 
 
 def _arrow_ids(column: Any) -> np.ndarray:
@@ -1001,7 +991,7 @@ class ColumnSlabs:
                 found.append(None)
                 continue
             table = self._read(side, group, [source.id_column])
-            found.append(_object_ids(table.column(0).combine_chunks()))
+            found.append(_arrow_ids(table.column(0).combine_chunks()))
         return found[0], found[1]
 
     def keys(self, group: int) -> tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]:
