@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from cosloss_cli import compare_files, compute_files
 from cosloss_cli.errors import DataError, InputUsageError
 from cosloss_cli.io import ReadOptions
+from cosloss_cli.pairing import join as join_module
 from cosloss_cli.pairing.join import _Spill
 from cosloss_cli.pipeline.result import ComputeOptions
 from cosloss_cli.status import ExitStatus
@@ -160,6 +161,38 @@ def test_null_ids_match_nothing(tmp_path: Path) -> None:
     np.testing.assert_allclose(result.losses, reference_losses(data.labels[rows], data.truth[rows], axis=1))
     assert result.unmatched.labels == 2 and result.unmatched.predictions == 2
     assert None in result.unmatched.label_ids and None in result.unmatched.prediction_ids
+
+
+@pytest.mark.parametrize("labels_format", ["csv", "parquet"], ids=["text against int", "int against int"])
+def test_the_index_begun_on_its_own_thread_matches_and_refuses_as_when_built_on_demand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, labels_format: str
+) -> None:
+    """The predictions' index is begun on a thread once they are kept (for their own kind of id).
+
+    Labels of that kind use it; labels of another kind (CSV text against Parquet
+    integers) get one built for the common kind; a duplicated prediction id is refused
+    with the same message, raised where the labels ask for the index.
+    """
+    monkeypatch.setattr(join_module, "BACKGROUND_LOOKUP_IDS", 1)
+    started: list[str] = []
+    real_aside = join_module.aside
+    monkeypatch.setattr(join_module, "aside", lambda work, **kw: started.append(kw["name"]) or real_aside(work, **kw))
+    data = Data(dtype=np.float64)
+    values, ids = data.predictions(drop=3, extra=2)
+    labels = tmp_path / f"labels.{labels_format}"
+    writer = frame(data.labels, data.ids)
+    writer.to_csv(labels, index=False) if labels_format == "csv" else writer.to_parquet(labels, index=False)
+    frame(values, ids).to_parquet(tmp_path / "predictions.parquet", index=False)
+    result = compute_files(str(labels), str(tmp_path / "predictions.parquet"), join_on="id")
+    assert started == ["cosloss-lookup"]
+    assert_joined(result, data, ids, labels_as_text=labels_format == "csv")
+    assert result.unmatched.labels == 3 and result.unmatched.predictions == 2
+
+    twice = ids.copy()
+    twice[10] = twice[4]
+    frame(values, twice).to_parquet(tmp_path / "twice.parquet", index=False)
+    with pytest.raises(DataError, match=f"id '?{int(twice[4])}'? appears more than once .row 4 and row 10."):
+        compute_files(str(labels), str(tmp_path / "twice.parquet"), join_on="id")
 
 
 @pytest.mark.parametrize("side", ["labels", "predictions"])

@@ -9,10 +9,11 @@ the rows whose id has no partner. Memory stays bounded for files larger than mem
    in advance and they fit :data:`MAPPED_BUDGET_BYTES`, else in an unnamed temporary
    file (in ``TMPDIR``; the kernel deletes it when it is closed, so even a killed
    process leaves nothing behind).
-2. An index from an id to its row: a table indexed by ``id - min`` for integer ids of a
-   narrow range (a perfect hash, as databases join dense integer keys), a sorted copy of
-   other numeric ids (binary search), or a ``pandas.Index`` (a hash table) of text ids.
-   A duplicated id is refused there.
+2. An index from an id to its row: a sorted copy of numeric ids (binary search) or a
+   ``pandas.Index`` (a hash table) of text ids. It is built for the predictions' own kind
+   of id as soon as they are kept, on a thread of its own while the labels' first blocks
+   are decoded, and again for a common kind if the labels' ids are of another kind. A
+   duplicated id is refused there.
 3. The spill file is memory-mapped and the labels are streamed block by block as
    without a join: each block's ids are looked up, and the block and the matching
    prediction rows go through the same reduction as rows paired by position (the C
@@ -38,11 +39,12 @@ another missing id.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
+from ..base.aside import aside
 from ..base.values import json_value, python_value, show_id
 from ..errors import DataError, IdMatchError, InputUsageError, UnmatchedRowsError
 from ..io.base import Block, ReadOptions, Source
@@ -68,6 +70,10 @@ MAPPED_BUDGET_BYTES = 256 * 1024 * 1024
 
 #: Size of the labels' blocks in a join (in bytes of float64 values; see ``pipeline.compute.join_read_options``).
 LABEL_BLOCK_BYTES = 2 * 1024 * 1024
+
+#: Predictions with at least this many ids have their index built on a thread of its own
+#: while the labels' first blocks are decoded (below it, a thread costs more than the sort).
+BACKGROUND_LOOKUP_IDS = 100_000
 
 #: Formats without named columns, so without an id column to join on.
 _UNNAMED_FORMATS = ("npy", "npz")
@@ -198,6 +204,8 @@ class RowJoin:
         self._spill = _Spill(predictions.shape[0])
         self._prediction_ids: np.ndarray | None = None
         self._lookup: _Lookup | None = None
+        #: The index for the predictions' own kind of id, begun when they are kept.
+        self._own_lookup: tuple[str, Callable[[], _Lookup]] | None = None
         self._lookup_error: DataError | None = None
         self._lookup_lock = threading.Lock()
         self._used: np.ndarray | None = None
@@ -232,6 +240,12 @@ class RowJoin:
             parts.append(_compact(block.ids, kind))
         self._prediction_ids = _concatenate(parts)
         self._used = np.zeros(len(self._prediction_ids), dtype=bool)
+        own = _id_kind(self._prediction_ids)
+        if own != "empty":
+            ids, predictions = self._prediction_ids, self.predictions
+            large = len(ids) >= BACKGROUND_LOOKUP_IDS
+            build = aside(lambda: _Lookup(ids, own, predictions), background=large, name="cosloss-lookup")
+            self._own_lookup = (own, build)
         self._spill.prepare()
         # A few random rows map whole folios of the file, so gathering one block maps
         # most of it. Dropping the pages after every block bounds the resident memory
@@ -291,7 +305,10 @@ class RowJoin:
             if self._lookup is None:
                 assert self._prediction_ids is not None, "keep_predictions() comes first"
                 try:
-                    self._lookup = _Lookup(self._prediction_ids, kind, self.predictions)
+                    if self._own_lookup is not None and self._own_lookup[0] == kind:
+                        self._lookup = self._own_lookup[1]()
+                    else:
+                        self._lookup = _Lookup(self._prediction_ids, kind, self.predictions)
                 except DataError as exc:
                     self._lookup_error = exc
                     raise
@@ -486,7 +503,7 @@ class _Lookup:
 
     def _sort(self) -> bool:
         """Build the sorted copy of the keys and their order; whether the keys are unique."""
-        self._order = np.argsort(self._keys, kind="stable")
+        self._order = np.argsort(self._keys)  # unique keys (else refused): any sort gives one order
         self._sorted = self._keys[self._order]
         return not np.any(self._sorted[1:] == self._sorted[:-1])
 
