@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import glob
+import itertools
 import json
 import os
 import posixpath
@@ -261,7 +262,8 @@ def open_dataset(dataset: Dataset, options: ReadOptions, open_file: FileOpener) 
             )
     fmt = formats[0]
     file_options = file_options._replace(input_format=fmt)
-    chain = _Chain(dataset, file_options, open_file, hive, fmt)
+    file_rows = _file_rows(dataset, fmt)
+    chain = _Chain(dataset, file_options, open_file, hive, fmt, file_rows)
     first = chain.first
     count = len(dataset.files)
     note = f"{dataset.path}: a dataset of {count} {fmt.upper()} file{'s' if count > 1 else ''}, read as one table"
@@ -270,7 +272,7 @@ def open_dataset(dataset: Dataset, options: ReadOptions, open_file: FileOpener) 
         path=dataset.path,
         # Each file of 1-D arrays is one vector: a dataset of them is a table of rows.
         one_vector=first.one_vector and count == 1,
-        shape=(_total_rows(dataset, fmt), *first.shape[1:]) if count > 1 else first.shape,
+        shape=(None if file_rows is None else sum(file_rows), *first.shape[1:]) if count > 1 else first.shape,
         blocks=chain,
         size_bytes=None,
         notes=(*first.notes, note) if count > 1 else first.notes,
@@ -395,8 +397,18 @@ class _Chain(Blocks):
     or line (:meth:`where`).
     """
 
-    def __init__(self, dataset: Dataset, options: ReadOptions, open_file: FileOpener, hive: _Hive, fmt: str):
+    def __init__(
+        self,
+        dataset: Dataset,
+        options: ReadOptions,
+        open_file: FileOpener,
+        hive: _Hive,
+        fmt: str,
+        file_rows: list[int] | None = None,
+    ):
         self._dataset = dataset
+        #: Each file's rows from its footer (local Parquet files), else None.
+        self._file_rows = file_rows
         self._options = options
         self._open = open_file
         self._hive = hive
@@ -494,18 +506,9 @@ class _Chain(Blocks):
 
     def _locate_by_footers(self) -> bool:
         """Record where every file starts from the Parquet footers; False if they cannot tell."""
-        if self._format != "parquet" or any("://" in file.path for file in self._dataset.files):
+        if self._file_rows is None:
             return False
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        starts, row = [], 0
-        try:
-            for file in self._dataset.files:
-                starts.append(row)
-                row += int(pq.read_metadata(file.path).num_rows)
-        except (pa.ArrowException, OSError, ValueError):
-            return False
+        starts = list(itertools.accumulate(self._file_rows, initial=0))[:-1]
         self._starts, self._names = starts, [file.name for file in self._dataset.files]
         self._sources = [self.first] * len(starts)
         return True
@@ -534,13 +537,14 @@ class _Chain(Blocks):
         return f"file {self._names[index]}, {source.where(row - self._starts[index])}"
 
 
-def _total_rows(dataset: Dataset, fmt: str) -> int | None:
-    """The rows of a dataset of local Parquet files, from their footers (None: unknown until read).
+def _file_rows(dataset: Dataset, fmt: str) -> list[int] | None:
+    """The rows of each file of a dataset of local Parquet files, from their footers (None: unknown until read).
 
     Known rows let a join keep the predictions in memory rather than in a temporary
-    file (``join._Spill``), and refuse row counts that differ before reading. Footers are
-    read one file at a time; for object storage that would be a request per file, so the
-    count is left unknown there.
+    file (``join._Spill``), refuse row counts that differ before reading, and say where
+    each file starts when files are decoded on several threads (``_Chain.map_on_decoders``).
+    Footers are read one file at a time, once; for object storage that would be a
+    request per file, so the counts are left unknown there.
     """
     if fmt != "parquet" or any("://" in file.path for file in dataset.files):
         return None
@@ -548,7 +552,7 @@ def _total_rows(dataset: Dataset, fmt: str) -> int | None:
     import pyarrow.parquet as pq
 
     try:
-        return sum(int(pq.read_metadata(file.path).num_rows) for file in dataset.files)
+        return [int(pq.read_metadata(file.path).num_rows) for file in dataset.files]
     except (pa.ArrowException, OSError, ValueError):
         return None  # the file's reader reports it when the blocks reach it
 
