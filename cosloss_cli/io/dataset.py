@@ -262,18 +262,17 @@ def open_dataset(dataset: Dataset, options: ReadOptions, open_file: FileOpener) 
             )
     fmt = formats[0]
     file_options = file_options._replace(input_format=fmt)
-    footers = _footers(dataset, fmt)
-    chain = _Chain(dataset, file_options, open_file, hive, fmt, footers)
+    file_rows = _file_rows(dataset, fmt)
+    chain = _Chain(dataset, file_options, open_file, hive, fmt, file_rows)
     first = chain.first
     count = len(dataset.files)
     note = f"{dataset.path}: a dataset of {count} {fmt.upper()} file{'s' if count > 1 else ''}, read as one table"
     columns_shown = (*(first.file_columns or first.columns or ()), *dataset.keys)
-    rows = None if footers is None else sum(footer.num_rows for footer in footers)
     return first._replace(
         path=dataset.path,
         # Each file of 1-D arrays is one vector: a dataset of them is a table of rows.
         one_vector=first.one_vector and count == 1,
-        shape=(rows, *first.shape[1:]) if count > 1 else first.shape,
+        shape=(None if file_rows is None else sum(file_rows), *first.shape[1:]) if count > 1 else first.shape,
         blocks=chain,
         size_bytes=None,
         notes=(*first.notes, note) if count > 1 else first.notes,
@@ -405,11 +404,11 @@ class _Chain(Blocks):
         open_file: FileOpener,
         hive: _Hive,
         fmt: str,
-        footers: list[Any] | None = None,
+        file_rows: list[int] | None = None,
     ):
         self._dataset = dataset
-        #: Each file's Parquet footer (local Parquet files), else None.
-        self._footers = footers
+        #: Each file's rows from its footer (local Parquet files), else None.
+        self._file_rows = file_rows
         self._options = options
         self._open = open_file
         self._hive = hive
@@ -507,9 +506,9 @@ class _Chain(Blocks):
 
     def _locate_by_footers(self) -> bool:
         """Record where every file starts from the Parquet footers; False if they cannot tell."""
-        if self._footers is None:
+        if self._file_rows is None:
             return False
-        starts = list(itertools.accumulate((footer.num_rows for footer in self._footers), initial=0))[:-1]
+        starts = list(itertools.accumulate(self._file_rows, initial=0))[:-1]
         self._starts, self._names = starts, [file.name for file in self._dataset.files]
         self._sources = [self.first] * len(starts)
         return True
@@ -524,8 +523,7 @@ class _Chain(Blocks):
         if self._format != "parquet" or self._rows or self._hive.id_key or self._hive.weight_key:
             return None
         first = self.first._replace(shape=(None, *self.first.shape[1:]))
-        paths = [file.path for file in self._dataset.files]
-        whole = files_row_group_blocks(first, paths, max_bytes, footers=self._footers)
+        whole = files_row_group_blocks(first, [file.path for file in self._dataset.files], max_bytes)
         if whole is None or not self._locate_by_footers():
             return None
         self._close_current()
@@ -539,10 +537,10 @@ class _Chain(Blocks):
         return f"file {self._names[index]}, {source.where(row - self._starts[index])}"
 
 
-def _footers(dataset: Dataset, fmt: str) -> list[Any] | None:
-    """The footer of each file of a dataset of local Parquet files (None: rows unknown until read).
+def _file_rows(dataset: Dataset, fmt: str) -> list[int] | None:
+    """The rows of each file of a dataset of local Parquet files, from their footers (None: unknown until read).
 
-    Their rows let a join keep the predictions in memory rather than in a temporary
+    Known rows let a join keep the predictions in memory rather than in a temporary
     file (``join._Spill``), refuse row counts that differ before reading, and say where
     each file starts when files are decoded on several threads (``_Chain.map_on_decoders``).
     Footers are read one file at a time, once; for object storage that would be a
@@ -554,7 +552,7 @@ def _footers(dataset: Dataset, fmt: str) -> list[Any] | None:
     import pyarrow.parquet as pq
 
     try:
-        return [pq.read_metadata(file.path) for file in dataset.files]
+        return [int(pq.read_metadata(file.path).num_rows) for file in dataset.files]
     except (pa.ArrowException, OSError, ValueError):
         return None  # the file's reader reports it when the blocks reach it
 

@@ -258,12 +258,11 @@ def row_group_blocks(whole: ListColumn, max_bytes: int, threads: int = 2) -> Ite
 
 
 def files_row_group_blocks(
-    source: Source, paths: list[str], max_bytes: int, threads: int = 2, footers: list[Any] | None = None
+    source: Source, paths: list[str], max_bytes: int, threads: int = 2
 ) -> Iterator[Block] | None:
     """:func:`row_group_blocks` over the local Parquet files of a dataset, in order: one block of all their rows.
 
-    ``source`` is the dataset's (its list column, width and id column); ``footers``, the
-    files' footers if already read. None when this
+    ``source`` is the dataset's (its list column, width and id column). None when this
     does not apply: not a list column, more than ``max_bytes`` in all, or a file whose
     column types differ from the first's (the dataset's own reader then reports it).
     """
@@ -278,14 +277,13 @@ def files_row_group_blocks(
     parts: list[tuple[str, int]] = []
     starts = [0]
     total = 0
-    types, value_type = None, None
+    types = None
     try:
-        for path, footer in zip(paths, footers or [None] * len(paths), strict=True):
-            metadata = footer or pq.read_metadata(path)
+        for path in paths:
+            metadata = pq.read_metadata(path)
             schema = metadata.schema.to_arrow_schema()
             found = tuple(str(schema.field(name).type) for name in wanted)
-            if types is None:
-                types, value_type = found, schema.field(list_column).type.value_type
+            types = types or found
             if found != types:
                 return None
             for index in range(metadata.num_row_groups):
@@ -293,6 +291,7 @@ def files_row_group_blocks(
                 total += group.total_byte_size
                 parts.append((path, index))
                 starts.append(starts[-1] + group.num_rows)
+        value_type = pq.read_schema(paths[0]).field(list_column).type.value_type
     except (pa.ArrowException, OSError, ValueError, KeyError, AttributeError):
         return None
     if total > max_bytes or len(parts) < 2:
