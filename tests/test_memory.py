@@ -179,3 +179,59 @@ def test_parquet_streams_with_bounded_rss(tmp_path: Path, layout: str) -> None:
     # Bounded by a few row groups per file (4 MB each) and pyarrow's allocator and thread
     # pools (about 100 MB whatever the file size), not by the files (470 MB as float64).
     assert growth < 160 * MB + INTERVAL, f"peak RSS grew by {growth / MB:.0f} MB"
+
+
+_MEASURE_DATASETS = textwrap.dedent(
+    """
+    import json, sys
+    import pyarrow.parquet  # imports, not data
+    from cosloss_cli.pipeline.compute import compute_files
+
+    def status(field):
+        with open("/proc/self/status") as lines:
+            for line in lines:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+
+    labels, predictions, join_on = sys.argv[1], sys.argv[2], sys.argv[3] or None
+    before = status("VmRSS")
+    result = compute_files(labels, predictions, join_on=join_on)
+    print(json.dumps({"before": before, "after": status("VmHWM"), "count": result.summary.count}))
+    """
+)
+
+
+@pytest.mark.parametrize("join_on", [None, "id"], ids=["by position", "by id"])
+def test_memory_of_a_dataset_does_not_grow_with_its_number_of_files(tmp_path: Path, join_on: str | None) -> None:
+    """The same rows as 4 files and as 1,200 files: the peak grows by a few MB at most, not by a footer per file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = 12_000
+    growth = {}
+    for files in (4, 1_200):
+        folders = []
+        for name, block in zip(("labels", "predictions"), _vectors(rows, 16, seed=5), strict=True):
+            folder = tmp_path / f"{name}_{files}"
+            folder.mkdir()
+            ids = np.arange(rows)
+            order = np.random.default_rng(6).permutation(rows) if join_on and name == "predictions" else ids
+            for k, part in enumerate(np.array_split(order, files)):
+                table = pa.table(
+                    {"id": ids[part], "v": pa.FixedSizeListArray.from_arrays(pa.array(block[part].ravel()), 16)}
+                )
+                pq.write_table(table, folder / f"part-{k:05d}.parquet")
+            folders.append(str(folder))
+        proc = subprocess.run(
+            [sys.executable, "-c", _MEASURE_DATASETS, *folders, join_on or ""],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        report = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert report["count"] == rows
+        growth[files] = report["after"] - report["before"]
+    assert growth[1_200] - growth[4] < 6 * MB, (
+        f"peak RSS grew by {growth[4] / MB:.0f} MB and {growth[1_200] / MB:.0f} MB"
+    )
