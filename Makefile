@@ -74,4 +74,4 @@ man: $(VENV)/.installed
 	$(BIN)/python scripts/gen_reference.py --man build/man
 
 clean:
-	rm -rf $(VENV) build site *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis cosloss_cli/*.so
+	rm -rf $(VENV) build site *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis cosloss_cli/core/*.so

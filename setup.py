@@ -6,6 +6,9 @@ warning, and cosloss uses its pure-numpy path, which gives the same results to t
 last few bits and is about twice as slow on large files.
 """
 
+import hashlib
+from pathlib import Path
+
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
@@ -22,7 +25,15 @@ class BuildExtension(build_ext):
         super().build_extensions()
 
 
+KERNEL = "cosloss_cli/core/_kernel.c"
+
+#: The kernel's source hash, compiled in as ``_kernel.SOURCE``: a test compares it with the
+#: file, so a kernel built from an older version of it is noticed.
+SOURCE = hashlib.sha256((Path(__file__).parent / KERNEL).read_bytes()).hexdigest()
+
 setup(
-    ext_modules=[Extension("cosloss_cli.core._kernel", ["cosloss_cli/core/_kernel.c"], optional=True)],
+    ext_modules=[
+        Extension("cosloss_cli.core._kernel", [KERNEL], define_macros=[("KERNEL_SOURCE", f'"{SOURCE}"')], optional=True)
+    ],
     cmdclass={"build_ext": BuildExtension},
 )

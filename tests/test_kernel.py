@@ -7,11 +7,13 @@ the ``each_kernel`` fixture.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import subprocess
 import sys
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +29,19 @@ pytestmark = pytest.mark.skipif(native is None, reason="the C kernel is not buil
 
 PROPERTY = property_settings(150)
 DTYPES = (np.float32, np.float64)
+
+
+def test_the_kernel_was_built_from_this_source() -> None:
+    """A kernel built from an older ``_kernel.c`` (copied from another checkout, or not rebuilt) is noticed.
+
+    Every other test of it, and every timing, would otherwise run the old code.
+    """
+    source = Path(core.__file__).with_name("_kernel.c").read_bytes()
+    assert native is not None
+    assert getattr(native, "SOURCE", None) == hashlib.sha256(source).hexdigest(), (
+        "the C kernel was built from another version of _kernel.c: rebuild it (make, or "
+        "python setup.py build_ext --inplace)"
+    )
 
 
 def exact_sum(terms: np.ndarray) -> float:

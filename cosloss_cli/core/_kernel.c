@@ -611,7 +611,18 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_kernel", "Fused float64 sums for the cosine loss (see core.py).", -1, methods, NULL, NULL, NULL, NULL,
 };
 
+/* KERNEL_SOURCE: the SHA-256 of this file, passed by setup.py, so that a test can tell a
+   kernel built from an older version of it (a copied or forgotten build) from a fresh one. */
+#ifndef KERNEL_SOURCE
+#define KERNEL_SOURCE "unknown"
+#endif
+
 PyMODINIT_FUNC PyInit__kernel(void)
 {
-    return PyModule_Create(&module);
+    PyObject *kernel = PyModule_Create(&module);
+    if (kernel != NULL && PyModule_AddStringConstant(kernel, "SOURCE", KERNEL_SOURCE) < 0) {
+        Py_DECREF(kernel);
+        return NULL;
+    }
+    return kernel;
 }

@@ -2,6 +2,9 @@
 
 import numpy as np
 
+#: SHA-256 of the ``_kernel.c`` it was built from ("unknown" when built without setup.py).
+SOURCE: str
+
 def row_sums(labels: np.ndarray, predictions: np.ndarray, dot: np.ndarray, ll: np.ndarray, pp: np.ndarray) -> None:
     """Write each row's dot product and squared norms (float64) into ``dot``, ``ll`` and ``pp``."""
 
