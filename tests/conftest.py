@@ -123,6 +123,18 @@ def run_executable(args: list[str], *, prefix: Sequence[str] = (), **kwargs: Any
     return subprocess.run([*prefix, EXECUTABLE, *args], capture_output=True, text=True, timeout=120, **kwargs)
 
 
+def last_json_line_of(script: str, *args: str) -> Any:
+    """Run ``script`` in a fresh interpreter (``python -c``) and parse the last line it prints as JSON.
+
+    For measurements that must not see this process's memory or imports (peak RSS of one
+    computation, the modules one command loads).
+    """
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=300, check=True
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def run_executable_without_root_powers(args: list[str]) -> subprocess.CompletedProcess[str]:
     """Run the real executable; as root, without the capabilities that bypass file permissions."""
     prefix: list[str] = []

@@ -31,7 +31,7 @@ from cosloss_cli.pairing.join import _Spill
 from cosloss_cli.pipeline.result import ComputeOptions
 from cosloss_cli.status import ExitStatus
 
-from .conftest import property_settings, run_cli
+from .conftest import last_json_line_of, property_settings, run_cli
 from .oracle import reference_losses
 
 COLUMNS = [f"f{i}" for i in range(8)]
@@ -499,14 +499,7 @@ def test_memory_stays_bounded_with_predictions_larger_than_the_budget(tmp_path: 
             writer.write_table(table)
         assert writer is not None
         writer.close()
-    proc = subprocess.run(
-        [sys.executable, "-c", _MEASURE, str(tmp_path / "labels.parquet"), str(tmp_path / "predictions.parquet")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report = last_json_line_of(_MEASURE, str(tmp_path / "labels.parquet"), str(tmp_path / "predictions.parquet"))
     assert report["count"] == rows
     growth = report["after"] - report["before"]
     # Reading the two files takes 55-60 MB here (pyarrow's pools); holding the predictions'

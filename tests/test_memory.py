@@ -12,8 +12,6 @@ No timing is asserted anywhere here.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import textwrap
 import tracemalloc
@@ -26,6 +24,8 @@ import pytest
 from cosloss_cli.io import ReadOptions
 from cosloss_cli.pipeline.compute import compute_files
 from cosloss_cli.pipeline.result import ComputeOptions
+
+from .conftest import last_json_line_of
 
 MB = 1024 * 1024
 BLOCK_BYTES = 256 * 1024
@@ -65,14 +65,7 @@ _MEASURE = textwrap.dedent(
 
 def _peak_growth(labels: Path, predictions: Path, axis: int = 1) -> tuple[int, int]:
     """(bytes of peak RSS growth during the computation, number of losses)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", _MEASURE, str(labels), str(predictions), str(BLOCK_BYTES), str(axis)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report = last_json_line_of(_MEASURE, str(labels), str(predictions), str(BLOCK_BYTES), str(axis))
     return report["after"] - report["before"], report["count"]
 
 
@@ -222,14 +215,7 @@ def test_memory_of_a_dataset_does_not_grow_with_its_number_of_files(tmp_path: Pa
                 )
                 pq.write_table(table, folder / f"part-{k:05d}.parquet")
             folders.append(str(folder))
-        proc = subprocess.run(
-            [sys.executable, "-c", _MEASURE_DATASETS, *folders, join_on or ""],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=True,
-        )
-        report = json.loads(proc.stdout.strip().splitlines()[-1])
+        report = last_json_line_of(_MEASURE_DATASETS, *folders, join_on or "")
         assert report["count"] == rows
         growth[files] = report["after"] - report["before"]
     assert growth[1_200] - growth[4] < 6 * MB, (
