@@ -129,8 +129,8 @@ class BlockReducer:
             match_rows_by_id(lblock.ids, pblock.ids, self.labels, self.predictions, offset)
         if self.shared_keys and lblock.keys is not None and pblock.keys is not None:
             match_rows_by_keys(lblock, pblock, self.shared_keys, self.labels, self.predictions, offset)
-        if pblock.ids is not None and self._keeps_ids():
-            self.prediction_ids.append(pblock.ids)
+        if pblock.ids is not None and lblock.ids is None and self._keeps_ids():
+            self.prediction_ids.append(pblock.ids)  # the labels' ids name the rows when both have them
         self.take(offset, len(lblock), lblock.ids, lblock.weights, reduced)
 
     def take(
@@ -252,12 +252,11 @@ class BlockReducer:
         return (self.rows, *rest)
 
     def _ids(self) -> np.ndarray | None:
-        label_ids = np.concatenate(self.label_ids) if self.label_ids else None
-        prediction_ids = np.concatenate(self.prediction_ids) if self.prediction_ids else None
-        ids = label_ids if label_ids is not None else prediction_ids  # equal when both: add() checked
-        if ids is not None and self.axis != 1:
+        if self.axis != 1:
             return None  # ids name rows; with a loss per column they do not apply
-        return ids
+        # The labels' ids, else the predictions' (equal when both have them: add() checked).
+        blocks = self.label_ids or self.prediction_ids
+        return _joined(blocks) if blocks else None
 
 
 def _joined(blocks: list[np.ndarray]) -> np.ndarray:
