@@ -56,8 +56,8 @@ LAYERS: dict[str, tuple[str, list[str]]] = {
         + ["pipeline.compute"],
     ),
     "render": (
-        "results as tables, JSON, NDJSON, CSV and files; progress",
-        ["render", "render.output", "render.progress", "render.result", "render.writers"],
+        "results as tables, JSON, NDJSON, CSV and files; progress; what every --report page shares",
+        ["render", "render.output", "render.progress", "render.result", "render.writers", "render.report"],
     ),
     "batch": (
         "many pairs of files: pairing, running, merging, their renderers",
@@ -66,13 +66,13 @@ LAYERS: dict[str, tuple[str, list[str]]] = {
     ),
     "compare": (
         "models compared on the same labels, runs of them, saved baselines, their renderers",
-        ["compare", "compare.baseline", "compare.models", "compare.render", "compare.runs", "compare.runs_render"],
+        ["compare", "compare.baseline", "compare.models", "compare.render", "compare.runs", "compare.runs_render"]
+        + ["compare.report"],
     ),
     "library": ("the public names, loaded lazily", [""]),
     "cli": (
         "one thin module per command, the option groups, the error edge",
-        ["cli.edge", "cli.options", "cli.report", "cli.compute", "cli.batch", "cli.runs", "cli.compare", "cli"]
-        + ["__main__"],
+        ["cli.edge", "cli.options", "cli.compute", "cli.batch", "cli.runs", "cli.compare", "cli", "__main__"],
     ),
 }
 
@@ -102,7 +102,9 @@ COMMANDS = ["cli.compute", "cli.batch", "cli.compare"]
 #: the top. Each keeps numpy (or a rarely used reader) out of a start-up that never uses
 #: it, measured in bench/RESULTS.md (round 10); docs/design.md says why for each.
 _LIBRARY_OF_A_COMMAND = ("pipeline", "stats", "compare", "render.result", "render.writers", "render.progress")
-_COMMAND_BODIES = (*_LIBRARY_OF_A_COMMAND, "cli.report", "cli.runs", "batch.cluster", "batch.split")
+#: The --report pages (render.report, compare.report) are loaded only for --report:
+#: they bring the statistics they draw, and matplotlib when a chart is drawn.
+_COMMAND_BODIES = (*_LIBRARY_OF_A_COMMAND, "render.report", "cli.runs", "batch.cluster", "batch.split")
 KEPT_IN_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "": ("",),  # the package's public names, loaded on first use
     "cli": ("core.cosine",),  # --version
@@ -266,6 +268,26 @@ def test_third_party_packages_stay_where_they_belong(place: str) -> None:
 def test_commands_do_not_import_each_other() -> None:
     commands = {full(name) for name in COMMANDS}
     assert [(name, sorted(IMPORTS[name] & commands)) for name in sorted(commands) if IMPORTS[name] & commands] == []
+
+
+def private_crossings(names: set[str]) -> list[str]:
+    """The private names (``_name``, not a module) among the package's own imported names."""
+    return sorted(
+        name
+        for name in names
+        if name.startswith("cosloss_cli.") and name not in KNOWN and name.rpartition(".")[2][:1] == "_"
+        if not name.rpartition(".")[2].startswith("__")
+    )
+
+
+def test_no_private_name_crosses_modules() -> None:
+    """A name one module shares with another is public (no leading underscore): a module's private
+    names are its own to change. Private modules (``core._kernel``) may be imported."""
+    crossing = {name: private_crossings(imported(path)) for name, path in FOUND.items()}
+    assert {name: found for name, found in crossing.items() if found} == {}
+    assert private_crossings({"cosloss_cli.render.report._cell", "cosloss_cli.core._kernel", "numpy._core"}) == [
+        "cosloss_cli.render.report._cell"
+    ]
 
 
 def test_the_readme_shows_the_layers_in_order() -> None:

@@ -411,7 +411,7 @@ def test_batch_report_has_the_overall_figures_each_pair_the_pooled_histogram(pai
 @pytest.mark.parametrize("spread", [2.0, 0.05])  # the loss range [0, 2], and a narrow range of its own
 def test_the_pooled_histogram_is_the_histogram_of_every_loss(spread: float) -> None:
     """Chunk by chunk, in memory and spilled to disk, as ``histogram`` bins every loss at once."""
-    from cosloss_cli.cli.report import REPORT_BINS, pooled_histogram
+    from cosloss_cli.render.report import REPORT_BINS, pooled_histogram
     from cosloss_cli.stats.distribution import histogram
     from cosloss_cli.stats.pooled import PooledLosses
 
@@ -439,7 +439,7 @@ def test_a_batch_report_is_refused_inside_an_input_folder(pairs) -> None:
 
 def test_many_compared_groups_are_cut_in_the_table_the_gates_and_the_charts() -> None:
     """50 groups, 2 candidates, every gate failed: the first and last 3 groups of each, with a line for the rest."""
-    from cosloss_cli.cli.report import _compared_groups
+    from cosloss_cli.compare.report import _compared_groups
 
     def entry(candidate: str, number: int) -> dict[str, Any]:
         gate = {"rule": "max_worse_share", "bound": 0.0, "value": 0.5, "passed": False}

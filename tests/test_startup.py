@@ -26,6 +26,9 @@ from cosloss_cli.pipeline.compute import compute_files
 from cosloss_cli.pipeline.result import ComputeOptions
 from cosloss_cli.status import ExitStatus
 
+#: Loaded only for ``--report``: its pages (each beside its command's renderers) and matplotlib.
+REPORT_MODULES = ("matplotlib", "cosloss_cli.render.report", "cosloss_cli.compare.report")
+
 #: Never needed by ``compute`` of two small NPY files with ``--json``.
 NOT_FOR_SMALL_NPY_JSON = (
     "pandas",
@@ -55,6 +58,8 @@ NOT_FOR_SMALL_NPY_JSON = (
     "cosloss_cli.stats.pooled",
     "urllib.parse",
     "glob",
+    # The --report pages, and matplotlib which draws their charts.
+    *REPORT_MODULES,
 )
 
 
@@ -111,7 +116,7 @@ def test_help_loads_no_numpy_and_no_pool(args: list[str]) -> None:
         except SystemExit as exit:
             assert exit.code in (0, None), exit.code
         """,
-        ("numpy", "rich", "pandas", "pyarrow", "scipy", "concurrent.futures", "dataclasses", "json"),
+        ("numpy", "rich", "pandas", "pyarrow", "scipy", "concurrent.futures", "dataclasses", "json", *REPORT_MODULES),
     )
     assert report["loaded"] == []
     assert "Usage: cosloss" in report["stdout"]

@@ -274,8 +274,8 @@ def _write_report(
     import json
 
     from ..batch.render import write_json
+    from ..render.report import batch_report, pooled_histogram
     from ..render.writers import write_text_file
-    from .report import batch_report, pooled_histogram
 
     text = io.StringIO()
     write_json(report._replace(encoded=None), text, view._replace(losses=False))
@@ -322,7 +322,7 @@ def run_batch(
     """
     quiet = verbosity.quiet
     if report_file:
-        from .report import check_outputs_first
+        from ..render.report import check_outputs_first
 
         check_outputs_first(None, report_file, [selection.labels_dir, selection.predictions_dir, selection.manifest])
     storage_options = inputs.labels.storage_options

@@ -286,7 +286,7 @@ def run_compare(
 ) -> CompareResult:
     """The body of ``compare``: read every model, compare, warn, write."""
     if output_file or report_file:
-        from .report import check_outputs_first
+        from ..render.report import check_outputs_first
 
         check_outputs_first(output_file, report_file, [labels, *predictions, baseline[0]])
     from ..compare.models import compare_files
@@ -311,8 +311,8 @@ def run_compare(
             output_file, result, storage_options=inputs.labels.storage_options, registry=COMPARE_FILE_WRITERS
         )
     if report_file:
+        from ..compare.report import compare_report
         from ..render.writers import write_text_file
-        from .report import compare_report
 
         page = compare_report(result, result.to_json_dict(include_losses=False))
         write_text_file(report_file, page, storage_options=inputs.labels.storage_options)

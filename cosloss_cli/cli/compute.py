@@ -158,7 +158,7 @@ def run_compute(
     from ..pipeline.compute import compute_pair
 
     if output_file or report_file:
-        from .report import check_outputs_first
+        from ..render.report import check_outputs_first
 
         weights = figures.weights if isinstance(figures.weights, str) else None
         check_outputs_first(output_file, report_file, [labels, predictions, weights])
@@ -188,9 +188,9 @@ def run_compute(
 
         write_losses_file(output_file, result, storage_options=inputs.labels.storage_options)
     if report_file:
+        from ..render.report import compute_report
         from ..render.result import result_header
         from ..render.writers import write_text_file
-        from .report import compute_report
 
         page = compute_report(result, result_header(result), max_rows)
         write_text_file(report_file, page, storage_options=inputs.labels.storage_options)

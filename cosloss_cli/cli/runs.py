@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..compare.report import runs_report
 from ..compare.runs import compare_runs, comparison_rows, discover_runs, runs_document
 from ..render.output import RUNS_WRITERS, emit, view_for
 from ..render.progress import pair_progress
+from ..render.report import check_outputs_first
 from ..render.writers import write_text_file
 from .edge import warn
-from .report import check_outputs_first, runs_report
 
 if TYPE_CHECKING:
     from ..base.terminal import Environment

@@ -2,6 +2,7 @@
 
 Holds :mod:`.models` (``compare_files``), :mod:`.runs` (``compare --runs``),
 :mod:`.baseline` (saved per-row losses as a baseline) and their renderers
-(:mod:`.render`, :mod:`.runs_render`). May import :mod:`cosloss_cli.render`, the
-pipeline and every layer below; never :mod:`cosloss_cli.batch` or the commands.
+(:mod:`.render`, :mod:`.runs_render`; :mod:`.report` the ``--report`` pages). May
+import :mod:`cosloss_cli.render`, the pipeline and every layer below; never
+:mod:`cosloss_cli.batch` or the commands.
 """

@@ -2,7 +2,8 @@
 
 Holds :mod:`.output` (one registry of writers per result kind), :mod:`.result` (a
 :class:`~cosloss_cli.pipeline.compute.LossResult` rendered), :mod:`.writers` (``--output``
-files, written whole or not at all) and :mod:`.progress`. May import the pipeline and
+files, written whole or not at all), :mod:`.progress` and :mod:`.report` (what every
+``--report`` page shares, and the pages of ``compute`` and ``batch``). May import the pipeline and
 every layer below it; never :mod:`cosloss_cli.batch`, :mod:`cosloss_cli.compare` or the
 commands (their renderers live with them).
 """

@@ -1,14 +1,15 @@
 """``--report FILE.html``: one self-contained HTML page of a result, to share.
 
 What a reviewer needs without a terminal: the summary (the same figures as ``--json``,
-built from the same document, so the numbers cannot differ), histograms of the losses
-and of the paired differences, the worst rows with their ids, the gates and whether
-they passed, the ``--group-by`` groups (a table, cut as the terminal cuts it, and a chart
-of each group's mean with its interval), for ``compare --runs`` each candidate's trend
-over the runs with a table per run and candidate, and for ``batch`` a row per pair and the
-histogram of every loss of the batch. Charts are drawn by matplotlib (the optional
-``report`` extra) and inlined as SVG with text as paths, so the page needs no network, no
-fonts and no scripts.
+built from the same document, so the numbers cannot differ), histograms of the losses,
+the worst rows with their ids, the gates and whether they passed, the ``--group-by``
+groups (a table, cut as the terminal cuts it, and a chart of each group's mean with its
+interval). This module holds what every page shares (the page frame, tables, cells,
+the charts) and the pages of ``compute`` and ``batch``; the pages of ``compare`` and
+``compare --runs`` are in :mod:`cosloss_cli.compare.report`, beside that command's other
+renderers. Charts are drawn by matplotlib (the optional ``report`` extra, imported only
+when a chart is drawn) and inlined as SVG with text as paths, so the page needs no
+network, no fonts and no scripts.
 
 Every value is escaped (file names, ids and model names are the user's data); each
 number in a table carries its full-precision value in ``data-value`` beside the rounded
@@ -30,13 +31,12 @@ from ..base.shown import printable
 from ..base.values import json_value
 from ..errors import InputUsageError
 from ..io.guard import check_outputs
-from ..render.result import first_and_last
-from ..render.writers import output_format_for
 from ..stats.distribution import histogram, histogram_range
-from ..stats.tail import largest, tail_risk
+from ..stats.tail import largest
+from .result import first_and_last
+from .writers import output_format_for
 
 if TYPE_CHECKING:
-    from ..compare.models import CompareResult
     from ..pipeline.result import LossResult
 
 #: Shown for a figure that is not defined (JSON: null).
@@ -57,11 +57,6 @@ GROUP_FIGURES += ("median", "p75", "p95", "p99", "max")
 
 #: A row of a chart of intervals: its name, the value, the interval's low and high ends.
 ForestRow = tuple[str, float | None, float | None, float | None]
-
-#: The columns of a group's comparison with one candidate.
-GROUP_COMPARISON: tuple[str, ...] = ("mean_difference", "ci_low", "ci_high", "p_value_t", "p_value_wilcoxon")
-GROUP_COMPARISON += ("p_value_holm",)
-GROUP_COMPARISON += ("verdict", "worse_count", "worse_share")
 
 STYLE = """
 tr.cut td { text-align: center; color: #57606a; font-style: italic; }
@@ -100,7 +95,7 @@ def check_outputs_first(output_file: str | None, report_file: str | None, inputs
     check_outputs([output_file, report_file], inputs)
 
 
-# ----------------------------------------------------------------------------- the pages
+# ----------------------------------------------------------------------------- the compute page
 
 
 def compute_report(result: LossResult, document: dict[str, Any], max_rows: int = REPORT_GROUPS) -> str:
@@ -110,81 +105,28 @@ def compute_report(result: LossResult, document: dict[str, Any], max_rows: int =
     are shown (``--max-rows``, as the terminal's table of groups).
     """
     title = f"cosloss compute: {document['labels']} vs {document['predictions']}"
-    parts = [_header(title), "<h2>Summary</h2>"]
+    parts = [page_heading(title), "<h2>Summary</h2>"]
     keys = ["count", "mean", "std", "min", "median", "max", "zero_vectors", "omitted"]
     keys += [k for k in ("loss", "ci_low", "ci_high") if document.get(k) is not None]
-    parts.append(_pairs_table([(key, document.get(key)) for key in keys]))
+    parts.append(pairs_table([(key, document.get(key)) for key in keys]))
     percentiles = [(key, document[key]) for key in ("p05", "p25", "p75", "p95", "p99") if key in document]
     if percentiles:
-        parts.append(_pairs_table(percentiles, caption="percentiles of the losses"))
+        parts.append(pairs_table(percentiles, caption="percentiles of the losses"))
     if document.get("histogram"):
         edges, counts = document["histogram"]["edges"], document["histogram"]["counts"]
     else:
         edges_array, counts_array = histogram(result.kept(), REPORT_BINS)
         edges, counts = edges_array.tolist(), counts_array.tolist()
     parts.append("<h2>Distribution of the losses</h2>")
-    parts.append(_figure(_histogram_svg(edges, counts, "loss"), f"{sum(counts)} losses in {len(counts)} bins"))
+    parts.append(svg_figure(histogram_svg(edges, counts, "loss"), f"{sum(counts)} losses in {len(counts)} bins"))
     worst = document.get("worst") or _worst_of(result)
     if worst:
         parts.append("<h2>Worst rows</h2>")
         columns = ["index", *(["id"] if any("id" in row for row in worst) else []), "loss"]
-        parts.append(_rows_table(columns, worst))
+        parts.append(rows_table(columns, worst))
     if document.get("groups") is not None:
-        parts.extend(_loss_groups(document["groups"], document.get("confidence"), max_rows))
-    return _page(title, parts)
-
-
-def compare_report(result: CompareResult, document: dict[str, Any], max_rows: int = REPORT_GROUPS) -> str:
-    """The page of one ``compare`` result; ``document`` is its ``--json`` document without losses."""
-    title = f"cosloss compare: {document['labels']} ({len(document['models'])} models, {document['count']} rows)"
-    parts = [_header(title)]
-    if document.get("gates_passed") is not None:
-        verdict = "passed" if document["gates_passed"] else "failed"
-        parts.append(f'<p>Gates: <span class="{verdict}">{verdict}</span></p>')
-    parts.append("<h2>Models</h2>")
-    model_columns = ["name", "count", "mean", "ci_low", "ci_high", "std", "median", "min", "max"]
-    parts.append(_rows_table(model_columns, document["models"]))
-    parts.append(f"<h2>Candidates against {html.escape(document['baseline'])}</h2>")
-    comparison_columns = ["candidate", "mean_difference", "ci_low", "ci_high", "better", "worse", "ties"]
-    comparison_columns += ["p_value_t", "p_value_wilcoxon", "effect_size", "verdict"]
-    parts.append(_rows_table(comparison_columns, document["comparisons"]))
-    tails = [{"candidate": item["candidate"], **item["tail"]} for item in document["comparisons"] if "tail" in item]
-    if tails:
-        parts.append("<h3>Tail risk of d = candidate - baseline</h3>")
-        tail_columns = ["candidate", "p01", "p05", "p50", "p95", "p99", "worse_by", "worse_count", "worse_share"]
-        parts.append(_rows_table(tail_columns, tails))
-    gates = [
-        {"candidate": item["candidate"], **gate} for item in document["comparisons"] for gate in item.get("gates", [])
-    ]
-    if gates:
-        parts.append("<h3>Gates</h3>")
-        parts.append(_rows_table(["candidate", "rule", "bound", "value", "passed"], gates))
-    parts.append("<h2>Distribution of the losses</h2>")
-    for model in document["models"]:
-        model_edges, model_counts = histogram(result.losses[model["name"]], REPORT_BINS)
-        svg = _histogram_svg(model_edges.tolist(), model_counts.tolist(), "loss")
-        parts.append(_figure(svg, f"losses of {model['name']}"))
-    parts.append("<h2>Paired differences</h2>")
-    for item in document["comparisons"]:
-        candidate, baseline = result.losses[item["candidate"]], result.losses[item["baseline"]]
-        tail = item.get("tail", {})
-        edges: list[float]
-        counts: list[int]
-        if "histogram" in tail:
-            edges, counts = tail["histogram"]["edges"], tail["histogram"]["counts"]
-        else:
-            risk = tail_risk(candidate, baseline, bins=REPORT_BINS)
-            edges, counts = list(risk.edges), list(risk.counts)
-        caption = f"d = {item['candidate']} - {item['baseline']} per row (right of 0: the candidate is worse)"
-        parts.append(_figure(_histogram_svg(edges, counts, "d", zero_line=True), caption))
-        worst = tail.get("worst") or _worst_differences(result, item["candidate"], item["baseline"])
-        if worst:
-            parts.append(f"<h3>{html.escape(item['candidate'])}: the rows made worst</h3>")
-            columns = ["index", *(["id"] if any("id" in row for row in worst) else [])]
-            parts.append(_rows_table([*columns, "difference", "baseline", "candidate"], worst))
-    if document.get("groups") is not None:
-        parts.extend(_compared_groups(document, max_rows))
-    return _page(title, parts)
+        parts.extend(loss_groups_section(document["groups"], document.get("confidence"), max_rows))
+    return html_page(title, parts)
 
 
 def _worst_of(result: LossResult) -> list[dict[str, Any]]:
@@ -200,98 +142,7 @@ def _worst_of(result: LossResult) -> list[dict[str, Any]]:
     ]
 
 
-def _worst_differences(result: CompareResult, candidate: str, baseline: str) -> list[dict[str, Any]]:
-    c, b = result.losses[candidate], result.losses[baseline]
-    rows = largest(c - b, REPORT_TOP)
-    return [
-        {
-            "index": int(result.positions[row]),
-            **({} if result.ids is None else {"id": json_value(result.ids[row])}),
-            "difference": float(c[row] - b[row]),
-            "baseline": float(b[row]),
-            "candidate": float(c[row]),
-        }
-        for row in rows
-    ]
-
-
-def runs_report(document: dict[str, Any]) -> str:
-    """The page of ``compare --runs``: ``document`` is its ``--json`` document (``runs_document``).
-
-    Each candidate's trend over the runs (mean difference with its interval, and the
-    baseline's mean loss), in the order of the runs in the document (the table's); a row
-    per run and candidate with the JSON's figures; the models of each run; the failed gates.
-    """
-    runs = document["runs"]
-    failed = document["failed"]
-    title = f"cosloss compare --runs: {document['root']} ({len(runs)} runs" + (f", {failed} failed)" if failed else ")")
-    parts = [_header(title)]
-    if document.get("gates_passed") is not None:
-        verdict = "passed" if document["gates_passed"] else "failed"
-        parts.append(f'<p>Gates: <span class="{verdict}">{verdict}</span></p>')
-    names = [str(run["run"]) for run in runs]
-    parts.append("<h2>Trend per candidate</h2>")
-    if not document["trend"]:
-        parts.append('<p class="note">No run could be compared: no trend to draw (each run says why below).</p>')
-    for candidate in document["trend"]:
-        found = [_comparison_of(run, candidate) for run in runs]
-        differences = [(None, None, None) if item is None else _interval_of(item) for item in found]
-        baseline = [
-            None if item is None else _model_mean(run, item["baseline"]) for run, item in zip(runs, found, strict=True)
-        ]
-        baselines = sorted({item["baseline"] for item in found if item is not None})
-        caption = (
-            f"{candidate}: mean difference from {', '.join(baselines)} per run with its interval "
-            f"(above 0: the candidate is worse), and the mean loss of {', '.join(baselines)}; "
-            "runs in the order of the table"
-        )
-        parts.append(_figure(_trend_svg(names, differences, baseline), caption))
-    parts.append("<h2>Each run</h2>")
-    columns = ["run", "baseline", "candidate", "count", "baseline_mean", "mean_difference", "ci_low", "ci_high"]
-    columns += ["p_value_t", "p_value_wilcoxon", "p_value_holm", "verdict", "p99", "worse_share", "gates_passed"]
-    columns += ["error"] if failed else []
-    records: list[dict[str, Any]] = []
-    for run in runs:
-        if "error" in run:
-            records.append({"run": run["run"], "verdict": "error", "error": run["error"]})
-            continue
-        for item in run["comparisons"]:
-            tail = item.get("tail") or {}
-            gates = item.get("gates") or []
-            records.append(
-                {
-                    **{key: item.get(key) for key in columns if key in item},
-                    "run": run["run"],
-                    "count": run["count"],
-                    "baseline_mean": _model_mean(run, item["baseline"]),
-                    "p99": tail.get("p99"),
-                    "worse_share": tail.get("worse_share"),
-                    "gates_passed": all(gate["passed"] for gate in gates) if gates else None,
-                }
-            )
-    rows = [[record.get(column) for column in columns] for record in records]
-    parts.append(_grid_table(columns, rows))
-    models = [
-        [run["run"], model["name"], *(model.get(key) for key in ("count", "mean", "ci_low", "ci_high", "median"))]
-        for run in runs
-        for model in run.get("models", [])
-    ]
-    parts.append("<h2>Models of each run</h2>")
-    parts.append(_grid_table(["run", "model", "count", "mean", "ci_low", "ci_high", "median"], models))
-    gated = [
-        [run["run"], item["candidate"], gate["rule"], gate["bound"], gate["value"], gate["passed"]]
-        for run in runs
-        for item in run.get("comparisons", [])
-        for gate in item.get("gates", [])
-    ]
-    if gated:
-        failing = [row for row in gated if not row[-1]]
-        parts.append("<h2>Failed gates</h2>")
-        if failing:
-            parts.append(_grid_table(["run", "candidate", "rule", "bound", "value", "passed"], failing))
-        else:
-            parts.append(f"<p>Every gate passed ({len(gated)} in all).</p>")
-    return _page(title, parts)
+# ----------------------------------------------------------------------------- the batch page
 
 
 def batch_report(
@@ -306,29 +157,29 @@ def batch_report(
     overall, pairs = document["overall"], document["pairs"]
     title = f"cosloss batch: {overall['ok']} of {overall['pairs']} pairs ok"
     title += f", {overall['failed']} failed" if overall["failed"] else ""
-    parts = [_header(title), "<h2>Overall: every loss of every ok pair</h2>"]
+    parts = [page_heading(title), "<h2>Overall: every loss of every ok pair</h2>"]
     keys = ["pairs", "ok", "failed", "skipped", "count", "mean", "mean_of_means", "loss"]
     keys += [key for key in ("p05", "p25", "p75", "p95", "p99", "matched_rows", "join_rows") if key in overall]
-    parts.append(_pairs_table([(key, overall.get(key)) for key in keys]))
+    parts.append(pairs_table([(key, overall.get(key)) for key in keys]))
     if histogram is not None:
         edges, counts = histogram
         parts.append("<h2>Distribution of the pooled losses</h2>")
         caption = f"{sum(counts)} losses of {overall['ok']} pairs in {len(counts)} bins"
-        parts.append(_figure(_histogram_svg(edges, counts, "loss"), caption))
+        parts.append(svg_figure(histogram_svg(edges, counts, "loss"), caption))
     parts.append("<h2>Pairs</h2>")
     scalar = (str, int, float, bool, type(None))
     columns = [key for pair in pairs for key, value in pair.items() if isinstance(value, scalar)]
     columns = [key for key in dict.fromkeys(columns) if key not in ("labels", "predictions", "error")]
     columns += ["error"] if any(pair.get("error") for pair in pairs) else []
-    parts.append(_rows_table(columns, pairs))
+    parts.append(rows_table(columns, pairs))
     if overall.get("worst"):
         parts.append("<h2>Worst rows of every pair</h2>")
         worst = overall["worst"]
         ids = ["id"] if any("id" in row for row in worst) else []
-        parts.append(_rows_table(["name", "index", *ids, "loss"], worst))
+        parts.append(rows_table(["name", "index", *ids, "loss"], worst))
     if overall.get("groups") is not None:
-        parts.extend(_loss_groups(overall["groups"], confidence, REPORT_GROUPS))
-    return _page(title, parts)
+        parts.extend(loss_groups_section(overall["groups"], confidence, REPORT_GROUPS))
+    return html_page(title, parts)
 
 
 def pooled_histogram(chunks: Callable[[], Iterable[np.ndarray]]) -> tuple[list[float], list[int]] | None:
@@ -349,125 +200,57 @@ def pooled_histogram(chunks: Callable[[], Iterable[np.ndarray]]) -> tuple[list[f
     return edges.tolist(), counts.tolist()
 
 
-def _comparison_of(run: dict[str, Any], candidate: str) -> dict[str, Any] | None:
-    return next((item for item in run.get("comparisons", []) if item["candidate"] == candidate), None)
+# ----------------------------------------------------------------------------- groups (--group-by, on every page)
 
 
-def _model_mean(run: dict[str, Any], name: str) -> float | None:
-    return next((model.get("mean") for model in run.get("models", []) if model["name"] == name), None)
-
-
-def _interval_of(item: dict[str, Any]) -> tuple[float | None, float | None, float | None]:
-    return item.get("mean_difference"), item.get("ci_low"), item.get("ci_high")
-
-
-# ----------------------------------------------------------------------------- groups
-
-
-def _key_cells(key: dict[str, Any]) -> list[Any]:
+def group_key_cells(key: dict[str, Any]) -> list[Any]:
     """A group's key values as cells: a missing value is shown as ``null``, as the terminal shows it."""
     return ["null" if value is None else value for value in key.values()]
 
 
-def _key_text(key: dict[str, Any]) -> str:
+def group_key_text(key: dict[str, Any]) -> str:
     return ", ".join(f"{name}={'null' if value is None else value}" for name, value in key.items())
 
 
-def _loss_groups(groups: Sequence[dict[str, Any]], confidence: float | None, max_rows: int) -> list[str]:
+def loss_groups_section(groups: Sequence[dict[str, Any]], confidence: float | None, max_rows: int) -> list[str]:
     """``compute --group-by``: a row per group (key columns, then its figures) and a chart of the means."""
     names = list(groups[0]["key"]) if groups else []
     figures = [key for key in GROUP_FIGURES if any(key in group for group in groups)]
     figures += [key for group in groups for key in group if key != "key" and key not in figures]
     figures = list(dict.fromkeys(figures))
     head, tail, left_out = first_and_last(groups, max_rows)
-    rows = [[*_key_cells(group["key"]), *(group.get(key) for key in figures)] for group in head + tail]
+    rows = [[*group_key_cells(group["key"]), *(group.get(key) for key in figures)] for group in head + tail]
     parts = [f"<h2>By {html.escape(', '.join(names))}: {len(groups)} groups</h2>"]
-    parts.append(_grid_table([*names, *figures], rows, cut_after=len(head) if left_out else None, left_out=left_out))
+    parts.append(grid_table([*names, *figures], rows, cut_after=len(head) if left_out else None, left_out=left_out))
     if groups:
         level = f" with its {confidence * 100:g}% interval" if confidence else ""
         if confidence is None and any(group.get("ci_low") is not None for group in groups):
             level = " with its interval"
         shown: list[ForestRow] = [
-            (_key_text(group["key"]), group.get("mean"), group.get("ci_low"), group.get("ci_high"))
+            (group_key_text(group["key"]), group.get("mean"), group.get("ci_low"), group.get("ci_high"))
             for group in head + tail
         ]
-        shown = _with_gap(shown, len(head), left_out)
-        caption = f"mean loss per group of {', '.join(names)}{level}" + _left_out_words(left_out, len(groups))
-        parts.append(_figure(_forest_svg(shown, "mean loss", zero_line=False), caption))
+        shown = with_gap_row(shown, len(head), left_out)
+        caption = f"mean loss per group of {', '.join(names)}{level}" + left_out_words(left_out, len(groups))
+        parts.append(svg_figure(forest_svg(shown, "mean loss", zero_line=False), caption))
     return parts
 
 
-def _compared_groups(document: dict[str, Any], max_rows: int) -> list[str]:
-    """``compare --group-by``: a row per group and candidate, the failed gates, a chart per candidate."""
-    groups = document["groups"]
-    baseline = document["baseline"]
-    names = list(groups[0]["key"]) if groups else []
-    gated = any(entry["gates"] for group in groups for entry in group["comparisons"])
-    columns = [*names, "candidate", "count", "baseline_mean", "candidate_mean", *GROUP_COMPARISON]
-    columns += ["gates_passed"] if gated else []
-    head, tail, left_out = first_and_last(groups, max_rows)
-    rows: list[list[Any]] = []
-    cut_after = None
-    for number, group in enumerate(head + tail):
-        if left_out and number == len(head):
-            cut_after = len(rows)
-        means = {model["name"]: model.get("mean") for model in group.get("models", [])}
-        for entry in group["comparisons"]:
-            row = [*_key_cells(group["key"]), entry["candidate"], group["count"], means.get(baseline)]
-            row += [means.get(entry["candidate"]), *(entry.get(key) for key in GROUP_COMPARISON)]
-            if gated:
-                row.append(all(gate["passed"] for gate in entry["gates"]) if entry["gates"] else None)
-            rows.append(row)
-    title = f"By {', '.join(names)}: {len(groups)} groups, candidate - {baseline}"
-    parts = [f"<h2>{html.escape(title)}</h2>"]
-    parts.append(_grid_table(columns, rows, cut_after=cut_after, left_out=left_out))
-    failing = [
-        [*_key_cells(group["key"]), entry["candidate"], gate["rule"], gate["bound"], gate["value"], gate["passed"]]
-        for group in groups
-        for entry in group["comparisons"]
-        for gate in entry["gates"]
-        if not gate["passed"]
-    ]
-    if failing:
-        first, last, cut = first_and_last(failing, max_rows)
-        parts.append(f"<h3>Failed gates in the groups ({len(failing)})</h3>")
-        gate_columns = [*names, "candidate", "rule", "bound", "value", "passed"]
-        parts.append(_grid_table(gate_columns, first + last, cut_after=len(first) if cut else None, left_out=cut))
-    elif gated:
-        parts.append("<p>Every gate passed in every group.</p>")
-    level = f"{document['confidence'] * 100:g}%"
-    parts.append(f"<h3>Mean difference per group, a chart per candidate against {html.escape(baseline)}</h3>")
-    candidates = list(dict.fromkeys(entry["candidate"] for group in groups for entry in group["comparisons"]))
-    for candidate in candidates:
-        shown: list[ForestRow] = []
-        for group in head + tail:
-            entry = next((item for item in group["comparisons"] if item["candidate"] == candidate), None)
-            found = (None, None, None) if entry is None else _interval_of(entry)
-            shown.append((_key_text(group["key"]), *found))
-        shown = _with_gap(shown, len(head), left_out)
-        caption = (
-            f"{candidate}: mean difference from {baseline} per group of {', '.join(names)} with its {level} "
-            "interval (right of 0: the candidate is worse)" + _left_out_words(left_out, len(groups))
-        )
-        parts.append(_figure(_forest_svg(shown, f"mean({candidate} - {baseline})", zero_line=True), caption))
-    return parts
-
-
-def _with_gap(rows: list[ForestRow], at: int, left_out: int) -> list[ForestRow]:
+def with_gap_row(rows: list[ForestRow], at: int, left_out: int) -> list[ForestRow]:
     """The rows of a chart with an empty row naming the groups left out, where the table's cut is."""
     if not left_out:
         return rows
     return [*rows[:at], (f"... {left_out} left out", None, None, None), *rows[at:]]
 
 
-def _left_out_words(left_out: int, total: int) -> str:
+def left_out_words(left_out: int, total: int) -> str:
     return f"; the first and last {(total - left_out) // 2} of {total} groups" if left_out else ""
 
 
 # ----------------------------------------------------------------------------- HTML pieces
 
 
-def _page(title: str, parts: Iterable[str]) -> str:
+def html_page(title: str, parts: Iterable[str]) -> str:
     body = "\n".join(parts)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -477,7 +260,7 @@ def _page(title: str, parts: Iterable[str]) -> str:
     )
 
 
-def _header(title: str) -> str:
+def page_heading(title: str) -> str:
     return f"<h1>{html.escape(title)}</h1>"
 
 
@@ -498,19 +281,19 @@ def _cell(value: Any) -> str:
     return f"<td{css}>{html.escape(text)}</td>"
 
 
-def _pairs_table(pairs: Sequence[tuple[str, Any]], caption: str | None = None) -> str:
+def pairs_table(pairs: Sequence[tuple[str, Any]], caption: str | None = None) -> str:
     rows = "".join(f"<tr><th>{html.escape(key)}</th>{_cell(value)}</tr>" for key, value in pairs)
     head = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return f"<table>{head}{rows}</table>"
 
 
-def _rows_table(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
+def rows_table(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
     head = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
     body = "".join("<tr>" + "".join(_cell(row.get(column)) for column in columns) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _grid_table(
+def grid_table(
     columns: Sequence[str], rows: Iterable[Sequence[Any]], cut_after: int | None = None, left_out: int = 0
 ) -> str:
     """A table of rows given as lists (group keys may share a name with a figure); maybe a cut line.
@@ -526,11 +309,11 @@ def _grid_table(
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
 
 
-def _figure(svg: str, caption: str) -> str:
+def svg_figure(svg: str, caption: str) -> str:
     return f"<figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
-def _histogram_svg(edges: Sequence[float], counts: Sequence[int], what: str, zero_line: bool = False) -> str:
+def histogram_svg(edges: Sequence[float], counts: Sequence[int], what: str, zero_line: bool = False) -> str:
     """A histogram drawn by matplotlib (Agg), as inline SVG with its text as paths (no fonts needed)."""
     with _chart((7.0, 2.6)) as (drawn, axes):
         axes.stairs(counts, edges, fill=True, color="#4c72b0", alpha=0.85)
@@ -541,7 +324,7 @@ def _histogram_svg(edges: Sequence[float], counts: Sequence[int], what: str, zer
     return drawn.svg
 
 
-def _forest_svg(rows: Sequence[ForestRow], what: str, zero_line: bool) -> str:
+def forest_svg(rows: Sequence[ForestRow], what: str, zero_line: bool) -> str:
     """A point per row (name, value, low, high) with its interval as a bar, the first row on top."""
     count = max(len(rows), 1)
     with _chart((7.0, min(1.0 + 0.26 * count, 14.0))) as (drawn, axes):
@@ -558,7 +341,7 @@ def _forest_svg(rows: Sequence[ForestRow], what: str, zero_line: bool) -> str:
     return drawn.svg
 
 
-def _trend_svg(
+def trend_svg(
     runs: Sequence[str],
     differences: Sequence[tuple[float | None, float | None, float | None]],
     baseline: Sequence[float | None],
