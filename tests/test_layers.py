@@ -62,7 +62,7 @@ LAYERS: dict[str, tuple[str, list[str]]] = {
     "batch": (
         "many pairs of files: pairing, running, merging, their renderers",
         ["batch", "batch.stop", "batch.pairing", "batch.pair", "batch.split", "batch.groups", "batch.merge"]
-        + ["batch.runner", "batch.cluster", "batch.render"],
+        + ["batch.runner", "batch.cluster", "batch.render", "batch.report"],
     ),
     "compare": (
         "models compared on the same labels, runs of them, saved baselines, their renderers",
@@ -102,14 +102,14 @@ COMMANDS = ["cli.compute", "cli.batch", "cli.compare"]
 #: the top. Each keeps numpy (or a rarely used reader) out of a start-up that never uses
 #: it, measured in bench/RESULTS.md (round 10); docs/design.md says why for each.
 _LIBRARY_OF_A_COMMAND = ("pipeline", "stats", "compare", "render.result", "render.writers", "render.progress")
-#: The --report pages (render.report, compare.report) are loaded only for --report:
+#: The --report pages (render.report, compare.report, batch.report) are loaded only for --report:
 #: they bring the statistics they draw, and matplotlib when a chart is drawn.
 _COMMAND_BODIES = (*_LIBRARY_OF_A_COMMAND, "render.report", "cli.runs", "batch.cluster", "batch.split")
 KEPT_IN_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "": ("",),  # the package's public names, loaded on first use
     "cli": ("core.cosine",),  # --version
     "cli.options": ("pipeline.result",),
-    **{command: (*_COMMAND_BODIES, "batch.groups", "batch.render") for command in COMMANDS},
+    **{command: (*_COMMAND_BODIES, "batch.groups", "batch.render", "batch.report") for command in COMMANDS},
     **{f"batch.{name}": ("core", "stats", "pipeline", "pairing", "render") for name in ("groups", "merge", "pair")},
     "batch.render": ("render.result",),
     "batch.runner": ("pipeline",),  # the pipeline, loaded before the workers fork

@@ -411,7 +411,8 @@ def test_batch_report_has_the_overall_figures_each_pair_the_pooled_histogram(pai
 @pytest.mark.parametrize("spread", [2.0, 0.05])  # the loss range [0, 2], and a narrow range of its own
 def test_the_pooled_histogram_is_the_histogram_of_every_loss(spread: float) -> None:
     """Chunk by chunk, in memory and spilled to disk, as ``histogram`` bins every loss at once."""
-    from cosloss_cli.render.report import REPORT_BINS, pooled_histogram
+    from cosloss_cli.batch.report import pooled_histogram
+    from cosloss_cli.render.report import REPORT_BINS
     from cosloss_cli.stats.distribution import histogram
     from cosloss_cli.stats.pooled import PooledLosses
 

@@ -27,7 +27,7 @@ from cosloss_cli.pipeline.result import ComputeOptions
 from cosloss_cli.status import ExitStatus
 
 #: Loaded only for ``--report``: its pages (each beside its command's renderers) and matplotlib.
-REPORT_MODULES = ("matplotlib", "cosloss_cli.render.report", "cosloss_cli.compare.report")
+REPORT_MODULES = ("matplotlib", "cosloss_cli.render.report", "cosloss_cli.compare.report", "cosloss_cli.batch.report")
 
 #: Never needed by ``compute`` of two small NPY files with ``--json``.
 NOT_FOR_SMALL_NPY_JSON = (

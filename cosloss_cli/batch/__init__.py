@@ -4,7 +4,8 @@ No click and no terminal here: the ``batch`` command (:mod:`cosloss_cli.cli.batc
 turns what this package returns into output. :mod:`.pairing` finds the pairs (folders
 or a manifest), :mod:`.pair` computes one, :mod:`.runner` runs them on an executor
 (here or on worker processes; :mod:`.cluster` on a Dask cluster, imported only for
-``--scheduler``), :mod:`.merge` pools their figures, :mod:`.render` writes the report.
+``--scheduler``), :mod:`.merge` pools their figures, :mod:`.render` writes the report
+(:mod:`.report` its ``--report`` page).
 
 Parallelism: at most ``jobs`` pairs are in flight, so memory is bounded whatever the
 number of pairs. Workers send back summaries (and losses only when they are asked

@@ -274,7 +274,7 @@ def _write_report(
     import json
 
     from ..batch.render import write_json
-    from ..render.report import batch_report, pooled_histogram
+    from ..batch.report import batch_report, pooled_histogram
     from ..render.writers import write_text_file
 
     text = io.StringIO()

@@ -5,11 +5,12 @@ built from the same document, so the numbers cannot differ), histograms of the l
 the worst rows with their ids, the gates and whether they passed, the ``--group-by``
 groups (a table, cut as the terminal cuts it, and a chart of each group's mean with its
 interval). This module holds what every page shares (the page frame, tables, cells,
-the charts) and the pages of ``compute`` and ``batch``; the pages of ``compare`` and
-``compare --runs`` are in :mod:`cosloss_cli.compare.report`, beside that command's other
-renderers. Charts are drawn by matplotlib (the optional ``report`` extra, imported only
-when a chart is drawn) and inlined as SVG with text as paths, so the page needs no
-network, no fonts and no scripts.
+the charts) and the page of ``compute``; the pages of ``compare`` and ``compare --runs``
+are in :mod:`cosloss_cli.compare.report`, that of ``batch`` in
+:mod:`cosloss_cli.batch.report`, each beside its command's other renderers. Charts are
+drawn by matplotlib (the optional ``report`` extra, imported only when a chart is drawn)
+and inlined as SVG with text as paths, so the page needs no network, no fonts and no
+scripts.
 
 Every value is escaped (file names, ids and model names are the user's data); each
 number in a table carries its full-precision value in ``data-value`` beside the rounded
@@ -21,7 +22,7 @@ from __future__ import annotations
 import html
 import io
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,7 @@ from ..base.shown import printable
 from ..base.values import json_value
 from ..errors import InputUsageError
 from ..io.guard import check_outputs
-from ..stats.distribution import histogram, histogram_range
+from ..stats.distribution import histogram
 from ..stats.tail import largest
 from .result import first_and_last
 from .writers import output_format_for
@@ -140,64 +141,6 @@ def _worst_of(result: LossResult) -> list[dict[str, Any]]:
         {"index": row, **({} if ids is None else {"id": json_value(ids[row])}), "loss": float(flat[row])}
         for row in rows
     ]
-
-
-# ----------------------------------------------------------------------------- the batch page
-
-
-def batch_report(
-    document: dict[str, Any], histogram: tuple[list[float], list[int]] | None, confidence: float | None = None
-) -> str:
-    """The page of ``batch``: ``document`` is its ``--json`` document without losses.
-
-    The overall figures (every loss of every ok pair), the histogram of those losses
-    (``histogram``: from :func:`pooled_histogram`), a row per pair with its figures or its
-    error, the worst rows with their pair (``--top``) and the pooled groups (``--group-by``).
-    """
-    overall, pairs = document["overall"], document["pairs"]
-    title = f"cosloss batch: {overall['ok']} of {overall['pairs']} pairs ok"
-    title += f", {overall['failed']} failed" if overall["failed"] else ""
-    parts = [page_heading(title), "<h2>Overall: every loss of every ok pair</h2>"]
-    keys = ["pairs", "ok", "failed", "skipped", "count", "mean", "mean_of_means", "loss"]
-    keys += [key for key in ("p05", "p25", "p75", "p95", "p99", "matched_rows", "join_rows") if key in overall]
-    parts.append(pairs_table([(key, overall.get(key)) for key in keys]))
-    if histogram is not None:
-        edges, counts = histogram
-        parts.append("<h2>Distribution of the pooled losses</h2>")
-        caption = f"{sum(counts)} losses of {overall['ok']} pairs in {len(counts)} bins"
-        parts.append(svg_figure(histogram_svg(edges, counts, "loss"), caption))
-    parts.append("<h2>Pairs</h2>")
-    scalar = (str, int, float, bool, type(None))
-    columns = [key for pair in pairs for key, value in pair.items() if isinstance(value, scalar)]
-    columns = [key for key in dict.fromkeys(columns) if key not in ("labels", "predictions", "error")]
-    columns += ["error"] if any(pair.get("error") for pair in pairs) else []
-    parts.append(rows_table(columns, pairs))
-    if overall.get("worst"):
-        parts.append("<h2>Worst rows of every pair</h2>")
-        worst = overall["worst"]
-        ids = ["id"] if any("id" in row for row in worst) else []
-        parts.append(rows_table(["name", "index", *ids, "loss"], worst))
-    if overall.get("groups") is not None:
-        parts.extend(loss_groups_section(overall["groups"], confidence, REPORT_GROUPS))
-    return html_page(title, parts)
-
-
-def pooled_histogram(chunks: Callable[[], Iterable[np.ndarray]]) -> tuple[list[float], list[int]] | None:
-    """(edges, counts) of every finite loss of a batch, as :func:`~cosloss_cli.stats.distribution.histogram`
-    bins them all together: two passes over ``chunks()`` (the range, then the counts). None without losses."""
-    low, high = math.inf, -math.inf
-    for chunk in chunks():
-        finite = chunk[np.isfinite(chunk)]
-        if finite.size:
-            low, high = min(low, float(finite.min())), max(high, float(finite.max()))
-    if low > high:
-        return None
-    span = histogram_range(np.array([low, high]))
-    counts = np.zeros(REPORT_BINS, dtype=np.int64)
-    for chunk in chunks():
-        counts += np.histogram(chunk[np.isfinite(chunk)], bins=REPORT_BINS, range=span)[0]
-    edges = np.histogram_bin_edges(np.empty(0), bins=REPORT_BINS, range=span)
-    return edges.tolist(), counts.tolist()
 
 
 # ----------------------------------------------------------------------------- groups (--group-by, on every page)
