@@ -8,6 +8,7 @@ bench/run.py.
 
 from __future__ import annotations
 
+import gc
 import json
 import operator
 import os
@@ -201,6 +202,30 @@ def test_npy_sources_know_how_many_blocks_they_yield(tmp_path: Path, rows: int, 
     read = list(source.blocks)
     assert len(read) == blocks and sum(len(block) for block in read) == rows
     assert operator.length_hint(source.blocks) == 0
+
+
+def test_the_console_script_raises_the_collector_thresholds_for_the_command() -> None:
+    """The imports' tens of thousands of containers cost dozens of collections at the defaults."""
+    from cosloss_cli.cli import GC_THRESHOLDS
+
+    script = (
+        "import gc, sys\n"
+        "import cosloss_cli.cli as entry\n"
+        "entry.main = lambda: print(*gc.get_threshold(), file=sys.stderr)\n"
+        "entry.run()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == ExitStatus.OK, done.stderr
+    assert tuple(int(n) for n in done.stderr.split()) == GC_THRESHOLDS and GC_THRESHOLDS[0] > gc.get_threshold()[0]
+
+
+def test_main_leaves_the_callers_collector_thresholds() -> None:
+    from cosloss_cli.cli import main
+
+    before = gc.get_threshold()
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert gc.get_threshold() == before
 
 
 def test_main_asks_openblas_for_one_thread_unless_the_user_chose(monkeypatch) -> None:

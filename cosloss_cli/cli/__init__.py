@@ -8,6 +8,7 @@ used; the error edge they share (``Error:`` lines, exit statuses, warnings) is
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import signal
 import sys
@@ -103,6 +104,13 @@ def cli(ctx: click.Context) -> None:
 #: a 2 x 2 GB NPY run, measured with perf). Set before numpy is imported.
 BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1"}
 
+#: The cyclic collector's thresholds for the rest of a ``cosloss`` process. Importing
+#: numpy, pyarrow and a command's modules allocates tens of thousands of containers: at
+#: Python's default (700, 10, 10) a compute of two Arrow files made 43 collections that
+#: found next to nothing (bench/RESULTS.md, round 11). Cycles are still collected, in
+#: larger batches: every 50,000 new containers rather than every 700.
+GC_THRESHOLDS = (50_000, 50, 100)
+
 
 def use_malloc_under_an_address_space_limit() -> None:
     """Under a limit on the address space (``ulimit -v``, RLIMIT_AS), pyarrow allocates with malloc.
@@ -141,7 +149,12 @@ def run() -> NoReturn:
     bench/RESULTS.md round 10). What an exit must do still happens here:
     the atexit handlers run (temporary folders, multiprocessing, dask) and the standard
     streams are flushed. Every output file is closed by the command that wrote it.
+
+    The collector's thresholds are raised (:data:`GC_THRESHOLDS`) and never lowered
+    again: lowering them at the end would collect every object the command made, the
+    work the raise saved (a caller of :func:`main` keeps its own thresholds).
     """
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         main()
         code = 0
