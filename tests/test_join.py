@@ -730,3 +730,36 @@ def test_a_nan_in_parquet_vectors_is_reported_at_its_own_files_row(tmp_path: Pat
     value = "+Inf" if side == "labels" else "NaN (or empty)"
     assert f"row {row}, column 2 is {value}" in str(caught.value)
     assert caught.value.path == str(tmp_path / ("l.parquet" if side == "labels" else "p.parquet"))
+
+
+def test_text_ids_are_matched_without_importing_pandas(tmp_path: Path) -> None:
+    """Text ids (``doc-1``, what embedding APIs return) are found in a dict, not a pandas.Index."""
+    data = Data(dtype=np.float64)
+    values, ids = data.predictions(drop=2)
+    text = [f"doc-{i}" for i in ids]
+    pq.write_table(list_table(data.labels, [f"doc-{i}" for i in data.ids]), tmp_path / "labels.parquet")
+    pq.write_table(list_table(values, text), tmp_path / "predictions.parquet")
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from cosloss_cli import compute_files
+        result = compute_files(sys.argv[1], sys.argv[2], join_on="id")
+        print(json.dumps({"mean": result.summary.mean, "pandas": "pandas" in sys.modules}))
+        """
+    )
+    report = last_json_line_of(script, str(tmp_path / "labels.parquet"), str(tmp_path / "predictions.parquet"))
+    expected, _ = data.expected(ids)
+    assert report["mean"] == pytest.approx(float(expected.mean()), rel=1e-12)
+    assert report["pandas"] is False
+
+
+def test_ids_that_are_lists_are_refused_as_ids(tmp_path: Path) -> None:
+    pq.write_table(
+        pa.table({"id": [[1, 2], [3], [4]], "a": [1.0, 2.0, 3.0], "b": [1.0, 0.0, 2.0]}), tmp_path / "l.parquet"
+    )
+    pq.write_table(
+        pa.table({"id": [[3], [1, 2], [4]], "a": [1.0, 2.0, 3.0], "b": [1.0, 0.0, 2.0]}), tmp_path / "p.parquet"
+    )
+    result = run_cli(["compute", str(tmp_path / "l.parquet"), str(tmp_path / "p.parquet"), "--join-on", "id"])
+    assert result.exit_code == ExitStatus.DATA_ERROR
+    assert "has ids that are neither text nor numbers (such as '[3]')" in result.stderr

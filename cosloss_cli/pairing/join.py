@@ -10,7 +10,7 @@ the rows whose id has no partner. Memory stays bounded for files larger than mem
    file (in ``TMPDIR``; the kernel deletes it when it is closed, so even a killed
    process leaves nothing behind).
 2. An index from an id to its row: a sorted copy of numeric ids (binary search) or a
-   ``pandas.Index`` (a hash table) of text ids. It is built for the predictions' own kind
+   ``dict`` from id to row (a hash table) of text ids. It is built for the predictions' own kind
    of id as soon as they are kept, on a thread of its own while the labels' first blocks
    are decoded, and again for a common kind if the labels' ids are of another kind. A
    duplicated id is refused there.
@@ -38,6 +38,7 @@ another missing id.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, Protocol, TypeVar
@@ -45,6 +46,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 import numpy as np
 
 from ..base.aside import aside
+from ..base.shown import clip
 from ..base.values import json_value, python_value, show_id
 from ..errors import DataError, IdMatchError, InputUsageError, UnmatchedRowsError
 from ..io.base import Block, ReadOptions, Source
@@ -428,14 +430,13 @@ class RowJoin:
         """Whether a label id may appear twice: cheap tests before sorting every key.
 
         Equal ids are matched alike. Matched ones use one prediction row twice, so fewer
-        rows are used than were taken; unmatched ones are few, and sorted alone: text ids
-        are then not searched with pandas, which the full check imports for them.
+        rows are used than were taken; unmatched ones are few, and searched alone.
         """
         used = 0 if self._used is None else int(np.count_nonzero(self._used))
         if used != self._taken:
             return True
         if not self._unmatched_keys:
-            return False  # (an empty array of objects would be searched with pandas, imported for it)
+            return False
         unmatched = _concatenate(self._unmatched_keys)
         unmatched = unmatched[~_nulls(unmatched)]
         return _first_duplicate(unmatched) is not None
@@ -470,9 +471,10 @@ class _Lookup:
 
     Built when the first label block shows the labels' kind of id: when it differs from
     the predictions' (text against numbers), both sides are compared as text. Numeric
-    ids are looked up by binary search in a sorted copy (numpy only: importing pandas costs more than the
-    whole lookup of 200,000 ids); text ids in a ``pandas.Index`` (a hash table), as
-    sorting Python strings is slow.
+    ids are looked up by binary search in a sorted copy; text ids (and numbers compared
+    as Python objects) in a ``dict`` from id to row, a hash table whose ``==`` is Python's:
+    sorting Python strings is slow, and a ``pandas.Index`` costs its import and a check
+    of each block of keys.
     """
 
     def __init__(self, prediction_ids: np.ndarray, label_kind: str, predictions: Source):
@@ -486,14 +488,20 @@ class _Lookup:
         self._keys = keys
         self._sorted: np.ndarray | None = None
         self._order: np.ndarray | None = None
-        self._index: Any = None
+        self._index: dict[Any, int] | None = None
         if keys.dtype.kind in "iuf":
             unique = self._sort()
         else:
-            import pandas as pd
-
-            self._index = pd.Index(keys, copy=False, dtype=object)
-            unique = bool(self._index.is_unique)
+            try:
+                self._index = dict(zip(keys.tolist(), range(len(keys)), strict=True))
+            except TypeError:  # a list or a mapping as an id (both sides' ids of such a kind)
+                raise DataError(
+                    f"has ids that are neither text nor numbers (such as {clip(repr(keys[0]))}): rows cannot be "
+                    "matched by them",
+                    path=predictions.path,
+                    hint="join on a column of text or numbers",
+                ) from None
+            unique = len(self._index) == len(keys)
         if not unique:
             _raise_duplicate(keys, predictions, self._rows)
 
@@ -513,7 +521,12 @@ class _Lookup:
         if self._sorted is not None:
             rows = self._search(keys, nulls)
         else:
-            rows = np.asarray(self._index.get_indexer(keys), dtype=np.intp)
+            assert self._index is not None
+            find = self._index.get
+            try:
+                rows = np.fromiter(map(find, keys.tolist(), itertools.repeat(-1)), dtype=np.intp, count=len(keys))
+            except TypeError:  # an id that cannot be a key matches nothing
+                rows = np.array([find(key, -1) if _hashable(key) else -1 for key in keys.tolist()], dtype=np.intp)
         if nulls.any():
             rows[nulls] = -1
         if self._rows is not None:
@@ -528,6 +541,14 @@ class _Lookup:
         where = np.minimum(np.searchsorted(self._sorted, keys), len(self._sorted) - 1)
         found = (self._sorted[where] == keys) & exact
         return np.where(found, self._order[where], -1).astype(np.intp, copy=False)
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _exactly_as(keys: np.ndarray, nulls: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -578,13 +599,13 @@ def _first_duplicate(keys: np.ndarray) -> tuple[int, int] | None:
         if not same.size:
             return None
         second = int(order[same + 1].min())
-    else:
-        import pandas as pd
-
-        repeated = np.flatnonzero(pd.Index(keys, copy=False, dtype=object).duplicated())
-        if not repeated.size:
-            return None
-        second = int(repeated[0])
+    else:  # text, or numbers compared as Python objects: the first row whose id was seen before
+        seen: dict[Any, int] = {}
+        for row, key in enumerate(keys.tolist()):
+            first = seen.setdefault(key, row)
+            if first != row:
+                return first, row
+        return None
     first = int(np.flatnonzero(keys[:second] == keys[second])[0])
     return first, second
 
@@ -695,7 +716,8 @@ def _nulls(ids: np.ndarray) -> np.ndarray:
         return np.asarray(np.isnan(ids), dtype=bool)
     if ids.dtype != object:
         return np.zeros(len(ids), dtype=bool)
-    return np.fromiter((v is None or v != v for v in ids), dtype=bool, count=len(ids))
+    with np.errstate(invalid="ignore"):  # NaN is the one value unequal to itself
+        return np.asarray(np.equal(ids, np.array(None)) | np.not_equal(ids, ids), dtype=bool)
 
 
 def _concatenate(parts: list[np.ndarray], dtype: Any = None) -> np.ndarray:
