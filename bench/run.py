@@ -49,6 +49,7 @@ SCENARIOS = (
     "parquet-join",
     "parquet-dataset",
     "parquet-dataset-join",
+    "parquet-dataset-join-text",
     "csv",
     "jsonl",
     "arrow",
@@ -291,17 +292,20 @@ def make_parquet_join(folder: Path, rows: int, dim: int) -> tuple[str, str]:
     return _file_pair(folder, f"parquet_join_{rows}_*.parquet", write)
 
 
-def make_parquet_dataset(folder: Path, rows: int, dim: int, shards: int, join: bool) -> tuple[str, str]:
+def make_parquet_dataset(
+    folder: Path, rows: int, dim: int, shards: int, join: bool, text_ids: bool = False
+) -> tuple[str, str]:
     """Two folders of ``shards`` Parquet files (``part-00000.parquet``...; fixed_size_list<float32>[dim] ``v``).
 
     With ``join``: an int64 ``id`` too, the predictions' rows shuffled and cut into
     three quarters as many files (shards of other sizes: the rows must be matched by id).
+    With ``text_ids``, the ids are text (``doc-0000042``), as embedding APIs return them.
     """
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    kind = "join" if join else "plain"
+    kind = ("join_text" if text_ids else "join") if join else "plain"
     paths = (folder / f"dataset_{kind}_{rows}_labels", folder / f"dataset_{kind}_{rows}_predictions")
     for path, noise in zip(paths, (False, True), strict=True):
         if path.exists():
@@ -315,7 +319,8 @@ def make_parquet_dataset(folder: Path, rows: int, dim: int, shards: int, join: b
         for k, part in enumerate(np.array_split(order, count)):
             columns = {"v": pa.FixedSizeListArray.from_arrays(pa.array(values[part].ravel()), dim)}
             if join:
-                columns = {"id": pa.array(ids[part]), **columns}
+                part_ids = [f"doc-{i:07d}" for i in ids[part]] if text_ids else ids[part]
+                columns = {"id": pa.array(part_ids), **columns}
             pq.write_table(pa.table(columns), temporary / f"part-{k:05d}.parquet")
         (temporary / "_SUCCESS").write_text("")
         temporary.rename(path)
@@ -517,8 +522,10 @@ def scenario_rows(name: str, folder: Path, sizes: Sizes) -> list[tuple[str, Peer
     if name == "parquet-dataset":
         files = make_parquet_dataset(folder, sizes.dataset_rows, sizes.dataset_dim, sizes.dataset_shards, join=False)
         return [("cosloss DIR DIR --json --no-losses", peers.DUCKDB_DATASET, list(files), plain)]
-    if name == "parquet-dataset-join":
-        files = make_parquet_dataset(folder, sizes.dataset_rows, sizes.dataset_dim, sizes.dataset_shards, join=True)
+    if name in ("parquet-dataset-join", "parquet-dataset-join-text"):
+        text = name.endswith("text")
+        rows, dim, shards = sizes.dataset_rows, sizes.dataset_dim, sizes.dataset_shards
+        files = make_parquet_dataset(folder, rows, dim, shards, join=True, text_ids=text)
         label = "cosloss DIR DIR --join-on id --json --no-losses"
         return [(label, peers.DUCKDB_DATASET_JOIN, list(files), [*plain, "--join-on", "id"])]
     if name == "csv":
@@ -586,12 +593,12 @@ def describe(name: str, sizes: Sizes) -> str:
         )
     if name.startswith("parquet-dataset"):
         shards = f"{sizes.dataset_shards} shards"
-        if name.endswith("join"):
+        joined = "join" in name
+        if joined:
             shards += f" (labels) and {max(1, sizes.dataset_shards * 3 // 4)} of the shuffled rows (predictions)"
-        return (
-            f"2 Parquet datasets of {sizes.dataset_rows:,} rows, {shards}, "
-            f"{'id + ' if name.endswith('join') else ''}fixed_size_list<f32>[{sizes.dataset_dim}]"
-        )
+        ids = "text id + " if name.endswith("text") else "id + " if joined else ""
+        vectors = f"fixed_size_list<f32>[{sizes.dataset_dim}]"
+        return f"2 Parquet datasets of {sizes.dataset_rows:,} rows, {shards}, {ids}{vectors}"
     if name == "csv":
         return f"2 x CSV {sizes.csv_rows:,} x {sizes.csv_dim}"
     if name == "jsonl":
