@@ -575,10 +575,10 @@ def _large_pair(tmp_path: Path, rows: int) -> tuple[str, str]:
 def test_a_large_input_draws_the_interval_on_a_thread_with_the_same_result(tmp_path: Path, monkeypatch) -> None:
     import threading
 
-    from cosloss_cli.stats import figures
+    from cosloss_cli.base.aside import BACKGROUND_SIZE
     from cosloss_cli.stats import intervals as stats
 
-    labels, predictions = _large_pair(tmp_path, figures.BACKGROUND_LOSSES + 10)
+    labels, predictions = _large_pair(tmp_path, BACKGROUND_SIZE + 10)
     names: list[str] = []
     start = threading.Thread.start
 
@@ -595,9 +595,10 @@ def test_a_large_input_draws_the_interval_on_a_thread_with_the_same_result(tmp_p
 
 
 def test_an_error_in_the_interval_thread_reaches_the_caller(tmp_path: Path, monkeypatch) -> None:
+    from cosloss_cli.base.aside import BACKGROUND_SIZE
     from cosloss_cli.stats import figures
 
-    labels, predictions = _large_pair(tmp_path, figures.BACKGROUND_LOSSES + 10)
+    labels, predictions = _large_pair(tmp_path, BACKGROUND_SIZE + 10)
 
     def broken(*args: Any, **kwargs: Any) -> tuple[float, float]:
         raise MemoryError("no room for the resamples")

@@ -173,7 +173,7 @@ def test_the_index_begun_on_its_own_thread_matches_and_refuses_as_when_built_on_
     integers) get one built for the common kind; a duplicated prediction id is refused
     with the same message, raised where the labels ask for the index.
     """
-    monkeypatch.setattr(join_module, "BACKGROUND_LOOKUP_IDS", 1)
+    monkeypatch.setattr(join_module, "BACKGROUND_SIZE", 1)
     started: list[str] = []
     real_aside = join_module.aside
     monkeypatch.setattr(join_module, "aside", lambda work, **kw: started.append(kw["name"]) or real_aside(work, **kw))

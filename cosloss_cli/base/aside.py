@@ -15,6 +15,12 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+#: From this many values on (losses, ids), work set aside runs on a thread of its own:
+#: the interval of the mean, the partition for the median and percentiles, compare's
+#: paired tests, a join's index of the predictions' ids. Below, a thread costs more than
+#: the work.
+BACKGROUND_SIZE = 100_000
+
 
 def aside(work: Callable[[], T], *, background: bool, name: str = "cosloss-aside") -> Callable[[], T]:
     """Begin ``work``; call the result for its value (an exception of ``work`` is raised there).

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from ..base.aside import aside
+from ..base.aside import BACKGROUND_SIZE, aside
 from ..base.shown import shown_path, url_location
 from ..base.values import json_value, number, python_scalar
 from ..core.cosine import Summary, summarize
@@ -30,7 +30,7 @@ from ..io.group_columns import excluding_both, key_columns_for
 from ..pipeline.compute import ProgressCallback, compute_pair, labels_read_once, reporting_to
 from ..pipeline.result import ComputeOptions, LossResult
 from ..render.result import SCHEMA_VERSION, summary_fields
-from ..stats.figures import BACKGROUND_LOSSES, FigureOptions
+from ..stats.figures import FigureOptions
 from ..stats.groups import MAX_GROUPS_WITH_CI, Groups, group_rows
 from ..stats.intervals import (
     BETTER,
@@ -690,7 +690,7 @@ def _compared(
     # (a sort of every difference, 0.17 s for a million rows) runs without the GIL.
     paired = aside(
         lambda: paired_tests(losses, names, settings.draw()),
-        background=index.size >= BACKGROUND_LOSSES,
+        background=index.size >= BACKGROUND_SIZE,
         name="cosloss-paired-tests",
     )
     models = tuple(

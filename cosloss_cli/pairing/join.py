@@ -45,7 +45,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
-from ..base.aside import aside
+from ..base.aside import BACKGROUND_SIZE, aside
 from ..base.shown import clip
 from ..base.values import json_value, python_value, show_id
 from ..errors import DataError, IdMatchError, InputUsageError, UnmatchedRowsError
@@ -72,10 +72,6 @@ MAPPED_BUDGET_BYTES = 256 * 1024 * 1024
 
 #: Size of the labels' blocks in a join (in bytes of float64 values; see ``pipeline.compute.join_read_options``).
 LABEL_BLOCK_BYTES = 2 * 1024 * 1024
-
-#: Predictions with at least this many ids have their index built on a thread of its own
-#: while the labels' first blocks are decoded (below it, a thread costs more than the sort).
-BACKGROUND_LOOKUP_IDS = 100_000
 
 #: Formats without named columns, so without an id column to join on.
 _UNNAMED_FORMATS = ("npy", "npz")
@@ -245,7 +241,7 @@ class RowJoin:
         own = _id_kind(self._prediction_ids)
         if own != "empty":
             ids, predictions = self._prediction_ids, self.predictions
-            large = len(ids) >= BACKGROUND_LOOKUP_IDS
+            large = len(ids) >= BACKGROUND_SIZE
             build = aside(lambda: _Lookup(ids, own, predictions), background=large, name="cosloss-lookup")
             self._own_lookup = (own, build)
         self._spill.prepare()

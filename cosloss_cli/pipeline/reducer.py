@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from ..base.aside import aside
+from ..base.aside import BACKGROUND_SIZE, aside
 from ..core.cosine import Sums, block_sums, losses_from_sums, summarize
 from ..core.params import NAN_POLICIES, check_axis, check_choice, check_eps, check_flag
 from ..errors import DataError, NonFiniteError, ParameterError
 from ..io import Block, ReadOptions, Source
 from ..pairing.rows import match_rows_by_id, match_rows_by_keys, shared_keys
 from ..stats.distribution import median_and_percentiles
-from ..stats.figures import BACKGROUND_LOSSES, FigureOptions, FigureState
+from ..stats.figures import FigureOptions, FigureState
 from .result import ComputeOptions, LossResult
 
 if TYPE_CHECKING:
@@ -224,7 +224,7 @@ class BlockReducer:
         ids = self._ids()
         # Three passes over all the losses, at once on a large input (see cosloss_cli.base.aside).
         interval = self.figures.start_interval(counted)
-        large = counted.size >= BACKGROUND_LOSSES
+        large = counted.size >= BACKGROUND_SIZE
         ordered = aside(lambda: median_and_percentiles(counted), background=large, name="cosloss-order")
         # The summary's sums while the partition runs; its median is the partition's.
         summary = summarize(counted, zero_vectors=self.zero_vectors, omitted=omitted_count, median=math.nan)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from ..base.aside import aside
+from ..base.aside import BACKGROUND_SIZE, aside
 from ..core.reduction import (
     DEFAULT_REDUCTION,
     NO_LOSSES,
@@ -83,12 +83,6 @@ class PairRanked(NamedTuple):
     index: Any  # an int, or a tuple for N-D losses (hides tuple.index)
     id: Any
     loss: float
-
-
-#: From this many losses on, the interval of the mean and the partition for the median and
-#: percentiles run on threads of their own while the summary's sums are worked out
-#: (see :mod:`cosloss_cli.base.aside`).
-BACKGROUND_LOSSES = 100_000
 
 
 class Figures(NamedTuple):
@@ -237,7 +231,7 @@ class FigureState:
         On a large input it runs on a thread of its own (see :mod:`cosloss_cli.base.aside`)
         while the caller works out the summary and the percentiles.
         """
-        large = bool(self.options.confidence) and counted.size >= BACKGROUND_LOSSES
+        large = bool(self.options.confidence) and counted.size >= BACKGROUND_SIZE
         return aside(lambda: self._interval(counted), background=large, name="cosloss-interval")
 
     def finish(
